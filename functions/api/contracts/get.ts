@@ -1,0 +1,7 @@
+import { getContract } from '../../../shared/contracts/contract-service.ts';
+import { defineRoute } from '../../../shared/http/api-handler.ts';
+import { runtime } from '../../../shared/runtime/runtime.ts';
+
+const deps = await runtime();
+
+export const handler = defineRoute('getContract', deps, ({ caller, params }) => getContract(deps, caller, params.id));

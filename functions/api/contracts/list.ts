@@ -1,0 +1,7 @@
+import { listContracts } from '../../../shared/contracts/contract-service.ts';
+import { defineRoute } from '../../../shared/http/api-handler.ts';
+import { runtime } from '../../../shared/runtime/runtime.ts';
+
+const deps = await runtime();
+
+export const handler = defineRoute('listContracts', deps, ({ caller, query }) => listContracts(deps, caller, query));

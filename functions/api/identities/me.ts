@@ -1,0 +1,11 @@
+import { defineRoute } from '../../../shared/http/api-handler.ts';
+import { etagOf } from '../../../shared/http/preconditions.ts';
+import { runtime } from '../../../shared/runtime/runtime.ts';
+
+const deps = await runtime();
+
+export const handler = defineRoute('getMyIdentity', deps, async ({ caller }) => ({
+  status: 200,
+  body: caller,
+  etag: etagOf(caller.version),
+}));

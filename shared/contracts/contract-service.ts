@@ -1,0 +1,429 @@
+import { GENESIS_HASH } from '../audit/audit-chain.ts';
+import { auditedWrite } from '../audit/audited-write.ts';
+import { canonicalJson, sha256Hex } from '../domain/canonical-json.ts';
+import {
+  type ContractData,
+  type ContractSignature,
+  type CreateContract,
+  contentDigest,
+  countersignPayload,
+  currentPartySignatures,
+  partyRoleOf,
+  type SignContract,
+  signingPayload,
+  type UpdateContract,
+} from '../domain/contract.ts';
+import { type Actor, applyTransition, availableActions, type ContractAction } from '../domain/contract-lifecycle.ts';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  PreconditionFailedError,
+  PreconditionRequiredError,
+  UnprocessableError,
+  ValidationError,
+} from '../domain/errors.ts';
+import type { Identity } from '../domain/identity.ts';
+import { checkIfMatch, etagOf } from '../http/preconditions.ts';
+import { findIdentity, findKey } from '../identities/identity-store.ts';
+import { claimIdempotencyKey, type IdempotentRequest, replayOrConflict } from '../idempotency/idempotency-store.ts';
+import type { Dependencies } from '../runtime/dependencies.ts';
+import { verifyPartySignature } from '../signing/party-signatures.ts';
+import {
+  type ContractFilter,
+  deleteContractMutation,
+  insertContractMutation,
+  type LoadedContract,
+  listContracts as listContractRows,
+  loadContract,
+  updateContractMutation,
+} from './contract-store.ts';
+
+/** A contract as the API shows it to one caller: with the exact payload to sign and what they may do. */
+export type ContractView = ContractData & { readonly signingPayload: string; readonly availableActions: string[] };
+
+export interface Reply<T> {
+  readonly status: number;
+  readonly body: T;
+  readonly etag?: string;
+  readonly replayed?: boolean;
+}
+
+export function actorOf(identity: Identity): Actor {
+  return { kind: 'identity', id: identity.id, roles: identity.roles };
+}
+
+export function viewOf(c: ContractData, caller: Identity, now: Date): ContractView {
+  return { ...c, signingPayload: signingPayload(c), availableActions: availableActions(c, actorOf(caller), now) };
+}
+
+function canSee(c: ContractData, caller: Identity): boolean {
+  return (
+    partyRoleOf(c, caller.id) !== null || caller.roles.includes('admin') || caller.roles.includes('auditor')
+  );
+}
+
+/** Loads a contract the caller may see; anyone else learns nothing, not even that it exists (404). */
+async function loadVisible(deps: Dependencies, caller: Identity, id: string): Promise<LoadedContract> {
+  const loaded = await loadContract(deps.db, id);
+  if (!loaded || !canSee(loaded.contract, caller)) throw new NotFoundError(`Contract ${id}`);
+  return loaded;
+}
+
+export async function getContract(deps: Dependencies, caller: Identity, id: string): Promise<Reply<ContractView>> {
+  const { contract } = await loadVisible(deps, caller, id);
+  return { status: 200, body: viewOf(contract, caller, deps.now()), etag: etagOf(contract.version) };
+}
+
+export interface ListQuery {
+  readonly status?: ContractFilter['status'];
+  readonly role?: ContractFilter['role'];
+  readonly counterpartyId?: string | undefined;
+  readonly limit: number;
+  readonly cursor?: string | undefined;
+}
+
+export function encodeCursor(position: Record<string, string>): string {
+  return Buffer.from(canonicalJson(position)).toString('base64url');
+}
+
+export function decodeCursor<K extends string>(cursor: string, keys: readonly K[]): Record<K, string> {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
+    if (value && typeof value === 'object' && keys.every((k) => typeof value[k] === 'string')) {
+      if (Object.keys(value).length === keys.length) return value as Record<K, string>;
+    }
+  } catch {
+    // fall through: a cursor that does not decode is the caller's mistake
+  }
+  throw new ValidationError('The cursor is not one this API issued.', [{ field: 'cursor', message: 'invalid cursor' }]);
+}
+
+export async function listContracts(
+  deps: Dependencies,
+  caller: Identity,
+  query: ListQuery,
+): Promise<Reply<{ items: ContractView[]; nextCursor: string | null }>> {
+  const seesAll = caller.roles.includes('admin') || caller.roles.includes('auditor');
+  let after: ContractFilter['after'];
+  if (query.cursor) {
+    const position = decodeCursor(query.cursor, ['createdAt', 'id'] as const);
+    if (Number.isNaN(Date.parse(position.createdAt)) || !/^[0-9a-f-]{36}$/.test(position.id)) {
+      throw new ValidationError('The cursor is not one this API issued.', [{ field: 'cursor', message: 'invalid cursor' }]);
+    }
+    after = position;
+  }
+  const rows = await listContractRows(deps.db, {
+    // Admins and auditors see every contract; a role filter always means "where the caller is that party".
+    partyId: seesAll && !query.role ? undefined : caller.id,
+    role: query.role,
+    counterpartyId: query.counterpartyId,
+    status: query.status,
+    limit: query.limit + 1,
+    after,
+  });
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  const now = deps.now();
+  return {
+    status: 200,
+    body: {
+      items: page.map((c) => viewOf(c, caller, now)),
+      nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+    },
+  };
+}
+
+const EVENT_OF: Record<ContractAction | 'create', string> = {
+  create: 'ContractCreated',
+  edit: 'ContractUpdated',
+  sign: 'ContractSigned',
+  activate: 'ContractActivated',
+  suspend: 'ContractSuspended',
+  resume: 'ContractResumed',
+  terminate: 'ContractTerminated',
+  expire: 'ContractExpired',
+  delete: 'ContractDeleted',
+};
+
+function eventFor(deps: Dependencies, action: ContractAction | 'create', c: ContractData, at: string, extra = {}) {
+  return {
+    id: deps.newId(),
+    aggregateType: 'contract',
+    aggregateId: c.id,
+    type: EVENT_OF[action],
+    occurredAt: at,
+    payload: {
+      contractId: c.id,
+      status: c.status,
+      version: c.version,
+      providerId: c.providerId,
+      consumerId: c.consumerId,
+      ...extra,
+    },
+  };
+}
+
+export async function createContract(
+  deps: Dependencies,
+  caller: Identity,
+  input: CreateContract,
+  idempotency?: IdempotentRequest,
+): Promise<Reply<ContractView>> {
+  const isAdmin = caller.roles.includes('admin');
+  if (!isAdmin && !caller.roles.includes('provider')) {
+    throw new ForbiddenError('Only a provider (or an admin on behalf of one) may create a contract.');
+  }
+  if (input.providerId !== undefined && input.providerId !== caller.id && !isAdmin) {
+    throw new ForbiddenError('A provider creates contracts as itself; only an admin may name another provider.');
+  }
+  const providerId = input.providerId ?? caller.id;
+  const [provider, consumer] = await Promise.all([
+    providerId === caller.id ? caller : findIdentity(deps.db, providerId),
+    findIdentity(deps.db, input.consumerId),
+  ]);
+  const issues = [];
+  if (!provider?.roles.includes('provider')) issues.push({ field: 'providerId', message: 'not a provider identity' });
+  if (!consumer?.roles.includes('consumer')) issues.push({ field: 'consumerId', message: 'not a consumer identity' });
+  if (providerId === input.consumerId) issues.push({ field: 'consumerId', message: 'must differ from the provider' });
+  if (issues.length) {
+    throw new UnprocessableError('invalid-parties', 'Invalid parties', 'The contract must name a provider and a different consumer.', issues);
+  }
+
+  const at = deps.now().toISOString();
+  const base = {
+    id: deps.newId(),
+    title: input.title,
+    description: input.description,
+    providerId,
+    consumerId: input.consumerId,
+    terms: input.terms,
+  };
+  const contract: ContractData = {
+    ...base,
+    status: 'Draft',
+    signatures: [],
+    version: 1,
+    contentVersion: 1,
+    contentDigest: contentDigest(base),
+    everSigned: false,
+    statusReason: null,
+    suspendedBy: null,
+    createdAt: at,
+    updatedAt: at,
+  };
+  const body = viewOf(contract, caller, deps.now());
+  const claim = idempotency ? claimIdempotencyKey(caller.id, 'createContract', idempotency, { status: 201, body }, at) : undefined;
+  const insert = insertContractMutation(contract, claim ? 'claimed_key' : undefined);
+  const { applied, extra } = await auditedWrite(deps.db, {
+    ...(claim ? { preamble: claim.preamble, extraColumns: claim.extraColumns } : {}),
+    mutation: insert.mutation,
+    params: { ...insert.params, ...claim?.params },
+    audit: {
+      entityType: 'contract',
+      entityId: contract.id,
+      seq: 1,
+      action: 'create',
+      actorId: caller.id,
+      occurredAt: at,
+      data: { status: 'Draft', providerId, consumerId: contract.consumerId, contentDigest: contract.contentDigest },
+    },
+    prevHash: GENESIS_HASH,
+    event: eventFor(deps, 'create', contract, at),
+  });
+  if (!applied) {
+    if (!claim || !idempotency) throw new Error('contract insert applied no row');
+    return replayOrConflict<ContractView>(deps.db, caller.id, 'createContract', idempotency, extra);
+  }
+  return { status: 201, body, etag: etagOf(contract.version) };
+}
+
+interface MutationOptions {
+  readonly ifMatch?: string | undefined;
+  /** PUT and DELETE must state which version they change (428 otherwise). */
+  readonly requireIfMatch?: boolean;
+}
+
+/**
+ * Applies one lifecycle action: load, check visibility, precondition and transition, compute the next
+ * state, write it with its audit record and event in one statement guarded by the loaded version. Without
+ * If-Match a lost race is retried from a fresh load (the guards are checked again); with If-Match it is 412.
+ */
+async function mutate(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+  action: ContractAction,
+  options: MutationOptions,
+  next: (c: ContractData, at: string) => Promise<{ state: ContractData | null; data: Record<string, unknown> }>,
+): Promise<Reply<ContractView | null>> {
+  if (options.requireIfMatch && options.ifMatch === undefined) {
+    throw new PreconditionRequiredError(`${action} requires an If-Match header with the contract's current ETag.`);
+  }
+  for (let attempt = 1; ; attempt++) {
+    const { contract, auditHead } = await loadVisible(deps, caller, id);
+    checkIfMatch(options.ifMatch, contract.version);
+    const now = deps.now();
+    applyTransition(contract, action, actorOf(caller), now);
+    const at = now.toISOString();
+    const { state, data } = await next(contract, at);
+    const write =
+      state === null ? deleteContractMutation(contract.id, contract.version) : updateContractMutation(state, contract.version);
+    const after = state ?? { ...contract, version: contract.version + 1, updatedAt: at };
+    const { applied } = await auditedWrite(deps.db, {
+      ...write,
+      audit: {
+        entityType: 'contract',
+        entityId: contract.id,
+        seq: contract.version + 1,
+        action,
+        actorId: caller.id,
+        occurredAt: at,
+        data: { from: contract.status, to: state?.status ?? null, ...data },
+      },
+      prevHash: auditHead,
+      event: eventFor(deps, action, after, at, typeof data.reason === 'string' ? { reason: data.reason } : {}),
+    });
+    if (applied) {
+      return state === null
+        ? { status: 204, body: null }
+        : { status: 200, body: viewOf(state, caller, deps.now()), etag: etagOf(state.version) };
+    }
+    if (options.ifMatch !== undefined && options.ifMatch.trim() !== '*') {
+      throw new PreconditionFailedError('The contract changed while this request was applied; fetch it again.');
+    }
+    if (attempt >= 3) throw new ConflictError('concurrent-modification', 'Concurrent modification', 'The contract is being changed concurrently; retry.');
+  }
+}
+
+function advanced(c: ContractData, at: string, changes: Partial<ContractData>): ContractData {
+  return { ...c, ...changes, version: c.version + 1, updatedAt: at };
+}
+
+export async function updateContract(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+  patch: UpdateContract,
+  ifMatch: string | undefined,
+) {
+  return mutate(deps, caller, id, 'edit', { ifMatch, requireIfMatch: true }, async (c, at) => {
+    const content = {
+      id: c.id,
+      title: patch.title ?? c.title,
+      description: patch.description ?? c.description,
+      providerId: c.providerId,
+      consumerId: c.consumerId,
+      terms: patch.terms ?? c.terms,
+    };
+    const digest = contentDigest(content);
+    const state = advanced(c, at, {
+      ...content,
+      status: 'Draft',
+      signatures: [],
+      contentVersion: c.version + 1,
+      contentDigest: digest,
+    });
+    const changed = (['title', 'description', 'terms'] as const).filter((k) => patch[k] !== undefined);
+    return { state, data: { changed, contentDigest: digest, discardedSignatures: c.signatures.length } };
+  });
+}
+
+export async function deleteContract(deps: Dependencies, caller: Identity, id: string, ifMatch: string | undefined) {
+  return mutate(deps, caller, id, 'delete', { ifMatch, requireIfMatch: true }, async () => ({
+    state: null,
+    data: {},
+  }));
+}
+
+export async function signContract(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+  input: SignContract,
+  ifMatch: string | undefined,
+) {
+  return mutate(deps, caller, id, 'sign', { ifMatch }, async (c, at) => {
+    const role = partyRoleOf(c, caller.id)!;
+    if (currentPartySignatures(c).some((s) => s.role === role)) {
+      throw new ConflictError('already-signed', 'Already signed', `The ${role} has already signed version ${c.contentVersion}.`);
+    }
+    const key = await findKey(deps.db, input.kid);
+    if (!key || key.identityId !== caller.id || key.revokedAt !== null) {
+      throw new UnprocessableError('unknown-key', 'Unknown signing key', `Key ${input.kid} is not an active key registered by the signer.`, [
+        { field: 'kid', message: 'not an active key of the signer' },
+      ]);
+    }
+    const payload = signingPayload(c);
+    if (!verifyPartySignature(key.alg, key.jwk, Buffer.from(payload, 'utf8'), input.signature)) {
+      throw new UnprocessableError(
+        'invalid-signature',
+        'Invalid signature',
+        `The signature does not verify with key ${key.kid} (${key.alg}) over the current signing payload (digest ${c.contentDigest}, version ${c.contentVersion}).`,
+        [{ field: 'signature', message: 'does not verify over the current signingPayload' }],
+      );
+    }
+    const signature: ContractSignature = {
+      role,
+      identityId: caller.id,
+      type: 'digital',
+      kid: key.kid,
+      alg: key.alg,
+      signature: input.signature,
+      contentDigest: c.contentDigest,
+      contentVersion: c.contentVersion,
+      signedAt: at,
+    };
+    const state = advanced(c, at, { status: 'PendingSignature', signatures: [...c.signatures, signature], everSigned: true });
+    return { state, data: { role, kid: key.kid, contentDigest: c.contentDigest, contentVersion: c.contentVersion } };
+  });
+}
+
+export async function activateContract(deps: Dependencies, caller: Identity, id: string, ifMatch: string | undefined) {
+  return mutate(deps, caller, id, 'activate', { ifMatch }, async (c, at) => {
+    const parties = currentPartySignatures(c);
+    const payload = countersignPayload(c, parties);
+    const signed = await deps.signer.sign(Buffer.from(payload, 'utf8'));
+    const platform: ContractSignature = {
+      role: 'platform',
+      identityId: null,
+      type: 'digital',
+      kid: signed.kid,
+      alg: signed.alg,
+      signature: signed.signature,
+      contentDigest: c.contentDigest,
+      contentVersion: c.contentVersion,
+      signedAt: at,
+      signedPayload: payload,
+    };
+    const state = advanced(c, at, { status: 'Active', signatures: [...c.signatures, platform], statusReason: null });
+    return { state, data: { countersignedBy: signed.kid, payloadDigest: sha256Hex(payload) } };
+  });
+}
+
+export async function suspendContract(deps: Dependencies, caller: Identity, id: string, reason: string, ifMatch: string | undefined) {
+  return mutate(deps, caller, id, 'suspend', { ifMatch }, async (c, at) => ({
+    state: advanced(c, at, { status: 'Suspended', statusReason: reason, suspendedBy: caller.id }),
+    data: { reason },
+  }));
+}
+
+export async function resumeContract(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+  reason: string | undefined,
+  ifMatch: string | undefined,
+) {
+  return mutate(deps, caller, id, 'resume', { ifMatch }, async (c, at) => ({
+    state: advanced(c, at, { status: 'Active', statusReason: reason ?? null, suspendedBy: null }),
+    data: reason ? { reason } : {},
+  }));
+}
+
+export async function terminateContract(deps: Dependencies, caller: Identity, id: string, reason: string, ifMatch: string | undefined) {
+  return mutate(deps, caller, id, 'terminate', { ifMatch }, async (c, at) => ({
+    state: advanced(c, at, { status: 'Terminated', statusReason: reason, suspendedBy: null }),
+    data: { reason },
+  }));
+}

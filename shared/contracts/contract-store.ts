@@ -1,0 +1,185 @@
+import { type Queryable, type SqlParams, sql } from '../database/database.ts';
+import type { ContractData, ContractSignature, ContractStatus } from '../domain/contract.ts';
+import type { ContractTerms } from '../domain/contract-terms.ts';
+
+/** SQL for contracts; the only module that knows the `contracts` table. */
+const COLUMNS = `c.id, c.title, c.description, c.provider_id, c.consumer_id, c.status, c.terms, c.signatures,
+  c.version, c.content_version, c.content_digest, c.ever_signed, c.status_reason, c.suspended_by,
+  c.created_at, c.updated_at`;
+
+interface ContractRow {
+  id: string;
+  title: string;
+  description: string;
+  provider_id: string;
+  consumer_id: string;
+  status: ContractStatus;
+  terms: ContractTerms;
+  signatures: ContractSignature[];
+  version: number;
+  content_version: number;
+  content_digest: string;
+  ever_signed: boolean;
+  status_reason: string | null;
+  suspended_by: string | null;
+  created_at: string;
+  updated_at: string;
+  [k: string]: unknown;
+}
+
+function toContract(r: ContractRow): ContractData {
+  return {
+    id: r.id,
+    title: r.title,
+    description: r.description,
+    providerId: r.provider_id,
+    consumerId: r.consumer_id,
+    status: r.status,
+    terms: r.terms,
+    signatures: r.signatures,
+    version: r.version,
+    contentVersion: r.content_version,
+    contentDigest: r.content_digest,
+    everSigned: r.ever_signed,
+    statusReason: r.status_reason,
+    suspendedBy: r.suspended_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** A contract with the hash of its latest audit record (seq = version), which the next write chains to. */
+export interface LoadedContract {
+  readonly contract: ContractData;
+  readonly auditHead: string;
+}
+
+export async function loadContract(q: Queryable, id: string): Promise<LoadedContract | null> {
+  const { rows } = await q.query<ContractRow & { audit_head: string }>(
+    `SELECT ${COLUMNS}, a.hash AS audit_head
+     FROM contracts c JOIN audit_log a ON a.entity_id = c.id AND a.seq = c.version
+     WHERE c.id = :id`,
+    { id: sql.uuid(id) },
+  );
+  const row = rows[0];
+  return row ? { contract: toContract(row), auditHead: row.audit_head } : null;
+}
+
+export interface ContractFilter {
+  /** Restrict to contracts this identity is party to; undefined for admins and auditors (all). */
+  readonly partyId?: string | undefined;
+  readonly role?: 'provider' | 'consumer' | undefined;
+  readonly counterpartyId?: string | undefined;
+  readonly status?: ContractStatus | undefined;
+  readonly limit: number;
+  /** Keyset position: strictly older than this (created_at, id). */
+  readonly after?: { createdAt: string; id: string } | undefined;
+}
+
+/** Newest first, stable order (created_at DESC, id DESC), keyset-paginated. */
+export async function listContracts(q: Queryable, f: ContractFilter): Promise<ContractData[]> {
+  const where: string[] = [];
+  const params: Record<string, SqlParams[string]> = { limit: sql.int(f.limit) };
+  if (f.partyId !== undefined) {
+    params.party = sql.uuid(f.partyId);
+    if (f.role === 'provider') where.push('c.provider_id = :party');
+    else if (f.role === 'consumer') where.push('c.consumer_id = :party');
+    else where.push('(c.provider_id = :party OR c.consumer_id = :party)');
+    if (f.counterpartyId !== undefined) {
+      params.counterparty = sql.uuid(f.counterpartyId);
+      where.push('(c.provider_id = :counterparty OR c.consumer_id = :counterparty)');
+    }
+  } else {
+    if (f.counterpartyId !== undefined) {
+      params.counterparty = sql.uuid(f.counterpartyId);
+      where.push('(c.provider_id = :counterparty OR c.consumer_id = :counterparty)');
+    }
+  }
+  if (f.status !== undefined) {
+    params.status = sql.text(f.status);
+    where.push('c.status = :status');
+  }
+  if (f.after !== undefined) {
+    params.after_created_at = sql.timestamp(f.after.createdAt);
+    params.after_id = sql.uuid(f.after.id);
+    where.push('(c.created_at, c.id) < (:after_created_at, :after_id)');
+  }
+  const { rows } = await q.query<ContractRow>(
+    `SELECT ${COLUMNS} FROM contracts c
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY c.created_at DESC, c.id DESC
+     LIMIT :limit`,
+    params,
+  );
+  return rows.map(toContract);
+}
+
+function rowParams(c: ContractData): SqlParams {
+  return {
+    id: sql.uuid(c.id),
+    title: sql.text(c.title),
+    description: sql.text(c.description),
+    provider_id: sql.uuid(c.providerId),
+    consumer_id: sql.uuid(c.consumerId),
+    status: sql.text(c.status),
+    terms: sql.json(c.terms),
+    signatures: sql.json(c.signatures),
+    version: sql.int(c.version),
+    content_version: sql.int(c.contentVersion),
+    content_digest: sql.text(c.contentDigest),
+    ever_signed: sql.bool(c.everSigned),
+    status_reason: sql.text(c.statusReason),
+    suspended_by: sql.uuid(c.suspendedBy),
+    valid_until: sql.timestamp(c.terms.validity.end),
+    created_at: sql.timestamp(c.createdAt),
+    updated_at: sql.timestamp(c.updatedAt),
+  };
+}
+
+const INSERT_VALUES = `:id, :title, :description, :provider_id, :consumer_id, :status, :terms, :signatures, :version,
+  :content_version, :content_digest, :ever_signed, :status_reason, :suspended_by, :valid_until, :created_at, :updated_at`;
+const INSERT_COLUMNS = `id, title, description, provider_id, consumer_id, status, terms, signatures, version,
+  content_version, content_digest, ever_signed, status_reason, suspended_by, valid_until, created_at, updated_at`;
+
+/** INSERT of a new contract; `onlyIf` names a CTE that must yield a row for the insert to happen. */
+export function insertContractMutation(c: ContractData, onlyIf?: string) {
+  return {
+    mutation: `INSERT INTO contracts (${INSERT_COLUMNS})
+      SELECT ${INSERT_VALUES}
+      ${onlyIf ? `WHERE EXISTS (SELECT 1 FROM ${onlyIf})` : ''}
+      RETURNING 1`,
+    params: rowParams(c),
+  };
+}
+
+/** UPDATE to the `next` state, applied only if the row is still at `expectedVersion`. */
+export function updateContractMutation(next: ContractData, expectedVersion: number) {
+  return {
+    mutation: `UPDATE contracts SET
+        title = :title, description = :description, status = :status, terms = :terms, signatures = :signatures,
+        version = :version, content_version = :content_version, content_digest = :content_digest,
+        ever_signed = :ever_signed, status_reason = :status_reason, suspended_by = :suspended_by,
+        valid_until = :valid_until, updated_at = :updated_at
+      WHERE id = :id AND version = :expected_version
+      RETURNING 1`,
+    params: { ...rowParams(next), expected_version: sql.int(expectedVersion) },
+  };
+}
+
+export function deleteContractMutation(id: string, expectedVersion: number) {
+  return {
+    mutation: `DELETE FROM contracts WHERE id = :id AND version = :expected_version AND NOT ever_signed
+      RETURNING 1`,
+    params: { id: sql.uuid(id), expected_version: sql.int(expectedVersion) },
+  };
+}
+
+/** Live contracts whose validity ended before `now`, for the expiry sweep. */
+export async function findExpiredLiveContractIds(q: Queryable, now: string, limit: number): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT id FROM contracts WHERE status IN ('Active', 'Suspended') AND valid_until <= :now
+     ORDER BY valid_until LIMIT :limit`,
+    { now: sql.timestamp(now), limit: sql.int(limit) },
+  );
+  return rows.map((r) => r.id);
+}

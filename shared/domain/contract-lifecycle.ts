@@ -1,0 +1,124 @@
+import type { ContractData, ContractStatus } from './contract.ts';
+import { currentPartySignatures, partyRoleOf } from './contract.ts';
+import { ForbiddenError, IllegalTransitionError, UnprocessableError } from './errors.ts';
+import type { Role } from './identity.ts';
+
+/** Who is acting: an identity with roles, or the platform's own automation (expiry). */
+export type Actor = { readonly kind: 'identity'; readonly id: string; readonly roles: readonly Role[] } | { readonly kind: 'system' };
+
+export type ContractAction = 'edit' | 'sign' | 'activate' | 'suspend' | 'resume' | 'terminate' | 'expire' | 'delete';
+
+interface Transition {
+  readonly from: readonly ContractStatus[];
+  /** The status after the action; `undefined` for `delete` (the row goes away). */
+  readonly to: ContractStatus | ((c: ContractData) => ContractStatus) | undefined;
+  /** Who may trigger it; a sentence naming who may, for the 403. */
+  readonly who: (actor: Actor, c: ContractData) => boolean;
+  readonly whoMay: string;
+  /** What must hold beyond the source status; returns the reason it does not, or null. */
+  readonly guard?: (c: ContractData, now: Date) => string | null;
+}
+
+const isAdmin = (a: Actor) => a.kind === 'identity' && a.roles.includes('admin');
+const isParty = (a: Actor, c: ContractData) => a.kind === 'identity' && partyRoleOf(c, a.id) !== null;
+const expired = (c: ContractData, now: Date) => now.getTime() >= Date.parse(c.terms.validity.end);
+
+/**
+ * The contract lifecycle, as one table:
+ * `Draft → PendingSignature → Active → Suspended ⇄ Active → Terminated`, `Active|Suspended → Expired`.
+ * Editing returns Draft|PendingSignature to Draft (signatures are discarded by the edit itself).
+ */
+export const CONTRACT_TRANSITIONS: Readonly<Record<ContractAction, Transition>> = {
+  edit: {
+    from: ['Draft', 'PendingSignature'],
+    to: 'Draft',
+    who: (a, c) => isParty(a, c) || isAdmin(a),
+    whoMay: 'the parties or an admin',
+  },
+  sign: {
+    from: ['Draft', 'PendingSignature'],
+    to: 'PendingSignature',
+    who: (a, c) => isParty(a, c),
+    whoMay: 'the named parties',
+    guard: (c, now) => (expired(c, now) ? 'the contract validity window has already ended' : null),
+  },
+  activate: {
+    from: ['PendingSignature'],
+    to: 'Active',
+    who: (a, c) => isParty(a, c),
+    whoMay: 'the parties',
+    guard: (c, now) => {
+      if (expired(c, now)) return 'the contract validity window has already ended';
+      const roles = new Set(currentPartySignatures(c).map((s) => s.role));
+      const missing = (['provider', 'consumer'] as const).filter((r) => !roles.has(r));
+      return missing.length
+        ? `the current version must be signed by both parties; missing: ${missing.join(', ')}`
+        : null;
+    },
+  },
+  suspend: {
+    from: ['Active'],
+    to: 'Suspended',
+    who: (a, c) => isParty(a, c) || isAdmin(a),
+    whoMay: 'the parties or an admin',
+  },
+  resume: {
+    from: ['Suspended'],
+    to: 'Active',
+    who: (a, c) => isAdmin(a) || (a.kind === 'identity' && c.suspendedBy === a.id),
+    whoMay: 'an admin or the party that suspended the contract',
+    guard: (c, now) => (expired(c, now) ? 'the contract validity window has ended; it can only expire' : null),
+  },
+  terminate: {
+    from: ['Draft', 'PendingSignature', 'Active', 'Suspended'],
+    to: 'Terminated',
+    who: (a, c) => isParty(a, c) || isAdmin(a),
+    whoMay: 'the parties or an admin',
+    guard: (c) => (c.status === 'Draft' && !c.everSigned ? 'a never-signed draft is deleted, not terminated' : null),
+  },
+  expire: {
+    from: ['Active', 'Suspended'],
+    to: 'Expired',
+    who: (a) => a.kind === 'system' || isAdmin(a),
+    whoMay: 'the platform',
+    guard: (c, now) => (expired(c, now) ? null : 'the contract validity window has not ended yet'),
+  },
+  delete: {
+    from: ['Draft'],
+    to: undefined,
+    who: (a, c) => (a.kind === 'identity' && c.providerId === a.id) || isAdmin(a),
+    whoMay: 'the provider or an admin',
+    guard: (c) => (c.everSigned ? 'a contract that was ever signed is terminated, not deleted' : null),
+  },
+};
+
+/**
+ * Checks that `actor` may apply `action` to `c` at `now` and returns the resulting status.
+ * @throws ForbiddenError when the actor may not; IllegalTransitionError when the status does not allow it;
+ *   UnprocessableError when a guard fails.
+ */
+export function applyTransition(
+  c: ContractData,
+  action: ContractAction,
+  actor: Actor,
+  now: Date,
+): ContractStatus | undefined {
+  const t = CONTRACT_TRANSITIONS[action];
+  if (!t.who(actor, c)) throw new ForbiddenError(`Only ${t.whoMay} may ${action} this contract.`);
+  if (!t.from.includes(c.status)) {
+    throw new IllegalTransitionError(
+      `Cannot ${action} a contract in status ${c.status}; allowed from: ${t.from.join(', ')}.`,
+    );
+  }
+  const reason = t.guard?.(c, now);
+  if (reason) throw new UnprocessableError('transition-guard-failed', 'Transition not allowed now', `Cannot ${action}: ${reason}.`);
+  return typeof t.to === 'function' ? t.to(c) : t.to;
+}
+
+/** The actions `actor` could apply now, for clients to render the buttons that would work. */
+export function availableActions(c: ContractData, actor: Actor, now: Date): ContractAction[] {
+  return (Object.keys(CONTRACT_TRANSITIONS) as ContractAction[]).filter((action) => {
+    const t = CONTRACT_TRANSITIONS[action];
+    return t.who(actor, c) && t.from.includes(c.status) && !t.guard?.(c, now);
+  });
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/**
+ * The terms a Training Data Provider and a Training Data Consumer agree on. Strict: unknown keys are
+ * rejected and every string, list and number is bounded, so a stored contract can never grow without limit.
+ */
+const ShortText = z.string().trim().min(1).max(200);
+const LongText = z.string().trim().min(1).max(2000);
+const Identifier = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'letters, digits and . _ : / - only');
+const IsoInstant = z.iso.datetime({ offset: true });
+
+export const ENCRYPTION_LEVELS = ['Standard', 'High', 'Military'] as const;
+export const OPERATIONS = ['read', 'train', 'fine-tune', 'evaluate', 'embed', 'inference'] as const;
+export const FRAMEWORKS = ['GDPR', 'HIPAA', 'SOC2', 'ISO27001', 'CCPA', 'PCI-DSS', 'FedRAMP'] as const;
+export const MODEL_DISTRIBUTION = ['none', 'internal', 'licensed', 'public'] as const;
+
+export const DatasetSchema = z.strictObject({
+  id: Identifier,
+  name: ShortText.optional(),
+  /** Where the provider keeps the data (e.g. an S3 URI); the consumer never receives raw access. */
+  location: z.string().max(2048).optional(),
+  permissions: z.array(z.enum(OPERATIONS)).min(1).max(OPERATIONS.length).optional(),
+});
+
+export const ContractTermsSchema = z
+  .strictObject({
+    dataAccess: z.strictObject({
+      datasets: z.array(DatasetSchema).min(1).max(100),
+      allowedOperations: z.array(z.enum(OPERATIONS)).min(1).max(OPERATIONS.length),
+    }),
+    usageRestrictions: z.strictObject({
+      purposes: z.array(ShortText).min(1).max(50),
+      prohibitedUses: z.array(ShortText).max(50).default([]),
+      modelDistribution: z.enum(MODEL_DISTRIBUTION),
+      /** Further rules on distributing models trained on the data. */
+      distributionRules: z.array(LongText).max(20).default([]),
+    }),
+    retention: z.strictObject({
+      rawDataDays: z.int().min(0).max(3650),
+      derivedArtifactsDays: z.int().min(0).max(36500),
+      deleteOnTermination: z.boolean(),
+    }),
+    security: z.strictObject({
+      encryptionLevel: z.enum(ENCRYPTION_LEVELS),
+      networkIsolation: z.boolean(),
+      auditLogging: z.boolean(),
+      customPolicies: z.array(z.strictObject({ name: ShortText, statement: LongText })).max(20).default([]),
+    }),
+    compliance: z.strictObject({
+      frameworks: z.array(z.enum(FRAMEWORKS)).max(FRAMEWORKS.length).default([]),
+      /** AWS regions where the data may be processed, e.g. `eu-central-1`. */
+      dataResidency: z
+        .array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as eu-central-1'))
+        .min(1)
+        .max(30),
+    }),
+    pricing: z
+      .strictObject({
+        model: z.enum(['fixed', 'per-epoch', 'per-gb', 'subscription']),
+        /** Decimal string, never a float: money is exact. */
+        amount: z.string().regex(/^\d{1,12}(\.\d{1,4})?$/, 'a decimal amount such as 1500.00'),
+        currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 currency code'),
+      })
+      .optional(),
+    validity: z.strictObject({ start: IsoInstant, end: IsoInstant }),
+  })
+  .superRefine((terms, ctx) => {
+    if (Date.parse(terms.validity.end) <= Date.parse(terms.validity.start)) {
+      ctx.addIssue({ code: 'custom', path: ['validity', 'end'], message: 'must be after validity.start' });
+    }
+    const allowed = new Set(terms.dataAccess.allowedOperations);
+    terms.dataAccess.datasets.forEach((dataset, i) => {
+      for (const op of dataset.permissions ?? []) {
+        if (!allowed.has(op)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['dataAccess', 'datasets', i, 'permissions'],
+            message: `${op} is not among dataAccess.allowedOperations`,
+          });
+        }
+      }
+    });
+    const ids = terms.dataAccess.datasets.map((d) => d.id);
+    if (new Set(ids).size !== ids.length) {
+      ctx.addIssue({ code: 'custom', path: ['dataAccess', 'datasets'], message: 'dataset ids must be unique' });
+    }
+  });
+
+export type ContractTerms = z.infer<typeof ContractTermsSchema>;

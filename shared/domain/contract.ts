@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { canonicalJson, sha256Hex } from './canonical-json.ts';
+import { type ContractTerms, ContractTermsSchema } from './contract-terms.ts';
+import { SIGNATURE_ALGORITHMS, type SignatureAlgorithm } from './identity.ts';
+
+export const CONTRACT_STATUSES = [
+  'Draft',
+  'PendingSignature',
+  'Active',
+  'Suspended',
+  'Terminated',
+  'Expired',
+] as const;
+export type ContractStatus = (typeof CONTRACT_STATUSES)[number];
+
+export const PARTY_ROLES = ['provider', 'consumer'] as const;
+export type PartyRole = (typeof PARTY_ROLES)[number];
+
+export interface ContractSignature {
+  readonly role: PartyRole | 'platform';
+  readonly identityId: string | null;
+  readonly type: 'digital';
+  readonly kid: string;
+  readonly alg: SignatureAlgorithm;
+  /** base64url; ECDSA as r‖s (JWS, RFC 7518). */
+  readonly signature: string;
+  readonly contentDigest: string;
+  readonly contentVersion: number;
+  readonly signedAt: string;
+  /** The exact bytes (UTF-8) that were signed, for the platform's countersignature. */
+  readonly signedPayload?: string;
+}
+
+export interface ContractData {
+  readonly id: string;
+  readonly title: string;
+  readonly description: string;
+  readonly providerId: string;
+  readonly consumerId: string;
+  readonly status: ContractStatus;
+  readonly terms: ContractTerms;
+  readonly signatures: readonly ContractSignature[];
+  /** Row version: changes with every write; the ETag. */
+  readonly version: number;
+  /** The version at which the signable content last changed; what parties sign with the digest. */
+  readonly contentVersion: number;
+  /** SHA-256 (hex) of the RFC 8785 canonical JSON of the signable content. */
+  readonly contentDigest: string;
+  /** True once any party signed any version: such a contract is terminated, never deleted. */
+  readonly everSigned: boolean;
+  readonly statusReason: string | null;
+  /** Who suspended the contract (only they or an admin may resume). */
+  readonly suspendedBy: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+const Title = z.string().trim().min(1).max(200);
+const Description = z.string().trim().max(5000);
+
+export const CreateContractSchema = z.strictObject({
+  title: Title,
+  description: Description.default(''),
+  consumerId: z.uuid(),
+  /** Only admins create on behalf of a provider; providers create as themselves. */
+  providerId: z.uuid().optional(),
+  terms: ContractTermsSchema,
+});
+export type CreateContract = z.infer<typeof CreateContractSchema>;
+
+export const UpdateContractSchema = z
+  .strictObject({ title: Title.optional(), description: Description.optional(), terms: ContractTermsSchema.optional() })
+  .refine((u) => u.title !== undefined || u.description !== undefined || u.terms !== undefined, {
+    message: 'at least one of title, description, terms is required',
+  });
+export type UpdateContract = z.infer<typeof UpdateContractSchema>;
+
+export const SignContractSchema = z.strictObject({
+  type: z.literal('digital'),
+  kid: z.string().min(1).max(128),
+  signature: z
+    .string()
+    .min(16)
+    .max(1400)
+    .regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding'),
+});
+export type SignContract = z.infer<typeof SignContractSchema>;
+
+export const ReasonSchema = z.strictObject({ reason: z.string().trim().min(1).max(1000) });
+export const OptionalReasonSchema = z.strictObject({ reason: z.string().trim().min(1).max(1000).optional() });
+
+/** The content parties agree on: everything that gives the contract its meaning. */
+export function signableContent(c: Pick<ContractData, 'id' | 'title' | 'description' | 'providerId' | 'consumerId' | 'terms'>) {
+  return {
+    contractId: c.id,
+    title: c.title,
+    description: c.description,
+    providerId: c.providerId,
+    consumerId: c.consumerId,
+    terms: c.terms,
+  };
+}
+
+export function contentDigest(c: Parameters<typeof signableContent>[0]): string {
+  return sha256Hex(canonicalJson(signableContent(c)));
+}
+
+/** What a party signs: the UTF-8 bytes of this canonical JSON string. */
+export function signingPayload(c: Pick<ContractData, 'id' | 'contentDigest' | 'contentVersion'>): string {
+  return canonicalJson({ contractId: c.id, contentDigest: c.contentDigest, version: c.contentVersion });
+}
+
+/** What the platform countersigns on activation: the agreed content and both parties' signatures. */
+export function countersignPayload(c: ContractData, parties: readonly ContractSignature[]): string {
+  return canonicalJson({
+    contractId: c.id,
+    contentDigest: c.contentDigest,
+    version: c.contentVersion,
+    signatures: parties
+      .map((s) => ({ role: s.role, identityId: s.identityId, kid: s.kid, alg: s.alg, signature: s.signature }))
+      .sort((a, b) => a.role.localeCompare(b.role)),
+  });
+}
+
+/** Current party signatures: those over the present digest and content version. */
+export function currentPartySignatures(c: ContractData): ContractSignature[] {
+  return c.signatures.filter(
+    (s) => s.role !== 'platform' && s.contentDigest === c.contentDigest && s.contentVersion === c.contentVersion,
+  );
+}
+
+export function partyRoleOf(c: Pick<ContractData, 'providerId' | 'consumerId'>, identityId: string): PartyRole | null {
+  if (c.providerId === identityId) return 'provider';
+  if (c.consumerId === identityId) return 'consumer';
+  return null;
+}
+
+export const SignatureSchema = z.object({
+  role: z.enum(['provider', 'consumer', 'platform']),
+  identityId: z.uuid().nullable(),
+  type: z.literal('digital'),
+  kid: z.string(),
+  alg: z.enum(SIGNATURE_ALGORITHMS),
+  signature: z.string(),
+  contentDigest: z.string(),
+  contentVersion: z.int(),
+  signedAt: z.string(),
+  signedPayload: z.string().optional(),
+});

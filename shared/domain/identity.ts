@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+export const ROLES = ['provider', 'consumer', 'admin', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Identity {
+  readonly id: string;
+  /** The token subject (`sub`) this identity is found by. */
+  readonly subject: string;
+  /** A stable handle, unique, e.g. `provider`. */
+  readonly name: string;
+  readonly displayName: string;
+  readonly email: string | null;
+  readonly roles: readonly Role[];
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export const IdentityNameSchema = z
+  .string()
+  .min(2)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits and . _ - only');
+
+export const CreateIdentitySchema = z.strictObject({
+  name: IdentityNameSchema,
+  subject: z.string().min(1).max(256).optional(),
+  displayName: z.string().trim().min(1).max(200),
+  email: z.email().max(320).optional(),
+  roles: z
+    .array(z.enum(ROLES))
+    .min(1)
+    .max(ROLES.length)
+    .refine((r) => new Set(r).size === r.length, 'roles must be unique'),
+});
+export type CreateIdentity = z.infer<typeof CreateIdentitySchema>;
+
+export const SIGNATURE_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'PS256'] as const;
+export type SignatureAlgorithm = (typeof SIGNATURE_ALGORITHMS)[number];
+
+/** A public JWK: private members are refused so a private key is never stored. */
+export const PublicJwkSchema = z
+  .looseObject({
+    kty: z.enum(['EC', 'OKP', 'RSA']),
+    crv: z.string().max(16).optional(),
+    x: z.string().max(1024).optional(),
+    y: z.string().max(1024).optional(),
+    n: z.string().max(2048).optional(),
+    e: z.string().max(16).optional(),
+  })
+  .superRefine((jwk, ctx) => {
+    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) {
+      if (member in jwk) {
+        ctx.addIssue({ code: 'custom', path: [member], message: 'private key material must never be sent' });
+      }
+    }
+    if (Object.keys(jwk).length > 12) ctx.addIssue({ code: 'custom', path: [], message: 'too many JWK members' });
+  });
+
+export const RegisterKeySchema = z.strictObject({
+  alg: z.enum(SIGNATURE_ALGORITHMS),
+  jwk: PublicJwkSchema,
+  kid: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9._~-]+$/, 'URL-safe characters only')
+    .optional(),
+});
+export type RegisterKey = z.infer<typeof RegisterKeySchema>;
+
+export interface IdentityKey {
+  readonly kid: string;
+  readonly identityId: string;
+  readonly alg: SignatureAlgorithm;
+  readonly jwk: Record<string, unknown>;
+  readonly createdAt: string;
+  readonly revokedAt: string | null;
+}

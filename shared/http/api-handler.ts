@@ -1,0 +1,70 @@
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { z } from 'zod';
+import type { Identity } from '../domain/identity.ts';
+import { resolveCaller } from '../identities/identity-service.ts';
+import type { Dependencies } from '../runtime/dependencies.ts';
+import { problemDetails } from './middleware/problem-details.ts';
+import { parseRequest } from './parse-request.ts';
+import { ROUTES, type RouteId, routeById } from './routes.ts';
+
+type RouteOf<Id extends RouteId> = Extract<(typeof ROUTES)[number], { id: Id }>;
+type Part<R, K extends string> = R extends { request: infer Q }
+  ? Q extends { [P in K]: infer S extends z.ZodType }
+    ? z.output<S>
+    : undefined
+  : undefined;
+
+/** What a route's implementation receives: validated input and the resolved caller. */
+export interface ApiRequest<Id extends RouteId> {
+  readonly params: Part<RouteOf<Id>, 'params'>;
+  readonly query: Part<RouteOf<Id>, 'query'>;
+  readonly body: Part<RouteOf<Id>, 'body'>;
+  readonly ifMatch: string | undefined;
+  readonly idempotencyKey: string | undefined;
+  readonly caller: RouteOf<Id>['auth'] extends 'jwt' ? Identity : undefined;
+}
+
+export interface ApiReply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly etag?: string | undefined;
+  readonly replayed?: boolean | undefined;
+  readonly headers?: Record<string, string>;
+}
+
+export const PROBLEM_TYPE_BASE = 'https://problems.enclave-contracts.dev/';
+
+export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/**
+ * Builds a route's Lambda handler: the middy chain parses and validates the request, resolves the caller,
+ * runs `impl`, and renders errors as problem+json. Handlers stay one line of wiring.
+ */
+export function defineRoute<Id extends RouteId>(
+  id: Id,
+  deps: Dependencies,
+  impl: (request: ApiRequest<Id>) => Promise<ApiReply>,
+): ApiHandler {
+  const route = routeById(id);
+  const base = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const parsed = parseRequest(route, event);
+    const caller = route.auth === 'jwt' ? await resolveCaller(deps, parsed.subject!) : undefined;
+    const reply = await impl({ ...parsed, caller } as ApiRequest<Id>);
+    return toResponse(reply);
+  };
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>(base).use(
+    problemDetails({ typeBase: PROBLEM_TYPE_BASE }),
+  ) as unknown as ApiHandler;
+}
+
+function toResponse(reply: ApiReply): APIGatewayProxyStructuredResultV2 {
+  const headers: Record<string, string> = { 'cache-control': 'no-store', ...reply.headers };
+  if (reply.etag) headers.etag = reply.etag;
+  if (reply.replayed) headers['idempotent-replayed'] = 'true';
+  if (reply.status === 204 || reply.body === null) return { statusCode: reply.status, headers };
+  headers['content-type'] ??= 'application/json';
+  return { statusCode: reply.status, headers, body: JSON.stringify(reply.body) };
+}
+
+export { ROUTES };

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { CONTRACT_STATUSES, SignatureSchema } from '../domain/contract.ts';
+import { ContractTermsSchema } from '../domain/contract-terms.ts';
+import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
+
+/** Schemas of path parameters, query strings and replies: the request bodies live with the domain. */
+export const IdPathSchema = z.strictObject({ id: z.uuid() });
+
+export const ListContractsQuerySchema = z.strictObject({
+  status: z.enum(CONTRACT_STATUSES).optional(),
+  role: z.enum(['provider', 'consumer']).optional(),
+  counterpartyId: z.uuid().optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+export const AuditQuerySchema = z.strictObject({
+  entityId: z.uuid(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  afterSeq: z.coerce.number().int().min(0).default(0),
+});
+
+export const ListIdentitiesQuerySchema = z.strictObject({
+  role: z.enum(ROLES).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+export const ContractResponseSchema = z.object({
+  id: z.uuid(),
+  title: z.string(),
+  description: z.string(),
+  providerId: z.uuid(),
+  consumerId: z.uuid(),
+  status: z.enum(CONTRACT_STATUSES),
+  terms: ContractTermsSchema,
+  signatures: z.array(SignatureSchema),
+  version: z.int(),
+  contentVersion: z.int(),
+  contentDigest: z.string(),
+  signingPayload: z.string(),
+  everSigned: z.boolean(),
+  statusReason: z.string().nullable(),
+  suspendedBy: z.uuid().nullable(),
+  availableActions: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const ContractPageSchema = z.object({
+  items: z.array(ContractResponseSchema),
+  nextCursor: z.string().nullable(),
+});
+
+export const IdentityResponseSchema = z.object({
+  id: z.uuid(),
+  subject: z.string(),
+  name: z.string(),
+  displayName: z.string(),
+  email: z.string().nullable(),
+  roles: z.array(z.enum(ROLES)),
+  version: z.int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const IdentityPageSchema = z.object({ items: z.array(IdentityResponseSchema), nextCursor: z.string().nullable() });
+
+export const KeyResponseSchema = z.object({
+  kid: z.string(),
+  identityId: z.uuid(),
+  alg: z.enum(SIGNATURE_ALGORITHMS),
+  jwk: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
+
+export const PlatformKeysSchema = z.object({
+  keys: z.array(z.record(z.string(), z.unknown())),
+});
+
+export const AuditRecordSchema = z.object({
+  entityType: z.string(),
+  entityId: z.uuid(),
+  seq: z.int(),
+  action: z.string(),
+  actorId: z.uuid().nullable(),
+  occurredAt: z.string(),
+  data: z.unknown(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+
+export const AuditTrailSchema = z.object({
+  entityId: z.uuid(),
+  records: z.array(AuditRecordSchema),
+  verification: z.object({
+    valid: z.boolean(),
+    checked: z.int(),
+    head: z.string().nullable(),
+    brokenAtSeq: z.int().nullable(),
+    reason: z.string().nullable(),
+  }),
+});
+
+export const ProblemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.int(),
+  detail: z.string(),
+  instance: z.string().optional(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
+
+export const HealthSchema = z.object({ status: z.literal('ok') });

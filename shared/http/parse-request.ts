@@ -1,0 +1,105 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { type z, ZodError } from 'zod';
+import { type FieldIssue, DomainError, UnauthorizedError, ValidationError } from '../domain/errors.ts';
+import { IDEMPOTENCY_KEY_PATTERN } from '../idempotency/idempotency-store.ts';
+import type { RouteDefinition } from './routes.ts';
+
+/** Request bodies above this are refused with 413 before they are parsed. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export interface ParsedRequest {
+  readonly params: unknown;
+  readonly query: unknown;
+  readonly body: unknown;
+  readonly ifMatch: string | undefined;
+  readonly idempotencyKey: string | undefined;
+  /** The verified token's subject (API Gateway's JWT authorizer put it there). */
+  readonly subject: string | undefined;
+}
+
+export class PayloadTooLargeError extends DomainError {
+  override readonly name = 'PayloadTooLargeError';
+  constructor() {
+    super(413, 'payload-too-large', 'Payload too large', `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends DomainError {
+  override readonly name = 'UnsupportedMediaTypeError';
+  constructor() {
+    super(415, 'unsupported-media-type', 'Unsupported media type', 'Send the request body as application/json.');
+  }
+}
+
+function issuesOf(error: ZodError, prefix: string): FieldIssue[] {
+  return error.issues.slice(0, 50).map((i) => {
+    const path = i.path.map(String).join('.');
+    const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.slice(0, 10).join(', ')})` : '';
+    return { field: path ? `${prefix}.${path}` : prefix, message: `${i.message}${keys}` };
+  });
+}
+
+function validate(schema: z.ZodType | undefined, value: unknown, part: string): unknown {
+  if (!schema) {
+    const empty = value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
+    if (!empty) throw new ValidationError(`This endpoint takes no ${part}.`, [{ field: part, message: 'not allowed' }]);
+    return undefined;
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issues = issuesOf(result.error, part);
+    throw new ValidationError(`The ${part} is invalid: ${issues.map((i) => `${i.field}: ${i.message}`).slice(0, 3).join('; ')}.`, issues);
+  }
+  return result.data;
+}
+
+function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  const value = event.headers?.[name] ?? event.headers?.[name.toLowerCase()];
+  return value === undefined ? undefined : value;
+}
+
+function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown {
+  const raw = event.body;
+  if (raw === undefined || raw === null || raw === '') return expectsBody ? {} : undefined;
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) throw new PayloadTooLargeError();
+  const contentType = (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(contentType)) {
+    throw new UnsupportedMediaTypeError();
+  }
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new ValidationError('The request body is not valid JSON.', [{ field: 'body', message: 'malformed JSON' }]);
+  }
+}
+
+/**
+ * Validates everything the route accepts (path, query, body, headers, caller) before any use case runs:
+ * a request that fails here has changed nothing.
+ */
+export function parseRequest(route: RouteDefinition, event: APIGatewayProxyEventV2): ParsedRequest {
+  const request = route.request;
+  const subject = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } }).authorizer?.jwt
+    ?.claims?.sub;
+  if (route.auth === 'jwt' && (typeof subject !== 'string' || subject.length === 0)) throw new UnauthorizedError();
+
+  const body = validate(request?.body, parseBody(event, request?.body !== undefined), 'body');
+  const params = validate(request?.params, event.pathParameters ?? undefined, 'path');
+  const query = validate(request?.query, event.queryStringParameters ?? undefined, 'query');
+
+  const headers = request?.headers ?? [];
+  const ifMatch = headers.includes('If-Match') ? header(event, 'if-match') : undefined;
+  if (ifMatch !== undefined && (ifMatch.length === 0 || ifMatch.length > 200)) {
+    throw new ValidationError('If-Match must be an entity tag such as "3".', [{ field: 'header.If-Match', message: 'malformed' }]);
+  }
+  const idempotencyKey = headers.includes('Idempotency-Key') ? header(event, 'idempotency-key') : undefined;
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+    throw new ValidationError('Idempotency-Key must be 1 to 255 visible ASCII characters.', [
+      { field: 'header.Idempotency-Key', message: 'malformed' },
+    ]);
+  }
+  return { params, query, body, ifMatch, idempotencyKey, subject: typeof subject === 'string' ? subject : undefined };
+}
+
+export { ZodError };

@@ -1,0 +1,46 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { DomainError } from '../domain/errors.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly instance?: string;
+  readonly errors?: readonly { field: string; message: string }[];
+}
+
+/**
+ * RFC 9457 problem details for any error. Domain errors below 500 show their message; anything else
+ * becomes a generic 500 that reveals nothing about the internals (the request id lets operators find it).
+ */
+export function problemOf(error: unknown, typeBase: string, requestId?: string): Problem {
+  if (error instanceof DomainError && error.expose) {
+    return {
+      type: new URL(error.type, typeBase).href,
+      title: error.title,
+      status: error.status,
+      detail: error.message,
+      ...(requestId ? { instance: `urn:request:${requestId}` } : {}),
+      ...(error.errors?.length ? { errors: error.errors } : {}),
+    };
+  }
+  const status = error instanceof DomainError ? error.status : 500;
+  return {
+    type: new URL(status === 503 ? 'service-unavailable' : 'internal-error', typeBase).href,
+    title: status === 503 ? 'Service unavailable' : 'Internal error',
+    status,
+    detail: 'The request could not be completed. It has been logged; retry later or quote the instance to support.',
+    ...(requestId ? { instance: `urn:request:${requestId}` } : {}),
+  };
+}
+
+export function problemResponse(problem: Problem, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: problem.status,
+    headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(problem),
+  };
+}

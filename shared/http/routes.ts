@@ -1,0 +1,287 @@
+import type { z } from 'zod';
+import { CreateContractSchema, OptionalReasonSchema, ReasonSchema, SignContractSchema, UpdateContractSchema } from '../domain/contract.ts';
+import { CreateIdentitySchema, RegisterKeySchema } from '../domain/identity.ts';
+import {
+  AuditQuerySchema,
+  AuditTrailSchema,
+  ContractPageSchema,
+  ContractResponseSchema,
+  HealthSchema,
+  IdentityPageSchema,
+  IdentityResponseSchema,
+  IdPathSchema,
+  KeyResponseSchema,
+  ListContractsQuerySchema,
+  ListIdentitiesQuerySchema,
+  PlatformKeysSchema,
+} from './api-schemas.ts';
+
+/**
+ * What a route's function may touch. The CDK grants exactly these, and nothing else, to the route's
+ * function (least privilege per function).
+ */
+export type Grant = 'database' | 'sign' | 'publicKeys';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface RouteDefinition {
+  /** Unique; the OpenAPI operationId and the CDK construct id stem. */
+  readonly id: string;
+  readonly method: HttpMethod;
+  /** API Gateway path syntax, e.g. `/api/v1/contracts/{id}`. */
+  readonly path: string;
+  /** The Lambda entry, relative to the repository root; exports `handler`. */
+  readonly handler: string;
+  readonly auth: 'jwt' | 'none';
+  readonly grants: readonly Grant[];
+  readonly summary: string;
+  readonly tag: string;
+  readonly request?: {
+    readonly params?: z.ZodType;
+    readonly query?: z.ZodType;
+    readonly body?: z.ZodType;
+    /** Headers the route reads (documented in OpenAPI). */
+    readonly headers?: readonly ('If-Match' | 'Idempotency-Key')[];
+  };
+  readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
+}
+
+export const API_PREFIX = '/api/v1';
+
+const contract = { description: 'The contract', schema: ContractResponseSchema };
+
+/** The one route table: the CDK API, the local dev server and the OpenAPI document are built from it. */
+export const ROUTES = [
+  {
+    id: 'getHealth',
+    method: 'GET',
+    path: `${API_PREFIX}/health`,
+    handler: 'functions/api/health/get.ts',
+    auth: 'none',
+    grants: [],
+    summary: 'Liveness check',
+    tag: 'meta',
+    responses: { 200: { description: 'Up', schema: HealthSchema } },
+  },
+  {
+    id: 'getOpenApi',
+    method: 'GET',
+    path: `${API_PREFIX}/openapi.json`,
+    handler: 'functions/api/openapi/get.ts',
+    auth: 'none',
+    grants: [],
+    summary: 'This API as OpenAPI 3.1',
+    tag: 'meta',
+    responses: { 200: { description: 'The OpenAPI document' } },
+  },
+  {
+    id: 'listPlatformKeys',
+    method: 'GET',
+    path: `${API_PREFIX}/platform/keys`,
+    handler: 'functions/api/platform/keys.ts',
+    auth: 'none',
+    grants: ['publicKeys'],
+    summary: "The platform's public signing keys (JWKS) to verify countersignatures",
+    tag: 'platform',
+    responses: { 200: { description: 'JWK set', schema: PlatformKeysSchema } },
+  },
+  {
+    id: 'getMyIdentity',
+    method: 'GET',
+    path: `${API_PREFIX}/identities/me`,
+    handler: 'functions/api/identities/me.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: "The caller's identity",
+    tag: 'identities',
+    responses: { 200: { description: 'The identity', schema: IdentityResponseSchema } },
+  },
+  {
+    id: 'createIdentity',
+    method: 'POST',
+    path: `${API_PREFIX}/identities`,
+    handler: 'functions/api/identities/create.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'Create an identity (admin)',
+    tag: 'identities',
+    request: { body: CreateIdentitySchema, headers: ['Idempotency-Key'] },
+    responses: { 201: { description: 'Created', schema: IdentityResponseSchema } },
+  },
+  {
+    id: 'listIdentities',
+    method: 'GET',
+    path: `${API_PREFIX}/identities`,
+    handler: 'functions/api/identities/list.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'List identities (admin, auditor)',
+    tag: 'identities',
+    request: { query: ListIdentitiesQuerySchema },
+    responses: { 200: { description: 'A page of identities', schema: IdentityPageSchema } },
+  },
+  {
+    id: 'registerKey',
+    method: 'POST',
+    path: `${API_PREFIX}/identities/{id}/keys`,
+    handler: 'functions/api/identities/register-key.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'Register a public signing key (the identity itself or an admin)',
+    tag: 'identities',
+    request: { params: IdPathSchema, body: RegisterKeySchema },
+    responses: { 201: { description: 'Registered', schema: KeyResponseSchema } },
+  },
+  {
+    id: 'listKeys',
+    method: 'GET',
+    path: `${API_PREFIX}/identities/{id}/keys`,
+    handler: 'functions/api/identities/list-keys.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: "An identity's public signing keys",
+    tag: 'identities',
+    request: { params: IdPathSchema },
+    responses: { 200: { description: 'Keys' } },
+  },
+  {
+    id: 'createContract',
+    method: 'POST',
+    path: `${API_PREFIX}/contracts`,
+    handler: 'functions/api/contracts/create.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'Create a draft contract (provider or admin)',
+    tag: 'contracts',
+    request: { body: CreateContractSchema, headers: ['Idempotency-Key'] },
+    responses: { 201: { description: 'Created', schema: ContractResponseSchema } },
+  },
+  {
+    id: 'listContracts',
+    method: 'GET',
+    path: `${API_PREFIX}/contracts`,
+    handler: 'functions/api/contracts/list.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: "The caller's contracts, newest first",
+    tag: 'contracts',
+    request: { query: ListContractsQuerySchema },
+    responses: { 200: { description: 'A page of contracts', schema: ContractPageSchema } },
+  },
+  {
+    id: 'getContract',
+    method: 'GET',
+    path: `${API_PREFIX}/contracts/{id}`,
+    handler: 'functions/api/contracts/get.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'A contract, with the payload a party signs',
+    tag: 'contracts',
+    request: { params: IdPathSchema },
+    responses: { 200: contract },
+  },
+  {
+    id: 'updateContract',
+    method: 'PUT',
+    path: `${API_PREFIX}/contracts/{id}`,
+    handler: 'functions/api/contracts/update.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'Edit title, description or terms (Draft or PendingSignature; discards signatures)',
+    tag: 'contracts',
+    request: { params: IdPathSchema, body: UpdateContractSchema, headers: ['If-Match'] },
+    responses: { 200: contract },
+  },
+  {
+    id: 'deleteContract',
+    method: 'DELETE',
+    path: `${API_PREFIX}/contracts/{id}`,
+    handler: 'functions/api/contracts/delete.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'Delete a never-signed draft',
+    tag: 'contracts',
+    request: { params: IdPathSchema, headers: ['If-Match'] },
+    responses: { 204: { description: 'Deleted' } },
+  },
+  {
+    id: 'signContract',
+    method: 'POST',
+    path: `${API_PREFIX}/contracts/{id}/sign`,
+    handler: 'functions/api/contracts/sign.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: "Add the caller's signature over the current digest and version",
+    tag: 'contracts',
+    request: { params: IdPathSchema, body: SignContractSchema, headers: ['If-Match'] },
+    responses: { 200: contract },
+  },
+  {
+    id: 'activateContract',
+    method: 'POST',
+    path: `${API_PREFIX}/contracts/{id}/activate`,
+    handler: 'functions/api/contracts/activate.ts',
+    auth: 'jwt',
+    grants: ['database', 'sign'],
+    summary: 'Activate a contract signed by both parties; the platform countersigns',
+    tag: 'contracts',
+    request: { params: IdPathSchema, headers: ['If-Match'] },
+    responses: { 200: contract },
+  },
+  {
+    id: 'suspendContract',
+    method: 'POST',
+    path: `${API_PREFIX}/contracts/{id}/suspend`,
+    handler: 'functions/api/contracts/suspend.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'Suspend an active contract',
+    tag: 'contracts',
+    request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
+    responses: { 200: contract },
+  },
+  {
+    id: 'resumeContract',
+    method: 'POST',
+    path: `${API_PREFIX}/contracts/{id}/resume`,
+    handler: 'functions/api/contracts/resume.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'Resume a suspended contract (admin or the party that suspended)',
+    tag: 'contracts',
+    request: { params: IdPathSchema, body: OptionalReasonSchema, headers: ['If-Match'] },
+    responses: { 200: contract },
+  },
+  {
+    id: 'terminateContract',
+    method: 'POST',
+    path: `${API_PREFIX}/contracts/{id}/terminate`,
+    handler: 'functions/api/contracts/terminate.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'Terminate a contract, with a reason',
+    tag: 'contracts',
+    request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
+    responses: { 200: contract },
+  },
+  {
+    id: 'getAuditTrail',
+    method: 'GET',
+    path: `${API_PREFIX}/audit`,
+    handler: 'functions/api/audit/get.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: "An entity's hash-chained audit trail, verified",
+    tag: 'audit',
+    request: { query: AuditQuerySchema },
+    responses: { 200: { description: 'The trail and its verification', schema: AuditTrailSchema } },
+  },
+] as const satisfies readonly RouteDefinition[];
+
+export type RouteId = (typeof ROUTES)[number]['id'];
+
+export function routeById(id: RouteId): RouteDefinition {
+  const route = ROUTES.find((r) => r.id === id);
+  if (!route) throw new Error(`unknown route ${id}`);
+  return route;
+}

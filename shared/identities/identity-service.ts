@@ -1,0 +1,134 @@
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { auditedWrite } from '../audit/audited-write.ts';
+import { GENESIS_HASH } from '../audit/audit-chain.ts';
+import { UNIQUE_VIOLATION, DatabaseError } from '../database/database.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
+import { decodeCursor, encodeCursor, type Reply } from '../contracts/contract-service.ts';
+import type { Dependencies } from '../runtime/dependencies.ts';
+import { checkPublicJwk } from '../signing/party-signatures.ts';
+import { findIdentity, findIdentityBySubject, insertIdentityMutation, insertKeyMutation, listIdentities as listRows, listKeys as listKeyRows } from './identity-store.ts';
+import { etagOf } from '../http/preconditions.ts';
+import { loadAuditHead } from '../audit/audit-store.ts';
+
+/** The identity behind a verified token subject; a token for no identity is refused (403, not 500). */
+export async function resolveCaller(deps: Dependencies, subject: string): Promise<Identity> {
+  const identity = await findIdentityBySubject(deps.db, subject);
+  if (!identity) throw new ForbiddenError('The token is valid but no identity is registered for its subject.');
+  return identity;
+}
+
+const isAdmin = (i: Identity) => i.roles.includes('admin');
+
+export async function createIdentity(deps: Dependencies, caller: Identity, input: CreateIdentity): Promise<Reply<Identity>> {
+  if (!isAdmin(caller)) throw new ForbiddenError('Only an admin may create identities.');
+  const id = deps.newId();
+  const identity = await insertIdentity(deps, caller.id, { id, subject: input.subject ?? id, ...input, email: input.email ?? null });
+  if (!identity) throw new ConflictError('identity-exists', 'Identity exists', 'An identity with this name or subject already exists.');
+  return { status: 201, body: identity, etag: etagOf(1) };
+}
+
+/**
+ * Inserts an identity with its first audit record; null when the id, name or subject is taken. `actorId`
+ * is null for the platform's own provisioning (seeding).
+ */
+export async function insertIdentity(
+  deps: Dependencies,
+  actorId: string | null,
+  input: Pick<Identity, 'id' | 'subject' | 'name' | 'displayName' | 'email' | 'roles'>,
+): Promise<Identity | null> {
+  const at = deps.now().toISOString();
+  const identity: Identity = {
+    id: input.id,
+    subject: input.subject,
+    name: input.name,
+    displayName: input.displayName,
+    email: input.email,
+    roles: input.roles,
+    version: 1,
+    createdAt: at,
+    updatedAt: at,
+  };
+  const { applied } = await auditedWrite(deps.db, {
+    ...insertIdentityMutation(identity),
+    audit: {
+      entityType: 'identity',
+      entityId: identity.id,
+      seq: 1,
+      action: 'create',
+      actorId,
+      occurredAt: at,
+      data: { name: identity.name, roles: identity.roles },
+    },
+    prevHash: GENESIS_HASH,
+    event: {
+      id: deps.newId(),
+      aggregateType: 'identity',
+      aggregateId: identity.id,
+      type: 'IdentityCreated',
+      occurredAt: at,
+      payload: { identityId: identity.id, roles: identity.roles },
+    },
+  });
+  return applied ? identity : null;
+}
+
+export async function listIdentities(
+  deps: Dependencies,
+  caller: Identity,
+  query: { role?: Role | undefined; limit: number; cursor?: string | undefined },
+): Promise<Reply<{ items: Identity[]; nextCursor: string | null }>> {
+  if (!isAdmin(caller) && !caller.roles.includes('auditor')) throw new ForbiddenError('Only admins and auditors may list identities.');
+  const after = query.cursor ? decodeCursor(query.cursor, ['name'] as const) : undefined;
+  const rows = await listRows(deps.db, { role: query.role, limit: query.limit + 1, after });
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return { status: 200, body: { items: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ name: last.name }) : null } };
+}
+
+export async function registerKey(deps: Dependencies, caller: Identity, identityId: string, input: RegisterKey): Promise<Reply<IdentityKey>> {
+  if (caller.id !== identityId && !isAdmin(caller)) {
+    throw new NotFoundError(`Identity ${identityId}`);
+  }
+  const owner = caller.id === identityId ? caller : await findIdentity(deps.db, identityId);
+  if (!owner) throw new NotFoundError(`Identity ${identityId}`);
+  const issues = checkPublicJwk(input.alg, input.jwk);
+  if (issues.length) throw new ValidationError(`The JWK is not a usable ${input.alg} public key.`, issues);
+  const publicMembers = Object.fromEntries(
+    Object.entries(input.jwk).filter(([k]) => ['kty', 'crv', 'x', 'y', 'n', 'e'].includes(k)),
+  );
+  const kid = input.kid ?? (await calculateJwkThumbprint(publicMembers as JWK));
+  const at = deps.now().toISOString();
+  const key: IdentityKey = { kid, identityId, alg: input.alg, jwk: publicMembers, createdAt: at, revokedAt: null };
+  const head = await loadAuditHead(deps.db, identityId, owner.version);
+  try {
+    const { applied } = await auditedWrite(deps.db, {
+      ...insertKeyMutation(key, owner.version),
+      audit: {
+        entityType: 'identity',
+        entityId: identityId,
+        seq: owner.version + 1,
+        action: 'register-key',
+        actorId: caller.id,
+        occurredAt: at,
+        data: { kid, alg: input.alg },
+      },
+      prevHash: head,
+      event: { id: deps.newId(), aggregateType: 'identity', aggregateId: identityId, type: 'IdentityKeyRegistered', occurredAt: at, payload: { identityId, kid, alg: input.alg } },
+    });
+    if (!applied) throw new ConflictError('concurrent-modification', 'Concurrent modification', 'The identity changed concurrently; retry.');
+  } catch (error) {
+    if (error instanceof DatabaseError && error.code === UNIQUE_VIOLATION) {
+      throw new ConflictError('key-exists', 'Key already registered', `A key with kid ${kid} is already registered.`);
+    }
+    throw error;
+  }
+  return { status: 201, body: key };
+}
+
+export async function listKeys(deps: Dependencies, caller: Identity, identityId: string): Promise<Reply<{ keys: IdentityKey[] }>> {
+  const owner = await findIdentity(deps.db, identityId);
+  if (!owner) throw new NotFoundError(`Identity ${identityId}`);
+  return { status: 200, body: { keys: await listKeyRows(deps.db, identityId) } };
+}
+

@@ -1,0 +1,150 @@
+import { type Queryable, sql } from '../database/database.ts';
+import type { Identity, IdentityKey, Role, SignatureAlgorithm } from '../domain/identity.ts';
+
+/** SQL for identities and their keys; the only module that knows these tables. */
+const IDENTITY_COLUMNS = `id, subject, name, display_name, email, roles, version, created_at, updated_at`;
+
+interface IdentityRow {
+  id: string;
+  subject: string;
+  name: string;
+  display_name: string;
+  email: string | null;
+  roles: Role[];
+  version: number;
+  created_at: string;
+  updated_at: string;
+  [k: string]: unknown;
+}
+
+function toIdentity(r: IdentityRow): Identity {
+  return {
+    id: r.id,
+    subject: r.subject,
+    name: r.name,
+    displayName: r.display_name,
+    email: r.email,
+    roles: r.roles,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export async function findIdentityBySubject(q: Queryable, subject: string): Promise<Identity | null> {
+  const { rows } = await q.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS} FROM identities WHERE subject = :subject`, {
+    subject: sql.text(subject),
+  });
+  return rows[0] ? toIdentity(rows[0]) : null;
+}
+
+export async function findIdentity(q: Queryable, id: string): Promise<Identity | null> {
+  const { rows } = await q.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS} FROM identities WHERE id = :id`, {
+    id: sql.uuid(id),
+  });
+  return rows[0] ? toIdentity(rows[0]) : null;
+}
+
+export async function findIdentityByName(q: Queryable, name: string): Promise<Identity | null> {
+  const { rows } = await q.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS} FROM identities WHERE name = :name`, {
+    name: sql.text(name),
+  });
+  return rows[0] ? toIdentity(rows[0]) : null;
+}
+
+export async function listIdentities(
+  q: Queryable,
+  filter: { role?: Role | undefined; limit: number; after?: { name: string } | undefined },
+): Promise<Identity[]> {
+  const { rows } = await q.query<IdentityRow>(
+    `SELECT ${IDENTITY_COLUMNS} FROM identities
+     WHERE (:role::text IS NULL OR :role = ANY (roles))
+       AND (:after_name::text IS NULL OR name > :after_name)
+     ORDER BY name
+     LIMIT :limit`,
+    {
+      role: sql.text(filter.role ?? null),
+      after_name: sql.text(filter.after?.name ?? null),
+      limit: sql.int(filter.limit),
+    },
+  );
+  return rows.map(toIdentity);
+}
+
+/** The INSERT an audited write runs to create an identity (roles go in as JSON: no array parameters). */
+export function insertIdentityMutation(identity: Identity) {
+  return {
+    mutation: `INSERT INTO identities (id, subject, name, display_name, email, roles, version, created_at, updated_at)
+      SELECT :id, :subject, :name, :display_name, :email,
+             ARRAY(SELECT jsonb_array_elements_text(:roles)), :version, :created_at, :updated_at
+      ON CONFLICT DO NOTHING
+      RETURNING 1`,
+    params: {
+      id: sql.uuid(identity.id),
+      subject: sql.text(identity.subject),
+      name: sql.text(identity.name),
+      display_name: sql.text(identity.displayName),
+      email: sql.text(identity.email),
+      roles: sql.json(identity.roles),
+      version: sql.int(identity.version),
+      created_at: sql.timestamp(identity.createdAt),
+      updated_at: sql.timestamp(identity.updatedAt),
+    },
+  };
+}
+
+interface KeyRow {
+  kid: string;
+  identity_id: string;
+  alg: SignatureAlgorithm;
+  jwk: Record<string, unknown>;
+  created_at: string;
+  revoked_at: string | null;
+  [k: string]: unknown;
+}
+
+function toKey(r: KeyRow): IdentityKey {
+  return { kid: r.kid, identityId: r.identity_id, alg: r.alg, jwk: r.jwk, createdAt: r.created_at, revokedAt: r.revoked_at };
+}
+
+export async function findKey(q: Queryable, kid: string): Promise<IdentityKey | null> {
+  const { rows } = await q.query<KeyRow>(
+    'SELECT kid, identity_id, alg, jwk, created_at, revoked_at FROM identity_keys WHERE kid = :kid',
+    { kid: sql.text(kid) },
+  );
+  return rows[0] ? toKey(rows[0]) : null;
+}
+
+export async function listKeys(q: Queryable, identityId: string): Promise<IdentityKey[]> {
+  const { rows } = await q.query<KeyRow>(
+    `SELECT kid, identity_id, alg, jwk, created_at, revoked_at FROM identity_keys
+     WHERE identity_id = :identity_id ORDER BY created_at, kid`,
+    { identity_id: sql.uuid(identityId) },
+  );
+  return rows.map(toKey);
+}
+
+/**
+ * Registering a key bumps the identity's version (its key set is part of its state, and its audit chain
+ * is numbered by version) and inserts the key in the same statement; a kid taken by another identity
+ * fails the whole statement with a unique violation.
+ */
+export function insertKeyMutation(key: IdentityKey, identityVersion: number) {
+  return {
+    mutation: `UPDATE identities SET version = version + 1, updated_at = :key_created_at
+      WHERE id = :key_identity_id AND version = :identity_version
+      RETURNING id`,
+    followUp: `key_inserted AS (
+      INSERT INTO identity_keys (kid, identity_id, alg, jwk, created_at)
+      SELECT :kid, changed.id, :alg, :jwk, :key_created_at FROM changed
+    )`,
+    params: {
+      kid: sql.text(key.kid),
+      key_identity_id: sql.uuid(key.identityId),
+      identity_version: sql.int(identityVersion),
+      alg: sql.text(key.alg),
+      jwk: sql.json(key.jwk),
+      key_created_at: sql.timestamp(key.createdAt),
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/**
+ * The runtime configuration of every function, parsed once per cold start from the environment. This is
+ * the only place that reads `process.env`; the CDK sets exactly these variables (see infra/constructs).
+ */
+const ConfigSchema = z.discriminatedUnion('DATABASE_DRIVER', [
+  z.object({
+    DATABASE_DRIVER: z.literal('data-api'),
+    DATA_API_RESOURCE_ARN: z.string().min(1),
+    DATA_API_SECRET_ARN: z.string().min(1),
+    DATABASE_NAME: z.string().min(1),
+    /** Only for the local stack's Data API emulator. */
+    DATA_API_ENDPOINT: z.url().optional(),
+  }),
+  z.object({ DATABASE_DRIVER: z.literal('postgres'), DATABASE_URL: z.string().min(1) }),
+  z.object({ DATABASE_DRIVER: z.literal('pglite'), PGLITE_DATA_DIR: z.string().optional() }),
+]);
+
+const CommonSchema = z.object({
+  /** `kms` in AWS; `local` only in the local stack (a node:crypto key). */
+  SIGNER: z.enum(['kms', 'local']).default('kms'),
+  /** KMS key id, ARN or alias of the platform's asymmetric ECC_NIST_P256 signing key. */
+  SIGNING_KEY_ID: z.string().optional(),
+  EVENT_BUS_NAME: z.string().optional(),
+  /** Base URI of problem `type`s. */
+  PROBLEM_TYPE_BASE: z.url().default('https://problems.enclave-contracts.dev/'),
+  AWS_REGION: z.string().optional(),
+});
+
+export type DatabaseConfig = z.infer<typeof ConfigSchema>;
+export type RuntimeConfig = z.infer<typeof CommonSchema> & { database: DatabaseConfig };
+
+export function parseConfig(env: Record<string, string | undefined>): RuntimeConfig {
+  const database = ConfigSchema.parse(env);
+  const common = CommonSchema.parse(env);
+  if (common.SIGNER === 'kms' && !common.SIGNING_KEY_ID) {
+    throw new Error('SIGNING_KEY_ID is required when SIGNER=kms');
+  }
+  return { ...common, database };
+}

@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../database/database.ts';
+import type { Signer } from '../signing/signer.ts';
+import { parseConfig, type RuntimeConfig } from './config.ts';
+import type { Dependencies } from './dependencies.ts';
+
+/**
+ * Composition root: builds the adapters once per cold start from the parsed configuration. Each adapter is
+ * imported dynamically so a Lambda bundle evaluates only the one it uses. The local stack and tests
+ * install their own dependencies with `useRuntime` before any handler runs.
+ */
+let current: Promise<Dependencies> | undefined;
+
+export function runtime(): Promise<Dependencies> {
+  current ??= buildRuntime(parseConfig(process.env));
+  return current;
+}
+
+/** Installs the dependencies every handler of this process will use (local stack, tests). */
+export function useRuntime(deps: Dependencies): void {
+  current = Promise.resolve(deps);
+}
+
+export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies> {
+  return { db: await openDatabase(config), signer: await openSigner(config), now: () => new Date(), newId: randomUUID };
+}
+
+async function openDatabase(config: RuntimeConfig): Promise<Database> {
+  const db = config.database;
+  switch (db.DATABASE_DRIVER) {
+    case 'data-api': {
+      const { DataApiDatabase } = await import('../database/data-api-database.ts');
+      const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
+      return new DataApiDatabase({
+        resourceArn: db.DATA_API_RESOURCE_ARN,
+        secretArn: db.DATA_API_SECRET_ARN,
+        database: db.DATABASE_NAME,
+        ...(db.DATA_API_ENDPOINT
+          ? {
+              client: new RDSDataClient({
+                endpoint: db.DATA_API_ENDPOINT,
+                region: config.AWS_REGION ?? 'eu-central-1',
+                credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+              }),
+            }
+          : {}),
+      });
+    }
+    case 'postgres': {
+      const { PostgresDatabase } = await import('../database/postgres-database.ts');
+      return new PostgresDatabase(db.DATABASE_URL);
+    }
+    case 'pglite': {
+      const { PgliteDatabase } = await import('../database/pglite-database.ts');
+      return PgliteDatabase.open(db.PGLITE_DATA_DIR);
+    }
+  }
+}
+
+async function openSigner(config: RuntimeConfig): Promise<Signer> {
+  if (config.SIGNER === 'kms') {
+    const { KmsSigner } = await import('../signing/kms-signer.ts');
+    return new KmsSigner({ keyId: config.SIGNING_KEY_ID! });
+  }
+  const { LocalSigner } = await import('../signing/local-signer.ts');
+  return LocalSigner.create();
+}
