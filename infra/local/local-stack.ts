@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Database } from '../../shared/database/database.ts';
+import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
+import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { useRuntime } from '../../shared/runtime/runtime.ts';
+import { LocalSigner } from '../../shared/signing/local-signer.ts';
+import { type DevServer, startDevServer } from './dev-server.ts';
+import { LocalIssuer } from './local-auth.ts';
+import { seedIdentities } from './seed.ts';
+
+export interface LocalStackOptions {
+  /** Where the embedded database and local keys live; undefined keeps everything in memory (tests). */
+  readonly dataDir?: string | undefined;
+  readonly port?: number;
+  /** A real PostgreSQL server instead of the embedded one. */
+  readonly databaseUrl?: string | undefined;
+  /** Route every statement through the local Data API emulator and the production Data API adapter. */
+  readonly viaDataApi?: boolean;
+  /** Injected clock (tests of expiry). */
+  readonly now?: () => Date;
+}
+
+export interface LocalStack {
+  readonly url: string;
+  readonly deps: Dependencies;
+  readonly issuer: LocalIssuer;
+  readonly server: DevServer;
+  close(): Promise<void>;
+}
+
+/** The whole API on one machine: database, migrations, seeded identities, local keys, the dev server. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const closers: (() => Promise<void>)[] = [];
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const db = await openLocalDatabase(options, closers);
+  await migrate(db, await loadMigrations());
+  const signer = await LocalSigner.create(options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {});
+  const deps: Dependencies = { db, signer, now: options.now ?? (() => new Date()), newId: randomUUID };
+  useRuntime(deps);
+  await seedIdentities(deps);
+  const issuer = options.dataDir ? LocalIssuer.open(options.dataDir) : LocalIssuer.ephemeral();
+  const server = await startDevServer({ issuer, ...(options.port !== undefined ? { port: options.port } : {}) });
+  return {
+    url: server.url,
+    deps,
+    issuer,
+    server,
+    async close() {
+      await server.close();
+      for (const close of closers.reverse()) await close();
+    },
+  };
+}
+
+async function openLocalDatabase(options: LocalStackOptions, closers: (() => Promise<void>)[]): Promise<Database> {
+  if (options.databaseUrl && !options.viaDataApi) {
+    const { PostgresDatabase } = await import('../../shared/database/postgres-database.ts');
+    const db = new PostgresDatabase(options.databaseUrl);
+    closers.push(() => db.close());
+    return db;
+  }
+  if (options.viaDataApi) {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { startDataApiEmulator, pgliteBackend, postgresBackend } = await import('./data-api-emulator.ts');
+    const { DataApiDatabase } = await import('../../shared/database/data-api-database.ts');
+    const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
+    let backend;
+    if (options.databaseUrl) backend = postgresBackend(options.databaseUrl);
+    else {
+      const pg = new PGlite(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);
+      closers.push(() => pg.close());
+      backend = pgliteBackend(pg);
+    }
+    const emulator = await startDataApiEmulator({ backend });
+    closers.push(() => emulator.close());
+    const client = new RDSDataClient({
+      endpoint: emulator.endpoint,
+      region: 'eu-central-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    return new DataApiDatabase({ resourceArn: emulator.resourceArn, secretArn: emulator.secretArn, database: 'postgres', client });
+  }
+  const { PgliteDatabase } = await import('../../shared/database/pglite-database.ts');
+  const db = await PgliteDatabase.open(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);
+  closers.push(() => db.close());
+  return db;
+}
