@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { InProcessBus } from '../../shared/events/in-process-bus.ts';
+import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
+import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { type DevServer, startDevServer } from './dev-server.ts';
@@ -27,6 +30,8 @@ export interface LocalStack {
   readonly deps: Dependencies;
   readonly issuer: LocalIssuer;
   readonly server: DevServer;
+  /** Where the outbox publisher delivers domain events locally. */
+  readonly bus: InProcessBus;
   close(): Promise<void>;
 }
 
@@ -42,12 +47,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   await seedIdentities(deps);
   const issuer = options.dataDir ? LocalIssuer.open(options.dataDir) : LocalIssuer.ephemeral();
   const server = await startDevServer({ issuer, ...(options.port !== undefined ? { port: options.port } : {}) });
+  // The schedules EventBridge Scheduler runs in AWS: drain the outbox every second, expire every minute.
+  const bus = new InProcessBus();
+  let stopping = false;
+  let background: Promise<unknown> = Promise.resolve();
+  const every = (ms: number, job: () => Promise<unknown>) =>
+    setInterval(() => {
+      if (!stopping) background = background.then(job).catch(() => undefined);
+    }, ms).unref();
+  const timers = [every(1000, () => publishOutbox(db, bus)), every(60_000, () => expireContracts(deps))];
   return {
     url: server.url,
     deps,
     issuer,
     server,
+    bus,
     async close() {
+      stopping = true;
+      for (const t of timers) clearInterval(t);
+      await background;
       await server.close();
       for (const close of closers.reverse()) await close();
     },

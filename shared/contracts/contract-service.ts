@@ -233,10 +233,15 @@ export async function createContract(
   });
   if (!applied) {
     if (!claim || !idempotency) throw new Error('contract insert applied no row');
-    return replayOrConflict<ContractView>(deps.db, caller.id, 'createContract', idempotency, extra);
+    const replay = await replayOrConflict<ContractView>(deps.db, caller.id, 'createContract', idempotency, extra);
+    return { ...replay, etag: etagOf(replay.body.version) };
   }
   return { status: 201, body, etag: etagOf(contract.version) };
 }
+
+/** The platform's own automation (the expiry sweep), which acts on no identity's behalf. */
+export const SYSTEM = Symbol('system');
+export type SystemCaller = typeof SYSTEM;
 
 interface MutationOptions {
   readonly ifMatch?: string | undefined;
@@ -251,7 +256,7 @@ interface MutationOptions {
  */
 async function mutate(
   deps: Dependencies,
-  caller: Identity,
+  caller: Identity | SystemCaller,
   id: string,
   action: ContractAction,
   options: MutationOptions,
@@ -261,10 +266,13 @@ async function mutate(
     throw new PreconditionRequiredError(`${action} requires an If-Match header with the contract's current ETag.`);
   }
   for (let attempt = 1; ; attempt++) {
-    const { contract, auditHead } = await loadVisible(deps, caller, id);
+    const loaded = caller === SYSTEM ? await loadContract(deps.db, id) : await loadVisible(deps, caller, id);
+    if (!loaded) throw new NotFoundError(`Contract ${id}`);
+    const { contract, auditHead } = loaded;
     checkIfMatch(options.ifMatch, contract.version);
     const now = deps.now();
-    applyTransition(contract, action, actorOf(caller), now);
+    const actor: Actor = caller === SYSTEM ? { kind: 'system' } : actorOf(caller);
+    applyTransition(contract, action, actor, now);
     const at = now.toISOString();
     const { state, data } = await next(contract, at);
     const write =
@@ -277,7 +285,7 @@ async function mutate(
         entityId: contract.id,
         seq: contract.version + 1,
         action,
-        actorId: caller.id,
+        actorId: caller === SYSTEM ? null : caller.id,
         occurredAt: at,
         data: { from: contract.status, to: state?.status ?? null, ...data },
       },
@@ -287,7 +295,11 @@ async function mutate(
     if (applied) {
       return state === null
         ? { status: 204, body: null }
-        : { status: 200, body: viewOf(state, caller, deps.now()), etag: etagOf(state.version) };
+        : {
+            status: 200,
+            body: caller === SYSTEM ? { ...state, signingPayload: signingPayload(state), availableActions: [] } : viewOf(state, caller, deps.now()),
+            etag: etagOf(state.version),
+          };
     }
     if (options.ifMatch !== undefined && options.ifMatch.trim() !== '*') {
       throw new PreconditionFailedError('The contract changed while this request was applied; fetch it again.');
@@ -418,6 +430,14 @@ export async function resumeContract(
   return mutate(deps, caller, id, 'resume', { ifMatch }, async (c, at) => ({
     state: advanced(c, at, { status: 'Active', statusReason: reason ?? null, suspendedBy: null }),
     data: reason ? { reason } : {},
+  }));
+}
+
+/** The expiry sweep's step for one contract: Active or Suspended past its validity → Expired. */
+export async function expireContract(deps: Dependencies, id: string) {
+  return mutate(deps, SYSTEM, id, 'expire', {}, async (c, at) => ({
+    state: advanced(c, at, { status: 'Expired', statusReason: 'validity window ended', suspendedBy: null }),
+    data: { validUntil: c.terms.validity.end },
   }));
 }
 

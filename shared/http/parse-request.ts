@@ -85,8 +85,8 @@ export function parseRequest(route: RouteDefinition, event: APIGatewayProxyEvent
   if (route.auth === 'jwt' && (typeof subject !== 'string' || subject.length === 0)) throw new UnauthorizedError();
 
   const body = validate(request?.body, parseBody(event, request?.body !== undefined), 'body');
-  const params = validate(request?.params, event.pathParameters ?? undefined, 'path');
-  const query = validate(request?.query, event.queryStringParameters ?? undefined, 'query');
+  const params = validate(request?.params, event.pathParameters ?? (request?.params ? {} : undefined), 'path');
+  const query = validate(request?.query, event.queryStringParameters ?? (request?.query ? {} : undefined), 'query');
 
   const headers = request?.headers ?? [];
   const ifMatch = headers.includes('If-Match') ? header(event, 'if-match') : undefined;

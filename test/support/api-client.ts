@@ -1,0 +1,104 @@
+import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import type { LocalStack } from '../../infra/local/local-stack.ts';
+import { SEEDED_IDENTITIES, type SeededName, seededSubject } from '../../infra/local/seed.ts';
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+  readonly text: string;
+}
+
+export const seeded = Object.fromEntries(SEEDED_IDENTITIES.map((s) => [s.name, s.id])) as Record<SeededName, string>;
+
+/** A thin HTTP client over the dev server, acting as one identity (or anonymously). */
+export class ApiClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token?: string,
+  ) {}
+
+  static async as(stack: LocalStack, who: SeededName | { subject: string }): Promise<ApiClient> {
+    const subject = typeof who === 'string' ? seededSubject(who) : who.subject;
+    return new ApiClient(stack.url, await stack.issuer.mint(subject));
+  }
+
+  static anonymous(stack: LocalStack): ApiClient {
+    return new ApiClient(stack.url);
+  }
+
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    options: { body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> } = {},
+  ): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let body: string | Buffer | undefined = options.rawBody;
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${this.baseUrl}/api/v1${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+
+  get<T = Record<string, unknown>>(path: string, headers?: Record<string, string>) {
+    return this.request<T>('GET', path, headers ? { headers } : {});
+  }
+  post<T = Record<string, unknown>>(path: string, body?: unknown, headers?: Record<string, string>) {
+    return this.request<T>('POST', path, { ...(body !== undefined ? { body } : {}), ...(headers ? { headers } : {}) });
+  }
+  put<T = Record<string, unknown>>(path: string, body: unknown, headers?: Record<string, string>) {
+    return this.request<T>('PUT', path, { body, ...(headers ? { headers } : {}) });
+  }
+  delete<T = Record<string, unknown>>(path: string, headers?: Record<string, string>) {
+    return this.request<T>('DELETE', path, headers ? { headers } : {});
+  }
+}
+
+/** A party's signing key pair: registered through the API, used to sign `signingPayload`s. */
+export class PartyKey {
+  readonly privateKey: KeyObject;
+  readonly publicJwk: Record<string, unknown>;
+
+  constructor(readonly alg: 'ES256' | 'ES384' | 'EdDSA' | 'PS256' = 'ES256') {
+    const pair =
+      alg === 'ES256'
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : alg === 'ES384'
+          ? generateKeyPairSync('ec', { namedCurve: 'P-384' })
+          : alg === 'EdDSA'
+            ? generateKeyPairSync('ed25519')
+            : generateKeyPairSync('rsa-pss', { modulusLength: 2048 });
+    this.privateKey = pair.privateKey;
+    this.publicJwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  }
+
+  sign(payload: string): string {
+    const data = Buffer.from(payload, 'utf8');
+    switch (this.alg) {
+      case 'ES256':
+        return sign('sha256', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      case 'ES384':
+        return sign('sha384', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      case 'EdDSA':
+        return sign(null, data, this.privateKey).toString('base64url');
+      case 'PS256':
+        return sign('sha256', data, { key: this.privateKey, padding: 6, saltLength: 32 }).toString('base64url');
+    }
+  }
+
+  async register(client: ApiClient, identityId: string): Promise<string> {
+    const res = await client.post<{ kid: string }>(`/identities/${identityId}/keys`, { alg: this.alg, jwk: this.publicJwk });
+    if (res.status !== 201) throw new Error(`key registration failed: ${res.status} ${res.text}`);
+    return res.body.kid;
+  }
+}
