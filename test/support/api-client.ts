@@ -77,7 +77,7 @@ export class PartyKey {
           ? generateKeyPairSync('ec', { namedCurve: 'P-384' })
           : alg === 'EdDSA'
             ? generateKeyPairSync('ed25519')
-            : generateKeyPairSync('rsa-pss', { modulusLength: 2048 });
+            : generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.privateKey = pair.privateKey;
     this.publicJwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
   }

@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
+import { sql } from '../../shared/database/database.ts';
+import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+
+/**
+ * Every role, and a stranger, against every endpoint: who succeeds, who is refused with which status,
+ * and that a refused request changed nothing.
+ */
+const createBody = JSON.parse(readFileSync(new URL('../fixtures/contract-create.json', import.meta.url), 'utf8'));
+type Who = 'provider' | 'consumer' | 'admin' | 'auditor' | 'outsider' | 'anonymous';
+const EVERYONE: Who[] = ['provider', 'consumer', 'admin', 'auditor', 'outsider', 'anonymous'];
+type State = 'Draft' | 'PendingSignature' | 'Active' | 'Suspended';
+
+let stack: LocalStack;
+const clients = {} as Record<Who, ApiClient>;
+const keys = { provider: new PartyKey('ES384'), consumer: new PartyKey('PS256') };
+const kids = {} as Record<'provider' | 'consumer', string>;
+
+beforeAll(async () => {
+  stack = await startLocalStack();
+  for (const who of EVERYONE) clients[who] = who === 'anonymous' ? ApiClient.anonymous(stack) : await ApiClient.as(stack, who);
+  kids.provider = await keys.provider.register(clients.provider, seeded.provider);
+  kids.consumer = await keys.consumer.register(clients.consumer, seeded.consumer);
+});
+afterAll(async () => stack?.close());
+
+type C = { id: string; version: number; signingPayload: string };
+
+async function sign(party: 'provider' | 'consumer', c: C): Promise<C> {
+  const res = await clients[party].post<C>(`/contracts/${c.id}/sign`, {
+    type: 'digital',
+    kid: kids[party],
+    signature: keys[party].sign(c.signingPayload),
+  });
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+async function contractIn(state: State): Promise<C> {
+  let c = (await clients.provider.post<C>('/contracts', createBody)).body;
+  if (state === 'Draft') return c;
+  c = await sign('provider', c);
+  c = await sign('consumer', c);
+  if (state === 'PendingSignature') return c;
+  c = (await clients.provider.post<C>(`/contracts/${c.id}/activate`)).body;
+  if (state === 'Active') return c;
+  return (await clients.provider.post<C>(`/contracts/${c.id}/suspend`, { reason: 'matrix' })).body;
+}
+
+async function versionOf(id: string): Promise<number | undefined> {
+  const { rows } = await stack.deps.db.query<{ version: number }>('SELECT version FROM contracts WHERE id = :id', { id: sql.uuid(id) });
+  return rows[0]?.version;
+}
+
+interface Case {
+  readonly name: string;
+  readonly state: State;
+  readonly call: (client: ApiClient, c: C, who: Who) => Promise<{ status: number }>;
+  readonly allowed: Partial<Record<Who, number>>;
+  /** Status for identities that may see the contract but not do this. */
+  readonly denied?: number;
+}
+
+const contractCases: Case[] = [
+  { name: 'GET /contracts/{id}', state: 'Draft', call: (k, c) => k.get(`/contracts/${c.id}`), allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 } },
+  { name: 'PUT /contracts/{id}', state: 'Draft', call: (k, c) => k.put(`/contracts/${c.id}`, { title: 'x' }, { 'if-match': `"${c.version}"` }), allowed: { provider: 200, consumer: 200, admin: 200 }, denied: 403 },
+  { name: 'DELETE /contracts/{id}', state: 'Draft', call: (k, c) => k.delete(`/contracts/${c.id}`, { 'if-match': `"${c.version}"` }), allowed: { provider: 204, admin: 204 }, denied: 403 },
+  {
+    name: 'POST /contracts/{id}/sign',
+    state: 'Draft',
+    call: (k, c, who) =>
+      k.post(`/contracts/${c.id}/sign`, {
+        type: 'digital',
+        kid: who === 'consumer' ? kids.consumer : kids.provider,
+        signature: (who === 'consumer' ? keys.consumer : keys.provider).sign(c.signingPayload),
+      }),
+    allowed: { provider: 200, consumer: 200 },
+    denied: 403,
+  },
+  { name: 'POST /contracts/{id}/activate', state: 'PendingSignature', call: (k, c) => k.post(`/contracts/${c.id}/activate`), allowed: { provider: 200, consumer: 200 }, denied: 403 },
+  { name: 'POST /contracts/{id}/suspend', state: 'Active', call: (k, c) => k.post(`/contracts/${c.id}/suspend`, { reason: 'r' }), allowed: { provider: 200, consumer: 200, admin: 200 }, denied: 403 },
+  { name: 'POST /contracts/{id}/resume', state: 'Suspended', call: (k, c) => k.post(`/contracts/${c.id}/resume`, {}), allowed: { provider: 200, admin: 200 }, denied: 403 },
+  { name: 'POST /contracts/{id}/terminate', state: 'Active', call: (k, c) => k.post(`/contracts/${c.id}/terminate`, { reason: 'r' }), allowed: { provider: 200, consumer: 200, admin: 200 }, denied: 403 },
+  { name: 'GET /audit', state: 'Draft', call: (k, c) => k.get(`/audit?entityId=${c.id}`), allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 } },
+];
+
+describe.each(contractCases)('$name', (testCase) => {
+  it.each(EVERYONE)('as %s', async (who) => {
+    const c = await contractIn(testCase.state);
+    const res = await testCase.call(clients[who], c, who);
+    const expected =
+      testCase.allowed[who] ?? (who === 'anonymous' ? 401 : who === 'outsider' ? 404 : (testCase.denied ?? 403));
+    expect(res.status).toBe(expected);
+    if (res.status >= 400) expect(await versionOf(c.id)).toBe(c.version);
+  });
+});
+
+const identityCases: { name: string; call: (k: ApiClient) => Promise<{ status: number }>; expected: Record<Who, number> }[] = [
+  { name: 'GET /identities/me', call: (k) => k.get('/identities/me'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 } },
+  { name: 'GET /identities', call: (k) => k.get('/identities'), expected: { provider: 403, consumer: 403, admin: 200, auditor: 200, outsider: 403, anonymous: 401 } },
+  {
+    name: 'POST /identities',
+    call: (k) => k.post('/identities', { name: `n-${Math.random().toString(36).slice(2, 10)}`, displayName: 'N', roles: ['consumer'] }),
+    expected: { provider: 403, consumer: 403, admin: 201, auditor: 403, outsider: 403, anonymous: 401 },
+  },
+  {
+    name: 'POST /identities/{provider}/keys',
+    call: (k) => k.post(`/identities/${seeded.provider}/keys`, { alg: 'ES256', jwk: new PartyKey('ES256').publicJwk }),
+    expected: { provider: 201, consumer: 404, admin: 201, auditor: 404, outsider: 404, anonymous: 401 },
+  },
+  { name: 'GET /identities/{id}/keys', call: (k) => k.get(`/identities/${seeded.consumer}/keys`), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 } },
+  {
+    name: 'POST /contracts',
+    call: (k) => k.post('/contracts', { ...createBody, providerId: seeded.provider }),
+    expected: { provider: 201, consumer: 403, admin: 201, auditor: 403, outsider: 403, anonymous: 401 },
+  },
+  { name: 'GET /contracts', call: (k) => k.get('/contracts'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 } },
+  { name: 'GET /platform/keys', call: (k) => k.get('/platform/keys'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 } },
+  { name: 'GET /openapi.json', call: (k) => k.get('/openapi.json'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 } },
+  { name: 'GET /health', call: (k) => k.get('/health'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 } },
+];
+
+describe.each(identityCases)('$name', (testCase) => {
+  it.each(EVERYONE)('as %s', async (who) => {
+    const res = await testCase.call(clients[who]);
+    expect(res.status).toBe(testCase.expected[who]);
+  });
+});
+
+it('refuses a valid token whose subject has no identity with 403, and a forged token with 401', async () => {
+  const ghost = await ApiClient.as(stack, { subject: 'local|ghost' });
+  expect((await ghost.get('/contracts')).status).toBe(403);
+  const forged = new ApiClient(stack.url, `${(await stack.issuer.mint('local|admin')).slice(0, -4)}AAAA`);
+  expect((await forged.get('/contracts')).status).toBe(401);
+  const expired = new ApiClient(stack.url, await stack.issuer.mint('local|admin', { ttlSeconds: -10 }));
+  expect((await expired.get('/contracts')).status).toBe(401);
+});
