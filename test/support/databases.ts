@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../shared/database/database.ts';
+import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
+import { PostgresDatabase } from '../../shared/database/postgres-database.ts';
+
+/**
+ * The three database adapters, each opened on a fresh, empty database: PGlite in memory, a real PostgreSQL
+ * server (a new database on TEST_DATABASE_URL, which `npm test` starts when a server is installed), and the
+ * production Data API adapter through the real SDK client against the local Data API emulator.
+ */
+export interface OpenedDatabase {
+  readonly db: Database;
+  close(): Promise<void>;
+}
+
+export interface AdapterFactory {
+  readonly name: 'pglite' | 'postgres' | 'data-api';
+  /** False when the adapter's server is not available here (only postgres outside CI). */
+  readonly available: boolean;
+  open(): Promise<OpenedDatabase>;
+}
+
+const serverUrl = process.env.TEST_DATABASE_URL;
+
+export const ADAPTERS: readonly AdapterFactory[] = [
+  {
+    name: 'pglite',
+    available: true,
+    async open() {
+      const db = await PgliteDatabase.open();
+      return { db, close: () => db.close() };
+    },
+  },
+  {
+    name: 'postgres',
+    available: serverUrl !== undefined,
+    async open() {
+      const name = `test_${randomUUID().replaceAll('-', '')}`;
+      const admin = new PostgresDatabase(serverUrl!, { max: 1 });
+      await admin.query(`CREATE DATABASE ${name}`);
+      const url = new URL(serverUrl!);
+      url.pathname = `/${name}`;
+      const db = new PostgresDatabase(url.href, { max: 20 });
+      return {
+        db,
+        async close() {
+          await db.close();
+          await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+          await admin.close();
+        },
+      };
+    },
+  },
+  {
+    name: 'data-api',
+    available: true,
+    async open() {
+      const { PGlite } = await import('@electric-sql/pglite');
+      const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
+      const { startDataApiEmulator, pgliteBackend } = await import('../../infra/local/data-api-emulator.ts');
+      const { DataApiDatabase } = await import('../../shared/database/data-api-database.ts');
+      const pg = new PGlite();
+      const emulator = await startDataApiEmulator({ backend: pgliteBackend(pg) });
+      const client = new RDSDataClient({
+        endpoint: emulator.endpoint,
+        region: 'eu-central-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      });
+      const db = new DataApiDatabase({ resourceArn: emulator.resourceArn, secretArn: emulator.secretArn, database: 'postgres', client });
+      return {
+        db,
+        async close() {
+          await db.close();
+          client.destroy();
+          await emulator.close();
+          await pg.close();
+        },
+      };
+    },
+  },
+];
