@@ -35,6 +35,8 @@ function compile(route: RouteDefinition): CompiledRoute {
   return { route, pattern: new RegExp(`^${source}$`), names };
 }
 
+let serverCount = 0;
+
 export interface DevServer {
   readonly url: string;
   readonly server: Server;
@@ -44,10 +46,14 @@ export interface DevServer {
 export async function startDevServer(options: { issuer: LocalIssuer; port?: number; host?: string }): Promise<DevServer> {
   const routes = (ROUTES as readonly RouteDefinition[]).map(compile);
   const handlers = new Map<string, Promise<Handler>>();
+  // Each server gets its own instances of the handler modules (as each Lambda container would), so a
+  // second local stack in the same process composes its handlers with its own dependencies.
+  const instance = ++serverCount;
   const load = (route: RouteDefinition) => {
     let h = handlers.get(route.id);
     if (!h) {
-      h = import(pathToFileURL(join(REPO_ROOT, route.handler)).href).then((m: { handler: Handler }) => m.handler);
+      const url = `${pathToFileURL(join(REPO_ROOT, route.handler)).href}${instance > 1 ? `?instance=${instance}` : ''}`;
+      h = import(url).then((m: { handler: Handler }) => m.handler);
       handlers.set(route.id, h);
     }
     return h;
