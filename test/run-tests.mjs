@@ -4,7 +4,7 @@
 // suites and stops it afterwards; without one it says plainly that those suites are skipped. In CI
 // (CI=true) a missing server is an error, so the adapter suites always run there.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,9 @@ function findPgBin() {
   if (process.env.PG_BIN && existsSync(join(process.env.PG_BIN, 'pg_ctl'))) return process.env.PG_BIN;
   const root = '/usr/lib/postgresql';
   if (existsSync(root)) {
-    const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'pg_ctl'))).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(root)
+      .filter((v) => existsSync(join(root, v, 'bin', 'pg_ctl')))
+      .sort((a, b) => Number(b) - Number(a));
     if (versions.length) return join(root, versions[0], 'bin');
   }
   const which = spawnSync('sh', ['-c', 'command -v pg_ctl'], { encoding: 'utf8' });
@@ -56,10 +58,26 @@ if (!env.TEST_DATABASE_URL) {
     }
     const data = join(dir, 'data');
     const port = await freePort();
-    asServerUser(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale']);
+    asServerUser(join(bin, 'initdb'), [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--no-locale',
+    ]);
     asServerUser(join(bin, 'pg_ctl'), [
-      '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60',
-      '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`,
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`,
       'start',
     ]);
     env.TEST_DATABASE_URL = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -72,10 +90,14 @@ if (!env.TEST_DATABASE_URL) {
       }
     };
   } else if (ci) {
-    console.error('CI=true but no PostgreSQL server binary was found: install Debian\'s postgresql package (.ci/run does).');
+    console.error(
+      "CI=true but no PostgreSQL server binary was found: install Debian's postgresql package (.ci/run does).",
+    );
     process.exit(1);
   } else {
-    console.log('No PostgreSQL server binary found: the node-postgres adapter suites are SKIPPED (install postgresql or set TEST_DATABASE_URL to run them).');
+    console.log(
+      'No PostgreSQL server binary found: the node-postgres adapter suites are SKIPPED (install postgresql or set TEST_DATABASE_URL to run them).',
+    );
   }
 }
 

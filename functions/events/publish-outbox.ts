@@ -1,7 +1,7 @@
-import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
 import { EventBridgeBus } from '../../shared/events/eventbridge-bus.ts';
-import { logger } from '../../shared/runtime/logger.ts';
+import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
 import { parseConfig } from '../../shared/runtime/config.ts';
+import { logger } from '../../shared/runtime/logger.ts';
 import { runtime } from '../../shared/runtime/runtime.ts';
 
 const deps = await runtime();

@@ -18,7 +18,10 @@ const REPO_ROOT = join(import.meta.dirname, '..', '..');
 /** API Gateway HTTP APIs refuse payloads over 10 MB before any function runs. */
 const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
 
-type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+type Handler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 interface CompiledRoute {
   readonly route: RouteDefinition;
@@ -28,10 +31,12 @@ interface CompiledRoute {
 
 function compile(route: RouteDefinition): CompiledRoute {
   const names: string[] = [];
-  const source = route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{(\w+)\\?\}|\{(\w+)\}/g, (_m, a, b) => {
-    names.push(a ?? b);
-    return '([^/]+)';
-  });
+  const source = route.path
+    .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+    .replace(/\\?\{(\w+)\\?\}|\{(\w+)\}/g, (_m, a, b) => {
+      names.push(a ?? b);
+      return '([^/]+)';
+    });
   return { route, pattern: new RegExp(`^${source}$`), names };
 }
 
@@ -43,7 +48,11 @@ export interface DevServer {
   close(): Promise<void>;
 }
 
-export async function startDevServer(options: { issuer: LocalIssuer; port?: number; host?: string }): Promise<DevServer> {
+export async function startDevServer(options: {
+  issuer: LocalIssuer;
+  port?: number;
+  host?: string;
+}): Promise<DevServer> {
   const routes = (ROUTES as readonly RouteDefinition[]).map(compile);
   const handlers = new Map<string, Promise<Handler>>();
   // Each server gets its own instances of the handler modules (as each Lambda container would), so a
@@ -62,7 +71,15 @@ export async function startDevServer(options: { issuer: LocalIssuer; port?: numb
   const server = createServer((req, res) => {
     serve(req, res).catch((error: unknown) => {
       if (!res.headersSent) {
-        send(res, problemResponse({ type: `${PROBLEM_TYPE_BASE}internal-error`, title: 'Internal error', status: 500, detail: 'The local gateway failed.' }));
+        send(
+          res,
+          problemResponse({
+            type: `${PROBLEM_TYPE_BASE}internal-error`,
+            title: 'Internal error',
+            status: 500,
+            detail: 'The local gateway failed.',
+          }),
+        );
       } else res.destroy(error as Error);
     });
   });
@@ -71,7 +88,11 @@ export async function startDevServer(options: { issuer: LocalIssuer; port?: numb
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     if (url.pathname === '/.well-known/jwks.json' && method === 'GET') {
-      return send(res, { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(await options.issuer.jwks()) });
+      return send(res, {
+        statusCode: 200,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(await options.issuer.jwks()),
+      });
     }
     const candidates = routes.filter((r) => r.pattern.test(url.pathname));
     const match = candidates.find((r) => r.route.method === method);
@@ -84,7 +105,10 @@ export async function startDevServer(options: { issuer: LocalIssuer; port?: numb
             type: `${PROBLEM_TYPE_BASE}${status === 404 ? 'not-found' : 'method-not-allowed'}`,
             title: status === 404 ? 'Not found' : 'Method not allowed',
             status,
-            detail: status === 404 ? `No route for ${url.pathname}.` : `${method} is not allowed here; use ${candidates.map((c) => c.route.method).join(', ')}.`,
+            detail:
+              status === 404
+                ? `No route for ${url.pathname}.`
+                : `${method} is not allowed here; use ${candidates.map((c) => c.route.method).join(', ')}.`,
           },
           status === 405 ? { allow: candidates.map((c) => c.route.method).join(', ') } : {},
         ),
@@ -92,7 +116,15 @@ export async function startDevServer(options: { issuer: LocalIssuer; port?: numb
     }
     const body = await readBody(req);
     if (body === null) {
-      return send(res, problemResponse({ type: `${PROBLEM_TYPE_BASE}payload-too-large`, title: 'Payload too large', status: 413, detail: 'The request body exceeds the gateway limit.' }));
+      return send(
+        res,
+        problemResponse({
+          type: `${PROBLEM_TYPE_BASE}payload-too-large`,
+          title: 'Payload too large',
+          status: 413,
+          detail: 'The request body exceeds the gateway limit.',
+        }),
+      );
     }
     let claims: Record<string, unknown> | undefined;
     if (match.route.auth === 'jwt') {
@@ -104,7 +136,12 @@ export async function startDevServer(options: { issuer: LocalIssuer; port?: numb
         return send(
           res,
           problemResponse(
-            { type: `${PROBLEM_TYPE_BASE}unauthorized`, title: 'Unauthorized', status: 401, detail: 'A valid bearer token is required.' },
+            {
+              type: `${PROBLEM_TYPE_BASE}unauthorized`,
+              title: 'Unauthorized',
+              status: 401,
+              detail: 'A valid bearer token is required.',
+            },
             { 'www-authenticate': 'Bearer' },
           ),
         );
@@ -117,7 +154,9 @@ export async function startDevServer(options: { issuer: LocalIssuer; port?: numb
     send(res, result);
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve) =>
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
+  );
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
@@ -193,7 +232,16 @@ function toEvent(
       timeEpoch: now.getTime(),
       // Where API Gateway's JWT authorizer puts the verified claims (values flattened to strings).
       ...(claims
-        ? { authorizer: { jwt: { claims: Object.fromEntries(Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])), scopes: [] } } }
+        ? {
+            authorizer: {
+              jwt: {
+                claims: Object.fromEntries(
+                  Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+                ),
+                scopes: [],
+              },
+            },
+          }
         : {}),
     },
   } as APIGatewayProxyEventV2;
@@ -220,5 +268,11 @@ function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): v
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
   res.writeHead(result.statusCode ?? 200, headers);
-  res.end(result.body === undefined ? undefined : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+  res.end(
+    result.body === undefined
+      ? undefined
+      : result.isBase64Encoded
+        ? Buffer.from(result.body, 'base64')
+        : result.body,
+  );
 }

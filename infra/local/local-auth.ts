@@ -37,7 +37,10 @@ export class LocalIssuer {
     return new LocalIssuer(privateKey, publicKey);
   }
 
-  async mint(subject: string, options: { ttlSeconds?: number; extraClaims?: JWTPayload } = {}): Promise<string> {
+  async mint(
+    subject: string,
+    options: { ttlSeconds?: number; extraClaims?: JWTPayload } = {},
+  ): Promise<string> {
     return new SignJWT({ token_use: 'access', scope: 'api', ...options.extraClaims })
       .setProtectedHeader({ alg: 'ES256', kid: 'local-1', typ: 'JWT' })
       .setIssuer(LOCAL_ISSUER)

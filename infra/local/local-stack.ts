@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
-import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
-import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
+import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { type DevServer, startDevServer } from './dev-server.ts';
@@ -41,12 +41,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   const db = await openLocalDatabase(options, closers);
   await migrate(db, await loadMigrations());
-  const signer = await LocalSigner.create(options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {});
+  const signer = await LocalSigner.create(
+    options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {},
+  );
   const deps: Dependencies = { db, signer, now: options.now ?? (() => new Date()), newId: randomUUID };
   useRuntime(deps);
   await seedIdentities(deps);
   const issuer = options.dataDir ? LocalIssuer.open(options.dataDir) : LocalIssuer.ephemeral();
-  const server = await startDevServer({ issuer, ...(options.port !== undefined ? { port: options.port } : {}) });
+  const server = await startDevServer({
+    issuer,
+    ...(options.port !== undefined ? { port: options.port } : {}),
+  });
   // The schedules EventBridge Scheduler runs in AWS: drain the outbox every second, expire every minute.
   const bus = new InProcessBus();
   let stopping = false;
@@ -72,7 +77,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 }
 
-async function openLocalDatabase(options: LocalStackOptions, closers: (() => Promise<void>)[]): Promise<Database> {
+async function openLocalDatabase(
+  options: LocalStackOptions,
+  closers: (() => Promise<void>)[],
+): Promise<Database> {
   if (options.databaseUrl && !options.viaDataApi) {
     const { PostgresDatabase } = await import('../../shared/database/postgres-database.ts');
     const db = new PostgresDatabase(options.databaseUrl);
@@ -84,7 +92,7 @@ async function openLocalDatabase(options: LocalStackOptions, closers: (() => Pro
     const { startDataApiEmulator, pgliteBackend, postgresBackend } = await import('./data-api-emulator.ts');
     const { DataApiDatabase } = await import('../../shared/database/data-api-database.ts');
     const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
-    let backend;
+    let backend: import('./data-api-emulator.ts').DataApiBackend;
     if (options.databaseUrl) backend = postgresBackend(options.databaseUrl);
     else {
       const pg = new PGlite(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);
@@ -98,7 +106,12 @@ async function openLocalDatabase(options: LocalStackOptions, closers: (() => Pro
       region: 'eu-central-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    return new DataApiDatabase({ resourceArn: emulator.resourceArn, secretArn: emulator.secretArn, database: 'postgres', client });
+    return new DataApiDatabase({
+      resourceArn: emulator.resourceArn,
+      secretArn: emulator.secretArn,
+      database: 'postgres',
+      client,
+    });
   }
   const { PgliteDatabase } = await import('../../shared/database/pglite-database.ts');
   const db = await PgliteDatabase.open(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);

@@ -21,7 +21,9 @@ const stack = await startLocalStack({
 
 const database = process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PostgreSQL in ${dataDir}`;
 console.log(`database: ${database}${values['data-api'] ? ' via the local Data API emulator' : ''}`);
-console.log('bearer tokens for the seeded identities (valid 12 h; mint more with `npm run --silent token -- <name>`):');
+console.log(
+  'bearer tokens for the seeded identities (valid 12 h; mint more with `npm run --silent token -- <name>`):',
+);
 for (const s of SEEDED_IDENTITIES) {
   console.log(`  ${s.name.padEnd(9)} ${s.id}  ${await stack.issuer.mint(seededSubject(s.name))}`);
 }

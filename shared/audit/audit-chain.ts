@@ -67,9 +67,16 @@ export function verifyChain(
     });
     if (record.seq !== expectedSeq) return broken(`expected seq ${expectedSeq}, found ${record.seq}`);
     if (record.prevHash !== expectedPrev) return broken('prevHash does not match the previous record');
-    if (auditHash(record, record.prevHash) !== record.hash) return broken('hash does not match the record content');
+    if (auditHash(record, record.prevHash) !== record.hash)
+      return broken('hash does not match the record content');
     expectedPrev = record.hash;
     expectedSeq++;
   }
-  return { valid: true, checked: records.length, head: records.length ? expectedPrev : null, brokenAtSeq: null, reason: null };
+  return {
+    valid: true,
+    checked: records.length,
+    head: records.length ? expectedPrev : null,
+    brokenAtSeq: null,
+    reason: null,
+  };
 }

@@ -17,14 +17,22 @@ interface AuditRow {
 /** The hash of an entity's record at `seq` (genesis when seq is 0 or the record does not exist yet). */
 export async function loadAuditHead(q: Queryable, entityId: string, seq: number): Promise<string> {
   if (seq < 1) return GENESIS_HASH;
-  const { rows } = await q.query<{ hash: string }>('SELECT hash FROM audit_log WHERE entity_id = :id AND seq = :seq', {
-    id: sql.uuid(entityId),
-    seq: sql.int(seq),
-  });
+  const { rows } = await q.query<{ hash: string }>(
+    'SELECT hash FROM audit_log WHERE entity_id = :id AND seq = :seq',
+    {
+      id: sql.uuid(entityId),
+      seq: sql.int(seq),
+    },
+  );
   return rows[0]?.hash ?? GENESIS_HASH;
 }
 
-export async function listAuditRecords(q: Queryable, entityId: string, afterSeq: number, limit: number): Promise<AuditRecord[]> {
+export async function listAuditRecords(
+  q: Queryable,
+  entityId: string,
+  afterSeq: number,
+  limit: number,
+): Promise<AuditRecord[]> {
   const { rows } = await q.query<AuditRow>(
     `SELECT entity_type, entity_id, seq, action, actor_id, occurred_at, data, prev_hash, hash
      FROM audit_log WHERE entity_id = :id AND seq > :after ORDER BY seq LIMIT :limit`,

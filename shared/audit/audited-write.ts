@@ -31,7 +31,10 @@ export interface AuditedWrite {
  * without an explicit transaction): the audit and outbox rows are inserted only when the mutation
  * returned its row, so a lost optimistic-lock race writes nothing at all.
  */
-export async function auditedWrite(q: Queryable, write: AuditedWrite): Promise<{ applied: boolean; extra: Row }> {
+export async function auditedWrite(
+  q: Queryable,
+  write: AuditedWrite,
+): Promise<{ applied: boolean; extra: Row }> {
   const record = chainRecord(write.audit, write.prevHash);
   const statement = `WITH ${write.preamble ? `${write.preamble},` : ''}
   changed AS (${write.mutation}),${write.followUp ? `\n  ${write.followUp},` : ''}

@@ -1,6 +1,6 @@
 import { DomainError } from '../domain/errors.ts';
-import { logger } from '../runtime/logger.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
+import { logger } from '../runtime/logger.ts';
 import { expireContract } from './contract-service.ts';
 import { findExpiredLiveContractIds } from './contract-store.ts';
 

@@ -13,7 +13,12 @@ import {
   signingPayload,
   type UpdateContract,
 } from '../domain/contract.ts';
-import { type Actor, applyTransition, availableActions, type ContractAction } from '../domain/contract-lifecycle.ts';
+import {
+  type Actor,
+  applyTransition,
+  availableActions,
+  type ContractAction,
+} from '../domain/contract-lifecycle.ts';
 import {
   ConflictError,
   ForbiddenError,
@@ -25,8 +30,12 @@ import {
 } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import { checkIfMatch, etagOf } from '../http/preconditions.ts';
+import {
+  claimIdempotencyKey,
+  type IdempotentRequest,
+  replayOrConflict,
+} from '../idempotency/idempotency-store.ts';
 import { findIdentity, findKey } from '../identities/identity-store.ts';
-import { claimIdempotencyKey, type IdempotentRequest, replayOrConflict } from '../idempotency/idempotency-store.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { verifyPartySignature } from '../signing/party-signatures.ts';
 import {
@@ -40,7 +49,10 @@ import {
 } from './contract-store.ts';
 
 /** A contract as the API shows it to one caller: with the exact payload to sign and what they may do. */
-export type ContractView = ContractData & { readonly signingPayload: string; readonly availableActions: string[] };
+export type ContractView = ContractData & {
+  readonly signingPayload: string;
+  readonly availableActions: string[];
+};
 
 export interface Reply<T> {
   readonly status: number;
@@ -54,7 +66,11 @@ export function actorOf(identity: Identity): Actor {
 }
 
 export function viewOf(c: ContractData, caller: Identity, now: Date): ContractView {
-  return { ...c, signingPayload: signingPayload(c), availableActions: availableActions(c, actorOf(caller), now) };
+  return {
+    ...c,
+    signingPayload: signingPayload(c),
+    availableActions: availableActions(c, actorOf(caller), now),
+  };
 }
 
 function canSee(c: ContractData, caller: Identity): boolean {
@@ -70,7 +86,11 @@ async function loadVisible(deps: Dependencies, caller: Identity, id: string): Pr
   return loaded;
 }
 
-export async function getContract(deps: Dependencies, caller: Identity, id: string): Promise<Reply<ContractView>> {
+export async function getContract(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+): Promise<Reply<ContractView>> {
   const { contract } = await loadVisible(deps, caller, id);
   return { status: 200, body: viewOf(contract, caller, deps.now()), etag: etagOf(contract.version) };
 }
@@ -96,7 +116,9 @@ export function decodeCursor<K extends string>(cursor: string, keys: readonly K[
   } catch {
     // fall through: a cursor that does not decode is the caller's mistake
   }
-  throw new ValidationError('The cursor is not one this API issued.', [{ field: 'cursor', message: 'invalid cursor' }]);
+  throw new ValidationError('The cursor is not one this API issued.', [
+    { field: 'cursor', message: 'invalid cursor' },
+  ]);
 }
 
 export async function listContracts(
@@ -109,7 +131,9 @@ export async function listContracts(
   if (query.cursor) {
     const position = decodeCursor(query.cursor, ['createdAt', 'id'] as const);
     if (Number.isNaN(Date.parse(position.createdAt)) || !/^[0-9a-f-]{36}$/.test(position.id)) {
-      throw new ValidationError('The cursor is not one this API issued.', [{ field: 'cursor', message: 'invalid cursor' }]);
+      throw new ValidationError('The cursor is not one this API issued.', [
+        { field: 'cursor', message: 'invalid cursor' },
+      ]);
     }
     after = position;
   }
@@ -129,7 +153,8 @@ export async function listContracts(
     status: 200,
     body: {
       items: page.map((c) => viewOf(c, caller, now)),
-      nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+      nextCursor:
+        rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
     },
   };
 }
@@ -146,7 +171,13 @@ const EVENT_OF: Record<ContractAction | 'create', string> = {
   delete: 'ContractDeleted',
 };
 
-function eventFor(deps: Dependencies, action: ContractAction | 'create', c: ContractData, at: string, extra = {}) {
+function eventFor(
+  deps: Dependencies,
+  action: ContractAction | 'create',
+  c: ContractData,
+  at: string,
+  extra = {},
+) {
   return {
     id: deps.newId(),
     aggregateType: 'contract',
@@ -175,7 +206,9 @@ export async function createContract(
     throw new ForbiddenError('Only a provider (or an admin on behalf of one) may create a contract.');
   }
   if (input.providerId !== undefined && input.providerId !== caller.id && !isAdmin) {
-    throw new ForbiddenError('A provider creates contracts as itself; only an admin may name another provider.');
+    throw new ForbiddenError(
+      'A provider creates contracts as itself; only an admin may name another provider.',
+    );
   }
   const providerId = input.providerId ?? caller.id;
   const [provider, consumer] = await Promise.all([
@@ -183,11 +216,19 @@ export async function createContract(
     findIdentity(deps.db, input.consumerId),
   ]);
   const issues = [];
-  if (!provider?.roles.includes('provider')) issues.push({ field: 'providerId', message: 'not a provider identity' });
-  if (!consumer?.roles.includes('consumer')) issues.push({ field: 'consumerId', message: 'not a consumer identity' });
-  if (providerId === input.consumerId) issues.push({ field: 'consumerId', message: 'must differ from the provider' });
+  if (!provider?.roles.includes('provider'))
+    issues.push({ field: 'providerId', message: 'not a provider identity' });
+  if (!consumer?.roles.includes('consumer'))
+    issues.push({ field: 'consumerId', message: 'not a consumer identity' });
+  if (providerId === input.consumerId)
+    issues.push({ field: 'consumerId', message: 'must differ from the provider' });
   if (issues.length) {
-    throw new UnprocessableError('invalid-parties', 'Invalid parties', 'The contract must name a provider and a different consumer.', issues);
+    throw new UnprocessableError(
+      'invalid-parties',
+      'Invalid parties',
+      'The contract must name a provider and a different consumer.',
+      issues,
+    );
   }
 
   const at = deps.now().toISOString();
@@ -213,7 +254,9 @@ export async function createContract(
     updatedAt: at,
   };
   const body = viewOf(contract, caller, deps.now());
-  const claim = idempotency ? claimIdempotencyKey(caller.id, 'createContract', idempotency, { status: 201, body }, at) : undefined;
+  const claim = idempotency
+    ? claimIdempotencyKey(caller.id, 'createContract', idempotency, { status: 201, body }, at)
+    : undefined;
   const insert = insertContractMutation(contract, claim ? 'claimed_key' : undefined);
   const { applied, extra } = await auditedWrite(deps.db, {
     ...(claim ? { preamble: claim.preamble, extraColumns: claim.extraColumns } : {}),
@@ -226,14 +269,25 @@ export async function createContract(
       action: 'create',
       actorId: caller.id,
       occurredAt: at,
-      data: { status: 'Draft', providerId, consumerId: contract.consumerId, contentDigest: contract.contentDigest },
+      data: {
+        status: 'Draft',
+        providerId,
+        consumerId: contract.consumerId,
+        contentDigest: contract.contentDigest,
+      },
     },
     prevHash: GENESIS_HASH,
     event: eventFor(deps, 'create', contract, at),
   });
   if (!applied) {
     if (!claim || !idempotency) throw new Error('contract insert applied no row');
-    const replay = await replayOrConflict<ContractView>(deps.db, caller.id, 'createContract', idempotency, extra);
+    const replay = await replayOrConflict<ContractView>(
+      deps.db,
+      caller.id,
+      'createContract',
+      idempotency,
+      extra,
+    );
     return { ...replay, etag: etagOf(replay.body.version) };
   }
   return { status: 201, body, etag: etagOf(contract.version) };
@@ -260,10 +314,15 @@ async function mutate(
   id: string,
   action: ContractAction,
   options: MutationOptions,
-  next: (c: ContractData, at: string) => Promise<{ state: ContractData | null; data: Record<string, unknown> }>,
+  next: (
+    c: ContractData,
+    at: string,
+  ) => Promise<{ state: ContractData | null; data: Record<string, unknown> }>,
 ): Promise<Reply<ContractView | null>> {
   if (options.requireIfMatch && options.ifMatch === undefined) {
-    throw new PreconditionRequiredError(`${action} requires an If-Match header with the contract's current ETag.`);
+    throw new PreconditionRequiredError(
+      `${action} requires an If-Match header with the contract's current ETag.`,
+    );
   }
   for (let attempt = 1; ; attempt++) {
     const loaded = caller === SYSTEM ? await loadContract(deps.db, id) : await loadVisible(deps, caller, id);
@@ -276,7 +335,9 @@ async function mutate(
     const at = now.toISOString();
     const { state, data } = await next(contract, at);
     const write =
-      state === null ? deleteContractMutation(contract.id, contract.version) : updateContractMutation(state, contract.version);
+      state === null
+        ? deleteContractMutation(contract.id, contract.version)
+        : updateContractMutation(state, contract.version);
     const after = state ?? { ...contract, version: contract.version + 1, updatedAt: at };
     const { applied } = await auditedWrite(deps.db, {
       ...write,
@@ -290,21 +351,37 @@ async function mutate(
         data: { from: contract.status, to: state?.status ?? null, ...data },
       },
       prevHash: auditHead,
-      event: eventFor(deps, action, after, at, typeof data.reason === 'string' ? { reason: data.reason } : {}),
+      event: eventFor(
+        deps,
+        action,
+        after,
+        at,
+        typeof data.reason === 'string' ? { reason: data.reason } : {},
+      ),
     });
     if (applied) {
       return state === null
         ? { status: 204, body: null }
         : {
             status: 200,
-            body: caller === SYSTEM ? { ...state, signingPayload: signingPayload(state), availableActions: [] } : viewOf(state, caller, deps.now()),
+            body:
+              caller === SYSTEM
+                ? { ...state, signingPayload: signingPayload(state), availableActions: [] }
+                : viewOf(state, caller, deps.now()),
             etag: etagOf(state.version),
           };
     }
     if (options.ifMatch !== undefined && options.ifMatch.trim() !== '*') {
-      throw new PreconditionFailedError('The contract changed while this request was applied; fetch it again.');
+      throw new PreconditionFailedError(
+        'The contract changed while this request was applied; fetch it again.',
+      );
     }
-    if (attempt >= 3) throw new ConflictError('concurrent-modification', 'Concurrent modification', 'The contract is being changed concurrently; retry.');
+    if (attempt >= 3)
+      throw new ConflictError(
+        'concurrent-modification',
+        'Concurrent modification',
+        'The contract is being changed concurrently; retry.',
+      );
   }
 }
 
@@ -341,7 +418,12 @@ export async function updateContract(
   });
 }
 
-export async function deleteContract(deps: Dependencies, caller: Identity, id: string, ifMatch: string | undefined) {
+export async function deleteContract(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+  ifMatch: string | undefined,
+) {
   return mutate(deps, caller, id, 'delete', { ifMatch, requireIfMatch: true }, async () => ({
     state: null,
     data: {},
@@ -358,13 +440,20 @@ export async function signContract(
   return mutate(deps, caller, id, 'sign', { ifMatch }, async (c, at) => {
     const role = partyRoleOf(c, caller.id)!;
     if (currentPartySignatures(c).some((s) => s.role === role)) {
-      throw new ConflictError('already-signed', 'Already signed', `The ${role} has already signed version ${c.contentVersion}.`);
+      throw new ConflictError(
+        'already-signed',
+        'Already signed',
+        `The ${role} has already signed version ${c.contentVersion}.`,
+      );
     }
     const key = await findKey(deps.db, input.kid);
     if (!key || key.identityId !== caller.id || key.revokedAt !== null) {
-      throw new UnprocessableError('unknown-key', 'Unknown signing key', `Key ${input.kid} is not an active key registered by the signer.`, [
-        { field: 'kid', message: 'not an active key of the signer' },
-      ]);
+      throw new UnprocessableError(
+        'unknown-key',
+        'Unknown signing key',
+        `Key ${input.kid} is not an active key registered by the signer.`,
+        [{ field: 'kid', message: 'not an active key of the signer' }],
+      );
     }
     const payload = signingPayload(c);
     if (!verifyPartySignature(key.alg, key.jwk, Buffer.from(payload, 'utf8'), input.signature)) {
@@ -386,12 +475,24 @@ export async function signContract(
       contentVersion: c.contentVersion,
       signedAt: at,
     };
-    const state = advanced(c, at, { status: 'PendingSignature', signatures: [...c.signatures, signature], everSigned: true });
-    return { state, data: { role, kid: key.kid, contentDigest: c.contentDigest, contentVersion: c.contentVersion } };
+    const state = advanced(c, at, {
+      status: 'PendingSignature',
+      signatures: [...c.signatures, signature],
+      everSigned: true,
+    });
+    return {
+      state,
+      data: { role, kid: key.kid, contentDigest: c.contentDigest, contentVersion: c.contentVersion },
+    };
   });
 }
 
-export async function activateContract(deps: Dependencies, caller: Identity, id: string, ifMatch: string | undefined) {
+export async function activateContract(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+  ifMatch: string | undefined,
+) {
   return mutate(deps, caller, id, 'activate', { ifMatch }, async (c, at) => {
     const parties = currentPartySignatures(c);
     const payload = countersignPayload(c, parties);
@@ -408,12 +509,22 @@ export async function activateContract(deps: Dependencies, caller: Identity, id:
       signedAt: at,
       signedPayload: payload,
     };
-    const state = advanced(c, at, { status: 'Active', signatures: [...c.signatures, platform], statusReason: null });
+    const state = advanced(c, at, {
+      status: 'Active',
+      signatures: [...c.signatures, platform],
+      statusReason: null,
+    });
     return { state, data: { countersignedBy: signed.kid, payloadDigest: sha256Hex(payload) } };
   });
 }
 
-export async function suspendContract(deps: Dependencies, caller: Identity, id: string, reason: string, ifMatch: string | undefined) {
+export async function suspendContract(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+  reason: string,
+  ifMatch: string | undefined,
+) {
   return mutate(deps, caller, id, 'suspend', { ifMatch }, async (c, at) => ({
     state: advanced(c, at, { status: 'Suspended', statusReason: reason, suspendedBy: caller.id }),
     data: { reason },
@@ -441,7 +552,13 @@ export async function expireContract(deps: Dependencies, id: string) {
   }));
 }
 
-export async function terminateContract(deps: Dependencies, caller: Identity, id: string, reason: string, ifMatch: string | undefined) {
+export async function terminateContract(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+  reason: string,
+  ifMatch: string | undefined,
+) {
   return mutate(deps, caller, id, 'terminate', { ifMatch }, async (c, at) => ({
     state: advanced(c, at, { status: 'Terminated', statusReason: reason, suspendedBy: null }),
     data: { reason },

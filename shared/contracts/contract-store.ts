@@ -175,7 +175,11 @@ export function deleteContractMutation(id: string, expectedVersion: number) {
 }
 
 /** Live contracts whose validity ended before `now`, for the expiry sweep. */
-export async function findExpiredLiveContractIds(q: Queryable, now: string, limit: number): Promise<string[]> {
+export async function findExpiredLiveContractIds(
+  q: Queryable,
+  now: string,
+  limit: number,
+): Promise<string[]> {
   const { rows } = await q.query<{ id: string }>(
     `SELECT id FROM contracts WHERE status IN ('Active', 'Suspended') AND valid_until <= :now
      ORDER BY valid_until LIMIT :limit`,

@@ -1,5 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type Database, sql } from './database.ts';
 import { splitStatements } from './named-parameters.ts';
@@ -27,14 +27,17 @@ export async function migrate(db: Database, migrations: readonly Migration[]): P
     checksum text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
   )`);
-  const { rows } = await db.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migrations');
+  const { rows } = await db.query<{ name: string; checksum: string }>(
+    'SELECT name, checksum FROM schema_migrations',
+  );
   const applied = new Map(rows.map((r) => [r.name, r.checksum]));
   const done: string[] = [];
   for (const migration of migrations) {
     const checksum = createHash('sha256').update(migration.script).digest('hex');
     const recorded = applied.get(migration.name);
     if (recorded !== undefined) {
-      if (recorded !== checksum) throw new Error(`migration ${migration.name} was changed after it was applied`);
+      if (recorded !== checksum)
+        throw new Error(`migration ${migration.name} was changed after it was applied`);
       continue;
     }
     for (const statement of splitStatements(migration.script)) await db.query(statement);

@@ -1,5 +1,12 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { type Database, DatabaseError, type Queryable, type QueryResult, type Row, type SqlParams } from './database.ts';
+import {
+  type Database,
+  DatabaseError,
+  type Queryable,
+  type QueryResult,
+  type Row,
+  type SqlParams,
+} from './database.ts';
 import { bindPositional, textParsers } from './positional-binding.ts';
 
 /**
@@ -38,7 +45,10 @@ async function run<R extends Row>(
   const { text, values } = bindPositional(statement, params);
   try {
     const result = await target.query<R>(text, values);
-    return { rows: result.rows, rowCount: result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0) };
+    return {
+      rows: result.rows,
+      rowCount: result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0),
+    };
   } catch (error) {
     throw toDatabaseError(error);
   }

@@ -9,7 +9,10 @@ export const OID = { int8: 20, timestamptz: 1184, timestamp: 1114, numeric: 1700
  * Binds named parameters positionally with an explicit cast per declared type, the way the Data API
  * applies a `typeHint`, so a statement behaves the same on every adapter.
  */
-export function bindPositional(statement: string, params: SqlParams = {}): { text: string; values: unknown[] } {
+export function bindPositional(
+  statement: string,
+  params: SqlParams = {},
+): { text: string; values: unknown[] } {
   const { text, names } = toPositional(statement, (name, position) => {
     const param = params[name];
     if (!param) throw new TypeError(`missing SQL parameter :${name}`);

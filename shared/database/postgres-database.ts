@@ -1,5 +1,12 @@
 import pg from 'pg';
-import { type Database, DatabaseError, type Queryable, type QueryResult, type Row, type SqlParams } from './database.ts';
+import {
+  type Database,
+  DatabaseError,
+  type Queryable,
+  type QueryResult,
+  type Row,
+  type SqlParams,
+} from './database.ts';
 import { bindPositional, textParsers } from './positional-binding.ts';
 
 /** A real PostgreSQL server through node-postgres (`DATABASE_URL`). */
@@ -50,11 +57,18 @@ async function run<R extends Row>(
   const { text, values } = bindPositional(statement, params);
   try {
     const result = await target.query<R>(text, values);
-    return { rows: result.rows, rowCount: result.fields.length > 0 ? result.rows.length : (result.rowCount ?? 0) };
+    return {
+      rows: result.rows,
+      rowCount: result.fields.length > 0 ? result.rows.length : (result.rowCount ?? 0),
+    };
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    throw new DatabaseError(error instanceof Error ? error.message : String(error), typeof code === 'string' ? code : undefined, {
-      cause: error,
-    });
+    throw new DatabaseError(
+      error instanceof Error ? error.message : String(error),
+      typeof code === 'string' ? code : undefined,
+      {
+        cause: error,
+      },
+    );
   }
 }

@@ -4,9 +4,19 @@ import { ForbiddenError, IllegalTransitionError, UnprocessableError } from './er
 import type { Role } from './identity.ts';
 
 /** Who is acting: an identity with roles, or the platform's own automation (expiry). */
-export type Actor = { readonly kind: 'identity'; readonly id: string; readonly roles: readonly Role[] } | { readonly kind: 'system' };
+export type Actor =
+  | { readonly kind: 'identity'; readonly id: string; readonly roles: readonly Role[] }
+  | { readonly kind: 'system' };
 
-export type ContractAction = 'edit' | 'sign' | 'activate' | 'suspend' | 'resume' | 'terminate' | 'expire' | 'delete';
+export type ContractAction =
+  | 'edit'
+  | 'sign'
+  | 'activate'
+  | 'suspend'
+  | 'resume'
+  | 'terminate'
+  | 'expire'
+  | 'delete';
 
 interface Transition {
   readonly from: readonly ContractStatus[];
@@ -67,14 +77,16 @@ export const CONTRACT_TRANSITIONS: Readonly<Record<ContractAction, Transition>> 
     to: 'Active',
     who: (a, c) => isAdmin(a) || (a.kind === 'identity' && c.suspendedBy === a.id),
     whoMay: 'an admin or the party that suspended the contract',
-    guard: (c, now) => (expired(c, now) ? 'the contract validity window has ended; it can only expire' : null),
+    guard: (c, now) =>
+      expired(c, now) ? 'the contract validity window has ended; it can only expire' : null,
   },
   terminate: {
     from: ['Draft', 'PendingSignature', 'Active', 'Suspended'],
     to: 'Terminated',
     who: (a, c) => isParty(a, c) || isAdmin(a),
     whoMay: 'the parties or an admin',
-    guard: (c) => (c.status === 'Draft' && !c.everSigned ? 'a never-signed draft is deleted, not terminated' : null),
+    guard: (c) =>
+      c.status === 'Draft' && !c.everSigned ? 'a never-signed draft is deleted, not terminated' : null,
   },
   expire: {
     from: ['Active', 'Suspended'],
@@ -111,7 +123,12 @@ export function applyTransition(
     );
   }
   const reason = t.guard?.(c, now);
-  if (reason) throw new UnprocessableError('transition-guard-failed', 'Transition not allowed now', `Cannot ${action}: ${reason}.`);
+  if (reason)
+    throw new UnprocessableError(
+      'transition-guard-failed',
+      'Transition not allowed now',
+      `Cannot ${action}: ${reason}.`,
+    );
   return typeof t.to === 'function' ? t.to(c) : t.to;
 }
 

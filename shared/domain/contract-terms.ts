@@ -48,7 +48,10 @@ export const ContractTermsSchema = z
       encryptionLevel: z.enum(ENCRYPTION_LEVELS),
       networkIsolation: z.boolean(),
       auditLogging: z.boolean(),
-      customPolicies: z.array(z.strictObject({ name: ShortText, statement: LongText })).max(20).default([]),
+      customPolicies: z
+        .array(z.strictObject({ name: ShortText, statement: LongText }))
+        .max(20)
+        .default([]),
     }),
     compliance: z.strictObject({
       frameworks: z.array(z.enum(FRAMEWORKS)).max(FRAMEWORKS.length).default([]),
@@ -86,7 +89,11 @@ export const ContractTermsSchema = z
     });
     const ids = terms.dataAccess.datasets.map((d) => d.id);
     if (new Set(ids).size !== ids.length) {
-      ctx.addIssue({ code: 'custom', path: ['dataAccess', 'datasets'], message: 'dataset ids must be unique' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dataAccess', 'datasets'],
+        message: 'dataset ids must be unique',
+      });
     }
   });
 

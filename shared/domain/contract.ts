@@ -69,7 +69,11 @@ export const CreateContractSchema = z.strictObject({
 export type CreateContract = z.infer<typeof CreateContractSchema>;
 
 export const UpdateContractSchema = z
-  .strictObject({ title: Title.optional(), description: Description.optional(), terms: ContractTermsSchema.optional() })
+  .strictObject({
+    title: Title.optional(),
+    description: Description.optional(),
+    terms: ContractTermsSchema.optional(),
+  })
   .refine((u) => u.title !== undefined || u.description !== undefined || u.terms !== undefined, {
     message: 'at least one of title, description, terms is required',
   });
@@ -90,7 +94,9 @@ export const ReasonSchema = z.strictObject({ reason: z.string().trim().min(1).ma
 export const OptionalReasonSchema = z.strictObject({ reason: z.string().trim().min(1).max(1000).optional() });
 
 /** The content parties agree on: everything that gives the contract its meaning. */
-export function signableContent(c: Pick<ContractData, 'id' | 'title' | 'description' | 'providerId' | 'consumerId' | 'terms'>) {
+export function signableContent(
+  c: Pick<ContractData, 'id' | 'title' | 'description' | 'providerId' | 'consumerId' | 'terms'>,
+) {
   return {
     contractId: c.id,
     title: c.title,
@@ -117,7 +123,13 @@ export function countersignPayload(c: ContractData, parties: readonly ContractSi
     contentDigest: c.contentDigest,
     version: c.contentVersion,
     signatures: parties
-      .map((s) => ({ role: s.role, identityId: s.identityId, kid: s.kid, alg: s.alg, signature: s.signature }))
+      .map((s) => ({
+        role: s.role,
+        identityId: s.identityId,
+        kid: s.kid,
+        alg: s.alg,
+        signature: s.signature,
+      }))
       .sort((a, b) => a.role.localeCompare(b.role)),
   });
 }
@@ -125,11 +137,15 @@ export function countersignPayload(c: ContractData, parties: readonly ContractSi
 /** Current party signatures: those over the present digest and content version. */
 export function currentPartySignatures(c: ContractData): ContractSignature[] {
   return c.signatures.filter(
-    (s) => s.role !== 'platform' && s.contentDigest === c.contentDigest && s.contentVersion === c.contentVersion,
+    (s) =>
+      s.role !== 'platform' && s.contentDigest === c.contentDigest && s.contentVersion === c.contentVersion,
   );
 }
 
-export function partyRoleOf(c: Pick<ContractData, 'providerId' | 'consumerId'>, identityId: string): PartyRole | null {
+export function partyRoleOf(
+  c: Pick<ContractData, 'providerId' | 'consumerId'>,
+  identityId: string,
+): PartyRole | null {
   if (c.providerId === identityId) return 'provider';
   if (c.consumerId === identityId) return 'consumer';
   return null;

@@ -55,7 +55,8 @@ export const PublicJwkSchema = z
         ctx.addIssue({ code: 'custom', path: [member], message: 'private key material must never be sent' });
       }
     }
-    if (Object.keys(jwk).length > 12) ctx.addIssue({ code: 'custom', path: [], message: 'too many JWK members' });
+    if (Object.keys(jwk).length > 12)
+      ctx.addIssue({ code: 'custom', path: [], message: 'too many JWK members' });
   });
 
 export const RegisterKeySchema = z.strictObject({

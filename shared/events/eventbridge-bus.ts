@@ -25,7 +25,12 @@ export class EventBridgeBus implements EventBus {
             DetailType: e.type,
             Time: new Date(e.occurredAt),
             Resources: [],
-            Detail: JSON.stringify({ eventId: e.id, aggregateType: e.aggregateType, aggregateId: e.aggregateId, ...(e.payload as object) }),
+            Detail: JSON.stringify({
+              eventId: e.id,
+              aggregateType: e.aggregateType,
+              aggregateId: e.aggregateId,
+              ...(e.payload as object),
+            }),
           })),
         }),
       );

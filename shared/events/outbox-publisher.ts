@@ -1,5 +1,5 @@
-import { type Database, sql } from '../database/database.ts';
 import type { DomainEvent } from '../audit/audited-write.ts';
+import { type Database, sql } from '../database/database.ts';
 import type { EventBus } from './event-bus.ts';
 
 /**
@@ -7,7 +7,11 @@ import type { EventBus } from './event-bus.ts';
  * (`FOR UPDATE SKIP LOCKED`, so concurrent publishers never take the same rows). Delivery is at least
  * once: consumers must be idempotent on the event id.
  */
-export async function publishOutbox(db: Database, bus: EventBus, options: { batchSize?: number; now?: () => Date } = {}) {
+export async function publishOutbox(
+  db: Database,
+  bus: EventBus,
+  options: { batchSize?: number; now?: () => Date } = {},
+) {
   const now = options.now ?? (() => new Date());
   return db.transaction(async (tx) => {
     const { rows } = await tx.query<{

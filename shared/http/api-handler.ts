@@ -35,7 +35,10 @@ export interface ApiReply {
 
 export const PROBLEM_TYPE_BASE = 'https://problems.enclave-contracts.dev/';
 
-export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+export type ApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /**
  * Builds a route's Lambda handler: the middy chain parses and validates the request, resolves the caller,

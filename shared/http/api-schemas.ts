@@ -64,7 +64,10 @@ export const IdentityResponseSchema = z.object({
   updatedAt: z.string(),
 });
 
-export const IdentityPageSchema = z.object({ items: z.array(IdentityResponseSchema), nextCursor: z.string().nullable() });
+export const IdentityPageSchema = z.object({
+  items: z.array(IdentityResponseSchema),
+  nextCursor: z.string().nullable(),
+});
 
 export const KeyResponseSchema = z.object({
   kid: z.string(),

@@ -1,11 +1,15 @@
 import { z } from 'zod';
 import { ProblemSchema } from './api-schemas.ts';
-import { type RouteDefinition, ROUTES } from './routes.ts';
+import { ROUTES, type RouteDefinition } from './routes.ts';
 
 type JsonSchema = Record<string, unknown>;
 
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as JsonSchema;
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as JsonSchema;
   return rest;
 }
 
@@ -16,9 +20,17 @@ function parametersOf(route: RouteDefinition): JsonSchema[] {
     ['query', route.request?.query],
   ] as const) {
     if (!schema) continue;
-    const json = schemaOf(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
+    const json = schemaOf(schema, 'input') as {
+      properties?: Record<string, JsonSchema>;
+      required?: string[];
+    };
     for (const [name, property] of Object.entries(json.properties ?? {})) {
-      parameters.push({ name, in: where, required: where === 'path' || (json.required ?? []).includes(name), schema: property });
+      parameters.push({
+        name,
+        in: where,
+        required: where === 'path' || (json.required ?? []).includes(name),
+        schema: property,
+      });
     }
   }
   for (const name of route.request?.headers ?? []) {
@@ -48,10 +60,15 @@ export function openApiDocument(): JsonSchema {
     const responses: Record<string, JsonSchema> = {};
     for (const [status, response] of Object.entries(route.responses)) {
       responses[status] = response.schema
-        ? { description: response.description, content: { 'application/json': { schema: schemaOf(response.schema, 'output') } } }
+        ? {
+            description: response.description,
+            content: { 'application/json': { schema: schemaOf(response.schema, 'output') } },
+          }
         : { description: response.description };
     }
-    for (const status of route.auth === 'jwt' ? ['400', '401', '403', '404', '409', '412', '422', '500'] : ['400', '500']) {
+    for (const status of route.auth === 'jwt'
+      ? ['400', '401', '403', '404', '409', '412', '422', '500']
+      : ['400', '500']) {
       responses[status] ??= problem;
     }
     paths[route.path] ??= {};
@@ -62,7 +79,12 @@ export function openApiDocument(): JsonSchema {
       ...(route.auth === 'jwt' ? { security: [{ bearer: [] }] } : { security: [] }),
       parameters: parametersOf(route),
       ...(route.request?.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.request.body, 'input') } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: schemaOf(route.request.body, 'input') } },
+            },
+          }
         : {}),
       responses,
     };

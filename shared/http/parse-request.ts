@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { type z, ZodError } from 'zod';
-import { type FieldIssue, DomainError, UnauthorizedError, ValidationError } from '../domain/errors.ts';
+import { ZodError, type z } from 'zod';
+import { DomainError, type FieldIssue, UnauthorizedError, ValidationError } from '../domain/errors.ts';
 import { IDEMPOTENCY_KEY_PATTERN } from '../idempotency/idempotency-store.ts';
 import type { RouteDefinition } from './routes.ts';
 
@@ -27,7 +27,12 @@ export class PayloadTooLargeError extends DomainError {
 export class UnsupportedMediaTypeError extends DomainError {
   override readonly name = 'UnsupportedMediaTypeError';
   constructor() {
-    super(415, 'unsupported-media-type', 'Unsupported media type', 'Send the request body as application/json.');
+    super(
+      415,
+      'unsupported-media-type',
+      'Unsupported media type',
+      'Send the request body as application/json.',
+    );
   }
 }
 
@@ -41,14 +46,22 @@ function issuesOf(error: ZodError, prefix: string): FieldIssue[] {
 
 function validate(schema: z.ZodType | undefined, value: unknown, part: string): unknown {
   if (!schema) {
-    const empty = value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
-    if (!empty) throw new ValidationError(`This endpoint takes no ${part}.`, [{ field: part, message: 'not allowed' }]);
+    const empty =
+      value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
+    if (!empty)
+      throw new ValidationError(`This endpoint takes no ${part}.`, [{ field: part, message: 'not allowed' }]);
     return undefined;
   }
   const result = schema.safeParse(value);
   if (!result.success) {
     const issues = issuesOf(result.error, part);
-    throw new ValidationError(`The ${part} is invalid: ${issues.map((i) => `${i.field}: ${i.message}`).slice(0, 3).join('; ')}.`, issues);
+    throw new ValidationError(
+      `The ${part} is invalid: ${issues
+        .map((i) => `${i.field}: ${i.message}`)
+        .slice(0, 3)
+        .join('; ')}.`,
+      issues,
+    );
   }
   return result.data;
 }
@@ -70,7 +83,9 @@ function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new ValidationError('The request body is not valid JSON.', [{ field: 'body', message: 'malformed JSON' }]);
+    throw new ValidationError('The request body is not valid JSON.', [
+      { field: 'body', message: 'malformed JSON' },
+    ]);
   }
 }
 
@@ -80,18 +95,29 @@ function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown
  */
 export function parseRequest(route: RouteDefinition, event: APIGatewayProxyEventV2): ParsedRequest {
   const request = route.request;
-  const subject = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } }).authorizer?.jwt
-    ?.claims?.sub;
-  if (route.auth === 'jwt' && (typeof subject !== 'string' || subject.length === 0)) throw new UnauthorizedError();
+  const subject = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } })
+    .authorizer?.jwt?.claims?.sub;
+  if (route.auth === 'jwt' && (typeof subject !== 'string' || subject.length === 0))
+    throw new UnauthorizedError();
 
   const body = validate(request?.body, parseBody(event, request?.body !== undefined), 'body');
-  const params = validate(request?.params, event.pathParameters ?? (request?.params ? {} : undefined), 'path');
-  const query = validate(request?.query, event.queryStringParameters ?? (request?.query ? {} : undefined), 'query');
+  const params = validate(
+    request?.params,
+    event.pathParameters ?? (request?.params ? {} : undefined),
+    'path',
+  );
+  const query = validate(
+    request?.query,
+    event.queryStringParameters ?? (request?.query ? {} : undefined),
+    'query',
+  );
 
   const headers = request?.headers ?? [];
   const ifMatch = headers.includes('If-Match') ? header(event, 'if-match') : undefined;
   if (ifMatch !== undefined && (ifMatch.length === 0 || ifMatch.length > 200)) {
-    throw new ValidationError('If-Match must be an entity tag such as "3".', [{ field: 'header.If-Match', message: 'malformed' }]);
+    throw new ValidationError('If-Match must be an entity tag such as "3".', [
+      { field: 'header.If-Match', message: 'malformed' },
+    ]);
   }
   const idempotencyKey = headers.includes('Idempotency-Key') ? header(event, 'idempotency-key') : undefined;
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
@@ -99,7 +125,14 @@ export function parseRequest(route: RouteDefinition, event: APIGatewayProxyEvent
       { field: 'header.Idempotency-Key', message: 'malformed' },
     ]);
   }
-  return { params, query, body, ifMatch, idempotencyKey, subject: typeof subject === 'string' ? subject : undefined };
+  return {
+    params,
+    query,
+    body,
+    ifMatch,
+    idempotencyKey,
+    subject: typeof subject === 'string' ? subject : undefined,
+  };
 }
 
 export { ZodError };

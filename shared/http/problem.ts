@@ -32,12 +32,16 @@ export function problemOf(error: unknown, typeBase: string, requestId?: string):
     type: new URL(status === 503 ? 'service-unavailable' : 'internal-error', typeBase).href,
     title: status === 503 ? 'Service unavailable' : 'Internal error',
     status,
-    detail: 'The request could not be completed. It has been logged; retry later or quote the instance to support.',
+    detail:
+      'The request could not be completed. It has been logged; retry later or quote the instance to support.',
     ...(requestId ? { instance: `urn:request:${requestId}` } : {}),
   };
 }
 
-export function problemResponse(problem: Problem, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
+export function problemResponse(
+  problem: Problem,
+  headers: Record<string, string> = {},
+): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode: problem.status,
     headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', ...headers },

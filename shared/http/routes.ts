@@ -1,5 +1,11 @@
 import type { z } from 'zod';
-import { CreateContractSchema, OptionalReasonSchema, ReasonSchema, SignContractSchema, UpdateContractSchema } from '../domain/contract.ts';
+import {
+  CreateContractSchema,
+  OptionalReasonSchema,
+  ReasonSchema,
+  SignContractSchema,
+  UpdateContractSchema,
+} from '../domain/contract.ts';
 import { CreateIdentitySchema, RegisterKeySchema } from '../domain/identity.ts';
 import {
   AuditQuerySchema,

@@ -76,7 +76,11 @@ export async function replayOrConflict<T>(
   );
   const stored = rows[0];
   if (!stored) {
-    throw new ConflictError('idempotency-key-in-use', 'Request in progress', 'The Idempotency-Key could not be claimed; retry.');
+    throw new ConflictError(
+      'idempotency-key-in-use',
+      'Request in progress',
+      'The Idempotency-Key could not be claimed; retry.',
+    );
   }
   if (stored.route !== routeId || stored.fingerprint !== request.fingerprint) {
     throw new UnprocessableError(

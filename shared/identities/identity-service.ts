@@ -1,30 +1,52 @@
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { auditedWrite } from '../audit/audited-write.ts';
 import { GENESIS_HASH } from '../audit/audit-chain.ts';
-import { UNIQUE_VIOLATION, DatabaseError } from '../database/database.ts';
+import { loadAuditHead } from '../audit/audit-store.ts';
+import { auditedWrite } from '../audit/audited-write.ts';
+import { decodeCursor, encodeCursor, type Reply } from '../contracts/contract-service.ts';
+import { DatabaseError, UNIQUE_VIOLATION } from '../database/database.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
-import { decodeCursor, encodeCursor, type Reply } from '../contracts/contract-service.ts';
+import { etagOf } from '../http/preconditions.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { checkPublicJwk } from '../signing/party-signatures.ts';
-import { findIdentity, findIdentityBySubject, insertIdentityMutation, insertKeyMutation, listIdentities as listRows, listKeys as listKeyRows } from './identity-store.ts';
-import { etagOf } from '../http/preconditions.ts';
-import { loadAuditHead } from '../audit/audit-store.ts';
+import {
+  findIdentity,
+  findIdentityBySubject,
+  insertIdentityMutation,
+  insertKeyMutation,
+  listKeys as listKeyRows,
+  listIdentities as listRows,
+} from './identity-store.ts';
 
 /** The identity behind a verified token subject; a token for no identity is refused (403, not 500). */
 export async function resolveCaller(deps: Dependencies, subject: string): Promise<Identity> {
   const identity = await findIdentityBySubject(deps.db, subject);
-  if (!identity) throw new ForbiddenError('The token is valid but no identity is registered for its subject.');
+  if (!identity)
+    throw new ForbiddenError('The token is valid but no identity is registered for its subject.');
   return identity;
 }
 
 const isAdmin = (i: Identity) => i.roles.includes('admin');
 
-export async function createIdentity(deps: Dependencies, caller: Identity, input: CreateIdentity): Promise<Reply<Identity>> {
+export async function createIdentity(
+  deps: Dependencies,
+  caller: Identity,
+  input: CreateIdentity,
+): Promise<Reply<Identity>> {
   if (!isAdmin(caller)) throw new ForbiddenError('Only an admin may create identities.');
   const id = deps.newId();
-  const identity = await insertIdentity(deps, caller.id, { id, subject: input.subject ?? id, ...input, email: input.email ?? null });
-  if (!identity) throw new ConflictError('identity-exists', 'Identity exists', 'An identity with this name or subject already exists.');
+  const identity = await insertIdentity(deps, caller.id, {
+    id,
+    subject: input.subject ?? id,
+    ...input,
+    email: input.email ?? null,
+  });
+  if (!identity)
+    throw new ConflictError(
+      'identity-exists',
+      'Identity exists',
+      'An identity with this name or subject already exists.',
+    );
   return { status: 201, body: identity, etag: etagOf(1) };
 }
 
@@ -78,15 +100,27 @@ export async function listIdentities(
   caller: Identity,
   query: { role?: Role | undefined; limit: number; cursor?: string | undefined },
 ): Promise<Reply<{ items: Identity[]; nextCursor: string | null }>> {
-  if (!isAdmin(caller) && !caller.roles.includes('auditor')) throw new ForbiddenError('Only admins and auditors may list identities.');
+  if (!isAdmin(caller) && !caller.roles.includes('auditor'))
+    throw new ForbiddenError('Only admins and auditors may list identities.');
   const after = query.cursor ? decodeCursor(query.cursor, ['name'] as const) : undefined;
   const rows = await listRows(deps.db, { role: query.role, limit: query.limit + 1, after });
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
-  return { status: 200, body: { items: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ name: last.name }) : null } };
+  return {
+    status: 200,
+    body: {
+      items: page,
+      nextCursor: rows.length > query.limit && last ? encodeCursor({ name: last.name }) : null,
+    },
+  };
 }
 
-export async function registerKey(deps: Dependencies, caller: Identity, identityId: string, input: RegisterKey): Promise<Reply<IdentityKey>> {
+export async function registerKey(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+  input: RegisterKey,
+): Promise<Reply<IdentityKey>> {
   if (caller.id !== identityId && !isAdmin(caller)) {
     throw new NotFoundError(`Identity ${identityId}`);
   }
@@ -99,7 +133,14 @@ export async function registerKey(deps: Dependencies, caller: Identity, identity
   );
   const kid = input.kid ?? (await calculateJwkThumbprint(publicMembers as JWK));
   const at = deps.now().toISOString();
-  const key: IdentityKey = { kid, identityId, alg: input.alg, jwk: publicMembers, createdAt: at, revokedAt: null };
+  const key: IdentityKey = {
+    kid,
+    identityId,
+    alg: input.alg,
+    jwk: publicMembers,
+    createdAt: at,
+    revokedAt: null,
+  };
   const head = await loadAuditHead(deps.db, identityId, owner.version);
   try {
     const { applied } = await auditedWrite(deps.db, {
@@ -114,21 +155,41 @@ export async function registerKey(deps: Dependencies, caller: Identity, identity
         data: { kid, alg: input.alg },
       },
       prevHash: head,
-      event: { id: deps.newId(), aggregateType: 'identity', aggregateId: identityId, type: 'IdentityKeyRegistered', occurredAt: at, payload: { identityId, kid, alg: input.alg } },
+      event: {
+        id: deps.newId(),
+        aggregateType: 'identity',
+        aggregateId: identityId,
+        type: 'IdentityKeyRegistered',
+        occurredAt: at,
+        payload: { identityId, kid, alg: input.alg },
+      },
     });
-    if (!applied) throw new ConflictError('concurrent-modification', 'Concurrent modification', 'The identity changed concurrently; retry.');
+    if (!applied)
+      throw new ConflictError(
+        'concurrent-modification',
+        'Concurrent modification',
+        'The identity changed concurrently; retry.',
+      );
   } catch (error) {
     if (error instanceof DatabaseError && error.code === UNIQUE_VIOLATION) {
-      throw new ConflictError('key-exists', 'Key already registered', `A key with kid ${kid} is already registered.`);
+      throw new ConflictError(
+        'key-exists',
+        'Key already registered',
+        `A key with kid ${kid} is already registered.`,
+      );
     }
     throw error;
   }
   return { status: 201, body: key };
 }
 
-export async function listKeys(deps: Dependencies, caller: Identity, identityId: string): Promise<Reply<{ keys: IdentityKey[] }>> {
+/** Public keys are public: any authenticated identity may fetch them to verify a party's signature. */
+export async function listKeys(
+  deps: Dependencies,
+  _caller: Identity,
+  identityId: string,
+): Promise<Reply<{ keys: IdentityKey[] }>> {
   const owner = await findIdentity(deps.db, identityId);
   if (!owner) throw new NotFoundError(`Identity ${identityId}`);
   return { status: 200, body: { keys: await listKeyRows(deps.db, identityId) } };
 }
-

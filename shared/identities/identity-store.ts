@@ -32,9 +32,12 @@ function toIdentity(r: IdentityRow): Identity {
 }
 
 export async function findIdentityBySubject(q: Queryable, subject: string): Promise<Identity | null> {
-  const { rows } = await q.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS} FROM identities WHERE subject = :subject`, {
-    subject: sql.text(subject),
-  });
+  const { rows } = await q.query<IdentityRow>(
+    `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE subject = :subject`,
+    {
+      subject: sql.text(subject),
+    },
+  );
   return rows[0] ? toIdentity(rows[0]) : null;
 }
 
@@ -46,9 +49,12 @@ export async function findIdentity(q: Queryable, id: string): Promise<Identity |
 }
 
 export async function findIdentityByName(q: Queryable, name: string): Promise<Identity | null> {
-  const { rows } = await q.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS} FROM identities WHERE name = :name`, {
-    name: sql.text(name),
-  });
+  const { rows } = await q.query<IdentityRow>(
+    `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE name = :name`,
+    {
+      name: sql.text(name),
+    },
+  );
   return rows[0] ? toIdentity(rows[0]) : null;
 }
 
@@ -104,7 +110,14 @@ interface KeyRow {
 }
 
 function toKey(r: KeyRow): IdentityKey {
-  return { kid: r.kid, identityId: r.identity_id, alg: r.alg, jwk: r.jwk, createdAt: r.created_at, revokedAt: r.revoked_at };
+  return {
+    kid: r.kid,
+    identityId: r.identity_id,
+    alg: r.alg,
+    jwk: r.jwk,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
 }
 
 export async function findKey(q: Queryable, kid: string): Promise<IdentityKey | null> {

@@ -22,7 +22,12 @@ export function useRuntime(deps: Dependencies): void {
 }
 
 export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies> {
-  return { db: await openDatabase(config), signer: await openSigner(config), now: () => new Date(), newId: randomUUID };
+  return {
+    db: await openDatabase(config),
+    signer: await openSigner(config),
+    now: () => new Date(),
+    newId: randomUUID,
+  };
 }
 
 async function openDatabase(config: RuntimeConfig): Promise<Database> {

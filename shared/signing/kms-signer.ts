@@ -29,7 +29,11 @@ export class KmsSigner implements Signer {
       ),
     ]);
     if (!result.Signature) throw new Error('KMS returned no signature');
-    return { kid: String(jwk.kid), alg: 'ES256', signature: derToJose(result.Signature, 32).toString('base64url') };
+    return {
+      kid: String(jwk.kid),
+      alg: 'ES256',
+      signature: derToJose(result.Signature, 32).toString('base64url'),
+    };
   }
 
   async publicKeys(): Promise<Record<string, unknown>[]> {

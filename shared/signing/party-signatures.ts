@@ -1,4 +1,4 @@
-import { createPublicKey, constants, type KeyObject, verify } from 'node:crypto';
+import { constants, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import type { FieldIssue } from '../domain/errors.ts';
 import type { SignatureAlgorithm } from '../domain/identity.ts';
 
@@ -17,7 +17,8 @@ const CURVE_OF: Partial<Record<SignatureAlgorithm, { kty: string; crv?: string }
 export function checkPublicJwk(alg: SignatureAlgorithm, jwk: Record<string, unknown>): FieldIssue[] {
   const expected = CURVE_OF[alg]!;
   if (jwk.kty !== expected.kty) return [{ field: 'jwk.kty', message: `${alg} needs kty ${expected.kty}` }];
-  if (expected.crv && jwk.crv !== expected.crv) return [{ field: 'jwk.crv', message: `${alg} needs crv ${expected.crv}` }];
+  if (expected.crv && jwk.crv !== expected.crv)
+    return [{ field: 'jwk.crv', message: `${alg} needs crv ${expected.crv}` }];
   let key: KeyObject;
   try {
     key = importJwk(jwk);

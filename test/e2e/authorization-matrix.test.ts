@@ -8,7 +8,9 @@ import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
  * Every role, and a stranger, against every endpoint: who succeeds, who is refused with which status,
  * and that a refused request changed nothing.
  */
-const createBody = JSON.parse(readFileSync(new URL('../fixtures/contract-create.json', import.meta.url), 'utf8'));
+const createBody = JSON.parse(
+  readFileSync(new URL('../fixtures/contract-create.json', import.meta.url), 'utf8'),
+);
 type Who = 'provider' | 'consumer' | 'admin' | 'auditor' | 'outsider' | 'anonymous';
 const EVERYONE: Who[] = ['provider', 'consumer', 'admin', 'auditor', 'outsider', 'anonymous'];
 type State = 'Draft' | 'PendingSignature' | 'Active' | 'Suspended';
@@ -20,7 +22,8 @@ const kids = {} as Record<'provider' | 'consumer', string>;
 
 beforeAll(async () => {
   stack = await startLocalStack();
-  for (const who of EVERYONE) clients[who] = who === 'anonymous' ? ApiClient.anonymous(stack) : await ApiClient.as(stack, who);
+  for (const who of EVERYONE)
+    clients[who] = who === 'anonymous' ? ApiClient.anonymous(stack) : await ApiClient.as(stack, who);
   kids.provider = await keys.provider.register(clients.provider, seeded.provider);
   kids.consumer = await keys.consumer.register(clients.consumer, seeded.consumer);
 });
@@ -50,7 +53,10 @@ async function contractIn(state: State): Promise<C> {
 }
 
 async function versionOf(id: string): Promise<number | undefined> {
-  const { rows } = await stack.deps.db.query<{ version: number }>('SELECT version FROM contracts WHERE id = :id', { id: sql.uuid(id) });
+  const { rows } = await stack.deps.db.query<{ version: number }>(
+    'SELECT version FROM contracts WHERE id = :id',
+    { id: sql.uuid(id) },
+  );
   return rows[0]?.version;
 }
 
@@ -64,9 +70,26 @@ interface Case {
 }
 
 const contractCases: Case[] = [
-  { name: 'GET /contracts/{id}', state: 'Draft', call: (k, c) => k.get(`/contracts/${c.id}`), allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 } },
-  { name: 'PUT /contracts/{id}', state: 'Draft', call: (k, c) => k.put(`/contracts/${c.id}`, { title: 'x' }, { 'if-match': `"${c.version}"` }), allowed: { provider: 200, consumer: 200, admin: 200 }, denied: 403 },
-  { name: 'DELETE /contracts/{id}', state: 'Draft', call: (k, c) => k.delete(`/contracts/${c.id}`, { 'if-match': `"${c.version}"` }), allowed: { provider: 204, admin: 204 }, denied: 403 },
+  {
+    name: 'GET /contracts/{id}',
+    state: 'Draft',
+    call: (k, c) => k.get(`/contracts/${c.id}`),
+    allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 },
+  },
+  {
+    name: 'PUT /contracts/{id}',
+    state: 'Draft',
+    call: (k, c) => k.put(`/contracts/${c.id}`, { title: 'x' }, { 'if-match': `"${c.version}"` }),
+    allowed: { provider: 200, consumer: 200, admin: 200 },
+    denied: 403,
+  },
+  {
+    name: 'DELETE /contracts/{id}',
+    state: 'Draft',
+    call: (k, c) => k.delete(`/contracts/${c.id}`, { 'if-match': `"${c.version}"` }),
+    allowed: { provider: 204, admin: 204 },
+    denied: 403,
+  },
   {
     name: 'POST /contracts/{id}/sign',
     state: 'Draft',
@@ -79,11 +102,40 @@ const contractCases: Case[] = [
     allowed: { provider: 200, consumer: 200 },
     denied: 403,
   },
-  { name: 'POST /contracts/{id}/activate', state: 'PendingSignature', call: (k, c) => k.post(`/contracts/${c.id}/activate`), allowed: { provider: 200, consumer: 200 }, denied: 403 },
-  { name: 'POST /contracts/{id}/suspend', state: 'Active', call: (k, c) => k.post(`/contracts/${c.id}/suspend`, { reason: 'r' }), allowed: { provider: 200, consumer: 200, admin: 200 }, denied: 403 },
-  { name: 'POST /contracts/{id}/resume', state: 'Suspended', call: (k, c) => k.post(`/contracts/${c.id}/resume`, {}), allowed: { provider: 200, admin: 200 }, denied: 403 },
-  { name: 'POST /contracts/{id}/terminate', state: 'Active', call: (k, c) => k.post(`/contracts/${c.id}/terminate`, { reason: 'r' }), allowed: { provider: 200, consumer: 200, admin: 200 }, denied: 403 },
-  { name: 'GET /audit', state: 'Draft', call: (k, c) => k.get(`/audit?entityId=${c.id}`), allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 } },
+  {
+    name: 'POST /contracts/{id}/activate',
+    state: 'PendingSignature',
+    call: (k, c) => k.post(`/contracts/${c.id}/activate`),
+    allowed: { provider: 200, consumer: 200 },
+    denied: 403,
+  },
+  {
+    name: 'POST /contracts/{id}/suspend',
+    state: 'Active',
+    call: (k, c) => k.post(`/contracts/${c.id}/suspend`, { reason: 'r' }),
+    allowed: { provider: 200, consumer: 200, admin: 200 },
+    denied: 403,
+  },
+  {
+    name: 'POST /contracts/{id}/resume',
+    state: 'Suspended',
+    call: (k, c) => k.post(`/contracts/${c.id}/resume`, {}),
+    allowed: { provider: 200, admin: 200 },
+    denied: 403,
+  },
+  {
+    name: 'POST /contracts/{id}/terminate',
+    state: 'Active',
+    call: (k, c) => k.post(`/contracts/${c.id}/terminate`, { reason: 'r' }),
+    allowed: { provider: 200, consumer: 200, admin: 200 },
+    denied: 403,
+  },
+  {
+    name: 'GET /audit',
+    state: 'Draft',
+    call: (k, c) => k.get(`/audit?entityId=${c.id}`),
+    allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 },
+  },
 ];
 
 describe.each(contractCases)('$name', (testCase) => {
@@ -91,35 +143,74 @@ describe.each(contractCases)('$name', (testCase) => {
     const c = await contractIn(testCase.state);
     const res = await testCase.call(clients[who], c, who);
     const expected =
-      testCase.allowed[who] ?? (who === 'anonymous' ? 401 : who === 'outsider' ? 404 : (testCase.denied ?? 403));
+      testCase.allowed[who] ??
+      (who === 'anonymous' ? 401 : who === 'outsider' ? 404 : (testCase.denied ?? 403));
     expect(res.status).toBe(expected);
     if (res.status >= 400) expect(await versionOf(c.id)).toBe(c.version);
   });
 });
 
-const identityCases: { name: string; call: (k: ApiClient) => Promise<{ status: number }>; expected: Record<Who, number> }[] = [
-  { name: 'GET /identities/me', call: (k) => k.get('/identities/me'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 } },
-  { name: 'GET /identities', call: (k) => k.get('/identities'), expected: { provider: 403, consumer: 403, admin: 200, auditor: 200, outsider: 403, anonymous: 401 } },
+const identityCases: {
+  name: string;
+  call: (k: ApiClient) => Promise<{ status: number }>;
+  expected: Record<Who, number>;
+}[] = [
+  {
+    name: 'GET /identities/me',
+    call: (k) => k.get('/identities/me'),
+    expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 },
+  },
+  {
+    name: 'GET /identities',
+    call: (k) => k.get('/identities'),
+    expected: { provider: 403, consumer: 403, admin: 200, auditor: 200, outsider: 403, anonymous: 401 },
+  },
   {
     name: 'POST /identities',
-    call: (k) => k.post('/identities', { name: `n-${Math.random().toString(36).slice(2, 10)}`, displayName: 'N', roles: ['consumer'] }),
+    call: (k) =>
+      k.post('/identities', {
+        name: `n-${Math.random().toString(36).slice(2, 10)}`,
+        displayName: 'N',
+        roles: ['consumer'],
+      }),
     expected: { provider: 403, consumer: 403, admin: 201, auditor: 403, outsider: 403, anonymous: 401 },
   },
   {
     name: 'POST /identities/{provider}/keys',
-    call: (k) => k.post(`/identities/${seeded.provider}/keys`, { alg: 'ES256', jwk: new PartyKey('ES256').publicJwk }),
+    call: (k) =>
+      k.post(`/identities/${seeded.provider}/keys`, { alg: 'ES256', jwk: new PartyKey('ES256').publicJwk }),
     expected: { provider: 201, consumer: 404, admin: 201, auditor: 404, outsider: 404, anonymous: 401 },
   },
-  { name: 'GET /identities/{id}/keys', call: (k) => k.get(`/identities/${seeded.consumer}/keys`), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 } },
+  {
+    name: 'GET /identities/{id}/keys',
+    call: (k) => k.get(`/identities/${seeded.consumer}/keys`),
+    expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 },
+  },
   {
     name: 'POST /contracts',
     call: (k) => k.post('/contracts', { ...createBody, providerId: seeded.provider }),
     expected: { provider: 201, consumer: 403, admin: 201, auditor: 403, outsider: 403, anonymous: 401 },
   },
-  { name: 'GET /contracts', call: (k) => k.get('/contracts'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 } },
-  { name: 'GET /platform/keys', call: (k) => k.get('/platform/keys'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 } },
-  { name: 'GET /openapi.json', call: (k) => k.get('/openapi.json'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 } },
-  { name: 'GET /health', call: (k) => k.get('/health'), expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 } },
+  {
+    name: 'GET /contracts',
+    call: (k) => k.get('/contracts'),
+    expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 },
+  },
+  {
+    name: 'GET /platform/keys',
+    call: (k) => k.get('/platform/keys'),
+    expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 },
+  },
+  {
+    name: 'GET /openapi.json',
+    call: (k) => k.get('/openapi.json'),
+    expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 },
+  },
+  {
+    name: 'GET /health',
+    call: (k) => k.get('/health'),
+    expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 },
+  },
 ];
 
 describe.each(identityCases)('$name', (testCase) => {

@@ -9,7 +9,9 @@ import { ApiClient, seeded } from '../support/api-client.ts';
  * Random and malformed bodies, headers, ids and query strings against every route: never a 5xx, every
  * refusal is problem+json naming the status, and a refused request leaves the database exactly as it was.
  */
-const createBody = JSON.parse(readFileSync(new URL('../fixtures/contract-create.json', import.meta.url), 'utf8'));
+const createBody = JSON.parse(
+  readFileSync(new URL('../fixtures/contract-create.json', import.meta.url), 'utf8'),
+);
 
 let stack: LocalStack;
 let clients: ApiClient[];
@@ -17,7 +19,11 @@ let contractId: string;
 
 beforeAll(async () => {
   stack = await startLocalStack();
-  clients = [await ApiClient.as(stack, 'provider'), await ApiClient.as(stack, 'admin'), await ApiClient.as(stack, 'consumer')];
+  clients = [
+    await ApiClient.as(stack, 'provider'),
+    await ApiClient.as(stack, 'admin'),
+    await ApiClient.as(stack, 'consumer'),
+  ];
   contractId = (await clients[0]!.post<{ id: string }>('/contracts', createBody)).body.id;
 });
 afterAll(async () => stack?.close());
@@ -39,21 +45,27 @@ function mutated(base: unknown): fc.Arbitrary<unknown> {
   const paths: (string | number)[][] = [];
   const walk = (v: unknown, path: (string | number)[]) => {
     paths.push(path);
-    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
+    if (Array.isArray(v)) for (const [i, x] of v.entries()) walk(x, [...path, i]);
     else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
   };
   walk(base, []);
-  return fc.tuple(fc.constantFrom(...paths), fc.oneof(fc.jsonValue(), fc.constant(undefined), fc.string({ maxLength: 300 }))).map(([path, value]) => {
-    const copy = structuredClone(base) as Record<string, unknown>;
-    if (path.length === 0) return value;
-    let target: Record<string | number, unknown> = copy;
-    for (const key of path.slice(0, -1)) target = target[key] as Record<string | number, unknown>;
-    const last = path.at(-1)!;
-    if (value === undefined) delete target[last];
-    else if (typeof target === 'object' && !Array.isArray(target) && Math.random() < 0.2) target[`x_${String(last)}`] = value;
-    else target[last] = value;
-    return copy;
-  });
+  return fc
+    .tuple(
+      fc.constantFrom(...paths),
+      fc.oneof(fc.jsonValue(), fc.constant(undefined), fc.string({ maxLength: 300 })),
+    )
+    .map(([path, value]) => {
+      const copy = structuredClone(base) as Record<string, unknown>;
+      if (path.length === 0) return value;
+      let target: Record<string | number, unknown> = copy;
+      for (const key of path.slice(0, -1)) target = target[key] as Record<string | number, unknown>;
+      const last = path.at(-1)!;
+      if (value === undefined) delete target[last];
+      else if (typeof target === 'object' && !Array.isArray(target) && Math.random() < 0.2)
+        target[`x_${String(last)}`] = value;
+      else target[last] = value;
+      return copy;
+    });
 }
 
 const rawBody = fc.oneof(
@@ -65,44 +77,84 @@ const rawBody = fc.oneof(
   fc.constant(JSON.stringify({ ...createBody, description: 'x'.repeat(300 * 1024) })),
 );
 
-const id = fc.oneof(fc.uuid(), fc.string({ minLength: 1, maxLength: 60 }).map(encodeURIComponent), fc.constant('CONTRACT'), fc.constantFrom(...Object.values(seeded)));
+const id = fc.oneof(
+  fc.uuid(),
+  fc.string({ minLength: 1, maxLength: 60 }).map(encodeURIComponent),
+  fc.constant('CONTRACT'),
+  fc.constantFrom(...Object.values(seeded)),
+);
 
 const headers = fc.record(
   {
-    'content-type': fc.constantFrom('application/json', 'text/plain', 'application/problem+json', 'application/x-www-form-urlencoded', ''),
-    'if-match': fc.oneof(fc.constantFrom('"1"', '"2"', '*', 'W/"1"', '', '"999999999999999999999"'), fc.string({ maxLength: 40 })),
+    'content-type': fc.constantFrom(
+      'application/json',
+      'text/plain',
+      'application/problem+json',
+      'application/x-www-form-urlencoded',
+      '',
+    ),
+    'if-match': fc.oneof(
+      fc.constantFrom('"1"', '"2"', '*', 'W/"1"', '', '"999999999999999999999"'),
+      fc.string({ maxLength: 40 }),
+    ),
     'idempotency-key': fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom('key-1', ' ', 'é')),
   },
   { requiredKeys: [] },
 );
 
 const query = fc.dictionary(
-  fc.constantFrom('status', 'role', 'counterpartyId', 'limit', 'cursor', 'entityId', 'afterSeq', 'x', 'limit '),
-  fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('Active', 'provider', '0', '-1', '101', '1e3', seeded.consumer)),
+  fc.constantFrom(
+    'status',
+    'role',
+    'counterpartyId',
+    'limit',
+    'cursor',
+    'entityId',
+    'afterSeq',
+    'x',
+    'limit ',
+  ),
+  fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.constantFrom('Active', 'provider', '0', '-1', '101', '1e3', seeded.consumer),
+  ),
   { maxKeys: 3 },
 );
 
 describe.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))('%s', (_name, route) => {
   it('never answers 5xx and changes nothing when it refuses', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.nat(clients.length - 1), rawBody, id, headers, query, async (who, body, pathId, hdrs, q) => {
-        const realId = pathId === 'CONTRACT' ? contractId : pathId;
-        const path = route.path.replace('/api/v1', '').replace('{id}', realId);
-        const qs = new URLSearchParams(q).toString();
-        const cleanHeaders = Object.fromEntries(Object.entries(hdrs).filter(([, v]) => /^[\x20-\x7e]*$/.test(v)));
-        const before = await snapshot();
-        const res = await clients[who]!.request(route.method, `${path}${qs ? `?${qs}` : ''}`, {
-          // fetch cannot send a body with GET; API Gateway would pass one on, so DELETE still gets one.
-          ...(body !== undefined && route.method !== 'GET' ? { rawBody: body } : {}),
-          headers: cleanHeaders,
-        });
-        expect(res.status, res.text).toBeLessThan(500);
-        if (res.status >= 400) {
-          expect(res.headers.get('content-type')).toBe('application/problem+json');
-          expect(res.body).toMatchObject({ status: res.status, type: expect.any(String), detail: expect.any(String) });
-          expect(await snapshot()).toBe(before);
-        }
-      }),
+      fc.asyncProperty(
+        fc.nat(clients.length - 1),
+        rawBody,
+        id,
+        headers,
+        query,
+        async (who, body, pathId, hdrs, q) => {
+          const realId = pathId === 'CONTRACT' ? contractId : pathId;
+          const path = route.path.replace('/api/v1', '').replace('{id}', realId);
+          const qs = new URLSearchParams(q).toString();
+          const cleanHeaders = Object.fromEntries(
+            Object.entries(hdrs).filter(([, v]) => /^[\x20-\x7e]*$/.test(v)),
+          );
+          const before = await snapshot();
+          const res = await clients[who]!.request(route.method, `${path}${qs ? `?${qs}` : ''}`, {
+            // fetch cannot send a body with GET; API Gateway would pass one on, so DELETE still gets one.
+            ...(body !== undefined && route.method !== 'GET' ? { rawBody: body } : {}),
+            headers: cleanHeaders,
+          });
+          expect(res.status, res.text).toBeLessThan(500);
+          if (res.status >= 400) {
+            expect(res.headers.get('content-type')).toBe('application/problem+json');
+            expect(res.body).toMatchObject({
+              status: res.status,
+              type: expect.any(String),
+              detail: expect.any(String),
+            });
+            expect(await snapshot()).toBe(before);
+          }
+        },
+      ),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 150) },
     );
   });

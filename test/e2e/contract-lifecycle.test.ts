@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { createPublicKey, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../infra/local/local-stack.ts';
+import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
 
 const createBody = JSON.parse(
@@ -32,7 +32,6 @@ describe.each(MODES)('on $name', ({ options }) => {
   let stack: LocalStack;
   let provider: ApiClient;
   let consumer: ApiClient;
-  let admin: ApiClient;
   let auditor: ApiClient;
   let outsider: ApiClient;
   const providerKey = new PartyKey('ES256');
@@ -42,9 +41,10 @@ describe.each(MODES)('on $name', ({ options }) => {
 
   beforeAll(async () => {
     stack = await startLocalStack(options);
-    [provider, consumer, admin, auditor, outsider] = await Promise.all(
-      (['provider', 'consumer', 'admin', 'auditor', 'outsider'] as const).map((n) => ApiClient.as(stack, n)),
+    const clients = await Promise.all(
+      (['provider', 'consumer', 'auditor', 'outsider'] as const).map((n) => ApiClient.as(stack, n)),
     );
+    [provider, consumer, auditor, outsider] = clients as [ApiClient, ApiClient, ApiClient, ApiClient];
     providerKid = await providerKey.register(provider, seeded.provider);
     consumerKid = await consumerKey.register(consumer, seeded.consumer);
   });

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedIdentities, SEEDED_IDENTITIES } from '../../infra/local/seed.ts';
+import { SEEDED_IDENTITIES, seedIdentities } from '../../infra/local/seed.ts';
 import { GENESIS_HASH, verifyChain } from '../../shared/audit/audit-chain.ts';
-import { auditedWrite } from '../../shared/audit/audited-write.ts';
 import { listAuditRecords, loadAuditHead } from '../../shared/audit/audit-store.ts';
+import { auditedWrite } from '../../shared/audit/audited-write.ts';
 import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
 import {
   createContract,
@@ -16,12 +16,12 @@ import {
 import { findExpiredLiveContractIds, loadContract } from '../../shared/contracts/contract-store.ts';
 import { sql } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
-import type { Identity } from '../../shared/domain/identity.ts';
+import type { Identity, RegisterKey } from '../../shared/domain/identity.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
-import { findIdentityBySubject, listIdentities } from '../../shared/identities/identity-store.ts';
-import { registerKey } from '../../shared/identities/identity-service.ts';
 import { fingerprintOf } from '../../shared/idempotency/idempotency-store.ts';
+import { registerKey } from '../../shared/identities/identity-service.ts';
+import { findIdentityBySubject, listIdentities } from '../../shared/identities/identity-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { PartyKey } from '../support/api-client.ts';
@@ -62,7 +62,12 @@ for (const adapter of ADAPTERS) {
         `SELECT :id::uuid AS id, :doc::jsonb AS doc, :at::timestamptz AS at, :n::int8 AS n, 7::int4 AS small,
                 12.50::numeric AS amount, true AS flag, ARRAY['a','b']::text[] AS tags, NULL::text AS nothing,
                 'x'::text AS label`,
-        { id: sql.uuid('11111111-1111-4111-8111-111111111111'), doc: sql.json({ a: [1, 'b', null] }), at: sql.timestamp('2026-11-25T10:11:12.345Z'), n: sql.int(9007199254740991) },
+        {
+          id: sql.uuid('11111111-1111-4111-8111-111111111111'),
+          doc: sql.json({ a: [1, 'b', null] }),
+          at: sql.timestamp('2026-11-25T10:11:12.345Z'),
+          n: sql.int(9007199254740991),
+        },
       );
       expect(rows[0]).toEqual({
         id: '11111111-1111-4111-8111-111111111111',
@@ -95,11 +100,21 @@ for (const adapter of ADAPTERS) {
       expect(first.status).toBe(201);
       expect(again).toMatchObject({ status: 201, replayed: true });
       expect(again.body.id).toBe(first.body.id);
-      await expect(createContract(deps, provider, { ...body, title: 'other' }, { key: 'repo-1', fingerprint: 'f' })).rejects.toMatchObject({ status: 422 });
+      await expect(
+        createContract(deps, provider, { ...body, title: 'other' }, { key: 'repo-1', fingerprint: 'f' }),
+      ).rejects.toMatchObject({ status: 422 });
       const loaded = await loadContract(opened.db, first.body.id);
-      expect(loaded!.contract).toMatchObject({ status: 'Draft', version: 1, terms: first.body.terms, signatures: [] });
+      expect(loaded!.contract).toMatchObject({
+        status: 'Draft',
+        version: 1,
+        terms: first.body.terms,
+        signatures: [],
+      });
       expect(loaded!.contract.createdAt).toBe(clock.toISOString());
-      const { rows } = await opened.db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE aggregate_id = :id', { id: sql.uuid(first.body.id) });
+      const { rows } = await opened.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM outbox WHERE aggregate_id = :id',
+        { id: sql.uuid(first.body.id) },
+      );
       expect(rows[0]!.n).toBe(1);
     });
 
@@ -107,17 +122,37 @@ for (const adapter of ADAPTERS) {
       const created = await createContract(deps, provider, CREATE_FIXTURE);
       const id = created.body.id;
       const key = new PartyKey('ES256');
-      const { body: registered } = await registerKey(deps, provider, provider.id, { alg: 'ES256', jwk: key.publicJwk });
-      const signed = await signContract(deps, provider, id, { type: 'digital', kid: registered.kid, signature: key.sign(created.body.signingPayload) }, undefined);
+      const { body: registered } = await registerKey(deps, provider, provider.id, {
+        alg: 'ES256',
+        jwk: key.publicJwk,
+      });
+      const signed = await signContract(
+        deps,
+        provider,
+        id,
+        { type: 'digital', kid: registered.kid, signature: key.sign(created.body.signingPayload) },
+        undefined,
+      );
       expect(signed.body!.status).toBe('PendingSignature');
-      await expect(updateContract(deps, consumer, id, { title: 'stale' }, '"1"')).rejects.toMatchObject({ status: 412 });
+      await expect(updateContract(deps, consumer, id, { title: 'stale' }, '"1"')).rejects.toMatchObject({
+        status: 412,
+      });
       const edited = await updateContract(deps, consumer, id, { title: 'fresh' }, '"2"');
       expect(edited.body!).toMatchObject({ status: 'Draft', version: 3, contentVersion: 3, signatures: [] });
       const records = await listAuditRecords(opened.db, id, 0, 100);
-      expect(records.map((r) => [r.seq, r.action])).toEqual([[1, 'create'], [2, 'sign'], [3, 'edit']]);
+      expect(records.map((r) => [r.seq, r.action])).toEqual([
+        [1, 'create'],
+        [2, 'sign'],
+        [3, 'edit'],
+      ]);
       expect(verifyChain(records).valid).toBe(true);
       expect(await loadAuditHead(opened.db, id, 3)).toBe(records[2]!.hash);
-      await expect(opened.db.query('UPDATE audit_log SET action = :a WHERE entity_id = :id', { a: sql.text('x'), id: sql.uuid(id) })).rejects.toThrow(/append-only/);
+      await expect(
+        opened.db.query('UPDATE audit_log SET action = :a WHERE entity_id = :id', {
+          a: sql.text('x'),
+          id: sql.uuid(id),
+        }),
+      ).rejects.toThrow(/append-only/);
     });
 
     it('writes nothing when the guarded mutation does not apply', async () => {
@@ -125,9 +160,24 @@ for (const adapter of ADAPTERS) {
       const { applied } = await auditedWrite(opened.db, {
         mutation: 'UPDATE contracts SET version = version + 1 WHERE id = :id RETURNING 1',
         params: { id: sql.uuid(id) },
-        audit: { entityType: 'contract', entityId: id, seq: 1, action: 'x', actorId: null, occurredAt: clock.toISOString(), data: {} },
+        audit: {
+          entityType: 'contract',
+          entityId: id,
+          seq: 1,
+          action: 'x',
+          actorId: null,
+          occurredAt: clock.toISOString(),
+          data: {},
+        },
         prevHash: GENESIS_HASH,
-        event: { id: randomUUID(), aggregateType: 'contract', aggregateId: id, type: 'X', occurredAt: clock.toISOString(), payload: {} },
+        event: {
+          id: randomUUID(),
+          aggregateType: 'contract',
+          aggregateId: id,
+          type: 'X',
+          occurredAt: clock.toISOString(),
+          payload: {},
+        },
       });
       expect(applied).toBe(false);
       expect(await listAuditRecords(opened.db, id, 0, 10)).toEqual([]);
@@ -137,8 +187,11 @@ for (const adapter of ADAPTERS) {
       const id = randomUUID();
       await expect(
         opened.db.transaction(async (tx) => {
-          await tx.query(`INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, occurred_at)
-            VALUES (:id, 'x', :id, 'X', '{}'::jsonb, now())`, { id: sql.uuid(id) });
+          await tx.query(
+            `INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, occurred_at)
+            VALUES (:id, 'x', :id, 'X', '{}'::jsonb, now())`,
+            { id: sql.uuid(id) },
+          );
           throw new Error('boom');
         }),
       ).rejects.toThrow('boom');
@@ -154,9 +207,15 @@ for (const adapter of ADAPTERS) {
       }
       const first = await listContracts(deps, consumer, { limit: 2, status: 'Draft' });
       expect(first.body.items.map((c) => c.id)).toEqual([ids[2], ids[1]]);
-      const second = await listContracts(deps, consumer, { limit: 2, status: 'Draft', cursor: first.body.nextCursor! });
+      const second = await listContracts(deps, consumer, {
+        limit: 2,
+        status: 'Draft',
+        cursor: first.body.nextCursor!,
+      });
       expect(second.body.items[0]!.id).toBe(ids[0]);
-      await expect(getContract(deps, (await findIdentityBySubject(opened.db, 'local|outsider'))!, ids[0]!)).rejects.toMatchObject({ status: 404 });
+      await expect(
+        getContract(deps, (await findIdentityBySubject(opened.db, 'local|outsider'))!, ids[0]!),
+      ).rejects.toMatchObject({ status: 404 });
     });
 
     it('publishes the outbox at least once and marks what was accepted', async () => {
@@ -169,14 +228,24 @@ for (const adapter of ADAPTERS) {
       }
       expect(total).toBeGreaterThan(0);
       expect(new Set(bus.published.map((e) => e.id)).size).toBe(total);
-      const { rows } = await opened.db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL');
+      const { rows } = await opened.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
+      );
       expect(rows[0]!.n).toBe(0);
     });
 
     it('expires live contracts whose validity ended', async () => {
-      const body = { ...CREATE_FIXTURE, terms: { ...CREATE_FIXTURE.terms, validity: { start: '2026-01-01T00:00:00Z', end: '2027-06-01T00:00:00Z' } } };
+      const body = {
+        ...CREATE_FIXTURE,
+        terms: {
+          ...CREATE_FIXTURE.terms,
+          validity: { start: '2026-01-01T00:00:00Z', end: '2027-06-01T00:00:00Z' },
+        },
+      };
       const c = await createContract(deps, provider, body);
-      await opened.db.query("UPDATE contracts SET status = 'Active' WHERE id = :id", { id: sql.uuid(c.body.id) });
+      await opened.db.query("UPDATE contracts SET status = 'Active' WHERE id = :id", {
+        id: sql.uuid(c.body.id),
+      });
       await suspendContract(deps, provider, c.body.id, 'pause', undefined);
       clock = new Date('2027-07-01T00:00:00Z');
       expect(await findExpiredLiveContractIds(opened.db, clock.toISOString(), 10)).toContain(c.body.id);

@@ -9,7 +9,10 @@ export interface ApiResponse<T = Record<string, unknown>> {
   readonly text: string;
 }
 
-export const seeded = Object.fromEntries(SEEDED_IDENTITIES.map((s) => [s.name, s.id])) as Record<SeededName, string>;
+export const seeded = Object.fromEntries(SEEDED_IDENTITIES.map((s) => [s.name, s.id])) as Record<
+  SeededName,
+  string
+>;
 
 /** A thin HTTP client over the dev server, acting as one identity (or anonymously). */
 export class ApiClient {
@@ -39,7 +42,11 @@ export class ApiClient {
       body = JSON.stringify(options.body);
       headers['content-type'] ??= 'application/json';
     }
-    const res = await fetch(`${this.baseUrl}/api/v1${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const res = await fetch(`${this.baseUrl}/api/v1${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -54,7 +61,10 @@ export class ApiClient {
     return this.request<T>('GET', path, headers ? { headers } : {});
   }
   post<T = Record<string, unknown>>(path: string, body?: unknown, headers?: Record<string, string>) {
-    return this.request<T>('POST', path, { ...(body !== undefined ? { body } : {}), ...(headers ? { headers } : {}) });
+    return this.request<T>('POST', path, {
+      ...(body !== undefined ? { body } : {}),
+      ...(headers ? { headers } : {}),
+    });
   }
   put<T = Record<string, unknown>>(path: string, body: unknown, headers?: Record<string, string>) {
     return this.request<T>('PUT', path, { body, ...(headers ? { headers } : {}) });
@@ -86,18 +96,27 @@ export class PartyKey {
     const data = Buffer.from(payload, 'utf8');
     switch (this.alg) {
       case 'ES256':
-        return sign('sha256', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+        return sign('sha256', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString(
+          'base64url',
+        );
       case 'ES384':
-        return sign('sha384', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+        return sign('sha384', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString(
+          'base64url',
+        );
       case 'EdDSA':
         return sign(null, data, this.privateKey).toString('base64url');
       case 'PS256':
-        return sign('sha256', data, { key: this.privateKey, padding: 6, saltLength: 32 }).toString('base64url');
+        return sign('sha256', data, { key: this.privateKey, padding: 6, saltLength: 32 }).toString(
+          'base64url',
+        );
     }
   }
 
   async register(client: ApiClient, identityId: string): Promise<string> {
-    const res = await client.post<{ kid: string }>(`/identities/${identityId}/keys`, { alg: this.alg, jwk: this.publicJwk });
+    const res = await client.post<{ kid: string }>(`/identities/${identityId}/keys`, {
+      alg: this.alg,
+      jwk: this.publicJwk,
+    });
     if (res.status !== 201) throw new Error(`key registration failed: ${res.status} ${res.text}`);
     return res.body.kid;
   }

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { type ContractData, contentDigest } from '../../shared/domain/contract.ts';
 import { ContractTermsSchema } from '../../shared/domain/contract-terms.ts';
 
-export const CREATE_FIXTURE = JSON.parse(readFileSync(new URL('../fixtures/contract-create.json', import.meta.url), 'utf8'));
+export const CREATE_FIXTURE = JSON.parse(
+  readFileSync(new URL('../fixtures/contract-create.json', import.meta.url), 'utf8'),
+);
 
 /** A valid contract value for pure tests, with overrides. */
 export function contractFixture(overrides: Partial<ContractData> = {}): ContractData {

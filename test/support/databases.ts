@@ -66,7 +66,12 @@ export const ADAPTERS: readonly AdapterFactory[] = [
         region: 'eu-central-1',
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
       });
-      const db = new DataApiDatabase({ resourceArn: emulator.resourceArn, secretArn: emulator.secretArn, database: 'postgres', client });
+      const db = new DataApiDatabase({
+        resourceArn: emulator.resourceArn,
+        secretArn: emulator.secretArn,
+        database: 'postgres',
+        client,
+      });
       return {
         db,
         async close() {

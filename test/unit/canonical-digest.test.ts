@@ -25,16 +25,31 @@ describe('RFC 8785 canonical JSON and content digests', () => {
 
   it('digests the signable content: any change to title, description, parties or terms changes it', () => {
     const c = contractFixture();
-    expect(contentDigest(c)).toBe(sha256Hex(canonicalJson({ contractId: c.id, title: c.title, description: c.description, providerId: c.providerId, consumerId: c.consumerId, terms: c.terms })));
+    expect(contentDigest(c)).toBe(
+      sha256Hex(
+        canonicalJson({
+          contractId: c.id,
+          title: c.title,
+          description: c.description,
+          providerId: c.providerId,
+          consumerId: c.consumerId,
+          terms: c.terms,
+        }),
+      ),
+    );
     expect(contentDigest({ ...c, title: `${c.title}.` })).not.toBe(contentDigest(c));
     expect(contentDigest({ ...c, consumerId: c.providerId })).not.toBe(contentDigest(c));
-    expect(contentDigest({ ...c, terms: { ...c.terms, retention: { ...c.terms.retention, rawDataDays: 1 } } })).not.toBe(contentDigest(c));
+    expect(
+      contentDigest({ ...c, terms: { ...c.terms, retention: { ...c.terms.retention, rawDataDays: 1 } } }),
+    ).not.toBe(contentDigest(c));
     // status, signatures and versions are not content
     expect(contentDigest({ ...c, status: 'Active', version: 9 } as typeof c)).toBe(contentDigest(c));
   });
 
   it('signs the digest together with the content version', () => {
     const c = contractFixture({ contentVersion: 4 });
-    expect(signingPayload(c)).toBe(`{"contentDigest":"${c.contentDigest}","contractId":"${c.id}","version":4}`);
+    expect(signingPayload(c)).toBe(
+      `{"contentDigest":"${c.contentDigest}","contractId":"${c.id}","version":4}`,
+    );
   });
 });

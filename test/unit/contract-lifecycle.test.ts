@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { CONTRACT_STATUSES, type ContractSignature, type ContractStatus } from '../../shared/domain/contract.ts';
-import { type Actor, applyTransition, availableActions, CONTRACT_TRANSITIONS, type ContractAction } from '../../shared/domain/contract-lifecycle.ts';
+import {
+  CONTRACT_STATUSES,
+  type ContractSignature,
+  type ContractStatus,
+} from '../../shared/domain/contract.ts';
+import {
+  type Actor,
+  applyTransition,
+  availableActions,
+  CONTRACT_TRANSITIONS,
+  type ContractAction,
+} from '../../shared/domain/contract-lifecycle.ts';
 import { ForbiddenError, IllegalTransitionError, UnprocessableError } from '../../shared/domain/errors.ts';
 import { contractFixture } from '../support/contracts.ts';
 
@@ -13,7 +23,17 @@ const afterEnd = new Date('2031-01-01T00:00:00Z');
 
 const sig = (role: 'provider' | 'consumer', contentVersion = 1): ContractSignature => {
   const c = contractFixture();
-  return { role, identityId: role === 'provider' ? provider.id : consumer.id, type: 'digital', kid: 'k', alg: 'ES256', signature: 'x', contentDigest: c.contentDigest, contentVersion, signedAt: now.toISOString() };
+  return {
+    role,
+    identityId: role === 'provider' ? provider.id : consumer.id,
+    type: 'digital',
+    kid: 'k',
+    alg: 'ES256',
+    signature: 'x',
+    contentDigest: c.contentDigest,
+    contentVersion,
+    signedAt: now.toISOString(),
+  };
 };
 
 /** The expected target of every (action, status) pair that is allowed by status; anything else is illegal. */
@@ -23,7 +43,12 @@ const EXPECTED: Record<ContractAction, Partial<Record<ContractStatus, ContractSt
   activate: { PendingSignature: 'Active' },
   suspend: { Active: 'Suspended' },
   resume: { Suspended: 'Active' },
-  terminate: { Draft: 'Terminated', PendingSignature: 'Terminated', Active: 'Terminated', Suspended: 'Terminated' },
+  terminate: {
+    Draft: 'Terminated',
+    PendingSignature: 'Terminated',
+    Active: 'Terminated',
+    Suspended: 'Terminated',
+  },
   expire: { Active: 'Expired', Suspended: 'Expired' },
   delete: { Draft: 'deleted' },
 };
@@ -38,7 +63,8 @@ describe('the contract lifecycle table', () => {
           signatures: action === 'activate' ? [sig('provider'), sig('consumer')] : [],
           suspendedBy: provider.id,
         });
-        const actor: Actor = action === 'expire' ? { kind: 'system' } : action === 'resume' ? admin : provider;
+        const actor: Actor =
+          action === 'expire' ? { kind: 'system' } : action === 'resume' ? admin : provider;
         const at = action === 'expire' ? afterEnd : now;
         const expected = EXPECTED[action][status];
         if (expected === undefined) {
@@ -60,7 +86,10 @@ describe('the contract lifecycle table', () => {
   });
 
   it('refuses activation without both current signatures', () => {
-    const stale = contractFixture({ status: 'PendingSignature', signatures: [sig('provider'), sig('consumer', 0)] });
+    const stale = contractFixture({
+      status: 'PendingSignature',
+      signatures: [sig('provider'), sig('consumer', 0)],
+    });
     expect(() => applyTransition(stale, 'activate', provider, now)).toThrow(/missing: consumer/);
   });
 
@@ -72,7 +101,9 @@ describe('the contract lifecycle table', () => {
   });
 
   it('deletes only never-signed drafts and terminates the rest', () => {
-    expect(() => applyTransition(contractFixture({ everSigned: true }), 'delete', provider, now)).toThrow(UnprocessableError);
+    expect(() => applyTransition(contractFixture({ everSigned: true }), 'delete', provider, now)).toThrow(
+      UnprocessableError,
+    );
     expect(() => applyTransition(contractFixture(), 'terminate', provider, now)).toThrow(UnprocessableError);
     expect(() => applyTransition(contractFixture(), 'delete', consumer, now)).toThrow(ForbiddenError);
   });

@@ -19,11 +19,17 @@ describe('party signature verification', () => {
   });
 
   it('refuses keys that do not fit the algorithm', () => {
-    expect(checkPublicJwk('ES256', new PartyKey('ES384').publicJwk)).toEqual([{ field: 'jwk.crv', message: 'ES256 needs crv P-256' }]);
+    expect(checkPublicJwk('ES256', new PartyKey('ES384').publicJwk)).toEqual([
+      { field: 'jwk.crv', message: 'ES256 needs crv P-256' },
+    ]);
     expect(checkPublicJwk('EdDSA', new PartyKey('ES256').publicJwk)[0]!.field).toBe('jwk.kty');
-    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({
+      format: 'jwk',
+    }) as Record<string, unknown>;
     expect(checkPublicJwk('PS256', small)[0]!.message).toMatch(/2048/);
-    expect(checkPublicJwk('ES256', { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' })[0]!.message).toBe('not a valid public key');
+    expect(checkPublicJwk('ES256', { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' })[0]!.message).toBe(
+      'not a valid public key',
+    );
   });
 });
 
@@ -48,6 +54,13 @@ describe('platform signing', () => {
     expect(jwk).toMatchObject({ kid: signed.kid, alg: 'ES256', use: 'sig', kty: 'EC', crv: 'P-256' });
     expect(jwk).not.toHaveProperty('d');
     const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
-    expect(verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(signed.signature, 'base64url'))).toBe(true);
+    expect(
+      verify(
+        'sha256',
+        message,
+        { key, dsaEncoding: 'ieee-p1363' },
+        Buffer.from(signed.signature, 'base64url'),
+      ),
+    ).toBe(true);
   });
 });

@@ -29,8 +29,16 @@ describe('named parameters', () => {
       n: sql.int(3),
       ok: sql.bool(true),
     });
-    expect(bound.text).toBe('INSERT INTO t VALUES ($1::uuid, $2::jsonb, $3::timestamptz, $4::int8, $5::boolean)');
-    expect(bound.values).toEqual(['11111111-1111-4111-8111-111111111111', '{"a":1}', '2026-01-01T00:00:00.000Z', 3, true]);
+    expect(bound.text).toBe(
+      'INSERT INTO t VALUES ($1::uuid, $2::jsonb, $3::timestamptz, $4::int8, $5::boolean)',
+    );
+    expect(bound.values).toEqual([
+      '11111111-1111-4111-8111-111111111111',
+      '{"a":1}',
+      '2026-01-01T00:00:00.000Z',
+      3,
+      true,
+    ]);
   });
 
   it('refuses a statement that names a parameter it was not given', () => {

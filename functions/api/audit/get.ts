@@ -4,4 +4,6 @@ import { runtime } from '../../../shared/runtime/runtime.ts';
 
 const deps = await runtime();
 
-export const handler = defineRoute('getAuditTrail', deps, ({ caller, query }) => getAuditTrail(deps, caller, query));
+export const handler = defineRoute('getAuditTrail', deps, ({ caller, query }) =>
+  getAuditTrail(deps, caller, query),
+);

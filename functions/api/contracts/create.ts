@@ -10,6 +10,8 @@ export const handler = defineRoute('createContract', deps, ({ caller, body, idem
     deps,
     caller,
     body,
-    idempotencyKey === undefined ? undefined : { key: idempotencyKey, fingerprint: fingerprintOf('createContract', body) },
+    idempotencyKey === undefined
+      ? undefined
+      : { key: idempotencyKey, fingerprint: fingerprintOf('createContract', body) },
   ),
 );

@@ -4,4 +4,6 @@ import { runtime } from '../../../shared/runtime/runtime.ts';
 
 const deps = await runtime();
 
-export const handler = defineRoute('listContracts', deps, ({ caller, query }) => listContracts(deps, caller, query));
+export const handler = defineRoute('listContracts', deps, ({ caller, query }) =>
+  listContracts(deps, caller, query),
+);

@@ -4,4 +4,6 @@ import { runtime } from '../../../shared/runtime/runtime.ts';
 
 const deps = await runtime();
 
-export const handler = defineRoute('listKeys', deps, ({ caller, params }) => listKeys(deps, caller, params.id));
+export const handler = defineRoute('listKeys', deps, ({ caller, params }) =>
+  listKeys(deps, caller, params.id),
+);
