@@ -124,7 +124,7 @@ for (const adapter of ADAPTERS) {
       const key = new PartyKey('ES256');
       const { body: registered } = await registerKey(deps, provider, provider.id, {
         alg: 'ES256',
-        jwk: key.publicJwk,
+        jwk: key.publicJwk as RegisterKey['jwk'],
       });
       const signed = await signContract(
         deps,
