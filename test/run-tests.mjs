@@ -4,7 +4,7 @@
 // suites and stops it afterwards; without one it says plainly that those suites are skipped. In CI
 // (CI=true) a missing server is an error, so the adapter suites always run there.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,10 +102,24 @@ if (!env.TEST_DATABASE_URL) {
 }
 
 let status = 1;
+const reportDir = mkdtempSync(join(tmpdir(), 'vitest-report-'));
+const report = join(reportDir, 'report.json');
 try {
-  const run = spawnSync('vitest', ['run', ...process.argv.slice(2)], { stdio: 'inherit', env });
+  const run = spawnSync(
+    'vitest',
+    ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)],
+    { stdio: 'inherit', env },
+  );
   status = run.status ?? 1;
 } finally {
   stopServer();
 }
+// One plain closing line that any CI can read: 'N passed, N failed, N skipped'.
+if (existsSync(report)) {
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  console.log(
+    `${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`,
+  );
+}
+rmSync(reportDir, { recursive: true, force: true });
 process.exit(status);

@@ -111,7 +111,7 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Create an identity (admin)',
     tag: 'identities',
-    request: { body: CreateIdentitySchema, headers: ['Idempotency-Key'] },
+    request: { body: CreateIdentitySchema },
     responses: { 201: { description: 'Created', schema: IdentityResponseSchema } },
   },
   {
