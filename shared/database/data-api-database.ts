@@ -158,7 +158,14 @@ export class DataApiDatabase implements Database {
         ),
       scope,
     );
-    return decodeResult<R>(output);
+    try {
+      return decodeResult<R>(output);
+    } catch (error) {
+      // A value this adapter cannot represent (an int8 beyond 2^53): refused like the other adapters do.
+      throw new DatabaseError(error instanceof Error ? error.message : String(error), undefined, {
+        cause: error,
+      });
+    }
   }
 
   private async call<T>(operation: () => Promise<T>, scope: RetryScope): Promise<T> {

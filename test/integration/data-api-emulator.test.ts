@@ -389,6 +389,23 @@ describe('results', () => {
     ]);
   });
 
+  it('resolves types created after start, inside the transaction that created them', async () => {
+    const transactionId = await api.begin();
+    await api.execute({ sql: "CREATE TYPE mood AS ENUM ('calm', 'busy')", transactionId });
+
+    const result = await api.execute({
+      sql: "SELECT 'busy'::mood AS m, ARRAY['calm', 'busy']::mood[] AS ms",
+      includeResultMetadata: true,
+      transactionId,
+    });
+    await api.rollback(transactionId);
+
+    expect(result.records).toEqual([
+      [{ stringValue: 'busy' }, { arrayValue: { stringValues: ['calm', 'busy'] } }],
+    ]);
+    expect(result.columnMetadata?.map((c) => c.typeName)).toEqual(['mood', '_mood']);
+  });
+
   it('returns timestamptz in UTC without a zone, whatever the session time zone', async () => {
     await pg.exec("SET TIME ZONE 'Asia/Kolkata'");
     try {
@@ -501,6 +518,18 @@ describe('limits', () => {
     expect(result.formattedRecords!.length).toBeGreaterThan(1024 * 1024);
   });
 
+  it('refuses formattedRecords over 10 MB', async () => {
+    const error = await failureOf(
+      api.execute({
+        sql: "SELECT repeat('x', 60000) AS x FROM generate_series(1, 180)",
+        formatRecordsAs: 'JSON',
+      }),
+    );
+
+    expect(error).toBeInstanceOf(BadRequestException);
+    expect(error.message).toBe('Database response exceeded size limit');
+  });
+
   it('refuses a row over 64 KB', async () => {
     const error = await failureOf(api.execute({ sql: "SELECT repeat('x', 70000)" }));
 
@@ -589,6 +618,16 @@ describe('transactions', () => {
     await expect(api.rollback(transactionId)).resolves.toMatchObject({
       transactionStatus: 'Rollback Complete',
     });
+  });
+
+  it('keeps DDL transactional on PostgreSQL (the implicit commit of DDL is Aurora MySQL only)', async () => {
+    const transactionId = await api.begin();
+    await api.execute({ sql: 'CREATE TABLE ddl_in_transaction (id int)', transactionId });
+
+    await api.rollback(transactionId);
+    const lookup = await api.execute({ sql: "SELECT to_regclass('ddl_in_transaction')::text AS t" });
+
+    expect(lookup.records).toEqual([[{ isNull: true }]]);
   });
 
   it('answers TransactionNotFoundException for an id it never gave', async () => {
