@@ -1,0 +1,60 @@
+import { fileURLToPath } from 'node:url';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { RDSDataClient } from '@aws-sdk/client-rds-data';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { z } from 'zod';
+import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
+import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
+
+/**
+ * The schema migration custom resource (infra/constructs/database.ts): on Create and Update it applies the
+ * migrations not yet recorded, through the Data API; on Delete it does nothing (a stack update that replaces
+ * the resource, or a deleted stack, must never drop data).
+ *
+ * The SQL files are copied next to this bundle at build time (`migrations/`), so the code and the schema
+ * it expects are deployed together.
+ */
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+/** One physical id for the schema of the database: re-runs are updates, never replacements. */
+const PHYSICAL_ID = 'schema-migrations';
+
+const PropertiesSchema = z.object({
+  ResourceArn: z.string().min(1),
+  SecretArn: z.string().min(1),
+  Database: z.string().min(1),
+  /** Not read: it is there so CloudFormation sends an Update whenever a migration changes. */
+  MigrationsHash: z.string().min(1),
+});
+
+const logger = new Logger();
+// The adapter owns the retry policy (the SDK does not retry DatabaseResumingException); no second layer.
+const client = new RDSDataClient({ maxAttempts: 1 });
+
+/** The reply the CDK `Provider` framework expects from an `onEvent` handler. */
+export interface MigrationResult {
+  readonly PhysicalResourceId: string;
+  readonly Data?: { readonly Applied: number; readonly MigrationsHash: string };
+}
+
+export async function handler(event: CloudFormationCustomResourceEvent): Promise<MigrationResult> {
+  if (event.RequestType === 'Delete') return { PhysicalResourceId: event.PhysicalResourceId };
+
+  const properties = PropertiesSchema.parse(event.ResourceProperties);
+  const db = new DataApiDatabase({
+    resourceArn: properties.ResourceArn,
+    secretArn: properties.SecretArn,
+    database: properties.Database,
+    client,
+  });
+  try {
+    const applied = await migrate(db, await loadMigrations(MIGRATIONS_DIR));
+    logger.info('schema migrated', { applied, migrationsHash: properties.MigrationsHash });
+    return {
+      PhysicalResourceId: PHYSICAL_ID,
+      Data: { Applied: applied.length, MigrationsHash: properties.MigrationsHash },
+    };
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,25 @@
+import { App, Tags, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ContractsStack } from './contracts-stack.ts';
+
+/**
+ * The CDK app. The environment is explicit so `cdk synth` works offline, without an AWS account:
+ * deploy with `-c account=123456789012 -c region=eu-central-1`.
+ *
+ * cdk-nag's AwsSolutions pack runs as a validation plugin at synth: any finding that is not acknowledged
+ * (with a reason, next to the construct that causes it) fails the synth.
+ */
+const app = new App();
+const account = String(app.node.tryGetContext('account') ?? '000000000000');
+const region = String(app.node.tryGetContext('region') ?? 'eu-central-1');
+/** e.g. `-c availabilityZones=us-west-1b,us-west-1c` where `<region>a`/`<region>b` do not both exist. */
+const availabilityZones = app.node.tryGetContext('availabilityZones') as string | undefined;
+
+new ContractsStack(app, 'EnclaveContracts', {
+  env: { account, region },
+  availabilityZones: availabilityZones?.split(','),
+  description: 'Enclave contracts: digital contracts between training-data providers and consumers',
+});
+Tags.of(app).add('project', 'enclave-contracts');
+
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -1,0 +1,178 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import { Construct } from 'constructs';
+import { type Grant, ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
+import { AppFunction } from './app-function.ts';
+import type { Database } from './database.ts';
+import { EncryptedLogGroup, type LogSettings } from './observability.ts';
+import type { SigningKey } from './signing-key.ts';
+
+/** Props of {@link ContractsApi}. */
+export interface ContractsApiProps {
+  readonly database: Database;
+  readonly signingKey: SigningKey;
+  /** Where the access logs and the route functions' logs go. */
+  readonly logs: LogSettings;
+  /** The runtime configuration every route function gets (database and signer ids). */
+  readonly environment: Readonly<Record<string, string>>;
+  /**
+   * The routes to serve. Always the route table in the deployed stack; a subset only where a test needs one.
+   * @default ROUTES (shared/http/routes.ts)
+   */
+  readonly routes?: readonly RouteDefinition[];
+  /** Steady-state requests per second across the stage. @default 50 */
+  readonly rateLimit?: number;
+  /** @default 100 */
+  readonly burstLimit?: number;
+}
+
+/**
+ * The public HTTP API: an API Gateway HTTP API built from the route table, one Lambda function per route
+ * (so each route holds exactly the permissions its row in the table declares), Cognito as the identity
+ * provider, and a JWT authorizer on every route whose `auth` is `jwt`. The API's default authorizer is the
+ * JWT authorizer too, so a route can only be public when the table says `auth: 'none'`.
+ *
+ * The `$default` stage deploys automatically, is throttled, and writes JSON access logs to an encrypted
+ * log group kept for a year (the audit record of who called what).
+ */
+export class ContractsApi extends Construct {
+  readonly httpApi: apigw.HttpApi;
+  readonly stage: apigw.HttpStage;
+  readonly userPool: cognito.UserPool;
+  readonly userPoolClient: cognito.UserPoolClient;
+  readonly authorizer: HttpJwtAuthorizer;
+  readonly accessLogs: EncryptedLogGroup;
+  /** The function of each route, by route id. */
+  readonly functions: ReadonlyMap<string, AppFunction>;
+
+  constructor(scope: Construct, id: string, props: ContractsApiProps) {
+    super(scope, id);
+
+    this.userPool = new cognito.UserPool(this, 'UserPool', {
+      // Identities are created by an admin (POST /identities), never by self sign-up.
+      selfSignUpEnabled: false,
+      signInAliases: { email: true },
+      // Parties sign binding contracts: every account has a second factor (TOTP; no SMS, which is phishable
+      // and costs per message).
+      mfa: cognito.Mfa.REQUIRED,
+      mfaSecondFactor: { otp: true, sms: false },
+      passwordPolicy: {
+        minLength: 14,
+        requireLowercase: true,
+        requireUppercase: true,
+        requireDigits: true,
+        requireSymbols: true,
+        tempPasswordValidity: Duration.days(3),
+      },
+      accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
+      featurePlan: cognito.FeaturePlan.PLUS,
+      standardThreatProtectionMode: cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.userPoolClient = this.userPool.addClient('Client', {
+      authFlows: { userSrp: true },
+      generateSecret: false,
+      preventUserExistenceErrors: true,
+      enableTokenRevocation: true,
+      accessTokenValidity: Duration.minutes(60),
+      idTokenValidity: Duration.minutes(60),
+      refreshTokenValidity: Duration.days(1),
+    });
+    const region = Stack.of(this).region;
+    this.authorizer = new HttpJwtAuthorizer(
+      'CognitoJwt',
+      `https://cognito-idp.${region}.amazonaws.com/${this.userPool.userPoolId}`,
+      // Cognito ID tokens carry the client id in `aud`, access tokens in `client_id`: API Gateway checks both.
+      { jwtAudience: [this.userPoolClient.userPoolClientId] },
+    );
+
+    this.httpApi = new apigw.HttpApi(this, 'HttpApi', {
+      description: 'Enclave contracts API',
+      createDefaultStage: false,
+      defaultAuthorizer: this.authorizer,
+    });
+    this.accessLogs = new EncryptedLogGroup(this, 'AccessLogs', { settings: props.logs });
+    this.stage = new apigw.HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.rateLimit ?? 50, burstLimit: props.burstLimit ?? 100 },
+      detailedMetricsEnabled: true,
+      accessLogSettings: {
+        destination: new apigw.LogGroupLogDestination(this.accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            requestTime: '$context.requestTime',
+            ip: '$context.identity.sourceIp',
+            userAgent: '$context.identity.userAgent',
+            subject: '$context.authorizer.claims.sub',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            latency: '$context.responseLatency',
+            integrationLatency: '$context.integrationLatency',
+            integrationError: '$context.integrationErrorMessage',
+            authorizerError: '$context.authorizer.error',
+          }),
+        ),
+      },
+    });
+
+    const functions = new Map<string, AppFunction>();
+    for (const route of props.routes ?? ROUTES) functions.set(route.id, this.addRoute(route, props));
+    this.functions = functions;
+  }
+
+  /** The API's base URL (the `$default` stage). */
+  get url(): string {
+    return this.httpApi.apiEndpoint;
+  }
+
+  private addRoute(route: RouteDefinition, props: ContractsApiProps): AppFunction {
+    const fn = new AppFunction(this, route.id, {
+      entry: route.handler,
+      description: `${route.method} ${route.path}: ${route.summary}`.slice(0, 256),
+      logs: props.logs,
+      environment: props.environment,
+    });
+    for (const grant of route.grants) this.applyGrant(grant, fn, props);
+
+    const httpRoute = new apigw.HttpRoute(this, `${route.id}Route`, {
+      httpApi: this.httpApi,
+      routeKey: apigw.HttpRouteKey.with(route.path, apigw.HttpMethod[route.method]),
+      integration: new HttpLambdaIntegration(`${route.id}Integration`, fn.function),
+      authorizer: route.auth === 'jwt' ? this.authorizer : new apigw.HttpNoneAuthorizer(),
+    });
+    if (route.auth === 'none') {
+      Validations.of(httpRoute).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason: `${route.method} ${route.path} is public by design (auth: 'none' in shared/http/routes.ts): ${route.summary}. It reads no party's data.`,
+      });
+    }
+    return fn;
+  }
+
+  private applyGrant(grant: Grant, fn: AppFunction, props: ContractsApiProps): void {
+    switch (grant) {
+      case 'database':
+        props.database.grantDataApiAccess(fn);
+        return;
+      case 'sign':
+        props.signingKey.grantSign(fn);
+        return;
+      case 'publicKeys':
+        props.signingKey.grantPublicKey(fn);
+        return;
+      default: {
+        const unknown: never = grant;
+        throw new Error(`route grant ${String(unknown)} has no CDK mapping`);
+      }
+    }
+  }
+}

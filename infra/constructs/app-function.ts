@@ -1,0 +1,176 @@
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { type ICommandHooks, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct, type IConstruct } from 'constructs';
+import { PROJECT_ROOT, projectPath } from '../project-paths.ts';
+import { EncryptedLogGroup, type LogSettings } from './observability.ts';
+
+/** The service name Powertools stamps on every log line, metric and trace. */
+export const SERVICE_NAME = 'enclave-contracts';
+
+/**
+ * Lambda's Node.js 24 runtime, the current LTS (cdk-nag's AwsSolutions-L1 flags any older one). This
+ * aws-cdk-lib knows it; with an older one, declare it: `new lambda.Runtime('nodejs24.x', RuntimeFamily.NODEJS)`.
+ */
+export const NODE_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/**
+ * Packages that only the local stack uses (PGlite, node-postgres). The runtime picks the Data API adapter in
+ * AWS, so they are replaced in every bundle by a stub that throws if used (infra/bundling/local-only-driver.ts
+ * says why a plain `external` is not enough for an ESM bundle).
+ */
+export const LOCAL_ONLY_MODULES = ['@electric-sql/pglite', 'pg'] as const;
+const LOCAL_ONLY_STUB = './infra/bundling/local-only-driver.ts';
+
+/** ESM bundles still meet CommonJS dependencies that call `require`; give them one. */
+const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+/** Props of {@link AppFunction}. */
+export interface AppFunctionProps {
+  /** The handler module, relative to the repository root (e.g. `functions/api/contracts/create.ts`); exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  /** Where the function's logs go and for how long. */
+  readonly logs: LogSettings;
+  /** The runtime configuration (see `shared/runtime/config.ts`); `POWERTOOLS_*` are added here. */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** @default 25 seconds: under API Gateway's 30 s limit, above the ~15 s an auto-paused Aurora takes to resume */
+  readonly timeout?: Duration;
+  /** @default 512 MiB (CPU grows with memory; 512 keeps JSON canonicalisation and ECDSA checks fast) */
+  readonly memorySize?: number;
+  /** @default no reservation (a new account's 10-concurrency quota cannot spare any) */
+  readonly reservedConcurrentExecutions?: number;
+  /**
+   * Where failed asynchronous invocations go. Only for functions invoked asynchronously (schedules,
+   * events); API functions are invoked synchronously and answer their caller instead.
+   * @default none
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
+  /** Asynchronous retries. @default Lambda's default (2) */
+  readonly retryAttempts?: number;
+  /** Extra steps around esbuild, e.g. copying the SQL migrations next to the bundle. */
+  readonly commandHooks?: ICommandHooks;
+}
+
+/**
+ * The project's one Lambda function shape, so no function is configured by hand: Node.js 24 on ARM64,
+ * an ESM bundle built by the local esbuild (no Docker), minified with source maps, X-Ray tracing active,
+ * JSON logs into its own CMK-encrypted log group with a bounded retention, and a role of its own that
+ * starts with nothing but writing to that log group. Access is added with the `grantXxx` methods of the
+ * resources (`database.grantDataApiAccess(fn)`), never with hand-written policies.
+ *
+ * @example
+ * const fn = new AppFunction(this, 'CreateContract', {
+ *   entry: 'functions/api/contracts/create.ts',
+ *   description: 'POST /api/v1/contracts',
+ *   logs: observability.logSettings,
+ *   environment: runtimeEnvironment,
+ * });
+ * database.grantDataApiAccess(fn);
+ */
+export class AppFunction extends Construct implements iam.IGrantable {
+  readonly function: NodejsFunction;
+  /** The execution role: the function's only identity; no AWS managed policy is attached. */
+  readonly role: iam.Role;
+  readonly logGroup: EncryptedLogGroup;
+
+  constructor(scope: Construct, id: string, props: AppFunctionProps) {
+    super(scope, id);
+    this.logGroup = new EncryptedLogGroup(this, 'LogGroup', { settings: props.logs });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${props.description}`,
+    });
+    // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this log group only. The log
+    // group exists before the function, so logs:CreateLogGroup is not needed.
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: projectPath(props.entry),
+      handler: 'handler',
+      description: props.description,
+      runtime: NODE_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(25),
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      // Tracing is switched on below, with its permissions in a policy of their own.
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      deadLetterQueue: props.deadLetterQueue,
+      retryAttempts: props.retryAttempts,
+      environment: {
+        ...props.environment,
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: projectPath('package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        // Stack traces map to file and line; the sources themselves need not ship (a third of the map's size).
+        sourcesContent: false,
+        forceDockerBundling: false,
+        // Nothing external, not even the AWS SDK: the versions tested are the versions run, and a minified
+        // bundle starts faster than the runtime's copy of the SDK loads.
+        externalModules: [],
+        // Relative to the project root, where esbuild runs.
+        esbuildArgs: { '--alias': LOCAL_ONLY_MODULES.map((name) => `${name}=${LOCAL_ONLY_STUB}`) },
+        commandHooks: props.commandHooks,
+      },
+    });
+
+    // X-Ray active tracing. Set on the L1 rather than with `tracing: ACTIVE`, which would put the X-Ray
+    // statement (resource `*`: X-Ray has no resource-level permissions) into the role's default policy, where
+    // acknowledging the wildcard would also hide any later one. Here the wildcard lives alone in `XRay`.
+    (this.function.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: lambda.Tracing.ACTIVE };
+    const xray = new iam.Policy(this, 'XRay', {
+      roles: [this.role],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          resources: ['*'],
+        }),
+      ],
+    });
+    this.function.node.addDependency(xray);
+    Validations.of(xray).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (Resource must be *); this policy holds nothing else.',
+    });
+  }
+
+  /**
+   * Acknowledges, on `scope` (the invoker's role or policy), cdk-nag's IAM5 finding that `grantInvoke` gives:
+   * it names this function and `<arn>:*`, its versions and aliases. The wildcard reaches no other function.
+   */
+  acknowledgeInvokeGrant(scope: IConstruct, invoker: string): void {
+    const cfn = this.function.node.defaultChild as lambda.CfnFunction;
+    const logicalId = Stack.of(this).resolve(cfn.logicalId) as string;
+    Validations.of(scope).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+      reason: `${invoker} may invoke ${this.node.path} and its versions/aliases (the :* that lambda grantInvoke adds) and no other function.`,
+    });
+  }
+
+  get grantPrincipal(): iam.IPrincipal {
+    return this.role;
+  }
+}

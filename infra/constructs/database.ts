@@ -1,0 +1,244 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { projectPath } from '../project-paths.ts';
+import { AppFunction } from './app-function.ts';
+import { EncryptedLogGroup, type LogSettings } from './observability.ts';
+
+/** The SQL migrations, relative to the repository root; bundled next to the migration function. */
+export const MIGRATIONS_SOURCE = 'shared/database/migrations';
+
+/** The folder, inside the migration function's bundle, the migrations are copied to. */
+export const MIGRATIONS_BUNDLE_DIR = 'migrations';
+
+/** The file names `loadMigrations` (shared/database/migrate.ts) applies; anything else is not a migration. */
+const MIGRATION_FILE = /^\d{4}-[a-z0-9-]+\.sql$/;
+
+/**
+ * A SHA-256 over the names and contents of the migrations, in the order they are applied. It is a property
+ * of the migration custom resource, so CloudFormation re-runs the migrations exactly when they change.
+ */
+export function migrationsHash(dir: string = projectPath(MIGRATIONS_SOURCE)): string {
+  const hash = createHash('sha256');
+  for (const name of readdirSync(dir)
+    .filter((f) => MIGRATION_FILE.test(f))
+    .sort()) {
+    hash
+      .update(name)
+      .update('\0')
+      .update(readFileSync(join(dir, name)))
+      .update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** Props of {@link Database}. */
+export interface DatabaseProps {
+  readonly vpc: ec2.IVpc;
+  /** Isolated subnets in at least two Availability Zones. */
+  readonly vpcSubnets: ec2.SubnetSelection;
+  /** The Secrets Manager endpoint the rotation function reaches Secrets Manager through (opened to it here). */
+  readonly secretsManagerEndpoint: ec2.IConnectable;
+  /** Where the database's and the migration function's logs go. */
+  readonly logs: LogSettings;
+  /** Encrypts the cluster storage (and its snapshots). @default a new CMK with yearly rotation */
+  readonly storageEncryptionKey?: kms.IKey;
+  /** Encrypts the credentials secret. @default a new CMK with yearly rotation */
+  readonly secretEncryptionKey?: kms.IKey;
+  /** @default 'contracts' */
+  readonly databaseName?: string;
+  /** Fixed so the stack can own the exported log group's name. @default 'enclave-contracts' */
+  readonly clusterIdentifier?: string;
+  /** Aurora capacity units; 0 lets the cluster pause when idle. @default 0 */
+  readonly minCapacity?: number;
+  /** @default 4 */
+  readonly maxCapacity?: number;
+  /** Idle time before an auto-pause (only with `minCapacity: 0`). @default 30 minutes */
+  readonly autoPause?: Duration;
+  /** @default 14 days */
+  readonly backupRetention?: Duration;
+  /** @default 30 days */
+  readonly credentialRotation?: Duration;
+}
+
+/**
+ * The contracts database: Aurora PostgreSQL Serverless v2, reached by the functions only through the RDS
+ * Data API (HTTPS + IAM), so no function needs to sit in the VPC or hold a connection pool.
+ *
+ * Storage and the credentials secret are encrypted with customer-managed keys; the secret rotates through
+ * Secrets Manager's hosted single-user rotation (the rotation function runs in the isolated subnets and
+ * reaches Secrets Manager through the VPC endpoint). Deletion protection, automated backups, IAM database
+ * authentication and PostgreSQL log export are on.
+ *
+ * The schema is migrated on every deployment that changes it: a custom resource runs
+ * `functions/deploy/migrate.ts` (the same `migrate()` runner as the local stack, over the Data API) with
+ * the SQL files bundled next to it, and the migrations' content hash as a property.
+ */
+export class Database extends Construct {
+  readonly cluster: rds.DatabaseCluster;
+  readonly databaseName: string;
+  /** The credentials the Data API runs statements as (the secret, attached to the cluster). */
+  readonly secret: secretsmanager.ISecret;
+  readonly storageEncryptionKey: kms.IKey;
+  readonly secretEncryptionKey: kms.IKey;
+  /** The schema migration custom resource; depend on it to run after the schema is current. */
+  readonly migrations: CustomResource;
+  /** The function behind {@link migrations}. */
+  readonly migrationFunction: AppFunction;
+
+  constructor(scope: Construct, id: string, props: DatabaseProps) {
+    super(scope, id);
+    this.databaseName = props.databaseName ?? 'contracts';
+    const clusterIdentifier = props.clusterIdentifier ?? 'enclave-contracts';
+    this.storageEncryptionKey =
+      props.storageEncryptionKey ??
+      new kms.Key(this, 'StorageKey', {
+        description: 'Encrypts the storage and snapshots of the contracts Aurora cluster',
+        enableKeyRotation: true,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    this.secretEncryptionKey =
+      props.secretEncryptionKey ??
+      new kms.Key(this, 'SecretKey', {
+        description: 'Encrypts the credentials secret of the contracts Aurora cluster',
+        enableKeyRotation: true,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+
+    // Created before the cluster, under the name Aurora exports to, so that the logs are encrypted and
+    // expire (Aurora would otherwise create the group itself: unencrypted, kept forever).
+    const postgresLog = new EncryptedLogGroup(this, 'PostgresLog', {
+      settings: props.logs,
+      logGroupName: `/aws/rds/cluster/${clusterIdentifier}/postgresql`,
+    });
+
+    this.cluster = new rds.DatabaseCluster(this, 'Cluster', {
+      engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_17_9 }),
+      clusterIdentifier,
+      writer: rds.ClusterInstance.serverlessV2('Writer', { publiclyAccessible: false }),
+      serverlessV2MinCapacity: props.minCapacity ?? 0,
+      serverlessV2MaxCapacity: props.maxCapacity ?? 4,
+      serverlessV2AutoPauseDuration:
+        (props.minCapacity ?? 0) === 0 ? (props.autoPause ?? Duration.minutes(30)) : undefined,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      // Not the default 5432: nothing connects by port but the rotation function, which reads it from the secret.
+      port: 5433,
+      defaultDatabaseName: this.databaseName,
+      credentials: rds.Credentials.fromGeneratedSecret('contracts_admin', {
+        encryptionKey: this.secretEncryptionKey,
+      }),
+      storageEncryptionKey: this.storageEncryptionKey,
+      enableDataApi: true,
+      iamAuthentication: true,
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+      backup: { retention: props.backupRetention ?? Duration.days(14), preferredWindow: '01:00-02:00' },
+      preferredMaintenanceWindow: 'sun:02:30-sun:03:30',
+      cloudwatchLogsExports: ['postgresql'],
+      copyTagsToSnapshot: true,
+    });
+    this.cluster.node.addDependency(postgresLog);
+    if (!this.cluster.secret) throw new Error('the cluster was created without a credentials secret');
+    this.secret = this.cluster.secret;
+
+    const rotation = secretsmanager.HostedRotation.postgreSqlSingleUser({
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+    });
+    this.secret.addRotationSchedule('Rotation', {
+      hostedRotation: rotation,
+      automaticallyAfter: props.credentialRotation ?? Duration.days(30),
+    });
+    this.cluster.connections.allowDefaultPortFrom(rotation, 'Secret rotation function');
+    props.secretsManagerEndpoint.connections.allowDefaultPortFrom(rotation, 'Secret rotation function');
+
+    this.migrationFunction = new AppFunction(this, 'Migrate', {
+      entry: 'functions/deploy/migrate.ts',
+      description: 'Applies the SQL schema migrations through the Data API on deployment',
+      logs: props.logs,
+      // A cold, auto-paused cluster takes ~15 s to resume; DDL on a large table can take minutes.
+      timeout: Duration.minutes(10),
+      commandHooks: {
+        beforeBundling: () => [],
+        beforeInstall: () => [],
+        afterBundling: (inputDir: string, outputDir: string) => [
+          `mkdir -p "${outputDir}/${MIGRATIONS_BUNDLE_DIR}"`,
+          `cp -R "${inputDir}/${MIGRATIONS_SOURCE}/." "${outputDir}/${MIGRATIONS_BUNDLE_DIR}/"`,
+        ],
+      },
+    });
+    this.grantDataApiAccess(this.migrationFunction);
+    this.migrations = this.createMigrations(this.migrationFunction, props.logs);
+  }
+
+  /**
+   * The runtime configuration of a function that uses this database through the Data API
+   * (`DATABASE_DRIVER=data-api` and the ids of `shared/runtime/config.ts`). Identifiers, not permissions:
+   * access is given by {@link grantDataApiAccess}.
+   */
+  get environment(): Readonly<Record<string, string>> {
+    return {
+      DATABASE_DRIVER: 'data-api',
+      DATA_API_RESOURCE_ARN: this.cluster.clusterArn,
+      DATA_API_SECRET_ARN: this.secret.secretArn,
+      DATABASE_NAME: this.databaseName,
+    };
+  }
+
+  /**
+   * Lets the grantee run statements through the Data API: the `rds-data` statement and transaction actions
+   * on this cluster, and reading this cluster's secret (with decryption through Secrets Manager only).
+   * Nothing else: no `rds-db:connect`, no other secret.
+   */
+  grantDataApiAccess(grantee: iam.IGrantable): iam.Grant {
+    return this.cluster.grantDataApiAccess(grantee);
+  }
+
+  private createMigrations(fn: AppFunction, logs: LogSettings): CustomResource {
+    // The CDK custom resource framework function that relays CloudFormation's request to `fn`. Given a role
+    // of its own so that it gets no AWS managed policy: it may write its log group and invoke `fn`, no more.
+    const frameworkLog = new EncryptedLogGroup(this, 'MigrationsProviderLog', { settings: logs });
+    const frameworkRole = new iam.Role(this, 'MigrationsProviderRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Execution role of the custom resource framework of the schema migrations',
+    });
+    frameworkRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [frameworkLog.logGroupArn],
+      }),
+    );
+    const provider = new cr.Provider(this, 'MigrationsProvider', {
+      onEventHandler: fn.function,
+      logGroup: frameworkLog,
+      frameworkOnEventRole: frameworkRole,
+    });
+    fn.acknowledgeInvokeGrant(frameworkRole, 'The custom resource framework function');
+    // The framework's code is plain JavaScript: run it on Graviton like every other function of the stack.
+    const framework = provider.node.findChild('framework-onEvent') as lambda.Function;
+    (framework.node.defaultChild as lambda.CfnFunction).architectures = [lambda.Architecture.ARM_64.name];
+    const migrations = new CustomResource(this, 'Migrations', {
+      serviceToken: provider.serviceToken,
+      resourceType: 'Custom::SchemaMigrations',
+      properties: {
+        ResourceArn: this.cluster.clusterArn,
+        SecretArn: this.secret.secretArn,
+        Database: this.databaseName,
+        MigrationsHash: migrationsHash(),
+      },
+    });
+    // The writer instance must be up before the Data API can run anything.
+    migrations.node.addDependency(this.cluster);
+    return migrations;
+  }
+}

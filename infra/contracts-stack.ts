@@ -1,0 +1,126 @@
+import { CfnOutput, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type { Construct } from 'constructs';
+import type { RouteDefinition } from '../shared/http/routes.ts';
+import { ContractsApi } from './constructs/api.ts';
+import { Database } from './constructs/database.ts';
+import { EventBus } from './constructs/event-bus.ts';
+import { Network } from './constructs/network.ts';
+import { Observability } from './constructs/observability.ts';
+import { SigningKey } from './constructs/signing-key.ts';
+
+/** Props of {@link ContractsStack}. */
+export interface ContractsStackProps extends StackProps {
+  /**
+   * The API routes. Always the full route table in a deployment; a subset only for tests.
+   * @default ROUTES (shared/http/routes.ts)
+   */
+  readonly routes?: readonly RouteDefinition[];
+  /**
+   * The Availability Zones the stack uses. Named rather than looked up, so that synth needs no AWS account
+   * (a lookup calls EC2). Set them where `<region>a` and `<region>b` do not both exist.
+   * @default `<region>a` and `<region>b`
+   */
+  readonly availabilityZones?: readonly string[];
+  /** What fires when an alarm does (e.g. an SNS action to on-call). @default none */
+  readonly alarmAction?: cloudwatch.IAlarmAction;
+}
+
+/**
+ * The whole backend in one stack: network and database, the platform signing key, the domain event bus with
+ * its scheduled jobs, and the HTTP API. Construct ids are part of the deployed contract (they name the
+ * CloudFormation logical ids): renaming one replaces its resources.
+ */
+export class ContractsStack extends Stack {
+  readonly observability: Observability;
+  readonly network: Network;
+  readonly database: Database;
+  readonly signingKey: SigningKey;
+  readonly events: EventBus;
+  readonly api: ContractsApi;
+  private readonly zones: readonly string[];
+
+  constructor(scope: Construct, id: string, props: ContractsStackProps = {}) {
+    super(scope, id, props);
+    if (!props.availabilityZones && Token.isUnresolved(this.region)) {
+      throw new Error('ContractsStack needs an explicit region or explicit availabilityZones');
+    }
+    this.zones = props.availabilityZones ?? [`${this.region}a`, `${this.region}b`];
+    this.observability = new Observability(this, 'Observability', { alarmAction: props.alarmAction });
+    const logs = this.observability.logSettings;
+
+    this.network = new Network(this, 'Network', { logs });
+    this.database = new Database(this, 'Database', {
+      vpc: this.network.vpc,
+      vpcSubnets: this.network.isolatedSubnets,
+      secretsManagerEndpoint: this.network.secretsManagerEndpoint,
+      logs,
+    });
+    this.signingKey = new SigningKey(this, 'SigningKey');
+
+    // Every function gets the same runtime configuration (shared/runtime/config.ts parses all of it at cold
+    // start); what a function may do is decided by its grants alone.
+    const environment = { ...this.database.environment, ...this.signingKey.environment };
+    this.events = new EventBus(this, 'Events', { database: this.database, logs, environment });
+    this.api = new ContractsApi(this, 'Api', {
+      database: this.database,
+      signingKey: this.signingKey,
+      logs,
+      environment,
+      routes: props.routes,
+    });
+
+    // New code goes live only after the schema it expects: every function waits for the migrations.
+    const functions = [
+      ...this.api.functions.values(),
+      this.events.outboxPublisher.function,
+      this.events.contractExpirer.function,
+    ];
+    for (const fn of functions) fn.function.node.addDependency(this.database.migrations);
+
+    this.addAlarms();
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url });
+    new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
+    new CfnOutput(this, 'UserPoolClientId', { value: this.api.userPoolClient.userPoolClientId });
+    new CfnOutput(this, 'SigningKeyAlias', { value: this.signingKey.alias.aliasName });
+    new CfnOutput(this, 'EventBusName', { value: this.events.bus.eventBusName });
+  }
+
+  override get availabilityZones(): string[] {
+    return [...this.zones];
+  }
+
+  private addAlarms(): void {
+    const period = Observability.ALARM_PERIOD;
+    this.observability.alarmOn(
+      'Api5xx',
+      this.api.httpApi.metricServerError({ period, statistic: 'Sum' }),
+      'The API answered 5xx: a function failed or timed out (see the access logs and X-Ray traces).',
+      5,
+    );
+    const deadLetters = [
+      [
+        'PublishOutboxFailed',
+        this.events.outboxPublisher.deadLetterQueue,
+        'A scheduled outbox publication failed after its retries.',
+      ],
+      [
+        'ExpireContractsFailed',
+        this.events.contractExpirer.deadLetterQueue,
+        'A scheduled contract expiry failed after its retries.',
+      ],
+      [
+        'EventBusDeadLetters',
+        this.events.deadLetterQueue,
+        'The event bus could not encrypt or decrypt events.',
+      ],
+    ] as const;
+    for (const [id, queue, description] of deadLetters) {
+      this.observability.alarmOn(
+        id,
+        queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+        `${description} The messages wait in ${queue.node.path}.`,
+      );
+    }
+  }
+}
