@@ -105,6 +105,7 @@ async function openLocalDatabase(
       endpoint: emulator.endpoint,
       region: 'eu-central-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
     });
     return new DataApiDatabase({
       resourceArn: emulator.resourceArn,

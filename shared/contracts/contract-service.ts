@@ -21,6 +21,7 @@ import {
 } from '../domain/contract-lifecycle.ts';
 import {
   ConflictError,
+  type FieldIssue,
   ForbiddenError,
   NotFoundError,
   PreconditionFailedError,
@@ -35,7 +36,7 @@ import {
   type IdempotentRequest,
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
-import { findIdentity, findKey } from '../identities/identity-store.ts';
+import { findKey } from '../identities/identity-store.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { verifyPartySignature } from '../signing/party-signatures.ts';
 import {
@@ -195,6 +196,15 @@ function eventFor(
   };
 }
 
+function invalidParties(issues: FieldIssue[]): UnprocessableError {
+  return new UnprocessableError(
+    'invalid-parties',
+    'Invalid parties',
+    'The contract must name a provider identity and a different consumer identity.',
+    issues,
+  );
+}
+
 export async function createContract(
   deps: Dependencies,
   caller: Identity,
@@ -211,26 +221,9 @@ export async function createContract(
     );
   }
   const providerId = input.providerId ?? caller.id;
-  const [provider, consumer] = await Promise.all([
-    providerId === caller.id ? caller : findIdentity(deps.db, providerId),
-    findIdentity(deps.db, input.consumerId),
-  ]);
-  const issues = [];
-  if (!provider?.roles.includes('provider'))
-    issues.push({ field: 'providerId', message: 'not a provider identity' });
-  if (!consumer?.roles.includes('consumer'))
-    issues.push({ field: 'consumerId', message: 'not a consumer identity' });
-  if (providerId === input.consumerId)
-    issues.push({ field: 'consumerId', message: 'must differ from the provider' });
-  if (issues.length) {
-    throw new UnprocessableError(
-      'invalid-parties',
-      'Invalid parties',
-      'The contract must name a provider and a different consumer.',
-      issues,
-    );
+  if (providerId === input.consumerId) {
+    throw invalidParties([{ field: 'consumerId', message: 'must differ from the provider' }]);
   }
-
   const at = deps.now().toISOString();
   const base = {
     id: deps.newId(),
@@ -254,12 +247,24 @@ export async function createContract(
     updatedAt: at,
   };
   const body = viewOf(contract, caller, deps.now());
+  // One statement: the parties' roles are checked, the key claimed, the row, audit and event written.
+  const insert = insertContractMutation(
+    contract,
+    idempotency ? 'EXISTS (SELECT 1 FROM claimed_key)' : 'true',
+  );
   const claim = idempotency
-    ? claimIdempotencyKey(caller.id, 'createContract', idempotency, { status: 201, body }, at)
+    ? claimIdempotencyKey(
+        caller.id,
+        'createContract',
+        idempotency,
+        { status: 201, body },
+        at,
+        insert.partiesHold,
+      )
     : undefined;
-  const insert = insertContractMutation(contract, claim ? 'claimed_key' : undefined);
   const { applied, extra } = await auditedWrite(deps.db, {
-    ...(claim ? { preamble: claim.preamble, extraColumns: claim.extraColumns } : {}),
+    preamble: claim ? `${insert.partiesCheck}, ${claim.preamble}` : insert.partiesCheck,
+    extraColumns: claim ? `${insert.partiesColumns}, ${claim.extraColumns}` : insert.partiesColumns,
     mutation: insert.mutation,
     params: { ...insert.params, ...claim?.params },
     audit: {
@@ -280,6 +285,10 @@ export async function createContract(
     event: eventFor(deps, 'create', contract, at),
   });
   if (!applied) {
+    const issues: FieldIssue[] = [];
+    if (extra.provider_ok !== true) issues.push({ field: 'providerId', message: 'not a provider identity' });
+    if (extra.consumer_ok !== true) issues.push({ field: 'consumerId', message: 'not a consumer identity' });
+    if (issues.length) throw invalidParties(issues);
     if (!claim || !idempotency) throw new Error('contract insert applied no row');
     const replay = await replayOrConflict<ContractView>(
       deps.db,

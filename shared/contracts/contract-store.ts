@@ -141,12 +141,22 @@ const INSERT_VALUES = `:id, :title, :description, :provider_id, :consumer_id, :s
 const INSERT_COLUMNS = `id, title, description, provider_id, consumer_id, status, terms, signatures, version,
   content_version, content_digest, ever_signed, status_reason, suspended_by, valid_until, created_at, updated_at`;
 
-/** INSERT of a new contract; `onlyIf` names a CTE that must yield a row for the insert to happen. */
-export function insertContractMutation(c: ContractData, onlyIf?: string) {
+/**
+ * INSERT of a new contract, applied only when both parties hold their roles (checked in the same
+ * statement, so no extra round trip) and `condition` holds. The final SELECT can read `parties`.
+ */
+export function insertContractMutation(c: ContractData, condition = 'true') {
   return {
+    partiesCheck: `parties AS (
+      SELECT EXISTS (SELECT 1 FROM identities WHERE id = :provider_id AND 'provider' = ANY (roles)) AS provider_ok,
+             EXISTS (SELECT 1 FROM identities WHERE id = :consumer_id AND 'consumer' = ANY (roles)) AS consumer_ok
+    )`,
+    partiesHold: '(SELECT provider_ok AND consumer_ok FROM parties)',
+    partiesColumns:
+      '(SELECT provider_ok FROM parties) AS provider_ok, (SELECT consumer_ok FROM parties) AS consumer_ok',
     mutation: `INSERT INTO contracts (${INSERT_COLUMNS})
       SELECT ${INSERT_VALUES}
-      ${onlyIf ? `WHERE EXISTS (SELECT 1 FROM ${onlyIf})` : ''}
+      WHERE (SELECT provider_ok AND consumer_ok FROM parties) AND ${condition}
       RETURNING 1`,
     params: rowParams(c),
   };

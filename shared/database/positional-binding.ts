@@ -1,5 +1,5 @@
 import { POSTGRES_CAST, type SqlParams } from './database.ts';
-import { toPositional } from './named-parameters.ts';
+import { type PositionalStatement, toPositional } from './named-parameters.ts';
 import { decodeBigint, decodeTimestamp } from './row-decoding.ts';
 
 /** PostgreSQL type OIDs whose text form the positional adapters decode themselves. */
@@ -13,13 +13,23 @@ export function bindPositional(
   statement: string,
   params: SqlParams = {},
 ): { text: string; values: unknown[] } {
-  const { text, names } = toPositional(statement, (name, position) => {
-    const param = params[name];
-    if (!param) throw new TypeError(`missing SQL parameter :${name}`);
-    return `$${position}::${POSTGRES_CAST[param.type]}`;
-  });
-  return { text, values: names.map((name) => params[name]!.value) };
+  // Statements repeat with the same parameter types: rewrite each (statement, types) once per process.
+  const key = `${statement}\u0000${Object.entries(params)
+    .map(([k, p]) => `${k}:${p.type}`)
+    .join(',')}`;
+  let compiled = compiledStatements.get(key);
+  if (!compiled) {
+    compiled = toPositional(statement, (name, position) => {
+      const param = params[name];
+      if (!param) throw new TypeError(`missing SQL parameter :${name}`);
+      return `$${position}::${POSTGRES_CAST[param.type]}`;
+    });
+    if (compiledStatements.size < 5000) compiledStatements.set(key, compiled);
+  }
+  return { text: compiled.text, values: compiled.names.map((name) => params[name]!.value) };
 }
+
+const compiledStatements = new Map<string, PositionalStatement>();
 
 /** Text parsers that make node-postgres and PGlite decode like the Data API adapter. */
 export const textParsers: Record<number, (value: string) => unknown> = {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import {
   type Database,
@@ -23,6 +24,9 @@ export class PostgresDatabase implements Database {
           textParsers[oid] ?? pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
+    // An idle connection the server closes (restart, failover, DROP DATABASE) must not crash the process;
+    // the pool replaces it on the next checkout.
+    this.pool.on('error', () => undefined);
   }
 
   query<R extends Row = Row>(statement: string, params?: SqlParams): Promise<QueryResult<R>> {
@@ -49,6 +53,17 @@ export class PostgresDatabase implements Database {
   }
 }
 
+const names = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (!name) {
+    name = `s_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    if (names.size < 5000) names.set(text, name);
+  }
+  return name;
+}
+
 async function run<R extends Row>(
   target: pg.Pool | pg.PoolClient,
   statement: string,
@@ -56,7 +71,9 @@ async function run<R extends Row>(
 ): Promise<QueryResult<R>> {
   const { text, values } = bindPositional(statement, params);
   try {
-    const result = await target.query<R>(text, values);
+    // Parameterised statements are prepared once per connection (named by their text's hash): the server
+    // skips parsing and planning the long CTEs on every call, and the wire carries only the values.
+    const result = await target.query<R>(values.length ? { name: statementName(text), text, values } : text);
     return {
       rows: result.rows,
       rowCount: result.fields.length > 0 ? result.rows.length : (result.rowCount ?? 0),

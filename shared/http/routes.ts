@@ -228,7 +228,8 @@ export const ROUTES = [
     path: `${API_PREFIX}/contracts/{id}/activate`,
     handler: 'functions/api/contracts/activate.ts',
     auth: 'jwt',
-    grants: ['database', 'sign'],
+    // The KMS signer reads its public key (the kid of the countersignature) once per container.
+    grants: ['database', 'sign', 'publicKeys'],
     summary: 'Activate a contract signed by both parties; the platform countersigns',
     tag: 'contracts',
     request: { params: IdPathSchema, headers: ['If-Match'] },

@@ -30,6 +30,8 @@ export function claimIdempotencyKey(
   request: IdempotentRequest,
   response: { status: number; body: unknown },
   at: string,
+  /** A SQL condition that must also hold for the key to be claimed (the write's own preconditions). */
+  condition = 'true',
 ) {
   return {
     preamble: `key_lock AS (
@@ -38,7 +40,7 @@ export function claimIdempotencyKey(
     claimed_key AS (
       INSERT INTO idempotency_keys (caller_id, key, route, fingerprint, status_code, response, created_at)
       SELECT :idem_caller, :idem_key, :idem_route, :idem_fingerprint, :idem_status, :idem_response, :idem_at
-      FROM key_lock WHERE key_lock.ok
+      FROM key_lock WHERE key_lock.ok AND ${condition}
       ON CONFLICT (caller_id, key) DO NOTHING
       RETURNING 1
     )`,

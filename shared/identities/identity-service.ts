@@ -20,10 +20,54 @@ import {
 
 /** The identity behind a verified token subject; a token for no identity is refused (403, not 500). */
 export async function resolveCaller(deps: Dependencies, subject: string): Promise<Identity> {
+  const cache = callerCaches.get(deps.db) ?? new CallerCache();
+  callerCaches.set(deps.db, cache);
+  const cached = cache.get(subject, deps.now().getTime());
+  if (cached) return cached;
   const identity = await findIdentityBySubject(deps.db, subject);
   if (!identity)
     throw new ForbiddenError('The token is valid but no identity is registered for its subject.');
+  cache.set(subject, identity, deps.now().getTime());
   return identity;
+}
+
+/**
+ * Identities by token subject, kept per container for a few seconds: every authenticated request needs
+ * its caller, and this saves a database round trip on the hot path. The window is the same idea as API
+ * Gateway's authorizer result cache, much shorter; unknown subjects are never cached.
+ */
+export const CALLER_CACHE_TTL_MS = 15_000;
+const CALLER_CACHE_MAX = 10_000;
+
+class CallerCache {
+  private readonly entries = new Map<string, { identity: Identity; expires: number }>();
+
+  get(subject: string, now: number): Identity | undefined {
+    const entry = this.entries.get(subject);
+    if (!entry) return undefined;
+    if (entry.expires <= now) {
+      this.entries.delete(subject);
+      return undefined;
+    }
+    return entry.identity;
+  }
+
+  set(subject: string, identity: Identity, now: number): void {
+    if (this.entries.size >= CALLER_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(subject, { identity, expires: now + CALLER_CACHE_TTL_MS });
+  }
+
+  forget(identityId: string): void {
+    for (const [subject, entry] of this.entries)
+      if (entry.identity.id === identityId) this.entries.delete(subject);
+  }
+}
+
+const callerCaches = new WeakMap<object, CallerCache>();
+
+/** Drops a changed identity from this container's cache (its own writes are seen at once). */
+function forgetCaller(deps: Dependencies, identityId: string): void {
+  callerCaches.get(deps.db)?.forget(identityId);
 }
 
 const isAdmin = (i: Identity) => i.roles.includes('admin');
@@ -164,6 +208,7 @@ export async function registerKey(
         payload: { identityId, kid, alg: input.alg },
       },
     });
+    forgetCaller(deps, identityId);
     if (!applied)
       throw new ConflictError(
         'concurrent-modification',

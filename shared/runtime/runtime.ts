@@ -46,6 +46,8 @@ async function openDatabase(config: RuntimeConfig): Promise<Database> {
                 endpoint: db.DATA_API_ENDPOINT,
                 region: config.AWS_REGION ?? 'eu-central-1',
                 credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+                // The adapter owns the retry policy (DatabaseResumingException is not retried by the SDK).
+                maxAttempts: 1,
               }),
             }
           : {}),

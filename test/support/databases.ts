@@ -65,6 +65,7 @@ export const ADAPTERS: readonly AdapterFactory[] = [
         endpoint: emulator.endpoint,
         region: 'eu-central-1',
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        maxAttempts: 1,
       });
       const db = new DataApiDatabase({
         resourceArn: emulator.resourceArn,

@@ -1,0 +1,88 @@
+// A throwaway PostgreSQL server for tests and benchmarks: initdb into a temp dir, pg_ctl start on a free
+// loopback port, stop and delete on request. As root (CI), the server runs as the `postgres` user, because
+// initdb refuses to run as root.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function findPgBin() {
+  if (process.env.PG_BIN && existsSync(join(process.env.PG_BIN, 'pg_ctl'))) return process.env.PG_BIN;
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    const versions = readdirSync(root)
+      .filter((v) => existsSync(join(root, v, 'bin', 'pg_ctl')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions.length) return join(root, versions[0], 'bin');
+  }
+  const which = spawnSync('sh', ['-c', 'command -v pg_ctl'], { encoding: 'utf8' });
+  return which.status === 0 ? join(which.stdout.trim(), '..') : undefined;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** initdb refuses to run as root: run the server as the `postgres` system user when we are root. */
+function asServerUser(cmd, args) {
+  const isRoot = process.getuid?.() === 0;
+  const result = isRoot
+    ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8' })
+    : spawnSync(cmd, args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${cmd} failed: ${result.stderr || result.stdout}`);
+  return result;
+}
+
+/** Starts a server; returns its URL and a stop function, or undefined when no server binary is installed. */
+export async function startPostgresServer() {
+  const bin = findPgBin();
+  if (!bin) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'pg-test-'));
+  if (process.getuid?.() === 0) {
+    spawnSync('chown', ['-R', 'postgres:postgres', dir]);
+    chmodSync(dir, 0o700);
+  }
+  const data = join(dir, 'data');
+  const port = await freePort();
+  asServerUser(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+    '--no-locale',
+  ]);
+  asServerUser(join(bin, 'pg_ctl'), [
+    '-D',
+    data,
+    '-l',
+    join(dir, 'server.log'),
+    '-w',
+    '-t',
+    '60',
+    '-o',
+    `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`,
+    'start',
+  ]);
+  return {
+    bin,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop() {
+      try {
+        asServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
