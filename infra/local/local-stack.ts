@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
+import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.ts';
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
@@ -9,6 +10,7 @@ import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
+import type { DataApiErrorName } from './data-api-emulator.ts';
 import { type DevServer, startDevServer } from './dev-server.ts';
 import { LocalIssuer } from './local-auth.ts';
 import { seedIdentities } from './seed.ts';
@@ -21,6 +23,8 @@ export interface LocalStackOptions {
   readonly databaseUrl?: string | undefined;
   /** Route every statement through the local Data API emulator and the production Data API adapter. */
   readonly viaDataApi?: boolean;
+  /** Retry policy of the Data API adapter (tests shorten it). */
+  readonly dataApiRetry?: Partial<DataApiRetryOptions>;
   /** Injected clock (tests of expiry). */
   readonly now?: () => Date;
 }
@@ -32,6 +36,8 @@ export interface LocalStack {
   readonly server: DevServer;
   /** Where the outbox publisher delivers domain events locally. */
   readonly bus: InProcessBus;
+  /** With `viaDataApi`: the emulator's fault switch (e.g. `injectFaults('DatabaseResumingException', 3)`). */
+  readonly dataApi?: { injectFaults(errorName: string, count: number): void; clearFaults(): void };
   close(): Promise<void>;
 }
 
@@ -39,7 +45,7 @@ export interface LocalStack {
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const closers: (() => Promise<void>)[] = [];
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-  const db = await openLocalDatabase(options, closers);
+  const { db, dataApi } = await openLocalDatabase(options, closers);
   await migrate(db, await loadMigrations());
   const signer = await LocalSigner.create(
     options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {},
@@ -60,13 +66,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     setInterval(() => {
       if (!stopping) background = background.then(job).catch(() => undefined);
     }, ms).unref();
-  const timers = [every(1000, () => publishOutbox(db, bus)), every(60_000, () => expireContracts(deps))];
+  const timers = [every(1000, () => drainOutbox(db, bus)), every(60_000, () => expireContracts(deps))];
   return {
     url: server.url,
     deps,
     issuer,
     server,
     bus,
+    ...(dataApi ? { dataApi } : {}),
     async close() {
       stopping = true;
       for (const t of timers) clearInterval(t);
@@ -77,15 +84,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 }
 
+/** Publishes until the outbox is empty (bounded), as the scheduled publisher does in AWS. */
+async function drainOutbox(db: Database, bus: InProcessBus): Promise<void> {
+  for (let round = 0; round < 50; round++) {
+    const { published, failed } = await publishOutbox(db, bus);
+    if (published === 0 || failed > 0) return;
+  }
+}
+
 async function openLocalDatabase(
   options: LocalStackOptions,
   closers: (() => Promise<void>)[],
-): Promise<Database> {
+): Promise<{ db: Database; dataApi?: LocalStack['dataApi'] }> {
   if (options.databaseUrl && !options.viaDataApi) {
     const { PostgresDatabase } = await import('../../shared/database/postgres-database.ts');
     const db = new PostgresDatabase(options.databaseUrl);
     closers.push(() => db.close());
-    return db;
+    return { db };
   }
   if (options.viaDataApi) {
     const { PGlite } = await import('@electric-sql/pglite');
@@ -107,15 +122,23 @@ async function openLocalDatabase(
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       maxAttempts: 1,
     });
-    return new DataApiDatabase({
+    const db = new DataApiDatabase({
       resourceArn: emulator.resourceArn,
       secretArn: emulator.secretArn,
       database: 'postgres',
       client,
+      ...(options.dataApiRetry ? { retry: options.dataApiRetry } : {}),
     });
+    return {
+      db,
+      dataApi: {
+        injectFaults: (name, count) => emulator.injectFaults(name as DataApiErrorName, count),
+        clearFaults: () => emulator.clearFaults(),
+      },
+    };
   }
   const { PgliteDatabase } = await import('../../shared/database/pglite-database.ts');
   const db = await PgliteDatabase.open(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);
   closers.push(() => db.close());
-  return db;
+  return { db };
 }

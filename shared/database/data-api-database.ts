@@ -307,5 +307,8 @@ function toDatabaseError(error: unknown): DatabaseError {
   if (name === 'StatementTimeoutException') {
     return new DatabaseError(`Data API statement timeout: ${message}`, QUERY_CANCELED, { cause: error });
   }
-  return new DatabaseError(`Data API ${name}: ${message}`, undefined, { cause: error });
+  return new DatabaseError(`Data API ${name}: ${message}`, undefined, {
+    cause: error,
+    transient: isTransientDataApiError(error),
+  });
 }

@@ -69,13 +69,16 @@ export const POSTGRES_CAST: Readonly<Record<SqlType, string>> = {
 /** A database failure that is not the caller's fault; never shown to clients beyond "internal error". */
 export class DatabaseError extends Error {
   override readonly name = 'DatabaseError';
+  /** The database was unavailable (still after retries): the request may succeed later (503). */
+  readonly transient: boolean;
   constructor(
     message: string,
     /** The PostgreSQL SQLSTATE when known (e.g. `23505` unique violation). */
     readonly code?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; transient?: boolean },
   ) {
     super(message, options);
+    this.transient = options?.transient ?? false;
   }
 }
 

@@ -83,9 +83,10 @@ async function run<R extends Row>(
     throw new DatabaseError(
       error instanceof Error ? error.message : String(error),
       typeof code === 'string' ? code : undefined,
-      {
-        cause: error,
-      },
+      { cause: error, transient: typeof code === 'string' && TRANSIENT_CODES.test(code) },
     );
   }
 }
+
+/** Connection failures (08xxx, ECONN*), server shutdown (57P0x) and too many connections (53300). */
+const TRANSIENT_CODES = /^(08|57P0|53300$|ECONN|ETIMEDOUT)/;

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { DatabaseError } from '../database/database.ts';
 import { DomainError } from '../domain/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -27,7 +28,12 @@ export function problemOf(error: unknown, typeBase: string, requestId?: string):
       ...(error.errors?.length ? { errors: error.errors } : {}),
     };
   }
-  const status = error instanceof DomainError ? error.status : 500;
+  const status =
+    error instanceof DomainError
+      ? error.status
+      : error instanceof DatabaseError && error.transient
+        ? 503
+        : 500;
   return {
     type: new URL(status === 503 ? 'service-unavailable' : 'internal-error', typeBase).href,
     title: status === 503 ? 'Service unavailable' : 'Internal error',
@@ -38,13 +44,23 @@ export function problemOf(error: unknown, typeBase: string, requestId?: string):
   };
 }
 
+/** Extra headers a problem carries: when to retry a 503. */
+export function problemHeaders(problem: Problem): Record<string, string> {
+  return problem.status === 503 ? { 'retry-after': '5' } : {};
+}
+
 export function problemResponse(
   problem: Problem,
   headers: Record<string, string> = {},
 ): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode: problem.status,
-    headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', ...headers },
+    headers: {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'cache-control': 'no-store',
+      ...problemHeaders(problem),
+      ...headers,
+    },
     body: JSON.stringify(problem),
   };
 }

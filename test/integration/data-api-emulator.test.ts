@@ -1,7 +1,7 @@
 /**
  * The local Data API emulator, driven by the real `RDSDataClient`: each rule of `DATA-API.md` that the
  * emulator reproduces is shown here against embedded PostgreSQL (and against a PostgreSQL server when
- * `DATABASE_URL` is set).
+ * `TEST_DATABASE_URL` is set).
  */
 import {
   AccessDeniedException,
@@ -839,10 +839,10 @@ describe('errors and the fault switch', () => {
 });
 
 // The same engine contract over a PostgreSQL server (a dedicated connection per transaction, cancellation
-// with pg_cancel_backend); runs when DATABASE_URL names a disposable database.
-const databaseUrl = process.env.DATABASE_URL;
+// with pg_cancel_backend); runs when TEST_DATABASE_URL names a server (npm test starts one).
+const databaseUrl = process.env.TEST_DATABASE_URL;
 
-describe.runIf(databaseUrl)('over a PostgreSQL server (DATABASE_URL)', () => {
+describe.runIf(databaseUrl)('over a PostgreSQL server (TEST_DATABASE_URL)', () => {
   let server: Harness;
   let backend: DataApiBackend;
   const table = `data_api_emulator_${process.pid}`;
