@@ -51,15 +51,26 @@ export class LocalIssuer {
       .sign(this.privateKey);
   }
 
-  /** Verifies as the API Gateway JWT authorizer would; throws on any failure. */
+  /**
+   * Verifies as the API Gateway JWT authorizer would; throws on any failure. A token that verified is
+   * remembered until it expires (keyed by its exact text): in AWS the gateway does this work outside the
+   * function, so the local stand-in should not charge the function's path with a signature check per call.
+   */
   async verify(token: string): Promise<JWTPayload> {
+    const now = Date.now();
+    const known = this.verified.get(token);
+    if (known && known.expiresAt > now) return known.payload;
     const { payload } = await jwtVerify(token, this.publicKey, {
       issuer: LOCAL_ISSUER,
       audience: LOCAL_AUDIENCE,
       algorithms: ['ES256'],
     });
+    if (this.verified.size >= 10_000) this.verified.clear();
+    this.verified.set(token, { payload, expiresAt: (payload.exp ?? 0) * 1000 });
     return payload;
   }
+
+  private readonly verified = new Map<string, { payload: JWTPayload; expiresAt: number }>();
 
   async jwks(): Promise<{ keys: Record<string, unknown>[] }> {
     return { keys: [{ ...(await exportJWK(this.publicKey)), kid: 'local-1', alg: 'ES256', use: 'sig' }] };

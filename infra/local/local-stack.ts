@@ -25,6 +25,11 @@ export interface LocalStackOptions {
   readonly viaDataApi?: boolean;
   /** Retry policy of the Data API adapter (tests shorten it). */
   readonly dataApiRetry?: Partial<DataApiRetryOptions>;
+  /**
+   * Run the scheduled jobs (outbox publisher, expiry sweep) in this process, as EventBridge Scheduler runs
+   * them in AWS (default true). The API benchmark turns them off: in AWS they are separate functions.
+   */
+  readonly scheduledJobs?: boolean;
   /** Injected clock (tests of expiry). */
   readonly now?: () => Date;
 }
@@ -66,7 +71,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     setInterval(() => {
       if (!stopping) background = background.then(job).catch(() => undefined);
     }, ms).unref();
-  const timers = [every(1000, () => drainOutbox(db, bus)), every(60_000, () => expireContracts(deps))];
+  const timers =
+    options.scheduledJobs === false
+      ? []
+      : [every(1000, () => drainOutbox(db, bus)), every(60_000, () => expireContracts(deps))];
   return {
     url: server.url,
     deps,

@@ -1,4 +1,4 @@
-import { POSTGRES_CAST, type SqlParams } from './database.ts';
+import { POSTGRES_CAST, type SqlParams, type SqlType } from './database.ts';
 import { type PositionalStatement, toPositional } from './named-parameters.ts';
 import { decodeBigint, decodeTimestamp } from './row-decoding.ts';
 
@@ -13,23 +13,33 @@ export function bindPositional(
   statement: string,
   params: SqlParams = {},
 ): { text: string; values: unknown[] } {
-  // Statements repeat with the same parameter types: rewrite each (statement, types) once per process.
-  const key = `${statement}\u0000${Object.entries(params)
-    .map(([k, p]) => `${k}:${p.type}`)
-    .join(',')}`;
-  let compiled = compiledStatements.get(key);
-  if (!compiled) {
-    compiled = toPositional(statement, (name, position) => {
-      const param = params[name];
-      if (!param) throw new TypeError(`missing SQL parameter :${name}`);
-      return `$${position}::${POSTGRES_CAST[param.type]}`;
-    });
-    if (compiledStatements.size < 5000) compiledStatements.set(key, compiled);
+  // Statements repeat with the same parameter types: rewrite each statement once per process, and reuse
+  // the rewrite only while every parameter still has the type it was compiled with.
+  const cached = compiledStatements.get(statement);
+  if (cached) {
+    const values: unknown[] = [];
+    let consistent = true;
+    for (let i = 0; i < cached.names.length; i++) {
+      const param = params[cached.names[i]!];
+      if (!param || param.type !== cached.types[i]) {
+        consistent = false;
+        break;
+      }
+      values.push(param.value);
+    }
+    if (consistent) return { text: cached.text, values };
   }
+  const compiled = toPositional(statement, (name, position) => {
+    const param = params[name];
+    if (!param) throw new TypeError(`missing SQL parameter :${name}`);
+    return `$${position}::${POSTGRES_CAST[param.type]}`;
+  });
+  const types = compiled.names.map((name) => params[name]!.type);
+  if (!cached && compiledStatements.size < 5000) compiledStatements.set(statement, { ...compiled, types });
   return { text: compiled.text, values: compiled.names.map((name) => params[name]!.value) };
 }
 
-const compiledStatements = new Map<string, PositionalStatement>();
+const compiledStatements = new Map<string, PositionalStatement & { types: SqlType[] }>();
 
 /** Text parsers that make node-postgres and PGlite decode like the Data API adapter. */
 export const textParsers: Record<number, (value: string) => unknown> = {

@@ -74,14 +74,14 @@ function header(event: APIGatewayProxyEventV2, name: string): string | undefined
 function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown {
   const raw = event.body;
   if (raw === undefined || raw === null || raw === '') return expectsBody ? {} : undefined;
-  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (bytes.length > MAX_BODY_BYTES) throw new PayloadTooLargeError();
+  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) throw new PayloadTooLargeError();
   const contentType = (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (contentType !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(contentType)) {
     throw new UnsupportedMediaTypeError();
   }
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw new ValidationError('The request body is not valid JSON.', [
       { field: 'body', message: 'malformed JSON' },

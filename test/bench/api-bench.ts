@@ -164,7 +164,8 @@ await admin.query(`CREATE DATABASE ${dbName}`);
 const dbUrl = new URL(serverUrl);
 dbUrl.pathname = `/${dbName}`;
 
-const stack = await startLocalStack({ databaseUrl: dbUrl.href });
+// The outbox publisher and expiry sweep are separate functions in AWS: keep them out of the API's process.
+const stack = await startLocalStack({ databaseUrl: dbUrl.href, scheduledJobs: false });
 const token = await stack.issuer.mint(seededSubject('provider'));
 const auth = ['-H', `authorization=Bearer ${token}`];
 const created = await fetch(`${stack.url}/api/v1/contracts`, {

@@ -71,3 +71,13 @@ describe('timestamp decoding', () => {
     expect(decodeTimestamp(input)).toBe(expected);
   });
 });
+
+describe('statement reuse', () => {
+  it('recompiles a statement bound with other parameter types instead of reusing the old casts', () => {
+    const statement = 'SELECT :value AS v';
+    expect(bindPositional(statement, { value: sql.uuid(null) }).text).toBe('SELECT $1::uuid AS v');
+    expect(bindPositional(statement, { value: sql.uuid(null) }).text).toBe('SELECT $1::uuid AS v');
+    expect(bindPositional(statement, { value: sql.int(1) }).text).toBe('SELECT $1::int8 AS v');
+    expect(() => bindPositional(statement, {})).toThrow(/missing SQL parameter :value/);
+  });
+});
