@@ -5,6 +5,7 @@ import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
 import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.ts';
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
+import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
@@ -63,7 +64,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     issuer,
     ...(options.port !== undefined ? { port: options.port } : {}),
   });
-  // The schedules EventBridge Scheduler runs in AWS: drain the outbox every second, expire every minute.
+  // The schedules EventBridge Scheduler runs in AWS, faster: drain the outbox every second, sign an audit
+  // checkpoint every 10 seconds, expire contracts every minute.
   const bus = new InProcessBus();
   let stopping = false;
   let background: Promise<unknown> = Promise.resolve();
@@ -74,7 +76,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const timers =
     options.scheduledJobs === false
       ? []
-      : [every(1000, () => drainOutbox(db, bus)), every(60_000, () => expireContracts(deps))];
+      : [
+          every(1000, () => drainOutbox(db, bus)),
+          every(10_000, () => createCheckpoint(deps)),
+          every(60_000, () => expireContracts(deps)),
+        ];
   return {
     url: server.url,
     deps,

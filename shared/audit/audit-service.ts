@@ -3,12 +3,22 @@ import { NotFoundError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { type AuditRecord, type ChainVerification, verifyChain } from './audit-chain.ts';
+import { type CheckpointProof, loadCheckpointProof, verifyCheckpointProof } from './audit-checkpoints.ts';
 import { listAuditRecords, loadAuditHead } from './audit-store.ts';
 
 export interface AuditTrail {
   readonly entityId: string;
   readonly records: AuditRecord[];
-  readonly verification: ChainVerification;
+  readonly verification: ChainVerification & {
+    /**
+     * Whether the latest signed checkpoint covering this entity verifies and its head is the record the
+     * trail holds at that seq; null when no checkpoint covers the entity yet or the page does not hold it.
+     */
+    readonly anchored: boolean | null;
+    readonly anchorReason: string | null;
+  };
+  /** The latest signed checkpoint covering this entity, with the inclusion proof of its head. */
+  readonly checkpoint: CheckpointProof | null;
 }
 
 /**
@@ -23,17 +33,31 @@ export async function getAuditTrail(
 ): Promise<Reply<AuditTrail>> {
   const [first] = await listAuditRecords(deps.db, query.entityId, 0, 1);
   if (!first || !mayRead(caller, first)) throw new NotFoundError(`Audit trail of ${query.entityId}`);
-  const records =
-    query.afterSeq === 0
-      ? await listAuditRecords(deps.db, query.entityId, 0, query.limit)
-      : await listAuditRecords(deps.db, query.entityId, query.afterSeq, query.limit);
-  const prevHash =
-    query.afterSeq === 0 ? undefined : await loadAuditHead(deps.db, query.entityId, query.afterSeq);
-  const verification = verifyChain(
-    records,
-    prevHash === undefined ? undefined : { seq: query.afterSeq + 1, prevHash },
-  );
-  return { status: 200, body: { entityId: query.entityId, records, verification } };
+  const [records, prevHash, checkpoint] = await Promise.all([
+    listAuditRecords(deps.db, query.entityId, query.afterSeq, query.limit),
+    query.afterSeq === 0 ? undefined : loadAuditHead(deps.db, query.entityId, query.afterSeq),
+    loadCheckpointProof(deps.db, query.entityId),
+  ]);
+  const chain = verifyChain(records, prevHash === undefined ? undefined : { seq: query.afterSeq + 1, prevHash });
+  const anchor = checkpoint ? await checkAnchor(deps, checkpoint, records) : { anchored: null, anchorReason: null };
+  return {
+    status: 200,
+    body: { entityId: query.entityId, records, verification: { ...chain, ...anchor }, checkpoint },
+  };
+}
+
+async function checkAnchor(
+  deps: Dependencies,
+  checkpoint: CheckpointProof,
+  records: readonly AuditRecord[],
+): Promise<{ anchored: boolean | null; anchorReason: string | null }> {
+  const failure = verifyCheckpointProof(checkpoint, await deps.signer.publicKeys());
+  if (failure) return { anchored: false, anchorReason: failure };
+  const record = records.find((r) => r.seq === checkpoint.leaf.seq);
+  if (!record) return { anchored: null, anchorReason: `seq ${checkpoint.leaf.seq} is not on this page` };
+  return record.hash === checkpoint.leaf.hash
+    ? { anchored: true, anchorReason: null }
+    : { anchored: false, anchorReason: `record ${record.seq} differs from the signed checkpoint` };
 }
 
 function mayRead(caller: Identity, first: AuditRecord): boolean {

@@ -103,7 +103,20 @@ export const AuditTrailSchema = z.object({
     head: z.string().nullable(),
     brokenAtSeq: z.int().nullable(),
     reason: z.string().nullable(),
+    anchored: z.boolean().nullable(),
+    anchorReason: z.string().nullable(),
   }),
+  checkpoint: z
+    .object({
+      signedPayload: z.string(),
+      kid: z.string(),
+      alg: z.literal('ES256'),
+      signature: z.string(),
+      leaf: z.object({ entityId: z.uuid(), seq: z.int(), hash: z.string() }),
+      leafIndex: z.int(),
+      proof: z.array(z.string()),
+    })
+    .nullable(),
 });
 
 export const ProblemSchema = z.object({

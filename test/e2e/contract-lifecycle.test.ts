@@ -2,6 +2,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
+import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
 
 const createBody = JSON.parse(
@@ -144,6 +145,15 @@ describe.each(MODES)('on $name', ({ options }) => {
       ]);
       expect(trail.body.verification).toMatchObject({ valid: true, checked: 7 });
       expect((await outsider.get(`/audit?entityId=${draft.id}`)).status).toBe(404);
+
+      // once a signed checkpoint covers the chain, the trail proves its head against it
+      await createCheckpoint(stack.deps).catch(() => undefined);
+      const anchored = await consumer.get<{
+        verification: { anchored: boolean };
+        checkpoint: { leaf: { seq: number } };
+      }>(`/audit?entityId=${draft.id}`);
+      expect(anchored.body.verification.anchored).toBe(true);
+      expect(anchored.body.checkpoint.leaf.seq).toBe(7);
     });
 
     it('rejects signatures over a stale digest, by a key that is not the signer, or forged', async () => {

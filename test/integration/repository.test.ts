@@ -2,6 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEEDED_IDENTITIES, seedIdentities } from '../../infra/local/seed.ts';
 import { GENESIS_HASH, verifyChain } from '../../shared/audit/audit-chain.ts';
+import {
+  createCheckpoint,
+  loadCheckpointProof,
+  verifyCheckpointProof,
+} from '../../shared/audit/audit-checkpoints.ts';
 import { listAuditRecords, loadAuditHead } from '../../shared/audit/audit-store.ts';
 import { auditedWrite } from '../../shared/audit/audited-write.ts';
 import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
@@ -42,7 +47,8 @@ for (const adapter of ADAPTERS) {
 
     beforeAll(async () => {
       opened = await adapter.open();
-      expect(await migrate(opened.db, await loadMigrations())).toHaveLength(3);
+      const migrations = await loadMigrations();
+      expect(await migrate(opened.db, migrations)).toHaveLength(migrations.length);
       deps = { db: opened.db, signer: await LocalSigner.create(), now: () => clock, newId: randomUUID };
       await seedIdentities(deps);
       provider = (await findIdentityBySubject(opened.db, 'local|provider'))!;
@@ -255,6 +261,31 @@ for (const adapter of ADAPTERS) {
       const records = await listAuditRecords(opened.db, c.body.id, 0, 10);
       expect(records.at(-1)).toMatchObject({ action: 'expire', actorId: null });
       expect(verifyChain(records).valid).toBe(true);
+    });
+    it('signs checkpoints over the chain heads and proves each head against them', async () => {
+      const first = await createCheckpoint(deps);
+      expect(first).not.toBeNull();
+      expect(await createCheckpoint(deps)).toBeNull();
+      const c = await createContract(deps, provider, CREATE_FIXTURE);
+      const second = await createCheckpoint(deps);
+      expect(second).toMatchObject({
+        checkpoint: first!.checkpoint + 1,
+        prevRoot: first!.treeRoot,
+        treeSize: 1,
+      });
+      const keys = await deps.signer.publicKeys();
+      const proof = await loadCheckpointProof(opened.db, c.body.id);
+      expect(proof).toMatchObject({ leaf: { entityId: c.body.id, seq: 1 }, leafIndex: 0, proof: [] });
+      expect(verifyCheckpointProof(proof!, keys)).toBeNull();
+      // a head covered by the first checkpoint, among many leaves
+      const older = await loadCheckpointProof(opened.db, provider.id);
+      expect(older!.proof.length).toBeGreaterThan(0);
+      expect(verifyCheckpointProof(older!, keys)).toBeNull();
+      expect(
+        verifyCheckpointProof({ ...older!, leaf: { ...older!.leaf, seq: older!.leaf.seq + 1 } }, keys),
+      ).toMatch(/not in the signed tree/);
+      expect(verifyCheckpointProof({ ...older!, signature: proof!.signature }, keys)).toMatch(/signature/);
+      await expect(opened.db.query('DELETE FROM audit_checkpoints')).rejects.toThrow(/append-only/);
     });
   });
 }
