@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
 import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.ts';
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
-import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
+import { purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
@@ -79,7 +80,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       : [
           every(1000, () => drainOutbox(db, bus)),
           every(10_000, () => createCheckpoint(deps)),
-          every(60_000, () => expireContracts(deps)),
+          every(60_000, () => expireContracts(deps).then(() => purgeIdempotencyKeys(db, deps.now()))),
         ];
   return {
     url: server.url,

@@ -12,15 +12,16 @@ const { values } = parseArgs({ options: { 'data-api': { type: 'boolean', default
 const port = Number(process.env.PORT ?? 3000);
 const dataDir = resolve(process.env.LOCAL_DATA_DIR ?? '.local');
 
+const viaDataApi = values['data-api'] || process.env.LOCAL_DATA_API === '1';
 const stack = await startLocalStack({
   dataDir,
   port,
   databaseUrl: process.env.DATABASE_URL || undefined,
-  viaDataApi: values['data-api'] || process.env.LOCAL_DATA_API === '1',
+  viaDataApi,
 });
 
 const database = process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PostgreSQL in ${dataDir}`;
-console.log(`database: ${database}${values['data-api'] ? ' via the local Data API emulator' : ''}`);
+console.log(`database: ${database}${viaDataApi ? ' via the local Data API emulator' : ''}`);
 console.log(
   'bearer tokens for the seeded identities (valid 12 h; mint more with `npm run --silent token -- <name>`):',
 );

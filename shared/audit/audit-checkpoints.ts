@@ -33,7 +33,9 @@ export interface CheckpointProof {
 }
 
 export function leafOf(head: CheckpointLeaf): Buffer {
-  return leafHash(Buffer.from(canonicalJson({ entityId: head.entityId, seq: head.seq, hash: head.hash }), 'utf8'));
+  return leafHash(
+    Buffer.from(canonicalJson({ entityId: head.entityId, seq: head.seq, hash: head.hash }), 'utf8'),
+  );
 }
 
 /**
@@ -42,7 +44,10 @@ export function leafOf(head: CheckpointLeaf): Buffer {
  * numbers are a primary key, so two concurrent runs cannot fork the checkpoint chain: the loser fails and
  * its heads are taken next time. Returns null when there was nothing to anchor.
  */
-export async function createCheckpoint(deps: Dependencies, maxLeaves = 1000): Promise<CheckpointStatement | null> {
+export async function createCheckpoint(
+  deps: Dependencies,
+  maxLeaves = 1000,
+): Promise<CheckpointStatement | null> {
   const { rows: heads } = await deps.db.query<{ entity_id: string; seq: number; hash: string }>(
     `SELECT a.entity_id, a.seq, a.hash
      FROM (SELECT DISTINCT ON (entity_id) entity_id, seq, hash FROM audit_log ORDER BY entity_id, seq DESC) a
@@ -130,7 +135,10 @@ export async function loadCheckpointProof(q: Queryable, entityId: string): Promi
  * Checks a checkpoint proof as any client can: the platform's signature over the statement, and the
  * head's inclusion in the signed tree. Returns the reason it fails, or null when it holds.
  */
-export function verifyCheckpointProof(proof: CheckpointProof, platformKeys: readonly Record<string, unknown>[]): string | null {
+export function verifyCheckpointProof(
+  proof: CheckpointProof,
+  platformKeys: readonly Record<string, unknown>[],
+): string | null {
   const jwk = platformKeys.find((k) => k.kid === proof.kid);
   if (!jwk) return `unknown platform key ${proof.kid}`;
   const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
@@ -142,8 +150,12 @@ export function verifyCheckpointProof(proof: CheckpointProof, platformKeys: read
   );
   if (!signatureValid) return 'the checkpoint signature does not verify';
   const statement = JSON.parse(proof.signedPayload) as CheckpointStatement;
-  const root = rootFromProof(leafOf(proof.leaf), proof.leafIndex, statement.treeSize, proof.proof.map((h) => Buffer.from(h, 'hex')));
+  const root = rootFromProof(
+    leafOf(proof.leaf),
+    proof.leafIndex,
+    statement.treeSize,
+    proof.proof.map((h) => Buffer.from(h, 'hex')),
+  );
   if (!root || root.toString('hex') !== statement.treeRoot) return 'the head is not in the signed tree';
   return null;
 }
-

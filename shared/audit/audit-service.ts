@@ -38,8 +38,13 @@ export async function getAuditTrail(
     query.afterSeq === 0 ? undefined : loadAuditHead(deps.db, query.entityId, query.afterSeq),
     loadCheckpointProof(deps.db, query.entityId),
   ]);
-  const chain = verifyChain(records, prevHash === undefined ? undefined : { seq: query.afterSeq + 1, prevHash });
-  const anchor = checkpoint ? await checkAnchor(deps, checkpoint, records) : { anchored: null, anchorReason: null };
+  const chain = verifyChain(
+    records,
+    prevHash === undefined ? undefined : { seq: query.afterSeq + 1, prevHash },
+  );
+  const anchor = checkpoint
+    ? await checkAnchor(deps, checkpoint, records)
+    : { anchored: null, anchorReason: null };
   return {
     status: 200,
     body: { entityId: query.entityId, records, verification: { ...chain, ...anchor }, checkpoint },

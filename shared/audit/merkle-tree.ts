@@ -46,7 +46,12 @@ export function inclusionProof(leaves: readonly Buffer[], index: number): Buffer
 }
 
 /** The root implied by a leaf, its index, the tree size and the audit path; null when they cannot fit. */
-export function rootFromProof(leaf: Buffer, index: number, size: number, proof: readonly Buffer[]): Buffer | null {
+export function rootFromProof(
+  leaf: Buffer,
+  index: number,
+  size: number,
+  proof: readonly Buffer[],
+): Buffer | null {
   if (index < 0 || index >= size) return null;
   if (size === 1) return proof.length === 0 ? leaf : null;
   if (proof.length === 0) return null;

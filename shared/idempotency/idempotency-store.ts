@@ -93,3 +93,14 @@ export async function replayOrConflict<T>(
   }
   return { status: stored.status_code, body: stored.response, replayed: true };
 }
+
+/** How long a key is remembered: a retry later than this is a new request (Stripe keeps keys 24 hours). */
+export const IDEMPOTENCY_KEY_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** Forgets keys older than the retention window; returns how many were removed. */
+export async function purgeIdempotencyKeys(q: Queryable, now: Date): Promise<number> {
+  const { rowCount } = await q.query('DELETE FROM idempotency_keys WHERE created_at < :before', {
+    before: sql.timestamp(new Date(now.getTime() - IDEMPOTENCY_KEY_RETENTION_MS)),
+  });
+  return rowCount;
+}

@@ -24,7 +24,7 @@ import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import type { Identity, RegisterKey } from '../../shared/domain/identity.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
-import { fingerprintOf } from '../../shared/idempotency/idempotency-store.ts';
+import { fingerprintOf, purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
 import { registerKey } from '../../shared/identities/identity-service.ts';
 import { findIdentityBySubject, listIdentities } from '../../shared/identities/identity-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
@@ -109,6 +109,9 @@ for (const adapter of ADAPTERS) {
       await expect(
         createContract(deps, provider, { ...body, title: 'other' }, { key: 'repo-1', fingerprint: 'f' }),
       ).rejects.toMatchObject({ status: 422 });
+      // a day later the key is forgotten: the same key is then a new request
+      expect(await purgeIdempotencyKeys(opened.db, new Date(clock.getTime() + 23 * 3600_000))).toBe(0);
+      expect(await purgeIdempotencyKeys(opened.db, new Date(clock.getTime() + 25 * 3600_000))).toBe(1);
       const loaded = await loadContract(opened.db, first.body.id);
       expect(loaded!.contract).toMatchObject({
         status: 'Draft',
