@@ -119,36 +119,27 @@ async function openLocalDatabase(
   }
   if (options.viaDataApi) {
     const { PGlite } = await import('@electric-sql/pglite');
-    const { startDataApiEmulator, pgliteBackend, postgresBackend } = await import('./data-api-emulator.ts');
-    const { DataApiDatabase } = await import('../../shared/database/data-api-database.ts');
-    const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
+    const { pgliteBackend, postgresBackend } = await import('./data-api-emulator.ts');
+    const { openLocalDataApi } = await import('./local-data-api.ts');
     let backend: import('./data-api-emulator.ts').DataApiBackend;
-    if (options.databaseUrl) backend = postgresBackend(options.databaseUrl);
-    else {
+    if (options.databaseUrl) {
+      backend = postgresBackend(options.databaseUrl);
+      closers.push(() => backend.close());
+    } else {
       const pg = new PGlite(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);
       closers.push(() => pg.close());
       backend = pgliteBackend(pg);
     }
-    const emulator = await startDataApiEmulator({ backend });
-    closers.push(() => emulator.close());
-    const client = new RDSDataClient({
-      endpoint: emulator.endpoint,
-      region: 'eu-central-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
-    const db = new DataApiDatabase({
-      resourceArn: emulator.resourceArn,
-      secretArn: emulator.secretArn,
-      database: 'postgres',
-      client,
-      ...(options.dataApiRetry ? { retry: options.dataApiRetry } : {}),
-    });
+    const local = await openLocalDataApi(
+      backend,
+      options.dataApiRetry ? { retry: options.dataApiRetry } : {},
+    );
+    closers.push(() => local.close());
     return {
-      db,
+      db: local.db,
       dataApi: {
-        injectFaults: (name, count) => emulator.injectFaults(name as DataApiErrorName, count),
-        clearFaults: () => emulator.clearFaults(),
+        injectFaults: (name, count) => local.emulator.injectFaults(name as DataApiErrorName, count),
+        clearFaults: () => local.emulator.clearFaults(),
       },
     };
   }

@@ -1,7 +1,7 @@
 /**
- * Rewrites the `:name` parameters of one SQL statement to positional `$n` references, leaving string
- * literals, quoted identifiers, dollar-quoted bodies, comments and `::casts` untouched. The same name used
- * twice maps to the same position.
+ * A small SQL lexer for the two things this project does to SQL text: rewriting `:name` parameters to
+ * positional `$n` references, and splitting migration scripts into statements. Both must leave string
+ * literals, quoted identifiers, dollar-quoted bodies and comments untouched, so both walk the same segments.
  */
 export interface PositionalStatement {
   readonly text: string;
@@ -9,65 +9,48 @@ export interface PositionalStatement {
   readonly names: readonly string[];
 }
 
-const NAME_START = /[A-Za-z_]/;
-const NAME_PART = /[A-Za-z0-9_]/;
+interface Segment {
+  /** `code` is plain SQL; everything else is passed through verbatim. */
+  readonly kind: 'code' | 'verbatim';
+  readonly text: string;
+}
 
-export function toPositional(
-  statement: string,
-  placeholder: (name: string, position: number) => string = (_n, p) => `$${p}`,
-): PositionalStatement {
-  const names: string[] = [];
-  let out = '';
+const DOLLAR_TAG = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/;
+
+/** Splits SQL into plain code and verbatim runs (quotes, identifiers, comments, dollar-quoted bodies). */
+function* segments(sql: string): Generator<Segment> {
+  let code = '';
   let i = 0;
-  const n = statement.length;
+  const n = sql.length;
   while (i < n) {
-    const ch = statement[i]!;
-    const next = statement[i + 1];
-    if (ch === "'" || ch === '"') {
-      const end = skipQuoted(statement, i, ch);
-      out += statement.slice(i, end);
-      i = end;
-    } else if (ch === '-' && next === '-') {
-      const end = statement.indexOf('\n', i);
-      const stop = end === -1 ? n : end;
-      out += statement.slice(i, stop);
-      i = stop;
+    const ch = sql[i]!;
+    const next = sql[i + 1];
+    let end = -1;
+    if (ch === "'" || ch === '"') end = skipQuoted(sql, i, ch);
+    else if (ch === '-' && next === '-') {
+      const eol = sql.indexOf('\n', i);
+      end = eol === -1 ? n : eol;
     } else if (ch === '/' && next === '*') {
-      const end = statement.indexOf('*/', i + 2);
-      const stop = end === -1 ? n : end + 2;
-      out += statement.slice(i, stop);
-      i = stop;
+      const close = sql.indexOf('*/', i + 2);
+      end = close === -1 ? n : close + 2;
     } else if (ch === '$') {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(statement.slice(i));
+      const tag = DOLLAR_TAG.exec(sql.slice(i, i + 64));
       if (tag) {
-        const close = statement.indexOf(tag[0], i + tag[0].length);
-        const stop = close === -1 ? n : close + tag[0].length;
-        out += statement.slice(i, stop);
-        i = stop;
-      } else {
-        out += ch;
-        i++;
+        const close = sql.indexOf(tag[0], i + tag[0].length);
+        end = close === -1 ? n : close + tag[0].length;
       }
-    } else if (ch === ':' && next === ':') {
-      out += '::';
-      i += 2;
-    } else if (ch === ':' && next !== undefined && NAME_START.test(next)) {
-      let j = i + 1;
-      while (j < n && NAME_PART.test(statement[j]!)) j++;
-      const name = statement.slice(i + 1, j);
-      let position = names.indexOf(name) + 1;
-      if (position === 0) {
-        names.push(name);
-        position = names.length;
-      }
-      out += placeholder(name, position);
-      i = j;
-    } else {
-      out += ch;
-      i++;
     }
+    if (end === -1) {
+      code += ch;
+      i++;
+      continue;
+    }
+    if (code) yield { kind: 'code', text: code };
+    code = '';
+    yield { kind: 'verbatim', text: sql.slice(i, end) };
+    i = end;
   }
-  return { text: out, names };
+  if (code) yield { kind: 'code', text: code };
 }
 
 function skipQuoted(s: string, start: number, quote: string): number {
@@ -85,45 +68,63 @@ function skipQuoted(s: string, start: number, quote: string): number {
   return s.length;
 }
 
+/** `:name` not preceded by another `:` (so `::casts` stay). */
+const PARAMETER = /(?<!:):([A-Za-z_][A-Za-z0-9_]*)/g;
+
+/**
+ * Rewrites the `:name` parameters of one statement to positional references (by default `$n`); the same
+ * name used twice maps to the same position.
+ */
+export function toPositional(
+  statement: string,
+  placeholder: (name: string, position: number) => string = (_n, p) => `$${p}`,
+): PositionalStatement {
+  const names: string[] = [];
+  let text = '';
+  for (const segment of segments(statement)) {
+    if (segment.kind === 'verbatim') {
+      text += segment.text;
+      continue;
+    }
+    text += segment.text.replace(PARAMETER, (_match, name: string) => {
+      let position = names.indexOf(name) + 1;
+      if (position === 0) {
+        names.push(name);
+        position = names.length;
+      }
+      return placeholder(name, position);
+    });
+  }
+  return { text, names };
+}
+
 /**
  * Splits a migration script into single statements (the Data API runs one statement per call), honouring
- * quotes, comments and dollar-quoted bodies. Empty statements are dropped.
+ * quotes, comments and dollar-quoted bodies. Statements with nothing but comments are dropped.
  */
 export function splitStatements(script: string): string[] {
   const statements: string[] = [];
   let current = '';
-  let i = 0;
-  const n = script.length;
-  while (i < n) {
-    const ch = script[i]!;
-    const next = script[i + 1];
-    let stop = i + 1;
-    if (ch === "'" || ch === '"') stop = skipQuoted(script, i, ch);
-    else if (ch === '-' && next === '-') {
-      const end = script.indexOf('\n', i);
-      stop = end === -1 ? n : end;
-    } else if (ch === '/' && next === '*') {
-      const end = script.indexOf('*/', i + 2);
-      stop = end === -1 ? n : end + 2;
-    } else if (ch === '$') {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(script.slice(i));
-      if (tag) {
-        const close = script.indexOf(tag[0], i + tag[0].length);
-        stop = close === -1 ? n : close + tag[0].length;
-      }
-    } else if (ch === ';') {
-      if (stripComments(current).trim()) statements.push(current.trim());
-      current = '';
-      i++;
+  let hasCode = false;
+  const flush = () => {
+    if (hasCode) statements.push(current.trim());
+    current = '';
+    hasCode = false;
+  };
+  for (const segment of segments(script)) {
+    if (segment.kind === 'verbatim') {
+      current += segment.text;
+      // quoted text and dollar bodies are code; comments alone do not make a statement
+      if (!segment.text.startsWith('--') && !segment.text.startsWith('/*')) hasCode = true;
       continue;
     }
-    current += script.slice(i, stop);
-    i = stop;
+    const parts = segment.text.split(';');
+    parts.forEach((part, index) => {
+      if (index > 0) flush();
+      current += part;
+      if (part.trim()) hasCode = true;
+    });
   }
-  if (stripComments(current).trim()) statements.push(current.trim());
+  flush();
   return statements;
-}
-
-function stripComments(s: string): string {
-  return s.replace(/--[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
 }

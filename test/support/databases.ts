@@ -56,29 +56,14 @@ export const ADAPTERS: readonly AdapterFactory[] = [
     available: true,
     async open() {
       const { PGlite } = await import('@electric-sql/pglite');
-      const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
-      const { startDataApiEmulator, pgliteBackend } = await import('../../infra/local/data-api-emulator.ts');
-      const { DataApiDatabase } = await import('../../shared/database/data-api-database.ts');
+      const { pgliteBackend } = await import('../../infra/local/data-api-emulator.ts');
+      const { openLocalDataApi } = await import('../../infra/local/local-data-api.ts');
       const pg = new PGlite();
-      const emulator = await startDataApiEmulator({ backend: pgliteBackend(pg) });
-      const client = new RDSDataClient({
-        endpoint: emulator.endpoint,
-        region: 'eu-central-1',
-        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-        maxAttempts: 1,
-      });
-      const db = new DataApiDatabase({
-        resourceArn: emulator.resourceArn,
-        secretArn: emulator.secretArn,
-        database: 'postgres',
-        client,
-      });
+      const local = await openLocalDataApi(pgliteBackend(pg));
       return {
-        db,
+        db: local.db,
         async close() {
-          await db.close();
-          client.destroy();
-          await emulator.close();
+          await local.close();
           await pg.close();
         },
       };
