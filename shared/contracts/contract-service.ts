@@ -196,6 +196,18 @@ function eventFor(
   };
 }
 
+/** Terms whose validity window has already ended could never be signed: refuse them up front. */
+function requireOpenValidity(terms: CreateContract['terms'], now: Date): void {
+  if (Date.parse(terms.validity.end) <= now.getTime()) {
+    throw new UnprocessableError(
+      'validity-ended',
+      'Validity window ended',
+      'terms.validity.end is in the past.',
+      [{ field: 'terms.validity.end', message: 'must be in the future' }],
+    );
+  }
+}
+
 function invalidParties(issues: FieldIssue[]): UnprocessableError {
   return new UnprocessableError(
     'invalid-parties',
@@ -224,6 +236,7 @@ export async function createContract(
   if (providerId === input.consumerId) {
     throw invalidParties([{ field: 'consumerId', message: 'must differ from the provider' }]);
   }
+  requireOpenValidity(input.terms, deps.now());
   const at = deps.now().toISOString();
   const base = {
     id: deps.newId(),
@@ -405,6 +418,7 @@ export async function updateContract(
   patch: UpdateContract,
   ifMatch: string | undefined,
 ) {
+  if (patch.terms) requireOpenValidity(patch.terms, deps.now());
   return mutate(deps, caller, id, 'edit', { ifMatch, requireIfMatch: true }, async (c, at) => {
     const content = {
       id: c.id,

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
+import { sql } from '../../shared/database/database.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
 
 const createBody = JSON.parse(
@@ -282,6 +283,28 @@ describe.each(MODES)('on $name', ({ options }) => {
       expect(different.status).toBe(422);
       const { rows } = await stack.deps.db.query<{ n: number }>(
         "SELECT count(*)::int AS n FROM contracts WHERE title = 'Other'",
+      );
+      expect(rows[0]!.n).toBe(0);
+    });
+
+    it('refuses terms whose validity window has already ended, and stores nothing', async () => {
+      const past = {
+        ...createBody,
+        terms: {
+          ...createBody.terms,
+          validity: { start: '2020-01-01T00:00:00Z', end: '2021-01-01T00:00:00Z' },
+        },
+      };
+      const res = await provider.post('/contracts', past, { 'idempotency-key': `past-${Date.now()}` });
+      expect(res.status).toBe(422);
+      expect(res.body).toMatchObject({
+        errors: [{ field: 'terms.validity.end', message: 'must be in the future' }],
+      });
+      const { rows } = await stack.deps.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM idempotency_keys WHERE key LIKE :k',
+        {
+          k: sql.text('past-%'),
+        },
       );
       expect(rows[0]!.n).toBe(0);
     });
