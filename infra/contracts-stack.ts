@@ -3,6 +3,7 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
 import type { RouteDefinition } from '../shared/http/routes.ts';
 import { ContractsApi } from './constructs/api.ts';
+import { AuditCheckpoints } from './constructs/audit-checkpoints.ts';
 import { Database } from './constructs/database.ts';
 import { EventBus } from './constructs/event-bus.ts';
 import { Network } from './constructs/network.ts';
@@ -28,8 +29,8 @@ export interface ContractsStackProps extends StackProps {
 
 /**
  * The whole backend in one stack: network and database, the platform signing key, the domain event bus with
- * its scheduled jobs, and the HTTP API. Construct ids are part of the deployed contract (they name the
- * CloudFormation logical ids): renaming one replaces its resources.
+ * its scheduled jobs, the job that signs audit checkpoints, and the HTTP API. Construct ids are part of the
+ * deployed contract (they name the CloudFormation logical ids): renaming one replaces its resources.
  */
 export class ContractsStack extends Stack {
   readonly observability: Observability;
@@ -37,6 +38,7 @@ export class ContractsStack extends Stack {
   readonly database: Database;
   readonly signingKey: SigningKey;
   readonly events: EventBus;
+  readonly auditCheckpoints: AuditCheckpoints;
   readonly api: ContractsApi;
   private readonly zones: readonly string[];
 
@@ -62,6 +64,12 @@ export class ContractsStack extends Stack {
     // start); what a function may do is decided by its grants alone.
     const environment = { ...this.database.environment, ...this.signingKey.environment };
     this.events = new EventBus(this, 'Events', { database: this.database, logs, environment });
+    this.auditCheckpoints = new AuditCheckpoints(this, 'AuditCheckpoints', {
+      database: this.database,
+      signingKey: this.signingKey,
+      logs,
+      environment,
+    });
     this.api = new ContractsApi(this, 'Api', {
       database: this.database,
       signingKey: this.signingKey,
@@ -75,6 +83,7 @@ export class ContractsStack extends Stack {
       ...this.api.functions.values(),
       this.events.outboxPublisher.function,
       this.events.contractExpirer.function,
+      this.auditCheckpoints.job.function,
     ];
     for (const fn of functions) fn.function.node.addDependency(this.database.migrations);
 
@@ -108,6 +117,11 @@ export class ContractsStack extends Stack {
         'ExpireContractsFailed',
         this.events.contractExpirer.deadLetterQueue,
         'A scheduled contract expiry failed after its retries.',
+      ],
+      [
+        'AuditCheckpointsFailed',
+        this.auditCheckpoints.job.deadLetterQueue,
+        'A scheduled audit checkpoint failed after its retries (audit heads stay unanchored until a run succeeds).',
       ],
       [
         'EventBusDeadLetters',

@@ -2,13 +2,11 @@ import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
 import type { LogSettings } from './observability.ts';
+import { ScheduledJob } from './scheduled-job.ts';
 
 /** Props of {@link EventBus}. */
 export interface EventBusProps {
@@ -25,13 +23,6 @@ export interface EventBusProps {
   readonly publishEvery?: Duration;
   /** How often contracts past their end date are expired. @default 1 hour */
   readonly expireEvery?: Duration;
-}
-
-/** A function run on a schedule, with the queue its failed runs land in. */
-export interface ScheduledJob {
-  readonly function: AppFunction;
-  /** Runs that failed after their retries (function errors and undeliverable invocations). */
-  readonly deadLetterQueue: sqs.Queue;
 }
 
 /**
@@ -104,23 +95,26 @@ export class EventBus extends Construct {
       kmsKey: this.archiveKey,
     });
 
-    this.outboxPublisher = this.scheduledJob('PublishOutbox', props, {
+    // Each job's construct id names its resources' logical ids (see ScheduledJob): keep them.
+    this.outboxPublisher = new ScheduledJob(this, 'PublishOutbox', {
       entry: 'functions/events/publish-outbox.ts',
       description: 'Publishes the transactional outbox to the domain event bus',
       every: props.publishEvery ?? Duration.minutes(1),
       // The next run is the retry: retrying a failed run would only overlap it with the next one.
       retryAttempts: 0,
       environment: { ...props.environment, ...this.environment },
+      logs: props.logs,
     });
     props.database.grantDataApiAccess(this.outboxPublisher.function);
     this.grantPutEvents(this.outboxPublisher.function);
 
-    this.contractExpirer = this.scheduledJob('ExpireContracts', props, {
+    this.contractExpirer = new ScheduledJob(this, 'ExpireContracts', {
       entry: 'functions/events/expire-contracts.ts',
       description: 'Expires contracts whose term has ended',
       every: props.expireEvery ?? Duration.hours(1),
       retryAttempts: 2,
       environment: props.environment,
+      logs: props.logs,
     });
     props.database.grantDataApiAccess(this.contractExpirer.function);
   }
@@ -133,53 +127,5 @@ export class EventBus extends Construct {
   /** `events:PutEvents` on this bus only. */
   grantPutEvents(grantee: iam.IGrantable): iam.Grant {
     return this.bus.grantPutEventsTo(grantee);
-  }
-
-  private scheduledJob(
-    id: string,
-    props: EventBusProps,
-    job: {
-      entry: string;
-      description: string;
-      every: Duration;
-      retryAttempts: number;
-      environment: Readonly<Record<string, string>>;
-    },
-  ): ScheduledJob {
-    const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetters`, {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    const fn = new AppFunction(this, id, {
-      entry: job.entry,
-      description: job.description,
-      logs: props.logs,
-      environment: job.environment,
-      timeout: Duration.minutes(1),
-      deadLetterQueue,
-      retryAttempts: job.retryAttempts,
-    });
-    // A role per schedule (rather than the stack-wide one the target would create), assumable by
-    // EventBridge Scheduler of this account only, and allowed to invoke this job's function only.
-    const role = new iam.Role(this, `${id}ScheduleRole`, {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-      description: `Invokes ${fn.node.path} on schedule`,
-    });
-    fn.acknowledgeInvokeGrant(role, 'The schedule role');
-    new scheduler.Schedule(this, `${id}Schedule`, {
-      description: job.description,
-      schedule: scheduler.ScheduleExpression.rate(job.every),
-      target: new targets.LambdaInvoke(fn.function, {
-        role,
-        retryAttempts: 2,
-        // A run that could not start within one period is superseded by the next one.
-        maxEventAge: job.every,
-        deadLetterQueue,
-      }),
-    });
-    return { function: fn, deadLetterQueue };
   }
 }

@@ -2,10 +2,11 @@
  * The synthesized stack, checked for what matters to security and operations (not resource counts):
  * encryption with customer-managed keys, the Data API, least-privilege grants per route read from the route
  * table, the JWT authorizer on every non-public route, the Lambda runtime and architecture, log encryption and
- * retention, cdk-nag's AwsSolutions pack, and the function bundles themselves (no local-only driver reaches
- * Lambda; the migration function carries the SQL files and migrates a database through the Data API).
+ * retention, the scheduled jobs (their grants, schedules and the logical ids they must keep), cdk-nag's
+ * AwsSolutions pack, and the function bundles themselves (no local-only driver reaches Lambda; the migration
+ * function carries the SQL files and migrates a database through the Data API).
  *
- * The stack is synthesized once for the file, with real esbuild bundling (about 15 s for 22 functions).
+ * The stack is synthesized once for the file, with real esbuild bundling (about 15 s for 23 functions).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
 import { MIGRATIONS_SOURCE, migrationsHash } from '../../infra/constructs/database.ts';
+import type { ScheduledJob } from '../../infra/constructs/scheduled-job.ts';
 import { ContractsStack } from '../../infra/contracts-stack.ts';
 import {
   type DataApiEmulator,
@@ -84,7 +86,7 @@ beforeAll(() => {
   resources = template.toJSON().Resources as Record<string, CfnResource>;
 }, 180_000);
 
-// The assembly (22 bundles with source maps) is written to a fresh temporary directory per run.
+// The assembly (23 bundles with source maps) is written to a fresh temporary directory per run.
 afterAll(() => rmSync(assemblyDir, { recursive: true, force: true }));
 
 /** The CloudFormation logical id of a construct's L1 resource. */
@@ -152,6 +154,24 @@ function grantsHeld(fn: AppFunction): Grant[] {
   if (allows(statements, 'kms:Sign', signingKey)) held.push('sign');
   if (allows(statements, 'kms:GetPublicKey', signingKey)) held.push('publicKeys');
   return held;
+}
+
+/** The functions the stack builds with AppFunction: one per route and one per scheduled job. */
+function appFunctions(): AppFunction[] {
+  return [...stack.api.functions.values(), ...scheduledJobs().map((job) => job.function)];
+}
+
+function scheduledJobs(): ScheduledJob[] {
+  return [stack.events.outboxPublisher, stack.events.contractExpirer, stack.auditCheckpoints.job];
+}
+
+/** The schedule that invokes the function, from the template. */
+function scheduleOf(fn: AppFunction): CfnResource {
+  const schedules = ofType('AWS::Scheduler::Schedule').filter(
+    ([, s]) => target((s.Properties.Target as { Arn: unknown }).Arn) === logicalId(fn.function),
+  );
+  expect(schedules, fn.node.path).toHaveLength(1);
+  return schedules[0]![1];
 }
 
 function jwtAuthorizerId(): string {
@@ -282,9 +302,10 @@ describe('least privilege per route', () => {
     expect(statements.some((s) => s.actions.includes('kms:Sign'))).toBe(false);
   });
 
-  it('activateContract can sign with the platform key', () => {
+  it('activateContract can sign with the platform key and read its public key', () => {
     const statements = roleStatements(logicalId(routeFunction('activateContract').role));
     expect(allows(statements, 'kms:Sign', logicalId(stack.signingKey.key))).toBe(true);
+    expect(allows(statements, 'kms:GetPublicKey', logicalId(stack.signingKey.key))).toBe(true);
   });
 
   it('getOpenApi has no data access at all', () => {
@@ -338,12 +359,7 @@ describe('functions', () => {
         ).toEqual([]);
       }
     }
-    const appFunctions = [
-      ...stack.api.functions.values(),
-      stack.events.outboxPublisher.function,
-      stack.events.contractExpirer.function,
-    ];
-    for (const fn of appFunctions) {
+    for (const fn of appFunctions()) {
       const roleId = logicalId(fn.role);
       expect(resources[roleId]?.Properties.ManagedPolicyArns, roleId).toBeUndefined();
       for (const statement of roleStatements(roleId).filter((s) => s.resource === '"*"')) {
@@ -356,8 +372,7 @@ describe('functions', () => {
   });
 
   it('all trace with X-Ray', () => {
-    const appFunctions = [...stack.api.functions.values(), stack.events.outboxPublisher.function];
-    for (const fn of appFunctions) {
+    for (const fn of appFunctions()) {
       expect(resources[logicalId(fn.function)]?.Properties.TracingConfig).toEqual({ Mode: 'Active' });
     }
   });
@@ -425,6 +440,166 @@ describe('keys and events', () => {
   });
 });
 
+describe('scheduled jobs', () => {
+  it.each([
+    ['PublishOutbox', () => stack.events.outboxPublisher],
+    ['ExpireContracts', () => stack.events.contractExpirer],
+  ] as const)(
+    '%s keeps the logical ids it had before ScheduledJob was extracted from EventBus',
+    (id, job) => {
+      // Construct ids name the logical ids; a change here replaces the deployed resources (and drops the
+      // messages waiting in the dead-letter queue).
+      const legacy = {
+        PublishOutbox: {
+          function: 'EventsPublishOutboxFunctionCA688D5B',
+          role: 'EventsPublishOutboxRole9482AE0F',
+          logGroup: 'EventsPublishOutboxLogGroupA8257098',
+          deadLetterQueue: 'EventsPublishOutboxDeadLetters19ED6F31',
+          schedule: 'EventsPublishOutboxScheduleDD9C1226',
+        },
+        ExpireContracts: {
+          function: 'EventsExpireContractsFunction4B8585AC',
+          role: 'EventsExpireContractsRoleDBF68252',
+          logGroup: 'EventsExpireContractsLogGroup75AC433D',
+          deadLetterQueue: 'EventsExpireContractsDeadLettersFB03A4CF',
+          schedule: 'EventsExpireContractsSchedule8CDF40F1',
+        },
+      }[id];
+      const j = job();
+      expect({
+        function: logicalId(j.function.function),
+        role: logicalId(j.function.role),
+        logGroup: logicalId(j.function.logGroup),
+        deadLetterQueue: logicalId(j.deadLetterQueue),
+        schedule: logicalId(j.schedule),
+      }).toEqual(legacy);
+      expect(resources[legacy.schedule]?.Properties.Target).toMatchObject({
+        Arn: { 'Fn::GetAtt': [legacy.function, 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [legacy.deadLetterQueue, 'Arn'] } },
+      });
+    },
+  );
+
+  it.each(['PublishOutbox', 'ExpireContracts', 'AuditCheckpoints'])(
+    'the %s function waits for the migrations and dead-letters its failed runs',
+    (name) => {
+      const job = scheduledJobs().find((j) => j.node.path.includes(name))!;
+      const fn = resources[logicalId(job.function.function)]!;
+      expect((fn as { DependsOn?: string[] }).DependsOn).toContain(logicalId(stack.database.migrations));
+      expect(fn.Properties.DeadLetterConfig).toEqual({
+        TargetArn: { 'Fn::GetAtt': [logicalId(job.deadLetterQueue), 'Arn'] },
+      });
+    },
+  );
+
+  it('every scheduled job has a schedule role of its own: Scheduler of this account, its function and queue only', () => {
+    for (const job of scheduledJobs()) {
+      const roleId = target((scheduleOf(job.function).Properties.Target as { RoleArn: unknown }).RoleArn)!;
+      expect(
+        (resources[roleId]!.Properties.AssumeRolePolicyDocument as { Statement: unknown[] }).Statement,
+      ).toEqual([
+        {
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'scheduler.amazonaws.com' },
+          Condition: { StringEquals: { 'aws:SourceAccount': '000000000000' } },
+        },
+      ]);
+      // It invokes the job's function (and its versions), and dead-letters what it could not deliver.
+      const statements = roleStatements(roleId);
+      expect(statements.flatMap((s) => s.actions).sort()).toEqual([
+        'lambda:InvokeFunction',
+        'sqs:SendMessage',
+      ]);
+      for (const statement of statements) {
+        const only = statement.actions.includes('lambda:InvokeFunction')
+          ? logicalId(job.function.function)
+          : logicalId(job.deadLetterQueue);
+        const referenced = [...statement.resource.matchAll(/"(?:Ref|Fn::GetAtt)":\[?"(\w+)"/g)].map(
+          (m) => m[1],
+        );
+        expect(new Set(referenced), roleId).toEqual(new Set([only]));
+      }
+    }
+  });
+
+  it('every scheduled job has an alarm on the depth of its dead-letter queue', () => {
+    for (const job of scheduledJobs()) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Namespace: 'AWS/SQS',
+        Dimensions: [
+          { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(job.deadLetterQueue), 'QueueName'] } },
+        ],
+        Threshold: 1,
+      });
+    }
+  });
+});
+
+describe('audit checkpoints', () => {
+  const job = () => stack.auditCheckpoints.job;
+
+  it('run functions/events/checkpoint-audit.ts on Node.js 24, ARM64', () => {
+    const fn = resources[logicalId(job().function.function)]!;
+    expect(fn.Properties).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+    });
+    expect(readFileSync(join(assetDirOf(job().function), 'index.mjs'), 'utf8')).toContain(
+      'INSERT INTO audit_checkpoints',
+    );
+  });
+
+  it('run every 5 minutes on EventBridge Scheduler, failed runs kept in the dead-letter queue', () => {
+    expect(scheduleOf(job().function).Properties).toMatchObject({
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Target: {
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(job().deadLetterQueue), 'Arn'] } },
+        RetryPolicy: { MaximumEventAgeInSeconds: 300 },
+      },
+    });
+  });
+
+  it('hold exactly the Data API, kms:Sign and kms:GetPublicKey on the signing key, and nothing else', () => {
+    const fn = job().function;
+    expect(grantsHeld(fn).sort()).toEqual(['database', 'publicKeys', 'sign']);
+    const statements = roleStatements(logicalId(fn.role));
+    // Besides the grants: its logs and traces, and (Lambda's own dead-letter delivery) its dead-letter queue.
+    const permitted = new Set([
+      ...BASE_ACTIONS,
+      ...GRANT_ACTIONS.database,
+      ...GRANT_ACTIONS.sign,
+      ...GRANT_ACTIONS.publicKeys,
+      'sqs:SendMessage',
+    ]);
+    expect(statements.flatMap((s) => s.actions).filter((a) => !permitted.has(a))).toEqual([]);
+    const signingKey = logicalId(stack.signingKey.key);
+    for (const statement of statements) {
+      if (statement.actions.some((a) => a.startsWith('kms:'))) {
+        expect(statement.resource).toBe(JSON.stringify({ 'Fn::GetAtt': [signingKey, 'Arn'] }));
+      }
+      if (statement.actions.includes('sqs:SendMessage')) {
+        expect(statement.actions).toEqual(['sqs:SendMessage']);
+        expect(statement.resource).toBe(
+          JSON.stringify({ 'Fn::GetAtt': [logicalId(job().deadLetterQueue), 'Arn'] }),
+        );
+      }
+    }
+  });
+
+  it('can decrypt the database secret through Secrets Manager, and no other key policy names the role', () => {
+    const roleId = logicalId(job().function.role);
+    const keysNaming = ofType('AWS::KMS::Key')
+      .filter(([, k]) => JSON.stringify(k.Properties.KeyPolicy).includes(`"${roleId}"`))
+      .map(([id]) => id);
+    expect(keysNaming).toEqual([logicalId(stack.database.secretEncryptionKey)]);
+  });
+});
+
 describe('cdk-nag', () => {
   it('AwsSolutions has no finding left unacknowledged', () => {
     // cdk-nag 3 reports through the validation plugin framework, not annotations: ask the pack directly
@@ -442,12 +617,6 @@ describe('cdk-nag', () => {
 });
 
 describe('bundles', () => {
-  const appFunctions = () => [
-    ...stack.api.functions.values(),
-    stack.events.outboxPublisher.function,
-    stack.events.contractExpirer.function,
-  ];
-
   it('import nothing but Node.js built-ins (local-only drivers and the AWS SDK are inside or stubbed)', () => {
     const builtins = new Set(builtinModules);
     for (const fn of appFunctions()) {
