@@ -1,6 +1,6 @@
-import type { Reply } from '../contracts/contract-service.ts';
 import { NotFoundError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
+import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { type AuditRecord, type ChainVerification, verifyChain } from './audit-chain.ts';
 import { type CheckpointProof, loadCheckpointProof, verifyCheckpointProof } from './audit-checkpoints.ts';

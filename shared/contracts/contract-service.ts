@@ -1,6 +1,6 @@
 import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { auditedWrite } from '../audit/audited-write.ts';
-import { canonicalJson, sha256Hex } from '../domain/canonical-json.ts';
+import { sha256Hex } from '../domain/canonical-json.ts';
 import {
   type ContractData,
   type ContractSignature,
@@ -30,7 +30,9 @@ import {
   ValidationError,
 } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { checkIfMatch, etagOf } from '../http/preconditions.ts';
+import type { Reply } from '../http/reply.ts';
 import {
   claimIdempotencyKey,
   type IdempotentRequest,
@@ -54,13 +56,6 @@ export type ContractView = ContractData & {
   readonly signingPayload: string;
   readonly availableActions: string[];
 };
-
-export interface Reply<T> {
-  readonly status: number;
-  readonly body: T;
-  readonly etag?: string;
-  readonly replayed?: boolean;
-}
 
 export function actorOf(identity: Identity): Actor {
   return { kind: 'identity', id: identity.id, roles: identity.roles };
@@ -102,24 +97,6 @@ export interface ListQuery {
   readonly counterpartyId?: string | undefined;
   readonly limit: number;
   readonly cursor?: string | undefined;
-}
-
-export function encodeCursor(position: Record<string, string>): string {
-  return Buffer.from(canonicalJson(position)).toString('base64url');
-}
-
-export function decodeCursor<K extends string>(cursor: string, keys: readonly K[]): Record<K, string> {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
-    if (value && typeof value === 'object' && keys.every((k) => typeof value[k] === 'string')) {
-      if (Object.keys(value).length === keys.length) return value as Record<K, string>;
-    }
-  } catch {
-    // fall through: a cursor that does not decode is the caller's mistake
-  }
-  throw new ValidationError('The cursor is not one this API issued.', [
-    { field: 'cursor', message: 'invalid cursor' },
-  ]);
 }
 
 export async function listContracts(

@@ -2,11 +2,12 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { loadAuditHead } from '../audit/audit-store.ts';
 import { auditedWrite } from '../audit/audited-write.ts';
-import { decodeCursor, encodeCursor, type Reply } from '../contracts/contract-service.ts';
 import { DatabaseError, UNIQUE_VIOLATION } from '../database/database.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { etagOf } from '../http/preconditions.ts';
+import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { checkPublicJwk } from '../signing/party-signatures.ts';
 import {
