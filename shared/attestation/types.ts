@@ -2,6 +2,7 @@
  * Types of the Nitro Enclaves attestation library: what a verified document claims, the policy it is
  * checked against, and the typed failures. The library has no AWS SDK or database imports.
  */
+import type { ChainCache } from './chain-cache.ts';
 
 /** Stable, machine-readable failure codes. */
 export const FAILURE_CODES = [
@@ -19,6 +20,9 @@ export const FAILURE_CODES = [
   'from_the_future',
   'public_key_mismatch',
   'user_data_mismatch',
+  // The policy or options passed to verifyAttestation are unusable (e.g. a hand-made policy that
+  // buildPolicy would refuse, or an invalid `at`): refused rather than thrown, since verification never throws.
+  'invalid_policy',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
 
@@ -96,4 +100,6 @@ export interface VerifyOptions {
   readonly trustedRoots?: readonly (Uint8Array | string)[];
   /** Reuse verified chain links (default true); false forces the full, uncached check. */
   readonly useCache?: boolean;
+  /** The cache to use when `useCache` is not false (default: the module-level cache shared by all calls). */
+  readonly chainCache?: ChainCache;
 }

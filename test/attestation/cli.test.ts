@@ -1,0 +1,117 @@
+/** The CLI as a child process (`npm run attestation` runs `tsx shared/attestation/cli.ts`). */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixturesDir, measurementSetOf, prodFixture, repositoryRoot } from './nitro-fixtures.ts';
+
+const cli = join(repositoryRoot, 'shared', 'attestation', 'cli.ts');
+
+function run(args: string[], input?: Uint8Array) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], {
+    cwd: repositoryRoot,
+    input,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const pcrFlags = Object.entries(measurementSetOf(prodFixture)).flatMap(([index, value]) => [
+  '--pcr',
+  `${index}=${value}`,
+]);
+const atItsTime = ['--at', prodFixture.facts.timestamp_iso];
+
+describe('attestation CLI', () => {
+  it('exit 0 and the claims for a real document at its timestamp with its PCRs', () => {
+    const { status, stdout } = run(['verify', prodFixture.path, ...pcrFlags, ...atItsTime]);
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/^TRUSTED/);
+    expect(stdout).toContain(prodFixture.facts.module_id);
+    expect(stdout).toContain(prodFixture.facts.timestamp_iso);
+    expect(stdout).toContain(`${prodFixture.facts.leaf_valid_from} to ${prodFixture.facts.leaf_valid_to}`);
+    expect(stdout).toContain(prodFixture.facts.pcrs['0']);
+  });
+
+  it('--json output parses, from raw CBOR on standard input too', () => {
+    const { status, stdout } = run(['verify', '-', ...pcrFlags, ...atItsTime, '--json'], prodFixture.bytes);
+    expect(status).toBe(0);
+    const parsed = JSON.parse(stdout);
+    expect(parsed).toMatchObject({ verdict: 'trusted', ok: true, matchedMeasurementSet: 0 });
+    expect(parsed.claims).toMatchObject({
+      moduleId: prodFixture.facts.module_id,
+      timestamp: prodFixture.facts.timestamp_ms,
+      leafValidFrom: prodFixture.facts.leaf_valid_from,
+      leafValidTo: prodFixture.facts.leaf_valid_to,
+      nonce: prodFixture.facts.nonce_hex,
+      pcrs: prodFixture.facts.pcrs,
+    });
+  });
+
+  it('exit 1 with expired when checked today, showing the unverified contents', () => {
+    const { status, stdout } = run(['verify', prodFixture.path, ...pcrFlags]);
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/^REJECTED \(expired\)/);
+    expect(stdout).toContain('UNVERIFIED');
+    const json = run(['verify', prodFixture.path, ...pcrFlags, '--json']);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ verdict: 'rejected', ok: false, code: 'expired' });
+  });
+
+  it('exit 1 on a wrong PCR, a wrong nonce, or a foreign root', () => {
+    expect(run(['verify', prodFixture.path, '--pcr', `0=${'ab'.repeat(48)}`, ...atItsTime]).status).toBe(1);
+    expect(run(['verify', prodFixture.path, ...pcrFlags, ...atItsTime, '--nonce', 'abcd']).status).toBe(1);
+    const foreign = run([
+      'verify',
+      prodFixture.path,
+      ...pcrFlags,
+      ...atItsTime,
+      '--root',
+      join(repositoryRoot, 'node_modules', 'node', 'package.json'),
+    ]);
+    expect(foreign.status).toBe(2); // not a PEM file: a usage error
+    const withRoot = run([
+      'verify',
+      prodFixture.path,
+      ...pcrFlags,
+      ...atItsTime,
+      '--root',
+      join(fixturesDir, 'aws-nitro-root.pem'),
+    ]);
+    expect(withRoot.status).toBe(0);
+  });
+
+  it.each([
+    ['no arguments', []],
+    ['an unknown command', ['check', prodFixture.path]],
+    ['no --pcr (fail closed)', ['verify', prodFixture.path, ...atItsTime]],
+    ['no document', ['verify', ...pcrFlags]],
+    ['a bad --pcr', ['verify', prodFixture.path, '--pcr', '0:abc']],
+    ['a PCR index out of range', ['verify', prodFixture.path, '--pcr', `16=${'ab'.repeat(48)}`]],
+    [
+      'PCR0 pinned to zero without --allow-debug',
+      ['verify', prodFixture.path, '--pcr', `0=${'00'.repeat(48)}`],
+    ],
+    ['a bad --at', ['verify', prodFixture.path, ...pcrFlags, '--at', 'yesterday']],
+    ['an odd --nonce', ['verify', prodFixture.path, ...pcrFlags, '--nonce', 'abc']],
+    ['an unknown option', ['verify', prodFixture.path, ...pcrFlags, '--any-measurements']],
+    ['a missing file', ['verify', join(fixturesDir, 'no-such-file.b64'), ...pcrFlags]],
+  ])('exit 2 on a usage error: %s', (_, args) => {
+    const { status, stderr } = run(args);
+    expect(status).toBe(2);
+    expect(stderr).toContain('Usage:');
+  });
+
+  it('inspect prints the unverified contents, loudly labelled', () => {
+    const { status, stdout } = run(['inspect', prodFixture.path]);
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/^UNVERIFIED/);
+    expect(stdout).toContain(prodFixture.facts.pcrs['4']);
+    const json = run(['inspect', prodFixture.path, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      verdict: 'unverified',
+      unverified: { moduleId: prodFixture.facts.module_id },
+    });
+    expect(run(['inspect', '-'], new Uint8Array([1, 2, 3])).status).toBe(1);
+  });
+});
