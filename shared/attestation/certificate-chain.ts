@@ -4,7 +4,11 @@
  * verdict:
  *   1. the root is byte-identical to a trusted root                       → untrusted_root
  *   2. every certificate is exactly one DER X.509 certificate             → malformed
- *   3. the intermediates are CAs, the leaf key is EC P-384                → chain_invalid
+ *   3. CA constraints, root to leaf, and the leaf key is EC P-384          → chain_invalid
+ *      - every certificate above the leaf (root included) has basicConstraints cA = TRUE and, when it
+ *        has keyUsage, keyCertSign;
+ *      - a pathLenConstraint n allows at most n intermediates below it (the leaf not counted);
+ *      - the leaf is not a CA and, when it has keyUsage, has digitalSignature (it signs the document).
  *   4. each certificate is issued and signed by the one before it         → chain_invalid
  *   5. each certificate is valid at the verification instant (root first) → not_yet_valid / expired
  * Signatures come before validity so that a forged certificate is reported as forged, not as expired.
@@ -17,6 +21,7 @@ import {
   parseCertificate,
 } from './chain-cache.ts';
 import { failure, type Parsed } from './cose.ts';
+import { hasKeyUsage, KEY_USAGE } from './der.ts';
 
 /**
  * Verifies the chain at `atMs` against `trustedRoots` (DER), using `cache` for parsed certificates and
@@ -52,14 +57,8 @@ export function verifyCertificateChain(
   }
   const leaf = chain[chain.length - 1]!;
 
-  for (let i = 1; i < chain.length - 1; i++) {
-    if (!chain[i]!.isCa) {
-      return failure(
-        'chain_invalid',
-        `${describeAtStart(i, chain.length)} is not a certificate authority (basicConstraints cA).`,
-      );
-    }
-  }
+  const constraints = checkConstraints(chain);
+  if (constraints !== null) return failure('chain_invalid', constraints);
   if (!leaf.isP384) {
     return failure('chain_invalid', 'The leaf certificate does not hold an EC P-384 key.');
   }
@@ -94,6 +93,44 @@ export function verifyCertificateChain(
   }
 
   return { ok: true, value: leaf };
+}
+
+/**
+ * The CA constraints of RFC 5280 §4.2.1.3 and §4.2.1.9, checked root to leaf; the first violation as a
+ * sentence, or null. Every input is a parsed certificate (its extensions already read strictly), so this is
+ * a pure function of the DER bytes and gives the same answer on the cached and uncached paths.
+ *
+ * pathLenConstraint counts every intermediate below the CA, self-issued ones included: stricter than
+ * RFC 5280 (which exempts self-issued certificates), and no AWS chain has one.
+ */
+function checkConstraints(chain: readonly ParsedCertificate[]): string | null {
+  const last = chain.length - 1;
+  for (let i = 0; i < last; i++) {
+    const certificate = chain[i]!;
+    const name = describeAtStart(i, chain.length);
+    if (certificate.basicConstraints === null) {
+      return `${name} is not a certificate authority: it has no basicConstraints extension.`;
+    }
+    if (!certificate.basicConstraints.ca) {
+      return `${name} is not a certificate authority: its basicConstraints do not assert cA.`;
+    }
+    if (certificate.keyUsage !== null && !hasKeyUsage(certificate.keyUsage, KEY_USAGE.keyCertSign)) {
+      return `${name} may not sign certificates: its keyUsage lacks keyCertSign.`;
+    }
+    const pathLen = certificate.basicConstraints.pathLen;
+    const below = last - 1 - i; // intermediates between this certificate and the leaf
+    if (pathLen !== null && below > pathLen) {
+      return `${name} allows at most ${pathLen} intermediate certificate${pathLen === 1 ? '' : 's'} below it (basicConstraints pathLenConstraint), but the chain has ${below}.`;
+    }
+  }
+  const leaf = chain[last]!;
+  if (leaf.isCa) {
+    return 'The leaf certificate is a certificate authority (basicConstraints cA); a leaf must not be one.';
+  }
+  if (leaf.keyUsage !== null && !hasKeyUsage(leaf.keyUsage, KEY_USAGE.digitalSignature)) {
+    return 'The leaf certificate may not sign the document: its keyUsage lacks digitalSignature.';
+  }
+  return null;
 }
 
 /** Names a certificate of the chain; `describeAtStart` starts a sentence with it. */

@@ -5,9 +5,10 @@
  * parsing the CBOR.
  *
  * What is cached and why it cannot change a verdict:
- * - parsed certificates (X509Certificate, its public KeyObject, validity window, CA flag, key curve): a pure
- *   function of the DER bytes, kept only once the certificate is part of a verified link, so that input which
- *   does not chain to a trusted root cannot fill the cache;
+ * - parsed certificates (X509Certificate, its public KeyObject, validity window, basicConstraints and
+ *   keyUsage as `der.ts` reads them, key curve): a pure function of the DER bytes, kept only once the
+ *   certificate is part of a verified link, so that input which does not chain to a trusted root cannot fill
+ *   the cache;
  * - verified links ("child was issued and signed by parent"): also a pure function of the two DER byte
  *   strings, independent of the time and of the trust anchors. Which root is trusted, and whether every
  *   certificate is valid at the verification instant, are checked on every call, never cached.
@@ -25,6 +26,7 @@
  */
 import { hash, type KeyObject, X509Certificate } from 'node:crypto';
 import { DEFAULT_CHAIN_CACHE_ENTRIES } from './constants.ts';
+import { type BasicConstraints, type KeyUsage, readCertificateConstraints } from './der.ts';
 
 /** A certificate parsed once, with everything the chain check reads from it. */
 export interface ParsedCertificate {
@@ -38,8 +40,12 @@ export interface ParsedCertificate {
   readonly validToMs: number;
   readonly validFromIso: string;
   readonly validToIso: string;
-  /** basicConstraints cA = TRUE. */
+  /** basicConstraints cA = TRUE (read by the strict DER reader, not OpenSSL). */
   readonly isCa: boolean;
+  /** The basicConstraints extension, or null when the certificate has none. */
+  readonly basicConstraints: BasicConstraints | null;
+  /** The keyUsage extension, or null when the certificate has none. */
+  readonly keyUsage: KeyUsage | null;
   /** The subject key is an EC key on P-384 (secp384r1). */
   readonly isP384: boolean;
 }
@@ -80,6 +86,10 @@ export function parseCertificate(der: Uint8Array, key = certificateKey(der)): Pa
   const validToMs = parseOpenSslTime(x509.validTo);
   if (validFromMs === null || validToMs === null)
     throw new CertificateParseError('unreadable validity window');
+  // OpenSSL reads extensions leniently and node:crypto exposes neither pathLenConstraint nor keyUsage.
+  const constraints = readCertificateConstraints(copy);
+  if (!constraints.ok) throw new CertificateParseError(`not strict DER: ${constraints.reason}`);
+  const { basicConstraints, keyUsage } = constraints.value;
   return {
     key,
     der: copy,
@@ -89,7 +99,9 @@ export function parseCertificate(der: Uint8Array, key = certificateKey(der)): Pa
     validToMs,
     validFromIso: new Date(validFromMs).toISOString(),
     validToIso: new Date(validToMs).toISOString(),
-    isCa: x509.ca,
+    isCa: basicConstraints?.ca === true,
+    basicConstraints,
+    keyUsage,
     isP384:
       publicKey.asymmetricKeyType === 'ec' && publicKey.asymmetricKeyDetails?.namedCurve === 'secp384r1',
   };

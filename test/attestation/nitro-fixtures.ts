@@ -4,6 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { decodeCbor } from '../../shared/attestation/cbor.ts';
+import { parseCoseSign1 } from '../../shared/attestation/cose.ts';
+import { type Encodable, fromCborValue } from './cbor-encoder.ts';
 
 export const repositoryRoot = resolve(import.meta.dirname, '..', '..');
 export const fixturesDir = resolve(
@@ -78,3 +81,26 @@ export const today = (): Date => new Date();
 /** Hex of bytes, or null. */
 export const hex = (bytes: Uint8Array | null): string | null =>
   bytes === null ? null : Buffer.from(bytes).toString('hex');
+
+/** A real document taken apart: its signed parts, the decoded payload map, and its certificates. */
+export interface DocumentParts {
+  readonly protectedHeader: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly payloadMap: Map<string, Encodable>;
+  /** cabundle (root first). */
+  readonly cabundle: readonly Uint8Array[];
+  readonly leaf: Uint8Array;
+}
+
+export function documentParts(fixture: NitroFixture): DocumentParts {
+  const cose = parseCoseSign1(fixture.bytes);
+  if (!cose.ok) throw new Error(cose.message);
+  const payloadMap = fromCborValue(decodeCbor(cose.value.payload)) as Map<string, Encodable>;
+  return {
+    protectedHeader: cose.value.protectedHeader,
+    signature: cose.value.signature,
+    payloadMap,
+    cabundle: payloadMap.get('cabundle') as Uint8Array[],
+    leaf: payloadMap.get('certificate') as Uint8Array,
+  };
+}

@@ -1,15 +1,16 @@
 /**
  * Locally signed attestation documents for tests that real documents cannot cover (absent vs null fields,
- * indefinite-length payloads, non-CA intermediates, P-256 leaves …): a minimal DER X.509 writer over
- * node:crypto, a P-384 chain root → intermediate → leaf, and a COSE_Sign1 builder. The chain's root is
- * trusted only when a test passes it as `trustedRoots`.
+ * indefinite-length payloads, non-CA intermediates, CA-constraint violations, P-256 leaves …): a minimal
+ * DER X.509 writer over node:crypto, a P-384 chain root → intermediate(s) → leaf, and a COSE_Sign1 builder.
+ * The chain's root is trusted only when a test passes it as `trustedRoots`.
  */
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { type Encodable, type EncodeStyle, encodeCbor, RawCbor, Tagged } from './cbor-encoder.ts';
 
 // ---- DER ----------------------------------------------------------------------------------------------
 
-function tlv(tag: number, content: Uint8Array): Uint8Array {
+/** One DER element (tag, minimal definite length, content). */
+export function tlv(tag: number, content: Uint8Array): Uint8Array {
   const length = content.length;
   let lengthBytes: number[];
   if (length < 0x80) lengthBytes = [length];
@@ -18,17 +19,19 @@ function tlv(tag: number, content: Uint8Array): Uint8Array {
   return Buffer.concat([Buffer.from([tag, ...lengthBytes]), content]);
 }
 
-const seq = (...items: Uint8Array[]) => tlv(0x30, Buffer.concat(items));
+export const seq = (...items: Uint8Array[]) => tlv(0x30, Buffer.concat(items));
 const set = (...items: Uint8Array[]) => tlv(0x31, Buffer.concat(items));
 const explicit = (n: number, content: Uint8Array) => tlv(0xa0 | n, content);
-const bool = (value: boolean) => tlv(0x01, Buffer.from([value ? 0xff : 0x00]));
-const octets = (content: Uint8Array) => tlv(0x04, content);
+export const bool = (value: boolean) => tlv(0x01, Buffer.from([value ? 0xff : 0x00]));
+export const octets = (content: Uint8Array) => tlv(0x04, content);
 const utf8 = (text: string) => tlv(0x0c, Buffer.from(text, 'utf8'));
 const OID_ECDSA_SHA384 = Buffer.from([0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03]);
 const OID_COMMON_NAME = Buffer.from([0x06, 0x03, 0x55, 0x04, 0x03]);
-const OID_BASIC_CONSTRAINTS = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x13]);
+export const OID_BASIC_CONSTRAINTS = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x13]);
+export const OID_KEY_USAGE = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x0f]);
 
-function integer(value: number): Uint8Array {
+/** A DER INTEGER (non-negative). */
+export function integer(value: number): Uint8Array {
   const bytes: number[] = [];
   let n = value;
   do {
@@ -59,12 +62,49 @@ export interface CertificateSpec {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly ca: boolean;
+  /** basicConstraints pathLenConstraint (written even when `ca` is false). */
+  readonly pathLen?: number;
+  /** KeyUsage bit numbers (0 digitalSignature … 5 keyCertSign … 8 decipherOnly); absent: no keyUsage. */
+  readonly keyUsage?: readonly number[];
+  /** Omit basicConstraints altogether (`ca` and `pathLen` are then ignored). */
+  readonly noBasicConstraints?: boolean;
+  /** Replace all the extensions by these DER `Extension` elements (e.g. from `extension`), written as is. */
+  readonly rawExtensions?: readonly Uint8Array[];
+}
+
+/** One DER `Extension`: `SEQUENCE { extnID, critical (only when TRUE), extnValue OCTET STRING }`. */
+export function extension(oid: Uint8Array, critical: boolean, value: Uint8Array): Uint8Array {
+  return critical ? seq(oid, bool(true), octets(value)) : seq(oid, octets(value));
+}
+
+/** A DER named-bit BIT STRING of these bit numbers (trailing zero bits dropped, as DER requires). */
+export function namedBits(bits: readonly number[]): Uint8Array {
+  if (bits.length === 0) return tlv(0x03, Buffer.from([0]));
+  const width = Math.max(...bits) + 1;
+  const content = new Uint8Array(Math.ceil(width / 8));
+  for (const bit of bits) content[bit >> 3]! |= 0x80 >> (bit & 7);
+  return tlv(0x03, Buffer.from([content.length * 8 - width, ...content]));
+}
+
+/** The extensions a spec asks for: basicConstraints (critical), then keyUsage (critical) when given. */
+function extensionsOf(spec: CertificateSpec): Uint8Array[] {
+  if (spec.rawExtensions !== undefined) return [...spec.rawExtensions];
+  const extensions: Uint8Array[] = [];
+  if (!spec.noBasicConstraints) {
+    const fields = [
+      ...(spec.ca ? [bool(true)] : []),
+      ...(spec.pathLen === undefined ? [] : [integer(spec.pathLen)]),
+    ];
+    extensions.push(extension(OID_BASIC_CONSTRAINTS, true, seq(...fields)));
+  }
+  if (spec.keyUsage !== undefined) extensions.push(extension(OID_KEY_USAGE, true, namedBits(spec.keyUsage)));
+  return extensions;
 }
 
 /** A DER X.509 v3 certificate signed with ECDSA-SHA384. */
 export function certificate(spec: CertificateSpec): Uint8Array {
   const algorithm = seq(OID_ECDSA_SHA384);
-  const basicConstraints = seq(OID_BASIC_CONSTRAINTS, bool(true), octets(spec.ca ? seq(bool(true)) : seq()));
+  const extensions = extensionsOf(spec);
   const tbs = seq(
     explicit(0, integer(2)),
     integer(serial++),
@@ -73,7 +113,7 @@ export function certificate(spec: CertificateSpec): Uint8Array {
     seq(utcTime(spec.notBefore), utcTime(spec.notAfter)),
     name(spec.subject),
     spec.publicKey.export({ type: 'spki', format: 'der' }),
-    explicit(3, seq(basicConstraints)),
+    ...(extensions.length === 0 ? [] : [explicit(3, seq(...extensions))]),
   );
   const signature = sign('sha384', tbs, spec.signingKey); // DER ECDSA-Sig-Value
   return seq(tbs, algorithm, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
@@ -81,22 +121,39 @@ export function certificate(spec: CertificateSpec): Uint8Array {
 
 // ---- Chains -------------------------------------------------------------------------------------------
 
-/** A root → intermediate → leaf chain, all P-384 unless said otherwise. */
+/** A root → intermediate(s) → leaf chain, all P-384 unless said otherwise. */
 export interface TestChain {
   readonly root: Uint8Array;
+  /** The intermediates above `intermediate`, root first (none unless `intermediateCount` > 1). */
+  readonly upperIntermediates?: readonly Uint8Array[];
+  /** The intermediate that issues the leaf. */
   readonly intermediate: Uint8Array;
   readonly leaf: Uint8Array;
   readonly leafKey: KeyObject;
+  /** The private key of `intermediate`, to issue other leaves under it. */
+  readonly issuerKey: KeyObject;
   /** PEM of the root, for `trustedRoots`. */
   readonly rootPem: string;
 }
+
+/** What a chain test may change in a certificate's extensions. */
+export type ExtensionOverrides = Partial<
+  Pick<CertificateSpec, 'ca' | 'pathLen' | 'keyUsage' | 'noBasicConstraints' | 'rawExtensions'>
+>;
 
 export interface ChainOptions {
   /** Leaf validity (default: a 3-hour window around `at`). */
   readonly leafNotBefore?: Date;
   readonly leafNotAfter?: Date;
+  /** basicConstraints cA of the intermediate that issues the leaf. */
   readonly intermediateIsCa?: boolean;
   readonly leafCurve?: 'secp384r1' | 'prime256v1';
+  /** How many intermediates (default 1). */
+  readonly intermediateCount?: number;
+  readonly rootExtensions?: ExtensionOverrides;
+  /** Per intermediate, root first (the last one issues the leaf). */
+  readonly intermediateExtensions?: readonly (ExtensionOverrides | undefined)[];
+  readonly leafExtensions?: ExtensionOverrides;
 }
 
 const p384 = () => generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
@@ -104,7 +161,6 @@ const p384 = () => generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
 /** A fresh chain; `at` is the instant the leaf is valid around. */
 export function testChain(at: Date, options: ChainOptions = {}): TestChain {
   const rootKeys = p384();
-  const intermediateKeys = p384();
   const leafKeys = generateKeyPairSync('ec', { namedCurve: options.leafCurve ?? 'secp384r1' });
   const years = (n: number) => new Date(at.getTime() + n * 365 * 86_400_000);
   const root = certificate({
@@ -115,27 +171,49 @@ export function testChain(at: Date, options: ChainOptions = {}): TestChain {
     notBefore: years(-5),
     notAfter: years(20),
     ca: true,
+    ...options.rootExtensions,
   });
-  const intermediate = certificate({
-    subject: 'test-intermediate',
-    issuer: 'test-root',
-    publicKey: intermediateKeys.publicKey,
-    signingKey: rootKeys.privateKey,
-    notBefore: years(-1),
-    notAfter: years(1),
-    ca: options.intermediateIsCa ?? true,
-  });
+  const count = options.intermediateCount ?? 1;
+  if (!Number.isInteger(count) || count < 1) throw new RangeError('intermediateCount must be at least 1');
+  const intermediates: Uint8Array[] = [];
+  let issuer = { name: 'test-root', key: rootKeys.privateKey };
+  for (let i = 0; i < count; i++) {
+    const keys = p384();
+    const subject = i === count - 1 ? 'test-intermediate' : `test-intermediate-${i}`;
+    intermediates.push(
+      certificate({
+        subject,
+        issuer: issuer.name,
+        publicKey: keys.publicKey,
+        signingKey: issuer.key,
+        notBefore: years(-1),
+        notAfter: years(1),
+        ca: i === count - 1 ? (options.intermediateIsCa ?? true) : true,
+        ...options.intermediateExtensions?.[i],
+      }),
+    );
+    issuer = { name: subject, key: keys.privateKey };
+  }
   const leaf = certificate({
     subject: 'test-leaf',
-    issuer: 'test-intermediate',
+    issuer: issuer.name,
     publicKey: leafKeys.publicKey,
-    signingKey: intermediateKeys.privateKey,
+    signingKey: issuer.key,
     notBefore: options.leafNotBefore ?? new Date(at.getTime() - 60_000),
     notAfter: options.leafNotAfter ?? new Date(at.getTime() + 3 * 3_600_000),
     ca: false,
+    ...options.leafExtensions,
   });
   const rootPem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(root).toString('base64')}\n-----END CERTIFICATE-----\n`;
-  return { root, intermediate, leaf, leafKey: leafKeys.privateKey, rootPem };
+  return {
+    root,
+    upperIntermediates: intermediates.slice(0, -1),
+    intermediate: intermediates.at(-1)!,
+    leaf,
+    leafKey: leafKeys.privateKey,
+    issuerKey: issuer.key,
+    rootPem,
+  };
 }
 
 // ---- Documents ----------------------------------------------------------------------------------------
@@ -176,7 +254,7 @@ export function defaultFields(spec: DocumentSpec): Record<string, Field> {
     timestamp: spec.timestamp,
     pcrs: testPcrs(),
     certificate: spec.chain.leaf,
-    cabundle: [spec.chain.root, spec.chain.intermediate],
+    cabundle: [spec.chain.root, ...(spec.chain.upperIntermediates ?? []), spec.chain.intermediate],
     public_key: null,
     user_data: null,
     nonce: null,
