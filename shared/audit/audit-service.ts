@@ -69,7 +69,9 @@ function mayRead(caller: Identity, first: AuditRecord): boolean {
   if (caller.roles.includes('auditor') || caller.roles.includes('admin')) return true;
   if (first.entityId === caller.id) return true;
   const data = first.data as { providerId?: unknown; consumerId?: unknown } | null;
+  // Contracts and their measurement sets carry both parties in their first record.
   return (
-    first.entityType === 'contract' && (data?.providerId === caller.id || data?.consumerId === caller.id)
+    (first.entityType === 'contract' || first.entityType === 'measurement-set') &&
+    (data?.providerId === caller.id || data?.consumerId === caller.id)
   );
 }

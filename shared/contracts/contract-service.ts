@@ -38,9 +38,8 @@ import {
   type IdempotentRequest,
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
-import { findKey } from '../identities/identity-store.ts';
+import { verifyCallerSignature } from '../identities/identity-service.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
-import { verifyPartySignature } from '../signing/party-signatures.ts';
 import {
   type ContractFilter,
   deleteContractMutation,
@@ -76,7 +75,7 @@ function canSee(c: ContractData, caller: Identity): boolean {
 }
 
 /** Loads a contract the caller may see; anyone else learns nothing, not even that it exists (404). */
-async function loadVisible(deps: Dependencies, caller: Identity, id: string): Promise<LoadedContract> {
+export async function loadVisible(deps: Dependencies, caller: Identity, id: string): Promise<LoadedContract> {
   const loaded = await loadContract(deps.db, id);
   if (!loaded || !canSee(loaded.contract, caller)) throw new NotFoundError(`Contract ${id}`);
   return loaded;
@@ -446,24 +445,13 @@ export async function signContract(
         `The ${role} has already signed version ${c.contentVersion}.`,
       );
     }
-    const key = await findKey(deps.db, input.kid);
-    if (!key || key.identityId !== caller.id || key.revokedAt !== null) {
-      throw new UnprocessableError(
-        'unknown-key',
-        'Unknown signing key',
-        `Key ${input.kid} is not an active key registered by the signer.`,
-        [{ field: 'kid', message: 'not an active key of the signer' }],
-      );
-    }
-    const payload = signingPayload(c);
-    if (!verifyPartySignature(key.alg, key.jwk, Buffer.from(payload, 'utf8'), input.signature)) {
-      throw new UnprocessableError(
-        'invalid-signature',
-        'Invalid signature',
-        `The signature does not verify with key ${key.kid} (${key.alg}) over the current signing payload (digest ${c.contentDigest}, version ${c.contentVersion}).`,
-        [{ field: 'signature', message: 'does not verify over the current signingPayload' }],
-      );
-    }
+    const key = await verifyCallerSignature(
+      deps,
+      caller,
+      input,
+      signingPayload(c),
+      `the current signing payload (digest ${c.contentDigest}, version ${c.contentVersion})`,
+    );
     const signature: ContractSignature = {
       role,
       identityId: caller.id,

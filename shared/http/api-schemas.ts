@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { CONTRACT_STATUSES, SignatureSchema } from '../domain/contract.ts';
 import { ContractTermsSchema } from '../domain/contract-terms.ts';
 import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
+import { MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
 
 /** Schemas of path parameters, query strings and replies: the request bodies live with the domain. */
 export const IdPathSchema = z.strictObject({ id: z.uuid() });
+export const MeasurementPathSchema = z.strictObject({ id: z.uuid(), mid: z.uuid() });
 
 export const ListContractsQuerySchema = z.strictObject({
   status: z.enum(CONTRACT_STATUSES).optional(),
@@ -129,3 +131,30 @@ export const ProblemSchema = z.object({
 });
 
 export const HealthSchema = z.object({ status: z.literal('ok') });
+
+export const MeasurementSetResponseSchema = z.object({
+  id: z.uuid(),
+  contractId: z.uuid(),
+  pcr0: z.string(),
+  pcr1: z.string(),
+  pcr2: z.string(),
+  pcr8: z.string().nullable(),
+  status: z.enum(MEASUREMENT_SET_STATUSES),
+  approvals: z.array(
+    z.object({
+      role: z.enum(['provider', 'consumer']),
+      identityId: z.uuid(),
+      kid: z.string(),
+      alg: z.enum(SIGNATURE_ALGORITHMS),
+      signature: z.string(),
+      approvedAt: z.string(),
+    }),
+  ),
+  proposedBy: z.uuid(),
+  version: z.int(),
+  signingPayload: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const MeasurementSetListSchema = z.object({ items: z.array(MeasurementSetResponseSchema) });

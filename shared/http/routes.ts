@@ -7,6 +7,7 @@ import {
   UpdateContractSchema,
 } from '../domain/contract.ts';
 import { CreateIdentitySchema, RegisterKeySchema } from '../domain/identity.ts';
+import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
 import {
   AuditQuerySchema,
   AuditTrailSchema,
@@ -19,6 +20,9 @@ import {
   KeyResponseSchema,
   ListContractsQuerySchema,
   ListIdentitiesQuerySchema,
+  MeasurementPathSchema,
+  MeasurementSetListSchema,
+  MeasurementSetResponseSchema,
   PlatformKeysSchema,
 } from './api-schemas.ts';
 
@@ -270,6 +274,43 @@ export const ROUTES = [
     tag: 'contracts',
     request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
     responses: { 200: contract },
+  },
+  {
+    id: 'proposeMeasurementSet',
+    method: 'POST',
+    path: `${API_PREFIX}/contracts/{id}/measurements`,
+    handler: 'functions/api/contracts/measurements-propose.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary:
+      'Propose the image measurements (PCR0/1/2, optionally PCR8) an enclave may run under the contract',
+    tag: 'contracts',
+    request: { params: IdPathSchema, body: ProposeMeasurementsSchema },
+    responses: { 201: { description: 'Proposed', schema: MeasurementSetResponseSchema } },
+  },
+  {
+    id: 'listMeasurementSets',
+    method: 'GET',
+    path: `${API_PREFIX}/contracts/{id}/measurements`,
+    handler: 'functions/api/contracts/measurements-list.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: "The contract's proposed and approved measurement sets",
+    tag: 'contracts',
+    request: { params: IdPathSchema },
+    responses: { 200: { description: 'Measurement sets', schema: MeasurementSetListSchema } },
+  },
+  {
+    id: 'approveMeasurementSet',
+    method: 'POST',
+    path: `${API_PREFIX}/contracts/{id}/measurements/{mid}/approve`,
+    handler: 'functions/api/contracts/measurements-approve.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: "Approve a measurement set with the caller's signature; Approved once both parties have",
+    tag: 'contracts',
+    request: { params: MeasurementPathSchema, body: ApproveMeasurementsSchema },
+    responses: { 200: { description: 'Approval recorded', schema: MeasurementSetResponseSchema } },
   },
   {
     id: 'getAuditTrail',

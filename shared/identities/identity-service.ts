@@ -3,16 +3,23 @@ import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { loadAuditHead } from '../audit/audit-store.ts';
 import { auditedWrite } from '../audit/audited-write.ts';
 import { DatabaseError, UNIQUE_VIOLATION } from '../database/database.ts';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnprocessableError,
+  ValidationError,
+} from '../domain/errors.ts';
 import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
-import { checkPublicJwk } from '../signing/party-signatures.ts';
+import { checkPublicJwk, verifyPartySignature } from '../signing/party-signatures.ts';
 import {
   findIdentity,
   findIdentityBySubject,
+  findKey,
   insertIdentityMutation,
   insertKeyMutation,
   listKeys as listKeyRows,
@@ -238,4 +245,36 @@ export async function listKeys(
   const owner = await findIdentity(deps.db, identityId);
   if (!owner) throw new NotFoundError(`Identity ${identityId}`);
   return { status: 200, body: { keys: await listKeyRows(deps.db, identityId) } };
+}
+
+/**
+ * Checks that `signature` (base64url, JWS encoding) over `payload` was made by one of the caller's own
+ * active keys; returns that key. `what` names the payload in the refusal.
+ * @throws UnprocessableError `unknown-key` or `invalid-signature` (422)
+ */
+export async function verifyCallerSignature(
+  deps: Dependencies,
+  caller: Identity,
+  input: { kid: string; signature: string },
+  payload: string,
+  what: string,
+): Promise<IdentityKey> {
+  const key = await findKey(deps.db, input.kid);
+  if (!key || key.identityId !== caller.id || key.revokedAt !== null) {
+    throw new UnprocessableError(
+      'unknown-key',
+      'Unknown signing key',
+      `Key ${input.kid} is not an active key registered by the signer.`,
+      [{ field: 'kid', message: 'not an active key of the signer' }],
+    );
+  }
+  if (!verifyPartySignature(key.alg, key.jwk, Buffer.from(payload, 'utf8'), input.signature)) {
+    throw new UnprocessableError(
+      'invalid-signature',
+      'Invalid signature',
+      `The signature does not verify with key ${key.kid} (${key.alg}) over ${what}.`,
+      [{ field: 'signature', message: 'does not verify over the current signingPayload' }],
+    );
+  }
+  return key;
 }

@@ -14,6 +14,7 @@ const createBody = JSON.parse(
 type Who = 'provider' | 'consumer' | 'admin' | 'auditor' | 'outsider' | 'anonymous';
 const EVERYONE: Who[] = ['provider', 'consumer', 'admin', 'auditor', 'outsider', 'anonymous'];
 type State = 'Draft' | 'PendingSignature' | 'Active' | 'Suspended';
+const MEASUREMENTS = { pcr0: 'a'.repeat(96), pcr1: 'b'.repeat(96), pcr2: 'c'.repeat(96) };
 
 let stack: LocalStack;
 const clients = {} as Record<Who, ApiClient>;
@@ -128,6 +129,36 @@ const contractCases: Case[] = [
     state: 'Active',
     call: (k, c) => k.post(`/contracts/${c.id}/terminate`, { reason: 'r' }),
     allowed: { provider: 200, consumer: 200, admin: 200 },
+    denied: 403,
+  },
+  {
+    name: 'POST /contracts/{id}/measurements',
+    state: 'Draft',
+    call: (k, c) => k.post(`/contracts/${c.id}/measurements`, MEASUREMENTS),
+    allowed: { provider: 201, consumer: 201 },
+    denied: 403,
+  },
+  {
+    name: 'GET /contracts/{id}/measurements',
+    state: 'Draft',
+    call: (k, c) => k.get(`/contracts/${c.id}/measurements`),
+    allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 },
+  },
+  {
+    name: 'POST /contracts/{id}/measurements/{mid}/approve',
+    state: 'Draft',
+    call: async (k, c, who) => {
+      const proposed = await clients.provider.post<{ id: string; signingPayload: string }>(
+        `/contracts/${c.id}/measurements`,
+        MEASUREMENTS,
+      );
+      const party = who === 'consumer' ? 'consumer' : 'provider';
+      return k.post(`/contracts/${c.id}/measurements/${proposed.body.id}/approve`, {
+        kid: kids[party],
+        signature: keys[party].sign(proposed.body.signingPayload),
+      });
+    },
+    allowed: { provider: 200, consumer: 200 },
     denied: 403,
   },
   {

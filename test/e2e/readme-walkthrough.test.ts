@@ -48,6 +48,7 @@ it('takes a contract from Draft to Active and back to Terminated exactly as the 
   const lines = run.stdout.trim().split('\n');
   expect(lines).toContain('3.1.0');
   expect(lines.filter((l) => l === 'PendingSignature')).toHaveLength(2);
+  expect(lines).toEqual(expect.arrayContaining(['Proposed', 'Approved']));
   expect(lines).toEqual(
     expect.arrayContaining([
       'Active',

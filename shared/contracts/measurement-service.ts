@@ -1,0 +1,200 @@
+import { GENESIS_HASH } from '../audit/audit-chain.ts';
+import { auditedWrite } from '../audit/audited-write.ts';
+import type { ContractData } from '../domain/contract.ts';
+import { partyRoleOf } from '../domain/contract.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
+import type { Identity } from '../domain/identity.ts';
+import {
+  type ApproveMeasurements,
+  type MeasurementApproval,
+  type MeasurementSet,
+  measurementSigningPayload,
+  type ProposeMeasurements,
+  statusAfter,
+} from '../domain/measurement-set.ts';
+import { etagOf } from '../http/preconditions.ts';
+import type { Reply } from '../http/reply.ts';
+import { verifyCallerSignature } from '../identities/identity-service.ts';
+import type { Dependencies } from '../runtime/dependencies.ts';
+import { loadVisible } from './contract-service.ts';
+import {
+  insertMeasurementSetMutation,
+  listMeasurementSets as listRows,
+  loadMeasurementSet,
+  updateMeasurementSetMutation,
+} from './measurement-store.ts';
+
+/**
+ * Image measurements an enclave may run under a contract. Either party proposes a set; each party approves
+ * it by signing its canonical JSON with a registered key; only a set approved by BOTH parties may enter an
+ * attestation policy. Anyone who cannot see the contract gets 404; admins and auditors may read but not act.
+ */
+export type MeasurementSetView = MeasurementSet & { readonly signingPayload: string };
+
+const viewOf = (m: MeasurementSet): MeasurementSetView => ({
+  ...m,
+  signingPayload: measurementSigningPayload(m),
+});
+
+const CLOSED = new Set(['Terminated', 'Expired']);
+
+function requireOpenParty(contract: ContractData, caller: Identity, action: string) {
+  const role = partyRoleOf(contract, caller.id);
+  if (!role) throw new ForbiddenError(`Only the parties of the contract may ${action} image measurements.`);
+  if (CLOSED.has(contract.status)) {
+    throw new ConflictError(
+      'contract-closed',
+      'Contract closed',
+      `The contract is ${contract.status}: its measurements are frozen.`,
+    );
+  }
+  return role;
+}
+
+function event(deps: Dependencies, type: string, m: MeasurementSet, at: string) {
+  return {
+    id: deps.newId(),
+    aggregateType: 'measurement-set',
+    aggregateId: m.id,
+    type,
+    occurredAt: at,
+    payload: { measurementSetId: m.id, contractId: m.contractId, status: m.status, version: m.version },
+  };
+}
+
+export async function proposeMeasurementSet(
+  deps: Dependencies,
+  caller: Identity,
+  contractId: string,
+  input: ProposeMeasurements,
+): Promise<Reply<MeasurementSetView>> {
+  const { contract } = await loadVisible(deps, caller, contractId);
+  requireOpenParty(contract, caller, 'propose');
+  const at = deps.now().toISOString();
+  const set: MeasurementSet = {
+    id: deps.newId(),
+    contractId,
+    pcr0: input.pcr0,
+    pcr1: input.pcr1,
+    pcr2: input.pcr2,
+    pcr8: input.pcr8 ?? null,
+    status: 'Proposed',
+    approvals: [],
+    proposedBy: caller.id,
+    version: 1,
+    createdAt: at,
+    updatedAt: at,
+  };
+  const { applied } = await auditedWrite(deps.db, {
+    ...insertMeasurementSetMutation(set),
+    audit: {
+      entityType: 'measurement-set',
+      entityId: set.id,
+      seq: 1,
+      action: 'propose',
+      actorId: caller.id,
+      occurredAt: at,
+      // the parties travel with the chain so they can read it (see audit-service mayRead)
+      data: {
+        contractId,
+        providerId: contract.providerId,
+        consumerId: contract.consumerId,
+        pcr0: set.pcr0,
+        pcr1: set.pcr1,
+        pcr2: set.pcr2,
+        pcr8: set.pcr8,
+      },
+    },
+    prevHash: GENESIS_HASH,
+    event: event(deps, 'MeasurementSetProposed', set, at),
+  });
+  if (!applied) {
+    throw new ConflictError(
+      'measurements-exist',
+      'Measurements already proposed',
+      'This exact measurement set was already proposed for the contract.',
+    );
+  }
+  return { status: 201, body: viewOf(set), etag: etagOf(1) };
+}
+
+export async function listMeasurementSets(
+  deps: Dependencies,
+  caller: Identity,
+  contractId: string,
+): Promise<Reply<{ items: MeasurementSetView[] }>> {
+  await loadVisible(deps, caller, contractId);
+  return { status: 200, body: { items: (await listRows(deps.db, contractId)).map(viewOf) } };
+}
+
+export async function approveMeasurementSet(
+  deps: Dependencies,
+  caller: Identity,
+  contractId: string,
+  setId: string,
+  input: ApproveMeasurements,
+): Promise<Reply<MeasurementSetView>> {
+  const { contract } = await loadVisible(deps, caller, contractId);
+  const role = requireOpenParty(contract, caller, 'approve');
+  const loaded = await loadMeasurementSet(deps.db, contractId, setId);
+  if (!loaded) throw new NotFoundError(`Measurement set ${setId}`);
+  const { set, auditHead } = loaded;
+  if (set.approvals.some((a) => a.role === role)) {
+    throw new ConflictError(
+      'already-approved',
+      'Already approved',
+      `The ${role} has already approved this measurement set.`,
+    );
+  }
+  const key = await verifyCallerSignature(
+    deps,
+    caller,
+    input,
+    measurementSigningPayload(set),
+    "the measurement set's signingPayload",
+  );
+  const at = deps.now().toISOString();
+  const approval: MeasurementApproval = {
+    role,
+    identityId: caller.id,
+    kid: key.kid,
+    alg: key.alg,
+    signature: input.signature,
+    approvedAt: at,
+  };
+  const approvals = [...set.approvals, approval];
+  const next: MeasurementSet = {
+    ...set,
+    approvals,
+    status: statusAfter(approvals),
+    version: set.version + 1,
+    updatedAt: at,
+  };
+  const { applied } = await auditedWrite(deps.db, {
+    ...updateMeasurementSetMutation(next, set.version),
+    audit: {
+      entityType: 'measurement-set',
+      entityId: set.id,
+      seq: next.version,
+      action: 'approve',
+      actorId: caller.id,
+      occurredAt: at,
+      data: { role, kid: key.kid, status: next.status },
+    },
+    prevHash: auditHead,
+    event: event(
+      deps,
+      next.status === 'Approved' ? 'MeasurementSetApproved' : 'MeasurementSetApprovalAdded',
+      next,
+      at,
+    ),
+  });
+  if (!applied) {
+    throw new ConflictError(
+      'concurrent-modification',
+      'Concurrent modification',
+      'The measurement set changed concurrently; retry.',
+    );
+  }
+  return { status: 200, body: viewOf(next), etag: etagOf(next.version) };
+}
