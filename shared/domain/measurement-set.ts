@@ -7,7 +7,7 @@ import type { SignatureAlgorithm } from './identity.ts';
 export const PcrHexSchema = z
   .string()
   .regex(/^[0-9a-fA-F]{96}$/, '96 hex digits (a SHA-384 PCR value)')
-  .transform((v) => v.toLowerCase());
+  .toLowerCase();
 
 export const ProposeMeasurementsSchema = z.strictObject({
   pcr0: PcrHexSchema,

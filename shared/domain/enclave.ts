@@ -1,0 +1,316 @@
+import { z } from 'zod';
+import { PcrHexSchema } from './measurement-set.ts';
+
+/**
+ * Enclaves: AWS Nitro Enclaves in which training runs under a contract. This module holds the record's shape
+ * and the strict request schemas; lifecycle rules live in `enclave-lifecycle.ts`, the contract fit in
+ * `enclave-compatibility.ts`, instance sizing in `instance-types.ts`. Pure: no I/O.
+ */
+
+/** Exactly the seed's statuses: clients and scripts match on these strings. */
+export const ENCLAVE_STATUSES = ['Initializing', 'Running', 'Suspended', 'Failed', 'Terminated'] as const;
+export type EnclaveStatus = (typeof ENCLAVE_STATUSES)[number];
+
+/** Statuses no action leaves. */
+export const FINAL_ENCLAVE_STATUSES: readonly EnclaveStatus[] = ['Failed', 'Terminated'];
+
+/** Faults the local stack can inject to drive each failure path of the provisioning workflow by hand. */
+export const SIMULATION_FAULTS = ['wrong-image', 'debug-mode', 'no-callback', 'expired-document'] as const;
+export type SimulationFault = (typeof SIMULATION_FAULTS)[number];
+
+/** Bounds of the enclave's own resources (the parent instance's share comes on top; see instance-types.ts). */
+export const ENCLAVE_LIMITS = {
+  minCpuCount: 2,
+  maxCpuCount: 64,
+  minMemoryMiB: 512,
+  maxMemoryMiB: 262_144,
+  minStorageGiB: 1,
+  maxStorageGiB: 16_384,
+  maxRulesPerDirection: 50,
+  maxAllowedSigners: 10,
+} as const;
+
+// ---------------------------------------------------------------------------------------------------------
+// Building blocks
+
+/** An AWS region such as `eu-central-1` (the same form as a contract's `compliance.dataResidency`). */
+export const AwsRegionSchema = z
+  .string()
+  .max(32)
+  .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as eu-central-1');
+
+/**
+ * A SHA-384 PCR value as `nitro-cli describe-eif` prints it: 96 hex digits. Either case is accepted and the
+ * value is kept lower-case, so equal measurements compare equal. `.toLowerCase()` (an in-place overwrite,
+ * not a transform) keeps the schema representable in the OpenAPI document.
+ */
+/** PCR values are the same concept everywhere: one schema (96 hex digits, kept lower-case). */
+export const Sha384HexSchema = PcrHexSchema;
+
+const ALL_ZERO_PCR = '0'.repeat(96);
+
+const PortSchema = z.int().min(1).max(65_535);
+
+/** One port, or an inclusive range `{ from, to }`. */
+export const PortSpecSchema = z.union([
+  PortSchema,
+  z
+    .strictObject({ from: PortSchema, to: PortSchema })
+    .refine((r) => r.from <= r.to, { message: 'from must not exceed to', path: ['to'] }),
+]);
+export type PortSpec = z.infer<typeof PortSpecSchema>;
+
+/** An IPv4 or IPv6 CIDR block, e.g. `10.0.0.0/16` or `2001:db8::/56`. */
+export const CidrSchema = z.union([z.cidrv4(), z.cidrv6()], {
+  error: 'an IPv4 or IPv6 CIDR block such as 10.0.0.0/16',
+});
+
+/**
+ * A fully qualified host name for the egress allowlist (what the parent's vsock proxy lets the enclave
+ * reach). No wildcards: an allowlist entry names exactly one service. Kept lower-case (DNS is not
+ * case-sensitive), at least two labels, each label 1–63 letters/digits/hyphens, at most 253 characters.
+ */
+export const AllowlistHostSchema = z
+  .string()
+  .max(253)
+  .regex(
+    /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
+    'a fully qualified host name such as kms.eu-central-1.amazonaws.com (no wildcards)',
+  )
+  .toLowerCase();
+
+const ruleBase = {
+  protocol: z.enum(['tcp', 'udp']),
+  port: PortSpecSchema,
+  description: z.string().trim().max(200).optional(),
+};
+
+/**
+ * An ingress rule: who may reach the parent instance. Sources are CIDR blocks only, because a security group
+ * cannot filter inbound traffic by host name.
+ */
+export const IngressRuleSchema = z.strictObject({ ...ruleBase, cidr: CidrSchema });
+export type IngressRule = z.infer<typeof IngressRuleSchema>;
+
+/**
+ * An egress rule: where the enclave may connect, either a CIDR block (a security-group rule) or a host name
+ * (a vsock-proxy allowlist entry). Exactly one of `cidr` and `host`.
+ */
+export const EgressRuleSchema = z
+  .strictObject({ ...ruleBase, cidr: CidrSchema.optional(), host: AllowlistHostSchema.optional() })
+  .superRefine((rule, ctx) => {
+    if ((rule.cidr === undefined) === (rule.host === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['cidr'], message: 'exactly one of cidr and host is required' });
+    }
+  });
+export type EgressRule = z.infer<typeof EgressRuleSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// The configuration
+
+export const EnclaveResourcesSchema = z.strictObject({
+  /**
+   * vCPUs given to the enclave. Even, because the Nitro Enclaves allocator hands out whole cores (two
+   * hyper-threads each) so that no core is shared with the parent (a side-channel boundary).
+   */
+  cpuCount: z
+    .int()
+    .min(ENCLAVE_LIMITS.minCpuCount)
+    .max(ENCLAVE_LIMITS.maxCpuCount)
+    .refine((n) => n % 2 === 0, 'must be even: enclaves take whole cores (2 vCPUs each)'),
+  /** Enclave memory in MiB; it must also hold the image (EIF) the enclave boots from. */
+  memoryMiB: z.int().min(ENCLAVE_LIMITS.minMemoryMiB).max(ENCLAVE_LIMITS.maxMemoryMiB),
+  /** The parent instance's encrypted EBS volume (the enclave itself has no disk). */
+  storageGiB: z.int().min(ENCLAVE_LIMITS.minStorageGiB).max(ENCLAVE_LIMITS.maxStorageGiB),
+});
+export type EnclaveResources = z.infer<typeof EnclaveResourcesSchema>;
+
+export const NetworkPoliciesSchema = z.strictObject({
+  ingress: z.array(IngressRuleSchema).max(ENCLAVE_LIMITS.maxRulesPerDirection),
+  egress: z.array(EgressRuleSchema).max(ENCLAVE_LIMITS.maxRulesPerDirection),
+  encryptionRequired: z.boolean(),
+  minTlsVersion: z.enum(['1.2', '1.3']),
+});
+export type NetworkPolicies = z.infer<typeof NetworkPoliciesSchema>;
+
+export const SecurityPoliciesSchema = z.strictObject({
+  secureBoot: z.boolean(),
+  measuredBoot: z.boolean(),
+  /** PCR8 values (SHA-384 of the EIF signing certificate) whose images may run; empty = unsigned allowed. */
+  allowedSigners: z
+    .array(Sha384HexSchema)
+    .max(ENCLAVE_LIMITS.maxAllowedSigners)
+    .refine((s) => new Set(s).size === s.length, 'allowedSigners must be unique'),
+  /**
+   * Debug mode exposes the enclave's console and zeroes PCR0/1/2 in its attestation: refused outside the
+   * local stack (enforced by the compatibility check, which knows where it runs).
+   */
+  debugMode: z.boolean(),
+});
+export type SecurityPolicies = z.infer<typeof SecurityPoliciesSchema>;
+
+export const ObservabilitySchema = z.strictObject({
+  /** The parent agent reports runtime metrics (`POST /enclaves/{id}/metrics`). */
+  metricsEnabled: z.boolean(),
+  /** The enclave's logs are forwarded over vsock to the parent and on to the log service. */
+  logForwarding: z.boolean(),
+});
+export type Observability = z.infer<typeof ObservabilitySchema>;
+
+/** The image to run, identified by its measurements as `nitro-cli describe-eif` prints them. */
+export const EnclaveImageSchema = z
+  .strictObject({
+    pcr0: Sha384HexSchema,
+    pcr1: Sha384HexSchema,
+    pcr2: Sha384HexSchema,
+    /** The signing certificate's measurement, printed by describe-eif for signed images. */
+    pcr8: Sha384HexSchema.optional(),
+    name: z.string().trim().min(1).max(200).optional(),
+    version: z.string().trim().min(1).max(64).optional(),
+  })
+  .superRefine((image, ctx) => {
+    // A debug-mode enclave reports PCR0/1/2 as zeros: pinning zeros would let any debug enclave attest.
+    for (const key of ['pcr0', 'pcr1', 'pcr2'] as const) {
+      if (image[key] === ALL_ZERO_PCR) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'all zeros is what debug mode reports, not an image measurement',
+        });
+      }
+    }
+  });
+export type EnclaveImage = z.infer<typeof EnclaveImageSchema>;
+
+/** What an enclave runs and how it is fenced; strictly validated, every list and string bounded. */
+export const EnclaveConfigurationSchema = z
+  .strictObject({
+    resources: EnclaveResourcesSchema,
+    networkPolicies: NetworkPoliciesSchema,
+    securityPolicies: SecurityPoliciesSchema,
+    observability: ObservabilitySchema,
+    image: EnclaveImageSchema,
+  })
+  .superRefine((config, ctx) => {
+    const { pcr8 } = config.image;
+    const signers = config.securityPolicies.allowedSigners;
+    if (pcr8 !== undefined && signers.length > 0 && !signers.includes(pcr8)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['image', 'pcr8'],
+        message: 'the image is signed by a certificate that securityPolicies.allowedSigners does not list',
+      });
+    }
+  });
+export type EnclaveConfiguration = z.infer<typeof EnclaveConfigurationSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Requests
+
+/** A human name; also an EC2 tag value, hence no control characters. */
+export const EnclaveNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(128)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters');
+
+/** `POST /enclaves` as the deployed API accepts it: strict, so a `simulation` field is refused. */
+export const CreateEnclaveSchema = z.strictObject({
+  name: EnclaveNameSchema,
+  contractId: z.uuid(),
+  region: AwsRegionSchema,
+  configuration: EnclaveConfigurationSchema,
+});
+export type CreateEnclave = z.infer<typeof CreateEnclaveSchema>;
+
+/** The local stack's fault injection (never accepted by the deployed API). */
+export const SimulationSchema = z.strictObject({ fault: z.enum(SIMULATION_FAULTS) });
+export type Simulation = z.infer<typeof SimulationSchema>;
+
+/** `POST /enclaves` in the local stack only: the create body plus an optional `simulation`. */
+export const LocalCreateEnclaveSchema = CreateEnclaveSchema.extend({
+  simulation: SimulationSchema.optional(),
+});
+export type LocalCreateEnclave = z.infer<typeof LocalCreateEnclaveSchema>;
+
+/** `PUT /enclaves/{id}`: a complete new configuration, optionally with a new name. */
+export const UpdateEnclaveSchema = z.strictObject({
+  name: EnclaveNameSchema.optional(),
+  configuration: EnclaveConfigurationSchema,
+});
+export type UpdateEnclave = z.infer<typeof UpdateEnclaveSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Stored state
+
+/**
+ * The outcome of the last attestation check: the trusted claims when verified, the failure code when
+ * refused (claims of a refused document are not trusted, so none are kept).
+ */
+export const EnclaveAttestationSchema = z.discriminatedUnion('verdict', [
+  z.strictObject({
+    verdict: z.literal('verified'),
+    verifiedAt: z.iso.datetime({ offset: true }),
+    moduleId: z.string().max(255),
+    /** The document's own timestamp (the NSM clock), ISO-8601. */
+    documentTimestamp: z.iso.datetime({ offset: true }),
+    /** PCR index (as a string key) → lower-case hex, e.g. `{ "0": "…", "4": "…" }`. */
+    pcrs: z.record(z.string().regex(/^\d{1,2}$/), z.string().regex(/^[0-9a-f]{96}$/)),
+    /** The approved measurement set the document matched. */
+    measurementSetId: z.uuid().nullable(),
+  }),
+  z.strictObject({
+    verdict: z.literal('refused'),
+    verifiedAt: z.iso.datetime({ offset: true }),
+    /** The attestation library's failure code, e.g. `pcr_mismatch`. */
+    code: z.string().max(64),
+    message: z.string().max(1000),
+  }),
+]);
+export type EnclaveAttestation = z.infer<typeof EnclaveAttestationSchema>;
+
+/** Runtime metrics the parent agent reports (`POST /enclaves/{id}/metrics`); the latest is kept. */
+export const EnclaveMetricsSchema = z.strictObject({
+  reportedAt: z.iso.datetime({ offset: true }),
+  cpuUtilizationPercent: z.number().min(0).max(100),
+  memoryUsedMiB: z.int().min(0).max(ENCLAVE_LIMITS.maxMemoryMiB),
+  storageUsedGiB: z.number().min(0).max(ENCLAVE_LIMITS.maxStorageGiB).optional(),
+  networkInBytes: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  networkOutBytes: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  uptimeSeconds: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+export type EnclaveMetrics = z.infer<typeof EnclaveMetricsSchema>;
+
+/** An enclave as stored and returned by the API. */
+export interface EnclaveData {
+  readonly id: string;
+  readonly name: string;
+  /** The contract's provider (the data owner): enclaves are listed under it as in the seed. */
+  readonly providerId: string;
+  readonly contractId: string;
+  readonly status: EnclaveStatus;
+  /** The last attestation verdict, or null before the first one (and after suspension voids it). */
+  readonly attestation: EnclaveAttestation | null;
+  readonly configuration: EnclaveConfiguration;
+  /** The latest runtime metrics, or null until the agent reports. */
+  readonly metrics: EnclaveMetrics | null;
+  /** The AWS region the parent instance runs in. */
+  readonly region: string;
+  /** Row version: changes with every write; the ETag. */
+  readonly version: number;
+  /** The parent EC2 instance, once launched. */
+  readonly instanceId: string | null;
+  /** The provisioning workflow execution in flight (or last run), or null before the first. */
+  readonly executionArn: string | null;
+  /** Why the enclave is in its status (e.g. the failure reason), or null. */
+  readonly statusReason: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** True for the statuses no action leaves. */
+export function isFinalEnclaveStatus(status: EnclaveStatus): boolean {
+  return FINAL_ENCLAVE_STATUSES.includes(status);
+}
