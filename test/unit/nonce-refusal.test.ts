@@ -23,6 +23,16 @@ function item(fields: { enclaveId?: string; expiresAt?: number; consumedBy?: str
   return out;
 }
 
+/** The port's precedence, spelled out: unknown, then our own retry, then a replay, then expiry. */
+function expectedOutcome(ownItem: boolean, consumedBy: string | undefined, expiresAt: number) {
+  if (!ownItem) return 'unknown';
+  if (consumedBy === OURS) return 'consumed';
+  if (consumedBy !== undefined) return 'already_consumed';
+  if (expiresAt <= NOW) return 'expired';
+  // Every clause held: the condition cannot have failed on this item, so it is treated as malformed.
+  return 'unknown';
+}
+
 describe('classifyRefusal', () => {
   it('follows the documented precedence for every combination', () => {
     fc.assert(
@@ -36,16 +46,7 @@ describe('classifyRefusal', () => {
 
           const outcome = classifyRefusal(stored, 'enc-1', OURS, NOW);
 
-          const expected =
-            !exists || enclaveId !== 'enc-1'
-              ? 'unknown'
-              : consumedBy === OURS
-                ? 'consumed'
-                : consumedBy !== undefined
-                  ? 'already_consumed'
-                  : expiresAt <= NOW
-                    ? 'expired'
-                    : 'unknown';
+          const expected = expectedOutcome(exists && enclaveId === 'enc-1', consumedBy, expiresAt);
           expect(outcome).toBe(expected);
         },
       ),
