@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { canonicalJson, sha256Hex } from './canonical-json.ts';
 import { type ContractTerms, ContractTermsSchema } from './contract-terms.ts';
-import { SIGNATURE_ALGORITHMS, type SignatureAlgorithm } from './identity.ts';
+import { KeySignatureSchema, SIGNATURE_ALGORITHMS, type SignatureAlgorithm } from './identity.ts';
 
 export const CONTRACT_STATUSES = [
   'Draft',
@@ -79,15 +79,7 @@ export const UpdateContractSchema = z
   });
 export type UpdateContract = z.infer<typeof UpdateContractSchema>;
 
-export const SignContractSchema = z.strictObject({
-  type: z.literal('digital'),
-  kid: z.string().min(1).max(128),
-  signature: z
-    .string()
-    .min(16)
-    .max(1400)
-    .regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding'),
-});
+export const SignContractSchema = KeySignatureSchema.extend({ type: z.literal('digital') });
 export type SignContract = z.infer<typeof SignContractSchema>;
 
 export const ReasonSchema = z.strictObject({ reason: z.string().trim().min(1).max(1000) });

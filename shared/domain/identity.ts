@@ -79,3 +79,13 @@ export interface IdentityKey {
   readonly createdAt: string;
   readonly revokedAt: string | null;
 }
+
+/** A signature by one of the caller's registered keys: base64url, encoded as in JWS (ECDSA as r‖s). */
+export const KeySignatureSchema = z.strictObject({
+  kid: z.string().min(1).max(128),
+  signature: z
+    .string()
+    .min(16)
+    .max(1400)
+    .regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding'),
+});

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.ts';
 import type { PartyRole } from './contract.ts';
-import type { SignatureAlgorithm } from './identity.ts';
+import { KeySignatureSchema, type SignatureAlgorithm } from './identity.ts';
 
 /** A SHA-384 PCR value as `nitro-cli describe-eif` prints it: 96 hex digits, kept lower-case. */
 export const PcrHexSchema = z
@@ -18,14 +18,7 @@ export const ProposeMeasurementsSchema = z.strictObject({
 });
 export type ProposeMeasurements = z.infer<typeof ProposeMeasurementsSchema>;
 
-export const ApproveMeasurementsSchema = z.strictObject({
-  kid: z.string().min(1).max(128),
-  signature: z
-    .string()
-    .min(16)
-    .max(1400)
-    .regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding'),
-});
+export const ApproveMeasurementsSchema = KeySignatureSchema;
 export type ApproveMeasurements = z.infer<typeof ApproveMeasurementsSchema>;
 
 export const MEASUREMENT_SET_STATUSES = ['Proposed', 'Approved'] as const;
