@@ -1,0 +1,868 @@
+/**
+ * An in-memory stand-in for the part of EC2 the provisioning workflow uses: RunInstances, StartInstances,
+ * StopInstances, TerminateInstances and DescribeInstances, with the request and response shapes that Step
+ * Functions' `aws-sdk:ec2:*` integrations pass (PascalCase, as in `@aws-sdk/client-ec2`). The local stack
+ * maps the state machine's EC2 tasks to it (see {@link Ec2Simulator.localTaskHandlers}).
+ *
+ * Instances move through EC2's states on timers (pending → running, stopping → stopped, shutting-down →
+ * terminated); when one reaches `running`, the `onBoot` hook plays its user data — normally
+ * {@link parentAgent}, which attests with the Nitro simulator and submits the document, as the real parent
+ * agent does. Terminated instances stay listed, as in EC2, so tests can check that nothing is left running.
+ *
+ * It deliberately launches Nitro Enclaves parents only: a request without `EnclaveOptions.Enabled` or for a
+ * type outside the platform's catalog is refused, so a workflow bug shows up locally instead of in AWS.
+ */
+import { createHash } from 'node:crypto';
+import type { FailureCode } from '../../shared/attestation/types.ts';
+import { INSTANCE_TYPES } from '../../shared/domain/instance-types.ts';
+import type { Defect, ImageDeclaration, NitroSimulator } from './nitro-simulator.ts';
+
+/** EC2's instance state names. */
+export type InstanceStateName =
+  | 'pending'
+  | 'running'
+  | 'shutting-down'
+  | 'terminated'
+  | 'stopping'
+  | 'stopped';
+
+/** EC2's state codes (the low byte of `State.Code`). */
+export const INSTANCE_STATE_CODES: Readonly<Record<InstanceStateName, number>> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
+
+export interface InstanceState {
+  readonly Code: number;
+  readonly Name: InstanceStateName;
+}
+
+export interface Tag {
+  readonly Key: string;
+  readonly Value: string;
+}
+
+export interface TagSpecification {
+  /** Only `instance` tags land on the instance; volume/network-interface tags are accepted and dropped. */
+  readonly ResourceType?: string;
+  readonly Tags?: readonly Tag[];
+}
+
+export interface LaunchTemplateSpecification {
+  readonly LaunchTemplateId?: string;
+  readonly LaunchTemplateName?: string;
+  readonly Version?: string;
+}
+
+/** The launch-template fields the simulator merges under a RunInstances request (the request wins). */
+export interface LaunchTemplateData {
+  readonly ImageId?: string;
+  readonly InstanceType?: string;
+  readonly EnclaveOptions?: { readonly Enabled?: boolean };
+  readonly TagSpecifications?: readonly TagSpecification[];
+}
+
+/** `RunInstances` input (the fields the simulator reads; others are accepted and ignored). */
+export interface RunInstancesInput {
+  readonly ImageId?: string;
+  readonly InstanceType?: string;
+  readonly MinCount: number;
+  readonly MaxCount: number;
+  readonly LaunchTemplate?: LaunchTemplateSpecification;
+  readonly EnclaveOptions?: { readonly Enabled?: boolean };
+  readonly HibernationOptions?: { readonly Configured?: boolean };
+  readonly TagSpecifications?: readonly TagSpecification[];
+  /** Base64, as EC2 takes it; kept so a test can check what the workflow rendered. */
+  readonly UserData?: string;
+}
+
+/** An instance as `RunInstances`/`DescribeInstances` return it. */
+export interface Ec2Instance {
+  readonly InstanceId: string;
+  readonly ImageId: string;
+  readonly InstanceType: string;
+  readonly State: InstanceState;
+  readonly Tags: readonly Tag[];
+  /**
+   * ISO-8601. The SDK returns a `Date`; here it is the string a Step Functions state sees, since a `Date`
+   * does not survive the JSON that flows between states.
+   */
+  readonly LaunchTime: string;
+  readonly EnclaveOptions: { readonly Enabled: boolean };
+  readonly StateTransitionReason: string;
+}
+
+export interface RunInstancesOutput {
+  readonly ReservationId: string;
+  readonly OwnerId: string;
+  readonly Instances: readonly Ec2Instance[];
+}
+
+export interface InstanceIdsInput {
+  readonly InstanceIds: readonly string[];
+}
+
+export interface InstanceStateChange {
+  readonly InstanceId: string;
+  readonly CurrentState: InstanceState;
+  readonly PreviousState: InstanceState;
+}
+
+export interface TerminateInstancesOutput {
+  readonly TerminatingInstances: readonly InstanceStateChange[];
+}
+export interface StopInstancesOutput {
+  readonly StoppingInstances: readonly InstanceStateChange[];
+}
+export interface StartInstancesOutput {
+  readonly StartingInstances: readonly InstanceStateChange[];
+}
+
+export interface Filter {
+  /** `tag:<key>`, `tag-key`, `instance-state-name`, `instance-id` or `instance-type`. */
+  readonly Name: string;
+  /** Any of them matches; `*` and `?` are wildcards, as in EC2. */
+  readonly Values: readonly string[];
+}
+
+export interface DescribeInstancesInput {
+  readonly InstanceIds?: readonly string[];
+  readonly Filters?: readonly Filter[];
+}
+
+export interface DescribeInstancesOutput {
+  readonly Reservations: readonly { ReservationId: string; OwnerId: string; Instances: Ec2Instance[] }[];
+}
+
+/** One row of {@link Ec2Simulator.inventory}: easy to assert on ("no instance left running"). */
+export interface InventoryEntry {
+  readonly instanceId: string;
+  readonly instanceType: string;
+  readonly state: InstanceStateName;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly launchTime: string;
+  /** How many times the instance reached `running` (a resume boots it again). */
+  readonly boots: number;
+}
+
+/** The EC2 operations the simulator serves. */
+export type Ec2Operation =
+  | 'RunInstances'
+  | 'StartInstances'
+  | 'StopInstances'
+  | 'TerminateInstances'
+  | 'DescribeInstances';
+
+/** Errors a test can inject with {@link Ec2Simulator.failNext}. */
+export type Ec2FaultName =
+  | 'InsufficientInstanceCapacity'
+  | 'InstanceLimitExceeded'
+  | 'RequestLimitExceeded'
+  | 'InternalError'
+  | 'Unavailable'
+  | 'Unsupported'
+  | 'UnauthorizedOperation';
+
+/** Server-side (5xx) EC2 codes; everything else is the caller's fault (4xx), as EC2 classifies them. */
+const SERVER_FAULTS: ReadonlySet<string> = new Set([
+  'InsufficientInstanceCapacity',
+  'InternalError',
+  'Unavailable',
+  'RequestLimitExceeded',
+]);
+
+/**
+ * An EC2 error shaped like the SDK's `EC2ServiceException`: `name` is the EC2 error code (what a
+ * `Retry`/`Catch` or a `catch (e) { if (e.name === …) }` matches), with `$fault` and `$metadata`.
+ */
+export class Ec2Error extends Error {
+  /** The EC2 error code (same as `name`), as the SDK also exposes it. */
+  readonly Code: string;
+  readonly $fault: 'client' | 'server';
+  readonly $metadata: { readonly httpStatusCode: number; readonly requestId: string };
+
+  constructor(code: string, message: string, requestId = '00000000-0000-4000-8000-000000000000') {
+    super(message);
+    this.name = code;
+    this.Code = code;
+    this.$fault = SERVER_FAULTS.has(code) ? 'server' : 'client';
+    this.$metadata = {
+      httpStatusCode:
+        code === 'RequestLimitExceeded' || code === 'Unavailable'
+          ? 503
+          : this.$fault === 'server'
+            ? 500
+            : 400,
+      requestId,
+    };
+  }
+}
+
+/** What `onBoot` gets besides the instance: aborted as soon as the instance leaves `running`. */
+export interface BootContext {
+  readonly signal: AbortSignal;
+}
+
+/** The hook run each time an instance reaches `running` (its user data, in effect). */
+export type BootHook = (instance: Ec2Instance, context: BootContext) => Promise<void>;
+
+export interface Ec2SimulatorOptions {
+  /** pending → running (ms); default 5. */
+  readonly bootDelayMs?: number;
+  /** stopping → stopped (ms); default 5. */
+  readonly stopDelayMs?: number;
+  /** shutting-down → terminated (ms); default 5. */
+  readonly terminateDelayMs?: number;
+  /** Run when an instance reaches `running` (first boot and every start). */
+  readonly onBoot?: BootHook;
+  /** Told about a boot hook that failed (default: kept in {@link Ec2Simulator.bootErrors}). */
+  readonly onBootError?: (instance: Ec2Instance, error: unknown) => void;
+  /** Launch templates by id or name (what the CDK stack would have created). */
+  readonly launchTemplates?: Readonly<Record<string, LaunchTemplateData>>;
+  /** Seed of the instance/reservation ids: the same seed gives the same ids in the same order. */
+  readonly seed?: string;
+  /** The clock for `LaunchTime` (default: the system clock). */
+  readonly now?: () => Date;
+  /** `OwnerId` of the reservations (default 000000000000). */
+  readonly accountId?: string;
+}
+
+interface Fault {
+  readonly name: string;
+  remaining: number;
+  readonly operation: Ec2Operation;
+  readonly instanceType: string | undefined;
+}
+
+interface InstanceRecord {
+  readonly instanceId: string;
+  readonly reservationId: string;
+  readonly imageId: string;
+  readonly instanceType: string;
+  readonly tags: Tag[];
+  readonly launchTime: string;
+  readonly userData: string | undefined;
+  state: InstanceStateName;
+  reason: string;
+  boots: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Aborted when the instance leaves `running`, so a boot hook stops before posting for a dead instance. */
+  running: AbortController | undefined;
+}
+
+const SUPPORTED_TYPES: ReadonlySet<string> = new Set(INSTANCE_TYPES.map((type) => type.name));
+const INSTANCE_ID = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
+const FILTERS = ['instance-state-name', 'instance-id', 'instance-type', 'tag-key'];
+/** EC2's per-request cap on launched instances is account-specific; a small one keeps tests honest. */
+const MAX_INSTANCES_PER_REQUEST = 20;
+
+/**
+ * The in-memory EC2. Methods are named after the EC2 actions and take/return their shapes.
+ * @example
+ * const ec2 = new Ec2Simulator({ onBoot: parentAgent({ simulator, image, fetchChallenge, submit }) });
+ * const { Instances } = await ec2.runInstances({ InstanceType: 'c6i.xlarge', ImageId: 'ami-0123', MinCount: 1,
+ *   MaxCount: 1, EnclaveOptions: { Enabled: true }, TagSpecifications: [{ ResourceType: 'instance', Tags }] });
+ * await ec2.waitForState(Instances[0].InstanceId, 'running');
+ */
+export class Ec2Simulator {
+  private readonly bootDelayMs: number;
+  private readonly stopDelayMs: number;
+  private readonly terminateDelayMs: number;
+  private readonly onBoot: BootHook | undefined;
+  private readonly onBootError: (instance: Ec2Instance, error: unknown) => void;
+  private readonly launchTemplates: Readonly<Record<string, LaunchTemplateData>>;
+  private readonly seed: string;
+  private readonly now: () => Date;
+  private readonly accountId: string;
+  private readonly instances = new Map<string, InstanceRecord>();
+  private readonly faults: Fault[] = [];
+  private readonly hooks = new Set<Promise<void>>();
+  private readonly listeners = new Set<() => void>();
+  private readonly errors: { instanceId: string; error: unknown }[] = [];
+  private sequence = 0;
+
+  constructor(options: Ec2SimulatorOptions = {}) {
+    this.bootDelayMs = options.bootDelayMs ?? 5;
+    this.stopDelayMs = options.stopDelayMs ?? 5;
+    this.terminateDelayMs = options.terminateDelayMs ?? 5;
+    this.onBoot = options.onBoot;
+    this.onBootError =
+      options.onBootError ??
+      ((instance, error) => this.errors.push({ instanceId: instance.InstanceId, error }));
+    this.launchTemplates = options.launchTemplates ?? {};
+    this.seed = options.seed ?? 'ec2-simulator';
+    this.now = options.now ?? (() => new Date());
+    this.accountId = options.accountId ?? '000000000000';
+  }
+
+  /**
+   * Makes the next `count` calls of an operation (default RunInstances) fail with `errorName`, e.g.
+   * `InsufficientInstanceCapacity` for one type so the workflow's fallback to the next candidate is tested.
+   * Faults are checked after the request is validated, as EC2 does, and are consumed oldest first.
+   * @param options.instanceType only calls for this type fail (RunInstances, or StartInstances of an
+   *   instance of this type); other calls pass and leave the fault armed.
+   */
+  failNext(
+    errorName: Ec2FaultName,
+    count = 1,
+    options: { readonly instanceType?: string; readonly operation?: Ec2Operation } = {},
+  ): void {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
+    this.faults.push({
+      name: errorName,
+      remaining: count,
+      operation: options.operation ?? 'RunInstances',
+      instanceType: options.instanceType,
+    });
+  }
+
+  /** EC2 `RunInstances`: MaxCount instances in `pending`, each booting after the boot delay. */
+  async runInstances(input: RunInstancesInput): Promise<RunInstancesOutput> {
+    const request = asObject(input, 'RunInstances');
+    const template = this.launchTemplate(request.LaunchTemplate);
+    const imageId = request.ImageId ?? template?.ImageId;
+    const instanceType = request.InstanceType ?? template?.InstanceType;
+    const enclave = request.EnclaveOptions ?? template?.EnclaveOptions;
+    const { MinCount: min, MaxCount: max } = request;
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min) {
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        'MinCount and MaxCount must be integers with 1 ≤ MinCount ≤ MaxCount.',
+      );
+    }
+    if (max > MAX_INSTANCES_PER_REQUEST) {
+      throw new Ec2Error(
+        'InstanceLimitExceeded',
+        `You have requested more instances (${max}) than your current instance limit of ${MAX_INSTANCES_PER_REQUEST} allows.`,
+      );
+    }
+    if (typeof imageId !== 'string' || imageId === '') {
+      throw new Ec2Error(
+        'MissingParameter',
+        'The request must contain the parameter ImageId (or a launch template that sets it).',
+      );
+    }
+    if (typeof instanceType !== 'string' || instanceType === '') {
+      throw new Ec2Error(
+        'MissingParameter',
+        'The request must contain the parameter InstanceType (or a launch template that sets it).',
+      );
+    }
+    if (enclave?.Enabled !== true) {
+      // A parent launched without enclave support boots fine in AWS and only fails when the agent starts the
+      // enclave: refusing here surfaces that workflow bug at the launch.
+      throw new Ec2Error(
+        'InvalidParameterCombination',
+        'This simulator launches Nitro Enclaves parents only: EnclaveOptions.Enabled must be true.',
+      );
+    }
+    if (request.HibernationOptions?.Configured === true) {
+      throw new Ec2Error(
+        'InvalidParameterCombination',
+        'Nitro Enclaves and hibernation cannot be enabled on the same instance.',
+      );
+    }
+    if (!SUPPORTED_TYPES.has(instanceType)) {
+      throw new Ec2Error(
+        'Unsupported',
+        `The requested configuration is currently not supported: instance type ${instanceType} cannot parent a Nitro enclave.`,
+      );
+    }
+    const tags = instanceTags([...(template?.TagSpecifications ?? []), ...(request.TagSpecifications ?? [])]);
+    this.injectFault('RunInstances', instanceType);
+
+    const reservationId = `r-${this.hex('r')}`;
+    const launchTime = this.now().toISOString();
+    const launched: InstanceRecord[] = [];
+    for (let i = 0; i < max; i++) {
+      const record: InstanceRecord = {
+        instanceId: `i-${this.hex('i')}`,
+        reservationId,
+        imageId,
+        instanceType,
+        tags: tags.map((tag) => ({ ...tag })),
+        launchTime,
+        userData: request.UserData,
+        state: 'pending',
+        reason: '',
+        boots: 0,
+        timer: undefined,
+        running: undefined,
+      };
+      this.instances.set(record.instanceId, record);
+      launched.push(record);
+      this.schedule(record, this.bootDelayMs, 'running');
+    }
+    this.notify();
+    return {
+      ReservationId: reservationId,
+      OwnerId: this.accountId,
+      Instances: launched.map((r) => this.view(r)),
+    };
+  }
+
+  /** EC2 `TerminateInstances`: idempotent; an already terminated instance answers terminated → terminated. */
+  async terminateInstances(input: InstanceIdsInput): Promise<TerminateInstancesOutput> {
+    const records = this.records(input, 'TerminateInstances');
+    this.injectFault('TerminateInstances', undefined);
+    const changes = records.map((record) => {
+      const previous = record.state;
+      if (previous !== 'terminated' && previous !== 'shutting-down') {
+        this.enter(record, 'shutting-down', 'User initiated');
+        this.schedule(record, this.terminateDelayMs, 'terminated');
+      }
+      return change(record, previous);
+    });
+    this.notify();
+    return { TerminatingInstances: changes };
+  }
+
+  /** EC2 `StopInstances`: running → stopping → stopped; stopped stays stopped; others are refused. */
+  async stopInstances(input: InstanceIdsInput): Promise<StopInstancesOutput> {
+    const records = this.records(input, 'StopInstances');
+    for (const record of records) {
+      if (!['running', 'stopping', 'stopped'].includes(record.state)) {
+        throw incorrectState(record, 'stopped');
+      }
+    }
+    this.injectFault('StopInstances', undefined);
+    const changes = records.map((record) => {
+      const previous = record.state;
+      if (previous === 'running') {
+        this.enter(record, 'stopping', 'User initiated');
+        this.schedule(record, this.stopDelayMs, 'stopped');
+      }
+      return change(record, previous);
+    });
+    this.notify();
+    return { StoppingInstances: changes };
+  }
+
+  /** EC2 `StartInstances`: stopped → pending → running (booting again); pending/running are no-ops. */
+  async startInstances(input: InstanceIdsInput): Promise<StartInstancesOutput> {
+    const records = this.records(input, 'StartInstances');
+    for (const record of records) {
+      if (!['stopped', 'pending', 'running'].includes(record.state)) throw incorrectState(record, 'started');
+    }
+    for (const record of records) {
+      if (record.state === 'stopped') this.injectFault('StartInstances', record.instanceType);
+    }
+    const changes = records.map((record) => {
+      const previous = record.state;
+      if (previous === 'stopped') {
+        this.enter(record, 'pending', '');
+        this.schedule(record, this.bootDelayMs, 'running');
+      }
+      return change(record, previous);
+    });
+    this.notify();
+    return { StartingInstances: changes };
+  }
+
+  /** EC2 `DescribeInstances`: by ids and/or filters (AND across filters, OR across a filter's values). */
+  async describeInstances(input: DescribeInstancesInput = {}): Promise<DescribeInstancesOutput> {
+    const request = asObject(input, 'DescribeInstances');
+    const candidates =
+      request.InstanceIds === undefined || request.InstanceIds.length === 0
+        ? [...this.instances.values()]
+        : this.records({ InstanceIds: request.InstanceIds }, 'DescribeInstances');
+    const filters = (request.Filters ?? []).map(compileFilter);
+    this.injectFault('DescribeInstances', undefined);
+    const reservations = new Map<string, Ec2Instance[]>();
+    for (const record of candidates) {
+      if (!filters.every((matches) => matches(record))) continue;
+      const list = reservations.get(record.reservationId) ?? [];
+      list.push(this.view(record));
+      reservations.set(record.reservationId, list);
+    }
+    return {
+      Reservations: [...reservations].map(([ReservationId, Instances]) => ({
+        ReservationId,
+        OwnerId: this.accountId,
+        Instances,
+      })),
+    };
+  }
+
+  /** Every instance ever launched, terminated ones included, in launch order. */
+  inventory(): InventoryEntry[] {
+    return [...this.instances.values()].map((record) => ({
+      instanceId: record.instanceId,
+      instanceType: record.instanceType,
+      state: record.state,
+      tags: Object.fromEntries(record.tags.map((tag) => [tag.Key, tag.Value])),
+      launchTime: record.launchTime,
+      boots: record.boots,
+    }));
+  }
+
+  /** The base64 user data an instance was launched with (EC2 only shows it via DescribeInstanceAttribute). */
+  userData(instanceId: string): string | undefined {
+    return this.instances.get(instanceId)?.userData;
+  }
+
+  /** Boot hooks that failed and had no `onBootError` to go to. */
+  get bootErrors(): readonly { readonly instanceId: string; readonly error: unknown }[] {
+    return [...this.errors];
+  }
+
+  /**
+   * Resolves when the instance is in `state` (at once if it already is).
+   * @throws Error after `timeoutMs` (default 5000), or at once for an unknown instance.
+   */
+  waitForState(instanceId: string, state: InstanceStateName, timeoutMs = 5_000): Promise<void> {
+    const record = this.instances.get(instanceId);
+    if (record === undefined) return Promise.reject(new Error(`unknown instance ${instanceId}`));
+    return new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (record.state !== state) return;
+        this.listeners.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(check);
+        reject(
+          new Error(`${instanceId} did not reach ${state} within ${timeoutMs} ms (it is ${record.state})`),
+        );
+      }, timeoutMs);
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  /** Resolves when no state transition is scheduled and no boot hook is running. */
+  async settled(): Promise<void> {
+    for (;;) {
+      const timers = [...this.instances.values()].some((record) => record.timer !== undefined);
+      if (!timers && this.hooks.size === 0) return;
+      if (this.hooks.size > 0) await Promise.allSettled([...this.hooks]);
+      else await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  /** Cancels pending transitions and aborts running boot hooks (instances keep their current state). */
+  close(): void {
+    for (const record of this.instances.values()) {
+      clearTimeout(record.timer);
+      record.timer = undefined;
+      record.running?.abort();
+    }
+  }
+
+  /**
+   * Handlers for aws-local-stepfunctions' `taskResourceLocalHandlers`, keyed by the resource ARNs the CDK
+   * renders for `CallAwsService` (`arn:aws:states:::aws-sdk:ec2:<action>`). Errors are thrown as
+   * {@link Ec2Error}, whose `name` is the EC2 error code.
+   */
+  localTaskHandlers(): Record<string, (input: never) => Promise<unknown>> {
+    const arn = (action: string) => `arn:aws:states:::aws-sdk:ec2:${action}`;
+    return {
+      [arn('runInstances')]: (input: RunInstancesInput) => this.runInstances(input),
+      [arn('terminateInstances')]: (input: InstanceIdsInput) => this.terminateInstances(input),
+      [arn('stopInstances')]: (input: InstanceIdsInput) => this.stopInstances(input),
+      [arn('startInstances')]: (input: InstanceIdsInput) => this.startInstances(input),
+      [arn('describeInstances')]: (input: DescribeInstancesInput) => this.describeInstances(input),
+    };
+  }
+
+  private launchTemplate(spec: LaunchTemplateSpecification | undefined): LaunchTemplateData | undefined {
+    if (spec === undefined) return undefined;
+    const key = spec.LaunchTemplateId ?? spec.LaunchTemplateName;
+    if (key === undefined) {
+      throw new Ec2Error('MissingParameter', 'LaunchTemplate needs LaunchTemplateId or LaunchTemplateName.');
+    }
+    const template = this.launchTemplates[key];
+    if (template === undefined) {
+      throw spec.LaunchTemplateId !== undefined
+        ? new Ec2Error(
+            'InvalidLaunchTemplateId.NotFound',
+            `The specified launch template, with template ID ${key}, does not exist.`,
+          )
+        : new Ec2Error(
+            'InvalidLaunchTemplateName.NotFoundException',
+            `The specified launch template, with template name ${key}, does not exist.`,
+          );
+    }
+    return template;
+  }
+
+  private records(input: InstanceIdsInput, operation: Ec2Operation): InstanceRecord[] {
+    const ids: unknown = asObject(input, operation).InstanceIds;
+    if (!Array.isArray(ids) || ids.length === 0) {
+      throw new Ec2Error('MissingParameter', 'The request must contain the parameter InstanceIds.');
+    }
+    const malformed = ids.filter((id) => typeof id !== 'string' || !INSTANCE_ID.test(id));
+    if (malformed.length > 0) {
+      throw new Ec2Error('InvalidInstanceID.Malformed', `Invalid id: "${String(malformed[0])}"`);
+    }
+    // EC2 fails the whole request when any id is unknown, naming all of them.
+    const missing = ids.filter((id: string) => !this.instances.has(id));
+    if (missing.length > 0) {
+      throw new Ec2Error(
+        'InvalidInstanceID.NotFound',
+        `The instance IDs '${missing.join(', ')}' do not exist`,
+      );
+    }
+    return [...new Set(ids as string[])].map((id) => this.instances.get(id)!);
+  }
+
+  private injectFault(operation: Ec2Operation, instanceType: string | undefined): void {
+    const index = this.faults.findIndex(
+      (fault) =>
+        fault.operation === operation &&
+        (fault.instanceType === undefined || fault.instanceType === instanceType),
+    );
+    if (index < 0) return;
+    const fault = this.faults[index]!;
+    fault.remaining -= 1;
+    if (fault.remaining === 0) this.faults.splice(index, 1);
+    throw new Ec2Error(fault.name, faultMessage(fault.name, instanceType));
+  }
+
+  private schedule(record: InstanceRecord, delayMs: number, target: InstanceStateName): void {
+    clearTimeout(record.timer);
+    record.timer = setTimeout(() => {
+      record.timer = undefined;
+      // stopped/terminated keep the reason given when the stop/terminate began, as EC2 shows it.
+      this.enter(record, target, target === 'terminated' || target === 'stopped' ? undefined : '');
+      this.notify();
+    }, delayMs);
+  }
+
+  private enter(record: InstanceRecord, state: InstanceStateName, reason: string | undefined): void {
+    clearTimeout(record.timer);
+    record.timer = undefined;
+    if (record.state === 'running' && state !== 'running') {
+      record.running?.abort();
+      record.running = undefined;
+    }
+    record.state = state;
+    if (reason !== undefined) {
+      record.reason =
+        reason === '' ? '' : `${reason} (${this.now().toISOString().replace('T', ' ').slice(0, 19)} GMT)`;
+    }
+    if (state === 'running') this.boot(record);
+  }
+
+  private boot(record: InstanceRecord): void {
+    record.boots += 1;
+    const controller = new AbortController();
+    record.running = controller;
+    if (this.onBoot === undefined) return;
+    const instance = this.view(record);
+    const hook = this.onBoot;
+    // Fire and forget, like an instance's user data; tracked so `settled()` can wait for it.
+    const run: Promise<void> = (async () => {
+      try {
+        await hook(instance, { signal: controller.signal });
+      } catch (error) {
+        this.onBootError(instance, error);
+      }
+    })().finally(() => {
+      this.hooks.delete(run);
+      this.notify();
+    });
+    this.hooks.add(run);
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  /** 17 hex digits, deterministic per seed: ids are stable across runs, so logs and fixtures compare. */
+  private hex(kind: string): string {
+    this.sequence += 1;
+    const digest = createHash('sha256').update(`${this.seed}|${kind}|${this.sequence}`).digest('hex');
+    return `0${digest.slice(0, 16)}`;
+  }
+
+  private view(record: InstanceRecord): Ec2Instance {
+    return {
+      InstanceId: record.instanceId,
+      ImageId: record.imageId,
+      InstanceType: record.instanceType,
+      State: stateOf(record.state),
+      Tags: record.tags.map((tag) => ({ ...tag })),
+      LaunchTime: record.launchTime,
+      EnclaveOptions: { Enabled: true },
+      StateTransitionReason: record.reason,
+    };
+  }
+}
+
+function stateOf(name: InstanceStateName): InstanceState {
+  return { Code: INSTANCE_STATE_CODES[name], Name: name };
+}
+
+function change(record: InstanceRecord, previous: InstanceStateName): InstanceStateChange {
+  return {
+    InstanceId: record.instanceId,
+    CurrentState: stateOf(record.state),
+    PreviousState: stateOf(previous),
+  };
+}
+
+function incorrectState(record: InstanceRecord, wanted: string): Ec2Error {
+  return new Ec2Error(
+    'IncorrectInstanceState',
+    `The instance '${record.instanceId}' is not in a state from which it can be ${wanted}.`,
+  );
+}
+
+function faultMessage(name: string, instanceType: string | undefined): string {
+  switch (name) {
+    case 'InsufficientInstanceCapacity':
+      return `We currently do not have sufficient ${instanceType ?? 'instance'} capacity in the Availability Zone you requested. Our system will be working on provisioning additional capacity.`;
+    case 'RequestLimitExceeded':
+      return 'Request limit exceeded.';
+    default:
+      return `Simulated ${name}.`;
+  }
+}
+
+/** Untyped JSON from a state machine reaches here: refuse non-objects as EC2 would, not with a TypeError. */
+function asObject<T>(input: T, operation: string): T {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new Ec2Error('InvalidParameterValue', `${operation} takes an object of parameters.`);
+  }
+  return input;
+}
+
+function instanceTags(specifications: readonly TagSpecification[]): Tag[] {
+  const tags = new Map<string, string>();
+  for (const specification of specifications) {
+    if (specification.ResourceType !== undefined && specification.ResourceType !== 'instance') continue;
+    for (const tag of specification.Tags ?? []) {
+      if (typeof tag?.Key !== 'string' || tag.Key === '' || tag.Key.length > 128) {
+        throw new Ec2Error('InvalidParameterValue', 'Tag keys must be 1 to 128 characters.');
+      }
+      if (typeof tag.Value !== 'string' || tag.Value.length > 256) {
+        throw new Ec2Error(
+          'InvalidParameterValue',
+          `The value of tag ${tag.Key} must be at most 256 characters.`,
+        );
+      }
+      if (tag.Key.toLowerCase().startsWith('aws:')) {
+        throw new Ec2Error(
+          'InvalidParameterValue',
+          'Tag keys starting with "aws:" are reserved for AWS use.',
+        );
+      }
+      tags.set(tag.Key, tag.Value);
+    }
+  }
+  if (tags.size > 50) throw new Ec2Error('TagLimitExceeded', 'An instance can have at most 50 tags.');
+  return [...tags].map(([Key, Value]) => ({ Key, Value }));
+}
+
+function compileFilter(filter: Filter): (record: InstanceRecord) => boolean {
+  if (typeof filter?.Name !== 'string' || !Array.isArray(filter.Values)) {
+    throw new Ec2Error('InvalidParameterValue', 'A filter needs a Name and a list of Values.');
+  }
+  const patterns = filter.Values.map(globToRegExp);
+  const any = (value: string) => patterns.some((pattern) => pattern.test(value));
+  if (filter.Name.startsWith('tag:')) {
+    const key = filter.Name.slice(4);
+    return (record) => record.tags.some((tag) => tag.Key === key && any(tag.Value));
+  }
+  switch (filter.Name) {
+    case 'instance-state-name':
+      return (record) => any(record.state);
+    case 'instance-id':
+      return (record) => any(record.instanceId);
+    case 'instance-type':
+      return (record) => any(record.instanceType);
+    case 'tag-key':
+      return (record) => record.tags.some((tag) => any(tag.Key));
+    default:
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        `The filter '${filter.Name}' is invalid (the simulator knows tag:<key>, ${FILTERS.join(', ')}).`,
+      );
+  }
+}
+
+function globToRegExp(value: string): RegExp {
+  const escaped = String(value).replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${escaped.replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+}
+
+/** Failure paths the local stack can drive by hand (`simulation.fault` of a create body). */
+export type ParentAgentFault = 'wrong-image' | 'debug-mode' | 'no-callback' | 'expired-document';
+
+/** The Nitro simulator defect (or debug mode) behind each fault that still submits a document. */
+const FAULT_DOCUMENT: Readonly<
+  Record<Exclude<ParentAgentFault, 'no-callback'>, { defects: Defect[]; debug: boolean }>
+> = {
+  // Another image's PCR0/1/2, as if the instance had fetched an image nobody approved.
+  'wrong-image': { defects: ['wrong_pcrs'], debug: false },
+  // PCR0/1/2/8 zero, as the NSM reports for `nitro-cli run-enclave --debug-mode`.
+  'debug-mode': { defects: [], debug: true },
+  // A leaf whose window ended before the document's timestamp.
+  'expired-document': { defects: ['expired_leaf'], debug: false },
+};
+
+/** What a correct verifier answers for each submitting fault (with the approved image pinned). */
+export const PARENT_AGENT_FAULT_CODES: Readonly<
+  Record<Exclude<ParentAgentFault, 'no-callback'>, FailureCode>
+> = {
+  'wrong-image': 'pcr_mismatch',
+  'debug-mode': 'debug_mode',
+  'expired-document': 'expired',
+};
+
+export interface ParentAgentOptions {
+  /** The simulated NSM of the instances. */
+  readonly simulator: NitroSimulator;
+  /** The image the user data fetches and starts. */
+  readonly image: ImageDeclaration;
+  /**
+   * Fetches the enclave's challenge nonce (the agent finds its enclave from the instance's tags); null when
+   * there is none, in which case the agent has nothing to attest to and submits nothing.
+   */
+  readonly fetchChallenge: (instance: Ec2Instance) => Promise<Uint8Array | null>;
+  /** Posts the document to the attestation route. */
+  readonly submit: (instance: Ec2Instance, document: Uint8Array) => Promise<void>;
+  /** A failure path to play (see {@link ParentAgentFault}); `no-callback` never submits. */
+  readonly fault?: ParentAgentFault;
+  /** Per-instance fault (e.g. read from the enclave's `simulation` field); wins over `fault`. */
+  readonly faultFor?: (instance: Ec2Instance) => ParentAgentFault | undefined;
+  /** The instance profile's role ARN (PCR3), when the policy pins it. */
+  readonly iamRoleArn?: string;
+  /** The EIF signing certificate (PCR8), when the policy pins it. */
+  readonly signingCertificate?: string | Uint8Array;
+}
+
+/**
+ * The parent agent as a boot hook: fetch the challenge, have the enclave's NSM (the Nitro simulator) attest
+ * with that nonce and this instance's id (PCR4, module_id), and submit the document — or play a fault.
+ * @example
+ * const ec2 = new Ec2Simulator({ onBoot: parentAgent({ simulator, image, fetchChallenge, submit }) });
+ */
+export function parentAgent(options: ParentAgentOptions): BootHook {
+  return async (instance, context) => {
+    const fault = options.faultFor?.(instance) ?? options.fault;
+    // A crashed agent: the workflow must time out and compensate.
+    if (fault === 'no-callback') return;
+    const nonce = await options.fetchChallenge(instance);
+    if (nonce === null || context.signal.aborted) return;
+    const shape = fault === undefined ? { defects: [], debug: false } : FAULT_DOCUMENT[fault];
+    const document = await options.simulator.attest({
+      instanceId: instance.InstanceId,
+      image: options.image,
+      nonce,
+      debug: shape.debug,
+      defects: shape.defects,
+      ...(options.iamRoleArn === undefined ? {} : { iamRoleArn: options.iamRoleArn }),
+      ...(options.signingCertificate === undefined ? {} : { signingCertificate: options.signingCertificate }),
+    });
+    // Stopped or terminated meanwhile: a real agent would be dead by now.
+    if (context.signal.aborted) return;
+    await options.submit(instance, document);
+  };
+}

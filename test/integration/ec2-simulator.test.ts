@@ -1,0 +1,509 @@
+/**
+ * The local EC2 simulator: EC2's request/response shapes and state machine, its refusals (no enclave
+ * support, a type that cannot parent an enclave), injected capacity faults with the fallback to the next
+ * candidate type, and the parent agent whose documents the real verifier accepts — or refuses with the
+ * expected code for each simulated fault.
+ */
+import { randomBytes } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  Ec2Error,
+  type Ec2Instance,
+  Ec2Simulator,
+  type Ec2SimulatorOptions,
+  PARENT_AGENT_FAULT_CODES,
+  type ParentAgentFault,
+  parentAgent,
+  type RunInstancesInput,
+} from '../../infra/local/ec2-simulator.ts';
+import {
+  type ImageDeclaration,
+  imageMeasurements,
+  NitroSimulator,
+  pcr4ForInstance,
+} from '../../infra/local/nitro-simulator.ts';
+import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
+import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
+
+const TAGS = [
+  { Key: 'EnclaveId', Value: 'enc-1' },
+  { Key: 'ContractId', Value: 'ctr-1' },
+];
+
+function launch(overrides: Partial<RunInstancesInput> = {}): RunInstancesInput {
+  return {
+    ImageId: 'ami-0123456789abcdef0',
+    InstanceType: 'c6i.xlarge',
+    MinCount: 1,
+    MaxCount: 1,
+    EnclaveOptions: { Enabled: true },
+    TagSpecifications: [{ ResourceType: 'instance', Tags: TAGS }],
+    UserData: Buffer.from('#!/bin/bash\nnitro-cli run-enclave').toString('base64'),
+    ...overrides,
+  };
+}
+
+async function runOne(ec2: Ec2Simulator, overrides: Partial<RunInstancesInput> = {}): Promise<Ec2Instance> {
+  const { Instances } = await ec2.runInstances(launch(overrides));
+  expect(Instances).toHaveLength(1);
+  return Instances[0]!;
+}
+
+async function ec2Error(promise: Promise<unknown>): Promise<Ec2Error> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(Ec2Error);
+  return error as Ec2Error;
+}
+
+function stateOf(ec2: Ec2Simulator, instanceId: string): string | undefined {
+  return ec2.inventory().find((entry) => entry.instanceId === instanceId)?.state;
+}
+
+describe('Ec2Simulator: launching', () => {
+  it('launches pending, then running, with tags, enclave options and an EC2-shaped id', async () => {
+    const ec2 = new Ec2Simulator({ now: () => new Date('2026-11-25T10:00:00Z') });
+    const output = await ec2.runInstances(launch());
+    expect(output.ReservationId).toMatch(/^r-[0-9a-f]{17}$/);
+    const instance = output.Instances[0]!;
+    expect(instance).toMatchObject({
+      ImageId: 'ami-0123456789abcdef0',
+      InstanceType: 'c6i.xlarge',
+      State: { Code: 0, Name: 'pending' },
+      Tags: TAGS,
+      LaunchTime: '2026-11-25T10:00:00.000Z',
+      EnclaveOptions: { Enabled: true },
+    });
+    expect(instance.InstanceId).toMatch(/^i-[0-9a-f]{17}$/);
+    await ec2.waitForState(instance.InstanceId, 'running');
+    const described = await ec2.describeInstances({ InstanceIds: [instance.InstanceId] });
+    expect(described.Reservations).toHaveLength(1);
+    expect(described.Reservations[0]!.Instances[0]!.State).toEqual({ Code: 16, Name: 'running' });
+    expect(ec2.userData(instance.InstanceId)).toBe(launch().UserData);
+    // The output is what a Step Functions state carries: plain JSON.
+    expect(JSON.parse(JSON.stringify(output))).toEqual(output);
+  });
+
+  it('gives the same ids for the same seed, and MaxCount instances in one reservation', async () => {
+    const a = await new Ec2Simulator({ seed: 's' }).runInstances(launch({ MinCount: 1, MaxCount: 3 }));
+    const b = await new Ec2Simulator({ seed: 's' }).runInstances(launch({ MinCount: 1, MaxCount: 3 }));
+    expect(a.Instances.map((i) => i.InstanceId)).toEqual(b.Instances.map((i) => i.InstanceId));
+    expect(new Set(a.Instances.map((i) => i.InstanceId)).size).toBe(3);
+  });
+
+  it('refuses a launch without EnclaveOptions.Enabled, or with hibernation, and launches nothing', async () => {
+    const ec2 = new Ec2Simulator();
+    for (const overrides of [
+      { EnclaveOptions: undefined },
+      { EnclaveOptions: { Enabled: false } },
+      { HibernationOptions: { Configured: true } },
+    ]) {
+      const error = await ec2Error(ec2.runInstances(launch(overrides)));
+      expect(error.name).toBe('InvalidParameterCombination');
+      expect(error.$fault).toBe('client');
+      expect(error.$metadata.httpStatusCode).toBe(400);
+      expect(error.message).not.toBe('');
+    }
+    expect(ec2.inventory()).toEqual([]);
+  });
+
+  it('refuses instance types that cannot parent an enclave with Unsupported', async () => {
+    const ec2 = new Ec2Simulator();
+    for (const type of ['t3.micro', 'm5.large', 'c6i.metal', 'nope']) {
+      const error = await ec2Error(ec2.runInstances(launch({ InstanceType: type })));
+      expect(error.name).toBe('Unsupported');
+    }
+    expect(ec2.inventory()).toEqual([]);
+  });
+
+  it('refuses missing parameters and bad counts', async () => {
+    const ec2 = new Ec2Simulator();
+    expect((await ec2Error(ec2.runInstances(launch({ ImageId: undefined })))).name).toBe('MissingParameter');
+    expect((await ec2Error(ec2.runInstances(launch({ MinCount: 2, MaxCount: 1 })))).name).toBe(
+      'InvalidParameterValue',
+    );
+    const reserved = [{ ResourceType: 'instance', Tags: [{ Key: 'aws:x', Value: '1' }] }];
+    expect((await ec2Error(ec2.runInstances(launch({ TagSpecifications: reserved })))).name).toBe(
+      'InvalidParameterValue',
+    );
+  });
+
+  it('merges a launch template under the request, and refuses an unknown one', async () => {
+    const ec2 = new Ec2Simulator({
+      launchTemplates: {
+        'enclave-parent': {
+          ImageId: 'ami-0fromtemplate000',
+          EnclaveOptions: { Enabled: true },
+          TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Stack', Value: 'local' }] }],
+        },
+      },
+    });
+    const instance = await runOne(ec2, {
+      ImageId: undefined,
+      EnclaveOptions: undefined,
+      LaunchTemplate: { LaunchTemplateName: 'enclave-parent', Version: '$Latest' },
+    });
+    expect(instance.ImageId).toBe('ami-0fromtemplate000');
+    expect(instance.Tags).toEqual([{ Key: 'Stack', Value: 'local' }, ...TAGS]);
+    const error = await ec2Error(ec2.runInstances(launch({ LaunchTemplate: { LaunchTemplateName: 'x' } })));
+    expect(error.name).toBe('InvalidLaunchTemplateName.NotFoundException');
+  });
+});
+
+describe('Ec2Simulator: injected faults', () => {
+  it('fails one type with InsufficientInstanceCapacity; the next candidate type launches', async () => {
+    const ec2 = new Ec2Simulator();
+    const candidates = chooseInstanceTypes({ cpuCount: 2, memoryMiB: 4096 });
+    ec2.failNext('InsufficientInstanceCapacity', 1, { instanceType: candidates[0]! });
+
+    // What the workflow does: try the candidates in order, moving on only on a capacity error.
+    const tried: string[] = [];
+    let launched: Ec2Instance | undefined;
+    for (const type of candidates) {
+      tried.push(type);
+      try {
+        launched = await runOne(ec2, { InstanceType: type });
+        break;
+      } catch (error) {
+        expect(error).toBeInstanceOf(Ec2Error);
+        expect((error as Ec2Error).name).toBe('InsufficientInstanceCapacity');
+        expect((error as Ec2Error).$fault).toBe('server');
+        expect((error as Ec2Error).message).toContain(type);
+      }
+    }
+    expect(tried).toEqual(candidates.slice(0, 2));
+    expect(launched?.InstanceType).toBe(candidates[1]);
+    // The fault was consumed: the first type launches again.
+    expect((await runOne(ec2, { InstanceType: candidates[0]! })).InstanceType).toBe(candidates[0]);
+    expect(ec2.inventory()).toHaveLength(2);
+  });
+
+  it('counts faults, leaves other types alone, and can target other operations', async () => {
+    const ec2 = new Ec2Simulator();
+    ec2.failNext('InsufficientInstanceCapacity', 2, { instanceType: 'm5.xlarge' });
+    await runOne(ec2, { InstanceType: 'c5.xlarge' });
+    for (let i = 0; i < 2; i++) {
+      expect((await ec2Error(ec2.runInstances(launch({ InstanceType: 'm5.xlarge' })))).name).toBe(
+        'InsufficientInstanceCapacity',
+      );
+    }
+    await runOne(ec2, { InstanceType: 'm5.xlarge' });
+
+    ec2.failNext('RequestLimitExceeded', 1, { operation: 'TerminateInstances' });
+    const ids = ec2.inventory().map((entry) => entry.instanceId);
+    const throttled = await ec2Error(ec2.terminateInstances({ InstanceIds: ids }));
+    expect(throttled.name).toBe('RequestLimitExceeded');
+    expect(throttled.$metadata.httpStatusCode).toBe(503);
+    // Nothing changed by the failed call; the retry succeeds.
+    expect(ec2.inventory().every((entry) => entry.state !== 'shutting-down')).toBe(true);
+    await ec2.terminateInstances({ InstanceIds: ids });
+    await ec2.settled();
+    expect(ec2.inventory().map((entry) => entry.state)).toEqual(['terminated', 'terminated']);
+  });
+});
+
+describe('Ec2Simulator: state transitions', () => {
+  it('stops, starts (booting again) and terminates, with EC2 state changes', async () => {
+    let boots = 0;
+    const ec2 = new Ec2Simulator({ onBoot: async () => void boots++ });
+    const { InstanceId } = await runOne(ec2);
+    const ids = { InstanceIds: [InstanceId] };
+    // A pending instance cannot be stopped.
+    expect((await ec2Error(ec2.stopInstances(ids))).name).toBe('IncorrectInstanceState');
+    await ec2.waitForState(InstanceId, 'running');
+
+    expect((await ec2.stopInstances(ids)).StoppingInstances).toEqual([
+      {
+        InstanceId,
+        CurrentState: { Code: 64, Name: 'stopping' },
+        PreviousState: { Code: 16, Name: 'running' },
+      },
+    ]);
+    expect((await ec2Error(ec2.startInstances(ids))).name).toBe('IncorrectInstanceState');
+    await ec2.waitForState(InstanceId, 'stopped');
+    // Stopping a stopped instance is a no-op.
+    expect((await ec2.stopInstances(ids)).StoppingInstances[0]!.CurrentState.Name).toBe('stopped');
+
+    expect((await ec2.startInstances(ids)).StartingInstances).toEqual([
+      {
+        InstanceId,
+        CurrentState: { Code: 0, Name: 'pending' },
+        PreviousState: { Code: 80, Name: 'stopped' },
+      },
+    ]);
+    await ec2.waitForState(InstanceId, 'running');
+    await ec2.settled();
+    expect(boots).toBe(2);
+    expect(ec2.inventory()[0]!.boots).toBe(2);
+
+    expect((await ec2.terminateInstances(ids)).TerminatingInstances).toEqual([
+      {
+        InstanceId,
+        CurrentState: { Code: 32, Name: 'shutting-down' },
+        PreviousState: { Code: 16, Name: 'running' },
+      },
+    ]);
+    await ec2.waitForState(InstanceId, 'terminated');
+    // Terminate is idempotent; start and stop are refused; the instance stays listed.
+    expect((await ec2.terminateInstances(ids)).TerminatingInstances[0]).toMatchObject({
+      CurrentState: { Name: 'terminated' },
+      PreviousState: { Name: 'terminated' },
+    });
+    expect((await ec2Error(ec2.startInstances(ids))).name).toBe('IncorrectInstanceState');
+    expect((await ec2Error(ec2.stopInstances(ids))).name).toBe('IncorrectInstanceState');
+    const [described] = (await ec2.describeInstances(ids)).Reservations[0]!.Instances;
+    expect(described!.State).toEqual({ Code: 48, Name: 'terminated' });
+    expect(described!.StateTransitionReason).toMatch(
+      /^User initiated \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\)$/,
+    );
+  });
+
+  it('terminates a pending instance before it ever boots', async () => {
+    let boots = 0;
+    const ec2 = new Ec2Simulator({ bootDelayMs: 50, onBoot: async () => void boots++ });
+    const { InstanceId } = await runOne(ec2);
+    await ec2.terminateInstances({ InstanceIds: [InstanceId] });
+    await ec2.settled();
+    expect(stateOf(ec2, InstanceId)).toBe('terminated');
+    expect(boots).toBe(0);
+  });
+
+  it('answers unknown and malformed ids as EC2 does, failing the whole request', async () => {
+    const ec2 = new Ec2Simulator();
+    const { InstanceId } = await runOne(ec2);
+    const unknown = 'i-0aaaaaaaaaaaaaaaa';
+    const notFound = await ec2Error(ec2.terminateInstances({ InstanceIds: [InstanceId, unknown] }));
+    expect(notFound.name).toBe('InvalidInstanceID.NotFound');
+    expect(notFound.message).toContain(unknown);
+    expect(stateOf(ec2, InstanceId)).toBe('pending');
+    expect((await ec2Error(ec2.describeInstances({ InstanceIds: ['vol-1'] }))).name).toBe(
+      'InvalidInstanceID.Malformed',
+    );
+    expect((await ec2Error(ec2.stopInstances({ InstanceIds: [] }))).name).toBe('MissingParameter');
+  });
+});
+
+describe('Ec2Simulator: describe and inventory', () => {
+  it('filters by tags, tag keys, state and type (AND across filters, OR across values, wildcards)', async () => {
+    const ec2 = new Ec2Simulator();
+    const tagged = (enclave: string) => [
+      { ResourceType: 'instance', Tags: [{ Key: 'EnclaveId', Value: enclave }] },
+      // Not the instance's: ignored.
+      { ResourceType: 'volume', Tags: [{ Key: 'Backup', Value: 'yes' }] },
+    ];
+    const a = await runOne(ec2, { TagSpecifications: tagged('enc-a') });
+    const b = await runOne(ec2, { TagSpecifications: tagged('enc-b'), InstanceType: 'm5.2xlarge' });
+    const c = await runOne(ec2, { TagSpecifications: [] });
+    await ec2.settled();
+    await ec2.terminateInstances({ InstanceIds: [b.InstanceId] });
+    await ec2.settled();
+
+    const ids = async (filters: { Name: string; Values: string[] }[]) =>
+      (await ec2.describeInstances({ Filters: filters })).Reservations.flatMap((r) =>
+        r.Instances.map((i) => i.InstanceId),
+      );
+    expect(await ids([{ Name: 'tag:EnclaveId', Values: ['enc-a'] }])).toEqual([a.InstanceId]);
+    expect(await ids([{ Name: 'tag:EnclaveId', Values: ['enc-a', 'enc-b'] }])).toEqual([
+      a.InstanceId,
+      b.InstanceId,
+    ]);
+    expect(await ids([{ Name: 'tag:EnclaveId', Values: ['enc-*'] }])).toHaveLength(2);
+    expect(
+      await ids([
+        { Name: 'tag:EnclaveId', Values: ['enc-*'] },
+        { Name: 'instance-state-name', Values: ['pending', 'running'] },
+      ]),
+    ).toEqual([a.InstanceId]);
+    expect(await ids([{ Name: 'tag-key', Values: ['EnclaveId'] }])).toHaveLength(2);
+    expect(await ids([{ Name: 'tag:Backup', Values: ['yes'] }])).toEqual([]);
+    expect(await ids([{ Name: 'instance-type', Values: ['m5.*'] }])).toEqual([b.InstanceId]);
+    expect(await ids([])).toEqual([a.InstanceId, b.InstanceId, c.InstanceId]);
+    expect(
+      (await ec2Error(ec2.describeInstances({ Filters: [{ Name: 'vpc-id', Values: ['x'] }] }))).name,
+    ).toBe('InvalidParameterValue');
+  });
+
+  it('lists every instance with state and tags, so a test can prove none is orphaned', async () => {
+    const ec2 = new Ec2Simulator();
+    const launched = await Promise.all([runOne(ec2), runOne(ec2, { InstanceType: 'c5.2xlarge' })]);
+    expect(ec2.inventory().filter((entry) => entry.state !== 'terminated')).toHaveLength(2);
+    await ec2.terminateInstances({ InstanceIds: launched.map((i) => i.InstanceId) });
+    await ec2.settled();
+    const inventory = ec2.inventory();
+    expect(inventory.map((entry) => entry.instanceId)).toEqual(launched.map((i) => i.InstanceId));
+    expect(inventory[1]).toMatchObject({
+      instanceType: 'c5.2xlarge',
+      state: 'terminated',
+      tags: { EnclaveId: 'enc-1', ContractId: 'ctr-1' },
+    });
+    expect(inventory.filter((entry) => entry.state !== 'terminated')).toEqual([]);
+  });
+
+  it('offers the EC2 tasks as aws-local-stepfunctions handlers keyed by the rendered resource ARNs', async () => {
+    const ec2 = new Ec2Simulator();
+    const handlers = ec2.localTaskHandlers() as Record<string, (input: unknown) => Promise<unknown>>;
+    expect(Object.keys(handlers).sort()).toEqual(
+      ['describeInstances', 'runInstances', 'startInstances', 'stopInstances', 'terminateInstances'].map(
+        (action) => `arn:aws:states:::aws-sdk:ec2:${action}`,
+      ),
+    );
+    const run = (await handlers['arn:aws:states:::aws-sdk:ec2:runInstances']!(launch())) as {
+      Instances: Ec2Instance[];
+    };
+    expect(run.Instances[0]!.State.Name).toBe('pending');
+    const error = await ec2Error(handlers['arn:aws:states:::aws-sdk:ec2:terminateInstances']!(null));
+    expect(error.name).toBe('InvalidParameterValue');
+  });
+});
+
+describe('parentAgent', () => {
+  const image: ImageDeclaration = { eif: 'contract-runner:1.4.2' };
+  let nitro: NitroSimulator;
+
+  beforeAll(async () => {
+    nitro = await NitroSimulator.create();
+  });
+
+  /** A local stack in miniature: challenges per enclave tag, and the submitted documents. */
+  function stack(agent: Partial<Parameters<typeof parentAgent>[0]> = {}, options: Ec2SimulatorOptions = {}) {
+    const nonces = new Map<string, Uint8Array>();
+    const submissions: { instance: Ec2Instance; document: Uint8Array }[] = [];
+    const ec2 = new Ec2Simulator({
+      ...options,
+      onBoot: parentAgent({
+        simulator: nitro,
+        image,
+        fetchChallenge: async (instance) => {
+          const enclaveId = instance.Tags.find((tag) => tag.Key === 'EnclaveId')?.Value;
+          return enclaveId === undefined ? null : (nonces.get(enclaveId) ?? null);
+        },
+        submit: async (instance, document) => void submissions.push({ instance, document }),
+        ...agent,
+      }),
+    });
+    return { ec2, nonces, submissions };
+  }
+
+  /** The VerifyAttestation step's policy: approved image, PCR4 of this instance, this nonce, fresh. */
+  function verify(document: Uint8Array, instanceId: string, nonce: Uint8Array) {
+    const { pcr0, pcr1, pcr2 } = imageMeasurements(image);
+    const policy = buildPolicy({
+      measurements: [
+        { 0: pcr0, 1: pcr1, 2: pcr2, 4: Buffer.from(pcr4ForInstance(instanceId)).toString('hex') },
+      ],
+      expectedNonce: nonce,
+      requireFreshness: true,
+      maxAgeMs: 5 * 60_000,
+    });
+    return verifyAttestation(document, policy, { trustedRoots: [nitro.rootPem] });
+  }
+
+  it('posts a document the real verifier accepts, bound to this instance and nonce', async () => {
+    const { ec2, nonces, submissions } = stack();
+    const nonce = new Uint8Array(randomBytes(32));
+    nonces.set('enc-1', nonce);
+    const { InstanceId } = await runOne(ec2);
+    await ec2.waitForState(InstanceId, 'running');
+    await ec2.settled();
+    expect(ec2.bootErrors).toEqual([]);
+    expect(submissions).toHaveLength(1);
+    expect(submissions[0]!.instance.InstanceId).toBe(InstanceId);
+
+    const result = verify(submissions[0]!.document, InstanceId, nonce);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.claims.moduleId).toMatch(new RegExp(`^${InstanceId}-enc[0-9a-f]{16}$`));
+    expect(result.claims.nonce).toEqual(nonce);
+    expect(result.claims.debugMode).toBe(false);
+
+    // The same document does not pass for another instance (PCR4) or another nonce.
+    const other = verify(submissions[0]!.document, 'i-0bbbbbbbbbbbbbbbb', nonce);
+    expect(other.ok ? 'ok' : other.code).toBe('pcr_mismatch');
+    const replay = verify(submissions[0]!.document, InstanceId, new Uint8Array(randomBytes(32)));
+    expect(replay.ok ? 'ok' : replay.code).toBe('nonce_mismatch');
+  });
+
+  it.each(Object.entries(PARENT_AGENT_FAULT_CODES) as [Exclude<ParentAgentFault, 'no-callback'>, string][])(
+    'fault %s posts a document the verifier refuses with %s',
+    async (fault, code) => {
+      const { ec2, nonces, submissions } = stack({ fault });
+      const nonce = new Uint8Array(randomBytes(32));
+      nonces.set('enc-1', nonce);
+      const { InstanceId } = await runOne(ec2);
+      await ec2.waitForState(InstanceId, 'running');
+      await ec2.settled();
+      expect(submissions).toHaveLength(1);
+      const result = verify(submissions[0]!.document, InstanceId, nonce);
+      expect(result.ok ? 'ok' : result.code).toBe(code);
+    },
+  );
+
+  it('fault no-callback never submits; a per-instance fault wins over the default', async () => {
+    const { ec2, nonces, submissions } = stack({
+      faultFor: (instance) =>
+        instance.Tags.some((tag) => tag.Key === 'Fault' && tag.Value === 'no-callback')
+          ? 'no-callback'
+          : undefined,
+    });
+    nonces.set('enc-1', new Uint8Array(32));
+    const silent = await runOne(ec2, {
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: [...TAGS, { Key: 'Fault', Value: 'no-callback' }] },
+      ],
+    });
+    await ec2.waitForState(silent.InstanceId, 'running');
+    await ec2.settled();
+    expect(submissions).toEqual([]);
+    expect(ec2.bootErrors).toEqual([]);
+
+    const speaking = await runOne(ec2);
+    await ec2.waitForState(speaking.InstanceId, 'running');
+    await ec2.settled();
+    expect(submissions.map((s) => s.instance.InstanceId)).toEqual([speaking.InstanceId]);
+  });
+
+  it('submits nothing without a challenge, or when the instance is terminated while it attests', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { ec2, nonces, submissions } = stack({
+      fetchChallenge: async (instance) => {
+        if (instance.Tags.some((tag) => tag.Key === 'Slow')) await gate;
+        return nonces.get('enc-1') ?? null;
+      },
+    });
+    const noChallenge = await runOne(ec2);
+    await ec2.waitForState(noChallenge.InstanceId, 'running');
+    await ec2.settled();
+    expect(submissions).toEqual([]);
+
+    nonces.set('enc-1', new Uint8Array(32));
+    const slow = await runOne(ec2, {
+      TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Slow', Value: '1' }] }],
+    });
+    await ec2.waitForState(slow.InstanceId, 'running');
+    await ec2.terminateInstances({ InstanceIds: [slow.InstanceId] });
+    release();
+    await ec2.settled();
+    expect(submissions).toEqual([]);
+    expect(stateOf(ec2, slow.InstanceId)).toBe('terminated');
+  });
+
+  it('reports a failing submission as a boot error instead of an unhandled rejection', async () => {
+    const { ec2, nonces } = stack({
+      submit: async () => {
+        throw new Error('connection refused');
+      },
+    });
+    nonces.set('enc-1', new Uint8Array(32));
+    const { InstanceId } = await runOne(ec2);
+    await ec2.waitForState(InstanceId, 'running');
+    await ec2.settled();
+    expect(ec2.bootErrors).toHaveLength(1);
+    expect(ec2.bootErrors[0]!.instanceId).toBe(InstanceId);
+    expect(String(ec2.bootErrors[0]!.error)).toContain('connection refused');
+  });
+});
