@@ -203,16 +203,24 @@ export function insertEnclaveMutation(e: EnclaveData, options: InsertEnclaveOpti
  * @throws Error when `next.version` is not `expectedVersion + 1`: the audit chain's seq is the version, so
  *   any other step would break the chain (a programming error, not a client's).
  */
-export function updateEnclaveMutation(next: EnclaveData, expectedVersion: number) {
+export function updateEnclaveMutation(
+  next: EnclaveData,
+  expectedVersion: number,
+  options: { readonly requireActiveContract?: boolean } = {},
+) {
   if (next.version !== expectedVersion + 1) {
     throw new Error(`enclave version must advance by one (from ${expectedVersion}, got ${next.version})`);
   }
+  // Activation must not win against a contract suspension: the contract's status is checked in the write.
+  const activeContract = options.requireActiveContract
+    ? "AND EXISTS (SELECT 1 FROM contracts WHERE id = :contract_id AND status = 'Active')"
+    : '';
   return {
     mutation: `UPDATE enclaves SET
         name = :name, status = :status, attestation = :attestation, configuration = :configuration,
         metrics = :metrics, version = :version, instance_id = :instance_id, execution_arn = :execution_arn,
         status_reason = :status_reason, updated_at = :updated_at
-      WHERE id = :id AND version = :expected_version
+      WHERE id = :id AND version = :expected_version ${activeContract}
       RETURNING 1`,
     params: { ...rowParams(next), expected_version: sql.int(expectedVersion) },
   };
