@@ -79,6 +79,12 @@ export interface ImageDeclaration {
   readonly application?: BytesLike;
 }
 
+/**
+ * The image the local stack's simulated enclaves run unless told otherwise; `test/fixtures/enclave-create.json`
+ * carries its measurements.
+ */
+export const LOCAL_DEFAULT_IMAGE: ImageDeclaration = { eif: 'enclave-contracts/training-runner:1.0.0' };
+
 /** PCR0/1/2 of an image, lower-case hex of 48 bytes each. */
 export interface ImageMeasurements {
   readonly pcr0: string;
