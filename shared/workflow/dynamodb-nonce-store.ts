@@ -6,6 +6,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { describeDynamoDbFailure, epochSeconds } from './dynamodb-errors.ts';
 import {
   type IssuedNonce,
   MAX_NONCE_TTL_SECONDS,
@@ -194,25 +195,7 @@ export function nonceKey(nonce: Uint8Array): string {
   return `nonce#${Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('hex')}`;
 }
 
-function epochSeconds(date: Date): number {
-  return Math.floor(date.getTime() / 1000);
-}
-
-/** Names of DynamoDB errors that mean "try again later" although the service answered. */
-const THROTTLING = new Set([
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'ThrottlingException',
-  'LimitExceededException',
-]);
-
 function toNonceStoreError(operation: string, error: unknown): NonceStoreError {
-  const e = error as { name?: unknown; $fault?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
-  const transient =
-    e?.$fault === 'server' ||
-    (typeof e?.name === 'string' && THROTTLING.has(e.name)) ||
-    // No HTTP status: the request never got an answer (timeout, connection reset, DNS).
-    e?.$metadata?.httpStatusCode === undefined;
-  const name = typeof e?.name === 'string' ? e.name : 'Error';
+  const { name, transient } = describeDynamoDbFailure(error);
   return new NonceStoreError(`DynamoDB ${operation} failed: ${name}`, { cause: error, transient });
 }

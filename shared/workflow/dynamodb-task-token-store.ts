@@ -6,6 +6,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { describeDynamoDbFailure, epochSeconds } from './dynamodb-errors.ts';
 import { NONCE_TABLE } from './dynamodb-nonce-store.ts';
 import {
   MAX_INSTANCE_ID_LENGTH,
@@ -247,25 +248,7 @@ function isValidInstanceId(instanceId: unknown): instanceId is string {
   );
 }
 
-function epochSeconds(date: Date): number {
-  return Math.floor(date.getTime() / 1000);
-}
-
-/** Names of DynamoDB errors that mean "try again later" although the service answered. */
-const THROTTLING = new Set([
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'ThrottlingException',
-  'LimitExceededException',
-]);
-
 function toTaskTokenStoreError(operation: string, error: unknown): TaskTokenStoreError {
-  const e = error as { name?: unknown; $fault?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
-  const transient =
-    e?.$fault === 'server' ||
-    (typeof e?.name === 'string' && THROTTLING.has(e.name)) ||
-    // No HTTP status: the request never got an answer (timeout, connection reset, DNS).
-    e?.$metadata?.httpStatusCode === undefined;
-  const name = typeof e?.name === 'string' ? e.name : 'Error';
+  const { name, transient } = describeDynamoDbFailure(error);
   return new TaskTokenStoreError(`DynamoDB ${operation} failed: ${name}`, { cause: error, transient });
 }
