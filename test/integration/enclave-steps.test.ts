@@ -1,21 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedIdentities } from '../../infra/local/seed.ts';
 import { GENESIS_HASH, verifyChain } from '../../shared/audit/audit-chain.ts';
 import { listAuditRecords } from '../../shared/audit/audit-store.ts';
 import { auditedWrite } from '../../shared/audit/audited-write.ts';
-import {
-  activateContract,
-  createContract,
-  signContract,
-  suspendContract,
-} from '../../shared/contracts/contract-service.ts';
-import { approveMeasurementSet, proposeMeasurementSet } from '../../shared/contracts/measurement-service.ts';
+import { suspendContract } from '../../shared/contracts/contract-service.ts';
 import { sql } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { EnclaveConfigurationSchema, type EnclaveData } from '../../shared/domain/enclave.ts';
 import { IllegalTransitionError, NotFoundError, UnprocessableError } from '../../shared/domain/errors.ts';
-import type { Identity, RegisterKey } from '../../shared/domain/identity.ts';
+import type { Identity } from '../../shared/domain/identity.ts';
 import type { AttestationClaimsSummary } from '../../shared/enclaves/enclave-attestation.ts';
 import {
   activateEnclave,
@@ -24,12 +17,9 @@ import {
   type VerifiedAttestation,
 } from '../../shared/enclaves/enclave-steps.ts';
 import { insertEnclaveMutation, loadEnclave } from '../../shared/enclaves/enclave-store.ts';
-import { registerKey } from '../../shared/identities/identity-service.ts';
-import { findIdentityBySubject } from '../../shared/identities/identity-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
-import { PartyKey } from '../support/api-client.ts';
-import { CREATE_FIXTURE } from '../support/contracts.ts';
+import { type ContractParties, contractParties } from '../support/contract-parties.ts';
 import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
 
 /**
@@ -66,27 +56,14 @@ for (const adapter of ADAPTERS) {
     let deps: Dependencies;
     let clock = new Date('2027-01-01T00:00:00.000Z');
     let provider: Identity;
-    let consumer: Identity;
-    const keys = { provider: new PartyKey('ES384'), consumer: new PartyKey('ES256') };
-    const kids = { provider: '', consumer: '' };
+    let parties: ContractParties;
 
     beforeAll(async () => {
       opened = await adapter.open();
       await migrate(opened.db, await loadMigrations());
       deps = { db: opened.db, signer: await LocalSigner.create(), now: () => clock, newId: randomUUID };
-      await seedIdentities(deps);
-      provider = (await findIdentityBySubject(opened.db, 'local|provider'))!;
-      consumer = (await findIdentityBySubject(opened.db, 'local|consumer'))!;
-      for (const [party, who] of [
-        ['provider', provider],
-        ['consumer', consumer],
-      ] as const) {
-        const { body } = await registerKey(deps, who, who.id, {
-          alg: keys[party].alg,
-          jwk: keys[party].publicJwk as RegisterKey['jwk'],
-        });
-        kids[party] = body.kid;
-      }
+      parties = await contractParties(deps);
+      provider = parties.provider;
     });
     afterAll(async () => opened?.close());
 
@@ -94,45 +71,10 @@ for (const adapter of ADAPTERS) {
       clock = new Date(clock.getTime() + 1000);
     };
 
-    /** A contract signed by both parties and countersigned by the platform (so: Active). */
-    async function activeContract(): Promise<string> {
-      const created = await createContract(deps, provider, CREATE_FIXTURE);
-      const id = created.body.id;
-      for (const [party, who] of [
-        ['provider', provider],
-        ['consumer', consumer],
-      ] as const) {
-        await signContract(
-          deps,
-          who,
-          id,
-          { type: 'digital', kid: kids[party], signature: keys[party].sign(created.body.signingPayload) },
-          undefined,
-        );
-      }
-      expect((await activateContract(deps, provider, id, undefined)).body!.status).toBe('Active');
-      return id;
-    }
-
-    /** The enclave's image, proposed and approved by both parties with their real signatures. */
-    async function approvedSet(contractId: string): Promise<string> {
-      const proposed = await proposeMeasurementSet(deps, provider, contractId, IMAGE);
-      for (const [party, who] of [
-        ['provider', provider],
-        ['consumer', consumer],
-      ] as const) {
-        await approveMeasurementSet(deps, who, contractId, proposed.body.id, {
-          kid: kids[party],
-          signature: keys[party].sign(proposed.body.signingPayload),
-        });
-      }
-      return proposed.body.id;
-    }
-
     /** An Active contract with an approved set, and an Initializing enclave under it (as create writes it). */
     async function scenario() {
-      const contractId = await activeContract();
-      const setId = await approvedSet(contractId);
+      const contractId = await parties.activeContract();
+      const setId = await parties.measurementSet(contractId, IMAGE);
       tick();
       const at = clock.toISOString();
       const e: EnclaveData = {
@@ -293,7 +235,7 @@ for (const adapter of ADAPTERS) {
 
       it('refuses activation when the contract was suspended meanwhile, writing nothing', async () => {
         const { contractId, setId, enclave: e } = await scenario();
-        await suspendContract(deps, consumer, contractId, 'data quality review', undefined);
+        await suspendContract(deps, parties.consumer, contractId, 'data quality review', undefined);
         tick();
         const instanceId = newInstanceId();
         const error = await activateEnclave(deps, {
@@ -319,7 +261,7 @@ for (const adapter of ADAPTERS) {
             query: async (text, params) => {
               if (!suspended && text.includes('UPDATE enclaves')) {
                 suspended = true;
-                await suspendContract(deps, consumer, contractId, 'incident', undefined);
+                await suspendContract(deps, parties.consumer, contractId, 'incident', undefined);
               }
               return deps.db.query(text, params);
             },

@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedIdentities } from '../../infra/local/seed.ts';
 import { GENESIS_HASH, verifyChain } from '../../shared/audit/audit-chain.ts';
 import { listAuditRecords, loadAuditHead } from '../../shared/audit/audit-store.ts';
 import { auditedWrite } from '../../shared/audit/audited-write.ts';
-import {
-  activateContract,
-  createContract,
-  signContract,
-  suspendContract,
-} from '../../shared/contracts/contract-service.ts';
-import { approveMeasurementSet, proposeMeasurementSet } from '../../shared/contracts/measurement-service.ts';
+import { createContract, suspendContract } from '../../shared/contracts/contract-service.ts';
 import { sql, UNIQUE_VIOLATION } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import {
@@ -20,7 +13,7 @@ import {
 } from '../../shared/domain/enclave.ts';
 import type { UnmetRequirement } from '../../shared/domain/enclave-compatibility.ts';
 import { ConflictError, NotFoundError, UnprocessableError } from '../../shared/domain/errors.ts';
-import type { Identity, RegisterKey } from '../../shared/domain/identity.ts';
+import type { Identity } from '../../shared/domain/identity.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
 import type { ProposeMeasurements } from '../../shared/domain/measurement-set.ts';
 import {
@@ -31,11 +24,9 @@ import {
   updateEnclaveMutation,
 } from '../../shared/enclaves/enclave-store.ts';
 import { validateEnclaveForProvisioning } from '../../shared/enclaves/enclave-validation.ts';
-import { registerKey } from '../../shared/identities/identity-service.ts';
-import { findIdentityBySubject } from '../../shared/identities/identity-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
-import { PartyKey } from '../support/api-client.ts';
+import { type ContractParties, contractParties, type Party } from '../support/contract-parties.ts';
 import { CREATE_FIXTURE } from '../support/contracts.ts';
 import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
 
@@ -84,27 +75,14 @@ for (const adapter of ADAPTERS) {
     let provider: Identity;
     let consumer: Identity;
     let outsider: Identity;
-    const keys = { provider: new PartyKey('ES384'), consumer: new PartyKey('ES256') };
-    const kids = { provider: '', consumer: '' };
+    let parties: ContractParties;
 
     beforeAll(async () => {
       opened = await adapter.open();
       await migrate(opened.db, await loadMigrations());
       deps = { db: opened.db, signer: await LocalSigner.create(), now: () => clock, newId: randomUUID };
-      await seedIdentities(deps);
-      provider = (await findIdentityBySubject(opened.db, 'local|provider'))!;
-      consumer = (await findIdentityBySubject(opened.db, 'local|consumer'))!;
-      outsider = (await findIdentityBySubject(opened.db, 'local|outsider'))!;
-      for (const [party, who] of [
-        ['provider', provider],
-        ['consumer', consumer],
-      ] as const) {
-        const { body } = await registerKey(deps, who, who.id, {
-          alg: keys[party].alg,
-          jwk: keys[party].publicJwk as RegisterKey['jwk'],
-        });
-        kids[party] = body.kid;
-      }
+      parties = await contractParties(deps);
+      ({ provider, consumer, outsider } = parties);
     });
     afterAll(async () => opened?.close());
 
@@ -113,45 +91,9 @@ for (const adapter of ADAPTERS) {
       clock = new Date(clock.getTime() + 1000);
     };
 
-    /** A contract signed by both parties and countersigned by the platform (so: Active). */
-    async function activeContract(): Promise<string> {
-      const created = await createContract(deps, provider, CREATE_FIXTURE);
-      const id = created.body.id;
-      for (const [party, who] of [
-        ['provider', provider],
-        ['consumer', consumer],
-      ] as const) {
-        await signContract(
-          deps,
-          who,
-          id,
-          { type: 'digital', kid: kids[party], signature: keys[party].sign(created.body.signingPayload) },
-          undefined,
-        );
-      }
-      const activated = await activateContract(deps, provider, id, undefined);
-      expect(activated.body!.status).toBe('Active');
-      return id;
-    }
-
-    /** Proposes `m` and has it approved by the given parties, with their real signatures. */
-    async function measurementSet(
-      contractId: string,
-      m: ProposeMeasurements,
-      approvedBy: readonly ('provider' | 'consumer')[] = ['provider', 'consumer'],
-    ): Promise<string> {
-      const proposed = await proposeMeasurementSet(deps, provider, contractId, m);
-      for (const party of approvedBy) {
-        await approveMeasurementSet(
-          deps,
-          party === 'provider' ? provider : consumer,
-          contractId,
-          proposed.body.id,
-          { kid: kids[party], signature: keys[party].sign(proposed.body.signingPayload) },
-        );
-      }
-      return proposed.body.id;
-    }
+    const activeContract = () => parties.activeContract();
+    const measurementSet = (contractId: string, m: ProposeMeasurements, approvedBy?: readonly Party[]) =>
+      parties.measurementSet(contractId, m, approvedBy);
 
     function enclave(contractId: string, overrides: Partial<EnclaveData> = {}): EnclaveData {
       const at = clock.toISOString();
@@ -508,24 +450,13 @@ for (const adapter of ADAPTERS) {
       it('refuses debug mode outside the local stack only (a Standard contract allows it locally)', async () => {
         // Debug mode is forbidden under High encryption (the fixture's) even locally, so this contract's
         // terms are relaxed to Standard.
-        const created = await createContract(deps, provider, {
+        const id = await parties.activeContract({
           ...CREATE_FIXTURE,
           terms: {
             ...CREATE_FIXTURE.terms,
             security: { ...CREATE_FIXTURE.terms.security, encryptionLevel: 'Standard' },
           },
         });
-        const id = created.body.id;
-        for (const party of ['provider', 'consumer'] as const) {
-          await signContract(
-            deps,
-            party === 'provider' ? provider : consumer,
-            id,
-            { type: 'digital', kid: kids[party], signature: keys[party].sign(created.body.signingPayload) },
-            undefined,
-          );
-        }
-        await activateContract(deps, consumer, id, undefined);
         await measurementSet(id, IMAGE);
         const e = enclave(id, {
           configuration: configuration((c) => {
