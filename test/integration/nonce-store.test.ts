@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
-  DynamoDBServiceException,
   GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
@@ -18,6 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../infra/local/local-dynamodb.ts';
 import { DynamoDbNonceStore, NONCE_TABLE, nonceKey } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import { MAX_NONCE_TTL_SECONDS, NONCE_BYTES, NonceStoreError } from '../../shared/workflow/nonce-store.ts';
+import { clientDroppingFirstUpdateResponse, dynamoDbServiceError } from '../support/dynamodb-faults.ts';
 
 const TABLE = 'attestation-nonces';
 const T0 = new Date('2026-11-25T10:00:00.250Z');
@@ -207,7 +207,7 @@ describe('DynamoDbNonceStore on dynalite', () => {
 
   it('recognises its own update when the SDK retries after a lost response', async () => {
     const { nonce } = await store.issue({ enclaveId: 'enc-retry' }, 300);
-    const client = clientDroppingFirstUpdateResponse();
+    const client = clientDroppingFirstUpdateResponse(local.endpoint);
     const retrying = new DynamoDbNonceStore({ tableName: TABLE, client, now: () => clock });
 
     // The first attempt consumes the nonce, its answer is lost, the SDK's retry fails the condition.
@@ -219,57 +219,28 @@ describe('DynamoDbNonceStore on dynalite', () => {
   });
 });
 
-/**
- * A client on the same endpoint whose first UpdateItem reaches dynalite and is applied, but whose answer
- * is replaced by a connection reset, which the SDK's standard retry strategy retries.
- */
-function clientDroppingFirstUpdateResponse(): DynamoDBClient {
-  const client = new DynamoDBClient({
-    endpoint: local.endpoint,
-    region: 'eu-central-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 3,
-  });
-  let dropped = false;
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const result = await next(args);
-      if (!dropped && context.commandName === 'UpdateItemCommand') {
-        dropped = true;
-        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} });
-      }
-      return result;
-    },
-    // Inside the retry middleware (finalizeRequest), so the SDK sees a transient failure and retries.
-    { step: 'deserialize', name: 'dropFirstUpdateResponse' },
-  );
-  return client;
-}
-
 describe('DynamoDbNonceStore faults (aws-sdk-client-mock)', () => {
   it('wraps throttling and server errors as transient NonceStoreErrors, client errors as permanent', async () => {
     const client = new DynamoDBClient({ region: 'eu-central-1' });
     const mock = mockClient(client);
     const faulty = new DynamoDbNonceStore({ tableName: TABLE, client, now: () => T0 });
-    const serviceError = (name: string, fault: 'client' | 'server', status: number) =>
-      new DynamoDBServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status } });
 
     mock
       .on(UpdateItemCommand)
-      .rejectsOnce(serviceError('ProvisionedThroughputExceededException', 'client', 400));
+      .rejectsOnce(dynamoDbServiceError('ProvisionedThroughputExceededException', 'client', 400));
     const throttled = await faulty.consume('enc-1', new Uint8Array(NONCE_BYTES)).catch((e: unknown) => e);
     expect(throttled).toBeInstanceOf(NonceStoreError);
     expect(throttled).toMatchObject({ transient: true, message: expect.stringContaining('Provisioned') });
 
     mock.reset();
-    mock.on(PutItemCommand).rejects(serviceError('InternalServerError', 'server', 500));
+    mock.on(PutItemCommand).rejects(dynamoDbServiceError('InternalServerError', 'server', 500));
     await expect(faulty.issue({ enclaveId: 'enc-1' }, 60)).rejects.toMatchObject({
       name: 'NonceStoreError',
       transient: true,
     });
 
     mock.reset();
-    mock.on(UpdateItemCommand).rejects(serviceError('ResourceNotFoundException', 'client', 400));
+    mock.on(UpdateItemCommand).rejects(dynamoDbServiceError('ResourceNotFoundException', 'client', 400));
     await expect(faulty.consume('enc-1', new Uint8Array(NONCE_BYTES))).rejects.toMatchObject({
       name: 'NonceStoreError',
       transient: false,

@@ -3,13 +3,7 @@
  * is handed out exactly once, duplicate and late callbacks are told apart, the caller's instance is checked,
  * a newer wait supersedes an older one, and the items live beside attestation nonces in the same table.
  */
-import {
-  DynamoDBClient,
-  DynamoDBServiceException,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../infra/local/local-dynamodb.ts';
@@ -25,6 +19,7 @@ import {
   MAX_TASK_WAIT_SECONDS,
   TaskTokenStoreError,
 } from '../../shared/workflow/task-token-store.ts';
+import { clientDroppingFirstUpdateResponse, dynamoDbServiceError } from '../support/dynamodb-faults.ts';
 
 const TABLE = 'workflow-state';
 const T0 = new Date('2026-11-25T10:00:00.250Z');
@@ -271,7 +266,7 @@ describe('DynamoDbTaskTokenStore on dynalite', () => {
   it('recognises its own take when the SDK retries after a lost response', async () => {
     const enclave = freshEnclave();
     await store.put(enclave, { taskToken: token('retry'), executionArn: EXEC_1, expiresAt: inSeconds(600) });
-    const client = clientDroppingFirstUpdateResponse();
+    const client = clientDroppingFirstUpdateResponse(local.endpoint);
     const retrying = new DynamoDbTaskTokenStore({ tableName: TABLE, client, now: () => clock });
 
     // The first attempt takes the token, its answer is lost, the SDK's retry fails the condition.
@@ -281,47 +276,19 @@ describe('DynamoDbTaskTokenStore on dynalite', () => {
   });
 });
 
-/**
- * A client on the same endpoint whose first UpdateItem reaches dynalite and is applied, but whose answer
- * is replaced by a connection reset, which the SDK's standard retry strategy retries.
- */
-function clientDroppingFirstUpdateResponse(): DynamoDBClient {
-  const client = new DynamoDBClient({
-    endpoint: local.endpoint,
-    region: 'eu-central-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 3,
-  });
-  let dropped = false;
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const result = await next(args);
-      if (!dropped && context.commandName === 'UpdateItemCommand') {
-        dropped = true;
-        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} });
-      }
-      return result;
-    },
-    { step: 'deserialize', name: 'dropFirstUpdateResponse' },
-  );
-  return client;
-}
-
 describe('DynamoDbTaskTokenStore faults (aws-sdk-client-mock)', () => {
   it('wraps throttling and server errors as transient TaskTokenStoreErrors, client errors as permanent', async () => {
     const client = new DynamoDBClient({ region: 'eu-central-1' });
     const mock = mockClient(client);
     const faulty = new DynamoDbTaskTokenStore({ tableName: TABLE, client, now: () => T0 });
-    const serviceError = (name: string, fault: 'client' | 'server', status: number) =>
-      new DynamoDBServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status } });
 
-    mock.on(UpdateItemCommand).rejectsOnce(serviceError('ThrottlingException', 'client', 400));
+    mock.on(UpdateItemCommand).rejectsOnce(dynamoDbServiceError('ThrottlingException', 'client', 400));
     const throttled = await faulty.take('enc-1').catch((e: unknown) => e);
     expect(throttled).toBeInstanceOf(TaskTokenStoreError);
     expect(throttled).toMatchObject({ transient: true, message: expect.stringContaining('Throttling') });
 
     mock.reset();
-    mock.on(PutItemCommand).rejects(serviceError('InternalServerError', 'server', 500));
+    mock.on(PutItemCommand).rejects(dynamoDbServiceError('InternalServerError', 'server', 500));
     await expect(
       faulty.put('enc-1', {
         taskToken: 't',
@@ -331,7 +298,7 @@ describe('DynamoDbTaskTokenStore faults (aws-sdk-client-mock)', () => {
     ).rejects.toMatchObject({ name: 'TaskTokenStoreError', transient: true });
 
     mock.reset();
-    mock.on(UpdateItemCommand).rejects(serviceError('ResourceNotFoundException', 'client', 400));
+    mock.on(UpdateItemCommand).rejects(dynamoDbServiceError('ResourceNotFoundException', 'client', 400));
     await expect(faulty.take('enc-1')).rejects.toMatchObject({
       name: 'TaskTokenStoreError',
       transient: false,
