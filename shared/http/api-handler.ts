@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Identity } from '../domain/identity.ts';
 import { resolveCaller } from '../identities/identity-service.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
+import { type InstanceCaller, instanceCaller } from './instance-caller.ts';
 import { problemDetails } from './middleware/problem-details.ts';
 import { parseRequest } from './parse-request.ts';
 import { ROUTES, type RouteId, routeById } from './routes.ts';
@@ -22,7 +23,11 @@ export interface ApiRequest<Id extends RouteId> {
   readonly body: Part<RouteOf<Id>, 'body'>;
   readonly ifMatch: string | undefined;
   readonly idempotencyKey: string | undefined;
-  readonly caller: RouteOf<Id>['auth'] extends 'jwt' ? Identity : undefined;
+  readonly caller: RouteOf<Id>['auth'] extends 'jwt'
+    ? Identity
+    : RouteOf<Id>['auth'] extends 'iam'
+      ? InstanceCaller
+      : undefined;
 }
 
 export interface ApiReply {
@@ -51,8 +56,10 @@ export function defineRoute<Id extends RouteId>(
 ): ApiHandler {
   const route = routeById(id);
   const base = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    // The caller first: an unauthenticated request learns nothing about its input's validity.
+    const instance = route.auth === 'iam' ? instanceCaller(event, deps.workflow?.parentRoleName) : undefined;
     const parsed = parseRequest(route, event);
-    const caller = route.auth === 'jwt' ? await resolveCaller(deps, parsed.subject!) : undefined;
+    const caller = route.auth === 'jwt' ? await resolveCaller(deps, parsed.subject!) : instance;
     const reply = await impl({ ...parsed, caller } as ApiRequest<Id>);
     return toResponse(reply);
   };

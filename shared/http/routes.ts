@@ -30,7 +30,15 @@ import {
  * What a route's function may touch. The CDK grants exactly these, and nothing else, to the route's
  * function (least privilege per function).
  */
-export type Grant = 'database' | 'sign' | 'publicKeys';
+export type Grant =
+  | 'database'
+  | 'sign'
+  | 'publicKeys'
+  /**
+   * Complete the provisioning workflow's WaitForAttestation task: read/write the workflow table (task
+   * tokens) and `states:SendTaskSuccess` on the provisioning state machine, nothing else.
+   */
+  | 'taskCallback';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -42,7 +50,11 @@ export interface RouteDefinition {
   readonly path: string;
   /** The Lambda entry, relative to the repository root; exports `handler`. */
   readonly handler: string;
-  readonly auth: 'jwt' | 'none';
+  /**
+   * `jwt`: a user's bearer token (Cognito JWT authorizer). `iam`: SigV4 by the enclave parent instance's
+   * role (API Gateway's IAM authorizer); the caller is the instance (see `instanceCaller`). `none`: public.
+   */
+  readonly auth: 'jwt' | 'iam' | 'none';
   readonly grants: readonly Grant[];
   readonly summary: string;
   readonly tag: string;

@@ -1,0 +1,205 @@
+/**
+ * The enclave provisioning workflow's contract: the names its states carry (what operators read in the
+ * Step Functions console, and what the local run and the synthesized template must agree on), the Lambda
+ * steps with their handler modules and grants, the errors the steps raise for the state machine's
+ * Retry/Catch, and the shapes passed between states. The CDK construct
+ * (`infra/constructs/enclave-workflow.ts`) builds the state machine from this; the local stack runs the
+ * definition the construct renders.
+ *
+ * The flow (input `{ "enclaveId": "…" }`):
+ * `Validate → Challenge → LaunchOrRestart? → (ChooseFirstInstanceType → RunInstances [capacity shortfall →
+ * CapacityShortfall? → NextInstanceType → RunInstances] | TagRestartNonce → StartInstances) →
+ * WaitForAttestation → VerifyAttestation → Activate → Provisioned`; any failure → `Compensate →
+ * ProvisioningFailed`; a superseded execution → `Superseded` (ends quietly, compensating nothing).
+ */
+
+/** Every state's name, as the console shows it. */
+export const STATES = {
+  validate: 'Validate',
+  challenge: 'Challenge',
+  launchOrRestart: 'LaunchOrRestart',
+  chooseFirstInstanceType: 'ChooseFirstInstanceType',
+  runInstances: 'RunInstances',
+  capacityShortfall: 'CapacityShortfall',
+  nextInstanceType: 'NextInstanceType',
+  tagRestartNonce: 'TagRestartNonce',
+  startInstances: 'StartInstances',
+  waitForAttestation: 'WaitForAttestation',
+  verifyAttestation: 'VerifyAttestation',
+  activate: 'Activate',
+  provisioned: 'Provisioned',
+  superseded: 'Superseded',
+  compensate: 'Compensate',
+  provisioningFailed: 'ProvisioningFailed',
+  compensationFailed: 'CompensationFailed',
+} as const;
+export type StateName = (typeof STATES)[keyof typeof STATES];
+
+/** What a step's function may touch; the CDK grants exactly these (least privilege per function). */
+export type StepGrant =
+  /** The Aurora Data API and its secret. */
+  | 'database'
+  /** The workflow DynamoDB table (nonces and task tokens). */
+  | 'workflowTable'
+  /** ec2:DescribeInstances, and ec2:TerminateInstances only on instances tagged with an enclave id. */
+  | 'terminateTaggedInstances';
+
+export interface WorkflowStep {
+  /** The state name (a Lambda task). */
+  readonly state: StateName;
+  /** The Lambda entry, relative to the repository root; exports `handler`. */
+  readonly handler: string;
+  readonly grants: readonly StepGrant[];
+  readonly description: string;
+}
+
+/** The Lambda steps, in flow order. */
+export const WORKFLOW_STEPS = [
+  {
+    state: STATES.validate,
+    handler: 'functions/workflow/validate.ts',
+    grants: ['database'],
+    description: 'Checks the enclave against its contract and approved measurements; sizes the parent',
+  },
+  {
+    state: STATES.challenge,
+    handler: 'functions/workflow/challenge.ts',
+    grants: ['workflowTable'],
+    description: 'Issues the attestation nonce bound to the enclave',
+  },
+  {
+    state: STATES.waitForAttestation,
+    handler: 'functions/workflow/await-attestation.ts',
+    grants: ['workflowTable'],
+    description: 'Records the task token the attestation route completes',
+  },
+  {
+    state: STATES.verifyAttestation,
+    handler: 'functions/workflow/verify-attestation.ts',
+    grants: ['database', 'workflowTable'],
+    description: 'Verifies the attestation document against the approved measurements; consumes the nonce',
+  },
+  {
+    state: STATES.activate,
+    handler: 'functions/workflow/activate.ts',
+    grants: ['database'],
+    description: 'Marks the enclave Running with its verified attestation',
+  },
+  {
+    state: STATES.compensate,
+    handler: 'functions/workflow/compensate.ts',
+    grants: ['database', 'terminateTaggedInstances'],
+    description: "Terminates the enclave's instances and marks it Failed with the reason",
+  },
+] as const satisfies readonly WorkflowStep[];
+
+/** Errors the steps raise (a Lambda error's `errorType` is the error's `name`). */
+export const STEP_ERRORS = {
+  /** Validate: the enclave may not be provisioned (contract, measurements, sizing): → Compensate. */
+  notProvisionable: 'EnclaveNotProvisionable',
+  /** Validate: the enclave is not Initializing or another execution owns it: → Superseded, no compensation. */
+  superseded: 'ProvisioningSuperseded',
+  /** VerifyAttestation: the document was refused (cause `code: message`): → Compensate. */
+  attestationRefused: 'AttestationRefused',
+  /** Activate: the enclave may not become Running any more (terminated, contract suspended): → Compensate. */
+  activationRefused: 'ActivationRefused',
+  /** Any step: a dependency was unavailable (database resuming, throttling): retried with backoff. */
+  transient: 'TransientStepFailure',
+} as const;
+
+/** Timeouts and retry figures the construct uses (seconds). */
+export const WORKFLOW_TIMING = {
+  /** Each Lambda step. */
+  lambdaTimeoutSeconds: 60,
+  /** WaitForAttestation: boot, image fetch, enclave start and the agent's submission. */
+  attestationTimeoutSeconds: 900,
+  /** WaitForAttestation heartbeat: a wait silent this long ends, below the timeout. */
+  attestationHeartbeatSeconds: 600,
+  /** The nonce lives a little longer than the wait, so a late but valid submission is refused by the wait, not the nonce. */
+  nonceTtlSeconds: 960,
+  /** The whole execution. */
+  executionTimeoutSeconds: 1800,
+} as const;
+
+// -----------------------------------------------------------------------------------------------------
+// What flows between states (JSON)
+
+/** The execution input. */
+export interface ProvisioningInput {
+  readonly enclaveId: string;
+}
+
+/** Validate's input: the enclave and the execution claiming it. */
+export interface ValidateInput {
+  readonly enclaveId: string;
+  readonly executionArn: string;
+}
+
+/** Validate's result (`$.plan`). */
+export interface PlanOutput {
+  readonly contractId: string;
+  /** Candidate parent types, smallest first. */
+  readonly instanceTypes: readonly string[];
+  /** Index of the last candidate (the Choice compares with it). */
+  readonly lastInstanceTypeIndex: number;
+  /** The stopped parent to restart (resume); absent for a first launch. */
+  readonly restartInstanceId?: string;
+}
+
+/** Challenge's input and result (`$.challenge`). */
+export interface ChallengeInput {
+  readonly enclaveId: string;
+  readonly executionArn: string;
+}
+export interface ChallengeOutput {
+  /** Base64 of the 32-byte nonce (the instance tag's value). */
+  readonly nonce: string;
+  readonly expiresAt: string;
+}
+
+/** RunInstances/StartInstances result after the ResultSelector (`$.instance`). */
+export interface InstanceOutput {
+  readonly instanceId: string;
+}
+
+/** WaitForAttestation's Lambda input (the callback pattern's payload). */
+export interface AwaitAttestationInput {
+  readonly enclaveId: string;
+  readonly instanceId: string;
+  readonly executionArn: string;
+  readonly taskToken: string;
+}
+
+/** What the attestation route sends with `SendTaskSuccess` (`$.submission`). */
+export interface AttestationSubmission {
+  /** Base64 of the COSE_Sign1 document as the agent posted it. */
+  readonly document: string;
+  readonly instanceId: string;
+  readonly receivedAt: string;
+}
+
+/** VerifyAttestation's input; its result (`$.verification`) is a `VerifiedAttestation` (enclave-steps.ts). */
+export interface VerifyInput {
+  readonly enclaveId: string;
+  readonly instanceId: string;
+  readonly document: string;
+  readonly nonce: string;
+}
+
+/** Activate's input. */
+export interface ActivateInput {
+  readonly enclaveId: string;
+  readonly instanceId: string;
+  readonly executionArn: string;
+  readonly verification: {
+    readonly claims: import('./enclave-attestation.ts').AttestationClaimsSummary;
+    readonly matchedMeasurementSet: { readonly id: string };
+  };
+}
+
+/** Compensate's input: the whole state at the failure (`$`), with the caught error at `$.error`. */
+export interface CompensateInput {
+  readonly enclaveId: string;
+  readonly instance?: InstanceOutput;
+  readonly error?: { readonly Error?: string; readonly Cause?: string };
+}

@@ -1,0 +1,86 @@
+import type { SimulationFault } from '../domain/enclave.ts';
+import type { NonceStore } from './nonce-store.ts';
+import type { TaskTokenStore } from './task-token-store.ts';
+
+/**
+ * The ports of the enclave provisioning workflow and of the automation that keeps EC2 in line with the
+ * enclaves' statuses. In AWS: DynamoDB (nonces, task tokens), Step Functions (`SendTaskSuccess`) and EC2;
+ * locally: dynalite, the local workflow runner and the EC2 simulator. Built once per cold start
+ * (`shared/runtime/runtime.ts`) or by the local stack.
+ */
+export interface WorkflowPorts {
+  readonly nonces: NonceStore;
+  readonly taskTokens: TaskTokenStore;
+  readonly callbacks: TaskCallback;
+  readonly instances: InstanceControl;
+  /**
+   * The IAM role enclave parent instances run with: the only role whose sessions the `iam` routes accept
+   * (the session name of an instance-profile role is the instance id).
+   */
+  readonly parentRoleName: string;
+}
+
+/** Completes a workflow task waiting for a callback (`.waitForTaskToken`). */
+export interface TaskCallback {
+  /**
+   * `SendTaskSuccess` with `output` (JSON). `'gone'` when the task no longer waits: it timed out, its
+   * execution ended, or the token is not one Step Functions issued (TaskTimedOut, TaskDoesNotExist,
+   * InvalidToken). Any other failure throws.
+   */
+  succeed(taskToken: string, output: unknown): Promise<'sent' | 'gone'>;
+}
+
+/** EC2 instance states as EC2 names them. */
+export type InstanceStateName =
+  | 'pending'
+  | 'running'
+  | 'shutting-down'
+  | 'terminated'
+  | 'stopping'
+  | 'stopped';
+
+export interface ParentInstance {
+  readonly instanceId: string;
+  readonly state: InstanceStateName;
+}
+
+/**
+ * What the platform does to enclave parent instances outside the state machine (Compensate, suspend,
+ * terminate). Instances are found by the enclave tag, never by a stored id alone: an instance whose launch
+ * response was lost is still found, and the IAM policy only allows acting on instances carrying the tag.
+ */
+export interface InstanceControl {
+  /** Instances tagged with `enclaveId` that are not yet `terminated`. */
+  listForEnclave(enclaveId: string): Promise<ParentInstance[]>;
+  /** StopInstances; stopping an already stopped instance is a no-op (as in EC2). */
+  stop(instanceIds: readonly string[]): Promise<void>;
+  /** TerminateInstances; terminating a terminated instance is a no-op (as in EC2). */
+  terminate(instanceIds: readonly string[]): Promise<void>;
+}
+
+/** EC2 tags the platform puts on every enclave parent instance and its volumes. */
+export const INSTANCE_TAGS = {
+  /** The enclave the instance hosts: what IAM conditions and every lookup match on. */
+  enclaveId: 'enclave-contracts:enclave-id',
+  contractId: 'enclave-contracts:contract-id',
+  /**
+   * The Challenge step's nonce (base64). The parent agent reads it from instance metadata (IMDSv2 with
+   * instance tags enabled) and asks the enclave's NSM for a document carrying it. It is not a secret: it
+   * proves freshness, is bound to the enclave and consumed once.
+   */
+  attestationNonce: 'enclave-contracts:attestation-nonce',
+} as const;
+
+/**
+ * Local stack only: hooks that let a developer drive the workflow's failure paths by hand. Present in
+ * `Dependencies.local` only when the process is the local stack; the deployed API refuses what needs them.
+ */
+export interface LocalStackHooks {
+  /** Remembers the fault the simulated parent agent of `enclaveId` plays (`simulation.fault`). */
+  recordSimulation(enclaveId: string, fault: SimulationFault): void;
+  /**
+   * The Nitro simulator's root certificate (PEM), trusted by VerifyAttestation in the local stack only.
+   * The deployed runtime never builds `Dependencies.local`, so it trusts the pinned AWS root alone.
+   */
+  readonly attestationRoots: readonly string[];
+}
