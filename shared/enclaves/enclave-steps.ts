@@ -207,6 +207,58 @@ export async function failEnclave(deps: Dependencies, input: FailEnclaveInput): 
   }
 }
 
+/** What a provisioning execution's claim found. */
+export type ProvisioningClaim =
+  | { readonly claimed: true; readonly enclave: EnclaveData }
+  | { readonly claimed: false; readonly reason: string };
+
+/**
+ * The Validate step's first act: execution `executionArn` claims enclave `enclaveId` for provisioning, by
+ * recording itself as the enclave's execution in a version-guarded, audited write (`provision`). Only an
+ * `Initializing` enclave that no other execution has claimed can be claimed; the same execution claiming
+ * again (a retried task) finds its own claim and writes nothing. Anything else is not a failure to
+ * compensate but a superseded execution: a duplicate event delivery, an operator's re-run, or an enclave
+ * that moved on (terminated, already running).
+ * @throws NotFoundError for an unknown enclave; ConflictError when the write keeps losing races.
+ */
+export async function claimProvisioning(
+  deps: Dependencies,
+  enclaveId: string,
+  executionArn: string,
+): Promise<ProvisioningClaim> {
+  for (let attempt = 1; ; attempt++) {
+    const { enclave, auditHead } = await load(deps, enclaveId);
+    if (enclave.status !== 'Initializing') {
+      return { claimed: false, reason: `Enclave ${enclave.id} is ${enclave.status}, not Initializing.` };
+    }
+    if (enclave.executionArn === executionArn) return { claimed: true, enclave };
+    if (enclave.executionArn !== null) {
+      return {
+        claimed: false,
+        reason: `Enclave ${enclave.id} is being provisioned by execution ${enclave.executionArn}.`,
+      };
+    }
+    const at = deps.now().toISOString();
+    const next: EnclaveData = { ...enclave, executionArn, version: enclave.version + 1, updatedAt: at };
+    const { applied } = await auditedWrite(deps.db, {
+      ...updateEnclaveMutation(next, enclave.version),
+      audit: {
+        entityType: 'enclave',
+        entityId: enclave.id,
+        seq: next.version,
+        action: 'provision',
+        actorId: null,
+        occurredAt: at,
+        data: { executionArn, restart: enclave.instanceId !== null },
+      },
+      prevHash: auditHead,
+      event: eventOf(deps, 'EnclaveProvisioningStarted', next, { executionArn }),
+    });
+    if (applied) return { claimed: true, enclave: next };
+    if (attempt >= MAX_ATTEMPTS) throw concurrentModification();
+  }
+}
+
 async function load(deps: Dependencies, enclaveId: string): Promise<LoadedEnclave> {
   const loaded = await loadEnclave(deps.db, enclaveId);
   if (!loaded) throw new NotFoundError(`Enclave ${enclaveId}`);

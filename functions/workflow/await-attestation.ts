@@ -1,0 +1,7 @@
+import { awaitAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
+import { runtime } from '../../shared/runtime/runtime.ts';
+
+const deps = await runtime();
+
+/** The provisioning state machine's `WaitForAttestation` step (see shared/enclaves/provisioning-workflow.ts). */
+export const handler = (input: unknown) => awaitAttestationStep(deps, input);

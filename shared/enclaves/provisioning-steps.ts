@@ -1,0 +1,315 @@
+import { z } from 'zod';
+import { listMeasurementSets } from '../contracts/measurement-store.ts';
+import { ConflictError, DomainError, NotFoundError } from '../domain/errors.ts';
+import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
+import { verifyEnclaveAttestation } from './enclave-attestation.ts';
+import {
+  activateEnclave,
+  claimProvisioning,
+  failEnclave,
+  type VerifiedAttestation,
+} from './enclave-steps.ts';
+import { loadEnclave } from './enclave-store.ts';
+import { assertImageApproved, validateEnclaveForProvisioning } from './enclave-validation.ts';
+import {
+  type ChallengeOutput,
+  type PlanOutput,
+  STATES,
+  STEP_ERRORS,
+  WORKFLOW_TIMING,
+} from './provisioning-workflow.ts';
+
+/**
+ * The provisioning state machine's Lambda steps as use cases (`functions/workflow/*.ts` are one line each).
+ * Each parses its state input strictly (a malformed input is a defect of the definition, failed loudly),
+ * calls the domain use case, and turns outcomes into what the state machine's Retry/Catch match on: a
+ * {@link StepError} named after `STEP_ERRORS`. Transient dependency failures become `TransientStepFailure`
+ * (retried with backoff); everything else is caught by the state's Catch and goes to Compensate.
+ */
+
+/** An error the state machine matches by name (`errorType` of the Lambda error). */
+export class StepError extends Error {
+  constructor(
+    override readonly name: (typeof STEP_ERRORS)[keyof typeof STEP_ERRORS],
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const ENCLAVE_ID = z.uuid();
+const EXECUTION_ARN = z.string().min(1).max(2048);
+const INSTANCE_ID = z.string().regex(/^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/);
+const NONCE_B64 = z.base64().min(1).max(64);
+
+const ValidateInputSchema = z.object({ enclaveId: ENCLAVE_ID, executionArn: EXECUTION_ARN });
+const ChallengeInputSchema = ValidateInputSchema;
+const AwaitInputSchema = z.object({
+  enclaveId: ENCLAVE_ID,
+  instanceId: INSTANCE_ID,
+  executionArn: EXECUTION_ARN,
+  taskToken: z.string().min(1).max(1024),
+});
+const VerifyInputSchema = z.object({
+  enclaveId: ENCLAVE_ID,
+  instanceId: INSTANCE_ID,
+  // The route bounded it (64 KiB decoded); the library bounds it again.
+  document: z.string().min(1).max(100_000),
+  nonce: NONCE_B64,
+});
+const ActivateInputSchema = z.object({
+  enclaveId: ENCLAVE_ID,
+  instanceId: INSTANCE_ID,
+  executionArn: EXECUTION_ARN,
+  verification: z.object({
+    claims: z.object({
+      moduleId: z.string(),
+      digest: z.literal('SHA384'),
+      timestamp: z.string(),
+      pcrs: z.record(z.string(), z.string()),
+      leafValidFrom: z.string(),
+      leafValidTo: z.string(),
+      nonce: z.string().nullable(),
+      publicKey: z.string().nullable(),
+      userData: z.string().nullable(),
+    }),
+    matchedMeasurementSet: z.object({ id: z.uuid() }),
+  }),
+});
+const CompensateInputSchema = z.object({
+  enclaveId: ENCLAVE_ID,
+  instance: z.object({ instanceId: INSTANCE_ID }).optional(),
+  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+/** Validate: claim the enclave for this execution, check it against its contract, size its parent. */
+export async function validateStep(deps: Dependencies, input: unknown): Promise<PlanOutput> {
+  const { enclaveId, executionArn } = ValidateInputSchema.parse(input);
+  return step(async () => {
+    let claim: Awaited<ReturnType<typeof claimProvisioning>>;
+    try {
+      claim = await claimProvisioning(deps, enclaveId, executionArn);
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new StepError(STEP_ERRORS.superseded, error.message);
+      throw error;
+    }
+    if (!claim.claimed) throw new StepError(STEP_ERRORS.superseded, claim.reason);
+    try {
+      const plan = await validateEnclaveForProvisioning(deps, enclaveId, {
+        localStack: deps.local !== undefined,
+      });
+      return {
+        contractId: plan.contract.id,
+        instanceTypes: plan.instanceTypes,
+        lastInstanceTypeIndex: plan.instanceTypes.length - 1,
+        ...(plan.enclave.instanceId === null ? {} : { restartInstanceId: plan.enclave.instanceId }),
+      };
+    } catch (error) {
+      if (error instanceof DomainError && error.status < 500 && !(error instanceof ConflictError)) {
+        throw new StepError(STEP_ERRORS.notProvisionable, describeDomainError(error));
+      }
+      throw error;
+    }
+  });
+}
+
+/** Challenge: a fresh nonce bound to the enclave, living a little longer than the wait for it. */
+export async function challengeStep(deps: Dependencies, input: unknown): Promise<ChallengeOutput> {
+  const { enclaveId, executionArn } = ChallengeInputSchema.parse(input);
+  return step(async () => {
+    const issued = await workflowPorts(deps).nonces.issue(
+      { enclaveId, executionId: executionArn },
+      WORKFLOW_TIMING.nonceTtlSeconds,
+    );
+    return { nonce: Buffer.from(issued.nonce).toString('base64'), expiresAt: issued.expiresAt.toISOString() };
+  });
+}
+
+/**
+ * WaitForAttestation's Lambda: records the task token, bound to the launched instance, so that only that
+ * instance's agent can complete the wait, once; the wait expires with the state's timeout.
+ */
+export async function awaitAttestationStep(deps: Dependencies, input: unknown): Promise<{ waiting: true }> {
+  const { enclaveId, instanceId, executionArn, taskToken } = AwaitInputSchema.parse(input);
+  return step(async () => {
+    const expiresAt = new Date(deps.now().getTime() + WORKFLOW_TIMING.attestationTimeoutSeconds * 1000);
+    await workflowPorts(deps).taskTokens.put(enclaveId, { taskToken, executionArn, instanceId, expiresAt });
+    return { waiting: true };
+  });
+}
+
+/** VerifyAttestation: the document against the enclave's approved measurements; the nonce consumed once. */
+export async function verifyAttestationStep(
+  deps: Dependencies,
+  input: unknown,
+): Promise<VerifiedAttestation> {
+  const { enclaveId, instanceId, document, nonce } = VerifyInputSchema.parse(input);
+  return step(async () => {
+    const loaded = await loadEnclave(deps.db, enclaveId);
+    if (!loaded)
+      throw new StepError(STEP_ERRORS.attestationRefused, 'enclave-gone: the enclave no longer exists.');
+    const { enclave } = loaded;
+    let approvedMeasurements: ReturnType<typeof assertImageApproved>;
+    try {
+      // Read again, not carried from Validate: an approval withdrawn meanwhile must count.
+      approvedMeasurements = assertImageApproved(
+        enclave.configuration.image,
+        await listMeasurementSets(deps.db, enclave.contractId),
+      );
+    } catch (error) {
+      if (error instanceof DomainError) {
+        throw new StepError(STEP_ERRORS.attestationRefused, describeDomainError(error));
+      }
+      throw error;
+    }
+    const verdict = await verifyEnclaveAttestation(
+      {
+        document,
+        enclaveId,
+        instanceId,
+        approvedMeasurements,
+        expectedNonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+      },
+      {
+        nonces: workflowPorts(deps).nonces,
+        now: deps.now,
+        // Only the local stack trusts another root (the Nitro simulator's); deployed, the AWS root alone.
+        ...(deps.local ? { trustedRoots: deps.local.attestationRoots } : {}),
+      },
+    );
+    if (!verdict.ok)
+      throw new StepError(STEP_ERRORS.attestationRefused, `${verdict.code}: ${verdict.message}`);
+    return { claims: verdict.claims, matchedMeasurementSet: { id: verdict.matchedMeasurementSet.id } };
+  });
+}
+
+/** Activate: the enclave becomes Running, unless it may not any more (terminated, contract suspended). */
+export async function activateStep(
+  deps: Dependencies,
+  input: unknown,
+): Promise<{ status: string; version: number }> {
+  const { enclaveId, instanceId, executionArn, verification } = ActivateInputSchema.parse(input);
+  return step(async () => {
+    try {
+      const enclave = await activateEnclave(deps, {
+        enclaveId,
+        instanceId,
+        executionArn,
+        attestation: verification,
+      });
+      return { status: enclave.status, version: enclave.version };
+    } catch (error) {
+      if (error instanceof DomainError && error.status < 500 && !isConcurrency(error)) {
+        throw new StepError(STEP_ERRORS.activationRefused, describeDomainError(error));
+      }
+      throw error;
+    }
+  });
+}
+
+/** What Compensate did. */
+export interface CompensationOutcome {
+  readonly enclaveId: string;
+  readonly status: string;
+  readonly terminatedInstances: string[];
+  readonly reason: string;
+}
+
+/**
+ * Compensate: every instance tagged with the enclave is terminated, then the enclave is `Failed` with the
+ * reason taken from the caught error. It acts only on what provisioning owns: an enclave that is `Running`
+ * or `Suspended` (its activation landed, or another execution's did) is left alone; a final one only has
+ * leftover instances terminated. Safe to repeat.
+ */
+export async function compensateStep(deps: Dependencies, input: unknown): Promise<CompensationOutcome> {
+  const { enclaveId, instance, error } = CompensateInputSchema.parse(input);
+  const reason = failureReason(error);
+  const summary = `${reason.code}: ${reason.message}`;
+  return step(async () => {
+    const loaded = await loadEnclave(deps.db, enclaveId);
+    const status = loaded?.enclave.status;
+    if (status === 'Running' || status === 'Suspended') {
+      return { enclaveId, status, terminatedInstances: [], reason: summary };
+    }
+    const { instances } = workflowPorts(deps);
+    const live = await instances.listForEnclave(enclaveId);
+    const ids = [...new Set([...live.map((i) => i.instanceId), ...(instance ? [instance.instanceId] : [])])];
+    await instances.terminate(ids);
+    if (!loaded) return { enclaveId, status: 'unknown', terminatedInstances: ids, reason: summary };
+    const failed = await failEnclave(deps, {
+      enclaveId,
+      reason,
+      instanceId: instance?.instanceId,
+      attestationRefused: error?.Error === STEP_ERRORS.attestationRefused,
+    });
+    return { enclaveId, status: failed.status, terminatedInstances: ids, reason: summary };
+  });
+}
+
+/**
+ * The failure reason recorded on the enclave, from the error the state's Catch put at `$.error`: a short
+ * code and a sentence. Lambda errors arrive with the Lambda error document as the cause (its
+ * `errorMessage` is used, never its stack trace); step errors carry `code: message`.
+ */
+export function failureReason(error: { Error?: string; Cause?: string } | undefined): {
+  code: string;
+  message: string;
+} {
+  const name = error?.Error ?? 'unknown';
+  const cause = causeMessage(error?.Cause);
+  switch (name) {
+    case 'States.Timeout':
+    case 'States.HeartbeatTimeout':
+      return {
+        code: 'attestation_timeout',
+        message: `No attestation document arrived within ${WORKFLOW_TIMING.attestationTimeoutSeconds} seconds (${STATES.waitForAttestation} timed out).`,
+      };
+    case STEP_ERRORS.attestationRefused:
+    case STEP_ERRORS.notProvisionable:
+    case STEP_ERRORS.activationRefused: {
+      const match = /^([a-z0-9_-]{1,64}): (.*)$/s.exec(cause);
+      return match ? { code: match[1]!, message: match[2]! } : { code: name, message: cause };
+    }
+    default:
+      return { code: name.slice(0, 64), message: cause || 'The provisioning workflow failed.' };
+  }
+}
+
+function causeMessage(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed?.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // Not a Lambda error document: the cause is the message itself.
+  }
+  return cause;
+}
+
+function describeDomainError(error: DomainError): string {
+  const issues = (error.errors ?? []).map((i) => `${i.field}: ${i.message}`).join('; ');
+  return `${error.type}: ${error.message}${issues ? ` (${issues})` : ''}`;
+}
+
+function isConcurrency(error: DomainError): boolean {
+  return error instanceof ConflictError && error.type === 'concurrent-modification';
+}
+
+/** Runs a step, turning transient dependency failures into the retried step error. */
+async function step<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (isTransient(error)) {
+      throw new StepError(STEP_ERRORS.transient, 'A dependency was unavailable; retry.', { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** The ports' and the database's errors say whether a retry may help (`transient`). */
+function isTransient(error: unknown): boolean {
+  if (error instanceof DomainError) return isConcurrency(error) || error.status === 503;
+  return error instanceof Error && (error as { transient?: unknown }).transient === true;
+}
