@@ -32,14 +32,18 @@ const contractActive = (what: string) => (_e: EnclaveState, ctx: EnclaveTransiti
 
 /**
  * The enclave lifecycle, as one table:
- * `Initializing → Running → Suspended ⇄ Running → Terminated`, any non-final status `→ Failed`;
- * `Failed` and `Terminated` are final.
+ * `Initializing → Running → Suspended → Initializing → Running …`, any non-final status `→ Terminated` or
+ * `→ Failed`; `Failed` and `Terminated` are final.
  *
  * - `activate` is the provisioning workflow's Activate step (after a verified attestation), so only the
  *   platform; it re-checks the contract because the contract may have been suspended while provisioning ran.
+ *   It is the ONLY way into `Running`: an enclave runs only with an attestation verified by the platform.
  * - `suspend` may also come from the platform: when a contract is suspended its enclaves are suspended too,
- *   or training would continue on data whose use is on hold.
- * - `resume` is a human decision (a party or an admin), and only under an Active contract.
+ *   or training would continue on data whose use is on hold. Suspension voids the attestation.
+ * - `resume` is a human decision (a party or an admin), and only under an Active contract. It does not go
+ *   straight back to `Running`: the suspended enclave's attestation was voided, so resume re-enters
+ *   provisioning (`Initializing`; the `EnclaveResumed` event starts the workflow), which validates the
+ *   (possibly edited) configuration again, re-attests, and activates.
  * - `edit` (a new configuration) is allowed only while `Suspended`. Not while `Running` (the issue's rule:
  *   the live enclave would no longer match its record), and not while `Initializing` either: the workflow
  *   in flight has already validated and sized the parent from the stored configuration, so an edit there
@@ -69,7 +73,7 @@ export const ENCLAVE_TRANSITIONS: Readonly<Record<EnclaveAction, EnclaveTransiti
   },
   resume: {
     from: ['Suspended'],
-    to: 'Running',
+    to: 'Initializing',
     who: (a, ctx) => isParty(a, ctx) || isAdmin(a),
     whoMay: 'the contract parties or an admin',
     guard: contractActive('resuming'),

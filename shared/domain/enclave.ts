@@ -247,7 +247,9 @@ export type UpdateEnclave = z.infer<typeof UpdateEnclaveSchema>;
 
 /**
  * The outcome of the last attestation check: the trusted claims when verified, the failure code when
- * refused (claims of a refused document are not trusted, so none are kept).
+ * refused (claims of a refused document are not trusted, so none are kept), or `voided` when the enclave
+ * was suspended: a suspended enclave's attestation vouches for nothing any more (it must attest again,
+ * through the provisioning workflow, before it may run), but the record of why it stopped is kept.
  */
 export const EnclaveAttestationSchema = z.discriminatedUnion('verdict', [
   z.strictObject({
@@ -267,6 +269,12 @@ export const EnclaveAttestationSchema = z.discriminatedUnion('verdict', [
     /** The attestation library's failure code, e.g. `pcr_mismatch`. */
     code: z.string().max(64),
     message: z.string().max(1000),
+  }),
+  z.strictObject({
+    verdict: z.literal('voided'),
+    voidedAt: z.iso.datetime({ offset: true }),
+    /** Why the attestation stopped vouching, e.g. the suspension's reason. */
+    reason: z.string().max(1000),
   }),
 ]);
 export type EnclaveAttestation = z.infer<typeof EnclaveAttestationSchema>;
@@ -291,10 +299,15 @@ export interface EnclaveData {
   readonly providerId: string;
   readonly contractId: string;
   readonly status: EnclaveStatus;
-  /** The last attestation verdict, or null before the first one (and after suspension voids it). */
+  /** The last attestation verdict (`voided` after a suspension), or null before the first one. */
   readonly attestation: EnclaveAttestation | null;
   readonly configuration: EnclaveConfiguration;
-  /** The latest runtime metrics, or null until the agent reports. */
+  /**
+   * The latest runtime metrics sample, or null until the agent reports. Metrics are high-frequency and not
+   * state changes: a report stores the sample in `enclave_metrics` and overwrites this column in place,
+   * without a version bump, an audit record or an event (so it never invalidates an ETag). The history is
+   * `GET /enclaves/{id}/metrics`.
+   */
   readonly metrics: EnclaveMetrics | null;
   /** The AWS region the parent instance runs in. */
   readonly region: string;

@@ -29,7 +29,7 @@ const EXPECTED: Record<EnclaveAction, Partial<Record<EnclaveStatus, EnclaveStatu
   edit: { Suspended: 'Suspended' },
   activate: { Initializing: 'Running' },
   suspend: { Running: 'Suspended' },
-  resume: { Suspended: 'Running' },
+  resume: { Suspended: 'Initializing' },
   terminate: { Initializing: 'Terminated', Running: 'Terminated', Suspended: 'Terminated' },
   fail: { Initializing: 'Failed', Running: 'Failed', Suspended: 'Failed' },
 };
@@ -108,9 +108,15 @@ describe('guards', () => {
   it('resumes only under an Active contract', () => {
     for (const status of CONTRACT_STATUSES) {
       const act = () => applyEnclaveTransition({ status: 'Suspended' }, 'resume', consumer, ctx(status));
-      if (status === 'Active') expect(act()).toBe('Running');
+      if (status === 'Active') expect(act()).toBe('Initializing');
       else expect(act).toThrow(UnprocessableError);
     }
+  });
+
+  it('reaches Running only through activate (a verified attestation): resume re-enters provisioning', () => {
+    const intoRunning = ENCLAVE_ACTIONS.filter((a) => ENCLAVE_TRANSITIONS[a].to === 'Running');
+    expect(intoRunning).toEqual(['activate']);
+    expect(ENCLAVE_TRANSITIONS.resume.to).toBe('Initializing');
   });
 
   it('activates only under an Active contract (it may have been suspended while provisioning ran)', () => {
