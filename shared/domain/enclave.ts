@@ -231,7 +231,9 @@ export type Simulation = z.infer<typeof SimulationSchema>;
 
 /** `POST /enclaves` in the local stack only: the create body plus an optional `simulation`. */
 export const LocalCreateEnclaveSchema = CreateEnclaveSchema.extend({
-  simulation: SimulationSchema.optional(),
+  simulation: SimulationSchema.optional().describe(
+    'Local stack only: the fault the simulated parent agent plays. Refused (400) by the deployed API.',
+  ),
 });
 export type LocalCreateEnclave = z.infer<typeof LocalCreateEnclaveSchema>;
 

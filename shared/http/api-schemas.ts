@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { CONTRACT_STATUSES, SignatureSchema } from '../domain/contract.ts';
 import { ContractTermsSchema } from '../domain/contract-terms.ts';
+import {
+  ENCLAVE_STATUSES,
+  EnclaveAttestationSchema,
+  EnclaveConfigurationSchema,
+  EnclaveMetricsSchema,
+} from '../domain/enclave.ts';
 import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
 import { MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
 
@@ -158,3 +164,60 @@ export const MeasurementSetResponseSchema = z.object({
 });
 
 export const MeasurementSetListSchema = z.object({ items: z.array(MeasurementSetResponseSchema) });
+
+export const ListEnclavesQuerySchema = z.strictObject({
+  contractId: z.uuid().optional(),
+  status: z.enum(ENCLAVE_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+export const EnclaveMetricsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+export const EnclaveResponseSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  providerId: z.uuid(),
+  contractId: z.uuid(),
+  status: z.enum(ENCLAVE_STATUSES),
+  attestation: EnclaveAttestationSchema.nullable(),
+  configuration: EnclaveConfigurationSchema,
+  metrics: EnclaveMetricsSchema.nullable().describe(
+    'The latest metrics sample, updated in place (no version change); the history is GET /enclaves/{id}/metrics',
+  ),
+  region: z.string(),
+  version: z.int(),
+  instanceId: z.string().nullable(),
+  executionArn: z.string().nullable(),
+  statusReason: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const EnclavePageSchema = z.object({
+  items: z.array(EnclaveResponseSchema),
+  nextCursor: z.string().nullable(),
+});
+
+export const EnclaveAttestationResponseSchema = z.object({
+  enclaveId: z.uuid(),
+  status: z.enum(ENCLAVE_STATUSES),
+  instanceId: z.string().nullable(),
+  attestation: EnclaveAttestationSchema,
+});
+
+export const EnclaveMetricsPageSchema = z.object({
+  items: z.array(EnclaveMetricsSchema.extend({ receivedAt: z.string() })),
+  nextCursor: z.string().nullable(),
+});
+
+/** 64 KiB, base64-encoded: the size bound of an attestation document submission (4 × ⌈65536 / 3⌉). */
+export const MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH = 87_384;
+
+/** `POST /enclaves/{id}/attestation`: the parent agent's attestation document (COSE_Sign1, base64). */
+export const AttestationSubmissionSchema = z.strictObject({
+  document: z.base64().min(1).max(MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH),
+});

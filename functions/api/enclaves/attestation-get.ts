@@ -1,0 +1,9 @@
+import { getEnclaveAttestation } from '../../../shared/enclaves/enclave-service.ts';
+import { defineRoute } from '../../../shared/http/api-handler.ts';
+import { runtime } from '../../../shared/runtime/runtime.ts';
+
+const deps = await runtime();
+
+export const handler = defineRoute('getEnclaveAttestation', deps, ({ caller, params }) =>
+  getEnclaveAttestation(deps, caller, params.id),
+);

@@ -1,0 +1,9 @@
+import { deleteEnclave } from '../../../shared/enclaves/enclave-service.ts';
+import { defineRoute } from '../../../shared/http/api-handler.ts';
+import { runtime } from '../../../shared/runtime/runtime.ts';
+
+const deps = await runtime();
+
+export const handler = defineRoute('deleteEnclave', deps, ({ caller, params, ifMatch }) =>
+  deleteEnclave(deps, caller, params.id, ifMatch),
+);

@@ -1,0 +1,9 @@
+import { listMetricsOfEnclave } from '../../../shared/enclaves/enclave-service.ts';
+import { defineRoute } from '../../../shared/http/api-handler.ts';
+import { runtime } from '../../../shared/runtime/runtime.ts';
+
+const deps = await runtime();
+
+export const handler = defineRoute('listEnclaveMetrics', deps, ({ caller, params, query }) =>
+  listMetricsOfEnclave(deps, caller, params.id, query),
+);

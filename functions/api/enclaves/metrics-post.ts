@@ -1,0 +1,9 @@
+import { reportEnclaveMetrics } from '../../../shared/enclaves/enclave-service.ts';
+import { defineRoute } from '../../../shared/http/api-handler.ts';
+import { runtime } from '../../../shared/runtime/runtime.ts';
+
+const deps = await runtime();
+
+export const handler = defineRoute('reportEnclaveMetrics', deps, ({ caller, params, body }) =>
+  reportEnclaveMetrics(deps, caller, params.id, body),
+);
