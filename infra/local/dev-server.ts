@@ -127,11 +127,18 @@ export async function startDevServer(options: {
       );
     }
     let claims: Record<string, unknown> | undefined;
-    if (match.route.auth === 'jwt') {
+    let instanceArn: string | undefined;
+    if (match.route.auth !== 'none') {
       const token = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(req.headers.authorization ?? '')?.[1];
       try {
         if (!token) throw new Error('missing');
-        claims = await options.issuer.verify(token);
+        const verified = await options.issuer.verify(token);
+        // The stand-in for SigV4 with instance-profile credentials: a local token for an instance session
+        // (`npm run token` never mints one) is accepted on `iam` routes only, a user's token on `jwt` only.
+        const tokenUse = match.route.auth === 'iam' ? 'instance' : 'access';
+        if (verified.token_use !== tokenUse) throw new Error('wrong token use');
+        if (match.route.auth === 'iam') instanceArn = verified.sub;
+        else claims = verified;
       } catch {
         return send(
           res,
@@ -148,7 +155,7 @@ export async function startDevServer(options: {
       }
     }
     const values = match.pattern.exec(url.pathname)!.slice(1);
-    const event = toEvent(req, url, match, values, body, claims);
+    const event = toEvent(req, url, match, values, body, claims, instanceArn);
     const handler = await load(match.route);
     const result = await handler(event, lambdaContext(match.route, event.requestContext.requestId));
     send(res, result);
@@ -193,6 +200,7 @@ function toEvent(
   values: string[],
   body: Buffer,
   claims: Record<string, unknown> | undefined,
+  instanceArn: string | undefined,
 ): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
@@ -243,6 +251,22 @@ function toEvent(
                   Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
                 ),
                 scopes: [],
+              },
+            },
+          }
+        : {}),
+      // Where API Gateway's IAM authorizer puts the verified SigV4 caller.
+      ...(instanceArn
+        ? {
+            authorizer: {
+              iam: {
+                accessKey: 'ASIALOCAL',
+                accountId: '000000000000',
+                callerId: `AROALOCAL:${instanceArn.split('/').pop()}`,
+                cognitoIdentity: null,
+                principalOrgId: null,
+                userArn: instanceArn,
+                userId: `AROALOCAL:${instanceArn.split('/').pop()}`,
               },
             },
           }

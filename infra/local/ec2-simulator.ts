@@ -155,7 +155,8 @@ export type Ec2Operation =
   | 'StartInstances'
   | 'StopInstances'
   | 'TerminateInstances'
-  | 'DescribeInstances';
+  | 'DescribeInstances'
+  | 'CreateTags';
 
 /** Errors a test can inject with {@link Ec2Simulator.failNext}. */
 export type Ec2FaultName =
@@ -463,6 +464,27 @@ export class Ec2Simulator {
     return { StartingInstances: changes };
   }
 
+  /**
+   * EC2 `CreateTags` on instances (`Resources` are instance ids here): adds or overwrites the tags. The
+   * workflow tags a stopped parent with a fresh attestation nonce before restarting it.
+   */
+  async createTags(input: { Resources?: string[]; Tags?: Tag[] }): Promise<Record<string, never>> {
+    const request = asObject(input, 'CreateTags');
+    const records = this.records({ InstanceIds: request.Resources ?? [] }, 'CreateTags');
+    const added = instanceTags([{ ResourceType: 'instance', Tags: request.Tags ?? [] }]);
+    for (const record of records) {
+      for (const tag of added) {
+        const existing = record.tags.findIndex((t) => t.Key === tag.Key);
+        if (existing >= 0) record.tags.splice(existing, 1, tag);
+        else record.tags.push(tag);
+      }
+      if (record.tags.length > 50)
+        throw new Ec2Error('TagLimitExceeded', 'An instance can have at most 50 tags.');
+    }
+    this.notify();
+    return {};
+  }
+
   /** EC2 `DescribeInstances`: by ids and/or filters (AND across filters, OR across a filter's values). */
   async describeInstances(input: DescribeInstancesInput = {}): Promise<DescribeInstancesOutput> {
     const request = asObject(input, 'DescribeInstances');
@@ -567,6 +589,7 @@ export class Ec2Simulator {
       [arn('stopInstances')]: (input: InstanceIdsInput) => this.stopInstances(input),
       [arn('startInstances')]: (input: InstanceIdsInput) => this.startInstances(input),
       [arn('describeInstances')]: (input: DescribeInstancesInput) => this.describeInstances(input),
+      [arn('createTags')]: (input: { Resources?: string[]; Tags?: Tag[] }) => this.createTags(input),
     };
   }
 

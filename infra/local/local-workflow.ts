@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ExecutionError,
+  type RunOptions,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
+import {
+  activateStep,
+  awaitAttestationStep,
+  challengeStep,
+  compensateStep,
+  validateStep,
+  verifyAttestationStep,
+} from '../../shared/enclaves/provisioning-steps.ts';
+import {
+  type ProvisioningInput,
+  STATES,
+  type StateName,
+} from '../../shared/enclaves/provisioning-workflow.ts';
+import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import type { TaskCallback } from '../../shared/workflow/workflow-ports.ts';
+import { Ec2Error, type Ec2Simulator } from './ec2-simulator.ts';
+
+/**
+ * The provisioning state machine, locally: the definition the CDK code renders
+ * (`infra/local/provisioning-definition.ts`), run by aws-local-stepfunctions, with
+ * - the Lambda tasks mapped to the same step use cases the deployed functions call;
+ * - the `aws-sdk:ec2:*` tasks mapped to the EC2 simulator, its errors named as Step Functions names an AWS
+ *   SDK integration's errors (`Ec2.<Code>Exception`, the code also in the cause);
+ * - WaitForAttestation, whose `.waitForTaskToken` pattern aws-local-stepfunctions does not implement,
+ *   run by a handler that records the token through the same step and then waits itself for
+ *   `SendTaskSuccess`, which this class receives as the local {@link TaskCallback}.
+ *
+ * Nothing about the flow is re-implemented here: names, transitions, Retry/Catch, ResultPaths and
+ * intrinsic functions are the rendered definition's.
+ */
+
+export interface LocalWorkflowOptions {
+  /** The ASL the CDK construct renders. */
+  readonly definition: object;
+  readonly deps: Dependencies;
+  readonly ec2: Ec2Simulator;
+  /**
+   * How long WaitForAttestation waits locally before it times out as `States.Timeout` (the deployed
+   * machine waits `WORKFLOW_TIMING.attestationTimeoutSeconds`). Default 10 s.
+   */
+  readonly attestationTimeoutMs?: number;
+  /** Retry intervals of every retrier, locally (ms); default 50, so transient faults retry quickly. */
+  readonly retryIntervalMs?: number;
+  /** Account and region in the local execution ARNs. */
+  readonly region?: string;
+}
+
+export type LocalExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+
+/** One local execution, as an operator would read it in the console. */
+export interface LocalExecution {
+  readonly executionArn: string;
+  readonly input: ProvisioningInput;
+  status: LocalExecutionStatus;
+  /** States entered, in order (the console's event history, reduced to its path). */
+  readonly path: string[];
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  /** Settles when the execution ends (never rejects). */
+  readonly done: Promise<void>;
+}
+
+/** The Lambda steps by state name (what `WORKFLOW_STEPS` deploys as functions). */
+const LAMBDA_STEPS: Readonly<Record<string, (deps: Dependencies, input: unknown) => Promise<unknown>>> = {
+  [STATES.validate]: validateStep,
+  [STATES.challenge]: challengeStep,
+  [STATES.verifyAttestation]: verifyAttestationStep,
+  [STATES.activate]: activateStep,
+  [STATES.compensate]: compensateStep,
+};
+
+type TaskHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
+type TaskHandler = TaskHandlers[string];
+
+const EC2_PREFIX = 'arn:aws:states:::aws-sdk:ec2:';
+const WAIT_FOR_TASK_TOKEN = ':states:::lambda:invoke.waitForTaskToken';
+
+interface Waiter {
+  resolve(output: unknown): void;
+}
+
+export class LocalWorkflow implements TaskCallback {
+  private readonly machine: StateMachine;
+  private readonly definition: { States: Record<string, { Type: string; Resource?: string }> };
+  private readonly runs = new Map<string, LocalExecution>();
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly stateMachineArn: string;
+
+  constructor(private readonly options: LocalWorkflowOptions) {
+    this.definition = options.definition as LocalWorkflow['definition'];
+    this.machine = new StateMachine(options.definition as StateMachineDefinition, {
+      // The rendered ARNs name local stand-ins (fake account, fake functions).
+      validationOptions: { checkArn: false },
+    });
+    this.stateMachineArn = `arn:aws:states:${options.region ?? 'eu-central-1'}:000000000000:stateMachine:EnclaveProvisioning`;
+  }
+
+  /** The state names of the definition (for the test that compares it with the synthesized template). */
+  stateNames(): string[] {
+    return Object.keys(this.definition.States);
+  }
+
+  /** StartExecution: runs in the background; the returned record fills in as it goes. */
+  start(input: ProvisioningInput): LocalExecution {
+    const name = `${input.enclaveId}-${randomUUID().slice(0, 8)}`;
+    const executionArn = `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    const token = `local-task-token-${randomUUID()}`;
+    const path: string[] = [];
+    const run = this.machine.run(input as never, {
+      context: {
+        Execution: { Id: executionArn, Name: name, StartTime: new Date().toISOString(), Input: input },
+        StateMachine: { Id: this.stateMachineArn, Name: 'EnclaveProvisioning' },
+        // One token per execution: the local stand-in for `$$.Task.Token` of its one callback task.
+        Task: { Token: token },
+      } as never,
+      overrides: {
+        taskResourceLocalHandlers: this.taskHandlers(),
+        retryIntervalOverrides: this.retryOverrides(),
+      },
+    });
+    const record: LocalExecution = {
+      executionArn,
+      input,
+      status: 'RUNNING',
+      path,
+      done: Promise.resolve(),
+    };
+    const history = (async () => {
+      for await (const event of run.eventLogs) {
+        if (event.type === 'StateEntered') path.push(event.state.name);
+      }
+    })().catch(() => undefined);
+    const done = run.result.then(
+      (output) => {
+        record.status = 'SUCCEEDED';
+        record.output = output;
+      },
+      (error: unknown) => {
+        record.status = 'FAILED';
+        const cause =
+          error instanceof ExecutionError ? (error.cause as { name?: string; message?: string }) : undefined;
+        record.error = cause?.name ?? (error as Error).name;
+        record.cause = cause?.message ?? (error as Error).message;
+      },
+    );
+    Object.assign(record, { done: Promise.all([done, history]).then(() => undefined) });
+    this.runs.set(executionArn, record);
+    return record;
+  }
+
+  /** SendTaskSuccess: completes the waiting WaitForAttestation of the execution the token belongs to. */
+  async succeed(taskToken: string, output: unknown): Promise<'sent' | 'gone'> {
+    const waiter = this.waiters.get(taskToken);
+    if (!waiter) return 'gone';
+    this.waiters.delete(taskToken);
+    // Through JSON, as Step Functions passes `output` (a string of JSON).
+    waiter.resolve(JSON.parse(JSON.stringify(output)));
+    return 'sent';
+  }
+
+  executions(): LocalExecution[] {
+    return [...this.runs.values()];
+  }
+
+  /** Resolves once no execution is running (including ones started meanwhile). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const running = this.executions().filter((e) => e.status === 'RUNNING');
+      if (running.length === 0) return;
+      await Promise.all(running.map((e) => e.done));
+    }
+  }
+
+  private taskHandlers(): TaskHandlers {
+    const ec2 = this.options.ec2.localTaskHandlers() as Record<string, (input: unknown) => Promise<unknown>>;
+    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [name, state] of Object.entries(this.definition.States)) {
+      if (state.Type !== 'Task') continue;
+      const resource = state.Resource ?? '';
+      if (resource.startsWith(EC2_PREFIX)) {
+        const call = ec2[resource];
+        if (!call) throw new Error(`state ${name}: the EC2 simulator does not serve ${resource}`);
+        handlers[name] = (input) => call(input).catch(sdkIntegrationError);
+      } else if (resource.endsWith(WAIT_FOR_TASK_TOKEN)) {
+        handlers[name] = (input) => this.waitForTaskToken((input as { Payload: unknown }).Payload);
+      } else {
+        const step = LAMBDA_STEPS[name as StateName];
+        if (!step) throw new Error(`state ${name}: no local handler for ${resource}`);
+        handlers[name] = (input) => step(this.options.deps, input);
+      }
+    }
+    return handlers as Record<string, TaskHandler>;
+  }
+
+  private retryOverrides(): Record<string, number> {
+    const interval = this.options.retryIntervalMs ?? 50;
+    return Object.fromEntries(Object.keys(this.definition.States).map((name) => [name, interval]));
+  }
+
+  /** The callback pattern, locally: record the token (the same step as deployed), then wait for it. */
+  private async waitForTaskToken(payload: unknown): Promise<unknown> {
+    const { taskToken } = payload as { taskToken: string };
+    const output = new Promise<unknown>((resolve) => this.waiters.set(taskToken, { resolve }));
+    await awaitAttestationStep(this.options.deps, payload);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.waiters.delete(taskToken);
+        reject(Object.assign(new Error('WaitForAttestation timed out.'), { name: 'States.Timeout' }));
+      }, this.options.attestationTimeoutMs ?? 10_000);
+    });
+    try {
+      return await Promise.race([output, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * An EC2 error as a Step Functions AWS SDK integration reports it: `Ec2.<Code>` with the `Exception`
+ * suffix Step Functions adds where EC2's code has none, and the code repeated in the cause.
+ */
+function sdkIntegrationError(error: unknown): never {
+  if (error instanceof Ec2Error) {
+    const code = error.name;
+    const name = `Ec2.${code.endsWith('Exception') ? code : `${code}Exception`}`;
+    throw Object.assign(new Error(`${error.message} (Service: Ec2, Status Code: 400, Error Code: ${code})`), {
+      name,
+    });
+  }
+  throw error;
+}

@@ -1,0 +1,120 @@
+import { recordSecurityRefusal } from '../audit/security-refusals.ts';
+import { ConflictError, DomainError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
+import type { InstanceCaller } from '../http/instance-caller.ts';
+import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
+import type { TaskTokenTake } from '../workflow/task-token-store.ts';
+import { loadEnclave } from './enclave-store.ts';
+import type { AttestationSubmission } from './provisioning-workflow.ts';
+
+/**
+ * `POST /enclaves/{id}/attestation`: the parent instance's agent hands in the enclave's attestation
+ * document, and the route completes the workflow's WaitForAttestation task with it. The route judges only
+ * who is calling and whether a wait is open for that caller; the document itself is judged by the
+ * VerifyAttestation step (so one verifier, one policy, one nonce consumption, all in the workflow).
+ *
+ * Fail closed, in this order: the enclave must exist (404) and be `Initializing` (409); an instance other
+ * than the one the workflow launched is refused (403); the wait must be open: none yet (409, the agent
+ * retries), already completed (409, a duplicate callback) or past its deadline (410, a late callback).
+ * Security-relevant refusals (another instance, a duplicate, a late document) leave an audit record; none
+ * of them changes anything else.
+ */
+
+/** Gone: the wait this submission was for has ended (a late callback). */
+export class GoneError extends DomainError {
+  override readonly name = 'GoneError';
+  constructor(type: string, title: string, detail: string) {
+    super(410, type, title, detail);
+  }
+}
+
+export interface SubmitAttestationInput {
+  readonly enclaveId: string;
+  /** Base64 of the COSE_Sign1 document (bounded by the route's schema). */
+  readonly document: string;
+}
+
+/**
+ * Completes the enclave's WaitForAttestation with the submitted document.
+ * @returns 202-worthy acknowledgement: the document is on its way to VerifyAttestation.
+ * @throws NotFoundError, ConflictError, ForbiddenError or GoneError as described above.
+ * @example
+ * await submitAttestation(deps, caller, { enclaveId, document });
+ */
+export async function submitAttestation(
+  deps: Dependencies,
+  caller: InstanceCaller,
+  input: SubmitAttestationInput,
+): Promise<{ enclaveId: string; instanceId: string; status: 'verifying' }> {
+  const { taskTokens, callbacks } = workflowPorts(deps);
+  const loaded = await loadEnclave(deps.db, input.enclaveId);
+  if (!loaded) throw new NotFoundError(`Enclave ${input.enclaveId}`);
+  const { enclave } = loaded;
+  const refuse = async (code: string, error: DomainError): Promise<never> => {
+    await recordSecurityRefusal(deps, {
+      entityType: 'enclave',
+      entityId: enclave.id,
+      action: 'submit-attestation',
+      callerArn: caller.callerArn,
+      code,
+      detail: error.message,
+    });
+    throw error;
+  };
+  if (enclave.status !== 'Initializing') {
+    return refuse(
+      'attestation-not-awaited',
+      new ConflictError(
+        'attestation-not-awaited',
+        'No attestation awaited',
+        `Enclave ${enclave.id} is ${enclave.status}; an attestation document is only accepted while it is Initializing.`,
+      ),
+    );
+  }
+  // A restarted (resumed) enclave keeps its parent: no other instance may speak for it.
+  if (enclave.instanceId !== null && enclave.instanceId !== caller.instanceId) {
+    return refuse('wrong-instance', wrongInstance(enclave.id));
+  }
+  const taken: TaskTokenTake = await taskTokens.take(enclave.id, { instanceId: caller.instanceId });
+  switch (taken) {
+    case 'none':
+      // Usually the agent is faster than the workflow's WaitForAttestation: not audited, the agent retries.
+      throw new ConflictError(
+        'attestation-not-awaited',
+        'No attestation awaited yet',
+        `The provisioning workflow of enclave ${enclave.id} is not waiting for an attestation (yet); retry shortly.`,
+      );
+    case 'wrong_instance':
+      return refuse('wrong-instance', wrongInstance(enclave.id));
+    case 'already_taken':
+      return refuse(
+        'attestation-already-submitted',
+        new ConflictError(
+          'attestation-already-submitted',
+          'Attestation already submitted',
+          `An attestation document was already submitted for enclave ${enclave.id}; it is being verified.`,
+        ),
+      );
+    case 'expired':
+      return refuse('attestation-wait-expired', lateSubmission(enclave.id));
+  }
+  const submission: AttestationSubmission = {
+    document: input.document,
+    instanceId: caller.instanceId,
+    receivedAt: deps.now().toISOString(),
+  };
+  const sent = await callbacks.succeed(taken.taskToken, submission);
+  if (sent === 'gone') return refuse('attestation-wait-expired', lateSubmission(enclave.id));
+  return { enclaveId: enclave.id, instanceId: caller.instanceId, status: 'verifying' };
+}
+
+function wrongInstance(enclaveId: string): ForbiddenError {
+  return new ForbiddenError(`This instance is not the parent instance of enclave ${enclaveId}.`);
+}
+
+function lateSubmission(enclaveId: string): GoneError {
+  return new GoneError(
+    'attestation-wait-expired',
+    'Attestation too late',
+    `The provisioning workflow of enclave ${enclaveId} stopped waiting for an attestation.`,
+  );
+}
