@@ -26,6 +26,16 @@ const CommonSchema = z.object({
   /** Base URI of problem `type`s. */
   PROBLEM_TYPE_BASE: z.url().default('https://problems.enclave-contracts.dev/'),
   AWS_REGION: z.string().optional(),
+  /**
+   * The provisioning workflow's DynamoDB table (nonces and task tokens, `NONCE_TABLE`'s layout). Set only
+   * for functions that use the workflow ports; its presence is what builds `Dependencies.workflow`.
+   */
+  WORKFLOW_TABLE_NAME: z.string().min(1).optional(),
+  /**
+   * The IAM role (name, not ARN) enclave parent instances run with: the only role whose sessions the `iam`
+   * routes accept. Unset or empty means no caller is accepted (fail closed).
+   */
+  PARENT_ROLE_NAME: z.string().optional(),
 });
 
 export type DatabaseConfig = z.infer<typeof ConfigSchema>;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../database/database.ts';
 import type { Signer } from '../signing/signer.ts';
+import type { WorkflowPorts } from '../workflow/workflow-ports.ts';
 import { parseConfig, type RuntimeConfig } from './config.ts';
 import type { Dependencies } from './dependencies.ts';
 
@@ -21,12 +22,48 @@ export function useRuntime(deps: Dependencies): void {
   current = Promise.resolve(deps);
 }
 
+/**
+ * The deployed composition. It never sets `Dependencies.local`: the local-only features (simulation
+ * faults, debug-mode enclaves, the simulator's attestation root) exist only where the local stack installs
+ * them with `useRuntime`, whatever the environment says.
+ */
 export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies> {
+  const workflow = await openWorkflow(config);
   return {
     db: await openDatabase(config),
     signer: await openSigner(config),
     now: () => new Date(),
     newId: randomUUID,
+    ...(workflow ? { workflow } : {}),
+  };
+}
+
+/** The workflow ports when the function is configured for them (`WORKFLOW_TABLE_NAME`), else none. */
+async function openWorkflow(config: RuntimeConfig): Promise<WorkflowPorts | undefined> {
+  const tableName = config.WORKFLOW_TABLE_NAME;
+  if (!tableName) return undefined;
+  const [
+    { DynamoDBClient },
+    { DynamoDbNonceStore },
+    { DynamoDbTaskTokenStore },
+    { SfnTaskCallback },
+    { Ec2InstanceControl },
+  ] = await Promise.all([
+    import('@aws-sdk/client-dynamodb'),
+    import('../workflow/dynamodb-nonce-store.ts'),
+    import('../workflow/dynamodb-task-token-store.ts'),
+    import('../workflow/sfn-task-callback.ts'),
+    import('../workflow/ec2-instance-control.ts'),
+  ]);
+  // One DynamoDB client for both stores (same table); SDK clients are built here, once per cold start.
+  const dynamodb = new DynamoDBClient({});
+  return {
+    nonces: new DynamoDbNonceStore({ tableName, client: dynamodb }),
+    taskTokens: new DynamoDbTaskTokenStore({ tableName, client: dynamodb }),
+    callbacks: new SfnTaskCallback(),
+    instances: new Ec2InstanceControl(),
+    // Empty: every `iam` route refuses (fail closed) rather than trusting an unconfigured role.
+    parentRoleName: config.PARENT_ROLE_NAME ?? '',
   };
 }
 

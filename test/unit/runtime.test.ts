@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../shared/runtime/config.ts';
+import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { buildRuntime } from '../../shared/runtime/runtime.ts';
+import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
+import { DynamoDbTaskTokenStore } from '../../shared/workflow/dynamodb-task-token-store.ts';
+import { Ec2InstanceControl } from '../../shared/workflow/ec2-instance-control.ts';
+import { SfnTaskCallback } from '../../shared/workflow/sfn-task-callback.ts';
+
+/**
+ * The deployed composition root. In-memory PGlite and the local signer keep it off AWS: building the
+ * workflow ports constructs SDK clients but sends nothing.
+ */
+const BASE = { DATABASE_DRIVER: 'pglite', SIGNER: 'local', AWS_REGION: 'eu-central-1' };
+
+const built: Dependencies[] = [];
+afterEach(async () => {
+  await Promise.all(built.splice(0).map((deps) => deps.db.close()));
+});
+
+async function build(env: Record<string, string>): Promise<Dependencies> {
+  const deps = await buildRuntime(parseConfig({ ...BASE, ...env }));
+  built.push(deps);
+  return deps;
+}
+
+describe('buildRuntime', () => {
+  it.each([
+    {},
+    { WORKFLOW_TABLE_NAME: 'workflow' },
+    { WORKFLOW_TABLE_NAME: 'workflow', PARENT_ROLE_NAME: 'enclave-parent' },
+    // Variables a local stack might set must not switch the local-only features on in a deployed function.
+    { WORKFLOW_TABLE_NAME: 'workflow', LOCAL: 'true', LOCAL_STACK: '1', NODE_ENV: 'development' },
+  ])('never sets the local-stack hooks (env %j)', async (env) => {
+    const deps = await build(env);
+    expect(deps.local).toBeUndefined();
+    expect(Object.keys(deps)).not.toContain('local');
+  });
+
+  it('builds no workflow ports without WORKFLOW_TABLE_NAME', async () => {
+    const deps = await build({ PARENT_ROLE_NAME: 'enclave-parent' });
+    expect(deps.workflow).toBeUndefined();
+  });
+
+  it('builds the AWS workflow adapters on one table with WORKFLOW_TABLE_NAME', async () => {
+    const deps = await build({ WORKFLOW_TABLE_NAME: 'workflow', PARENT_ROLE_NAME: 'enclave-parent' });
+    expect(deps.workflow?.nonces).toBeInstanceOf(DynamoDbNonceStore);
+    expect(deps.workflow?.taskTokens).toBeInstanceOf(DynamoDbTaskTokenStore);
+    expect(deps.workflow?.callbacks).toBeInstanceOf(SfnTaskCallback);
+    expect(deps.workflow?.instances).toBeInstanceOf(Ec2InstanceControl);
+    expect(deps.workflow?.parentRoleName).toBe('enclave-parent');
+  });
+
+  it('fails closed without PARENT_ROLE_NAME: an empty role name, which no iam route accepts', async () => {
+    const deps = await build({ WORKFLOW_TABLE_NAME: 'workflow' });
+    expect(deps.workflow?.parentRoleName).toBe('');
+  });
+
+  it('refuses an empty WORKFLOW_TABLE_NAME instead of building ports on no table', () => {
+    expect(() => parseConfig({ ...BASE, WORKFLOW_TABLE_NAME: '' })).toThrow();
+  });
+});
