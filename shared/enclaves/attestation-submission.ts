@@ -13,8 +13,8 @@ import type { AttestationSubmission } from './provisioning-workflow.ts';
  * VerifyAttestation step (so one verifier, one policy, one nonce consumption, all in the workflow).
  *
  * Fail closed, in this order: the enclave must exist (404) and be `Initializing` (409); an instance other
- * than the one the workflow launched is refused (403); the wait must be open: none yet (409, the agent
- * retries), already completed (409, a duplicate callback) or past its deadline (410, a late callback).
+ * than the one the workflow launched is refused (403); the wait must be open: none yet (409
+ * `attestation-wait-not-open`, the agent retries), already completed (409, a duplicate callback) or past its deadline (410, a late callback).
  * Security-relevant refusals (another instance, a duplicate, a late document) leave an audit record; none
  * of them changes anything else.
  */
@@ -79,7 +79,7 @@ export async function submitAttestation(
     case 'none':
       // Usually the agent is faster than the workflow's WaitForAttestation: not audited, the agent retries.
       throw new ConflictError(
-        'attestation-not-awaited',
+        'attestation-wait-not-open',
         'No attestation awaited yet',
         `The provisioning workflow of enclave ${enclave.id} is not waiting for an attestation (yet); retry shortly.`,
       );
