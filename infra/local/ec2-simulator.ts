@@ -12,8 +12,9 @@
  * It deliberately launches Nitro Enclaves parents only: a request without `EnclaveOptions.Enabled` or for a
  * type outside the platform's catalog is refused, so a workflow bug shows up locally instead of in AWS.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { FailureCode } from '../../shared/attestation/types.ts';
+import type { SimulationFault } from '../../shared/domain/enclave.ts';
 import { INSTANCE_TYPES } from '../../shared/domain/instance-types.ts';
 import type { Defect, ImageDeclaration, NitroSimulator } from './nitro-simulator.ts';
 
@@ -816,7 +817,7 @@ function globToRegExp(value: string): RegExp {
 }
 
 /** Failure paths the local stack can drive by hand (`simulation.fault` of a create body). */
-export type ParentAgentFault = 'wrong-image' | 'debug-mode' | 'no-callback' | 'expired-document';
+export type ParentAgentFault = SimulationFault;
 
 /** The Nitro simulator defect (or debug mode) behind each fault that still submits a document. */
 const FAULT_DOCUMENT: Readonly<
@@ -828,6 +829,8 @@ const FAULT_DOCUMENT: Readonly<
   'debug-mode': { defects: [], debug: true },
   // A leaf whose window ended before the document's timestamp.
   'expired-document': { defects: ['expired_leaf'], debug: false },
+  // A genuine document, but for a nonce the platform never issued (the agent asks with another one).
+  'wrong-nonce': { defects: [], debug: false },
 };
 
 /** What a correct verifier answers for each submitting fault (with the approved image pinned). */
@@ -837,6 +840,7 @@ export const PARENT_AGENT_FAULT_CODES: Readonly<
   'wrong-image': 'pcr_mismatch',
   'debug-mode': 'debug_mode',
   'expired-document': 'expired',
+  'wrong-nonce': 'nonce_mismatch',
 };
 
 export interface ParentAgentOptions {
@@ -872,8 +876,9 @@ export function parentAgent(options: ParentAgentOptions): BootHook {
     const fault = options.faultFor?.(instance) ?? options.fault;
     // A crashed agent: the workflow must time out and compensate.
     if (fault === 'no-callback') return;
-    const nonce = await options.fetchChallenge(instance);
-    if (nonce === null || context.signal.aborted) return;
+    const challenge = await options.fetchChallenge(instance);
+    if (challenge === null || context.signal.aborted) return;
+    const nonce = fault === 'wrong-nonce' ? new Uint8Array(randomBytes(challenge.length)) : challenge;
     const shape = fault === undefined ? { defects: [], debug: false } : FAULT_DOCUMENT[fault];
     const document = await options.simulator.attest({
       instanceId: instance.InstanceId,

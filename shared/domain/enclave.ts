@@ -14,8 +14,17 @@ export type EnclaveStatus = (typeof ENCLAVE_STATUSES)[number];
 /** Statuses no action leaves. */
 export const FINAL_ENCLAVE_STATUSES: readonly EnclaveStatus[] = ['Failed', 'Terminated'];
 
-/** Faults the local stack can inject to drive each failure path of the provisioning workflow by hand. */
-export const SIMULATION_FAULTS = ['wrong-image', 'debug-mode', 'no-callback', 'expired-document'] as const;
+/**
+ * Faults the local stack can inject to drive each failure path of the provisioning workflow by hand: the
+ * issue's four, plus `wrong-nonce` (the agent attests with a nonce other than the challenge's).
+ */
+export const SIMULATION_FAULTS = [
+  'wrong-image',
+  'debug-mode',
+  'no-callback',
+  'expired-document',
+  'wrong-nonce',
+] as const;
 export type SimulationFault = (typeof SIMULATION_FAULTS)[number];
 
 /** Bounds of the enclave's own resources (the parent instance's share comes on top; see instance-types.ts). */

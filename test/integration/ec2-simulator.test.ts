@@ -345,9 +345,14 @@ describe('Ec2Simulator: describe and inventory', () => {
     const ec2 = new Ec2Simulator();
     const handlers = ec2.localTaskHandlers() as Record<string, (input: unknown) => Promise<unknown>>;
     expect(Object.keys(handlers).sort()).toEqual(
-      ['describeInstances', 'runInstances', 'startInstances', 'stopInstances', 'terminateInstances'].map(
-        (action) => `arn:aws:states:::aws-sdk:ec2:${action}`,
-      ),
+      [
+        'createTags',
+        'describeInstances',
+        'runInstances',
+        'startInstances',
+        'stopInstances',
+        'terminateInstances',
+      ].map((action) => `arn:aws:states:::aws-sdk:ec2:${action}`),
     );
     const run = (await handlers['arn:aws:states:::aws-sdk:ec2:runInstances']!(launch())) as {
       Instances: Ec2Instance[];
@@ -355,6 +360,22 @@ describe('Ec2Simulator: describe and inventory', () => {
     expect(run.Instances[0]!.State.Name).toBe('pending');
     const error = await ec2Error(handlers['arn:aws:states:::aws-sdk:ec2:terminateInstances']!(null));
     expect(error.name).toBe('InvalidParameterValue');
+  });
+
+  it('CreateTags adds and overwrites instance tags, and refuses unknown instances and reserved keys', async () => {
+    const ec2 = new Ec2Simulator();
+    const { Instances } = await ec2.runInstances(launch());
+    const id = Instances[0]!.InstanceId;
+    await ec2.createTags({ Resources: [id], Tags: [{ Key: 'nonce', Value: 'one' }] });
+    await ec2.createTags({ Resources: [id], Tags: [{ Key: 'nonce', Value: 'two' }] });
+    const [described] = (await ec2.describeInstances({ InstanceIds: [id] })).Reservations[0]!.Instances;
+    expect(described!.Tags.filter((t) => t.Key === 'nonce')).toEqual([{ Key: 'nonce', Value: 'two' }]);
+    expect((await ec2Error(ec2.createTags({ Resources: ['i-0123456789abcdef0'], Tags: [] }))).name).toBe(
+      'InvalidInstanceID.NotFound',
+    );
+    expect(
+      (await ec2Error(ec2.createTags({ Resources: [id], Tags: [{ Key: 'aws:x', Value: 'y' }] }))).name,
+    ).toBe('InvalidParameterValue');
   });
 });
 
