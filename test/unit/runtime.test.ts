@@ -18,7 +18,7 @@ afterEach(async () => {
   await Promise.all(built.splice(0).map((deps) => deps.db.close()));
 });
 
-async function build(env: Record<string, string>): Promise<Dependencies> {
+async function build(env: Record<string, string | undefined>): Promise<Dependencies> {
   const deps = await buildRuntime(parseConfig({ ...BASE, ...env }));
   built.push(deps);
   return deps;
