@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import type { EnclaveStatus } from '../domain/enclave.ts';
+import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
+import { applyContractStatusToEnclaves } from './enclave-service.ts';
+import { loadEnclave } from './enclave-store.ts';
+
+/**
+ * Keeps EC2 in line with the enclaves' statuses, driven by domain events (outbox → EventBridge):
+ * - an enclave event (`EnclaveSuspended`, `EnclaveTerminated`, `EnclaveFailed`) stops or terminates the
+ *   enclave's parent instances, found by the enclave tag;
+ * - a contract event (`ContractSuspended`, `ContractTerminated`, `ContractExpired`) suspends or terminates
+ *   the contract's enclaves through their audited writes, whose own enclave events come back here and act
+ *   on the instances.
+ *
+ * EventBridge delivers at least once and in no particular order, so the event only says WHICH enclave or
+ * contract to look at: what is done follows from its status as loaded now. A repeated event finds nothing
+ * left to do; a late `EnclaveSuspended` for an enclave resumed since does nothing; one for an enclave
+ * terminated since terminates. Failures throw (transient ones carry `transient: true`), so the Lambda's
+ * asynchronous retries and its dead-letter queue take over.
+ */
+
+/** The detail-types that trigger enforcement: the CDK rule's pattern, and what the handler accepts. */
+export const ENFORCEMENT_DETAIL_TYPES = {
+  enclave: ['EnclaveSuspended', 'EnclaveTerminated', 'EnclaveFailed'],
+  contract: ['ContractSuspended', 'ContractTerminated', 'ContractExpired'],
+} as const;
+
+/** What to look at, parsed from an event. */
+export type EnforcementTrigger =
+  | { readonly kind: 'enclave'; readonly enclaveId: string }
+  | { readonly kind: 'contract'; readonly contractId: string };
+
+/** Enclave events' detail: `{ eventId, aggregateType, aggregateId, enclaveId, contractId, status, … }`. */
+const EnclaveDetailSchema = z.object({ enclaveId: z.uuid() });
+/** Contract events' detail: `{ eventId, aggregateType: 'contract', aggregateId, contractId, status, … }`. */
+const ContractDetailSchema = z.object({ aggregateId: z.uuid() });
+
+const ENCLAVE_TYPES: ReadonlySet<string> = new Set(ENFORCEMENT_DETAIL_TYPES.enclave);
+const CONTRACT_TYPES: ReadonlySet<string> = new Set(ENFORCEMENT_DETAIL_TYPES.contract);
+
+/**
+ * The trigger an event carries, or null for a detail-type enforcement does not handle.
+ * @throws ZodError when a handled event's detail lacks its id (a malformed event: retried, then dead-lettered)
+ * @example
+ * enforcementTriggerOf('EnclaveSuspended', { enclaveId }) // { kind: 'enclave', enclaveId }
+ */
+export function enforcementTriggerOf(detailType: string, detail: unknown): EnforcementTrigger | null {
+  if (ENCLAVE_TYPES.has(detailType)) {
+    return { kind: 'enclave', enclaveId: EnclaveDetailSchema.parse(detail).enclaveId };
+  }
+  if (CONTRACT_TYPES.has(detailType)) {
+    return { kind: 'contract', contractId: ContractDetailSchema.parse(detail).aggregateId };
+  }
+  return null;
+}
+
+/** What enforcing one enclave did. */
+export interface EnclaveEnforcement {
+  readonly enclaveId: string;
+  /** The status acted on (loaded now); null when no such enclave exists (nothing is done then). */
+  readonly status: EnclaveStatus | null;
+  /** Instances this call asked EC2 to stop. */
+  readonly stopped: string[];
+  /** Instances this call asked EC2 to terminate. */
+  readonly terminated: string[];
+}
+
+/** What enforcing one contract did: the enclaves it suspended and terminated (their events follow). */
+export interface ContractEnforcement {
+  readonly contractId: string;
+  readonly suspended: string[];
+  readonly terminated: string[];
+}
+
+/**
+ * Brings the parent instances of `enclaveId` in line with the enclave's current status:
+ * - `Suspended`: its pending and running instances are stopped (resuming restarts them);
+ * - `Terminated`, `Failed`: every instance not already shutting down is terminated;
+ * - `Initializing`, `Running`: nothing (the provisioning workflow owns the instances then).
+ * @throws InstanceControlError (see `transient`) when EC2 fails, or when an instance is still `pending`
+ *   and cannot be stopped yet (the running ones are stopped first); Error when the function has no
+ *   workflow ports.
+ * @example
+ * const { stopped } = await enforceEnclaveStatus(deps, enclaveId);
+ */
+export async function enforceEnclaveStatus(
+  deps: Dependencies,
+  enclaveId: string,
+): Promise<EnclaveEnforcement> {
+  const { instances } = workflowPorts(deps);
+  const loaded = await loadEnclave(deps.db, enclaveId);
+  const status = loaded?.enclave.status ?? null;
+  const done: EnclaveEnforcement = { enclaveId, status, stopped: [], terminated: [] };
+  if (status === 'Suspended') {
+    const live = await instances.listForEnclave(enclaveId);
+    const toStop = live
+      .filter((i) => i.state === 'pending' || i.state === 'running')
+      .map((i) => i.instanceId);
+    done.stopped.push(...toStop);
+    await instances.stop(toStop);
+  } else if (status === 'Terminated' || status === 'Failed') {
+    const live = await instances.listForEnclave(enclaveId);
+    const toTerminate = live.filter((i) => i.state !== 'shutting-down').map((i) => i.instanceId);
+    done.terminated.push(...toTerminate);
+    await instances.terminate(toTerminate);
+  }
+  return done;
+}
+
+/**
+ * Applies the contract's current status to its enclaves (`applyContractStatusToEnclaves`): suspended or
+ * terminated enclaves publish their own events, which stop or terminate their instances in turn.
+ */
+export async function enforceContractStatus(
+  deps: Dependencies,
+  contractId: string,
+): Promise<ContractEnforcement> {
+  const { suspended, terminated } = await applyContractStatusToEnclaves(deps, contractId);
+  return { contractId, suspended, terminated };
+}
+
+/** Enforces what `trigger` points at. */
+export function enforce(
+  deps: Dependencies,
+  trigger: EnforcementTrigger,
+): Promise<EnclaveEnforcement | ContractEnforcement> {
+  return trigger.kind === 'enclave'
+    ? enforceEnclaveStatus(deps, trigger.enclaveId)
+    : enforceContractStatus(deps, trigger.contractId);
+}

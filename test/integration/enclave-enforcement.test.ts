@@ -1,0 +1,432 @@
+/**
+ * Enforcement of enclave statuses on EC2, through the EventBridge handler: real PGlite, enclaves moved
+ * between statuses by the real use cases (so the events are the ones production publishes, drained from
+ * the outbox as the publisher does), and the EC2 simulator behind SimulatedInstanceControl.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ec2Simulator } from '../../infra/local/ec2-simulator.ts';
+import { SimulatedInstanceControl } from '../../infra/local/simulated-instance-control.ts';
+import { GENESIS_HASH } from '../../shared/audit/audit-chain.ts';
+import { auditedWrite, type DomainEvent } from '../../shared/audit/audited-write.ts';
+import { suspendContract, terminateContract } from '../../shared/contracts/contract-service.ts';
+import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
+import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
+import { EnclaveConfigurationSchema, type EnclaveData } from '../../shared/domain/enclave.ts';
+import {
+  ENFORCEMENT_DETAIL_TYPES,
+  type EnclaveEnforcement,
+  enforcementTriggerOf,
+} from '../../shared/enclaves/enclave-enforcement.ts';
+import {
+  resumeEnclave,
+  suspendEnclaveAsPlatform,
+  terminateEnclaveAsPlatform,
+} from '../../shared/enclaves/enclave-service.ts';
+import { activateEnclave, failEnclave } from '../../shared/enclaves/enclave-steps.ts';
+import { insertEnclaveMutation, loadEnclave } from '../../shared/enclaves/enclave-store.ts';
+import { EVENT_SOURCE } from '../../shared/events/event-bus.ts';
+import { InProcessBus } from '../../shared/events/in-process-bus.ts';
+import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
+import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { useRuntime } from '../../shared/runtime/runtime.ts';
+import { LocalSigner } from '../../shared/signing/local-signer.ts';
+import { InstanceControlError } from '../../shared/workflow/tagged-instance-control.ts';
+import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
+import { type ContractParties, contractParties } from '../support/contract-parties.ts';
+
+const pcr = (c: string) => c.repeat(96);
+const SIGNER = pcr('8');
+const IMAGE = { pcr0: pcr('a'), pcr1: pcr('b'), pcr2: pcr('c'), pcr8: SIGNER };
+const CONFIGURATION = EnclaveConfigurationSchema.parse({
+  resources: { cpuCount: 2, memoryMiB: 4096, storageGiB: 50 },
+  networkPolicies: {
+    ingress: [{ protocol: 'tcp', port: 8443, cidr: '10.0.0.0/16' }],
+    egress: [{ protocol: 'tcp', port: 443, host: 'kms.eu-central-1.amazonaws.com' }],
+    encryptionRequired: true,
+    minTlsVersion: '1.3',
+  },
+  securityPolicies: { secureBoot: true, measuredBoot: true, allowedSigners: [SIGNER], debugMode: false },
+  observability: { metricsEnabled: true, logForwarding: true },
+  image: { ...IMAGE, name: 'trainer', version: '1.4.2' },
+});
+
+const notUsed = (): never => {
+  throw new Error('not used by enforcement');
+};
+
+let db: PgliteDatabase;
+let deps: Dependencies;
+let parties: ContractParties;
+let clock = new Date('2027-01-01T00:00:00.000Z');
+const ec2 = new Ec2Simulator({ seed: 'enclave-enforcement' });
+const bus = new InProcessBus();
+let handler: (event: unknown) => Promise<unknown>;
+
+beforeAll(async () => {
+  db = await PgliteDatabase.open();
+  await migrate(db, await loadMigrations());
+  deps = {
+    db,
+    signer: await LocalSigner.create(),
+    now: () => clock,
+    newId: randomUUID,
+    workflow: {
+      nonces: { issue: notUsed, consume: notUsed },
+      taskTokens: { put: notUsed, take: notUsed },
+      callbacks: { succeed: notUsed },
+      instances: new SimulatedInstanceControl(ec2),
+      parentRoleName: '',
+    },
+  };
+  parties = await contractParties(deps);
+  useRuntime(deps);
+  ({ handler } = await import('../../functions/events/enforce-enclave-state.ts'));
+});
+afterAll(async () => {
+  ec2.close();
+  await db?.close();
+});
+
+const tick = () => {
+  clock = new Date(clock.getTime() + 1000);
+};
+
+/** The EventBridge event the outbox publisher puts for `e` (as EventBridgeBus shapes it). */
+function eventBridgeEvent(e: DomainEvent) {
+  return {
+    version: '0',
+    id: randomUUID(),
+    source: EVENT_SOURCE,
+    account: '123456789012',
+    time: e.occurredAt,
+    region: 'eu-central-1',
+    resources: [],
+    'detail-type': e.type,
+    detail: {
+      eventId: e.id,
+      aggregateType: e.aggregateType,
+      aggregateId: e.aggregateId,
+      ...(e.payload as object),
+    },
+  };
+}
+
+/** Drains the outbox and answers the latest published `type` event of `aggregateId`, as EventBridge delivers it. */
+async function published(type: string, aggregateId: string) {
+  while ((await publishOutbox(db, bus)).published > 0);
+  const event = bus.published.findLast((e) => e.type === type && e.aggregateId === aggregateId);
+  if (!event) throw new Error(`no ${type} published for ${aggregateId}`);
+  return eventBridgeEvent(event);
+}
+
+async function launch(enclaveId: string, contractId: string): Promise<string> {
+  const { Instances } = await ec2.runInstances({
+    ImageId: 'ami-0123456789abcdef0',
+    InstanceType: 'c6i.xlarge',
+    MinCount: 1,
+    MaxCount: 1,
+    EnclaveOptions: { Enabled: true },
+    TagSpecifications: [
+      {
+        ResourceType: 'instance',
+        Tags: [
+          { Key: INSTANCE_TAGS.enclaveId, Value: enclaveId },
+          { Key: INSTANCE_TAGS.contractId, Value: contractId },
+        ],
+      },
+    ],
+  });
+  const id = Instances[0]!.InstanceId;
+  await ec2.waitForState(id, 'running');
+  return id;
+}
+
+const stateOf = (instanceId: string) => ec2.inventory().find((i) => i.instanceId === instanceId)!.state;
+
+interface ContractUnderTest {
+  readonly contractId: string;
+  readonly setId: string;
+}
+
+/**
+ * An Initializing enclave (as create writes it) under `under` or a new Active contract with an approved
+ * set, with its parent instance running.
+ */
+async function initializing(under?: ContractUnderTest) {
+  const contract = under?.contractId ?? (await parties.activeContract());
+  const setId = under?.setId ?? (await parties.measurementSet(contract, IMAGE));
+  tick();
+  const at = clock.toISOString();
+  const e: EnclaveData = {
+    id: randomUUID(),
+    name: 'trainer-1',
+    providerId: parties.provider.id,
+    contractId: contract,
+    status: 'Initializing',
+    attestation: null,
+    configuration: CONFIGURATION,
+    metrics: null,
+    region: 'eu-central-1',
+    version: 1,
+    instanceId: null,
+    executionArn: null,
+    statusReason: null,
+    createdAt: at,
+    updatedAt: at,
+  };
+  const { applied } = await auditedWrite(db, {
+    ...insertEnclaveMutation(e, { requireActiveContract: true }),
+    audit: {
+      entityType: 'enclave',
+      entityId: e.id,
+      seq: 1,
+      action: 'create',
+      actorId: parties.provider.id,
+      occurredAt: at,
+      data: { contractId: contract, status: e.status },
+    },
+    prevHash: GENESIS_HASH,
+    event: {
+      id: randomUUID(),
+      aggregateType: 'enclave',
+      aggregateId: e.id,
+      type: 'EnclaveCreated',
+      occurredAt: at,
+      payload: { enclaveId: e.id, contractId: contract, status: e.status, version: 1 },
+    },
+  });
+  expect(applied).toBe(true);
+  const instanceId = await launch(e.id, contract);
+  return { enclaveId: e.id, contractId: contract, setId, instanceId };
+}
+
+/** A Running enclave on a running parent instance (activated with a verified attestation). */
+async function running(under?: ContractUnderTest) {
+  const s = await initializing(under);
+  tick();
+  await activateEnclave(deps, {
+    enclaveId: s.enclaveId,
+    instanceId: s.instanceId,
+    attestation: {
+      matchedMeasurementSet: { id: s.setId },
+      claims: {
+        moduleId: `${s.instanceId}-enc0123456789abcdef`,
+        digest: 'SHA384',
+        timestamp: clock.toISOString(),
+        pcrs: { '0': IMAGE.pcr0, '1': IMAGE.pcr1, '2': IMAGE.pcr2, '4': pcr('4'), '8': SIGNER },
+        leafValidFrom: '2027-01-01T00:00:00.000Z',
+        leafValidTo: '2027-01-02T00:00:00.000Z',
+        nonce: 'ab'.repeat(32),
+        publicKey: null,
+        userData: null,
+      },
+    },
+  });
+  return s;
+}
+
+async function suspended() {
+  const s = await running();
+  tick();
+  expect((await suspendEnclaveAsPlatform(deps, s.enclaveId, 'incident')).changed).toBe(true);
+  return s;
+}
+
+describe('enforce-enclave-state: enclave events', () => {
+  it('EnclaveSuspended stops the running parent of a Suspended enclave', async () => {
+    const { enclaveId, instanceId } = await suspended();
+
+    const result = await handler(await published('EnclaveSuspended', enclaveId));
+
+    expect(result).toEqual({ enclaveId, status: 'Suspended', stopped: [instanceId], terminated: [] });
+    await ec2.waitForState(instanceId, 'stopped');
+  });
+
+  it('a duplicate delivery is a no-op', async () => {
+    const { enclaveId, instanceId } = await suspended();
+    const event = await published('EnclaveSuspended', enclaveId);
+    await handler(event);
+    await ec2.waitForState(instanceId, 'stopped');
+
+    const again = await handler(event);
+
+    expect(again).toEqual({ enclaveId, status: 'Suspended', stopped: [], terminated: [] });
+    expect(stateOf(instanceId)).toBe('stopped');
+  });
+
+  it('EnclaveTerminated terminates every parent of the enclave, stopped ones included, and no other', async () => {
+    const { enclaveId, contractId, instanceId } = await running();
+    // A second parent whose launch response was lost, already stopped: found by the tag all the same.
+    const orphan = await launch(enclaveId, contractId);
+    await ec2.stopInstances({ InstanceIds: [orphan] });
+    await ec2.waitForState(orphan, 'stopped');
+    const bystander = await running();
+    tick();
+    await terminateEnclaveAsPlatform(deps, enclaveId, 'done');
+
+    const result = (await handler(await published('EnclaveTerminated', enclaveId))) as EnclaveEnforcement;
+
+    expect(result).toMatchObject({ enclaveId, status: 'Terminated', stopped: [] });
+    expect([...result.terminated].sort()).toEqual([instanceId, orphan].sort());
+    await ec2.waitForState(instanceId, 'terminated');
+    await ec2.waitForState(orphan, 'terminated');
+    expect(stateOf(bystander.instanceId)).toBe('running');
+    expect(await handler(await published('EnclaveTerminated', enclaveId))).toEqual({
+      enclaveId,
+      status: 'Terminated',
+      stopped: [],
+      terminated: [],
+    });
+  });
+
+  it('EnclaveFailed terminates the parent of a Failed enclave', async () => {
+    const { enclaveId, instanceId } = await initializing();
+    tick();
+    await failEnclave(deps, {
+      enclaveId,
+      instanceId,
+      reason: { code: 'timeout', message: 'no attestation' },
+    });
+
+    const result = await handler(await published('EnclaveFailed', enclaveId));
+
+    expect(result).toEqual({ enclaveId, status: 'Failed', stopped: [], terminated: [instanceId] });
+    await ec2.waitForState(instanceId, 'terminated');
+  });
+
+  it('a stale EnclaveSuspended for an enclave terminated since terminates', async () => {
+    const { enclaveId, instanceId } = await suspended();
+    const stale = await published('EnclaveSuspended', enclaveId);
+    tick();
+    await terminateEnclaveAsPlatform(deps, enclaveId, 'contract ended');
+
+    const result = await handler(stale);
+
+    expect(result).toEqual({ enclaveId, status: 'Terminated', stopped: [], terminated: [instanceId] });
+    await ec2.waitForState(instanceId, 'terminated');
+  });
+
+  it('a stale EnclaveSuspended for an enclave resumed since leaves its parent to the workflow', async () => {
+    const { enclaveId, instanceId } = await suspended();
+    const stale = await published('EnclaveSuspended', enclaveId);
+    tick();
+    await resumeEnclave(deps, parties.provider, enclaveId, 'incident closed', undefined);
+
+    const result = await handler(stale);
+
+    expect(result).toEqual({ enclaveId, status: 'Initializing', stopped: [], terminated: [] });
+    expect(stateOf(instanceId)).toBe('running');
+  });
+
+  it('an enclave unknown to the database is left alone', async () => {
+    const enclaveId = randomUUID();
+    const contractId = randomUUID();
+    const instanceId = await launch(enclaveId, contractId);
+    const result = await handler({
+      source: EVENT_SOURCE,
+      'detail-type': 'EnclaveTerminated',
+      detail: { enclaveId, aggregateId: enclaveId },
+    });
+    expect(result).toEqual({ enclaveId, status: null, stopped: [], terminated: [] });
+    expect(stateOf(instanceId)).toBe('running');
+  });
+
+  it('throws a transient error when EC2 is throttling, and acts on the retry', async () => {
+    const { enclaveId, instanceId } = await running();
+    tick();
+    await terminateEnclaveAsPlatform(deps, enclaveId, 'done');
+    const event = await published('EnclaveTerminated', enclaveId);
+    ec2.failNext('RequestLimitExceeded', 1, { operation: 'TerminateInstances' });
+
+    const error = await handler(event).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(InstanceControlError);
+    expect((error as InstanceControlError).transient).toBe(true);
+    expect(stateOf(instanceId)).toBe('running');
+    await handler(event);
+    await ec2.waitForState(instanceId, 'terminated');
+  });
+});
+
+describe('enforce-enclave-state: contract events', () => {
+  it('a contract suspension suspends its Running enclaves, whose events stop their parents', async () => {
+    const first = await running();
+    const second = await running(first);
+    tick();
+    await suspendContract(deps, parties.consumer, first.contractId, 'data quality review', undefined);
+
+    const result = (await handler(await published('ContractSuspended', first.contractId))) as {
+      suspended: string[];
+    };
+
+    expect(result).toMatchObject({ contractId: first.contractId, terminated: [] });
+    expect([...result.suspended].sort()).toEqual([first.enclaveId, second.enclaveId].sort());
+    for (const s of [first, second]) {
+      expect((await loadEnclave(db, s.enclaveId))!.enclave.status).toBe('Suspended');
+      await handler(await published('EnclaveSuspended', s.enclaveId));
+      await ec2.waitForState(s.instanceId, 'stopped');
+    }
+    // Delivered again: nothing left to suspend.
+    expect(await handler(await published('ContractSuspended', first.contractId))).toEqual({
+      contractId: first.contractId,
+      suspended: [],
+      terminated: [],
+    });
+  });
+
+  it('a contract termination terminates its enclaves, whose events terminate their parents', async () => {
+    const s = await running();
+    tick();
+    await terminateContract(deps, parties.provider, s.contractId, 'breach', undefined);
+
+    expect(await handler(await published('ContractTerminated', s.contractId))).toEqual({
+      contractId: s.contractId,
+      suspended: [],
+      terminated: [s.enclaveId],
+    });
+    await handler(await published('EnclaveTerminated', s.enclaveId));
+    await ec2.waitForState(s.instanceId, 'terminated');
+  });
+});
+
+describe('enforce-enclave-state: events it does not act on', () => {
+  it('ignores other detail-types and other sources', async () => {
+    const { enclaveId, instanceId } = await running();
+    expect(await handler(await published('EnclaveActivated', enclaveId))).toEqual({
+      ignored: 'EnclaveActivated',
+    });
+    tick();
+    await terminateEnclaveAsPlatform(deps, enclaveId, 'done');
+    const event = await published('EnclaveTerminated', enclaveId);
+    expect(await handler({ ...event, source: 'someone.else' })).toEqual({ ignored: 'EnclaveTerminated' });
+    expect(stateOf(instanceId)).toBe('running');
+  });
+
+  it('reads the contract id of every contract event from aggregateId, the enclave id from enclaveId', () => {
+    const id = randomUUID();
+    for (const type of ENFORCEMENT_DETAIL_TYPES.contract) {
+      expect(enforcementTriggerOf(type, { aggregateId: id, contractId: id })).toEqual({
+        kind: 'contract',
+        contractId: id,
+      });
+    }
+    for (const type of ENFORCEMENT_DETAIL_TYPES.enclave) {
+      expect(enforcementTriggerOf(type, { aggregateId: id, enclaveId: id })).toEqual({
+        kind: 'enclave',
+        enclaveId: id,
+      });
+    }
+    expect(enforcementTriggerOf('EnclaveResumed', { enclaveId: id })).toBeNull();
+  });
+
+  it('refuses a handled event without its id (retried, then dead-lettered)', async () => {
+    await expect(
+      handler({ source: EVENT_SOURCE, 'detail-type': 'EnclaveSuspended', detail: { enclaveId: '*' } }),
+    ).rejects.toThrow();
+    await expect(
+      handler({ source: EVENT_SOURCE, 'detail-type': 'ContractSuspended', detail: {} }),
+    ).rejects.toThrow();
+    await expect(handler({ 'detail-type': 'EnclaveSuspended' })).rejects.toThrow();
+  });
+});
