@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { sql } from '../../shared/database/database.ts';
+import { activateEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
 
 /**
@@ -15,6 +17,14 @@ type Who = 'provider' | 'consumer' | 'admin' | 'auditor' | 'outsider' | 'anonymo
 const EVERYONE: Who[] = ['provider', 'consumer', 'admin', 'auditor', 'outsider', 'anonymous'];
 type State = 'Draft' | 'PendingSignature' | 'Active' | 'Suspended';
 const MEASUREMENTS = { pcr0: 'a'.repeat(96), pcr1: 'b'.repeat(96), pcr2: 'c'.repeat(96) };
+const enclaveBody = JSON.parse(
+  readFileSync(new URL('../fixtures/enclave-create.json', import.meta.url), 'utf8'),
+) as { configuration: { image: { pcr0: string; pcr1: string; pcr2: string } } };
+const IMAGE = {
+  pcr0: enclaveBody.configuration.image.pcr0,
+  pcr1: enclaveBody.configuration.image.pcr1,
+  pcr2: enclaveBody.configuration.image.pcr2,
+};
 
 let stack: LocalStack;
 const clients = {} as Record<Who, ApiClient>;
@@ -258,4 +268,183 @@ it('refuses a valid token whose subject has no identity with 403, and a forged t
   expect((await forged.get('/contracts')).status).toBe(401);
   const expired = new ApiClient(stack.url, await stack.issuer.mint('local|admin', { ttlSeconds: -10 }));
   expect((await expired.get('/contracts')).status).toBe(401);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Enclaves: the contract's parties and admins act, auditors only read (403), anyone else gets 404.
+
+type EnclaveState = 'Initializing' | 'Running' | 'Suspended';
+type E = { id: string; version: number; contractId: string };
+
+/** An Active contract whose parties both approved the enclave fixture's image. */
+async function contractForEnclaves(): Promise<C> {
+  const c = await contractIn('Active');
+  const proposed = await clients.provider.post<{ id: string; signingPayload: string }>(
+    `/contracts/${c.id}/measurements`,
+    IMAGE,
+  );
+  for (const party of ['provider', 'consumer'] as const) {
+    const res = await clients[party].post(`/contracts/${c.id}/measurements/${proposed.body.id}/approve`, {
+      kid: kids[party],
+      signature: keys[party].sign(proposed.body.signingPayload),
+    });
+    expect(res.status).toBe(200);
+  }
+  return c;
+}
+
+async function enclaveIn(state: EnclaveState): Promise<E> {
+  const c = await contractForEnclaves();
+  const created = await clients.provider.post<E>('/enclaves', { ...enclaveBody, contractId: c.id });
+  expect(created.status).toBe(201);
+  if (state === 'Initializing') return created.body;
+  const instanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
+  const { rows } = await stack.deps.db.query<{ id: string }>(
+    'SELECT id FROM measurement_sets WHERE contract_id = :c',
+    { c: sql.uuid(c.id) },
+  );
+  const running = await activateEnclave(stack.deps, {
+    enclaveId: created.body.id,
+    instanceId,
+    attestation: {
+      claims: {
+        moduleId: `${instanceId}-enc0123456789abcdef`,
+        digest: 'SHA384',
+        timestamp: new Date().toISOString(),
+        pcrs: { '0': IMAGE.pcr0, '1': IMAGE.pcr1, '2': IMAGE.pcr2 },
+        leafValidFrom: new Date().toISOString(),
+        leafValidTo: new Date(Date.now() + 3_600_000).toISOString(),
+        nonce: null,
+        publicKey: null,
+        userData: null,
+      },
+      matchedMeasurementSet: { id: rows[0]!.id },
+    },
+  });
+  if (state === 'Running') return running;
+  return (await clients.provider.post<E>(`/enclaves/${running.id}/suspend`, { reason: 'matrix' })).body;
+}
+
+async function enclaveVersionOf(id: string): Promise<number | undefined> {
+  const { rows } = await stack.deps.db.query<{ version: number }>(
+    'SELECT version FROM enclaves WHERE id = :id',
+    { id: sql.uuid(id) },
+  );
+  return rows[0]?.version;
+}
+
+interface EnclaveCase {
+  readonly name: string;
+  readonly state: EnclaveState;
+  readonly call: (client: ApiClient, e: E) => Promise<{ status: number }>;
+  readonly allowed: Partial<Record<Who, number>>;
+}
+
+const READERS = { provider: 200, consumer: 200, admin: 200, auditor: 200 } as const;
+const ACTORS = { provider: 200, consumer: 200, admin: 200 } as const;
+
+const enclaveCases: EnclaveCase[] = [
+  {
+    name: 'GET /enclaves/{id}',
+    state: 'Initializing',
+    call: (k, e) => k.get(`/enclaves/${e.id}`),
+    allowed: READERS,
+  },
+  {
+    name: 'GET /enclaves/{id}/attestation',
+    state: 'Running',
+    call: (k, e) => k.get(`/enclaves/${e.id}/attestation`),
+    allowed: READERS,
+  },
+  {
+    name: 'GET /enclaves/{id}/metrics',
+    state: 'Running',
+    call: (k, e) => k.get(`/enclaves/${e.id}/metrics`),
+    allowed: READERS,
+  },
+  {
+    name: 'PUT /enclaves/{id}',
+    state: 'Suspended',
+    call: (k, e) =>
+      k.put(
+        `/enclaves/${e.id}`,
+        { configuration: (enclaveBody as { configuration: unknown }).configuration },
+        {
+          'if-match': `"${e.version}"`,
+        },
+      ),
+    allowed: ACTORS,
+  },
+  {
+    name: 'DELETE /enclaves/{id}',
+    state: 'Initializing',
+    call: (k, e) => k.delete(`/enclaves/${e.id}`, { 'if-match': `"${e.version}"` }),
+    allowed: ACTORS,
+  },
+  {
+    name: 'POST /enclaves/{id}/suspend',
+    state: 'Running',
+    call: (k, e) => k.post(`/enclaves/${e.id}/suspend`, { reason: 'r' }),
+    allowed: ACTORS,
+  },
+  {
+    name: 'POST /enclaves/{id}/resume',
+    state: 'Suspended',
+    call: (k, e) => k.post(`/enclaves/${e.id}/resume`, {}),
+    allowed: ACTORS,
+  },
+  {
+    name: 'POST /enclaves/{id}/terminate',
+    state: 'Running',
+    call: (k, e) => k.post(`/enclaves/${e.id}/terminate`, { reason: 'r' }),
+    allowed: ACTORS,
+  },
+];
+
+describe.each(enclaveCases)('$name', (testCase) => {
+  it.each(EVERYONE)('as %s', async (who) => {
+    const e = await enclaveIn(testCase.state);
+    const res = await testCase.call(clients[who], e);
+    const expected = testCase.allowed[who] ?? (who === 'anonymous' ? 401 : who === 'outsider' ? 404 : 403);
+    expect(res.status).toBe(expected);
+    if (res.status >= 400) expect(await enclaveVersionOf(e.id)).toBe(e.version);
+  });
+});
+
+describe('POST /enclaves', () => {
+  const expected: Record<Who, number> = {
+    provider: 201,
+    consumer: 201,
+    admin: 201,
+    auditor: 403,
+    outsider: 404,
+    anonymous: 401,
+  };
+  it.each(EVERYONE)('as %s', async (who) => {
+    const c = await contractForEnclaves();
+    const res = await clients[who].post('/enclaves', { ...enclaveBody, contractId: c.id });
+    expect(res.status).toBe(expected[who]);
+  });
+});
+
+describe('GET /enclaves', () => {
+  it.each(EVERYONE)('as %s', async (who) => {
+    expect((await clients[who].get('/enclaves')).status).toBe(who === 'anonymous' ? 401 : 200);
+  });
+});
+
+describe('POST /enclaves/{id}/metrics (iam: the parent instance only)', () => {
+  it.each(EVERYONE)('refuses a user token as %s', async (who) => {
+    const e = await enclaveIn('Running');
+    const res = await clients[who].post(`/enclaves/${e.id}/metrics`, {
+      reportedAt: new Date().toISOString(),
+      cpuUtilizationPercent: 1,
+      memoryUsedMiB: 1,
+    });
+    expect([401, 403]).toContain(res.status);
+    const { rows } = await stack.deps.db.query('SELECT 1 FROM enclave_metrics WHERE enclave_id = :id', {
+      id: sql.uuid(e.id),
+    });
+    expect(rows).toEqual([]);
+  });
 });
