@@ -15,8 +15,11 @@ import {
 
 /** At most this many instance ids per StopInstances/TerminateInstances call (EC2's documented limit). */
 export const MAX_INSTANCE_IDS_PER_CALL = 1000;
-/** EC2 refuses more values than this in one filter (`FilterLimitExceeded`). */
-const MAX_FILTER_VALUES = 200;
+/**
+ * Values per DescribeInstances filter. EC2 refuses too many (`FilterLimitExceeded`); the limit is not
+ * documented (200 is what users report), so this stays well under it.
+ */
+const MAX_FILTER_VALUES = 100;
 /** DescribeInstances page size (EC2 allows 5..1000 when filtering). */
 const DESCRIBE_PAGE_SIZE = 100;
 /**
