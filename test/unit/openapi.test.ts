@@ -44,4 +44,45 @@ describe('the OpenAPI 3.1 document', () => {
       expect(op.responses).toHaveProperty('500');
     },
   );
+
+  type BodySchema = { properties: Record<string, { description?: string; maxLength?: number }> };
+  const bodyOf = (path: string, method: string) =>
+    (doc.paths[path]![method]!.requestBody!.content['application/json'].schema as unknown as BodySchema)
+      .properties;
+
+  it('documents the create body with `simulation`, saying it is local-stack only', () => {
+    const body = bodyOf('/api/v1/enclaves', 'post');
+    expect(Object.keys(body).sort()).toEqual(['configuration', 'contractId', 'name', 'region', 'simulation']);
+    expect(body.simulation!.description).toMatch(/^Local stack only/);
+  });
+
+  it('bounds an attestation submission to 64 KiB of document (base64)', () => {
+    expect(bodyOf('/api/v1/enclaves/{id}/attestation', 'post').document!.maxLength).toBe(87_384);
+  });
+
+  it('lists every enclave route under the enclaves tag, the instance-only ones without bearer auth', () => {
+    const enclaveRoutes = ROUTES.filter((r) => r.path.startsWith('/api/v1/enclaves'));
+    expect(enclaveRoutes.map((r) => r.id).sort()).toEqual(
+      [
+        'createEnclave',
+        'deleteEnclave',
+        'getEnclave',
+        'getEnclaveAttestation',
+        'listEnclaveMetrics',
+        'listEnclaves',
+        'reportEnclaveMetrics',
+        'resumeEnclave',
+        'submitAttestation',
+        'suspendEnclave',
+        'terminateEnclave',
+        'updateEnclave',
+      ].sort(),
+    );
+    expect(
+      enclaveRoutes
+        .filter((r) => r.auth === 'iam')
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(['reportEnclaveMetrics', 'submitAttestation']);
+  });
 });
