@@ -5,6 +5,8 @@ import type { RouteDefinition } from '../shared/http/routes.ts';
 import { ContractsApi } from './constructs/api.ts';
 import { AuditCheckpoints } from './constructs/audit-checkpoints.ts';
 import { Database } from './constructs/database.ts';
+import type { EnclaveArtifacts } from './constructs/enclave-parents.ts';
+import { EnclaveWorkflow } from './constructs/enclave-workflow.ts';
 import { EventBus } from './constructs/event-bus.ts';
 import { Network } from './constructs/network.ts';
 import { Observability } from './constructs/observability.ts';
@@ -25,6 +27,11 @@ export interface ContractsStackProps extends StackProps {
   readonly availabilityZones?: readonly string[];
   /** What fires when an alarm does (e.g. an SNS action to on-call). @default none */
   readonly alarmAction?: cloudwatch.IAlarmAction;
+  /**
+   * The enclave image (EIF) and the parent agent the parents fetch at boot: deployment parameters.
+   * @default placeholders: parents fail at boot, and provisioning compensates, until they are set
+   */
+  readonly enclaveArtifacts?: EnclaveArtifacts;
 }
 
 /**
@@ -39,6 +46,7 @@ export class ContractsStack extends Stack {
   readonly signingKey: SigningKey;
   readonly events: EventBus;
   readonly auditCheckpoints: AuditCheckpoints;
+  readonly enclaveWorkflow: EnclaveWorkflow;
   readonly api: ContractsApi;
   private readonly zones: readonly string[];
 
@@ -70,13 +78,24 @@ export class ContractsStack extends Stack {
       logs,
       environment,
     });
+    this.enclaveWorkflow = new EnclaveWorkflow(this, 'EnclaveWorkflow', {
+      database: this.database,
+      bus: this.events.bus,
+      vpc: this.network.vpc,
+      parentSubnets: this.network.isolatedSubnets,
+      artifacts: props.enclaveArtifacts,
+      logs,
+      environment,
+    });
     this.api = new ContractsApi(this, 'Api', {
       database: this.database,
       signingKey: this.signingKey,
       logs,
       environment,
       routes: props.routes,
+      workflow: this.enclaveWorkflow,
     });
+    this.enclaveWorkflow.parents.useApi(this.api.url);
 
     // New code goes live only after the schema it expects: every function waits for the migrations.
     const functions = [
@@ -84,6 +103,8 @@ export class ContractsStack extends Stack {
       this.events.outboxPublisher.function,
       this.events.contractExpirer.function,
       this.auditCheckpoints.job.function,
+      ...Object.values(this.enclaveWorkflow.steps),
+      this.enclaveWorkflow.enforcement,
     ];
     for (const fn of functions) fn.function.node.addDependency(this.database.migrations);
 
@@ -93,6 +114,9 @@ export class ContractsStack extends Stack {
     new CfnOutput(this, 'UserPoolClientId', { value: this.api.userPoolClient.userPoolClientId });
     new CfnOutput(this, 'SigningKeyAlias', { value: this.signingKey.alias.aliasName });
     new CfnOutput(this, 'EventBusName', { value: this.events.bus.eventBusName });
+    new CfnOutput(this, 'ProvisioningStateMachineArn', {
+      value: this.enclaveWorkflow.stateMachine.stateMachineArn,
+    });
   }
 
   override get availabilityZones(): string[] {
@@ -107,7 +131,28 @@ export class ContractsStack extends Stack {
       'The API answered 5xx: a function failed or timed out (see the access logs and X-Ray traces).',
       5,
     );
+    const workflow = this.enclaveWorkflow;
+    this.observability.alarmOn(
+      'ProvisioningFailed',
+      workflow.stateMachine.metricFailed({ period, statistic: 'Sum' }),
+      `Enclave provisioning executions failed (compensated: the enclave is Failed; see the executions of ${workflow.stateMachine.node.path}).`,
+    );
+    this.observability.alarmOn(
+      'ProvisioningCompensationFailed',
+      workflow.metricCompensationFailed({ period }),
+      'A provisioning execution could not compensate: an operator must terminate the instances tagged with the enclave id and mark the enclave Failed.',
+    );
     const deadLetters = [
+      [
+        'ProvisioningStartFailed',
+        workflow.startDeadLetterQueue,
+        'EventBridge could not start provisioning for an EnclaveCreated/EnclaveResumed event (the enclave stays Initializing).',
+      ],
+      [
+        'EnclaveEnforcementFailed',
+        workflow.enforcementDeadLetterQueue,
+        'Stopping or terminating the parents of a suspended, terminated or expired enclave failed after its retries.',
+      ],
       [
         'PublishOutboxFailed',
         this.events.outboxPublisher.deadLetterQueue,

@@ -1,13 +1,16 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { type Grant, ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
+import { acknowledgeWildcards } from './enclave-parents.ts';
+import type { EnclaveWorkflow } from './enclave-workflow.ts';
 import { EncryptedLogGroup, type LogSettings } from './observability.ts';
 import type { SigningKey } from './signing-key.ts';
 
@@ -19,6 +22,12 @@ export interface ContractsApiProps {
   readonly logs: LogSettings;
   /** The runtime configuration every route function gets (database and signer ids). */
   readonly environment: Readonly<Record<string, string>>;
+  /**
+   * The provisioning workflow: the `taskCallback` grant, the workflow configuration of the routes that use
+   * it, and the parent role, the only principal allowed to call the `iam` routes.
+   * @default none (a route with `auth: 'iam'` or the `taskCallback` grant then fails the synth)
+   */
+  readonly workflow?: Pick<EnclaveWorkflow, 'grantTaskCallback' | 'environment' | 'parentRole'>;
   /**
    * The routes to serve. Always the route table in the deployed stack; a subset only where a test needs one.
    * @default ROUTES (shared/http/routes.ts)
@@ -45,6 +54,8 @@ export class ContractsApi extends Construct {
   readonly userPool: cognito.UserPool;
   readonly userPoolClient: cognito.UserPoolClient;
   readonly authorizer: HttpJwtAuthorizer;
+  /** SigV4-signed requests of the enclave parents (routes whose `auth` is `iam`). */
+  readonly iamAuthorizer = new HttpIamAuthorizer();
   readonly accessLogs: EncryptedLogGroup;
   /** The function of each route, by route id. */
   readonly functions: ReadonlyMap<string, AppFunction>;
@@ -124,9 +135,30 @@ export class ContractsApi extends Construct {
       },
     });
 
+    const routes = props.routes ?? ROUTES;
     const functions = new Map<string, AppFunction>();
-    for (const route of props.routes ?? ROUTES) functions.set(route.id, this.addRoute(route, props));
+    for (const route of routes) functions.set(route.id, this.addRoute(route, props));
     this.functions = functions;
+    const iamRoutes = routes.filter((r) => r.auth === 'iam');
+    if (iamRoutes.length > 0)
+      this.grantInvokeIamRoutes(requireWorkflow(props, iamRoutes[0]!).parentRole, iamRoutes);
+  }
+
+  /**
+   * `execute-api:Invoke` on exactly these routes (method and path, each path parameter one `*`), any
+   * stage. Only routes behind the IAM authorizer evaluate it; the JWT routes ignore IAM permissions.
+   */
+  private grantInvokeIamRoutes(grantee: iam.IGrantable, routes: readonly RouteDefinition[]): iam.Grant {
+    const resourceArns = routes.map((r) =>
+      this.httpApi.arnForExecuteApi(r.method, r.path.replace(/\{[^}]+\}/g, '*'), '*'),
+    );
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
+    acknowledgeWildcards(
+      grantee,
+      resourceArns,
+      `execute-api:Invoke on the routes whose auth is iam (${routes.map((r) => `${r.method} ${r.path}`).join(', ')}) alone: any stage, each path parameter a *.`,
+    );
+    return grant;
   }
 
   /** The API's base URL (the `$default` stage). */
@@ -135,19 +167,26 @@ export class ContractsApi extends Construct {
   }
 
   private addRoute(route: RouteDefinition, props: ContractsApiProps): AppFunction {
+    const usesWorkflow = route.auth === 'iam' || (route.grants as readonly Grant[]).includes('taskCallback');
     const fn = new AppFunction(this, route.id, {
       entry: route.handler,
       description: `${route.method} ${route.path}: ${route.summary}`.slice(0, 256),
       logs: props.logs,
-      environment: props.environment,
+      environment: usesWorkflow
+        ? { ...props.environment, ...requireWorkflow(props, route).environment }
+        : props.environment,
     });
-    for (const grant of route.grants) this.applyGrant(grant, fn, props);
+    for (const grant of route.grants) this.applyGrant(grant, fn, route, props);
 
     const httpRoute = new apigw.HttpRoute(this, `${route.id}Route`, {
       httpApi: this.httpApi,
       routeKey: apigw.HttpRouteKey.with(route.path, apigw.HttpMethod[route.method]),
       integration: new HttpLambdaIntegration(`${route.id}Integration`, fn.function),
-      authorizer: route.auth === 'jwt' ? this.authorizer : new apigw.HttpNoneAuthorizer(),
+      authorizer: {
+        jwt: this.authorizer,
+        iam: this.iamAuthorizer,
+        none: new apigw.HttpNoneAuthorizer(),
+      }[route.auth],
     });
     if (route.auth === 'none') {
       Validations.of(httpRoute).acknowledge({
@@ -158,7 +197,7 @@ export class ContractsApi extends Construct {
     return fn;
   }
 
-  private applyGrant(grant: Grant, fn: AppFunction, props: ContractsApiProps): void {
+  private applyGrant(grant: Grant, fn: AppFunction, route: RouteDefinition, props: ContractsApiProps): void {
     switch (grant) {
       case 'database':
         props.database.grantDataApiAccess(fn);
@@ -169,10 +208,25 @@ export class ContractsApi extends Construct {
       case 'publicKeys':
         props.signingKey.grantPublicKey(fn);
         return;
+      case 'taskCallback':
+        requireWorkflow(props, route).grantTaskCallback(fn);
+        return;
       default: {
         const unknown: never = grant;
         throw new Error(`route grant ${String(unknown)} has no CDK mapping`);
       }
     }
   }
+}
+
+function requireWorkflow(
+  props: ContractsApiProps,
+  route: RouteDefinition,
+): NonNullable<ContractsApiProps['workflow']> {
+  if (!props.workflow) {
+    throw new Error(
+      `route ${route.id} needs the provisioning workflow (auth iam or grant taskCallback), but none was given`,
+    );
+  }
+  return props.workflow;
 }
