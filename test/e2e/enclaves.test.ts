@@ -441,6 +441,27 @@ describe.each(MODES)('on $name', ({ options, index }) => {
       expect((await clients.provider.get(`/enclaves/${e.id}`)).body).toMatchObject({ status: 'Terminated' });
     });
 
+    it('settles concurrent writes like contracts: one wins, the other sees 409 (or 412 with a stale If-Match)', async () => {
+      const a = await run(await create(await activeContractWithImage()));
+      const both = await Promise.all([
+        clients.provider.post(`/enclaves/${a.id}/terminate`, { reason: 'one' }),
+        clients.consumer.post(`/enclaves/${a.id}/terminate`, { reason: 'two' }),
+      ]);
+      expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+      const b = await run(await create(await activeContractWithImage()));
+      const tag = { 'if-match': `"${b.version}"` };
+      const raced = await Promise.all([
+        clients.provider.post(`/enclaves/${b.id}/suspend`, { reason: 'one' }, tag),
+        clients.consumer.post(`/enclaves/${b.id}/terminate`, { reason: 'two' }, tag),
+      ]);
+      expect(raced.map((r) => r.status).sort()).toEqual([200, 412]);
+      const trail = await clients.admin.get<{ records: unknown[]; verification: { valid: boolean } }>(
+        `/audit?entityId=${b.id}`,
+      );
+      expect(trail.body.records).toHaveLength(b.version + 1);
+      expect(trail.body.verification.valid).toBe(true);
+    });
+
     it('resumes only under an Active contract', async () => {
       const contractId = await activeContractWithImage();
       const running = await run(await create(contractId));
