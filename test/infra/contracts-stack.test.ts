@@ -6,7 +6,8 @@
  * AwsSolutions pack, and the function bundles themselves (no local-only driver reaches Lambda; the migration
  * function carries the SQL files and migrates a database through the Data API).
  *
- * The stack is synthesized once for the file, with real esbuild bundling (about 15 s for 23 functions).
+ * The stack is synthesized once for the file, with real esbuild bundling (about 20 s for 30 functions). The
+ * provisioning workflow's own assertions are in enclave-workflow.test.ts.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -57,6 +58,17 @@ const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
   ],
   sign: ['kms:Sign'],
   publicKeys: ['kms:GetPublicKey'],
+  taskCallback: [
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'kms:Decrypt',
+    'kms:Encrypt',
+    'kms:GenerateDataKey',
+    'kms:DescribeKey',
+    'states:SendTaskSuccess',
+  ],
 };
 /** What every function may do whatever its grants: write its own log group and its traces. */
 const BASE_ACTIONS = [
@@ -153,12 +165,23 @@ function grantsHeld(fn: AppFunction): Grant[] {
   }
   if (allows(statements, 'kms:Sign', signingKey)) held.push('sign');
   if (allows(statements, 'kms:GetPublicKey', signingKey)) held.push('publicKeys');
+  if (
+    allows(statements, 'states:SendTaskSuccess', logicalId(stack.enclaveWorkflow.stateMachine)) &&
+    allows(statements, 'dynamodb:UpdateItem', logicalId(stack.enclaveWorkflow.table))
+  ) {
+    held.push('taskCallback');
+  }
   return held;
 }
 
-/** The functions the stack builds with AppFunction: one per route and one per scheduled job. */
+/** The functions the stack builds with AppFunction: one per route, per scheduled job, per workflow step, and enforcement. */
 function appFunctions(): AppFunction[] {
-  return [...stack.api.functions.values(), ...scheduledJobs().map((job) => job.function)];
+  return [
+    ...stack.api.functions.values(),
+    ...scheduledJobs().map((job) => job.function),
+    ...Object.values(stack.enclaveWorkflow.steps),
+    stack.enclaveWorkflow.enforcement,
+  ];
 }
 
 function scheduledJobs(): ScheduledJob[] {
@@ -229,7 +252,7 @@ describe('API routes', () => {
   });
 
   it.each(ROUTES.map((r) => [r.id, r] as const))(
-    '%s is wired to its own function, behind the JWT authorizer unless public',
+    '%s is wired to its own function, behind the JWT authorizer, the IAM authorizer (iam) or none (public)',
     (_id, route) => {
       const [, resource] = ofType('AWS::ApiGatewayV2::Route').find(
         ([, r]) => r.Properties.RouteKey === `${route.method} ${route.path}`,
@@ -243,6 +266,9 @@ describe('API routes', () => {
           AuthorizationType: 'JWT',
           AuthorizerId: { Ref: jwtAuthorizerId() },
         });
+      } else if (route.auth === 'iam') {
+        expect(resource.Properties.AuthorizationType).toBe('AWS_IAM');
+        expect(resource.Properties.AuthorizerId).toBeUndefined();
       } else {
         expect(PUBLIC_ROUTES).toContain(route.id);
         expect(resource.Properties.AuthorizationType).toBe('NONE');
@@ -346,7 +372,7 @@ describe('functions', () => {
     }
   });
 
-  it('no function role is allowed a wildcard action, and only X-Ray gets resource *', () => {
+  it('no function role is allowed a wildcard action, and only X-Ray and ec2:DescribeInstances get resource *', () => {
     const lambdaRoles = ofType('AWS::IAM::Role').filter(([, r]) =>
       JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('lambda.amazonaws.com'),
     );
@@ -363,8 +389,9 @@ describe('functions', () => {
       const roleId = logicalId(fn.role);
       expect(resources[roleId]?.Properties.ManagedPolicyArns, roleId).toBeUndefined();
       for (const statement of roleStatements(roleId).filter((s) => s.resource === '"*"')) {
+        // Neither supports resource-level permissions.
         expect(
-          statement.actions.every((a) => a.startsWith('xray:')),
+          statement.actions.every((a) => a.startsWith('xray:') || a === 'ec2:DescribeInstances'),
           roleId,
         ).toBe(true);
       }
