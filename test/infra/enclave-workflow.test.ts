@@ -1,0 +1,526 @@
+/**
+ * The enclave provisioning workflow as synthesized: the state machine's definition (every task bounded,
+ * retried and caught; the attestation wait; Standard, logged in full, traced), who may do what to EC2 (launch
+ * only with the launch template, stop/terminate/start/tag only tagged instances), who may complete the
+ * attestation wait, the parents' launch template and role, the workflow table, the rules, and that no
+ * function of the workflow is configured with anything that could name an attestation trust root.
+ *
+ * Synthesized without bundling (the bundles are checked in contracts-stack.test.ts): a few seconds.
+ */
+import { readFileSync } from 'node:fs';
+import { App, type CfnElement } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { AppFunction } from '../../infra/constructs/app-function.ts';
+import { ENFORCEMENT_EVENTS, PROVISIONING_EVENTS } from '../../infra/constructs/enclave-workflow.ts';
+import { ContractsStack } from '../../infra/contracts-stack.ts';
+import { projectPath } from '../../infra/project-paths.ts';
+import { STATES, WORKFLOW_STEPS, WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
+import { type Grant, ROUTES } from '../../shared/http/routes.ts';
+import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
+
+interface CfnResource {
+  readonly Type: string;
+  readonly Properties: Record<string, unknown>;
+}
+
+interface Statement {
+  readonly effect: string;
+  readonly actions: readonly string[];
+  /** The resource element as JSON. */
+  readonly resource: string;
+  readonly condition: Record<string, Record<string, unknown>> | undefined;
+}
+
+type State = Record<string, unknown> & {
+  Type: string;
+  Next?: string;
+  Default?: string;
+  Choices?: { Next: string }[];
+  Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
+  Retry?: { ErrorEquals: string[]; MaxAttempts?: number }[];
+};
+
+const TAG_CONDITION = { Null: { [`aws:ResourceTag/${INSTANCE_TAGS.enclaveId}`]: 'false' } };
+
+let stack: ContractsStack;
+let resources: Record<string, CfnResource>;
+let states: Record<string, State>;
+interface Definition {
+  readonly StartAt: string;
+  readonly TimeoutSeconds?: number;
+  readonly States: Record<string, State>;
+}
+let definition: Definition;
+
+beforeAll(() => {
+  const context = JSON.parse(readFileSync(projectPath('cdk.json'), 'utf8')).context as Record<
+    string,
+    unknown
+  >;
+  // No stack needs bundling: the functions get placeholder code, the template is otherwise the same.
+  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  stack = new ContractsStack(app, 'EnclaveContracts', {
+    env: { account: '000000000000', region: 'eu-central-1' },
+  });
+  resources = Template.fromStack(stack).toJSON().Resources as Record<string, CfnResource>;
+  definition = definitionOf(resources[logicalId(stack.enclaveWorkflow.stateMachine)]!);
+  states = definition.States;
+}, 120_000);
+
+/** The state machine's definition, each intrinsic (ARNs, ids) replaced by `<LogicalId>` (partition: aws). */
+function definitionOf(stateMachine: CfnResource): Definition {
+  const raw = stateMachine.Properties.DefinitionString as string | { 'Fn::Join': [string, unknown[]] };
+  const text =
+    typeof raw === 'string'
+      ? raw
+      : raw['Fn::Join'][1]
+          .map((part) => {
+            if (typeof part === 'string') return part;
+            const p = part as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
+            if (p.Ref === 'AWS::Partition') return 'aws';
+            return `<${p.Ref ?? p['Fn::GetAtt']?.join('.')}>`;
+          })
+          .join(raw['Fn::Join'][0]);
+  return JSON.parse(text);
+}
+
+function logicalId(construct: IConstruct): string {
+  const element = (construct.node.defaultChild ?? construct) as CfnElement;
+  return stack.resolve(element.logicalId) as string;
+}
+
+function ofType(type: string): [string, CfnResource][] {
+  return Object.entries(resources).filter(([, r]) => r.Type === type);
+}
+
+function target(value: unknown): string | undefined {
+  const v = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] } | undefined;
+  return v?.Ref ?? v?.['Fn::GetAtt']?.[0];
+}
+
+function toStatements(document: unknown): Statement[] {
+  return (document as { Statement: Record<string, unknown>[] }).Statement.map((s) => ({
+    effect: String(s.Effect),
+    actions: ([] as string[]).concat(s.Action as string | string[]),
+    resource: JSON.stringify(s.Resource),
+    condition: s.Condition as Statement['condition'],
+  }));
+}
+
+function roleStatements(roleId: string): Statement[] {
+  const attached = ofType('AWS::IAM::Policy')
+    .filter(([, p]) => (p.Properties.Roles as unknown[]).some((r) => target(r) === roleId))
+    .flatMap(([, p]) => toStatements(p.Properties.PolicyDocument));
+  const inline = (
+    (resources[roleId]?.Properties.Policies as { PolicyDocument: unknown }[] | undefined) ?? []
+  ).flatMap((p) => toStatements(p.PolicyDocument));
+  return [...attached, ...inline];
+}
+
+/** Every role of the stack with the statements that allow `action`. */
+function rolesAllowing(action: string): Map<string, Statement[]> {
+  const holders = new Map<string, Statement[]>();
+  for (const [roleId] of ofType('AWS::IAM::Role')) {
+    const statements = roleStatements(roleId).filter(
+      (s) => s.effect === 'Allow' && s.actions.includes(action),
+    );
+    if (statements.length > 0) holders.set(roleId, statements);
+  }
+  return holders;
+}
+
+function environmentOf(fn: AppFunction): Record<string, unknown> {
+  return (resources[logicalId(fn.function)]!.Properties.Environment as { Variables: Record<string, unknown> })
+    .Variables;
+}
+
+const step = (state: string) => {
+  const fn = (stack.enclaveWorkflow.steps as Record<string, AppFunction>)[state];
+  if (!fn) throw new Error(`no function for step ${state}`);
+  return fn;
+};
+
+describe('the state machine', () => {
+  it('is Standard, logs everything with execution data to a CMK-encrypted log group, and traces with X-Ray', () => {
+    const props = resources[logicalId(stack.enclaveWorkflow.stateMachine)]!.Properties;
+    expect(props.StateMachineType).toBe('STANDARD');
+    expect(props.TracingConfiguration).toEqual({ Enabled: true });
+    const logging = props.LoggingConfiguration as {
+      Level: string;
+      IncludeExecutionData: boolean;
+      Destinations: { CloudWatchLogsLogGroup: { LogGroupArn: unknown } }[];
+    };
+    expect(logging).toMatchObject({ Level: 'ALL', IncludeExecutionData: true });
+    const group = resources[target(logging.Destinations[0]!.CloudWatchLogsLogGroup.LogGroupArn)!]!;
+    expect(resources[target(group.Properties.KmsKeyId)!]?.Type).toBe('AWS::KMS::Key');
+    expect(definition.TimeoutSeconds).toBe(WORKFLOW_TIMING.executionTimeoutSeconds);
+  });
+
+  it('has exactly the states of STATES and starts with Validate', () => {
+    expect(Object.keys(states).sort()).toEqual(Object.values(STATES).sort());
+    expect(definition.StartAt).toBe(STATES.validate);
+  });
+
+  it('bounds, retries and catches every task', () => {
+    const tasks = Object.entries(states).filter(([, s]) => s.Type === 'Task');
+    expect(tasks.length).toBeGreaterThanOrEqual(WORKFLOW_STEPS.length + 3);
+    for (const [name, s] of tasks) {
+      expect(s.TimeoutSeconds, name).toEqual(expect.any(Number));
+      expect(s.Retry?.length, name).toBeGreaterThan(0);
+      expect(s.Catch?.length, name).toBeGreaterThan(0);
+    }
+  });
+
+  it('compensates every failure after Validate claimed the enclave, keeping the state at $.error', () => {
+    for (const [name, s] of Object.entries(states)) {
+      if (s.Type !== 'Task' || name === STATES.compensate) continue;
+      const all = s.Catch!.find((c) => c.ErrorEquals.includes('States.ALL'))!;
+      expect(all.ResultPath, name).toBe('$.error');
+      expect(all.Next, name).toBe(
+        name === STATES.runInstances ? STATES.capacityShortfall : STATES.compensate,
+      );
+    }
+    expect(states[STATES.validate]!.Catch![0]).toEqual({
+      ErrorEquals: ['ProvisioningSuperseded'],
+      ResultPath: '$.error',
+      Next: STATES.superseded,
+    });
+    expect(states[STATES.compensate]).toMatchObject({
+      Next: STATES.provisioningFailed,
+      Catch: [{ ErrorEquals: ['States.ALL'], Next: STATES.compensationFailed }],
+    });
+    expect(states[STATES.compensate]!.Retry![0]).toMatchObject({
+      ErrorEquals: ['States.ALL'],
+      MaxAttempts: 6,
+    });
+    expect(states[STATES.compensate]!.Parameters).toBeUndefined();
+    expect(states[STATES.compensationFailed]).toMatchObject({ Type: 'Fail', Error: 'CompensationFailed' });
+    expect(states[STATES.provisioningFailed]).toMatchObject({
+      Type: 'Fail',
+      Error: 'EnclaveProvisioningFailed',
+    });
+    expect(states[STATES.superseded]?.Type).toBe('Succeed');
+  });
+
+  it('retries Lambda steps on Lambda service errors and TransientStepFailure only', () => {
+    for (const s of WORKFLOW_STEPS.filter((w) => w.state !== STATES.compensate)) {
+      const errors = states[s.state]!.Retry!.flatMap((r) => r.ErrorEquals);
+      expect(errors, s.state).not.toContain('States.ALL');
+      expect(errors, s.state).toContain('Lambda.ServiceException');
+      if (s.state !== STATES.waitForAttestation) expect(errors, s.state).toContain('TransientStepFailure');
+    }
+  });
+
+  it('invokes each Lambda step, answering with its result, and nothing but its function', () => {
+    for (const s of WORKFLOW_STEPS.filter((w) => w.state !== STATES.waitForAttestation)) {
+      expect(states[s.state]!.Resource, s.state).toBe(`<${logicalId(step(s.state).function)}.Arn>`);
+    }
+  });
+
+  it('waits for the attestation with a task token, bounded by the timeout and the heartbeat', () => {
+    expect(states[STATES.waitForAttestation]).toMatchObject({
+      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      TimeoutSeconds: WORKFLOW_TIMING.attestationTimeoutSeconds,
+      HeartbeatSeconds: WORKFLOW_TIMING.attestationHeartbeatSeconds,
+      ResultPath: '$.submission',
+      Parameters: {
+        FunctionName: `<${logicalId(step(STATES.waitForAttestation).function)}.Arn>`,
+        Payload: {
+          'enclaveId.$': '$.enclaveId',
+          'instanceId.$': '$.instance.instanceId',
+          'executionArn.$': '$$.Execution.Id',
+          'taskToken.$': '$$.Task.Token',
+        },
+      },
+    });
+  });
+
+  it('launches from the launch template with the enclave and nonce tags, falling back to larger types', () => {
+    const lt = logicalId(stack.enclaveWorkflow.parents.launchTemplate);
+    expect(states[STATES.runInstances]).toMatchObject({
+      Resource: 'arn:aws:states:::aws-sdk:ec2:runInstances',
+      ResultSelector: { 'instanceId.$': '$.Instances[0].InstanceId' },
+      ResultPath: '$.instance',
+      Parameters: {
+        LaunchTemplate: { LaunchTemplateId: `<${lt}>`, Version: `<${lt}.LatestVersionNumber>` },
+        'InstanceType.$': '$.launch.instanceType',
+        EnclaveOptions: { Enabled: true },
+      },
+    });
+    const specs = (states[STATES.runInstances]!.Parameters as { TagSpecifications: unknown })
+      .TagSpecifications;
+    expect(specs).toEqual([
+      {
+        ResourceType: 'instance',
+        Tags: [
+          { Key: INSTANCE_TAGS.enclaveId, 'Value.$': '$.enclaveId' },
+          { Key: INSTANCE_TAGS.contractId, 'Value.$': '$.plan.contractId' },
+          { Key: INSTANCE_TAGS.attestationNonce, 'Value.$': '$.challenge.nonce' },
+        ],
+      },
+      {
+        ResourceType: 'volume',
+        Tags: [
+          { Key: INSTANCE_TAGS.enclaveId, 'Value.$': '$.enclaveId' },
+          { Key: INSTANCE_TAGS.contractId, 'Value.$': '$.plan.contractId' },
+        ],
+      },
+    ]);
+    const shortfall = JSON.stringify(states[STATES.capacityShortfall]);
+    expect(shortfall).toContain('Ec2.InsufficientInstanceCapacityException');
+    expect(shortfall).toContain('*InsufficientInstanceCapacity*');
+    expect(shortfall).toContain('"NumericLessThanPath":"$.plan.lastInstanceTypeIndex"');
+    expect(states[STATES.nextInstanceType]?.Next).toBe(STATES.runInstances);
+  });
+});
+
+describe('EC2 permissions', () => {
+  it('ec2:RunInstances only for the state machine, only with the launch template', () => {
+    const holders = rolesAllowing('ec2:RunInstances');
+    expect([...holders.keys()]).toEqual([logicalId(stack.enclaveWorkflow.stateMachine.role)]);
+    const lt = logicalId(stack.enclaveWorkflow.parents.launchTemplate);
+    for (const s of [...holders.values()].flat()) {
+      expect(s.actions).toEqual(['ec2:RunInstances']);
+      expect(JSON.stringify(s.condition?.ArnEquals?.['ec2:LaunchTemplate'])).toContain(`"Ref":"${lt}"`);
+    }
+  });
+
+  it('ec2:CreateTags only within RunInstances or on instances carrying the enclave tag', () => {
+    for (const s of [...rolesAllowing('ec2:CreateTags').values()].flat()) {
+      const withinRun = s.condition?.StringEquals?.['ec2:CreateAction'] === 'RunInstances';
+      expect(withinRun || JSON.stringify(s.condition) === JSON.stringify(TAG_CONDITION), s.resource).toBe(
+        true,
+      );
+    }
+  });
+
+  it.each(['ec2:StopInstances', 'ec2:TerminateInstances', 'ec2:StartInstances'])(
+    '%s only on instances carrying the enclave tag',
+    (action) => {
+      const holders = rolesAllowing(action);
+      expect(holders.size).toBeGreaterThan(0);
+      for (const s of [...holders.values()].flat()) {
+        expect(s.condition).toEqual(TAG_CONDITION);
+        expect(s.resource).toMatch(/:instance\/\*"$/);
+      }
+    },
+  );
+
+  it('terminate is held by Compensate and the enforcement, stop by the enforcement, start by the state machine', () => {
+    const ids = (action: string) => [...rolesAllowing(action).keys()].sort();
+    const compensate = logicalId(step(STATES.compensate).role);
+    const enforcement = logicalId(stack.enclaveWorkflow.enforcement.role);
+    expect(ids('ec2:TerminateInstances')).toEqual([compensate, enforcement].sort());
+    expect(ids('ec2:StopInstances')).toEqual([enforcement]);
+    expect(ids('ec2:StartInstances')).toEqual([logicalId(stack.enclaveWorkflow.stateMachine.role)]);
+  });
+
+  it('iam:PassRole of the parent role only, to EC2 only', () => {
+    const holders = rolesAllowing('iam:PassRole');
+    expect([...holders.keys()]).toEqual([logicalId(stack.enclaveWorkflow.stateMachine.role)]);
+    for (const s of [...holders.values()].flat()) {
+      expect(s.resource).toBe(
+        JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.parentRole), 'Arn'] }),
+      );
+    }
+  });
+});
+
+describe('the attestation callback', () => {
+  const callbackRoutes = ROUTES.filter((r) => (r.grants as readonly Grant[]).includes('taskCallback'));
+
+  it('states:SendTaskSuccess is held by the taskCallback routes only, on this state machine only', () => {
+    expect(callbackRoutes.length).toBeGreaterThan(0);
+    const holders = rolesAllowing('states:SendTaskSuccess');
+    const expected = callbackRoutes.map((r) => logicalId(stack.api.functions.get(r.id)!.role));
+    expect([...holders.keys()].sort()).toEqual(expected.sort());
+    for (const s of [...holders.values()].flat()) {
+      expect(s.actions).toEqual(['states:SendTaskSuccess']);
+      expect(s.resource).toBe(JSON.stringify({ Ref: logicalId(stack.enclaveWorkflow.stateMachine) }));
+    }
+  });
+
+  it('no role may fail or heartbeat a task', () => {
+    expect(rolesAllowing('states:SendTaskFailure').size).toBe(0);
+    expect(rolesAllowing('states:SendTaskHeartbeat').size).toBe(0);
+  });
+});
+
+describe('the parents', () => {
+  it('run with a role that may only invoke the iam routes', () => {
+    const roleId = logicalId(stack.enclaveWorkflow.parentRole);
+    expect(resources[roleId]?.Properties.ManagedPolicyArns).toBeUndefined();
+    const statements = roleStatements(roleId);
+    expect(statements.flatMap((s) => s.actions)).toEqual(['execute-api:Invoke']);
+    const invoked = statements
+      .flatMap((s) => JSON.parse(s.resource) as unknown[])
+      .map((arn) =>
+        (arn as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1]
+          .filter((p) => typeof p === 'string')
+          .join(''),
+      );
+    const iamRoutes = ROUTES.filter((r) => r.auth === 'iam');
+    expect(iamRoutes.length).toBeGreaterThan(0);
+    expect(invoked.map((arn) => arn.replace(/^.*:/, '')).sort()).toEqual(
+      iamRoutes.map((r) => `/*/${r.method}${r.path.replace(/\{[^}]+\}/g, '*')}`).sort(),
+    );
+    expect(rolesAllowing('execute-api:Invoke').size).toBe(1);
+  });
+
+  it('launch with IMDSv2 required, metadata tags, enclaves on, a CMK-encrypted gp3 root volume and no public IP', () => {
+    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
+      .LaunchTemplateData as Record<string, unknown>;
+    expect(data.MetadataOptions).toMatchObject({
+      HttpTokens: 'required',
+      HttpEndpoint: 'enabled',
+      HttpPutResponseHopLimit: 1,
+      InstanceMetadataTags: 'enabled',
+    });
+    expect(data.EnclaveOptions).toEqual({ Enabled: true });
+    const [root] = data.BlockDeviceMappings as { Ebs: Record<string, unknown> }[];
+    expect(root!.Ebs).toMatchObject({ Encrypted: true, VolumeType: 'gp3', DeleteOnTermination: true });
+    expect(resources[target(root!.Ebs.KmsKeyId)!]?.Type).toBe('AWS::KMS::Key');
+    const [nic] = data.NetworkInterfaces as Record<string, unknown>[];
+    expect(nic).toMatchObject({ DeviceIndex: 0, AssociatePublicIpAddress: false });
+    expect(target(nic!.SubnetId)).toBeDefined();
+    expect(data.IamInstanceProfile).toBeDefined();
+  });
+
+  it('have a security group with no ingress and HTTPS egress only', () => {
+    const sg = resources[logicalId(stack.enclaveWorkflow.parents.securityGroup)]!.Properties;
+    expect(sg.SecurityGroupIngress).toBeUndefined();
+    expect(sg.SecurityGroupEgress).toEqual([
+      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0' }),
+    ]);
+    const sgId = logicalId(stack.enclaveWorkflow.parents.securityGroup);
+    const ingress = ofType('AWS::EC2::SecurityGroupIngress').filter(
+      ([, r]) => target(r.Properties.GroupId) === sgId,
+    );
+    expect(ingress).toEqual([]);
+  });
+});
+
+describe('the workflow table', () => {
+  it('is encrypted with a CMK, has TTL on expiresAt, point-in-time recovery and on-demand billing', () => {
+    const table = resources[logicalId(stack.enclaveWorkflow.table)]!.Properties;
+    expect(table.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+    expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(table.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(table.SSESpecification).toMatchObject({ SSEEnabled: true, SSEType: 'KMS' });
+    const [replica] = table.Replicas as Record<
+      string,
+      { KMSMasterKeyId?: unknown; PointInTimeRecoveryEnabled?: boolean }
+    >[];
+    expect(resources[target(replica!.SSESpecification!.KMSMasterKeyId)!]?.Type).toBe('AWS::KMS::Key');
+    expect(replica!.PointInTimeRecoverySpecification).toMatchObject({ PointInTimeRecoveryEnabled: true });
+  });
+});
+
+describe('the workflow functions', () => {
+  it.each(WORKFLOW_STEPS.map((s) => [s.state, s] as const))('%s holds exactly its grants', (_state, s) => {
+    const actions = new Set(roleStatements(logicalId(step(s.state).role)).flatMap((st) => st.actions));
+    const has = (a: string) => actions.has(a);
+    expect(has('rds-data:ExecuteStatement')).toBe((s.grants as readonly string[]).includes('database'));
+    expect(has('dynamodb:PutItem')).toBe((s.grants as readonly string[]).includes('workflowTable'));
+    expect(has('ec2:TerminateInstances')).toBe(
+      (s.grants as readonly string[]).includes('terminateTaggedInstances'),
+    );
+    for (const a of ['ec2:RunInstances', 'ec2:StopInstances', 'states:SendTaskSuccess', 'kms:Sign']) {
+      expect(has(a), a).toBe(false);
+    }
+  });
+
+  it('configure the workflow (table and parent role) on the steps, the enforcement and the iam/taskCallback routes', () => {
+    const expected = {
+      WORKFLOW_TABLE_NAME: { Ref: logicalId(stack.enclaveWorkflow.table) },
+      PARENT_ROLE_NAME: { Ref: logicalId(stack.enclaveWorkflow.parentRole) },
+    };
+    const routes = ROUTES.filter(
+      (r) => r.auth === 'iam' || (r.grants as readonly Grant[]).includes('taskCallback'),
+    ).map((r) => stack.api.functions.get(r.id)!);
+    for (const fn of [
+      ...Object.values(stack.enclaveWorkflow.steps),
+      stack.enclaveWorkflow.enforcement,
+      ...routes,
+    ]) {
+      expect(environmentOf(fn), fn.node.path).toMatchObject(expected);
+    }
+    expect(environmentOf(stack.api.functions.get('getHealth')!).WORKFLOW_TABLE_NAME).toBeUndefined();
+  });
+
+  it('VerifyAttestation is configured with nothing that could name a trust root', () => {
+    // The deployed verifier trusts the pinned AWS Nitro root alone; no environment may add or replace one
+    // (the local simulator's root must never be trusted in AWS).
+    for (const fn of [...Object.values(stack.enclaveWorkflow.steps), stack.enclaveWorkflow.enforcement]) {
+      const names = Object.keys(environmentOf(fn));
+      expect(
+        names.filter((n) => /ROOT|CERT|PEM/i.test(n)),
+        fn.node.path,
+      ).toEqual([]);
+      const values = JSON.stringify(environmentOf(fn));
+      expect(values, fn.node.path).not.toContain('BEGIN CERTIFICATE');
+    }
+  });
+});
+
+describe('the rules', () => {
+  function ruleFor(detailType: string): CfnResource {
+    const [rule] = ofType('AWS::Events::Rule').filter(([, r]) =>
+      ((r.Properties.EventPattern as { 'detail-type'?: string[] })?.['detail-type'] ?? []).includes(
+        detailType,
+      ),
+    );
+    if (!rule) throw new Error(`no rule for ${detailType}`);
+    return rule[1];
+  }
+
+  it('start provisioning on EnclaveCreated and EnclaveResumed with only the enclave id, with a DLQ', () => {
+    const rule = ruleFor('EnclaveCreated');
+    expect(rule.Properties.EventBusName).toEqual({ Ref: logicalId(stack.events.bus) });
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['enclave-contracts'],
+      'detail-type': [...PROVISIONING_EVENTS],
+    });
+    const [t] = rule.Properties.Targets as Record<string, unknown>[];
+    expect(t).toMatchObject({
+      Arn: { Ref: logicalId(stack.enclaveWorkflow.stateMachine) },
+      InputTransformer: { InputPathsMap: { 'detail-enclaveId': '$.detail.enclaveId' } },
+      DeadLetterConfig: {
+        Arn: { 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.startDeadLetterQueue), 'Arn'] },
+      },
+      RetryPolicy: expect.any(Object),
+    });
+    expect(
+      JSON.parse((t!.InputTransformer as { InputTemplate: string }).InputTemplate.replace(/<[\w-]+>/, '"x"')),
+    ).toEqual({
+      enclaveId: 'x',
+    });
+  });
+
+  it('enforce enclave and contract status changes through the enforcement function, with a DLQ', () => {
+    const rule = ruleFor('EnclaveSuspended');
+    expect((rule.Properties.EventPattern as { 'detail-type': string[] })['detail-type'].sort()).toEqual(
+      [...ENFORCEMENT_EVENTS].sort(),
+    );
+    expect((rule.Properties.Targets as Record<string, unknown>[])[0]).toMatchObject({
+      Arn: { 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.enforcement.function), 'Arn'] },
+      DeadLetterConfig: {
+        Arn: { 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.enforcementDeadLetterQueue), 'Arn'] },
+      },
+    });
+  });
+
+  it('failed executions and failed compensations raise alarms', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    expect(
+      alarms.some(
+        (a) =>
+          a.MetricName === 'ExecutionsFailed' &&
+          JSON.stringify(a.Dimensions).includes(logicalId(stack.enclaveWorkflow.stateMachine)),
+      ),
+    ).toBe(true);
+    expect(alarms.some((a) => a.MetricName === 'CompensationFailed')).toBe(true);
+  });
+});
