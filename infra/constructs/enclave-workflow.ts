@@ -327,6 +327,22 @@ export function buildProvisioningDefinition(
   return validate.next(challenge).next(launchOrRestart);
 }
 
+/**
+ * What the definition's top level holds besides the states (comment, execution timeout) and the type: shared
+ * by the deployed state machine and the local rendering, so both run the same definition.
+ */
+export function provisioningStateMachineProps(
+  chain: sfn.IChainable,
+): Pick<sfn.StateMachineProps, 'comment' | 'definitionBody' | 'stateMachineType' | 'timeout'> {
+  return {
+    comment:
+      'Provisions an enclave: validate, challenge, launch or restart the parent, wait for and verify its attestation, activate; compensates on any failure.',
+    definitionBody: sfn.DefinitionBody.fromChainable(chain),
+    stateMachineType: sfn.StateMachineType.STANDARD,
+    timeout: Duration.seconds(WORKFLOW_TIMING.executionTimeoutSeconds),
+  };
+}
+
 // -----------------------------------------------------------------------------------------------------
 // The construct
 
@@ -457,11 +473,7 @@ export class EnclaveWorkflow extends Construct {
       },
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      comment:
-        'Provisions an enclave: validate, challenge, launch or restart the parent, wait for and verify its attestation, activate; compensates on any failure.',
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: Duration.seconds(WORKFLOW_TIMING.executionTimeoutSeconds),
+      ...provisioningStateMachineProps(definition),
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });

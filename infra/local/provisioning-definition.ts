@@ -3,7 +3,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { WORKFLOW_STEPS } from '../../shared/enclaves/provisioning-workflow.ts';
-import { buildProvisioningDefinition, type WorkflowStepState } from '../constructs/enclave-workflow.ts';
+import {
+  buildProvisioningDefinition,
+  provisioningStateMachineProps,
+  type WorkflowStepState,
+} from '../constructs/enclave-workflow.ts';
 
 /** The account and region of the throwaway stack (the fake ARNs carry them). */
 export const LOCAL_ACCOUNT = '000000000000';
@@ -56,9 +60,7 @@ export function renderProvisioningDefinition(): RenderedProvisioningDefinition {
     steps,
     launchTemplate: LOCAL_LAUNCH_TEMPLATE,
   });
-  const stateMachine = new sfn.StateMachine(stack, 'StateMachine', {
-    definitionBody: sfn.DefinitionBody.fromChainable(chain),
-  });
+  const stateMachine = new sfn.StateMachine(stack, 'StateMachine', provisioningStateMachineProps(chain));
   const rendered = stack.resolve((stateMachine.node.defaultChild as sfn.CfnStateMachine).definitionString);
   return {
     definition: JSON.parse(resolveIntrinsics(rendered)) as Record<string, unknown>,
