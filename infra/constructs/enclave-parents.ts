@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -78,7 +78,6 @@ export class EnclaveParents extends Construct {
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: 'Enclave parent instances: may call the API routes whose auth is iam, nothing else',
-      maxSessionDuration: Duration.hours(1),
     });
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -185,7 +184,12 @@ export class EnclaveParents extends Construct {
       [this.ec2Arn('volume', '*')],
       'ec2:CreateTags only within RunInstances (condition ec2:CreateAction), on the instance and volume being created.',
     );
-    this.role.grantPassRole(grantee.grantPrincipal);
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['iam:PassRole'],
+      resourceArns: [this.role.roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    });
     this.grantVolumeKey(grantee);
     return launch;
   }

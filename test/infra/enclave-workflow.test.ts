@@ -324,7 +324,30 @@ describe('EC2 permissions', () => {
       expect(s.resource).toBe(
         JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.parentRole), 'Arn'] }),
       );
+      expect(s.condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
     }
+  });
+
+  it('the state machine may do nothing but invoke its steps, launch/restart parents, log and trace', () => {
+    const actions = roleStatements(logicalId(stack.enclaveWorkflow.stateMachine.role)).flatMap(
+      (s) => s.actions,
+    );
+    // Case-sensitively: CallAwsService would add its own unconditioned `ec2:runInstances`-style statements.
+    expect(new Set(actions.filter((a) => !/^(logs|xray):/.test(a)))).toEqual(
+      new Set([
+        'lambda:InvokeFunction',
+        'ec2:RunInstances',
+        'ec2:CreateTags',
+        'ec2:StartInstances',
+        'iam:PassRole',
+        'kms:Decrypt',
+        'kms:DescribeKey',
+        'kms:GenerateDataKeyWithoutPlaintext',
+        'kms:ReEncryptFrom',
+        'kms:ReEncryptTo',
+        'kms:CreateGrant',
+      ]),
+    );
   });
 });
 
