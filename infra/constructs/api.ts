@@ -43,7 +43,9 @@ export interface ContractsApiProps {
  * The public HTTP API: an API Gateway HTTP API built from the route table, one Lambda function per route
  * (so each route holds exactly the permissions its row in the table declares), Cognito as the identity
  * provider, and a JWT authorizer on every route whose `auth` is `jwt`. The API's default authorizer is the
- * JWT authorizer too, so a route can only be public when the table says `auth: 'none'`.
+ * JWT authorizer too, so a route can only be public when the table says `auth: 'none'`. Routes whose `auth`
+ * is `iam` are called by the enclave parents with SigV4: API Gateway's IAM authorizer, and
+ * `execute-api:Invoke` on exactly those routes for the parent role (nothing else in the stack holds it).
  *
  * The `$default` stage deploys automatically, is throttled, and writes JSON access logs to an encrypted
  * log group kept for a year (the audit record of who called what).
@@ -123,6 +125,8 @@ export class ContractsApi extends Construct {
             ip: '$context.identity.sourceIp',
             userAgent: '$context.identity.userAgent',
             subject: '$context.authorizer.claims.sub',
+            // The caller of an iam route: the parent role's session (the instance id).
+            principal: '$context.identity.userArn',
             routeKey: '$context.routeKey',
             status: '$context.status',
             responseLength: '$context.responseLength',
