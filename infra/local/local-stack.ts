@@ -15,6 +15,7 @@ import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import type { DataApiErrorName } from './data-api-emulator.ts';
 import { type DevServer, startDevServer } from './dev-server.ts';
 import { LocalIssuer } from './local-auth.ts';
+import { type LocalEnclaveOptions, type LocalEnclaves, startLocalEnclaves } from './local-enclaves.ts';
 import { seedIdentities } from './seed.ts';
 
 export interface LocalStackOptions {
@@ -34,6 +35,8 @@ export interface LocalStackOptions {
   readonly scheduledJobs?: boolean;
   /** Injected clock (tests of expiry). */
   readonly now?: () => Date;
+  /** The local enclave platform's timings (simulated boot, local attestation wait). */
+  readonly enclaves?: LocalEnclaveOptions;
 }
 
 export interface LocalStack {
@@ -43,6 +46,10 @@ export interface LocalStack {
   readonly server: DevServer;
   /** Where the outbox publisher delivers domain events locally. */
   readonly bus: InProcessBus;
+  /** DynamoDB, EC2, Nitro and the provisioning state machine, locally. */
+  readonly enclaves: LocalEnclaves;
+  /** Publishes the outbox now (as the scheduled publisher would within a second). */
+  publishEvents(): Promise<void>;
   /** With `viaDataApi`: the emulator's fault switch (e.g. `injectFaults('DatabaseResumingException', 3)`). */
   readonly dataApi?: { injectFaults(errorName: string, count: number): void; clearFaults(): void };
   close(): Promise<void>;
@@ -57,7 +64,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const signer = await LocalSigner.create(
     options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {},
   );
-  const deps: Dependencies = { db, signer, now: options.now ?? (() => new Date()), newId: randomUUID };
+  const enclaves = await startLocalEnclaves(options.enclaves);
+  closers.push(() => enclaves.close());
+  const deps: Dependencies = {
+    db,
+    signer,
+    now: options.now ?? (() => new Date()),
+    newId: randomUUID,
+    workflow: enclaves.workflow,
+    local: enclaves.local,
+  };
   useRuntime(deps);
   await seedIdentities(deps);
   const issuer = options.dataDir ? LocalIssuer.open(options.dataDir) : LocalIssuer.ephemeral();
@@ -67,7 +83,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
   // The schedules EventBridge Scheduler runs in AWS, faster: drain the outbox every second, sign an audit
   // checkpoint every 10 seconds, expire contracts every minute.
+  enclaves.attach({ deps, url: server.url, issuer });
+  // The EventBridge rules, locally: provisioning starts on EnclaveCreated/EnclaveResumed.
   const bus = new InProcessBus();
+  bus.subscribe((event) => enclaves.onEvent(event));
   let stopping = false;
   let background: Promise<unknown> = Promise.resolve();
   const every = (ms: number, job: () => Promise<unknown>) =>
@@ -88,11 +107,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     issuer,
     server,
     bus,
+    enclaves,
+    publishEvents: () => {
+      background = background.then(() => drainOutbox(db, bus)).catch(() => undefined);
+      return background as Promise<void>;
+    },
     ...(dataApi ? { dataApi } : {}),
     async close() {
       stopping = true;
       for (const t of timers) clearInterval(t);
       await background;
+      await enclaves.runner().stopAll();
       await server.close();
       for (const close of closers.reverse()) await close();
     },

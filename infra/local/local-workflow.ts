@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ExecutionAbortedError,
   ExecutionError,
   type RunOptions,
   StateMachine,
@@ -52,7 +53,7 @@ export interface LocalWorkflowOptions {
   readonly region?: string;
 }
 
-export type LocalExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+export type LocalExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
 
 /** One local execution, as an operator would read it in the console. */
 export interface LocalExecution {
@@ -85,12 +86,14 @@ const WAIT_FOR_TASK_TOKEN = ':states:::lambda:invoke.waitForTaskToken';
 
 interface Waiter {
   resolve(output: unknown): void;
+  reject(error: Error): void;
 }
 
 export class LocalWorkflow implements TaskCallback {
   private readonly machine: StateMachine;
   private readonly definition: { States: Record<string, { Type: string; Resource?: string }> };
   private readonly runs = new Map<string, LocalExecution>();
+  private readonly aborts = new Map<string, () => void>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly stateMachineArn: string;
 
@@ -144,6 +147,10 @@ export class LocalWorkflow implements TaskCallback {
         record.output = output;
       },
       (error: unknown) => {
+        if (error instanceof ExecutionAbortedError) {
+          record.status = 'ABORTED';
+          return;
+        }
         record.status = 'FAILED';
         const cause =
           error instanceof ExecutionError ? (error.cause as { name?: string; message?: string }) : undefined;
@@ -153,6 +160,8 @@ export class LocalWorkflow implements TaskCallback {
     );
     Object.assign(record, { done: Promise.all([done, history]).then(() => undefined) });
     this.runs.set(executionArn, record);
+    this.aborts.set(executionArn, run.abort);
+    void record.done.then(() => this.aborts.delete(executionArn));
     return record;
   }
 
@@ -168,6 +177,14 @@ export class LocalWorkflow implements TaskCallback {
 
   executions(): LocalExecution[] {
     return [...this.runs.values()];
+  }
+
+  /** StopExecution of every running execution (the local stack is shutting down); resolves when they ended. */
+  async stopAll(): Promise<void> {
+    for (const abort of this.aborts.values()) abort();
+    for (const waiter of this.waiters.values()) waiter.reject(new Error('the local stack is stopping'));
+    this.waiters.clear();
+    await this.idle();
   }
 
   /** Resolves once no execution is running (including ones started meanwhile). */
@@ -208,7 +225,9 @@ export class LocalWorkflow implements TaskCallback {
   /** The callback pattern, locally: record the token (the same step as deployed), then wait for it. */
   private async waitForTaskToken(payload: unknown): Promise<unknown> {
     const { taskToken } = payload as { taskToken: string };
-    const output = new Promise<unknown>((resolve) => this.waiters.set(taskToken, { resolve }));
+    const output = new Promise<unknown>((resolve, reject) =>
+      this.waiters.set(taskToken, { resolve, reject }),
+    );
     await awaitAttestationStep(this.options.deps, payload);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

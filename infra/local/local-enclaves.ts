@@ -1,0 +1,225 @@
+import type { DomainEvent } from '../../shared/audit/audited-write.ts';
+import type { SimulationFault } from '../../shared/domain/enclave.ts';
+import { enforce, enforcementTriggerOf } from '../../shared/enclaves/enclave-enforcement.ts';
+import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
+import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
+import { DynamoDbTaskTokenStore } from '../../shared/workflow/dynamodb-task-token-store.ts';
+import {
+  INSTANCE_TAGS,
+  type LocalStackHooks,
+  type WorkflowPorts,
+} from '../../shared/workflow/workflow-ports.ts';
+import { type Ec2Instance, Ec2Simulator, type ParentAgentFault, parentAgent } from './ec2-simulator.ts';
+import type { LocalIssuer } from './local-auth.ts';
+import { startLocalDynamoDb } from './local-dynamodb.ts';
+import { LocalWorkflow } from './local-workflow.ts';
+import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './nitro-simulator.ts';
+import { renderProvisioningDefinition } from './provisioning-definition.ts';
+import { SimulatedInstanceControl } from './simulated-instance-control.ts';
+
+/**
+ * The enclave half of the local stack: what AWS provides around the provisioning workflow, on one machine.
+ * - DynamoDB (dynalite) holds nonces and task tokens, through the deployed adapters;
+ * - the provisioning state machine is the definition the CDK code renders, run by {@link LocalWorkflow};
+ * - EC2 is the {@link Ec2Simulator}; each simulated instance boots the Nitro simulator and plays the parent
+ *   agent: it reads the nonce from its tags (IMDS instance tags, in AWS), has the enclave attest, and
+ *   posts the document to the local API's attestation route, authenticated as its instance session;
+ * - the EventBridge rules are bus subscriptions: `EnclaveCreated`/`EnclaveResumed` start an execution.
+ */
+
+/** The parent instances' role, as the local `iam` routes accept it. */
+export const LOCAL_PARENT_ROLE = 'EnclaveParentRole';
+/** The image the simulated parents "boot" (Amazon Linux 2023 with the Nitro Enclaves CLI, in AWS). */
+const LOCAL_PARENT_AMI = 'ami-0local0al2023nitro';
+/** The workflow table's name in dynalite. */
+const WORKFLOW_TABLE = 'enclave-workflow';
+
+export interface LocalEnclaveOptions {
+  /** WaitForAttestation's local timeout (ms); default 10 s. */
+  readonly attestationTimeoutMs?: number;
+  /** pending → running of a simulated instance (ms); default 200. */
+  readonly bootDelayMs?: number;
+}
+
+export interface LocalEnclaves {
+  readonly workflow: WorkflowPorts;
+  readonly local: LocalStackHooks;
+  readonly ec2: Ec2Simulator;
+  readonly nitro: NitroSimulator;
+  /** Set once the dependencies exist (the runner's steps need them). */
+  runner(): LocalWorkflow;
+  /** Wires the runner and the agents to the running API. */
+  attach(options: { deps: Dependencies; url: string; issuer: LocalIssuer }): void;
+  /** The bus subscriber standing in for the EventBridge rule that starts provisioning. */
+  onEvent(event: DomainEvent): void;
+  close(): Promise<void>;
+}
+
+export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Promise<LocalEnclaves> {
+  const dynamo = await startLocalDynamoDb();
+  await dynamo.createNonceTable(WORKFLOW_TABLE);
+  const nitro = await NitroSimulator.create();
+  const faults = new Map<string, SimulationFault>();
+  let attached: { deps: Dependencies; url: string; issuer: LocalIssuer; runner: LocalWorkflow } | undefined;
+  let closing = false;
+  const enforcing = new Set<Promise<unknown>>();
+
+  const enclaveOf = (instance: Ec2Instance) =>
+    instance.Tags.find((t) => t.Key === INSTANCE_TAGS.enclaveId)?.Value;
+  const { definition } = renderProvisioningDefinition();
+  const ec2 = new Ec2Simulator({
+    bootDelayMs: options.bootDelayMs ?? 200,
+    // The launch template the CDK stack creates, as the rendered RunInstances names it.
+    launchTemplates: {
+      [launchTemplateIdOf(definition)]: { ImageId: LOCAL_PARENT_AMI, EnclaveOptions: { Enabled: true } },
+    },
+    onBoot: parentAgent({
+      simulator: nitro,
+      image: LOCAL_DEFAULT_IMAGE,
+      faultFor: (instance) => {
+        const enclaveId = enclaveOf(instance);
+        return enclaveId === undefined ? undefined : (faults.get(enclaveId) as ParentAgentFault | undefined);
+      },
+      // The agent reads its nonce from the instance tags (IMDSv2 `meta-data/tags/instance/…` in AWS).
+      fetchChallenge: async (instance) => {
+        const nonce = instance.Tags.find((t) => t.Key === INSTANCE_TAGS.attestationNonce)?.Value;
+        return nonce === undefined ? null : new Uint8Array(Buffer.from(nonce, 'base64'));
+      },
+      submit: async (instance, document) => {
+        const enclaveId = enclaveOf(instance);
+        if (!attached || enclaveId === undefined) return;
+        await submitWithRetry(attached, enclaveId, instance.InstanceId, document, () => closing);
+      },
+    }),
+  });
+
+  const workflow: WorkflowPorts = {
+    nonces: new DynamoDbNonceStore({ tableName: WORKFLOW_TABLE, client: dynamo.client }),
+    taskTokens: new DynamoDbTaskTokenStore({ tableName: WORKFLOW_TABLE, client: dynamo.client }),
+    callbacks: { succeed: (token, output) => runnerOf().succeed(token, output) },
+    instances: new SimulatedInstanceControl(ec2),
+    parentRoleName: LOCAL_PARENT_ROLE,
+  };
+  const local: LocalStackHooks = {
+    recordSimulation: (enclaveId, fault) => faults.set(enclaveId, fault),
+    attestationRoots: [nitro.rootPem],
+  };
+  const runnerOf = () => {
+    if (!attached) throw new Error('the local enclave platform is not attached to a running API');
+    return attached.runner;
+  };
+
+  return {
+    workflow,
+    local,
+    ec2,
+    nitro,
+    runner: runnerOf,
+    attach({ deps, url, issuer }) {
+      const runner = new LocalWorkflow({
+        definition,
+        deps,
+        ec2,
+        ...(options.attestationTimeoutMs === undefined
+          ? {}
+          : { attestationTimeoutMs: options.attestationTimeoutMs }),
+      });
+      attached = { deps, url, issuer, runner };
+    },
+    onEvent(event) {
+      if (event.type === 'EnclaveCreated' || event.type === 'EnclaveResumed') {
+        runnerOf().start({ enclaveId: event.aggregateId });
+        return;
+      }
+      // The enforcement rule: EventBridge's detail is the event's payload with its envelope ids.
+      const detail = {
+        eventId: event.id,
+        aggregateType: event.aggregateType,
+        aggregateId: event.aggregateId,
+        ...(event.payload as object),
+      };
+      const trigger = enforcementTriggerOf(event.type, detail);
+      if (!trigger || !attached) return;
+      const { deps } = attached;
+      const run = retryTransient(
+        () => enforce(deps, trigger),
+        () => closing,
+      );
+      enforcing.add(run);
+      void run.finally(() => enforcing.delete(run));
+    },
+    async close() {
+      closing = true;
+      await Promise.all(enforcing);
+      await attached?.runner.stopAll();
+      await ec2.settled();
+      await dynamo.close();
+    },
+  };
+}
+
+/**
+ * Posts the document as the agent does: signed as its instance session, retried while the workflow is
+ * not yet waiting (the instance can boot before WaitForAttestation has recorded its token).
+ */
+async function submitWithRetry(
+  target: { url: string; issuer: LocalIssuer },
+  enclaveId: string,
+  instanceId: string,
+  document: Uint8Array,
+  stopped: () => boolean,
+): Promise<void> {
+  const token = await target.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
+  const body = JSON.stringify({ document: Buffer.from(document).toString('base64') });
+  for (let attempt = 0; attempt < 100 && !stopped(); attempt++) {
+    let response: Response;
+    try {
+      response = await fetch(`${target.url}/api/v1/enclaves/${enclaveId}/attestation`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      });
+    } catch {
+      return; // the API went away
+    }
+    const problem = response.ok
+      ? undefined
+      : ((await response.json().catch(() => ({}))) as { type?: string });
+    if (response.status !== 409 || !problem?.type?.endsWith('/attestation-wait-not-open')) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Lambda's asynchronous retries, locally: a transient failure (an instance still pending, EC2 throttling)
+ * is tried again with backoff; anything else is reported once and dropped (in AWS: the dead-letter queue).
+ */
+async function retryTransient(run: () => Promise<unknown>, stopped: () => boolean): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run();
+      return;
+    } catch (error) {
+      const transient = (error as { transient?: unknown }).transient === true;
+      if (!transient || attempt >= 20 || stopped()) {
+        console.error('enclave enforcement failed:', error instanceof Error ? error.message : error);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
+    }
+  }
+}
+
+/** The launch template id the rendered RunInstances state uses. */
+function launchTemplateIdOf(definition: object): string {
+  const states = (
+    definition as {
+      States: Record<string, { Parameters?: { LaunchTemplate?: { LaunchTemplateId?: string } } }>;
+    }
+  ).States;
+  const id = Object.values(states).find((s) => s.Parameters?.LaunchTemplate?.LaunchTemplateId)?.Parameters
+    ?.LaunchTemplate?.LaunchTemplateId;
+  if (!id) throw new Error('the rendered definition launches no instance from a launch template');
+  return id;
+}

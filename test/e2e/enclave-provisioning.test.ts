@@ -1,0 +1,400 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
+import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
+import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
+import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts';
+import { sql } from '../../shared/database/database.ts';
+import type { EnclaveData, SimulationFault } from '../../shared/domain/enclave.ts';
+import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
+import { verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
+import { STATES, STEP_ERRORS } from '../../shared/enclaves/provisioning-workflow.ts';
+import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
+import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
+import { ApiClient } from '../support/api-client.ts';
+import { contractParties } from '../support/contract-parties.ts';
+
+/**
+ * The provisioning workflow end to end, locally: the state machine the CDK code renders, run by
+ * aws-local-stepfunctions, with the EC2 simulator's instances booting the Nitro simulator and posting
+ * their documents to the API as the parent agent does. Every path ends with the instance inventory
+ * checked: no instance may run unless its enclave is Running.
+ */
+const FIXTURE = JSON.parse(
+  readFileSync(new URL('../fixtures/enclave-create.json', import.meta.url), 'utf8'),
+) as {
+  configuration: {
+    image: { pcr0: string; pcr1: string; pcr2: string };
+    resources: { cpuCount: number; memoryMiB: number };
+  };
+} & Record<string, unknown>;
+
+type Enclave = EnclaveData & Record<string, unknown>;
+
+const ATTESTATION_TIMEOUT_MS = 1500;
+let stack: LocalStack;
+let provider: ApiClient;
+let consumer: ApiClient;
+let contractId: string;
+
+beforeAll(async () => {
+  stack = await startLocalStack({
+    enclaves: { attestationTimeoutMs: ATTESTATION_TIMEOUT_MS, bootDelayMs: 20 },
+  });
+  const parties = await contractParties(stack.deps);
+  contractId = await parties.activeContract();
+  const { pcr0, pcr1, pcr2 } = FIXTURE.configuration.image;
+  await parties.measurementSet(contractId, { pcr0, pcr1, pcr2 });
+  provider = await ApiClient.as(stack, 'provider');
+  consumer = await ApiClient.as(stack, 'consumer');
+});
+afterAll(async () => stack?.close());
+
+async function create(fault?: SimulationFault): Promise<string> {
+  const res = await provider.post<Enclave>('/enclaves', {
+    ...FIXTURE,
+    contractId,
+    ...(fault ? { simulation: { fault } } : {}),
+  });
+  expect(res.status, res.text).toBe(201);
+  return res.body.id;
+}
+
+/** Publishes the outbox (the EventBridge rule starts the execution) and polls until a final-ish status. */
+async function settle(enclaveId: string, statuses: readonly string[], timeoutMs = 15_000): Promise<Enclave> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await stack.publishEvents();
+    const res = await provider.get<Enclave>(`/enclaves/${enclaveId}`);
+    if (statuses.includes(res.body.status)) {
+      await stack.enclaves.runner().idle();
+      await stack.enclaves.ec2.settled();
+      return (await provider.get<Enclave>(`/enclaves/${enclaveId}`)).body;
+    }
+    if (Date.now() > deadline) throw new Error(`enclave ${enclaveId} stayed ${res.body.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function instancesOf(enclaveId: string) {
+  return stack.enclaves.ec2.inventory().filter((i) => i.tags[INSTANCE_TAGS.enclaveId] === enclaveId);
+}
+
+function executionOf(enclaveId: string) {
+  const runs = stack.enclaves
+    .runner()
+    .executions()
+    .filter((e) => e.input.enclaveId === enclaveId);
+  return runs[runs.length - 1]!;
+}
+
+/** Every instance that is not terminated belongs to a Running enclave (or a Suspended one, stopped). */
+async function assertNoOrphans(): Promise<void> {
+  await stack.enclaves.ec2.settled();
+  for (const instance of stack.enclaves.ec2.inventory()) {
+    if (instance.state === 'terminated') continue;
+    const enclaveId = instance.tags[INSTANCE_TAGS.enclaveId]!;
+    const { body } = await provider.get<Enclave>(`/enclaves/${enclaveId}`);
+    const allowed =
+      body.status === 'Running'
+        ? ['pending', 'running']
+        : body.status === 'Suspended'
+          ? ['stopping', 'stopped']
+          : [];
+    expect(
+      allowed,
+      `instance ${instance.instanceId} is ${instance.state} for a ${body.status} enclave`,
+    ).toContain(instance.state);
+  }
+}
+
+async function refusalsOf(enclaveId: string): Promise<{ code: string; action: string }[]> {
+  const { rows } = await stack.deps.db.query<{ data: { code: string; action: string } }>(
+    'SELECT data FROM audit_log WHERE entity_id = :id ORDER BY seq',
+    { id: sql.uuid(securityRefusalChainId('enclave', enclaveId)) },
+  );
+  return rows.map((r) => r.data);
+}
+
+async function postAttestation(enclaveId: string, instanceId: string, document: Uint8Array | string) {
+  const token = await stack.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
+  const client = new ApiClient(stack.url, token);
+  return client.post<Record<string, string>>(`/enclaves/${enclaveId}/attestation`, {
+    document: typeof document === 'string' ? document : Buffer.from(document).toString('base64'),
+  });
+}
+
+describe('provisioning through the rendered state machine', () => {
+  it('reaches Running with a verified attestation on a tagged, running parent', async () => {
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status, enclave.statusReason ?? '').toBe('Running');
+    expect(enclave.attestation).toMatchObject({
+      verdict: 'verified',
+      pcrs: { 0: FIXTURE.configuration.image.pcr0 },
+    });
+    const [instance, ...others] = instancesOf(id);
+    expect(others).toEqual([]);
+    expect(instance).toMatchObject({ instanceId: enclave.instanceId, state: 'running' });
+    expect(instance!.tags[INSTANCE_TAGS.contractId]).toBe(contractId);
+    const execution = executionOf(id);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(enclave.executionArn).toBe(execution.executionArn);
+    expect(execution.path).toEqual([
+      STATES.validate,
+      STATES.challenge,
+      STATES.launchOrRestart,
+      STATES.chooseFirstInstanceType,
+      STATES.runInstances,
+      STATES.waitForAttestation,
+      STATES.verifyAttestation,
+      STATES.activate,
+      STATES.provisioned,
+    ]);
+    // The consumer sees the same verified attestation.
+    const attestation = await consumer.get<Record<string, unknown>>(`/enclaves/${id}/attestation`);
+    expect(attestation.status).toBe(200);
+    await assertNoOrphans();
+  });
+
+  it.each([
+    ['wrong-image', 'pcr_mismatch'],
+    ['debug-mode', 'debug_mode'],
+    ['expired-document', 'expired'],
+    ['wrong-nonce', 'nonce_mismatch'],
+    ['no-callback', 'attestation_timeout'],
+  ] as const)('%s: the enclave fails with %s and its instance is terminated', async (fault, code) => {
+    const id = await create(fault);
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Failed');
+    expect(enclave.statusReason).toMatch(new RegExp(`^${code}: `));
+    const instances = instancesOf(id);
+    expect(instances).toHaveLength(1);
+    expect(instances[0]!.state).toBe('terminated');
+    const execution = executionOf(id);
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('EnclaveProvisioningFailed');
+    expect(execution.path.slice(-2)).toEqual([STATES.compensate, STATES.provisioningFailed]);
+    if (code !== 'attestation_timeout') {
+      expect(enclave.attestation).toMatchObject({ verdict: 'refused', code });
+    }
+    await assertNoOrphans();
+  });
+
+  it('falls back to the next instance type when EC2 has no capacity for the first', async () => {
+    stack.enclaves.ec2.failNext('InsufficientInstanceCapacity', 1);
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Running');
+    const execution = executionOf(id);
+    expect(execution.path).toContain(STATES.capacityShortfall);
+    expect(execution.path).toContain(STATES.nextInstanceType);
+    expect(execution.path.filter((s) => s === STATES.runInstances)).toHaveLength(2);
+    await assertNoOrphans();
+  });
+
+  it('compensates when every candidate type lacks capacity', async () => {
+    const candidates = chooseInstanceTypes(FIXTURE.configuration.resources);
+    stack.enclaves.ec2.failNext('InsufficientInstanceCapacity', candidates.length);
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Failed');
+    expect(enclave.statusReason).toMatch(/InsufficientInstanceCapacity/);
+    expect(instancesOf(id)).toEqual([]);
+    expect(executionOf(id).path.filter((s) => s === STATES.runInstances)).toHaveLength(candidates.length);
+  });
+});
+
+describe('callbacks and replays', () => {
+  it('refuses a second submission after activation, and a submission from another instance, with audit records', async () => {
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Running');
+    const document = await stack.enclaves.nitro.attest({
+      instanceId: enclave.instanceId!,
+      image: LOCAL_DEFAULT_IMAGE,
+      nonce: new Uint8Array(32),
+    });
+    const duplicate = await postAttestation(id, enclave.instanceId!, document);
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    const other = await postAttestation(id, 'i-0fedcba9876543210', document);
+    expect(other.status).toBe(409);
+    expect((await refusalsOf(id)).map((r) => r.code)).toEqual([
+      'attestation-not-awaited',
+      'attestation-not-awaited',
+    ]);
+    const after = (await provider.get<Enclave>(`/enclaves/${id}`)).body;
+    expect(after.version).toBe(enclave.version);
+  });
+
+  it('while the workflow waits: another instance is refused (403), the right one completes it once, a duplicate is refused (409)', async () => {
+    const id = await create('no-callback');
+    // Wait until WaitForAttestation has recorded its token.
+    let instanceId: string | undefined;
+    const deadline = Date.now() + 10_000;
+    while (!instanceId) {
+      await stack.publishEvents();
+      if (executionOf(id)?.path.includes(STATES.waitForAttestation))
+        instanceId = instancesOf(id)[0]?.instanceId;
+      if (Date.now() > deadline) throw new Error('never waited');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
+    const document = await stack.enclaves.nitro.attest({
+      instanceId,
+      image: LOCAL_DEFAULT_IMAGE,
+      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+    });
+    // The token may not be recorded yet at the first StateEntered: retry while the wait is not open.
+    let wrong = await postAttestation(id, 'i-0fedcba9876543210', document);
+    while (wrong.status === 409) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      wrong = await postAttestation(id, 'i-0fedcba9876543210', document);
+    }
+    expect(wrong.status).toBe(403);
+    const [first, second] = await Promise.all([
+      postAttestation(id, instanceId, document),
+      postAttestation(id, instanceId, document),
+    ]);
+    expect([first.status, second.status].sort()).toEqual([202, 409]);
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status, enclave.statusReason ?? '').toBe('Running');
+    const codes = (await refusalsOf(id)).map((r) => r.code);
+    expect(codes).toContain('wrong-instance');
+    expect(codes).toContain('attestation-already-submitted');
+    await assertNoOrphans();
+  });
+
+  it('a late document (after the wait timed out) is refused and changes nothing', async () => {
+    const id = await create('no-callback');
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Failed');
+    const instanceId = instancesOf(id)[0]!.instanceId;
+    const late = await postAttestation(id, instanceId, Buffer.from('late').toString('base64'));
+    expect(late.status).toBe(409);
+    expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.version).toBe(enclave.version);
+    expect((await refusalsOf(id)).map((r) => r.code)).toEqual(['attestation-not-awaited']);
+  });
+
+  it('a replayed document is refused: its nonce was consumed by the first verification', async () => {
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    const [instance] = instancesOf(id);
+    const nonce = instance!.tags[INSTANCE_TAGS.attestationNonce]!;
+    const replay = await stack.enclaves.nitro.attest({
+      instanceId: instance!.instanceId,
+      image: LOCAL_DEFAULT_IMAGE,
+      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+    });
+    const refused = await verifyAttestationStep(stack.deps, {
+      enclaveId: id,
+      instanceId: enclave.instanceId,
+      document: Buffer.from(replay).toString('base64'),
+      nonce,
+    }).catch((error: Error) => error);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).name).toBe(STEP_ERRORS.attestationRefused);
+    expect((refused as Error).message).toMatch(/^nonce_replayed: /);
+  });
+});
+
+describe('trust anchors', () => {
+  it('without the local-stack hooks (as deployed) a simulator document is refused as untrusted_root', async () => {
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    const { nonce } = await stack.deps.workflow!.nonces.issue({ enclaveId: id }, 60);
+    const document = await stack.enclaves.nitro.attest({
+      instanceId: enclave.instanceId!,
+      image: LOCAL_DEFAULT_IMAGE,
+      nonce,
+    });
+    const input = {
+      enclaveId: id,
+      instanceId: enclave.instanceId,
+      document: Buffer.from(document).toString('base64'),
+      nonce: Buffer.from(nonce).toString('base64'),
+    };
+    const { local: _local, ...deployed } = stack.deps;
+    const refused = await verifyAttestationStep(deployed, input).catch((error: Error) => error);
+    expect((refused as Error).message).toMatch(/^untrusted_root: /);
+    // The same document with the simulator's root trusted (the local stack) verifies: the refusal above is
+    // the trust anchor's doing, nothing else.
+    await expect(verifyAttestationStep(stack.deps, input)).resolves.toMatchObject({
+      matchedMeasurementSet: { id: expect.any(String) },
+    });
+  });
+});
+
+describe('suspend, resume and terminate reach the instances', () => {
+  it('suspend stops the parent and voids the attestation; resume restarts the same parent and re-attests', async () => {
+    const id = await create();
+    const running = await settle(id, ['Running', 'Failed']);
+    const suspended = await provider.post<Enclave>(`/enclaves/${id}/suspend`, { reason: 'quarterly review' });
+    expect(suspended.status).toBe(200);
+    expect(suspended.body.attestation).toMatchObject({ verdict: 'voided' });
+    await settleInstances(id, 'stopped');
+    const resumed = await provider.post<Enclave>(`/enclaves/${id}/resume`, {});
+    expect(resumed.status, resumed.text).toBe(200);
+    expect(resumed.body.status).toBe('Initializing');
+    const again = await settle(id, ['Running', 'Failed']);
+    expect(again.status, again.statusReason ?? '').toBe('Running');
+    expect(again.instanceId).toBe(running.instanceId);
+    expect(again.attestation).toMatchObject({ verdict: 'verified' });
+    const [instance, ...others] = instancesOf(id);
+    expect(others).toEqual([]);
+    expect(instance).toMatchObject({ state: 'running', boots: 2 });
+    expect(executionOf(id).path).toEqual(
+      expect.arrayContaining([STATES.tagRestartNonce, STATES.startInstances, STATES.activate]),
+    );
+    await assertNoOrphans();
+  });
+
+  it('concurrent suspend and terminate end Terminated with the instance terminated', async () => {
+    const id = await create();
+    await settle(id, ['Running', 'Failed']);
+    const [suspend, terminate] = await Promise.all([
+      provider.post<Enclave>(`/enclaves/${id}/suspend`, { reason: 'pause' }),
+      consumer.post<Enclave>(`/enclaves/${id}/terminate`, { reason: 'done' }),
+    ]);
+    expect(terminate.status, terminate.text).toBe(200);
+    expect([200, 409]).toContain(suspend.status);
+    const final = (await provider.get<Enclave>(`/enclaves/${id}`)).body;
+    expect(final.status).toBe('Terminated');
+    await settleInstances(id, 'terminated');
+    await assertNoOrphans();
+  });
+
+  it('terminating while provisioning runs ends with the instance terminated and the enclave Terminated', async () => {
+    const id = await create('no-callback');
+    const deadline = Date.now() + 10_000;
+    while (instancesOf(id).length === 0) {
+      await stack.publishEvents();
+      if (Date.now() > deadline) throw new Error('never launched');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const terminated = await provider.post<Enclave>(`/enclaves/${id}/terminate`, {
+      reason: 'changed my mind',
+    });
+    expect(terminated.status).toBe(200);
+    await stack.enclaves.runner().idle();
+    await settleInstances(id, 'terminated');
+    expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Terminated');
+    await assertNoOrphans();
+  });
+});
+
+/** Publishes events (the enforcement rule acts on them) until every instance of the enclave is `state`. */
+async function settleInstances(enclaveId: string, state: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    await stack.publishEvents();
+    await stack.enclaves.ec2.settled();
+    const instances = instancesOf(enclaveId);
+    if (instances.length > 0 && instances.every((i) => i.state === state)) return;
+    if (Date.now() > deadline) {
+      throw new Error(`instances of ${enclaveId}: ${instances.map((i) => i.state).join(', ')}, not ${state}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
