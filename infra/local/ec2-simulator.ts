@@ -221,6 +221,11 @@ export interface Ec2SimulatorOptions {
   readonly terminateDelayMs?: number;
   /** Run when an instance reaches `running` (first boot and every start). */
   readonly onBoot?: BootHook;
+  /**
+   * Run when CreateTags changes the tags of a `running` instance: software on the instance that watches its
+   * tags through the instance metadata service (the parent agent re-attests on a new nonce).
+   */
+  readonly onTagsChanged?: BootHook;
   /** Told about a boot hook that failed (default: kept in {@link Ec2Simulator.bootErrors}). */
   readonly onBootError?: (instance: Ec2Instance, error: unknown) => void;
   /** Launch templates by id or name (what the CDK stack would have created). */
@@ -275,6 +280,7 @@ export class Ec2Simulator {
   private readonly stopDelayMs: number;
   private readonly terminateDelayMs: number;
   private readonly onBoot: BootHook | undefined;
+  private readonly onTagsChanged: BootHook | undefined;
   private readonly onBootError: (instance: Ec2Instance, error: unknown) => void;
   private readonly launchTemplates: Readonly<Record<string, LaunchTemplateData>>;
   private readonly seed: string;
@@ -292,6 +298,7 @@ export class Ec2Simulator {
     this.stopDelayMs = options.stopDelayMs ?? 5;
     this.terminateDelayMs = options.terminateDelayMs ?? 5;
     this.onBoot = options.onBoot;
+    this.onTagsChanged = options.onTagsChanged;
     this.onBootError =
       options.onBootError ??
       ((instance, error) => this.errors.push({ instanceId: instance.InstanceId, error }));
@@ -481,6 +488,11 @@ export class Ec2Simulator {
       }
       if (record.tags.length > 50)
         throw new Ec2Error('TagLimitExceeded', 'An instance can have at most 50 tags.');
+    }
+    for (const record of records) {
+      if (record.state === 'running' && record.running && this.onTagsChanged) {
+        this.play(record, this.onTagsChanged, record.running);
+      }
     }
     this.notify();
     return {};
@@ -677,9 +689,12 @@ export class Ec2Simulator {
     record.boots += 1;
     const controller = new AbortController();
     record.running = controller;
-    if (this.onBoot === undefined) return;
+    if (this.onBoot !== undefined) this.play(record, this.onBoot, controller);
+  }
+
+  /** Runs `hook` for `record` in the background, aborted when the instance leaves `running`. */
+  private play(record: InstanceRecord, hook: BootHook, controller: AbortController): void {
     const instance = this.view(record);
-    const hook = this.onBoot;
     // Fire and forget, like an instance's user data; tracked so `settled()` can wait for it.
     const run: Promise<void> = (async () => {
       try {

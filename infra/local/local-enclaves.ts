@@ -68,30 +68,33 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   const enclaveOf = (instance: Ec2Instance) =>
     instance.Tags.find((t) => t.Key === INSTANCE_TAGS.enclaveId)?.Value;
   const { definition } = renderProvisioningDefinition();
+  const agent = parentAgent({
+    simulator: nitro,
+    image: LOCAL_DEFAULT_IMAGE,
+    faultFor: (instance) => {
+      const enclaveId = enclaveOf(instance);
+      return enclaveId === undefined ? undefined : (faults.get(enclaveId) as ParentAgentFault | undefined);
+    },
+    // The agent reads its nonce from the instance tags (IMDSv2 `meta-data/tags/instance/…` in AWS).
+    fetchChallenge: async (instance) => {
+      const nonce = instance.Tags.find((t) => t.Key === INSTANCE_TAGS.attestationNonce)?.Value;
+      return nonce === undefined ? null : new Uint8Array(Buffer.from(nonce, 'base64'));
+    },
+    submit: async (instance, document) => {
+      const enclaveId = enclaveOf(instance);
+      if (!attached || enclaveId === undefined) return;
+      await submitWithRetry(attached, enclaveId, instance.InstanceId, document, () => closing);
+    },
+  });
   const ec2 = new Ec2Simulator({
     bootDelayMs: options.bootDelayMs ?? 200,
     // The launch template the CDK stack creates, as the rendered RunInstances names it.
     launchTemplates: {
       [launchTemplateIdOf(definition)]: { ImageId: LOCAL_PARENT_AMI, EnclaveOptions: { Enabled: true } },
     },
-    onBoot: parentAgent({
-      simulator: nitro,
-      image: LOCAL_DEFAULT_IMAGE,
-      faultFor: (instance) => {
-        const enclaveId = enclaveOf(instance);
-        return enclaveId === undefined ? undefined : (faults.get(enclaveId) as ParentAgentFault | undefined);
-      },
-      // The agent reads its nonce from the instance tags (IMDSv2 `meta-data/tags/instance/…` in AWS).
-      fetchChallenge: async (instance) => {
-        const nonce = instance.Tags.find((t) => t.Key === INSTANCE_TAGS.attestationNonce)?.Value;
-        return nonce === undefined ? null : new Uint8Array(Buffer.from(nonce, 'base64'));
-      },
-      submit: async (instance, document) => {
-        const enclaveId = enclaveOf(instance);
-        if (!attached || enclaveId === undefined) return;
-        await submitWithRetry(attached, enclaveId, instance.InstanceId, document, () => closing);
-      },
-    }),
+    onBoot: agent,
+    // The agent watches its nonce tag: a resume that finds the parent still running re-attests it too.
+    onTagsChanged: agent,
   });
 
   const workflow: WorkflowPorts = {

@@ -350,6 +350,19 @@ describe('suspend, resume and terminate reach the instances', () => {
     await assertNoOrphans();
   });
 
+  it('a resume right after a suspend (the parent not stopped yet) still re-attests and ends Running', async () => {
+    const id = await create();
+    const running = await settle(id, ['Running', 'Failed']);
+    await provider.post<Enclave>(`/enclaves/${id}/suspend`, { reason: 'blip' });
+    const resumed = await provider.post<Enclave>(`/enclaves/${id}/resume`, {});
+    expect(resumed.status, resumed.text).toBe(200);
+    const again = await settle(id, ['Running', 'Failed']);
+    expect(again.status, again.statusReason ?? '').toBe('Running');
+    expect(again.instanceId).toBe(running.instanceId);
+    expect(again.version).toBeGreaterThan(resumed.body.version);
+    await assertNoOrphans();
+  });
+
   it('concurrent suspend and terminate end Terminated with the instance terminated', async () => {
     const id = await create();
     await settle(id, ['Running', 'Failed']);
