@@ -41,7 +41,7 @@ function bash(
   });
 }
 
-it('takes a contract from Draft to Active and back to Terminated exactly as the README shows', async () => {
+it('takes a contract from Draft to Active and back to Terminated, with an enclave provisioned under it, exactly as the README shows', async () => {
   expect(script, 'README.md has a ```bash walkthrough block').toBeDefined();
   const run = await bash(script!, { API: `${stack.url}/api/v1`, LOCAL_DATA_DIR: dataDir });
   expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
@@ -62,5 +62,12 @@ it('takes a contract from Draft to Active and back to Terminated exactly as the 
     ]),
   );
   expect(lines).toContain('["create","edit","sign","sign","activate","suspend","resume","terminate"]');
+  // The enclave: Running with a verified attestation, suspended (attestation voided), resumed through
+  // provisioning, a simulated wrong image refused, and terminated with its contract.
+  expect(lines).toEqual(
+    expect.arrayContaining(['Running', 'verified', 'voided', 'Initializing', 'Failed', 'pcr_mismatch']),
+  );
+  expect(lines.filter((l) => l === 'Running')).toHaveLength(2);
+  expect(lines.filter((l) => l === 'Terminated')).toHaveLength(2);
   expect(lines.at(-1)).toMatch(/^walk-through complete: [0-9a-f-]{36}$/);
 });
