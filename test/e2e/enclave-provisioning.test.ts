@@ -151,9 +151,16 @@ describe('provisioning through the rendered state machine', () => {
       STATES.activate,
       STATES.provisioned,
     ]);
-    // The consumer sees the same verified attestation.
+    // The consumer sees the same verified attestation, and the enclave's verified audit trail.
     const attestation = await consumer.get<Record<string, unknown>>(`/enclaves/${id}/attestation`);
     expect(attestation.status).toBe(200);
+    const trail = await consumer.get<{ records: { action: string }[]; verification: { valid: boolean } }>(
+      `/audit?entityId=${id}`,
+    );
+    expect(trail.body.verification.valid).toBe(true);
+    expect(trail.body.records.map((r) => r.action)).toEqual(['create', 'provision', 'activate']);
+    const outsider = await ApiClient.as(stack, 'outsider');
+    expect((await outsider.get(`/audit?entityId=${id}`)).status).toBe(404);
     await assertNoOrphans();
   });
 
