@@ -82,7 +82,7 @@ export class ContractsStack extends Stack {
       database: this.database,
       bus: this.events.bus,
       vpc: this.network.vpc,
-      parentSubnets: this.network.isolatedSubnets,
+      parentSubnets: this.network.parentSubnets,
       artifacts: props.enclaveArtifacts,
       logs,
       environment,

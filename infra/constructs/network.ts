@@ -14,10 +14,14 @@ export interface NetworkProps {
 }
 
 /**
- * The private network of the database: isolated subnets only (no internet gateway, no NAT), because
- * nothing in it needs to leave the VPC. The functions reach Aurora through the RDS Data API (HTTPS, IAM)
- * and therefore run outside the VPC; the only things inside are the Aurora cluster and the Secrets Manager
- * rotation function, which reaches Secrets Manager through an interface endpoint.
+ * The private network of the database and of the enclave parents:
+ * - isolated subnets (no route out) for the Aurora cluster and the Secrets Manager rotation function, which
+ *   reaches Secrets Manager through an interface endpoint. The functions reach Aurora through the RDS Data
+ *   API (HTTPS, IAM) and therefore run outside the VPC;
+ * - private subnets with egress through one NAT gateway for the enclave parent instances, which must reach
+ *   the HTTP API (attestation, metrics; an HTTP API has no VPC endpoint), the package repositories and the
+ *   artifact store. They get no public address; their security group allows HTTPS out and nothing in;
+ * - small public subnets that only hold the NAT gateway (no instance gets a public address there either).
  *
  * All traffic is recorded by VPC flow logs; the default security group is stripped of its rules.
  */
@@ -25,6 +29,8 @@ export class Network extends Construct {
   readonly vpc: ec2.Vpc;
   /** The subnets of the database and of the functions that must reach it directly (secret rotation). */
   readonly isolatedSubnets: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+  /** The subnets of the enclave parent instances: private, with egress through the NAT gateway. */
+  readonly parentSubnets: ec2.SubnetSelection = { subnetGroupName: 'Parents' };
   /**
    * Secrets Manager, reachable from the isolated subnets. Closed by default: open it to a client with
    * `secretsManagerEndpoint.connections.allowDefaultPortFrom(client)`.
@@ -36,8 +42,16 @@ export class Network extends Construct {
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(props.cidr ?? '10.40.0.0/16'),
       maxAzs: props.maxAzs ?? 2,
-      natGateways: 0,
-      subnetConfiguration: [{ name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
+      // One NAT gateway: the parents' egress is boot-time downloads and small API calls; a NAT per AZ
+      // would double the fixed cost for availability the provisioning workflow's retries already cover.
+      natGateways: 1,
+      natGatewaySubnets: { subnetGroupName: 'Public' },
+      // Isolated first, so its CIDR blocks stay those allocated before the parents' subnets existed.
+      subnetConfiguration: [
+        { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+        { name: 'Parents', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 28, mapPublicIpOnLaunch: false },
+      ],
       restrictDefaultSecurityGroup: true,
       flowLogs: {
         All: {

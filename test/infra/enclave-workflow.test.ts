@@ -411,6 +411,27 @@ describe('the parents', () => {
     expect(data.IamInstanceProfile).toBeDefined();
   });
 
+  it('launch into a private subnet whose only way out is the NAT gateway (the API, packages, artifacts)', () => {
+    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
+      .LaunchTemplateData as Record<string, unknown>;
+    const [nic] = data.NetworkInterfaces as Record<string, unknown>[];
+    const subnetId = target(nic!.SubnetId)!;
+    expect(resources[subnetId]!.Properties.MapPublicIpOnLaunch).toBe(false);
+    const routes = ofType('AWS::EC2::Route').filter(([, r]) => {
+      const table = target(r.Properties.RouteTableId);
+      return ofType('AWS::EC2::SubnetRouteTableAssociation').some(
+        ([, a]) => target(a.Properties.SubnetId) === subnetId && target(a.Properties.RouteTableId) === table,
+      );
+    });
+    expect(routes.map(([, r]) => resources[target(r.Properties.NatGatewayId)!]?.Type)).toEqual([
+      'AWS::EC2::NatGateway',
+    ]);
+    expect(routes.some(([, r]) => r.Properties.GatewayId !== undefined)).toBe(false);
+    // No subnet of the VPC hands out public addresses.
+    for (const [, subnet] of ofType('AWS::EC2::Subnet'))
+      expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
+  });
+
   it('have a security group with no ingress and HTTPS egress only', () => {
     const sg = resources[logicalId(stack.enclaveWorkflow.parents.securityGroup)]!.Properties;
     expect(sg.SecurityGroupIngress).toBeUndefined();
