@@ -16,16 +16,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FailureCode } from '../../shared/attestation/types.ts';
 import type { SimulationFault } from '../../shared/domain/enclave.ts';
 import { INSTANCE_TYPES } from '../../shared/domain/instance-types.ts';
+import type { InstanceStateName } from '../../shared/workflow/workflow-ports.ts';
 import type { Defect, ImageDeclaration, NitroSimulator } from './nitro-simulator.ts';
 
-/** EC2's instance state names. */
-export type InstanceStateName =
-  | 'pending'
-  | 'running'
-  | 'shutting-down'
-  | 'terminated'
-  | 'stopping'
-  | 'stopped';
+/** EC2's instance state names (one definition, in the workflow ports). */
+export type { InstanceStateName };
 
 /** EC2's state codes (the low byte of `State.Code`). */
 export const INSTANCE_STATE_CODES: Readonly<Record<InstanceStateName, number>> = {

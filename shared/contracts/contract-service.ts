@@ -30,7 +30,7 @@ import {
   ValidationError,
 } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
-import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { decodeCursor, pageOf } from '../http/cursor.ts';
 import { checkIfMatch, etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import {
@@ -123,16 +123,11 @@ export async function listContracts(
     limit: query.limit + 1,
     after,
   });
-  const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
+  const { items, nextCursor } = pageOf(rows, query.limit, (c) => ({ createdAt: c.createdAt, id: c.id }));
   const now = deps.now();
   return {
     status: 200,
-    body: {
-      items: page.map((c) => viewOf(c, caller, now)),
-      nextCursor:
-        rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
-    },
+    body: { items: items.map((c) => viewOf(c, caller, now)), nextCursor },
   };
 }
 

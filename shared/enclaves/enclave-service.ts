@@ -1,5 +1,5 @@
 import { GENESIS_HASH } from '../audit/audit-chain.ts';
-import { auditedWrite, type DomainEvent } from '../audit/audited-write.ts';
+import { auditedWrite } from '../audit/audited-write.ts';
 import { recordSecurityRefusal } from '../audit/security-refusals.ts';
 import { actorOf } from '../contracts/contract-service.ts';
 import { type LoadedContract, loadContract } from '../contracts/contract-store.ts';
@@ -36,7 +36,7 @@ import {
 import type { Identity } from '../domain/identity.ts';
 import { chooseInstanceTypes } from '../domain/instance-types.ts';
 import type { MeasurementSet } from '../domain/measurement-set.ts';
-import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { decodeCursor, pageOf } from '../http/cursor.ts';
 import type { InstanceCaller } from '../http/instance-caller.ts';
 import { checkIfMatch, etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
@@ -46,6 +46,7 @@ import {
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
+import { type EnclaveEventType, enclaveEvent } from './enclave-events.ts';
 import {
   listEnclaveMetrics,
   recordEnclaveMetrics,
@@ -145,30 +146,6 @@ function contextOf(contract: ContractData): EnclaveTransitionContext {
 
 // ---------------------------------------------------------------------------------------------------------
 // Events
-
-type EnclaveEventType =
-  | 'EnclaveCreated'
-  | 'EnclaveUpdated'
-  | 'EnclaveSuspended'
-  | 'EnclaveResumed'
-  | 'EnclaveTerminated';
-
-/** The outbox event of a change; the payload has the shape of enclave-steps.ts's `eventOf`. */
-function eventOf(
-  deps: Dependencies,
-  type: EnclaveEventType,
-  e: EnclaveData,
-  extra: Record<string, unknown> = {},
-): DomainEvent {
-  return {
-    id: deps.newId(),
-    aggregateType: 'enclave',
-    aggregateId: e.id,
-    type,
-    occurredAt: e.updatedAt,
-    payload: { enclaveId: e.id, contractId: e.contractId, status: e.status, version: e.version, ...extra },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Provisionability: the checks the workflow's Validate step runs, run up front by create and edit
@@ -277,15 +254,9 @@ export async function listEnclaves(
     limit: query.limit + 1,
     after,
   });
-  const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
   return {
     status: 200,
-    body: {
-      items: page,
-      nextCursor:
-        rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
-    },
+    body: pageOf(rows, query.limit, (e) => ({ createdAt: e.createdAt, id: e.id })),
   };
 }
 
@@ -428,7 +399,7 @@ export async function createEnclave(
       },
     },
     prevHash: GENESIS_HASH,
-    event: eventOf(deps, 'EnclaveCreated', enclave),
+    event: enclaveEvent(deps, 'EnclaveCreated', enclave),
   });
   if (!applied) {
     // Either the contract left Active since it was loaded, or the key was claimed before.
@@ -522,7 +493,7 @@ async function mutate(
         data: { from: enclave.status, to: change.state.status, ...change.audit },
       },
       prevHash: auditHead,
-      event: eventOf(deps, change.event, change.state, change.eventExtra),
+      event: enclaveEvent(deps, change.event, change.state, change.eventExtra),
     });
     if (applied) return { enclave: change.state, changed: true };
     if (options.ifMatch !== undefined && options.ifMatch.trim() !== '*') {
@@ -877,13 +848,5 @@ export async function listMetricsOfEnclave(
     before = cursorInstant(decodeCursor(query.cursor, ['reportedAt'] as const).reportedAt);
   }
   const rows = await listEnclaveMetrics(deps.db, id, { limit: query.limit + 1, before });
-  const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
-  return {
-    status: 200,
-    body: {
-      items: page,
-      nextCursor: rows.length > query.limit && last ? encodeCursor({ reportedAt: last.reportedAt }) : null,
-    },
-  };
+  return { status: 200, body: pageOf(rows, query.limit, (m) => ({ reportedAt: m.reportedAt })) };
 }

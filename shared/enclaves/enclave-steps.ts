@@ -11,6 +11,7 @@ import { applyEnclaveTransition, type EnclaveTransitionContext } from '../domain
 import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import type { AttestationClaimsSummary } from './enclave-attestation.ts';
+import { enclaveEvent } from './enclave-events.ts';
 import { type LoadedEnclave, loadEnclave, updateEnclaveMutation } from './enclave-store.ts';
 
 /**
@@ -143,7 +144,7 @@ export async function activateEnclave(deps: Dependencies, input: ActivateEnclave
         },
       },
       prevHash: auditHead,
-      event: eventOf(deps, 'EnclaveActivated', next, {
+      event: enclaveEvent(deps, 'EnclaveActivated', next, {
         instanceId: input.instanceId,
         measurementSetId: matchedMeasurementSet.id,
       }),
@@ -200,7 +201,7 @@ export async function failEnclave(deps: Dependencies, input: FailEnclaveInput): 
         data: { from: enclave.status, code, message, instanceId },
       },
       prevHash: auditHead,
-      event: eventOf(deps, 'EnclaveFailed', next, { reason: statusReason, instanceId }),
+      event: enclaveEvent(deps, 'EnclaveFailed', next, { reason: statusReason, instanceId }),
     });
     if (applied) return next;
     if (attempt >= MAX_ATTEMPTS) throw concurrentModification();
@@ -252,7 +253,7 @@ export async function claimProvisioning(
         data: { executionArn, restart: enclave.instanceId !== null },
       },
       prevHash: auditHead,
-      event: eventOf(deps, 'EnclaveProvisioningStarted', next, { executionArn }),
+      event: enclaveEvent(deps, 'EnclaveProvisioningStarted', next, { executionArn }),
     });
     if (applied) return { claimed: true, enclave: next };
     if (attempt >= MAX_ATTEMPTS) throw concurrentModification();
@@ -271,17 +272,6 @@ async function contextOf(deps: Dependencies, enclave: EnclaveData): Promise<Encl
   if (!loaded) throw new Error(`enclave ${enclave.id} refers to missing contract ${enclave.contractId}`);
   const { providerId, consumerId, status } = loaded.contract;
   return { contract: { providerId, consumerId, status } };
-}
-
-function eventOf(deps: Dependencies, type: string, e: EnclaveData, extra: Record<string, unknown>) {
-  return {
-    id: deps.newId(),
-    aggregateType: 'enclave',
-    aggregateId: e.id,
-    type,
-    occurredAt: e.updatedAt,
-    payload: { enclaveId: e.id, contractId: e.contractId, status: e.status, version: e.version, ...extra },
-  };
 }
 
 function concurrentModification(): ConflictError {

@@ -22,3 +22,23 @@ export function decodeCursor<K extends string>(cursor: string, keys: readonly K[
     { field: 'cursor', message: 'invalid cursor' },
   ]);
 }
+
+/**
+ * One page of a keyset listing fetched with `limit + 1` rows: the first `limit` rows, and a cursor at the
+ * last of them when the extra row shows that more follow.
+ * @example
+ * const rows = await listRows(db, { limit: query.limit + 1, after });
+ * const { items, nextCursor } = pageOf(rows, query.limit, (c) => ({ createdAt: c.createdAt, id: c.id }));
+ */
+export function pageOf<T>(
+  rows: readonly T[],
+  limit: number,
+  positionOf: (item: T) => Record<string, string>,
+): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items,
+    nextCursor: rows.length > limit && last !== undefined ? encodeCursor(positionOf(last)) : null,
+  };
+}

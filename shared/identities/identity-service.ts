@@ -11,7 +11,7 @@ import {
   ValidationError,
 } from '../domain/errors.ts';
 import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
-import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { decodeCursor, pageOf } from '../http/cursor.ts';
 import { etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
@@ -156,15 +156,7 @@ export async function listIdentities(
     throw new ForbiddenError('Only admins and auditors may list identities.');
   const after = query.cursor ? decodeCursor(query.cursor, ['name'] as const) : undefined;
   const rows = await listRows(deps.db, { role: query.role, limit: query.limit + 1, after });
-  const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
-  return {
-    status: 200,
-    body: {
-      items: page,
-      nextCursor: rows.length > query.limit && last ? encodeCursor({ name: last.name }) : null,
-    },
-  };
+  return { status: 200, body: pageOf(rows, query.limit, (i) => ({ name: i.name })) };
 }
 
 export async function registerKey(
