@@ -152,26 +152,35 @@ export class EnclaveParents extends Construct {
    */
   grantLaunch(grantee: iam.IGrantable): iam.Grant {
     const stack = Stack.of(this);
-    const created = ['instance', 'volume', 'network-interface'].map((type) => this.ec2Arn(type, '*'));
+    // Created by the call: their ids cannot be known before. The instance and its volume must be created
+    // tagged with the enclave (every later permission on them, and every lookup, matches that tag).
+    const tagged = ['instance', 'volume'].map((type) => this.ec2Arn(type, '*'));
+    const created = [...tagged, this.ec2Arn('network-interface', '*')];
     const image = stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' });
+    const fromTemplate = { ArnEquals: { 'ec2:LaunchTemplate': this.launchTemplateArn } };
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['ec2:RunInstances'],
+      resourceArns: tagged,
+      conditions: { ...fromTemplate, Null: { [`aws:RequestTag/${INSTANCE_TAGS.enclaveId}`]: 'false' } },
+    });
     const launch = iam.Grant.addToPrincipal({
       grantee,
       actions: ['ec2:RunInstances'],
       resourceArns: [
-        // Created by the call: their ids cannot be known before.
-        ...created,
+        this.ec2Arn('network-interface', '*'),
         this.ec2Arn('subnet', this.subnetId),
         this.ec2Arn('security-group', this.securityGroup.securityGroupId),
         this.launchTemplateArn,
         // The AMI is resolved from an SSM parameter at deployment; public AMIs belong to no account.
         image,
       ],
-      conditions: { ArnEquals: { 'ec2:LaunchTemplate': this.launchTemplateArn } },
+      conditions: fromTemplate,
     });
     acknowledgeWildcards(
       grantee,
       [...created, image],
-      "ec2:RunInstances only with the enclave parents' launch template (condition ec2:LaunchTemplate); the instance, its volume and network interface are created by the call (no id before), and the AMI comes from the template (an SSM-resolved public image).",
+      "ec2:RunInstances only with the enclave parents' launch template (condition ec2:LaunchTemplate), the instance and its volume only when tagged with an enclave id (aws:RequestTag); they and the network interface are created by the call (no id before), and the AMI comes from the template (an SSM-resolved public image).",
     );
     iam.Grant.addToPrincipal({
       grantee,

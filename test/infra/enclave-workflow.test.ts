@@ -277,13 +277,20 @@ describe('the state machine', () => {
 });
 
 describe('EC2 permissions', () => {
-  it('ec2:RunInstances only for the state machine, only with the launch template', () => {
+  it('ec2:RunInstances only for the state machine, only with the launch template, the instance and its volume only tagged', () => {
     const holders = rolesAllowing('ec2:RunInstances');
     expect([...holders.keys()]).toEqual([logicalId(stack.enclaveWorkflow.stateMachine.role)]);
     const lt = logicalId(stack.enclaveWorkflow.parents.launchTemplate);
-    for (const s of [...holders.values()].flat()) {
+    const statements = [...holders.values()].flat();
+    for (const s of statements) {
       expect(s.actions).toEqual(['ec2:RunInstances']);
       expect(JSON.stringify(s.condition?.ArnEquals?.['ec2:LaunchTemplate'])).toContain(`"Ref":"${lt}"`);
+    }
+    // Whatever statement covers instances or volumes requires the enclave tag in the request.
+    const onInstances = statements.filter((s) => /:(instance|volume)\/\*/.test(s.resource));
+    expect(onInstances.length).toBeGreaterThan(0);
+    for (const s of onInstances) {
+      expect(s.condition?.Null).toEqual({ [`aws:RequestTag/${INSTANCE_TAGS.enclaveId}`]: 'false' });
     }
   });
 
