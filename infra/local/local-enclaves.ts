@@ -1,6 +1,8 @@
 import type { DomainEvent } from '../../shared/audit/audited-write.ts';
 import type { SimulationFault } from '../../shared/domain/enclave.ts';
 import { enforce, enforcementTriggerOf } from '../../shared/enclaves/enclave-enforcement.ts';
+import { failEnclave } from '../../shared/enclaves/enclave-steps.ts';
+import { listEnclaves } from '../../shared/enclaves/enclave-store.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
@@ -160,6 +162,34 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       await dynamo.close();
     },
   };
+}
+
+/**
+ * A restarted local stack keeps its database but not its simulated EC2 or state machine executions: the
+ * enclaves a previous run left live (Initializing, Running, Suspended) have no parent any more. They are
+ * failed with that reason, audited as any failure, so no record claims a parent that does not exist.
+ * @returns the ids of the enclaves failed.
+ */
+export async function failOrphanedEnclaves(deps: Dependencies): Promise<string[]> {
+  const failed: string[] = [];
+  for (const status of ['Initializing', 'Running', 'Suspended'] as const) {
+    for (;;) {
+      const live = await listEnclaves(deps.db, { status, limit: 100 });
+      if (live.length === 0) break;
+      for (const enclave of live) {
+        await failEnclave(deps, {
+          enclaveId: enclave.id,
+          reason: {
+            code: 'local-stack-restarted',
+            message:
+              'The local stack restarted: its simulated parent instance and workflow execution are gone.',
+          },
+        });
+        failed.push(enclave.id);
+      }
+    }
+  }
+  return failed;
 }
 
 /**

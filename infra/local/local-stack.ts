@@ -15,7 +15,12 @@ import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import type { DataApiErrorName } from './data-api-emulator.ts';
 import { type DevServer, startDevServer } from './dev-server.ts';
 import { LocalIssuer } from './local-auth.ts';
-import { type LocalEnclaveOptions, type LocalEnclaves, startLocalEnclaves } from './local-enclaves.ts';
+import {
+  failOrphanedEnclaves,
+  type LocalEnclaveOptions,
+  type LocalEnclaves,
+  startLocalEnclaves,
+} from './local-enclaves.ts';
 import { seedIdentities } from './seed.ts';
 
 export interface LocalStackOptions {
@@ -76,6 +81,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   useRuntime(deps);
   await seedIdentities(deps);
+  // A persistent data folder outlives the in-memory EC2 and executions of the previous run.
+  if (options.dataDir) await failOrphanedEnclaves(deps);
   const issuer = options.dataDir ? LocalIssuer.open(options.dataDir) : LocalIssuer.ephemeral();
   const server = await startDevServer({
     issuer,
