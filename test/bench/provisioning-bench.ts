@@ -1,0 +1,101 @@
+/**
+ * `npm run bench:provisioning`: how long the local stack takes from `POST /enclaves` to a `Running` enclave
+ * with a verified attestation, through the rendered state machine, and what of that is the workflow's own
+ * work rather than the simulated boot:
+ * - sequential: one enclave at a time, N times;
+ * - concurrent: C enclaves created at once;
+ * - floor: the simulated parent's boot delay plus one verification of a simulator document (the work no
+ *   implementation of the flow could skip).
+ * Events are published right after each create (in AWS the outbox publisher's schedule adds its period).
+ * The last line is machine-readable: `seq-p50-ms=<ms> seq-p95-ms=<ms> conc-p50-ms=<ms> p50/floor=<r>`.
+ */
+import { readFileSync } from 'node:fs';
+import { startLocalStack } from '../../infra/local/local-stack.ts';
+import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
+import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
+import { ApiClient } from '../support/api-client.ts';
+import { contractParties } from '../support/contract-parties.ts';
+
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 20);
+const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 8);
+const BOOT_DELAY_MS = 50;
+
+const fixture = JSON.parse(
+  readFileSync(new URL('../fixtures/enclave-create.json', import.meta.url), 'utf8'),
+) as Record<string, unknown> & { configuration: { image: { pcr0: string; pcr1: string; pcr2: string } } };
+
+const stack = await startLocalStack({ scheduledJobs: false, enclaves: { bootDelayMs: BOOT_DELAY_MS } });
+try {
+  const parties = await contractParties(stack.deps);
+  const contractId = await parties.activeContract();
+  const { pcr0, pcr1, pcr2 } = fixture.configuration.image;
+  await parties.measurementSet(contractId, { pcr0, pcr1, pcr2 });
+  const provider = await ApiClient.as(stack, 'provider');
+
+  /** Create → Running, in ms. */
+  const provision = async (): Promise<number> => {
+    const started = performance.now();
+    const { body, status } = await provider.post<{ id: string }>('/enclaves', { ...fixture, contractId });
+    if (status !== 201) throw new Error(`create answered ${status}`);
+    await stack.publishEvents();
+    for (;;) {
+      const { body: enclave } = await provider.get<{ status: string; statusReason: string }>(
+        `/enclaves/${body.id}`,
+      );
+      if (enclave.status === 'Running') return performance.now() - started;
+      if (enclave.status === 'Failed') throw new Error(`enclave failed: ${enclave.statusReason}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+
+  await provision(); // warm-up: module loading, prepared statements, JIT
+  const sequential: number[] = [];
+  for (let i = 0; i < SEQUENTIAL; i++) sequential.push(await provision());
+  const concurrent = await Promise.all(Array.from({ length: CONCURRENT }, () => provision()));
+
+  // The floor: the boot delay plus verifying one simulator document (chain + signature, uncached).
+  const nonce = new Uint8Array(32).fill(7);
+  const document = await stack.enclaves.nitro.attest({
+    instanceId: 'i-0123456789abcdef0',
+    image: LOCAL_DEFAULT_IMAGE,
+    nonce,
+  });
+  const policy = buildPolicy({
+    measurements: [{ 0: pcr0, 1: pcr1, 2: pcr2 }],
+    requireFreshness: true,
+    expectedNonce: nonce,
+    maxAgeMs: 60_000,
+  });
+  const verifications: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    const verdict = verifyAttestation(document, policy, {
+      trustedRoots: [stack.enclaves.nitro.rootPem],
+      useCache: false,
+    });
+    verifications.push(performance.now() - t);
+    if (!verdict.ok) throw new Error(`floor document refused: ${verdict.code}`);
+  }
+  const floor = BOOT_DELAY_MS + percentile(verifications, 50);
+
+  const seqP50 = percentile(sequential, 50);
+  console.log(`sequential (${SEQUENTIAL}): p50 ${fmt(seqP50)} ms, p95 ${fmt(percentile(sequential, 95))} ms`);
+  console.log(
+    `concurrent (${CONCURRENT}): p50 ${fmt(percentile(concurrent, 50))} ms, max ${fmt(Math.max(...concurrent))} ms`,
+  );
+  console.log(`floor: boot ${BOOT_DELAY_MS} ms + verification ${fmt(percentile(verifications, 50))} ms`);
+  console.log(
+    `seq-p50-ms=${fmt(seqP50)} seq-p95-ms=${fmt(percentile(sequential, 95))} conc-p50-ms=${fmt(percentile(concurrent, 50))} p50/floor=${(seqP50 / floor).toFixed(2)}`,
+  );
+} finally {
+  await stack.close();
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function fmt(ms: number): string {
+  return ms.toFixed(0);
+}
