@@ -150,7 +150,12 @@ export function buildProvisioningDefinition(
     comment:
       "Terminates the enclave's instances (found by tag, so an instance whose launch answer was lost is found too) and marks the enclave Failed with $.error.",
     lambdaFunction: steps[STATES.compensate],
-    // No payload: the function gets the whole state, `$.error` included.
+    // The whole state (`$.error`, `$.instance` when launched) and the execution: Compensate acts only for
+    // the execution that owns the enclave.
+    payload: sfn.TaskInput.fromObject({
+      executionArn: sfn.JsonPath.executionId,
+      state: sfn.JsonPath.entirePayload,
+    }),
     payloadResponseOnly: true,
     retryOnServiceExceptions: false,
     resultPath: '$.compensation',

@@ -1,5 +1,12 @@
+import { decodeUnverifiedAttestation } from '../attestation/index.ts';
 import { recordSecurityRefusal } from '../audit/security-refusals.ts';
-import { ConflictError, DomainError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
+import {
+  ConflictError,
+  DomainError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+} from '../domain/errors.ts';
 import type { InstanceCaller } from '../http/instance-caller.ts';
 import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
 import type { TaskTokenTake } from '../workflow/task-token-store.ts';
@@ -12,7 +19,8 @@ import type { AttestationSubmission } from './provisioning-workflow.ts';
  * who is calling and whether a wait is open for that caller; the document itself is judged by the
  * VerifyAttestation step (so one verifier, one policy, one nonce consumption, all in the workflow).
  *
- * Fail closed, in this order: the enclave must exist (404) and be `Initializing` (409); an instance other
+ * Fail closed, in this order: the document must be structurally an attestation document (400, nothing
+ * else looked at); the enclave must exist (404) and be `Initializing` (409); an instance other
  * than the one the workflow launched is refused (403); the wait must be open: none yet (409
  * `attestation-wait-not-open`, the agent retries), already completed (409, a duplicate callback) or past its deadline (410, a late callback).
  * Security-relevant refusals (another instance, a duplicate, a late document) leave an audit record; none
@@ -46,6 +54,15 @@ export async function submitAttestation(
   input: SubmitAttestationInput,
 ): Promise<{ enclaveId: string; instanceId: string; status: 'verifying' }> {
   const { taskTokens, callbacks } = workflowPorts(deps);
+  // Structure first (COSE_Sign1 with an attestation payload): garbage never uses up the wait. Nothing here
+  // is trusted; VerifyAttestation verifies the chain, the signature and the policy.
+  const decoded = decodeUnverifiedAttestation(input.document);
+  if (!decoded.ok) {
+    throw new ValidationError(
+      `The document is not a Nitro Enclaves attestation document: ${decoded.message}`,
+      [{ field: 'body.document', message: decoded.code }],
+    );
+  }
   const loaded = await loadEnclave(deps.db, input.enclaveId);
   if (!loaded) throw new NotFoundError(`Enclave ${input.enclaveId}`);
   const { enclave } = loaded;

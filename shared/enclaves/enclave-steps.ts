@@ -51,8 +51,12 @@ export interface ActivateEnclaveInput {
   readonly enclaveId: string;
   /** The parent instance the attested enclave runs on (PCR4 was pinned to it). */
   readonly instanceId: string;
-  /** The workflow execution, when known; the stored one is kept otherwise. */
-  readonly executionArn?: string | undefined;
+  /**
+   * The execution activating: it must be the one that claimed the enclave (`claimProvisioning`), so a
+   * superseded execution's late Activate (say, after a suspend and resume started a new run) cannot make
+   * the enclave Running on a stale attestation.
+   */
+  readonly executionArn: string;
   readonly attestation: VerifiedAttestation;
 }
 
@@ -73,6 +77,11 @@ export interface FailEnclaveInput {
    * as the enclave's attestation verdict even if none was stored before.
    */
   readonly attestationRefused?: boolean | undefined;
+  /**
+   * The failing provisioning execution: when given, the enclave is failed only while that execution owns
+   * it (a superseded execution's late failure changes nothing).
+   */
+  readonly executionArn?: string | undefined;
 }
 
 /**
@@ -107,6 +116,13 @@ export async function activateEnclave(deps: Dependencies, input: ActivateEnclave
       return enclave;
     }
     const status = applyEnclaveTransition(enclave, 'activate', SYSTEM_ACTOR, await contextOf(deps, enclave));
+    if (enclave.executionArn !== input.executionArn) {
+      throw new ConflictError(
+        'enclave-not-owned',
+        'Not this execution’s enclave',
+        `Enclave ${enclave.id} is being provisioned by another execution; this one may not activate it.`,
+      );
+    }
     const at = deps.now().toISOString();
     // Parsed so only a record the API would itself return is stored (strict: the claims' other fields,
     // such as the nonce and the certificate window, stay out).
@@ -123,7 +139,7 @@ export async function activateEnclave(deps: Dependencies, input: ActivateEnclave
       status,
       attestation,
       instanceId: input.instanceId,
-      executionArn: input.executionArn ?? enclave.executionArn,
+      executionArn: input.executionArn,
       statusReason: null,
       version: enclave.version + 1,
       updatedAt: at,
@@ -173,6 +189,7 @@ export async function failEnclave(deps: Dependencies, input: FailEnclaveInput): 
   for (let attempt = 1; ; attempt++) {
     const { enclave, auditHead } = await load(deps, input.enclaveId);
     if (isFinalEnclaveStatus(enclave.status)) return enclave;
+    if (input.executionArn !== undefined && enclave.executionArn !== input.executionArn) return enclave;
     const status = applyEnclaveTransition(enclave, 'fail', SYSTEM_ACTOR, await contextOf(deps, enclave));
     const at = deps.now().toISOString();
     const voids = enclave.attestation?.verdict === 'verified' || input.attestationRefused === true;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { listMeasurementSets } from '../contracts/measurement-store.ts';
+import { isFinalEnclaveStatus } from '../domain/enclave.ts';
 import { ConflictError, DomainError, NotFoundError } from '../domain/errors.ts';
 import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
 import { verifyEnclaveAttestation } from './enclave-attestation.ts';
@@ -78,9 +79,12 @@ const ActivateInputSchema = z.object({
   }),
 });
 const CompensateInputSchema = z.object({
-  enclaveId: ENCLAVE_ID,
-  instance: z.object({ instanceId: INSTANCE_ID }).optional(),
-  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+  executionArn: EXECUTION_ARN,
+  state: z.object({
+    enclaveId: ENCLAVE_ID,
+    instance: z.object({ instanceId: INSTANCE_ID }).optional(),
+    error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+  }),
 });
 
 /** Validate: claim the enclave for this execution, check it against its contract, size its parent. */
@@ -118,7 +122,10 @@ export async function validateStep(deps: Dependencies, input: unknown): Promise<
 export async function challengeStep(deps: Dependencies, input: unknown): Promise<ChallengeOutput> {
   const { enclaveId, executionArn } = ChallengeInputSchema.parse(input);
   return step(async () => {
-    const issued = await workflowPorts(deps).nonces.issue(
+    const { nonces, taskTokens } = workflowPorts(deps);
+    // A new run starts with no wait: the previous run's (taken or expired) must not answer this run's agent.
+    await taskTokens.discard(enclaveId);
+    const issued = await nonces.issue(
       { enclaveId, executionId: executionArn },
       WORKFLOW_TIMING.nonceTtlSeconds,
     );
@@ -133,6 +140,9 @@ export async function challengeStep(deps: Dependencies, input: unknown): Promise
 export async function awaitAttestationStep(deps: Dependencies, input: unknown): Promise<{ waiting: true }> {
   const { enclaveId, instanceId, executionArn, taskToken } = AwaitInputSchema.parse(input);
   return step(async () => {
+    // Terminated (or taken over) since the launch: fail now, so Compensate removes the parent at once
+    // instead of leaving it running until the wait times out.
+    await assertOwner(deps, enclaveId, executionArn);
     const expiresAt = new Date(deps.now().getTime() + WORKFLOW_TIMING.attestationTimeoutSeconds * 1000);
     await workflowPorts(deps).taskTokens.put(enclaveId, { taskToken, executionArn, instanceId, expiresAt });
     return { waiting: true };
@@ -223,28 +233,81 @@ export interface CompensationOutcome {
  * leftover instances terminated. Safe to repeat.
  */
 export async function compensateStep(deps: Dependencies, input: unknown): Promise<CompensationOutcome> {
-  const { enclaveId, instance, error } = CompensateInputSchema.parse(input);
-  const reason = failureReason(error);
-  const summary = `${reason.code}: ${reason.message}`;
-  return step(async () => {
-    const loaded = await loadEnclave(deps.db, enclaveId);
-    const status = loaded?.enclave.status;
-    if (status === 'Running' || status === 'Suspended') {
-      return { enclaveId, status, terminatedInstances: [], reason: summary };
-    }
-    const { instances } = workflowPorts(deps);
-    const live = await instances.listForEnclave(enclaveId);
-    const ids = [...new Set([...live.map((i) => i.instanceId), ...(instance ? [instance.instanceId] : [])])];
-    await instances.terminate(ids);
-    if (!loaded) return { enclaveId, status: 'unknown', terminatedInstances: ids, reason: summary };
-    const failed = await failEnclave(deps, {
-      enclaveId,
+  const { executionArn, state } = CompensateInputSchema.parse(input);
+  const reason = failureReason(state.error);
+  return step(() =>
+    compensateProvisioning(deps, {
+      enclaveId: state.enclaveId,
+      executionArn,
+      instanceId: state.instance?.instanceId,
       reason,
-      instanceId: instance?.instanceId,
-      attestationRefused: error?.Error === STEP_ERRORS.attestationRefused,
-    });
-    return { enclaveId, status: failed.status, terminatedInstances: ids, reason: summary };
+      attestationRefused: state.error?.Error === STEP_ERRORS.attestationRefused,
+    }),
+  );
+}
+
+export interface CompensationInput {
+  readonly enclaveId: string;
+  /** The execution that failed: only the execution that owns the enclave may fail it. */
+  readonly executionArn: string;
+  /** The instance the execution launched or restarted, when it got that far. */
+  readonly instanceId?: string | undefined;
+  readonly reason: { readonly code: string; readonly message: string };
+  readonly attestationRefused?: boolean;
+}
+
+/**
+ * Compensation of a provisioning execution that failed, timed out or was stopped: it acts only on what
+ * that execution owns.
+ * - The enclave is `Initializing` and claimed by this execution: every instance tagged with it is
+ *   terminated, then it becomes `Failed` with the reason.
+ * - The enclave is final (`Failed`, `Terminated`): leftover tagged instances are terminated (none may run).
+ * - Anything else is another execution's (a duplicate, a superseded run, a resume's new run) or already
+ *   `Running`/`Suspended`: nothing is touched.
+ * Safe to repeat.
+ */
+export async function compensateProvisioning(
+  deps: Dependencies,
+  input: CompensationInput,
+): Promise<CompensationOutcome> {
+  const summary = `${input.reason.code}: ${input.reason.message}`;
+  const loaded = await loadEnclave(deps.db, input.enclaveId);
+  if (!loaded)
+    return { enclaveId: input.enclaveId, status: 'unknown', terminatedInstances: [], reason: summary };
+  const { enclave } = loaded;
+  const final = isFinalEnclaveStatus(enclave.status);
+  const owned = enclave.status === 'Initializing' && enclave.executionArn === input.executionArn;
+  if (!final && !owned) {
+    return { enclaveId: enclave.id, status: enclave.status, terminatedInstances: [], reason: summary };
+  }
+  const { instances } = workflowPorts(deps);
+  const live = await instances.listForEnclave(enclave.id);
+  const ids = [
+    ...new Set([...live.map((i) => i.instanceId), ...(input.instanceId ? [input.instanceId] : [])]),
+  ];
+  await instances.terminate(ids);
+  if (final)
+    return { enclaveId: enclave.id, status: enclave.status, terminatedInstances: ids, reason: summary };
+  const failed = await failEnclave(deps, {
+    enclaveId: enclave.id,
+    reason: input.reason,
+    instanceId: input.instanceId,
+    attestationRefused: input.attestationRefused === true,
+    executionArn: input.executionArn,
   });
+  return { enclaveId: enclave.id, status: failed.status, terminatedInstances: ids, reason: summary };
+}
+
+/** The enclave must still be Initializing and claimed by `executionArn`, or this run has nothing to do. */
+async function assertOwner(deps: Dependencies, enclaveId: string, executionArn: string): Promise<void> {
+  const loaded = await loadEnclave(deps.db, enclaveId);
+  const enclave = loaded?.enclave;
+  if (enclave?.status !== 'Initializing' || enclave.executionArn !== executionArn) {
+    throw new StepError(
+      STEP_ERRORS.activationRefused,
+      `enclave-not-owned: enclave ${enclaveId} is ${enclave?.status ?? 'gone'} and not provisioned by this execution any more.`,
+    );
+  }
 }
 
 /**
@@ -263,7 +326,7 @@ export function failureReason(error: { Error?: string; Cause?: string } | undefi
     case 'States.HeartbeatTimeout':
       return {
         code: 'attestation_timeout',
-        message: `No attestation document arrived within ${WORKFLOW_TIMING.attestationTimeoutSeconds} seconds (${STATES.waitForAttestation} timed out).`,
+        message: `No attestation document arrived in time (${STATES.waitForAttestation}: ${name === 'States.HeartbeatTimeout' ? `no heartbeat for ${WORKFLOW_TIMING.attestationHeartbeatSeconds}` : `more than ${WORKFLOW_TIMING.attestationTimeoutSeconds}`} seconds).`,
       };
     case STEP_ERRORS.attestationRefused:
     case STEP_ERRORS.notProvisionable:

@@ -70,7 +70,8 @@ export const WORKFLOW_STEPS = [
   {
     state: STATES.waitForAttestation,
     handler: 'functions/workflow/await-attestation.ts',
-    grants: ['workflowTable'],
+    // The database: the wait is recorded only while this execution still owns an Initializing enclave.
+    grants: ['database', 'workflowTable'],
     description: 'Records the task token the attestation route completes',
   },
   {
@@ -197,9 +198,15 @@ export interface ActivateInput {
   };
 }
 
-/** Compensate's input: the whole state at the failure (`$`), with the caught error at `$.error`. */
+/**
+ * Compensate's input: the execution (only the owner of the enclave compensates) and the whole state at the
+ * failure (`$`), with the caught error at `$.error`.
+ */
 export interface CompensateInput {
-  readonly enclaveId: string;
-  readonly instance?: InstanceOutput;
-  readonly error?: { readonly Error?: string; readonly Cause?: string };
+  readonly executionArn: string;
+  readonly state: {
+    readonly enclaveId: string;
+    readonly instance?: InstanceOutput;
+    readonly error?: { readonly Error?: string; readonly Cause?: string };
+  };
 }

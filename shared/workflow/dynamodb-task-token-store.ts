@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   DynamoDBClient,
   PutItemCommand,
   UpdateItemCommand,
@@ -142,6 +143,20 @@ export class DynamoDbTaskTokenStore implements TaskTokenStore {
       // The same token is stored already (a retried or replayed put): leave it, taken or not, as it is.
       if (error instanceof ConditionalCheckFailedException) return;
       throw toTaskTokenStoreError('PutItem', error);
+    }
+  }
+
+  async discard(enclaveId: string): Promise<void> {
+    if (!isValidEnclaveId(enclaveId)) throw new TypeError('discard needs a valid enclaveId');
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
+        }),
+      );
+    } catch (error) {
+      throw toTaskTokenStoreError('DeleteItem', error);
     }
   }
 

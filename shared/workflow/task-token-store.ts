@@ -100,6 +100,14 @@ export interface TaskTokenStore {
    *   then; a retry answers `'already_taken'` in the worst case, which fails closed (the wait times out).
    */
   take(enclaveId: string, caller?: TaskTokenCaller): Promise<TaskTokenTake>;
+
+  /**
+   * Forgets the enclave's wait, taken or not: a new provisioning run (Challenge) starts from no wait, so an
+   * agent that calls before the new WaitForAttestation is told "not open yet" (and retries) instead of
+   * "already taken" or "expired" by the previous run's wait. A no-op when there is none.
+   * @throws {TypeError} for an invalid enclave id; {TaskTokenStoreError} when the store cannot be reached.
+   */
+  discard(enclaveId: string): Promise<void>;
 }
 
 /** The task-token store itself failed (not a refusal): never shown to clients beyond a 5xx. */

@@ -116,28 +116,14 @@ describe('POST /enclaves/{id}/attestation with bad input', () => {
       }),
       { numRuns: 150 },
     );
-    // The route judges only the caller and the open wait: bounded base64 from the right instance for the
-    // waiting enclave completes the wait once (202), and VerifyAttestation then refuses the random bytes
-    // through the workflow. Every other request was refused and left only a refusal record.
-    expect(accepted).toBeLessThanOrEqual(1);
+    // Nothing random is structurally an attestation document: every request was refused, and only
+    // refusal records were written (the enclaves, their chains, the outbox and the wait are untouched).
+    expect(accepted).toBe(0);
+    expect(await snapshot()).toBe(before);
     const provider = await ApiClient.as(stack, 'provider');
-    const status = async () =>
-      (await provider.get<{ status: string; statusReason: string }>(`/enclaves/${enclaveId}`)).body;
-    let waiting = await status();
-    // An accepted document goes on to VerifyAttestation: wait for the workflow's verdict.
-    for (let i = 0; accepted > 0 && waiting.status === 'Initializing' && i < 400; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-      waiting = await status();
-    }
-    if (accepted === 0) {
-      expect(await snapshot()).toBe(before);
-      expect(waiting.status).toBe('Initializing');
-    } else {
-      expect(waiting.status).toBe('Failed');
-      expect(waiting.statusReason).toMatch(
-        /^(malformed|unsupported_algorithm|bad_signature|untrusted_root|chain_invalid): /,
-      );
-    }
+    expect((await provider.get<{ status: string }>(`/enclaves/${enclaveId}`)).body.status).toBe(
+      'Initializing',
+    );
     expect((await provider.get<{ status: string }>(`/enclaves/${running}`)).body.status).toBe('Running');
   }, 120_000);
 });

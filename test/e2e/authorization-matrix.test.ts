@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { sql } from '../../shared/database/database.ts';
-import { activateEnclave } from '../../shared/enclaves/enclave-steps.ts';
+import { activateEnclave, claimProvisioning } from '../../shared/enclaves/enclave-steps.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
 
 /**
@@ -305,8 +305,12 @@ async function enclaveIn(state: EnclaveState): Promise<E> {
     'SELECT id FROM measurement_sets WHERE contract_id = :c',
     { c: sql.uuid(c.id) },
   );
+  // The workflow claims the enclave for its execution (Validate) before it may activate it.
+  const executionArn = `arn:aws:states:eu-central-1:000000000000:execution:EnclaveProvisioning:${created.body.id}`;
+  await claimProvisioning(stack.deps, created.body.id, executionArn);
   const running = await activateEnclave(stack.deps, {
     enclaveId: created.body.id,
+    executionArn,
     instanceId,
     attestation: {
       claims: {

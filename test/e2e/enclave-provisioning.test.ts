@@ -7,7 +7,7 @@ import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts'
 import { sql } from '../../shared/database/database.ts';
 import type { EnclaveData, SimulationFault } from '../../shared/domain/enclave.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
-import { verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
+import { compensateStep, verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
 import { STATES, STEP_ERRORS } from '../../shared/enclaves/provisioning-workflow.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
@@ -213,6 +213,19 @@ describe('provisioning through the rendered state machine', () => {
 });
 
 describe('callbacks and replays', () => {
+  it('refuses a document that is not structurally an attestation document with 400, before looking at the wait', async () => {
+    const id = await create('no-callback');
+    const garbage = await postAttestation(
+      id,
+      'i-0123456789abcdef0',
+      Buffer.from('not cbor').toString('base64'),
+    );
+    expect(garbage.status).toBe(400);
+    expect(garbage.body.type).toMatch(/validation-failed$/);
+    expect(await refusalsOf(id)).toEqual([]);
+    await settle(id, ['Failed']);
+  });
+
   it('refuses a second submission after activation, and a submission from another instance, with audit records', async () => {
     const id = await create();
     const enclave = await settle(id, ['Running', 'Failed']);
@@ -237,16 +250,7 @@ describe('callbacks and replays', () => {
 
   it('while the workflow waits: another instance is refused (403), the right one completes it once, a duplicate is refused (409)', async () => {
     const id = await create('no-callback');
-    // Wait until WaitForAttestation has recorded its token.
-    let instanceId: string | undefined;
-    const deadline = Date.now() + 10_000;
-    while (!instanceId) {
-      await stack.publishEvents();
-      if (executionOf(id)?.path.includes(STATES.waitForAttestation))
-        instanceId = instancesOf(id)[0]?.instanceId;
-      if (Date.now() > deadline) throw new Error('never waited');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    const instanceId = await waitUntilWaiting(id);
     const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
     const document = await stack.enclaves.nitro.attest({
       instanceId,
@@ -278,7 +282,13 @@ describe('callbacks and replays', () => {
     const enclave = await settle(id, ['Running', 'Failed']);
     expect(enclave.status).toBe('Failed');
     const instanceId = instancesOf(id)[0]!.instanceId;
-    const late = await postAttestation(id, instanceId, Buffer.from('late').toString('base64'));
+    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
+    const document = await stack.enclaves.nitro.attest({
+      instanceId,
+      image: LOCAL_DEFAULT_IMAGE,
+      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+    });
+    const late = await postAttestation(id, instanceId, document);
     expect(late.status).toBe(409);
     expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.version).toBe(enclave.version);
     expect((await refusalsOf(id)).map((r) => r.code)).toEqual(['attestation-not-awaited']);
@@ -303,6 +313,38 @@ describe('callbacks and replays', () => {
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).name).toBe(STEP_ERRORS.attestationRefused);
     expect((refused as Error).message).toMatch(/^nonce_replayed: /);
+  });
+});
+
+describe('duplicate and stale executions', () => {
+  it("a second execution for the same enclave ends Superseded and leaves the first one's parent alone", async () => {
+    const id = await create('no-callback');
+    await waitUntilWaiting(id);
+    const duplicate = stack.enclaves.runner().start({ enclaveId: id });
+    await duplicate.done;
+    expect(duplicate.status).toBe('SUCCEEDED');
+    expect(duplicate.path).toEqual([STATES.validate, STATES.superseded]);
+    // A stale or duplicate execution's Compensate touches nothing either.
+    const outcome = await compensateStep(stack.deps, {
+      executionArn: duplicate.executionArn,
+      state: { enclaveId: id, error: { Error: 'States.Timeout', Cause: 'late' } },
+    });
+    expect(outcome.terminatedInstances).toEqual([]);
+    await stack.enclaves.ec2.waitForState(instancesOf(id)[0]!.instanceId, 'running');
+    const [instance] = instancesOf(id);
+    expect(instance!.state).toBe('running');
+    // The owner's wait is still open: the right document completes it.
+    const nonce = instance!.tags[INSTANCE_TAGS.attestationNonce]!;
+    const document = await stack.enclaves.nitro.attest({
+      instanceId: instance!.instanceId,
+      image: LOCAL_DEFAULT_IMAGE,
+      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+    });
+    expect((await postAttestation(id, instance!.instanceId, document)).status).toBe(202);
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status, enclave.statusReason ?? '').toBe('Running');
+    expect(enclave.executionArn).not.toBe(duplicate.executionArn);
+    await assertNoOrphans();
   });
 });
 
@@ -403,6 +445,22 @@ describe('suspend, resume and terminate reach the instances', () => {
     await assertNoOrphans();
   });
 });
+
+/** Publishes events until the enclave's execution has entered WaitForAttestation; its parent's id. */
+async function waitUntilWaiting(enclaveId: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    await stack.publishEvents();
+    const runs = stack.enclaves
+      .runner()
+      .executions()
+      .filter((e) => e.input.enclaveId === enclaveId);
+    const instanceId = instancesOf(enclaveId)[0]?.instanceId;
+    if (runs[0]?.path.includes(STATES.waitForAttestation) && instanceId) return instanceId;
+    if (Date.now() > deadline) throw new Error(`enclave ${enclaveId} never waited for its attestation`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 /** Publishes events (the enforcement rule acts on them) until every instance of the enclave is `state`. */
 async function settleInstances(enclaveId: string, state: string): Promise<void> {

@@ -14,7 +14,7 @@ import {
   type SimulationFault,
 } from '../../shared/domain/enclave.ts';
 import { applyContractStatusToEnclaves, createEnclave } from '../../shared/enclaves/enclave-service.ts';
-import { activateEnclave } from '../../shared/enclaves/enclave-steps.ts';
+import { activateEnclave, claimProvisioning } from '../../shared/enclaves/enclave-steps.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
@@ -81,8 +81,12 @@ async function run(enclave: Enclave, instanceId = newInstanceId()): Promise<Encl
     "SELECT id FROM measurement_sets WHERE contract_id = :c AND status = 'Approved'",
     { c: sql.uuid(enclave.contractId) },
   );
+  // The workflow claims the enclave for its execution (Validate) before it may activate it.
+  const executionArn = `arn:aws:states:eu-central-1:000000000000:execution:EnclaveProvisioning:${enclave.id}`;
+  await claimProvisioning(deps, enclave.id, executionArn);
   const running = await activateEnclave(deps, {
     enclaveId: enclave.id,
+    executionArn,
     instanceId,
     attestation: {
       claims: {
@@ -422,6 +426,7 @@ describe.each(MODES)('on $name', ({ options, index }) => {
       expect(trail.body.verification.valid).toBe(true);
       expect(trail.body.records.map((r) => r.action)).toEqual([
         'create',
+        'provision',
         'activate',
         'suspend',
         'edit',

@@ -195,7 +195,11 @@ describe('the state machine', () => {
       ErrorEquals: ['States.ALL'],
       MaxAttempts: 6,
     });
-    expect(states[STATES.compensate]!.Parameters).toBeUndefined();
+    // The whole state and the execution: only the execution that owns the enclave compensates it.
+    expect(states[STATES.compensate]!.Parameters).toEqual({
+      'executionArn.$': '$$.Execution.Id',
+      'state.$': '$',
+    });
     expect(states[STATES.compensationFailed]).toMatchObject({ Type: 'Fail', Error: 'CompensationFailed' });
     expect(states[STATES.provisioningFailed]).toMatchObject({
       Type: 'Fail',

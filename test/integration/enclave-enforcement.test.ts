@@ -23,7 +23,7 @@ import {
   suspendEnclaveAsPlatform,
   terminateEnclaveAsPlatform,
 } from '../../shared/enclaves/enclave-service.ts';
-import { activateEnclave, failEnclave } from '../../shared/enclaves/enclave-steps.ts';
+import { activateEnclave, claimProvisioning, failEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { insertEnclaveMutation, loadEnclave } from '../../shared/enclaves/enclave-store.ts';
 import { EVENT_SOURCE } from '../../shared/events/event-bus.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
@@ -73,7 +73,7 @@ beforeAll(async () => {
     newId: randomUUID,
     workflow: {
       nonces: { issue: notUsed, consume: notUsed },
-      taskTokens: { put: notUsed, take: notUsed },
+      taskTokens: { put: notUsed, take: notUsed, discard: notUsed },
       callbacks: { succeed: notUsed },
       instances: new SimulatedInstanceControl(ec2),
       parentRoleName: '',
@@ -205,8 +205,12 @@ async function initializing(under?: ContractUnderTest) {
 async function running(under?: ContractUnderTest) {
   const s = await initializing(under);
   tick();
+  // The workflow claims the enclave for its execution (Validate) before it may activate it.
+  const executionArn = `arn:aws:states:eu-central-1:000000000000:execution:EnclaveProvisioning:${s.enclaveId}`;
+  await claimProvisioning(deps, s.enclaveId, executionArn);
   await activateEnclave(deps, {
     enclaveId: s.enclaveId,
+    executionArn,
     instanceId: s.instanceId,
     attestation: {
       matchedMeasurementSet: { id: s.setId },

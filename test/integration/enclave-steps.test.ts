@@ -31,6 +31,8 @@ import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
 const pcr = (c: string) => c.repeat(96);
 const SIGNER = pcr('8');
 const IMAGE = { pcr0: pcr('a'), pcr1: pcr('b'), pcr2: pcr('c'), pcr8: SIGNER };
+/** The provisioning execution the scenarios' enclaves are claimed by. */
+const EXECUTION = 'arn:aws:states:eu-central-1:123456789012:execution:EnclaveProvisioning:run-1';
 
 const CONFIGURATION = EnclaveConfigurationSchema.parse({
   resources: { cpuCount: 2, memoryMiB: 4096, storageGiB: 50 },
@@ -89,7 +91,8 @@ for (const adapter of ADAPTERS) {
         region: 'eu-central-1',
         version: 1,
         instanceId: null,
-        executionArn: null,
+        // Claimed by the provisioning execution that activates or fails it below.
+        executionArn: EXECUTION,
         statusReason: null,
         createdAt: at,
         updatedAt: at,
@@ -158,7 +161,12 @@ for (const adapter of ADAPTERS) {
       const instanceId = newInstanceId();
       tick();
       const attestation = verified(s.setId, instanceId);
-      const activated = await activateEnclave(deps, { enclaveId: s.enclave.id, instanceId, attestation });
+      const activated = await activateEnclave(deps, {
+        enclaveId: s.enclave.id,
+        instanceId,
+        executionArn: EXECUTION,
+        attestation,
+      });
       return { ...s, instanceId, attestation, activated };
     }
 
@@ -166,7 +174,7 @@ for (const adapter of ADAPTERS) {
       it('makes an Initializing enclave Running with the verified attestation, audited and published', async () => {
         const { enclave: e, setId } = await scenario();
         const instanceId = newInstanceId();
-        const executionArn = 'arn:aws:states:eu-central-1:123456789012:execution:EnclaveProvisioning:run-1';
+        const executionArn = EXECUTION;
         tick();
         const documentTime = new Date(clock.getTime() - 200).toISOString();
         const attestation = verified(setId, instanceId, documentTime);
@@ -220,7 +228,12 @@ for (const adapter of ADAPTERS) {
       it('answers a duplicate callback with the current state and writes nothing', async () => {
         const { enclave: e, instanceId, attestation, activated } = await running();
         tick();
-        const again = await activateEnclave(deps, { enclaveId: e.id, instanceId, attestation });
+        const again = await activateEnclave(deps, {
+          enclaveId: e.id,
+          instanceId,
+          executionArn: EXECUTION,
+          attestation,
+        });
         expect(again).toStrictEqual(activated);
         expect((await loadEnclave(opened.db, e.id))!.enclave).toStrictEqual(activated);
         expect((await auditTrail(e.id)).length).toBe(2);
@@ -228,7 +241,7 @@ for (const adapter of ADAPTERS) {
         // another document (or another instance) is not a duplicate: a Running enclave is not activated
         const other = verified(attestation.matchedMeasurementSet.id, instanceId);
         await expect(
-          activateEnclave(deps, { enclaveId: e.id, instanceId, attestation: other }),
+          activateEnclave(deps, { enclaveId: e.id, instanceId, executionArn: EXECUTION, attestation: other }),
         ).rejects.toBeInstanceOf(IllegalTransitionError);
         expect((await auditTrail(e.id)).length).toBe(2);
       });
@@ -241,6 +254,7 @@ for (const adapter of ADAPTERS) {
         const error = await activateEnclave(deps, {
           enclaveId: e.id,
           instanceId,
+          executionArn: EXECUTION,
           attestation: verified(setId, instanceId),
         }).catch((x) => x);
         expect(error).toBeInstanceOf(UnprocessableError);
@@ -272,12 +286,32 @@ for (const adapter of ADAPTERS) {
         tick();
         const instanceId = newInstanceId();
         await expect(
-          activateEnclave(racing, { enclaveId: e.id, instanceId, attestation: verified(setId, instanceId) }),
+          activateEnclave(racing, {
+            enclaveId: e.id,
+            instanceId,
+            executionArn: EXECUTION,
+            attestation: verified(setId, instanceId),
+          }),
         ).rejects.toMatchObject({ type: 'transition-guard-failed' });
         expect(suspended).toBe(true);
         expect((await loadEnclave(opened.db, e.id))!.enclave).toStrictEqual(e);
         expect((await auditTrail(e.id)).length).toBe(1);
         expect((await outbox(e.id)).length).toBe(1);
+      });
+
+      it('refuses an execution that does not own the enclave (a superseded run), writing nothing', async () => {
+        const { enclave: e, setId } = await scenario();
+        tick();
+        const instanceId = newInstanceId();
+        const error = await activateEnclave(deps, {
+          enclaveId: e.id,
+          instanceId,
+          executionArn: `${EXECUTION}-stale`,
+          attestation: verified(setId, instanceId),
+        }).catch((x) => x);
+        expect(error).toMatchObject({ status: 409, type: 'enclave-not-owned' });
+        expect((await loadEnclave(opened.db, e.id))!.enclave).toStrictEqual(e);
+        expect((await auditTrail(e.id)).length).toBe(1);
       });
 
       it('answers 404 for an unknown enclave', async () => {
@@ -286,6 +320,7 @@ for (const adapter of ADAPTERS) {
           activateEnclave(deps, {
             enclaveId: randomUUID(),
             instanceId,
+            executionArn: EXECUTION,
             attestation: verified(randomUUID(), instanceId),
           }),
         ).rejects.toBeInstanceOf(NotFoundError);
@@ -360,6 +395,18 @@ for (const adapter of ADAPTERS) {
         ]);
       });
 
+      it("leaves another execution's enclave alone when the failing execution is named", async () => {
+        const { enclave: e } = await scenario();
+        tick();
+        const result = await failEnclave(deps, {
+          enclaveId: e.id,
+          reason: { code: 'timeout', message: 'late' },
+          executionArn: `${EXECUTION}-stale`,
+        });
+        expect(result).toStrictEqual(e);
+        expect((await auditTrail(e.id)).length).toBe(1);
+      });
+
       it('writes once when Compensate runs twice, and bounds the reason', async () => {
         const { enclave: e } = await scenario();
         tick();
@@ -381,6 +428,7 @@ for (const adapter of ADAPTERS) {
           activateEnclave(deps, {
             enclaveId: e.id,
             instanceId,
+            executionArn: EXECUTION,
             attestation: verified(randomUUID(), instanceId),
           }),
         ).rejects.toBeInstanceOf(IllegalTransitionError);

@@ -93,6 +93,17 @@ describe('DynamoDbTaskTokenStore on dynalite', () => {
     });
   });
 
+  it('discard forgets the wait, taken or not, so the next run starts from none; discarding nothing is a no-op', async () => {
+    const enclave = freshEnclave();
+    await store.put(enclave, { taskToken: token('a'), executionArn: EXEC_1, expiresAt: inSeconds(600) });
+    expect(await store.take(enclave)).toEqual({ taskToken: token('a'), executionArn: EXEC_1 });
+    await store.discard(enclave);
+    expect(await store.take(enclave)).toBe('none');
+    expect(await readItem(enclave)).toBeUndefined();
+    await store.discard(enclave);
+    await expect(store.discard('')).rejects.toBeInstanceOf(TypeError);
+  });
+
   it('answers none when no wait was ever put, without creating an item', async () => {
     const enclave = freshEnclave();
     expect(await store.take(enclave)).toBe('none');
