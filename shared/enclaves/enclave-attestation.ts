@@ -54,6 +54,25 @@ export interface EnclaveAttestationInput {
   readonly approvedMeasurements: readonly MeasurementSet[];
   /** The nonce the Challenge step issued for this enclave. */
   readonly expectedNonce: Uint8Array;
+  /**
+   * The PCR8 values (image signing certificates) the enclave may run with: its image's declared `pcr8`, or
+   * else its `securityPolicies.allowedSigners`. Empty or absent: any signer, or none (unless an approved
+   * set pins one). See {@link allowedSignersOf}.
+   */
+  readonly allowedSigners?: readonly string[];
+}
+
+/**
+ * The PCR8 values an enclave's configuration allows: exactly the image's declared signer when it declares
+ * one (the configuration schema already requires it to be among `allowedSigners`), else the allowed
+ * signers; empty when the configuration allows any image, signed or not.
+ */
+export function allowedSignersOf(configuration: {
+  readonly image: { readonly pcr8?: string | undefined };
+  readonly securityPolicies: { readonly allowedSigners: readonly string[] };
+}): string[] {
+  const declared = configuration.image.pcr8;
+  return declared !== undefined ? [declared] : [...configuration.securityPolicies.allowedSigners];
 }
 
 export interface EnclaveAttestationDeps {
@@ -149,10 +168,21 @@ export async function verifyEnclaveAttestation(
   }
 
   const pcr4 = pcr4ForInstanceId(input.instanceId);
+  // One policy set per (approved set, admissible signer): PCR8 is pinned whenever the set or the
+  // enclave's configuration constrains the signer, so an allowlist is enforced by the NSM's own PCR8.
+  const candidates = approved.flatMap((set) =>
+    signersFor(set, input.allowedSigners ?? []).map((pcr8) => ({ set, pcr8 })),
+  );
+  if (candidates.length === 0) {
+    return refuse(
+      'measurements-not-approved',
+      "No approved measurement set is signed by a certificate the enclave's allowed signers list.",
+    );
+  }
   let policy: Policy;
   try {
     policy = buildPolicy({
-      measurements: approved.map((set) => policySet(set, pcr4)),
+      measurements: candidates.map(({ set, pcr8 }) => policySet(set, pcr4, pcr8)),
       requireFreshness: true,
       expectedNonce: input.expectedNonce,
       maxAgeMs: deps.maxAgeMs ?? DEFAULT_ATTESTATION_MAX_AGE_MS,
@@ -174,21 +204,27 @@ export async function verifyEnclaveAttestation(
   const consumption = await deps.nonces.consume(input.enclaveId, input.expectedNonce);
   if (consumption !== 'consumed') return nonceRefusal(consumption);
 
-  const set = approved[verdict.matchedMeasurementSet]!;
+  const { set } = candidates[verdict.matchedMeasurementSet]!;
   return {
     ok: true,
     claims: summarize(verdict.claims),
-    matchedMeasurementSet: { index: verdict.matchedMeasurementSet, id: set.id },
+    matchedMeasurementSet: { index: approved.indexOf(set), id: set.id },
   };
 }
 
-function policySet(set: MeasurementSet, pcr4: string): PolicyMeasurementSet {
+/** The PCR8 values `set` may match under `allowed` (empty: unconstrained); `undefined` = PCR8 not pinned. */
+function signersFor(set: MeasurementSet, allowed: readonly string[]): (string | undefined)[] {
+  if (set.pcr8) return allowed.length === 0 || allowed.includes(set.pcr8) ? [set.pcr8] : [];
+  return allowed.length === 0 ? [undefined] : [...allowed];
+}
+
+function policySet(set: MeasurementSet, pcr4: string, pcr8: string | undefined): PolicyMeasurementSet {
   return {
     0: set.pcr0,
     1: set.pcr1,
     2: set.pcr2,
     4: pcr4,
-    ...(set.pcr8 ? { 8: set.pcr8 } : {}),
+    ...(pcr8 ? { 8: pcr8 } : {}),
   };
 }
 

@@ -3,7 +3,7 @@ import { listMeasurementSets } from '../contracts/measurement-store.ts';
 import { isFinalEnclaveStatus } from '../domain/enclave.ts';
 import { ConflictError, DomainError, NotFoundError } from '../domain/errors.ts';
 import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
-import { verifyEnclaveAttestation } from './enclave-attestation.ts';
+import { allowedSignersOf, verifyEnclaveAttestation } from './enclave-attestation.ts';
 import {
   activateEnclave,
   claimProvisioning,
@@ -180,6 +180,7 @@ export async function verifyAttestationStep(
         instanceId,
         approvedMeasurements,
         expectedNonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+        allowedSigners: allowedSignersOf(enclave.configuration),
       },
       {
         nonces: workflowPorts(deps).nonces,

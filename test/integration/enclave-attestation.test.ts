@@ -8,6 +8,7 @@ import { type LocalDynamoDb, startLocalDynamoDb } from '../../infra/local/local-
 import { imageMeasurements, NitroSimulator, pcr4ForInstance } from '../../infra/local/nitro-simulator.ts';
 import type { MeasurementSet } from '../../shared/domain/measurement-set.ts';
 import {
+  allowedSignersOf,
   DEFAULT_ATTESTATION_MAX_AGE_MS,
   type EnclaveAttestationDeps,
   pcr4ForInstanceId,
@@ -20,6 +21,7 @@ const T0 = new Date('2027-03-01T12:00:00.000Z');
 const IMAGE = { eif: 'contract-runner:1.4.2' };
 const OTHER_IMAGE = { eif: 'contract-runner:9.9.9' };
 const SIGNER_PCR8 = '8'.repeat(96);
+const OTHER_SIGNER_PCR8 = '9'.repeat(96);
 
 let local: LocalDynamoDb;
 let simulator: NitroSimulator;
@@ -195,6 +197,55 @@ describe('verifyEnclaveAttestation', () => {
       ok: true,
       matchedMeasurementSet: { index: 0, id: 'set-signed' },
     });
+  });
+
+  it("pins PCR8 to the enclave's allowed signers when the approved set does not pin one", async () => {
+    const { enclaveId, instanceId, nonce } = await launched();
+    const sets = [approvedSet('set-any-signer', IMAGE)];
+    const input = {
+      enclaveId,
+      instanceId,
+      approvedMeasurements: sets,
+      expectedNonce: nonce,
+      allowedSigners: allowedSignersOf({
+        image: {},
+        securityPolicies: { allowedSigners: [OTHER_SIGNER_PCR8, SIGNER_PCR8] },
+      }),
+    };
+    for (const document of [
+      await simulator.attest({ instanceId, image: IMAGE, nonce }),
+      await simulator.attest({ instanceId, image: IMAGE, nonce, pcrs: { 8: 'ee'.repeat(48) } }),
+    ]) {
+      expect(await verifyEnclaveAttestation({ ...input, document }, localDeps())).toMatchObject({
+        ok: false,
+        code: 'pcr_mismatch',
+      });
+    }
+    const signed = await simulator.attest({ instanceId, image: IMAGE, nonce, pcrs: { 8: SIGNER_PCR8 } });
+    expect(await verifyEnclaveAttestation({ ...input, document: signed }, localDeps())).toMatchObject({
+      ok: true,
+      matchedMeasurementSet: { index: 0, id: 'set-any-signer' },
+    });
+  });
+
+  it('refuses when no approved set is signed by an allowed signer: measurements-not-approved', async () => {
+    const { enclaveId, instanceId, nonce } = await launched();
+    const signed = await simulator.attest({ instanceId, image: IMAGE, nonce, pcrs: { 8: SIGNER_PCR8 } });
+    const result = await verifyEnclaveAttestation(
+      {
+        document: signed,
+        enclaveId,
+        instanceId,
+        approvedMeasurements: [approvedSet('set-signed', IMAGE, { pcr8: SIGNER_PCR8 })],
+        expectedNonce: nonce,
+        allowedSigners: allowedSignersOf({
+          image: { pcr8: OTHER_SIGNER_PCR8 },
+          securityPolicies: { allowedSigners: [] },
+        }),
+      },
+      localDeps(),
+    );
+    expect(result).toMatchObject({ ok: false, code: 'measurements-not-approved' });
   });
 
   it('refuses a debug-mode document: debug_mode', async () => {
