@@ -74,6 +74,12 @@ export interface RunInstancesInput {
   readonly TagSpecifications?: readonly TagSpecification[];
   /** Base64, as EC2 takes it; kept so a test can check what the workflow rendered. */
   readonly UserData?: string;
+  /**
+   * Idempotency token (at most 64 ASCII characters): the same token with the same parameters answers the
+   * original reservation instead of launching again; with other parameters it is
+   * `IdempotentParameterMismatch`.
+   */
+  readonly ClientToken?: string;
 }
 
 /** An instance as `RunInstances`/`DescribeInstances` return it. */
@@ -286,6 +292,8 @@ export class Ec2Simulator {
   private readonly hooks = new Set<Promise<void>>();
   private readonly listeners = new Set<() => void>();
   private readonly errors: { instanceId: string; error: unknown }[] = [];
+  /** Successful RunInstances by ClientToken: the request's fingerprint and the reservation it made. */
+  private readonly clientTokens = new Map<string, { fingerprint: string; reservationId: string }>();
   private sequence = 0;
 
   constructor(options: Ec2SimulatorOptions = {}) {
@@ -324,9 +332,31 @@ export class Ec2Simulator {
     });
   }
 
-  /** EC2 `RunInstances`: MaxCount instances in `pending`, each booting after the boot delay. */
+  /**
+   * EC2 `RunInstances`: MaxCount instances in `pending`, each booting after the boot delay. With a
+   * `ClientToken` it is idempotent as in EC2: a repeat of a successful request (same token, same
+   * parameters) launches nothing and answers the original reservation as it is now; the same token with
+   * other parameters is refused with `IdempotentParameterMismatch`. A failed request records no token.
+   */
   async runInstances(input: RunInstancesInput): Promise<RunInstancesOutput> {
     const request = asObject(input, 'RunInstances');
+    const { ClientToken: clientToken, ...parameters } = request;
+    const fingerprint = canonicalJson(parameters);
+    if (clientToken !== undefined) {
+      if (typeof clientToken !== 'string' || !/^[\x20-\x7e]{1,64}$/.test(clientToken)) {
+        throw new Ec2Error('InvalidParameterValue', 'ClientToken must be 1 to 64 ASCII characters.');
+      }
+      const original = this.clientTokens.get(clientToken);
+      if (original !== undefined) {
+        if (original.fingerprint !== fingerprint) {
+          throw new Ec2Error(
+            'IdempotentParameterMismatch',
+            `The client token ${clientToken} was already used with different request parameters.`,
+          );
+        }
+        return this.reservation(original.reservationId);
+      }
+    }
     const template = this.launchTemplate(request.LaunchTemplate);
     const imageId = request.ImageId ?? template?.ImageId;
     const instanceType = request.InstanceType ?? template?.InstanceType;
@@ -401,11 +431,22 @@ export class Ec2Simulator {
       launched.push(record);
       this.schedule(record, this.bootDelayMs, 'running');
     }
+    if (clientToken !== undefined) this.clientTokens.set(clientToken, { fingerprint, reservationId });
     this.notify();
     return {
       ReservationId: reservationId,
       OwnerId: this.accountId,
       Instances: launched.map((r) => this.view(r)),
+    };
+  }
+
+  /** A reservation's instances as they are now (what a repeated idempotent RunInstances answers). */
+  private reservation(reservationId: string): RunInstancesOutput {
+    const instances = [...this.instances.values()].filter((r) => r.reservationId === reservationId);
+    return {
+      ReservationId: reservationId,
+      OwnerId: this.accountId,
+      Instances: instances.map((r) => this.view(r)),
     };
   }
 
@@ -757,6 +798,18 @@ function faultMessage(name: string, instanceType: string | undefined): string {
     default:
       return `Simulated ${name}.`;
   }
+}
+
+/** JSON with object keys sorted: two requests with the same parameters in another order compare equal. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
 
 /** Untyped JSON from a state machine reaches here: refuse non-objects as EC2 would, not with a TypeError. */

@@ -150,6 +150,52 @@ describe('Ec2Simulator: launching', () => {
     const error = await ec2Error(ec2.runInstances(launch({ LaunchTemplate: { LaunchTemplateName: 'x' } })));
     expect(error.name).toBe('InvalidLaunchTemplateName.NotFoundException');
   });
+
+  it('is idempotent by ClientToken: a repeat answers the original reservation, other parameters are refused', async () => {
+    const ec2 = new Ec2Simulator();
+    const token = 'a'.repeat(40);
+    const first = await ec2.runInstances(launch({ ClientToken: token }));
+    await ec2.waitForState(first.Instances[0]!.InstanceId, 'running');
+
+    // The same request again (keys in another order): the original reservation, as it is now.
+    const { ClientToken: _, ...parameters } = launch({ ClientToken: token });
+    const repeat = await ec2.runInstances({
+      ClientToken: token,
+      ...Object.fromEntries(Object.entries(parameters).reverse()),
+    } as RunInstancesInput);
+    expect(repeat.ReservationId).toBe(first.ReservationId);
+    expect(repeat.Instances.map((i) => i.InstanceId)).toEqual(first.Instances.map((i) => i.InstanceId));
+    expect(repeat.Instances[0]!.State.Name).toBe('running');
+    expect(ec2.inventory()).toHaveLength(1);
+
+    // The same token with another type: refused, nothing launched.
+    const mismatch = await ec2Error(
+      ec2.runInstances(launch({ ClientToken: token, InstanceType: 'c6i.2xlarge' })),
+    );
+    expect(mismatch.name).toBe('IdempotentParameterMismatch');
+    expect(mismatch.$fault).toBe('client');
+    expect(ec2.inventory()).toHaveLength(1);
+
+    // Another token, or none, launches again; a token over 64 characters is refused.
+    await runOne(ec2, { ClientToken: 'b'.repeat(64) });
+    await runOne(ec2);
+    expect(ec2.inventory()).toHaveLength(3);
+    expect((await ec2Error(ec2.runInstances(launch({ ClientToken: 'c'.repeat(65) })))).name).toBe(
+      'InvalidParameterValue',
+    );
+    await ec2.settled();
+  });
+
+  it('records no token for a failed launch: its retry with the same token launches', async () => {
+    const ec2 = new Ec2Simulator();
+    ec2.failNext('InsufficientInstanceCapacity');
+    const failed = await ec2Error(ec2.runInstances(launch({ ClientToken: 'retry-1' })));
+    expect(failed.name).toBe('InsufficientInstanceCapacity');
+    expect(ec2.inventory()).toHaveLength(0);
+    await runOne(ec2, { ClientToken: 'retry-1' });
+    expect(ec2.inventory()).toHaveLength(1);
+    await ec2.settled();
+  });
 });
 
 describe('Ec2Simulator: injected faults', () => {
@@ -221,6 +267,7 @@ describe('Ec2Simulator: state transitions', () => {
         PreviousState: { Code: 16, Name: 'running' },
       },
     ]);
+    // Starting while still stopping is refused, as EC2 does (the workflow's StartInstances retries on it).
     expect((await ec2Error(ec2.startInstances(ids))).name).toBe('IncorrectInstanceState');
     await ec2.waitForState(InstanceId, 'stopped');
     // Stopping a stopped instance is a no-op.
