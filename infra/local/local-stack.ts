@@ -21,6 +21,7 @@ import {
   type LocalEnclaves,
   startLocalEnclaves,
 } from './local-enclaves.ts';
+import { LOCAL_REGION } from './provisioning-definition.ts';
 import { seedIdentities } from './seed.ts';
 
 export interface LocalStackOptions {
@@ -76,6 +77,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     signer,
     now: options.now ?? (() => new Date()),
     newId: randomUUID,
+    // The region the rendered definition and the simulated EC2 stand for.
+    region: LOCAL_REGION,
     workflow: enclaves.workflow,
     local: enclaves.local,
   };

@@ -12,6 +12,7 @@ import { type FieldIssue, UnprocessableError } from './errors.ts';
  * |-------------------------------------|----------------------------------------|----------------|
  * | `contract-not-active`               | always                                 | contract status is `Active` |
  * | `region-outside-data-residency`     | always                                 | region ∈ `compliance.dataResidency` |
+ * | `region-not-served`                 | a deployment region is known           | region is the deployment's (parents launch there) |
  * | `encryption-not-required`           | every level (Standard and up)          | `networkPolicies.encryptionRequired` |
  * | `tls-below-1.3`                     | High, Military                         | `minTlsVersion` is `1.3` |
  * | `debug-mode-forbidden-by-encryption`| High, Military                         | `debugMode` false, even locally |
@@ -35,6 +36,7 @@ import { type FieldIssue, UnprocessableError } from './errors.ts';
 export const COMPATIBILITY_REQUIREMENTS = [
   'contract-not-active',
   'region-outside-data-residency',
+  'region-not-served',
   'encryption-not-required',
   'tls-below-1.3',
   'debug-mode-forbidden-by-encryption',
@@ -77,6 +79,12 @@ export interface CompatibilityEnclave {
 export interface CompatibilityContext {
   /** True only in the local stack (the Nitro simulator), where debug-mode enclaves may be tried. */
   readonly localStack: boolean;
+  /**
+   * The region this deployment launches enclave parents in (the state machine's RunInstances runs there):
+   * an enclave declaring another region would run outside the region its contract's data residency was
+   * checked against. Undefined skips the rule (pure unit checks).
+   */
+  readonly deploymentRegion?: string | undefined;
 }
 
 /** The widest egress CIDR network isolation allows: a /24 is one subnet-sized service, not "the internet". */
@@ -127,6 +135,14 @@ export function checkCompatibility(
       'region-outside-data-residency',
       'region',
       `${enclave.region} is outside the contract's data residency (${compliance.dataResidency.join(', ')})`,
+    );
+  }
+
+  if (context.deploymentRegion !== undefined && enclave.region !== context.deploymentRegion) {
+    add(
+      'region-not-served',
+      'region',
+      `this deployment runs enclaves in ${context.deploymentRegion} only, not ${enclave.region}`,
     );
   }
 

@@ -152,6 +152,7 @@ function contextOf(contract: ContractData): EnclaveTransitionContext {
 
 interface ProvisionabilityOptions {
   readonly localStack: boolean;
+  readonly deploymentRegion: string | undefined;
   /** Leave out `contract-not-active` (an edit of a suspended enclave may fix it while the contract is on hold). */
   readonly ignoreContractStatus?: boolean;
 }
@@ -171,6 +172,7 @@ function assertProvisionable(
   const failures: UnprocessableError[] = [];
   const unmet: UnmetRequirement[] = checkCompatibility(contract, enclave, {
     localStack: options.localStack,
+    deploymentRegion: options.deploymentRegion,
   }).filter((u) => !(options.ignoreContractStatus && u.requirement === 'contract-not-active'));
   if (unmet.length > 0) {
     failures.push(
@@ -341,7 +343,7 @@ export async function createEnclave(
     throw new ForbiddenError("Only the contract's parties or an admin may create an enclave under it.");
   }
   const localStack = deps.local !== undefined;
-  assertProvisionable(contract, input, sets, { localStack });
+  assertProvisionable(contract, input, sets, { localStack, deploymentRegion: deps.region });
 
   const at = deps.now().toISOString();
   const enclave: EnclaveData = {
@@ -405,7 +407,7 @@ export async function createEnclave(
     // Either the contract left Active since it was loaded, or the key was claimed before.
     const now = await loadContract(deps.db, contract.id);
     if (now && now.contract.status !== 'Active') {
-      assertProvisionable(now.contract, input, sets, { localStack });
+      assertProvisionable(now.contract, input, sets, { localStack, deploymentRegion: deps.region });
     }
     if (!claim || !idempotency) throw new Error('enclave insert applied no row under an Active contract');
     const replay = await replayOrConflict<EnclaveData>(
@@ -552,6 +554,7 @@ export async function updateEnclave(
       const sets = await listMeasurementSets(deps.db, e.contractId);
       assertProvisionable(contract, { region: e.region, configuration: patch.configuration }, sets, {
         localStack: deps.local !== undefined,
+        deploymentRegion: deps.region,
         ignoreContractStatus: true,
       });
       const changed = [

@@ -126,7 +126,7 @@ export async function validateEnclaveForProvisioning(
   // The foreign key makes this impossible; kept as a DomainError so Compensate can still record it.
   if (!contractLoaded) throw new NotFoundError(`Contract ${enclave.contractId} of enclave ${enclave.id}`);
   const { contract } = contractLoaded;
-  assertCompatible(contract, enclave, { localStack: options.localStack });
+  assertCompatible(contract, enclave, { localStack: options.localStack, deploymentRegion: deps.region });
   const approvedMeasurements = assertImageApproved(enclave.configuration.image, sets);
   const instanceTypes = chooseInstanceTypes(enclave.configuration.resources);
   return { enclave, contract, approvedMeasurements, instanceTypes };

@@ -8,6 +8,8 @@ export interface Dependencies {
   readonly signer: Signer;
   readonly now: () => Date;
   readonly newId: () => string;
+  /** The AWS region this deployment runs in (enclave parents launch there); undefined where unknown. */
+  readonly region?: string | undefined;
   /**
    * The provisioning workflow's ports (nonces, task tokens, callbacks, EC2): only in functions configured
    * for it (`WORKFLOW_TABLE_NAME`) and in the local stack. A use case that needs them and finds none fails

@@ -34,6 +34,7 @@ export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies>
     signer: await openSigner(config),
     now: () => new Date(),
     newId: randomUUID,
+    region: config.AWS_REGION,
     ...(workflow ? { workflow } : {}),
   };
 }

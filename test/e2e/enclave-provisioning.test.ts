@@ -348,6 +348,25 @@ describe('duplicate and stale executions', () => {
   });
 });
 
+describe('the deployment region', () => {
+  it('refuses an enclave in a region this deployment does not launch parents in, storing nothing', async () => {
+    const res = await provider.post<{ errors: { field: string; message: string }[] }>('/enclaves', {
+      ...FIXTURE,
+      contractId,
+      region: 'eu-west-1',
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          field: 'region',
+          message: expect.stringContaining('this deployment runs enclaves in eu-central-1 only'),
+        }),
+      ]),
+    );
+  });
+});
+
 describe('trust anchors', () => {
   it('without the local-stack hooks (as deployed) a simulator document is refused as untrusted_root', async () => {
     const id = await create();

@@ -331,7 +331,10 @@ describe('checkCompatibility', () => {
       c.securityPolicies = { secureBoot: false, measuredBoot: false, allowedSigners: [], debugMode: true };
       c.observability = { metricsEnabled: false, logForwarding: false };
     }, 'us-east-1');
-    const unmet = checkCompatibility(contract({}, { status: 'Suspended' }), bad, DEPLOYED);
+    const unmet = checkCompatibility(contract({}, { status: 'Suspended' }), bad, {
+      ...DEPLOYED,
+      deploymentRegion: 'eu-central-1',
+    });
     expect(codes(unmet)).toEqual([...COMPATIBILITY_REQUIREMENTS]);
     for (const u of unmet) expect(u.message.length).toBeGreaterThan(10);
   });
@@ -345,6 +348,25 @@ describe('checkCompatibility', () => {
       },
     };
     expect(checkCompatibility(minimal, enclave(), DEPLOYED)).toEqual([]);
+  });
+});
+
+describe('the deployment region', () => {
+  it('refuses an enclave declaring a region the deployment does not launch parents in', () => {
+    const elsewhere = enclave(undefined, 'eu-west-1');
+    const base = contract();
+    const residency: CompatibilityContract = {
+      ...base,
+      terms: { ...base.terms, compliance: { dataResidency: ['eu-central-1', 'eu-west-1'] } },
+    };
+    expect(
+      codes(checkCompatibility(residency, elsewhere, { ...DEPLOYED, deploymentRegion: 'eu-central-1' })),
+    ).toEqual(['region-not-served']);
+    expect(checkCompatibility(residency, elsewhere, { ...DEPLOYED, deploymentRegion: 'eu-west-1' })).toEqual(
+      [],
+    );
+    // Unknown deployment region (pure checks): the rule does not apply.
+    expect(checkCompatibility(residency, elsewhere, DEPLOYED)).toEqual([]);
   });
 });
 
