@@ -61,6 +61,19 @@ const BACKOFF = {
   jitterStrategy: sfn.JitterType.FULL,
 } as const;
 
+/**
+ * StartInstances of a parent that is still `stopping` (a resume right after a suspend) is refused with
+ * IncorrectInstanceState until the stop completes, which takes a minute or two for a Nitro parent: about
+ * 4 minutes of backoff in all (5 s × 1.5ⁿ, 8 retries), no jitter so the total is what it says. A parent
+ * that is shutting down or terminated stays refused and goes to Compensate after these retries.
+ */
+const UNTIL_STOPPED: sfn.RetryProps = {
+  errors: ['Ec2.IncorrectInstanceStateException'],
+  interval: Duration.seconds(5),
+  backoffRate: 1.5,
+  maxAttempts: 8,
+};
+
 const STEP_TIMEOUT = sfn.Timeout.duration(Duration.seconds(WORKFLOW_TIMING.lambdaTimeoutSeconds));
 
 /**
@@ -208,6 +221,12 @@ export function buildProvisioningDefinition(
       MinCount: 1,
       MaxCount: 1,
       EnclaveOptions: { Enabled: true },
+      // Idempotency: a retry of this launch (same execution, same candidate) answers the instance the first
+      // attempt launched instead of launching a second parent. SHA-1 hex is 40 characters (EC2 takes 64).
+      ClientToken: sfn.JsonPath.hash(
+        sfn.JsonPath.format('{}/{}', sfn.JsonPath.executionId, sfn.JsonPath.stringAt('$.launch.index')),
+        'SHA-1',
+      ),
       TagSpecifications: [
         { ResourceType: 'instance', Tags: tags(true) },
         { ResourceType: 'volume', Tags: tags(false) },
@@ -263,7 +282,8 @@ export function buildProvisioningDefinition(
     .addCatch(compensate, toCompensate);
   const startInstances = new Ec2Call(scope, STATES.startInstances, {
     stateName: STATES.startInstances,
-    comment: 'Restarts the stopped parent (resume).',
+    comment:
+      'Restarts the stopped parent (resume); while it is still stopping, EC2 refuses with IncorrectInstanceState and the start is retried until the stop completes.',
     action: 'startInstances',
     parameters: { InstanceIds: sfn.JsonPath.array(restartInstanceId) },
     resultSelector: { instanceId: sfn.JsonPath.stringAt('$.StartingInstances[0].InstanceId') },
@@ -271,6 +291,7 @@ export function buildProvisioningDefinition(
     taskTimeout: STEP_TIMEOUT,
   })
     .addRetry({ errors: EC2_TRANSIENT_ERRORS, ...BACKOFF })
+    .addRetry(UNTIL_STOPPED)
     .addCatch(compensate, toCompensate);
 
   const waitForAttestation = new tasks.LambdaInvoke(scope, STATES.waitForAttestation, {

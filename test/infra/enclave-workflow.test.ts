@@ -251,6 +251,8 @@ describe('the state machine', () => {
         LaunchTemplate: { LaunchTemplateId: `<${lt}>`, Version: `<${lt}.LatestVersionNumber>` },
         'InstanceType.$': '$.launch.instanceType',
         EnclaveOptions: { Enabled: true },
+        // Idempotent: a retried launch of the same execution and candidate answers the first instance.
+        'ClientToken.$': "States.Hash(States.Format('{}/{}', $$.Execution.Id, $.launch.index), 'SHA-1')",
       },
     });
     const specs = (states[STATES.runInstances]!.Parameters as { TagSpecifications: unknown })
@@ -277,6 +279,22 @@ describe('the state machine', () => {
     expect(shortfall).toContain('*InsufficientInstanceCapacity*');
     expect(shortfall).toContain('"NumericLessThanPath":"$.plan.lastInstanceTypeIndex"');
     expect(states[STATES.nextInstanceType]?.Next).toBe(STATES.runInstances);
+  });
+
+  it('restarts the parent once a stop completes: StartInstances retries IncorrectInstanceState for minutes', () => {
+    expect(states[STATES.tagRestartNonce]?.Next).toBe(STATES.startInstances);
+    const retry = (states[STATES.startInstances]!.Retry as Record<string, unknown>[]).find((r) =>
+      (r.ErrorEquals as string[]).includes('Ec2.IncorrectInstanceStateException'),
+    );
+    expect(retry).toEqual({
+      ErrorEquals: ['Ec2.IncorrectInstanceStateException'],
+      IntervalSeconds: 5,
+      BackoffRate: 1.5,
+      MaxAttempts: 8,
+    });
+    // Long enough for a Nitro parent to finish stopping (about 4 minutes of backoff in all).
+    const waited = Array.from({ length: 8 }, (_, n) => 5 * 1.5 ** n).reduce((a, b) => a + b, 0);
+    expect(waited).toBeGreaterThan(180);
   });
 });
 
