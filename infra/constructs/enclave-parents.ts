@@ -158,11 +158,26 @@ export class EnclaveParents extends Construct {
     const created = [...tagged, this.ec2Arn('network-interface', '*')];
     const image = stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' });
     const fromTemplate = { ArnEquals: { 'ec2:LaunchTemplate': this.launchTemplateArn } };
+    const requestTagged = { Null: { [`aws:RequestTag/${INSTANCE_TAGS.enclaveId}`]: 'false' } };
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['ec2:RunInstances'],
-      resourceArns: tagged,
-      conditions: { ...fromTemplate, Null: { [`aws:RequestTag/${INSTANCE_TAGS.enclaveId}`]: 'false' } },
+      resourceArns: [this.ec2Arn('instance', '*')],
+      conditions: {
+        ...fromTemplate,
+        ...requestTagged,
+        // Request parameters override the template's: without this, a launch could ask for IMDSv1 and let
+        // anything on the parent read the role's credentials and the nonce tag without a session token.
+        StringEquals: { 'ec2:MetadataHttpTokens': 'required' },
+      },
+    });
+    // A statement of its own: ec2:MetadataHttpTokens is a key of the instance, absent for the volume (a
+    // StringEquals on an absent key never matches, which would refuse every launch).
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['ec2:RunInstances'],
+      resourceArns: [this.ec2Arn('volume', '*')],
+      conditions: { ...fromTemplate, ...requestTagged },
     });
     const launch = iam.Grant.addToPrincipal({
       grantee,

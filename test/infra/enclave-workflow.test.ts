@@ -314,6 +314,13 @@ describe('EC2 permissions', () => {
     for (const s of onInstances) {
       expect(s.condition?.Null).toEqual({ [`aws:RequestTag/${INSTANCE_TAGS.enclaveId}`]: 'false' });
     }
+    // The request may not override the template's IMDSv2 requirement: every statement that lets it create
+    // an instance requires the token.
+    const onInstance = statements.filter((s) => /:instance\/\*/.test(s.resource));
+    expect(onInstance.length).toBeGreaterThan(0);
+    for (const s of onInstance) {
+      expect(s.condition?.StringEquals).toEqual({ 'ec2:MetadataHttpTokens': 'required' });
+    }
   });
 
   it('ec2:CreateTags only within RunInstances or on instances carrying the enclave tag', () => {
