@@ -119,7 +119,17 @@ export async function submitAttestation(
     instanceId: caller.instanceId,
     receivedAt: deps.now().toISOString(),
   };
-  const sent = await callbacks.succeed(taken.taskToken, submission);
+  let sent: 'sent' | 'gone';
+  try {
+    sent = await callbacks.succeed(taken.taskToken, submission);
+  } catch (error) {
+    // Step Functions throttled or failed: hand the token back so the agent's retry can complete the wait
+    // (the route answers 503 with Retry-After), instead of using up the wait with nothing delivered.
+    if ((error as { transient?: unknown }).transient === true) {
+      await taskTokens.release(enclave.id, taken.taskToken).catch(() => undefined);
+    }
+    throw error;
+  }
   if (sent === 'gone') return refuse('attestation-wait-expired', lateSubmission(enclave.id));
   return { enclaveId: enclave.id, instanceId: caller.instanceId, status: 'verifying' };
 }

@@ -1,5 +1,4 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { DatabaseError } from '../database/database.ts';
 import { DomainError } from '../domain/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -28,12 +27,7 @@ export function problemOf(error: unknown, typeBase: string, requestId?: string):
       ...(error.errors?.length ? { errors: error.errors } : {}),
     };
   }
-  const status =
-    error instanceof DomainError
-      ? error.status
-      : error instanceof DatabaseError && error.transient
-        ? 503
-        : 500;
+  const status = error instanceof DomainError ? error.status : isTransient(error) ? 503 : 500;
   return {
     type: new URL(status === 503 ? 'service-unavailable' : 'internal-error', typeBase).href,
     title: status === 503 ? 'Service unavailable' : 'Internal error',
@@ -63,4 +57,13 @@ export function problemResponse(
     },
     body: JSON.stringify(problem),
   };
+}
+
+/**
+ * A dependency said the failure may pass (the database resuming, DynamoDB, Step Functions or EC2
+ * throttling or unavailable): every port's error carries `transient` (DatabaseError, NonceStoreError,
+ * TaskTokenStoreError, TaskCallbackError, InstanceControlError).
+ */
+function isTransient(error: unknown): boolean {
+  return error instanceof Error && (error as { transient?: unknown }).transient === true;
 }

@@ -160,6 +160,30 @@ export class DynamoDbTaskTokenStore implements TaskTokenStore {
     }
   }
 
+  async release(enclaveId: string, taskToken: string): Promise<void> {
+    if (!isValidEnclaveId(enclaveId)) throw new TypeError('release needs a valid enclaveId');
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
+          UpdateExpression: 'REMOVE #takenAt, #takeId',
+          ConditionExpression: '#taskToken = :taskToken AND attribute_exists(#takenAt)',
+          ExpressionAttributeNames: {
+            '#taskToken': ATTR.taskToken,
+            '#takenAt': ATTR.takenAt,
+            '#takeId': ATTR.takeId,
+          },
+          ExpressionAttributeValues: { ':taskToken': { S: taskToken } },
+        }),
+      );
+    } catch (error) {
+      // Not taken, or a newer wait replaced it: nothing to hand back.
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw toTaskTokenStoreError('UpdateItem', error);
+    }
+  }
+
   async take(enclaveId: string, caller: TaskTokenCaller = {}): Promise<TaskTokenTake> {
     // Untrusted input: nothing was ever put under a malformed key, and a malformed identity is refused.
     if (!isValidEnclaveId(enclaveId)) return 'none';

@@ -108,6 +108,14 @@ export interface TaskTokenStore {
    * @throws {TypeError} for an invalid enclave id; {TaskTokenStoreError} when the store cannot be reached.
    */
   discard(enclaveId: string): Promise<void>;
+
+  /**
+   * Hands a taken token back, so the same caller can take it again: for a completion that failed
+   * transiently (Step Functions throttled) after the take, which would otherwise use up the wait. Only the
+   * token that was taken is released (a newer wait is left alone); a no-op when it is not taken.
+   * @throws {TaskTokenStoreError} when the store cannot be reached.
+   */
+  release(enclaveId: string, taskToken: string): Promise<void>;
 }
 
 /** The task-token store itself failed (not a refusal): never shown to clients beyond a 5xx. */

@@ -277,6 +277,35 @@ describe('callbacks and replays', () => {
     await assertNoOrphans();
   });
 
+  it("a throttled SendTaskSuccess answers 503 and hands the wait back, so the agent's retry completes it", async () => {
+    const id = await create('no-callback');
+    const instanceId = await waitUntilWaiting(id);
+    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
+    const document = await stack.enclaves.nitro.attest({
+      instanceId,
+      image: LOCAL_DEFAULT_IMAGE,
+      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+    });
+    const callbacks = stack.deps.workflow!.callbacks as {
+      succeed: (t: string, o: unknown) => Promise<string>;
+    };
+    const succeed = callbacks.succeed;
+    callbacks.succeed = async () => {
+      callbacks.succeed = succeed;
+      throw Object.assign(new Error('ThrottlingException'), { name: 'TaskCallbackError', transient: true });
+    };
+    let first = await postAttestation(id, instanceId, document);
+    while (first.status === 409 && first.body.type?.endsWith('/attestation-wait-not-open')) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      first = await postAttestation(id, instanceId, document);
+    }
+    expect(first.status).toBe(503);
+    expect(first.headers.get('retry-after')).toBe('5');
+    expect((await postAttestation(id, instanceId, document)).status).toBe(202);
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status, enclave.statusReason ?? '').toBe('Running');
+  });
+
   it('a late document (after the wait timed out) is refused and changes nothing', async () => {
     const id = await create('no-callback');
     const enclave = await settle(id, ['Running', 'Failed']);

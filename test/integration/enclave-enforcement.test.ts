@@ -73,7 +73,7 @@ beforeAll(async () => {
     newId: randomUUID,
     workflow: {
       nonces: { issue: notUsed, consume: notUsed },
-      taskTokens: { put: notUsed, take: notUsed, discard: notUsed },
+      taskTokens: { put: notUsed, take: notUsed, discard: notUsed, release: notUsed },
       callbacks: { succeed: notUsed },
       instances: new SimulatedInstanceControl(ec2),
       parentRoleName: '',

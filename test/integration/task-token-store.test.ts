@@ -104,6 +104,30 @@ describe('DynamoDbTaskTokenStore on dynalite', () => {
     await expect(store.discard('')).rejects.toBeInstanceOf(TypeError);
   });
 
+  it('release hands a taken token back to the same caller, and never a token a newer wait replaced', async () => {
+    const enclave = freshEnclave();
+    const bound = { instanceId: 'i-0123456789abcdef0' };
+    await store.put(enclave, {
+      taskToken: token('a'),
+      executionArn: EXEC_1,
+      ...bound,
+      expiresAt: inSeconds(600),
+    });
+    expect(await store.take(enclave, bound)).toEqual({ taskToken: token('a'), executionArn: EXEC_1 });
+    await store.release(enclave, token('a'));
+    expect(await store.take(enclave, { instanceId: 'i-0fedcba9876543210' })).toBe('wrong_instance');
+    expect(await store.take(enclave, bound)).toEqual({ taskToken: token('a'), executionArn: EXEC_1 });
+    await store.put(enclave, {
+      taskToken: token('b'),
+      executionArn: EXEC_1,
+      ...bound,
+      expiresAt: inSeconds(600),
+    });
+    await store.release(enclave, token('a'));
+    expect(await store.take(enclave, bound)).toEqual({ taskToken: token('b'), executionArn: EXEC_1 });
+    await store.release(freshEnclave(), token('a'));
+  });
+
   it('answers none when no wait was ever put, without creating an item', async () => {
     const enclave = freshEnclave();
     expect(await store.take(enclave)).toBe('none');
