@@ -54,8 +54,10 @@ export interface EnclaveParentsProps {
  * - IMDSv2 is required (hop limit 1, so no container or enclave proxy can reach it), instance tags are
  *   readable from metadata (the agent reads the attestation nonce tag), Nitro Enclaves are enabled, the
  *   root volume is gp3 encrypted with a CMK, and the network interface gets no public address.
- * - The user data installs the Nitro Enclaves CLI, sizes the allocator from the instance, fetches and pins
- *   the EIF and the agent ({@link EnclaveArtifacts}), and starts both.
+ * - The user data (first boot) installs the Nitro Enclaves CLI, sizes the allocator from the instance,
+ *   fetches and pins the EIF and the agent ({@link EnclaveArtifacts}), and installs and enables systemd
+ *   units ({@link PARENT_UNITS}) that start the enclave and the agent on every boot, so a resumed (stopped,
+ *   then started) parent attests again; see {@link parentUserData}.
  */
 export class EnclaveParents extends Construct {
   readonly role: iam.Role;
@@ -326,12 +328,159 @@ function nagRendering(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Where the parent keeps what it runs, its configuration and its per-boot state. */
+const PARENT_PATHS = {
+  home: '/opt/enclave-contracts',
+  image: '/opt/enclave-contracts/enclave.eif',
+  agent: '/opt/enclave-contracts/parent-agent',
+  startEnclave: '/opt/enclave-contracts/start-enclave.sh',
+  watchNonce: '/opt/enclave-contracts/watch-nonce.sh',
+  /** Written once (first boot): the API, the enclave's CID and its allocation. */
+  config: '/etc/enclave-contracts/parent.env',
+  /** tmpfs, so rewritten on every boot: the enclave id for the agent, the nonce last attested to. */
+  run: '/run/enclave-contracts',
+} as const;
+
+/** The systemd units the user data installs and enables; they run on every boot, resumes included. */
+export const PARENT_UNITS = {
+  /** (Re)starts the enclave from the pinned EIF: a oneshot after the allocator and the network. */
+  enclave: 'enclave-parent.service',
+  /** The parent agent: attests when it starts, then relays the enclave's traffic. */
+  agent: 'parent-agent.service',
+  /** Polls the nonce tag and restarts the agent (which re-attests) when it changes. */
+  nonceWatch: 'enclave-nonce-watch.service',
+} as const;
+
+/** How often the parent polls its nonce tag (seconds): a new execution's nonce is attested this soon. */
+const NONCE_POLL_SECONDS = 10;
+
+/** Bash: an IMDSv2 session token (hop limit 1: only the parent's own processes reach IMDS). */
+const IMDS_TOKEN =
+  'TOKEN=$(curl -sf --retry 5 --retry-connrefused -X PUT "$IMDS/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")';
+const IMDS_TAG =
+  'tag() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/$1" || true; }';
+
+/** Runs on every boot (enclave-parent.service): the enclave is not persistent, a stop/start loses it. */
+function startEnclaveScript(): string[] {
+  return [
+    '#!/bin/bash',
+    '# Every boot (enclave-parent.service): re-read the tags, (re)start the enclave from the pinned EIF.',
+    'set -euo pipefail',
+    'IMDS=http://169.254.169.254/latest',
+    IMDS_TOKEN,
+    IMDS_TAG,
+    `ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
+    'test -n "$ENCLAVE_ID"',
+    // A resume tags the new nonce before StartInstances: a parent without one has nothing to attest to.
+    `NONCE=$(tag ${INSTANCE_TAGS.attestationNonce})`,
+    'test -n "$NONCE"',
+    `install -d -m 0700 ${PARENT_PATHS.run}`,
+    `printf 'ENCLAVE_ID=%s\\n' "$ENCLAVE_ID" > ${PARENT_PATHS.run}/agent.env`,
+    `printf '%s' "$NONCE" > ${PARENT_PATHS.run}/nonce`,
+    'nitro-cli terminate-enclave --all >/dev/null 2>&1 || true',
+    `nitro-cli run-enclave --eif-path ${PARENT_PATHS.image} --cpu-count "$ENCLAVE_CPUS" --memory "$ENCLAVE_MEMORY_MIB" --enclave-cid "$ENCLAVE_CID"`,
+  ];
+}
+
+/** Polls the nonce tag; a new one (a new execution tagged the running parent) restarts the agent. */
+function watchNonceScript(): string[] {
+  return [
+    '#!/bin/bash',
+    '# enclave-nonce-watch.service: a changed attestation nonce tag restarts the agent, which attests on start.',
+    'set -uo pipefail',
+    'IMDS=http://169.254.169.254/latest',
+    `while sleep ${NONCE_POLL_SECONDS}; do`,
+    '  TOKEN=$(curl -sf -X PUT "$IMDS/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 60") || continue',
+    `  NONCE=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/${INSTANCE_TAGS.attestationNonce}") || continue`,
+    '  [ -n "$NONCE" ] || continue',
+    `  [ "$NONCE" = "$(cat ${PARENT_PATHS.run}/nonce 2>/dev/null)" ] && continue`,
+    `  printf '%s' "$NONCE" > ${PARENT_PATHS.run}/nonce`,
+    `  systemctl restart ${PARENT_UNITS.agent}`,
+    'done',
+  ];
+}
+
+function units(): Record<string, string[]> {
+  return {
+    [PARENT_UNITS.enclave]: [
+      '[Unit]',
+      'Description=Enclave contracts: (re)start the Nitro enclave from the pinned EIF on every boot',
+      'Requires=nitro-enclaves-allocator.service',
+      'Wants=network-online.target',
+      'After=nitro-enclaves-allocator.service network-online.target',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      'RemainAfterExit=yes',
+      `EnvironmentFile=${PARENT_PATHS.config}`,
+      `ExecStart=${PARENT_PATHS.startEnclave}`,
+      'ExecStop=/usr/bin/nitro-cli terminate-enclave --all',
+      'TimeoutStartSec=600',
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+    ],
+    [PARENT_UNITS.agent]: [
+      '[Unit]',
+      "Description=Enclave contracts: the parent agent (attests, then relays the enclave's traffic)",
+      // Requires: a restarted enclave restarts the agent too (a new enclave needs a new attestation).
+      `Requires=${PARENT_UNITS.enclave}`,
+      `After=${PARENT_UNITS.enclave}`,
+      '',
+      '[Service]',
+      `EnvironmentFile=${PARENT_PATHS.config}`,
+      `EnvironmentFile=${PARENT_PATHS.run}/agent.env`,
+      `ExecStart=${PARENT_PATHS.agent}`,
+      'Restart=on-failure',
+      'RestartSec=5',
+      'StandardOutput=append:/var/log/parent-agent.log',
+      'StandardError=append:/var/log/parent-agent.log',
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+    ],
+    [PARENT_UNITS.nonceWatch]: [
+      '[Unit]',
+      'Description=Enclave contracts: re-attest when the attestation nonce tag changes',
+      // Wants, not Requires: the watcher restarts the agent, which must not restart the watcher.
+      `Wants=${PARENT_UNITS.agent}`,
+      `After=${PARENT_UNITS.agent}`,
+      '',
+      '[Service]',
+      `ExecStart=${PARENT_PATHS.watchNonce}`,
+      'Restart=always',
+      'RestartSec=5',
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+    ],
+  };
+}
+
+/** Bash: writes `lines` to `path` verbatim (a quoted here-document: nothing in it is expanded). */
+function writeFile(path: string, lines: readonly string[], mode: string): string[] {
+  return [
+    `cat > ${path} <<'ENCLAVE_CONTRACTS_EOF'`,
+    ...lines,
+    'ENCLAVE_CONTRACTS_EOF',
+    `chmod ${mode} ${path}`,
+  ];
+}
+
 /**
- * The parent's boot script (Amazon Linux 2023). It reads its enclave from its own tags through IMDSv2,
- * sizes the Nitro Enclaves allocator from the instance (all but two vCPUs, three quarters of the memory,
+ * The parent's user data (Amazon Linux 2023), which cloud-init runs on the FIRST boot only. It installs the
+ * Nitro Enclaves CLI, sizes the allocator from the instance (all but two vCPUs, three quarters of the memory,
  * unless the instance carries `enclave-contracts:enclave-cpu-count` / `enclave-contracts:enclave-memory-mib`),
- * fetches the EIF and the agent and checks their SHA-256, then starts the enclave and the agent. Any failure
- * stops the script; the workflow's attestation wait then times out and compensates (terminates the parent).
+ * fetches the EIF and the agent once and checks their SHA-256, and installs and enables the systemd units
+ * ({@link PARENT_UNITS}) that run on EVERY boot — a resume (StopInstances, then StartInstances) boots the
+ * parent again without user data, and neither the enclave nor the agent survives a stop:
+ * - `enclave-parent.service` (after the allocator and the network) re-reads the enclave id and the nonce tag
+ *   through IMDSv2 and (re)starts the enclave from the pinned EIF;
+ * - `parent-agent.service` starts the agent, which reads the nonce tag, attests and keeps relaying;
+ * - `enclave-nonce-watch.service` polls the nonce tag and restarts the agent (a new attestation) when a new
+ *   execution changes it.
+ * Any failure stops the script or fails the unit; the workflow's attestation wait then times out and
+ * compensates (terminates the parent).
  */
 export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2.UserData {
   const userData = ec2.UserData.forLinux();
@@ -339,24 +488,29 @@ export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2
     'set -euo pipefail',
     'dnf install -y aws-nitro-enclaves-cli aws-nitro-enclaves-cli-devel jq',
     'IMDS=http://169.254.169.254/latest',
-    'TOKEN=$(curl -sfX PUT "$IMDS/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")',
-    'tag() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/$1" || true; }',
-    `ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
-    'test -n "$ENCLAVE_ID"',
+    IMDS_TOKEN,
+    IMDS_TAG,
+    `test -n "$(tag ${INSTANCE_TAGS.enclaveId})"`,
     'CPUS=$(tag enclave-contracts:enclave-cpu-count); [ -n "$CPUS" ] || CPUS=$(( $(nproc) - 2 ))',
     `MEM=$(tag enclave-contracts:enclave-memory-mib); [ -n "$MEM" ] || MEM=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) * 3 / 4 / 1024 ))`,
     'printf -- "---\\nmemory_mib: %s\\ncpu_count: %s\\n" "$MEM" "$CPUS" > /etc/nitro_enclaves/allocator.yaml',
-    'systemctl enable --now nitro-enclaves-allocator.service',
-    'install -d -m 0750 /opt/enclave-contracts',
-    `curl -sf --proto =https -o /opt/enclave-contracts/enclave.eif '${artifacts.imageUrl}'`,
-    `echo '${artifacts.imageSha256}  /opt/enclave-contracts/enclave.eif' | sha256sum -c -`,
-    `curl -sf --proto =https -o /opt/enclave-contracts/parent-agent '${artifacts.agentUrl}'`,
-    `echo '${artifacts.agentSha256}  /opt/enclave-contracts/parent-agent' | sha256sum -c -`,
-    'chmod 0755 /opt/enclave-contracts/parent-agent',
-    'nitro-cli run-enclave --eif-path /opt/enclave-contracts/enclave.eif --cpu-count "$CPUS" --memory "$MEM" --enclave-cid 16',
-    // The agent reads the nonce tag, asks the enclave's NSM for a document and posts it to the API (SigV4
-    // with the instance role); it keeps running to relay the enclave's traffic.
-    `API_URL='${apiUrl}' ENCLAVE_ID="$ENCLAVE_ID" ENCLAVE_CID=16 nohup /opt/enclave-contracts/parent-agent >>/var/log/parent-agent.log 2>&1 &`,
+    // Once: what is fetched is pinned by its SHA-256 and kept on the (encrypted) root volume across stops.
+    `install -d -m 0750 ${PARENT_PATHS.home}`,
+    `curl -sf --proto =https -o ${PARENT_PATHS.image} '${artifacts.imageUrl}'`,
+    `echo '${artifacts.imageSha256}  ${PARENT_PATHS.image}' | sha256sum -c -`,
+    `curl -sf --proto =https -o ${PARENT_PATHS.agent} '${artifacts.agentUrl}'`,
+    `echo '${artifacts.agentSha256}  ${PARENT_PATHS.agent}' | sha256sum -c -`,
+    `chmod 0755 ${PARENT_PATHS.agent}`,
+    'install -d -m 0755 /etc/enclave-contracts',
+    `printf 'API_URL=%s\\nENCLAVE_CID=16\\nENCLAVE_CPUS=%s\\nENCLAVE_MEMORY_MIB=%s\\n' '${apiUrl}' "$CPUS" "$MEM" > ${PARENT_PATHS.config}`,
+    ...writeFile(PARENT_PATHS.startEnclave, startEnclaveScript(), '0755'),
+    ...writeFile(PARENT_PATHS.watchNonce, watchNonceScript(), '0755'),
+    ...Object.entries(units()).flatMap(([name, lines]) =>
+      writeFile(`/etc/systemd/system/${name}`, lines, '0644'),
+    ),
+    'systemctl daemon-reload',
+    // Enabled: started on this boot and every later one (multi-user.target), so a resumed parent attests.
+    `systemctl enable --now nitro-enclaves-allocator.service ${Object.values(PARENT_UNITS).join(' ')}`,
   );
   return userData;
 }

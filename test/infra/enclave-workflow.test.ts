@@ -13,6 +13,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
+import { PARENT_UNITS } from '../../infra/constructs/enclave-parents.ts';
 import { ENFORCEMENT_EVENTS, PROVISIONING_EVENTS } from '../../infra/constructs/enclave-workflow.ts';
 import { ContractsStack } from '../../infra/contracts-stack.ts';
 import { projectPath } from '../../infra/project-paths.ts';
@@ -118,6 +119,27 @@ function roleStatements(roleId: string): Statement[] {
   ).flatMap((p) => toStatements(p.PolicyDocument));
   return [...attached, ...inline];
 }
+
+/** A CloudFormation string (`Fn::Base64`/`Fn::Join` of strings and references) as text, references as `<…>`. */
+function flatten(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as { 'Fn::Base64'?: unknown; 'Fn::Join'?: [string, unknown[]] };
+  if (v['Fn::Base64'] !== undefined) return flatten(v['Fn::Base64']);
+  if (v['Fn::Join']) return v['Fn::Join'][1].map(flatten).join(v['Fn::Join'][0]);
+  return `<${JSON.stringify(value)}>`;
+}
+
+/** What the user data writes to `path` with a quoted here-document. */
+function fileWritten(script: string, path: string): string {
+  const match = new RegExp(
+    `^cat > ${path.replace(/[.]/g, '\\.')} <<'(\\w+)'\\n([\\s\\S]*?)\\n\\1$`,
+    'm',
+  ).exec(script);
+  if (!match) throw new Error(`the user data does not write ${path}`);
+  return match[2]!;
+}
+
+const unitFile = (script: string, name: string) => fileWritten(script, `/etc/systemd/system/${name}`);
 
 /** Every role of the stack with the statements that allow `action`. */
 function rolesAllowing(action: string): Map<string, Statement[]> {
@@ -445,6 +467,40 @@ describe('the parents', () => {
     expect(nic).toMatchObject({ DeviceIndex: 0, AssociatePublicIpAddress: false });
     expect(target(nic!.SubnetId)).toBeDefined();
     expect(data.IamInstanceProfile).toBeDefined();
+  });
+
+  it('install and enable systemd units that restart the enclave and the agent on every boot (a resume)', () => {
+    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
+      .LaunchTemplateData as { UserData: unknown };
+    const script = flatten(data.UserData);
+    // User data runs on the first boot only; the units are what a StartInstances boots into.
+    const unit = unitFile(script, PARENT_UNITS.enclave);
+    expect(unit).toContain('After=nitro-enclaves-allocator.service network-online.target');
+    expect(unit).toContain('Requires=nitro-enclaves-allocator.service');
+    expect(unit).toContain('WantedBy=multi-user.target');
+    const start = /^ExecStart=(\S+)$/m.exec(unit)![1]!;
+    const startScript = fileWritten(script, start);
+    // Every boot: the nonce tag re-read through IMDSv2 with a session token, the enclave (re)started.
+    expect(startScript).toContain('X-aws-ec2-metadata-token-ttl-seconds');
+    expect(startScript).toContain(`tag ${INSTANCE_TAGS.attestationNonce}`);
+    expect(startScript).toMatch(/^nitro-cli run-enclave --eif-path \S+\.eif /m);
+    expect(unitFile(script, PARENT_UNITS.agent)).toContain(`Requires=${PARENT_UNITS.enclave}`);
+    // The agent re-attests when a new execution changes the nonce tag.
+    const watch = fileWritten(
+      script,
+      /^ExecStart=(\S+)$/m.exec(unitFile(script, PARENT_UNITS.nonceWatch))![1]!,
+    );
+    expect(watch).toContain(`meta-data/tags/instance/${INSTANCE_TAGS.attestationNonce}`);
+    expect(watch).toContain(`systemctl restart ${PARENT_UNITS.agent}`);
+    // Enabled (every later boot) and started now; the artifacts are fetched and checked once, outside them.
+    expect(script).toMatch(
+      new RegExp(
+        `^systemctl enable --now nitro-enclaves-allocator\\.service ${Object.values(PARENT_UNITS).join(' ').replace(/\./g, '\\.')}$`,
+        'm',
+      ),
+    );
+    expect(startScript).not.toContain('curl -sf --proto =https -o');
+    expect(script.match(/sha256sum -c -/g)).toHaveLength(2);
   });
 
   it('launch into a private subnet whose only way out is the NAT gateway (the API, packages, artifacts)', () => {
