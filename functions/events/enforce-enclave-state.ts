@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { enforce, enforcementTriggerOf } from '../../shared/enclaves/enclave-enforcement.ts';
-import { EVENT_SOURCE } from '../../shared/events/event-bus.ts';
+import { enforce, triggerOfEvent } from '../../shared/enclaves/enclave-enforcement.ts';
 import { logger } from '../../shared/runtime/logger.ts';
 import { runtime } from '../../shared/runtime/runtime.ts';
 
@@ -18,13 +17,14 @@ const EventSchema = z.object({
  * EventBridge (outbox events): stops or terminates enclave parent instances after EnclaveSuspended,
  * EnclaveTerminated or EnclaveFailed, and suspends or terminates a contract's enclaves after
  * ContractSuspended, ContractTerminated or ContractExpired — always from the current status in the
- * database (see shared/enclaves/enclave-enforcement.ts). Other events are ignored; failures throw, for
- * the asynchronous retries and the dead-letter queue.
+ * database (see shared/enclaves/enclave-enforcement.ts). EventBridge (default bus, `aws.states`): a
+ * provisioning execution that timed out or was aborted is compensated, as its Catch would have. Other
+ * events are ignored; failures throw, for the asynchronous retries and the dead-letter queue.
  */
 export const handler = async (input: unknown) => {
   const event = EventSchema.parse(input);
   const detailType = event['detail-type'];
-  const trigger = event.source === EVENT_SOURCE ? enforcementTriggerOf(detailType, event.detail) : null;
+  const trigger = triggerOfEvent(event.source, detailType, event.detail);
   if (trigger === null) {
     logger.info('event ignored', { eventId: event.id, source: event.source, detailType });
     return { ignored: detailType };

@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import type { EnclaveStatus } from '../domain/enclave.ts';
+import { EVENT_SOURCE } from '../events/event-bus.ts';
 import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
 import { applyContractStatusToEnclaves } from './enclave-service.ts';
 import { loadEnclave } from './enclave-store.ts';
+import { type CompensationOutcome, compensateProvisioning } from './provisioning-steps.ts';
+import { WORKFLOW_TIMING } from './provisioning-workflow.ts';
 
 /**
  * Keeps EC2 in line with the enclaves' statuses, driven by domain events (outbox → EventBridge):
@@ -17,6 +20,11 @@ import { loadEnclave } from './enclave-store.ts';
  * left to do; a late `EnclaveSuspended` for an enclave resumed since does nothing; one for an enclave
  * terminated since terminates. Failures throw (transient ones carry `transient: true`), so the Lambda's
  * asynchronous retries and its dead-letter queue take over.
+ *
+ * It is also the provisioning workflow's safety net: an execution that times out (execution timeout) or is
+ * stopped (StopExecution, the console) ends without running any Catch, so no Compensate. Step Functions'
+ * own status-change event for it (`aws.states`, default bus) compensates here instead, with the same rule
+ * as the Compensate step: only what that execution owns is failed and terminated.
  */
 
 /** The detail-types that trigger enforcement: the CDK rule's pattern, and what the handler accepts. */
@@ -25,15 +33,53 @@ export const ENFORCEMENT_DETAIL_TYPES = {
   contract: ['ContractSuspended', 'ContractTerminated', 'ContractExpired'],
 } as const;
 
+/**
+ * Step Functions' event for an execution that ended without its Catch running (default bus). The CDK rule
+ * matches these statuses of the provisioning state machine only; each maps to the failure code recorded on
+ * the enclave.
+ */
+export const EXECUTION_END_EVENT = {
+  source: 'aws.states',
+  detailType: 'Step Functions Execution Status Change',
+  statuses: { TIMED_OUT: 'execution_timed_out', ABORTED: 'execution_aborted' },
+} as const;
+export type UncaughtExecutionEnd = keyof typeof EXECUTION_END_EVENT.statuses;
+
 /** What to look at, parsed from an event. */
 export type EnforcementTrigger =
   | { readonly kind: 'enclave'; readonly enclaveId: string }
-  | { readonly kind: 'contract'; readonly contractId: string };
+  | { readonly kind: 'contract'; readonly contractId: string }
+  | {
+      readonly kind: 'execution';
+      readonly enclaveId: string;
+      readonly executionArn: string;
+      readonly status: UncaughtExecutionEnd;
+    };
 
 /** Enclave events' detail: `{ eventId, aggregateType, aggregateId, enclaveId, contractId, status, … }`. */
 const EnclaveDetailSchema = z.object({ enclaveId: z.uuid() });
 /** Contract events' detail: `{ eventId, aggregateType: 'contract', aggregateId, contractId, status, … }`. */
 const ContractDetailSchema = z.object({ aggregateId: z.uuid() });
+
+/** The execution's input: a JSON string (absent when too large to include: then the event is refused). */
+const ExecutionInputSchema = z.object({ enclaveId: z.uuid() });
+/** Step Functions' execution status-change detail (the fields read here). */
+const ExecutionEndDetailSchema = z.object({
+  executionArn: z.string().min(1).max(2048),
+  status: z.string(),
+  input: z
+    .string()
+    .max(262_144)
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'the execution input is not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(ExecutionInputSchema),
+});
 
 const ENCLAVE_TYPES: ReadonlySet<string> = new Set(ENFORCEMENT_DETAIL_TYPES.enclave);
 const CONTRACT_TYPES: ReadonlySet<string> = new Set(ENFORCEMENT_DETAIL_TYPES.contract);
@@ -52,6 +98,34 @@ export function enforcementTriggerOf(detailType: string, detail: unknown): Enfor
     return { kind: 'contract', contractId: ContractDetailSchema.parse(detail).aggregateId };
   }
   return null;
+}
+
+/**
+ * The trigger of an EventBridge event by its source: the platform's domain events
+ * ({@link enforcementTriggerOf}), or Step Functions' end of a provisioning execution that timed out or was
+ * aborted ({@link EXECUTION_END_EVENT}); null for anything else (another status, source or detail-type).
+ * @throws ZodError when a handled event lacks what it must carry (retried, then dead-lettered)
+ * @example
+ * triggerOfEvent('aws.states', 'Step Functions Execution Status Change',
+ *   { executionArn, status: 'TIMED_OUT', input: '{"enclaveId":"…"}' })
+ * // { kind: 'execution', enclaveId, executionArn, status: 'TIMED_OUT' }
+ */
+export function triggerOfEvent(
+  source: string,
+  detailType: string,
+  detail: unknown,
+): EnforcementTrigger | null {
+  if (source === EVENT_SOURCE) return enforcementTriggerOf(detailType, detail);
+  if (source !== EXECUTION_END_EVENT.source || detailType !== EXECUTION_END_EVENT.detailType) return null;
+  const status = (detail as { status?: unknown } | null)?.status;
+  if (typeof status !== 'string' || !Object.hasOwn(EXECUTION_END_EVENT.statuses, status)) return null;
+  const { executionArn, input } = ExecutionEndDetailSchema.parse(detail);
+  return {
+    kind: 'execution',
+    enclaveId: input.enclaveId,
+    executionArn,
+    status: status as UncaughtExecutionEnd,
+  };
 }
 
 /** What enforcing one enclave did. */
@@ -119,12 +193,38 @@ export async function enforceContractStatus(
   return { contractId, suspended, terminated };
 }
 
+/**
+ * Compensates a provisioning execution that timed out or was aborted, as its Compensate step would have:
+ * if it still owns its Initializing enclave, every instance tagged with it is terminated and the enclave
+ * becomes `Failed` (`execution_timed_out` / `execution_aborted`); an enclave another execution owns, or
+ * one already Running or Suspended, is left alone (see `compensateProvisioning`). Safe to repeat.
+ */
+export function compensateUncaughtExecutionEnd(
+  deps: Dependencies,
+  trigger: Extract<EnforcementTrigger, { kind: 'execution' }>,
+): Promise<CompensationOutcome> {
+  const message =
+    trigger.status === 'TIMED_OUT'
+      ? `The provisioning execution ran longer than ${WORKFLOW_TIMING.executionTimeoutSeconds} seconds and timed out before it could finish or compensate.`
+      : 'The provisioning execution was stopped (aborted) before it could finish or compensate.';
+  return compensateProvisioning(deps, {
+    enclaveId: trigger.enclaveId,
+    executionArn: trigger.executionArn,
+    reason: { code: EXECUTION_END_EVENT.statuses[trigger.status], message },
+  });
+}
+
 /** Enforces what `trigger` points at. */
 export function enforce(
   deps: Dependencies,
   trigger: EnforcementTrigger,
-): Promise<EnclaveEnforcement | ContractEnforcement> {
-  return trigger.kind === 'enclave'
-    ? enforceEnclaveStatus(deps, trigger.enclaveId)
-    : enforceContractStatus(deps, trigger.contractId);
+): Promise<EnclaveEnforcement | ContractEnforcement | CompensationOutcome> {
+  switch (trigger.kind) {
+    case 'enclave':
+      return enforceEnclaveStatus(deps, trigger.enclaveId);
+    case 'contract':
+      return enforceContractStatus(deps, trigger.contractId);
+    case 'execution':
+      return compensateUncaughtExecutionEnd(deps, trigger);
+  }
 }

@@ -16,6 +16,7 @@ import { EnclaveConfigurationSchema, type EnclaveData } from '../../shared/domai
 import {
   ENFORCEMENT_DETAIL_TYPES,
   type EnclaveEnforcement,
+  EXECUTION_END_EVENT,
   enforcementTriggerOf,
 } from '../../shared/enclaves/enclave-enforcement.ts';
 import {
@@ -391,6 +392,117 @@ describe('enforce-enclave-state: contract events', () => {
     });
     await handler(await published('EnclaveTerminated', s.enclaveId));
     await ec2.waitForState(s.instanceId, 'terminated');
+  });
+});
+
+const STATE_MACHINE_ARN = 'arn:aws:states:eu-central-1:123456789012:stateMachine:EnclaveProvisioning';
+
+/** Step Functions' status-change event (default bus) for an execution of the provisioning machine. */
+function executionEnded(executionArn: string, status: string, input: unknown) {
+  return {
+    version: '0',
+    id: randomUUID(),
+    source: EXECUTION_END_EVENT.source,
+    account: '123456789012',
+    time: clock.toISOString(),
+    region: 'eu-central-1',
+    resources: [executionArn],
+    'detail-type': EXECUTION_END_EVENT.detailType,
+    detail: {
+      executionArn,
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: executionArn.split(':').at(-1),
+      status,
+      startDate: clock.getTime() - 1_800_000,
+      stopDate: clock.getTime(),
+      input: typeof input === 'string' ? input : JSON.stringify(input),
+      output: null,
+      inputDetails: { included: true },
+    },
+  };
+}
+
+const executionArnOf = (name: string) =>
+  `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${name}`;
+
+describe('enforce-enclave-state: provisioning executions that end without their Catch', () => {
+  it.each([
+    ['TIMED_OUT', 'execution_timed_out'],
+    ['ABORTED', 'execution_aborted'],
+  ])(
+    '%s of the owning execution fails the enclave and terminates its tagged parents',
+    async (status, code) => {
+      const { enclaveId, contractId, instanceId } = await initializing();
+      // A second parent whose launch answer was lost: found by its tag all the same.
+      const orphan = await launch(enclaveId, contractId);
+      const executionArn = executionArnOf(`${enclaveId}-owner`);
+      await claimProvisioning(deps, enclaveId, executionArn);
+      tick();
+
+      const result = (await handler(executionEnded(executionArn, status, { enclaveId }))) as {
+        status: string;
+        terminatedInstances: string[];
+        reason: string;
+      };
+
+      expect(result).toMatchObject({ enclaveId, status: 'Failed' });
+      expect(result.reason.startsWith(`${code}: `)).toBe(true);
+      expect([...result.terminatedInstances].sort()).toEqual([instanceId, orphan].sort());
+      const { enclave } = (await loadEnclave(db, enclaveId))!;
+      expect(enclave.status).toBe('Failed');
+      expect(enclave.statusReason).toMatch(new RegExp(`^${code}: `));
+      await ec2.waitForState(instanceId, 'terminated');
+      await ec2.waitForState(orphan, 'terminated');
+      // Delivered again: nothing changes.
+      expect(await handler(executionEnded(executionArn, status, { enclaveId }))).toMatchObject({
+        enclaveId,
+        status: 'Failed',
+      });
+    },
+  );
+
+  it('an execution that does not own the enclave (superseded, a duplicate) changes nothing', async () => {
+    const { enclaveId, instanceId } = await initializing();
+    await claimProvisioning(deps, enclaveId, executionArnOf(`${enclaveId}-owner`));
+    tick();
+
+    const result = await handler(
+      executionEnded(executionArnOf(`${enclaveId}-duplicate`), 'TIMED_OUT', { enclaveId }),
+    );
+
+    expect(result).toMatchObject({ enclaveId, status: 'Initializing', terminatedInstances: [] });
+    expect((await loadEnclave(db, enclaveId))!.enclave.status).toBe('Initializing');
+    expect(stateOf(instanceId)).toBe('running');
+  });
+
+  it('a Running enclave whose execution is aborted afterwards is left running', async () => {
+    const { enclaveId, instanceId } = await running();
+    const executionArn = `arn:aws:states:eu-central-1:000000000000:execution:EnclaveProvisioning:${enclaveId}`;
+
+    expect(await handler(executionEnded(executionArn, 'ABORTED', { enclaveId }))).toMatchObject({
+      enclaveId,
+      status: 'Running',
+      terminatedInstances: [],
+    });
+    expect(stateOf(instanceId)).toBe('running');
+  });
+
+  it('ignores other statuses (the Catch compensated them), and refuses an input without an enclave id', async () => {
+    const { enclaveId, instanceId } = await initializing();
+    const executionArn = executionArnOf(`${enclaveId}-owner`);
+    await claimProvisioning(deps, enclaveId, executionArn);
+    for (const status of ['FAILED', 'SUCCEEDED', 'RUNNING']) {
+      expect(await handler(executionEnded(executionArn, status, { enclaveId }))).toEqual({
+        ignored: EXECUTION_END_EVENT.detailType,
+      });
+    }
+    expect(stateOf(instanceId)).toBe('running');
+    await expect(handler(executionEnded(executionArn, 'TIMED_OUT', { id: enclaveId }))).rejects.toThrow();
+    await expect(handler(executionEnded(executionArn, 'TIMED_OUT', '{not json'))).rejects.toThrow();
+    await expect(
+      handler({ ...executionEnded(executionArn, 'ABORTED', { enclaveId }), detail: { status: 'ABORTED' } }),
+    ).rejects.toThrow();
+    expect((await loadEnclave(db, enclaveId))!.enclave.status).toBe('Initializing');
   });
 });
 
