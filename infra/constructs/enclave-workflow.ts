@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -12,6 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { EXECUTION_END_EVENT } from '../../shared/enclaves/enclave-enforcement.ts';
 import {
   STATES,
   STEP_ERRORS,
@@ -24,7 +25,7 @@ import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
 import { type EnclaveArtifacts, EnclaveParents } from './enclave-parents.ts';
-import { EncryptedLogGroup, type LogSettings } from './observability.ts';
+import { EncryptedLogGroup, type LogSettings, Observability } from './observability.ts';
 
 /** The states that are Lambda steps (`WORKFLOW_STEPS`). */
 export type WorkflowStepState = (typeof WORKFLOW_STEPS)[number]['state'];
@@ -402,6 +403,11 @@ export interface EnclaveWorkflowProps {
   readonly logs: LogSettings;
   /** The runtime configuration every function gets (database and signer ids). */
   readonly environment: Readonly<Record<string, string>>;
+  /**
+   * What the alarms on executions that timed out or were aborted do when they fire (e.g. the on-call topic).
+   * @default they only change state
+   */
+  readonly alarmAction?: cloudwatch.IAlarmAction;
 }
 
 /**
@@ -410,6 +416,10 @@ export interface EnclaveWorkflowProps {
  * task tokens, the parents it launches ({@link EnclaveParents}), the rule that starts it on `EnclaveCreated`
  * / `EnclaveResumed`, and the function that stops or terminates parents when an enclave or its contract
  * is suspended, terminated, failed or expired.
+ *
+ * Executions that time out or are aborted run no Catch: Step Functions' status-change events for them
+ * (default bus) go to the enforcement function, which compensates as the Compensate step would have, and
+ * raise alarms.
  *
  * The state machine's role may invoke the six steps, launch parents with the launch template only, and
  * tag/start instances carrying the enclave tag only. Executions are logged in full (level ALL, with
@@ -530,7 +540,7 @@ export class EnclaveWorkflow extends Construct {
     this.enforcement = new AppFunction(this, 'EnforceEnclaveState', {
       entry: ENFORCEMENT_HANDLER,
       description:
-        'Stops or terminates enclave parents when the enclave or its contract no longer allows them to run',
+        'Stops or terminates enclave parents when the enclave or its contract no longer allows them to run; compensates provisioning executions that timed out or were aborted',
       logs: props.logs,
       environment,
       timeout: Duration.minutes(1),
@@ -551,6 +561,59 @@ export class EnclaveWorkflow extends Construct {
         }),
       ],
     });
+    // A timed-out or aborted execution skips every Catch: Step Functions' own event (default bus) is the
+    // only signal left, and the enforcement compensates what that execution still owns.
+    new events.Rule(this, 'ExecutionEndRule', {
+      description:
+        'Compensates provisioning executions that timed out or were aborted (no Catch runs for them)',
+      eventPattern: {
+        source: [EXECUTION_END_EVENT.source],
+        detailType: [EXECUTION_END_EVENT.detailType],
+        detail: {
+          status: Object.keys(EXECUTION_END_EVENT.statuses),
+          stateMachineArn: [this.stateMachine.stateMachineArn],
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(this.enforcement.function, {
+          deadLetterQueue: this.enforcementDeadLetterQueue,
+          retryAttempts: 10,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
+    });
+    const period = Observability.ALARM_PERIOD;
+    this.executionAlarm(
+      'ProvisioningTimedOut',
+      this.stateMachine.metricTimedOut({ period, statistic: 'Sum' }),
+      `Enclave provisioning executions timed out (no Catch ran; the enforcement function compensates them — check ${this.enforcementDeadLetterQueue.node.path} if it could not).`,
+      props.alarmAction,
+    );
+    this.executionAlarm(
+      'ProvisioningAborted',
+      this.stateMachine.metricAborted({ period, statistic: 'Sum' }),
+      `Enclave provisioning executions were stopped (aborted; no Catch ran; the enforcement function compensates them — check ${this.enforcementDeadLetterQueue.node.path} if it could not).`,
+      props.alarmAction,
+    );
+  }
+
+  /** Fires on any occurrence within one period, as the stack's other alarms (`Observability.alarmOn`). */
+  private executionAlarm(
+    id: string,
+    metric: cloudwatch.IMetric,
+    description: string,
+    action: cloudwatch.IAlarmAction | undefined,
+  ): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      metric,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+    if (action) alarm.addAlarmAction(action);
+    return alarm;
   }
 
   /**

@@ -648,6 +648,33 @@ describe('the rules', () => {
     });
   });
 
+  it('send timed-out and aborted executions of this state machine (default bus) to the enforcement, with a DLQ', () => {
+    const rules = ofType('AWS::Events::Rule').filter(([, r]) =>
+      (r.Properties.EventPattern as { source?: string[] }).source?.includes('aws.states'),
+    );
+    expect(rules).toHaveLength(1);
+    const [, rule] = rules[0]!;
+    // The default bus: Step Functions puts its events nowhere else.
+    expect(rule.Properties.EventBusName).toBeUndefined();
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: {
+        status: ['TIMED_OUT', 'ABORTED'],
+        stateMachineArn: [{ Ref: logicalId(stack.enclaveWorkflow.stateMachine) }],
+      },
+    });
+    const targets = rule.Properties.Targets as Record<string, unknown>[];
+    expect(targets).toHaveLength(1);
+    expect(targets[0]).toMatchObject({
+      Arn: { 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.enforcement.function), 'Arn'] },
+      DeadLetterConfig: {
+        Arn: { 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.enforcementDeadLetterQueue), 'Arn'] },
+      },
+      RetryPolicy: { MaximumRetryAttempts: 10 },
+    });
+  });
+
   it('failed executions and failed compensations raise alarms', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     expect(
@@ -658,5 +685,21 @@ describe('the rules', () => {
       ),
     ).toBe(true);
     expect(alarms.some((a) => a.MetricName === 'CompensationFailed')).toBe(true);
+  });
+
+  it('timed-out and aborted executions (which run no Catch) raise alarms', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    for (const metric of ['ExecutionsTimedOut', 'ExecutionsAborted']) {
+      expect(
+        alarms.filter(
+          (a) =>
+            a.MetricName === metric &&
+            a.Namespace === 'AWS/States' &&
+            a.Threshold === 1 &&
+            JSON.stringify(a.Dimensions).includes(logicalId(stack.enclaveWorkflow.stateMachine)),
+        ),
+        metric,
+      ).toHaveLength(1);
+    }
   });
 });
