@@ -84,6 +84,7 @@ export class ContractsStack extends Stack {
       vpc: this.network.vpc,
       parentSubnets: this.network.parentSubnets,
       artifacts: props.enclaveArtifacts,
+      alarmAction: props.alarmAction,
       logs,
       environment,
     });
