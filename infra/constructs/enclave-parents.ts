@@ -470,7 +470,7 @@ function writeFile(path: string, lines: readonly string[], mode: string): string
 /**
  * The parent's user data (Amazon Linux 2023), which cloud-init runs on the FIRST boot only. It installs the
  * Nitro Enclaves CLI, sizes the allocator from the instance (all but two vCPUs, three quarters of the memory,
- * unless the instance carries `enclave-contracts:enclave-cpu-count` / `enclave-contracts:enclave-memory-mib`),
+ * unless the instance carries `enclave-contracts:enclave-cpu-count` / `enclave-contracts:enclave-memory-mib`, which RunInstances sets from the enclave's resources),
  * fetches the EIF and the agent once and checks their SHA-256, and installs and enables the systemd units
  * ({@link PARENT_UNITS}) that run on EVERY boot — a resume (StopInstances, then StartInstances) boots the
  * parent again without user data, and neither the enclave nor the agent survives a stop:
@@ -491,8 +491,8 @@ export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2
     IMDS_TOKEN,
     IMDS_TAG,
     `test -n "$(tag ${INSTANCE_TAGS.enclaveId})"`,
-    'CPUS=$(tag enclave-contracts:enclave-cpu-count); [ -n "$CPUS" ] || CPUS=$(( $(nproc) - 2 ))',
-    `MEM=$(tag enclave-contracts:enclave-memory-mib); [ -n "$MEM" ] || MEM=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) * 3 / 4 / 1024 ))`,
+    `CPUS=$(tag ${INSTANCE_TAGS.cpuCount}); [ -n "$CPUS" ] || CPUS=$(( $(nproc) - 2 ))`,
+    `MEM=$(tag ${INSTANCE_TAGS.memoryMiB}); [ -n "$MEM" ] || MEM=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) * 3 / 4 / 1024 ))`,
     'printf -- "---\\nmemory_mib: %s\\ncpu_count: %s\\n" "$MEM" "$CPUS" > /etc/nitro_enclaves/allocator.yaml',
     // Once: what is fetched is pinned by its SHA-256 and kept on the (encrypted) root volume across stops.
     `install -d -m 0750 ${PARENT_PATHS.home}`,

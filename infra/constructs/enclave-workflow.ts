@@ -209,7 +209,14 @@ export function buildProvisioningDefinition(
   const tags = (includeNonce: boolean) => [
     { Key: INSTANCE_TAGS.enclaveId, Value: enclaveId },
     { Key: INSTANCE_TAGS.contractId, Value: sfn.JsonPath.stringAt('$.plan.contractId') },
-    ...(includeNonce ? [{ Key: INSTANCE_TAGS.attestationNonce, Value: nonce }] : []),
+    ...(includeNonce
+      ? [
+          { Key: INSTANCE_TAGS.attestationNonce, Value: nonce },
+          // The allocator is sized from these on the parent (the enclave's own resources).
+          { Key: INSTANCE_TAGS.cpuCount, Value: sfn.JsonPath.stringAt('$.plan.enclaveCpuCount') },
+          { Key: INSTANCE_TAGS.memoryMiB, Value: sfn.JsonPath.stringAt('$.plan.enclaveMemoryMiB') },
+        ]
+      : []),
   ];
   const runInstances = new Ec2Call(scope, STATES.runInstances, {
     stateName: STATES.runInstances,

@@ -107,6 +107,8 @@ export async function validateStep(deps: Dependencies, input: unknown): Promise<
         contractId: plan.contract.id,
         instanceTypes: plan.instanceTypes,
         lastInstanceTypeIndex: plan.instanceTypes.length - 1,
+        enclaveCpuCount: String(plan.enclave.configuration.resources.cpuCount),
+        enclaveMemoryMiB: String(plan.enclave.configuration.resources.memoryMiB),
         ...(plan.enclave.instanceId === null ? {} : { restartInstanceId: plan.enclave.instanceId }),
       };
     } catch (error) {

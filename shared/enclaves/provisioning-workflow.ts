@@ -145,6 +145,9 @@ export interface PlanOutput {
   readonly lastInstanceTypeIndex: number;
   /** The stopped parent to restart (resume); absent for a first launch. */
   readonly restartInstanceId?: string;
+  /** The enclave's vCPUs and memory (MiB) as tag values: the parent sizes its enclave allocator from them. */
+  readonly enclaveCpuCount: string;
+  readonly enclaveMemoryMiB: string;
 }
 
 /** Challenge's input and result (`$.challenge`). */

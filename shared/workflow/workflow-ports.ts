@@ -69,6 +69,9 @@ export const INSTANCE_TAGS = {
    * proves freshness, is bound to the enclave and consumed once.
    */
   attestationNonce: 'enclave-contracts:attestation-nonce',
+  /** The enclave's vCPUs and memory: the parent's user data sizes the Nitro Enclaves allocator from them. */
+  cpuCount: 'enclave-contracts:enclave-cpu-count',
+  memoryMiB: 'enclave-contracts:enclave-memory-mib',
 } as const;
 
 /**

@@ -137,6 +137,9 @@ describe('provisioning through the rendered state machine', () => {
     expect(others).toEqual([]);
     expect(instance).toMatchObject({ instanceId: enclave.instanceId, state: 'running' });
     expect(instance!.tags[INSTANCE_TAGS.contractId]).toBe(contractId);
+    // The parent sizes its enclave allocator from these: the enclave's own resources.
+    expect(instance!.tags[INSTANCE_TAGS.cpuCount]).toBe(String(FIXTURE.configuration.resources.cpuCount));
+    expect(instance!.tags[INSTANCE_TAGS.memoryMiB]).toBe(String(FIXTURE.configuration.resources.memoryMiB));
     const execution = executionOf(id);
     expect(execution.status).toBe('SUCCEEDED');
     expect(enclave.executionArn).toBe(execution.executionArn);

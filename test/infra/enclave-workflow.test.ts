@@ -286,6 +286,8 @@ describe('the state machine', () => {
           { Key: INSTANCE_TAGS.enclaveId, 'Value.$': '$.enclaveId' },
           { Key: INSTANCE_TAGS.contractId, 'Value.$': '$.plan.contractId' },
           { Key: INSTANCE_TAGS.attestationNonce, 'Value.$': '$.challenge.nonce' },
+          { Key: INSTANCE_TAGS.cpuCount, 'Value.$': '$.plan.enclaveCpuCount' },
+          { Key: INSTANCE_TAGS.memoryMiB, 'Value.$': '$.plan.enclaveMemoryMiB' },
         ],
       },
       {
