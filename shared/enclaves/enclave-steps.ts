@@ -11,7 +11,7 @@ import { applyEnclaveTransition, type EnclaveTransitionContext } from '../domain
 import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import type { AttestationClaimsSummary } from './enclave-attestation.ts';
-import { enclaveEvent } from './enclave-events.ts';
+import { type EnclaveEventType, enclaveEvent } from './enclave-events.ts';
 import { type LoadedEnclave, loadEnclave, updateEnclaveMutation } from './enclave-store.ts';
 
 /**
@@ -144,26 +144,16 @@ export async function activateEnclave(deps: Dependencies, input: ActivateEnclave
       version: enclave.version + 1,
       updatedAt: at,
     };
-    const { applied } = await auditedWrite(deps.db, {
-      ...updateEnclaveMutation(next, enclave.version, { requireActiveContract: true }),
-      audit: {
-        entityType: 'enclave',
-        entityId: enclave.id,
-        seq: next.version,
-        action: 'activate',
-        actorId: null,
-        occurredAt: at,
-        data: {
-          instanceId: input.instanceId,
-          moduleId: claims.moduleId,
-          matchedMeasurementSet: matchedMeasurementSet.id,
-        },
-      },
-      prevHash: auditHead,
-      event: enclaveEvent(deps, 'EnclaveActivated', next, {
+    const applied = await platformWrite(deps, enclave, auditHead, next, {
+      action: 'activate',
+      data: {
         instanceId: input.instanceId,
-        measurementSetId: matchedMeasurementSet.id,
-      }),
+        moduleId: claims.moduleId,
+        matchedMeasurementSet: matchedMeasurementSet.id,
+      },
+      event: 'EnclaveActivated',
+      eventExtra: { instanceId: input.instanceId, measurementSetId: matchedMeasurementSet.id },
+      requireActiveContract: true,
     });
     if (applied) return next;
     if (attempt >= MAX_ATTEMPTS) throw concurrentModification();
@@ -206,19 +196,11 @@ export async function failEnclave(deps: Dependencies, input: FailEnclaveInput): 
       version: enclave.version + 1,
       updatedAt: at,
     };
-    const { applied } = await auditedWrite(deps.db, {
-      ...updateEnclaveMutation(next, enclave.version),
-      audit: {
-        entityType: 'enclave',
-        entityId: enclave.id,
-        seq: next.version,
-        action: 'fail',
-        actorId: null,
-        occurredAt: at,
-        data: { from: enclave.status, code, message, instanceId },
-      },
-      prevHash: auditHead,
-      event: enclaveEvent(deps, 'EnclaveFailed', next, { reason: statusReason, instanceId }),
+    const applied = await platformWrite(deps, enclave, auditHead, next, {
+      action: 'fail',
+      data: { from: enclave.status, code, message, instanceId },
+      event: 'EnclaveFailed',
+      eventExtra: { reason: statusReason, instanceId },
     });
     if (applied) return next;
     if (attempt >= MAX_ATTEMPTS) throw concurrentModification();
@@ -258,23 +240,55 @@ export async function claimProvisioning(
     }
     const at = deps.now().toISOString();
     const next: EnclaveData = { ...enclave, executionArn, version: enclave.version + 1, updatedAt: at };
-    const { applied } = await auditedWrite(deps.db, {
-      ...updateEnclaveMutation(next, enclave.version),
-      audit: {
-        entityType: 'enclave',
-        entityId: enclave.id,
-        seq: next.version,
-        action: 'provision',
-        actorId: null,
-        occurredAt: at,
-        data: { executionArn, restart: enclave.instanceId !== null },
-      },
-      prevHash: auditHead,
-      event: enclaveEvent(deps, 'EnclaveProvisioningStarted', next, { executionArn }),
+    const applied = await platformWrite(deps, enclave, auditHead, next, {
+      action: 'provision',
+      data: { executionArn, restart: enclave.instanceId !== null },
+      event: 'EnclaveProvisioningStarted',
+      eventExtra: { executionArn },
     });
     if (applied) return { claimed: true, enclave: next };
     if (attempt >= MAX_ATTEMPTS) throw concurrentModification();
   }
+}
+
+/** A change the platform makes (no identity acts), as the workflow's steps write it. */
+interface PlatformChange {
+  readonly action: string;
+  readonly data: Record<string, unknown>;
+  readonly event: EnclaveEventType;
+  readonly eventExtra: Record<string, unknown>;
+  /** Apply only while the enclave's contract is Active (checked in the write itself). */
+  readonly requireActiveContract?: boolean;
+}
+
+/**
+ * Writes `next` over `enclave` with its audit record (chained to `auditHead`, actor: the platform) and its
+ * event, in one version-guarded statement. @returns false when the version moved (a lost race).
+ */
+async function platformWrite(
+  deps: Dependencies,
+  enclave: EnclaveData,
+  auditHead: string,
+  next: EnclaveData,
+  change: PlatformChange,
+): Promise<boolean> {
+  const { applied } = await auditedWrite(deps.db, {
+    ...updateEnclaveMutation(next, enclave.version, {
+      requireActiveContract: change.requireActiveContract === true,
+    }),
+    audit: {
+      entityType: 'enclave',
+      entityId: enclave.id,
+      seq: next.version,
+      action: change.action,
+      actorId: null,
+      occurredAt: next.updatedAt,
+      data: change.data,
+    },
+    prevHash: auditHead,
+    event: enclaveEvent(deps, change.event, next, change.eventExtra),
+  });
+  return applied;
 }
 
 async function load(deps: Dependencies, enclaveId: string): Promise<LoadedEnclave> {
