@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { sql } from '../../shared/database/database.ts';
-import { activateEnclave, claimProvisioning } from '../../shared/enclaves/enclave-steps.ts';
+import type { EnclaveData } from '../../shared/domain/enclave.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+import { activateAsWorkflow } from '../support/enclaves.ts';
 
 /**
  * Every role, and a stranger, against every endpoint: who succeeds, who is refused with which status,
@@ -276,7 +276,7 @@ it('refuses a valid token whose subject has no identity with 403, and a forged t
 // Enclaves: the contract's parties and admins act, auditors only read (403), anyone else gets 404.
 
 type EnclaveState = 'Initializing' | 'Running' | 'Suspended';
-type E = { id: string; version: number; contractId: string };
+type E = Pick<EnclaveData, 'id' | 'version' | 'contractId' | 'configuration'>;
 
 /** An Active contract whose parties both approved the enclave fixture's image. */
 async function contractForEnclaves(): Promise<C> {
@@ -300,33 +300,7 @@ async function enclaveIn(state: EnclaveState): Promise<E> {
   const created = await clients.provider.post<E>('/enclaves', { ...enclaveBody, contractId: c.id });
   expect(created.status).toBe(201);
   if (state === 'Initializing') return created.body;
-  const instanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
-  const { rows } = await stack.deps.db.query<{ id: string }>(
-    'SELECT id FROM measurement_sets WHERE contract_id = :c',
-    { c: sql.uuid(c.id) },
-  );
-  // The workflow claims the enclave for its execution (Validate) before it may activate it.
-  const executionArn = `arn:aws:states:eu-central-1:000000000000:execution:EnclaveProvisioning:${created.body.id}`;
-  await claimProvisioning(stack.deps, created.body.id, executionArn);
-  const running = await activateEnclave(stack.deps, {
-    enclaveId: created.body.id,
-    executionArn,
-    instanceId,
-    attestation: {
-      claims: {
-        moduleId: `${instanceId}-enc0123456789abcdef`,
-        digest: 'SHA384',
-        timestamp: new Date().toISOString(),
-        pcrs: { '0': IMAGE.pcr0, '1': IMAGE.pcr1, '2': IMAGE.pcr2 },
-        leafValidFrom: new Date().toISOString(),
-        leafValidTo: new Date(Date.now() + 3_600_000).toISOString(),
-        nonce: null,
-        publicKey: null,
-        userData: null,
-      },
-      matchedMeasurementSet: { id: rows[0]!.id },
-    },
-  });
+  const running = (await activateAsWorkflow(stack.deps, created.body)) as E;
   if (state === 'Running') return running;
   return (await clients.provider.post<E>(`/enclaves/${running.id}/suspend`, { reason: 'matrix' })).body;
 }

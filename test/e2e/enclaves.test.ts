@@ -14,13 +14,13 @@ import {
   type SimulationFault,
 } from '../../shared/domain/enclave.ts';
 import { applyContractStatusToEnclaves, createEnclave } from '../../shared/enclaves/enclave-service.ts';
-import { activateEnclave, claimProvisioning } from '../../shared/enclaves/enclave-steps.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import type { WorkflowPorts } from '../../shared/workflow/workflow-ports.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
+import { activateAsWorkflow, newInstanceId } from '../support/enclaves.ts';
 
 /**
  * The enclave API over HTTP against the local stack: creation checked as provisioning would check it,
@@ -73,37 +73,9 @@ async function create(contractId: string, who: Who = 'provider'): Promise<Enclav
   return res.body;
 }
 
-const newInstanceId = () => `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
-
-/** The workflow's Activate step (after a verified attestation), as the state machine would run it. */
+/** The workflow's Validate claim and Activate step (after a verified attestation). */
 async function run(enclave: Enclave, instanceId = newInstanceId()): Promise<Enclave> {
-  const sets = await stack.deps.db.query<{ id: string }>(
-    "SELECT id FROM measurement_sets WHERE contract_id = :c AND status = 'Approved'",
-    { c: sql.uuid(enclave.contractId) },
-  );
-  // The workflow claims the enclave for its execution (Validate) before it may activate it.
-  const executionArn = `arn:aws:states:eu-central-1:000000000000:execution:EnclaveProvisioning:${enclave.id}`;
-  await claimProvisioning(deps, enclave.id, executionArn);
-  const running = await activateEnclave(deps, {
-    enclaveId: enclave.id,
-    executionArn,
-    instanceId,
-    attestation: {
-      claims: {
-        moduleId: `${instanceId}-enc0123456789abcdef`,
-        digest: 'SHA384',
-        timestamp: new Date().toISOString(),
-        pcrs: { '0': IMAGE.pcr0, '1': IMAGE.pcr1, '2': IMAGE.pcr2 },
-        leafValidFrom: new Date().toISOString(),
-        leafValidTo: new Date(Date.now() + 3_600_000).toISOString(),
-        nonce: null,
-        publicKey: null,
-        userData: null,
-      },
-      matchedMeasurementSet: { id: sets.rows[0]!.id },
-    },
-  });
-  return running as Enclave;
+  return (await activateAsWorkflow(deps, enclave, instanceId)) as Enclave;
 }
 
 async function count(table: 'enclaves' | 'audit_log' | 'outbox' | 'enclave_metrics'): Promise<number> {
