@@ -12,7 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { EXECUTION_END_EVENT } from '../../shared/enclaves/enclave-enforcement.ts';
+import { ENFORCEMENT_DETAIL_TYPES, EXECUTION_END_EVENT } from '../../shared/enclaves/enclave-enforcement.ts';
 import {
   STATES,
   STEP_ERRORS,
@@ -231,8 +231,15 @@ export function buildProvisioningDefinition(
       EnclaveOptions: { Enabled: true },
       // Idempotency: a retry of this launch (same execution, same candidate) answers the instance the first
       // attempt launched instead of launching a second parent. SHA-1 hex is 40 characters (EC2 takes 64).
+      // What varies comes first: aws-local-stepfunctions 3.0's SHA-1 mis-reads every 64-byte block after
+      // the first, so locally only the first block tells executions apart (Step Functions hashes it all).
       ClientToken: sfn.JsonPath.hash(
-        sfn.JsonPath.format('{}/{}', sfn.JsonPath.executionId, sfn.JsonPath.stringAt('$.launch.index')),
+        sfn.JsonPath.format(
+          '{}/{}/{}',
+          sfn.JsonPath.stringAt('$.launch.index'),
+          sfn.JsonPath.stringAt('$$.Execution.Name'),
+          sfn.JsonPath.executionId,
+        ),
         'SHA-1',
       ),
       TagSpecifications: [
@@ -385,12 +392,8 @@ export const PROVISIONING_EVENTS = ['EnclaveCreated', 'EnclaveResumed'] as const
 
 /** Domain events after which an enclave's parents must be stopped or terminated. */
 export const ENFORCEMENT_EVENTS = [
-  'EnclaveSuspended',
-  'EnclaveTerminated',
-  'EnclaveFailed',
-  'ContractSuspended',
-  'ContractTerminated',
-  'ContractExpired',
+  ...ENFORCEMENT_DETAIL_TYPES.enclave,
+  ...ENFORCEMENT_DETAIL_TYPES.contract,
 ] as const;
 
 /** The enforcement function's handler module. */

@@ -29,7 +29,7 @@ import { WORKFLOW_TIMING } from './provisioning-workflow.ts';
 
 /** The detail-types that trigger enforcement: the CDK rule's pattern, and what the handler accepts. */
 export const ENFORCEMENT_DETAIL_TYPES = {
-  enclave: ['EnclaveSuspended', 'EnclaveTerminated', 'EnclaveFailed'],
+  enclave: ['EnclaveSuspended', 'EnclaveTerminated', 'EnclaveFailed', 'EnclaveUpdated'],
   contract: ['ContractSuspended', 'ContractTerminated', 'ContractExpired'],
 } as const;
 
@@ -148,7 +148,8 @@ export interface ContractEnforcement {
 
 /**
  * Brings the parent instances of `enclaveId` in line with the enclave's current status:
- * - `Suspended`: its pending and running instances are stopped (resuming restarts them);
+ * - `Suspended`: its parent (`instanceId`) is stopped if pending or running (resuming restarts it); any
+ *   other tagged parent was retired by an edit (`EnclaveUpdated`) and is terminated;
  * - `Terminated`, `Failed`: every instance not already shutting down is terminated;
  * - `Initializing`, `Running`: nothing (the provisioning workflow owns the instances then).
  * @throws InstanceControlError (see `transient`) when EC2 fails, or when an instance is still `pending`
@@ -166,11 +167,19 @@ export async function enforceEnclaveStatus(
   const status = loaded?.enclave.status ?? null;
   const done: EnclaveEnforcement = { enclaveId, status, stopped: [], terminated: [] };
   if (status === 'Suspended') {
+    // Its parent is stopped; any other parent was retired by an edit (new resources or image: resume
+    // launches one that fits) and is terminated.
     const live = await instances.listForEnclave(enclaveId);
+    const current = loaded?.enclave.instanceId ?? null;
     const toStop = live
-      .filter((i) => i.state === 'pending' || i.state === 'running')
+      .filter((i) => i.instanceId === current && (i.state === 'pending' || i.state === 'running'))
+      .map((i) => i.instanceId);
+    const retired = live
+      .filter((i) => i.instanceId !== current && i.state !== 'shutting-down')
       .map((i) => i.instanceId);
     done.stopped.push(...toStop);
+    done.terminated.push(...retired);
+    await instances.terminate(retired);
     await instances.stop(toStop);
   } else if (status === 'Terminated' || status === 'Failed') {
     const live = await instances.listForEnclave(enclaveId);

@@ -561,15 +561,37 @@ export async function updateEnclave(
         ...(patch.name !== undefined && patch.name !== e.name ? ['name'] : []),
         ...(JSON.stringify(patch.configuration) !== JSON.stringify(e.configuration) ? ['configuration'] : []),
       ];
+      // The stopped parent was sized and provisioned for the old resources and image: it is retired (the
+      // enforcement function terminates it on EnclaveUpdated) and resume launches a new one that fits.
+      const retiredInstanceId = parentNoLongerFits(e.configuration, patch.configuration)
+        ? e.instanceId
+        : null;
       return {
-        state: advanced(e, at, { status, name: patch.name ?? e.name, configuration: patch.configuration }),
-        audit: { changed, image: patch.configuration.image },
+        state: advanced(e, at, {
+          status,
+          name: patch.name ?? e.name,
+          configuration: patch.configuration,
+          ...(retiredInstanceId ? { instanceId: null } : {}),
+        }),
+        audit: {
+          changed,
+          image: patch.configuration.image,
+          ...(retiredInstanceId ? { retiredInstanceId } : {}),
+        },
         event: 'EnclaveUpdated',
-        eventExtra: { changed },
+        eventExtra: { changed, ...(retiredInstanceId ? { retiredInstanceId } : {}) },
       };
     },
   );
   return reply(outcome);
+}
+
+/** A parent launched for `before` cannot host `after`: other resources (instance size, allocator) or image. */
+function parentNoLongerFits(before: EnclaveConfiguration, after: EnclaveConfiguration): boolean {
+  return (
+    JSON.stringify(before.resources) !== JSON.stringify(after.resources) ||
+    JSON.stringify(before.image) !== JSON.stringify(after.image)
+  );
 }
 
 function suspendChange(e: EnclaveData, status: EnclaveStatus, at: string, reason: string): Change {

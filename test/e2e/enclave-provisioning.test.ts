@@ -450,6 +450,35 @@ describe('suspend, resume and terminate reach the instances', () => {
     await assertNoOrphans();
   });
 
+  it('an edit of resources retires the stopped parent: it is terminated, and resume launches one that fits', async () => {
+    const id = await create();
+    const running = await settle(id, ['Running', 'Failed']);
+    await provider.post<Enclave>(`/enclaves/${id}/suspend`, { reason: 'resize' });
+    await settleInstances(id, 'stopped');
+    const current = await provider.get<Enclave>(`/enclaves/${id}`);
+    const configuration = structuredClone(FIXTURE.configuration) as Record<string, unknown> & {
+      resources: { cpuCount: number; memoryMiB: number };
+    };
+    configuration.resources.cpuCount = 8;
+    configuration.resources.memoryMiB = 16_384;
+    const edited = await provider.put<Enclave>(
+      `/enclaves/${id}`,
+      { configuration },
+      { 'if-match': current.headers.get('etag')! },
+    );
+    expect(edited.status, edited.text).toBe(200);
+    expect(edited.body.instanceId).toBeNull();
+    await settleInstances(id, 'terminated');
+    expect((await provider.post<Enclave>(`/enclaves/${id}/resume`, {})).status).toBe(200);
+    const again = await settle(id, ['Running', 'Failed']);
+    expect(again.status, again.statusReason ?? '').toBe('Running');
+    expect(again.instanceId).not.toBe(running.instanceId);
+    const parent = instancesOf(id).find((i) => i.instanceId === again.instanceId)!;
+    expect(parent.tags[INSTANCE_TAGS.cpuCount]).toBe('8');
+    expect(instancesOf(id).find((i) => i.instanceId === running.instanceId)!.state).toBe('terminated');
+    await assertNoOrphans();
+  });
+
   it('a resume right after a suspend (the parent not stopped yet) still re-attests and ends Running', async () => {
     const id = await create();
     const running = await settle(id, ['Running', 'Failed']);

@@ -274,7 +274,8 @@ describe('the state machine', () => {
         'InstanceType.$': '$.launch.instanceType',
         EnclaveOptions: { Enabled: true },
         // Idempotent: a retried launch of the same execution and candidate answers the first instance.
-        'ClientToken.$': "States.Hash(States.Format('{}/{}', $$.Execution.Id, $.launch.index), 'SHA-1')",
+        'ClientToken.$':
+          "States.Hash(States.Format('{}/{}/{}', $.launch.index, $$.Execution.Name, $$.Execution.Id), 'SHA-1')",
       },
     });
     const specs = (states[STATES.runInstances]!.Parameters as { TagSpecifications: unknown })
