@@ -126,6 +126,22 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
         definition,
         deps,
         ec2,
+        // Step Functions' status-change event for an execution that skipped its Catch, locally: the same
+        // enforcement compensates it.
+        onUncaughtEnd: (execution, status) => {
+          const trigger = {
+            kind: 'execution',
+            enclaveId: execution.input.enclaveId,
+            executionArn: execution.executionArn,
+            status,
+          } as const;
+          const run = retryTransient(
+            () => enforce(deps, trigger),
+            () => closing,
+          );
+          enforcing.add(run);
+          void run.finally(() => enforcing.delete(run));
+        },
         ...(options.attestationTimeoutMs === undefined
           ? {}
           : { attestationTimeoutMs: options.attestationTimeoutMs }),

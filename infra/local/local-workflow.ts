@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ExecutionAbortedError,
   ExecutionError,
+  ExecutionTimeoutError,
   type RunOptions,
   StateMachine,
   type StateMachineDefinition,
@@ -51,9 +52,15 @@ export interface LocalWorkflowOptions {
   readonly retryIntervalMs?: number;
   /** Account and region in the local execution ARNs. */
   readonly region?: string;
+  /**
+   * Told when an execution ends without its Catch states running: it timed out (the definition's
+   * TimeoutSeconds) or was stopped ({@link LocalWorkflow.stop}). Step Functions' status-change event to
+   * EventBridge, locally. Not told for executions stopped because the local stack shuts down.
+   */
+  readonly onUncaughtEnd?: (execution: LocalExecution, status: 'TIMED_OUT' | 'ABORTED') => void;
 }
 
-export type LocalExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+export type LocalExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
 /** One local execution, as an operator would read it in the console. */
 export interface LocalExecution {
@@ -94,6 +101,9 @@ export class LocalWorkflow implements TaskCallback {
   private readonly definition: { States: Record<string, { Type: string; Resource?: string }> };
   private readonly runs = new Map<string, LocalExecution>();
   private readonly aborts = new Map<string, () => void>();
+  /** The callback token of each running execution (its one waitForTaskToken state). */
+  private readonly tokens = new Map<string, string>();
+  private shuttingDown = false;
   private readonly waiters = new Map<string, Waiter>();
   private readonly stateMachineArn: string;
 
@@ -147,8 +157,10 @@ export class LocalWorkflow implements TaskCallback {
         record.output = output;
       },
       (error: unknown) => {
-        if (error instanceof ExecutionAbortedError) {
-          record.status = 'ABORTED';
+        if (error instanceof ExecutionAbortedError || error instanceof ExecutionTimeoutError) {
+          const status = error instanceof ExecutionAbortedError ? 'ABORTED' : 'TIMED_OUT';
+          record.status = status;
+          if (!this.shuttingDown) this.options.onUncaughtEnd?.(record, status);
           return;
         }
         record.status = 'FAILED';
@@ -161,7 +173,11 @@ export class LocalWorkflow implements TaskCallback {
     Object.assign(record, { done: Promise.all([done, history]).then(() => undefined) });
     this.runs.set(executionArn, record);
     this.aborts.set(executionArn, run.abort);
-    void record.done.then(() => this.aborts.delete(executionArn));
+    this.tokens.set(executionArn, token);
+    void record.done.then(() => {
+      this.aborts.delete(executionArn);
+      this.tokens.delete(executionArn);
+    });
     return record;
   }
 
@@ -179,8 +195,29 @@ export class LocalWorkflow implements TaskCallback {
     return [...this.runs.values()];
   }
 
+  /**
+   * StopExecution: the execution ends `ABORTED` without running any Catch (as in Step Functions), and
+   * {@link LocalWorkflowOptions.onUncaughtEnd} is told. Resolves when it has ended; false when it was not
+   * running.
+   */
+  async stop(executionArn: string): Promise<boolean> {
+    const record = this.runs.get(executionArn);
+    const abort = this.aborts.get(executionArn);
+    if (!record || !abort) return false;
+    abort();
+    const token = this.tokens.get(executionArn);
+    const waiter = token === undefined ? undefined : this.waiters.get(token);
+    if (token !== undefined && waiter) {
+      this.waiters.delete(token);
+      waiter.reject(new Error('the execution was stopped'));
+    }
+    await record.done;
+    return true;
+  }
+
   /** StopExecution of every running execution (the local stack is shutting down); resolves when they ended. */
   async stopAll(): Promise<void> {
+    this.shuttingDown = true;
     for (const abort of this.aborts.values()) abort();
     for (const waiter of this.waiters.values()) waiter.reject(new Error('the local stack is stopping'));
     this.waiters.clear();

@@ -399,6 +399,22 @@ describe('the deployment region', () => {
   });
 });
 
+describe('executions that end without their Catch', () => {
+  it('an execution stopped from the console is compensated through its status-change event', async () => {
+    const id = await create('no-callback');
+    const instanceId = await waitUntilWaiting(id);
+    const execution = executionOf(id);
+    expect(await stack.enclaves.runner().stop(execution.executionArn)).toBe(true);
+    expect(execution.status).toBe('ABORTED');
+    expect(execution.path).not.toContain(STATES.compensate);
+    const enclave = await settle(id, ['Failed']);
+    expect(enclave.statusReason).toMatch(/^execution_aborted: /);
+    await settleInstances(id, 'terminated');
+    expect(instancesOf(id).map((i) => i.instanceId)).toEqual([instanceId]);
+    await assertNoOrphans();
+  });
+});
+
 describe('trust anchors', () => {
   it('without the local-stack hooks (as deployed) a simulator document is refused as untrusted_root', async () => {
     const id = await create();
