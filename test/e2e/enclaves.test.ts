@@ -352,7 +352,13 @@ describe.each(MODES)('on $name', ({ options, index }) => {
         { 'if-match': `"${v + 1}"` },
       );
       expect(edited.status, edited.text).toBe(200);
-      expect(edited.body).toMatchObject({ status: 'Suspended', name: 'renamed', version: v + 2 });
+      // New resources: the stopped parent no longer fits and is retired (resume launches a new one).
+      expect(edited.body).toMatchObject({
+        status: 'Suspended',
+        name: 'renamed',
+        version: v + 2,
+        instanceId: null,
+      });
 
       const resumed = await clients.admin.post<Enclave>(`${path}/resume`, {});
       expect(resumed.status).toBe(200);
@@ -361,8 +367,9 @@ describe.each(MODES)('on $name', ({ options, index }) => {
         version: v + 3,
         executionArn: null,
         statusReason: null,
-        instanceId: running.instanceId,
+        instanceId: null,
       });
+      expect(running.instanceId).not.toBeNull();
 
       expect((await clients.auditor.post(`${path}/terminate`, { reason: 'x' })).status).toBe(403);
       expect((await clients.provider.post(`${path}/terminate`, {})).status).toBe(400);
