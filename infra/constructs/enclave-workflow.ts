@@ -334,6 +334,7 @@ export function buildProvisioningDefinition(
     STATES.verifyAttestation,
     {
       enclaveId,
+      executionArn: sfn.JsonPath.executionId,
       instanceId,
       document: sfn.JsonPath.stringAt('$.submission.document'),
       nonce,

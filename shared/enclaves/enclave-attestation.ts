@@ -60,6 +60,11 @@ export interface EnclaveAttestationInput {
    * set pins one). See {@link allowedSignersOf}.
    */
   readonly allowedSigners?: readonly string[];
+  /**
+   * Names the nonce's consumption (the workflow execution): a retried verification by the same execution is
+   * not a replay. See `NonceStore.consume`.
+   */
+  readonly consumptionId?: string;
 }
 
 /**
@@ -201,7 +206,7 @@ export async function verifyEnclaveAttestation(
 
   // The document is authentic and carries the expected nonce (the policy checked it): only now is the
   // nonce consumed, so neither a forgery nor a mismatching document can use it up.
-  const consumption = await deps.nonces.consume(input.enclaveId, input.expectedNonce);
+  const consumption = await deps.nonces.consume(input.enclaveId, input.expectedNonce, input.consumptionId);
   if (consumption !== 'consumed') return nonceRefusal(consumption);
 
   const { set } = candidates[verdict.matchedMeasurementSet]!;

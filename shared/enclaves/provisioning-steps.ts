@@ -54,6 +54,7 @@ const AwaitInputSchema = z.object({
 });
 const VerifyInputSchema = z.object({
   enclaveId: ENCLAVE_ID,
+  executionArn: EXECUTION_ARN,
   instanceId: INSTANCE_ID,
   // The route bounded it (64 KiB decoded); the library bounds it again.
   document: z.string().min(1).max(100_000),
@@ -156,7 +157,7 @@ export async function verifyAttestationStep(
   deps: Dependencies,
   input: unknown,
 ): Promise<VerifiedAttestation> {
-  const { enclaveId, instanceId, document, nonce } = VerifyInputSchema.parse(input);
+  const { enclaveId, executionArn, instanceId, document, nonce } = VerifyInputSchema.parse(input);
   return step(async () => {
     const loaded = await loadEnclave(deps.db, enclaveId);
     if (!loaded)
@@ -183,6 +184,8 @@ export async function verifyAttestationStep(
         approvedMeasurements,
         expectedNonce: new Uint8Array(Buffer.from(nonce, 'base64')),
         allowedSigners: allowedSignersOf(enclave.configuration),
+        // A retried VerifyAttestation of this execution is not a replay; another execution's is.
+        consumptionId: executionArn,
       },
       {
         nonces: workflowPorts(deps).nonces,

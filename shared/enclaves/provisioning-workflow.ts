@@ -185,6 +185,8 @@ export interface AttestationSubmission {
 /** VerifyAttestation's input; its result (`$.verification`) is a `VerifiedAttestation` (enclave-steps.ts). */
 export interface VerifyInput {
   readonly enclaveId: string;
+  /** The execution: it names the nonce's consumption, so a retried step is not a replay. */
+  readonly executionArn: string;
   readonly instanceId: string;
   readonly document: string;
   readonly nonce: string;

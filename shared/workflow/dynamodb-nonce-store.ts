@@ -128,12 +128,15 @@ export class DynamoDbNonceStore implements NonceStore {
     throw new NonceStoreError(`no free nonce after ${ISSUE_ATTEMPTS} attempts`);
   }
 
-  async consume(enclaveId: string, nonce: Uint8Array): Promise<NonceConsumption> {
+  async consume(enclaveId: string, nonce: Uint8Array, named?: string): Promise<NonceConsumption> {
+    const consumptionId = named ?? randomUUID();
     // Untrusted input: nothing of another length was ever issued, so there is nothing to look up.
     if (!enclaveId || !(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) return 'unknown';
     const now = this.now();
     const nowSeconds = epochSeconds(now);
-    const consumptionId = randomUUID();
+    if (consumptionId.length < 1 || consumptionId.length > 2048) {
+      throw new RangeError('consumptionId must have 1..2048 characters');
+    }
     try {
       await this.client.send(
         new UpdateItemCommand({
@@ -181,7 +184,8 @@ export function classifyRefusal(
 ): NonceConsumption {
   if (!item || item[ATTR.enclaveId]?.S !== enclaveId) return 'unknown';
   const consumedBy = item[ATTR.consumptionId]?.S;
-  // Our own update landed but its response was lost, and the SDK retried: this call did consume it.
+  // This consumption again: our own update landed but its response was lost (the SDK retried), or the
+  // caller repeats a consumption it names (a retried workflow step).
   if (consumedBy !== undefined && consumedBy === consumptionId) return 'consumed';
   if (item[ATTR.consumedAt] !== undefined) return 'already_consumed';
   const expiresAt = Number(item[NONCE_TABLE.timeToLiveAttribute]?.N);

@@ -62,10 +62,14 @@ export interface NonceStore {
    * When several refusals apply, `'unknown'` wins over `'already_consumed'`, which wins over `'expired'`:
    * a replay is the more telling signal for an audit trail than an expiry.
    *
+   * @param consumptionId names this consumption, so that its repeat (a retried workflow step) answers
+   *   `'consumed'` again instead of `'already_consumed'`: the provisioning workflow passes its execution, so
+   *   only another execution's use of the nonce is a replay. Without it each call is its own consumption.
    * @throws {NonceStoreError} when the store cannot be reached. The nonce may or may not have been consumed
-   *   then; a retry of the same attestation then answers `'already_consumed'`, which fails closed.
+   *   then; a retry with the same `consumptionId` answers `'consumed'`, one without answers
+   *   `'already_consumed'`, which fails closed.
    */
-  consume(enclaveId: string, nonce: Uint8Array): Promise<NonceConsumption>;
+  consume(enclaveId: string, nonce: Uint8Array, consumptionId?: string): Promise<NonceConsumption>;
 }
 
 /** The nonce store itself failed (not a refusal of the nonce): never shown to clients beyond a 5xx. */

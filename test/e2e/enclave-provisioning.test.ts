@@ -338,6 +338,8 @@ describe('callbacks and replays', () => {
     });
     const refused = await verifyAttestationStep(stack.deps, {
       enclaveId: id,
+      // Another execution than the one that consumed the nonce: a replay.
+      executionArn: `${enclave.executionArn}-replay`,
       instanceId: enclave.instanceId,
       document: Buffer.from(replay).toString('base64'),
       nonce,
@@ -427,6 +429,7 @@ describe('trust anchors', () => {
     });
     const input = {
       enclaveId: id,
+      executionArn: enclave.executionArn!,
       instanceId: enclave.instanceId,
       document: Buffer.from(document).toString('base64'),
       nonce: Buffer.from(nonce).toString('base64'),

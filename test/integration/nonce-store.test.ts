@@ -61,6 +61,16 @@ describe('DynamoDbNonceStore on dynalite', () => {
     expect(await store.consume('enc-1', Uint8Array.from(nonce))).toBe('already_consumed');
   });
 
+  it('answers consumed again to a repeat of a named consumption, and already_consumed to any other', async () => {
+    const { nonce } = await store.issue({ enclaveId: 'enc-1', executionId: 'exec-1' }, 300);
+
+    expect(await store.consume('enc-1', nonce, 'exec-1')).toBe('consumed');
+    expect(await store.consume('enc-1', nonce, 'exec-1')).toBe('consumed');
+    expect(await store.consume('enc-1', nonce, 'exec-2')).toBe('already_consumed');
+    expect(await store.consume('enc-1', nonce)).toBe('already_consumed');
+    await expect(store.consume('enc-1', nonce, '')).rejects.toBeInstanceOf(RangeError);
+  });
+
   it('answers unknown for a nonce bound to another enclave, and leaves it consumable by its own', async () => {
     const { nonce } = await store.issue({ enclaveId: 'enc-a' }, 300);
 
