@@ -69,7 +69,9 @@ const BACKOFF = {
  * that is shutting down or terminated stays refused and goes to Compensate after these retries.
  */
 const UNTIL_STOPPED: sfn.RetryProps = {
-  errors: ['Ec2.IncorrectInstanceStateException'],
+  // The EC2 integration reports some errors as the generic Ec2.Ec2Exception (the code only in the cause):
+  // retrying it here too only delays Compensate for errors that would not pass anyway.
+  errors: ['Ec2.IncorrectInstanceStateException', 'Ec2.Ec2Exception'],
   interval: Duration.seconds(5),
   backoffRate: 1.5,
   maxAttempts: 8,
@@ -326,7 +328,8 @@ export function buildProvisioningDefinition(
     taskTimeout: sfn.Timeout.duration(Duration.seconds(WORKFLOW_TIMING.attestationTimeoutSeconds)),
     heartbeatTimeout: sfn.Timeout.duration(Duration.seconds(WORKFLOW_TIMING.attestationHeartbeatSeconds)),
   })
-    .addRetry({ errors: LAMBDA_SERVICE_ERRORS, ...BACKOFF })
+    // Its Lambda reads the database (is the enclave still this execution's?): a transient failure retries.
+    .addRetry({ errors: [...LAMBDA_SERVICE_ERRORS, STEP_ERRORS.transient], ...BACKOFF })
     // States.ALL includes States.Timeout and States.HeartbeatTimeout.
     .addCatch(compensate, toCompensate);
 

@@ -654,12 +654,19 @@ export async function resumeEnclave(
     id,
     'resume',
     { ifMatch, requireActiveContract: true },
-    (e, status, at) => ({
-      state: advanced(e, at, { status, executionArn: null, statusReason: null }),
-      audit: { instanceId: e.instanceId, ...(reason ? { reason } : {}) },
-      event: 'EnclaveResumed',
-      eventExtra: { instanceId: e.instanceId, ...(reason ? { reason } : {}) },
-    }),
+    async (e, status, at, contract) => {
+      // What provisioning will check, checked now: a resume it would refuse is a 422, not a Failed enclave.
+      assertProvisionable(contract, e, await listMeasurementSets(deps.db, e.contractId), {
+        localStack: deps.local !== undefined,
+        deploymentRegion: deps.region,
+      });
+      return {
+        state: advanced(e, at, { status, executionArn: null, statusReason: null }),
+        audit: { instanceId: e.instanceId, ...(reason ? { reason } : {}) },
+        event: 'EnclaveResumed',
+        eventExtra: { instanceId: e.instanceId, ...(reason ? { reason } : {}) },
+      };
+    },
   );
   return reply(outcome);
 }

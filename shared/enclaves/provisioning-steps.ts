@@ -83,6 +83,8 @@ const CompensateInputSchema = z.object({
   executionArn: EXECUTION_ARN,
   state: z.object({
     enclaveId: ENCLAVE_ID,
+    /** Validate's result: absent when the execution failed before (or while) claiming the enclave. */
+    plan: z.unknown().optional(),
     instance: z.object({ instanceId: INSTANCE_ID }).optional(),
     error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
   }),
@@ -248,6 +250,7 @@ export async function compensateStep(deps: Dependencies, input: unknown): Promis
       instanceId: state.instance?.instanceId,
       reason,
       attestationRefused: state.error?.Error === STEP_ERRORS.attestationRefused,
+      claimIfUnclaimed: state.plan === undefined,
     }),
   );
 }
@@ -260,6 +263,11 @@ export interface CompensationInput {
   readonly instanceId?: string | undefined;
   readonly reason: { readonly code: string; readonly message: string };
   readonly attestationRefused?: boolean;
+  /**
+   * The execution failed before its claim (Validate exhausted its retries): an Initializing enclave that
+   * no execution claimed would otherwise stay so forever, so this execution claims it to fail it.
+   */
+  readonly claimIfUnclaimed?: boolean;
 }
 
 /**
@@ -280,7 +288,11 @@ export async function compensateProvisioning(
   const loaded = await loadEnclave(deps.db, input.enclaveId);
   if (!loaded)
     return { enclaveId: input.enclaveId, status: 'unknown', terminatedInstances: [], reason: summary };
-  const { enclave } = loaded;
+  let { enclave } = loaded;
+  if (input.claimIfUnclaimed && enclave.status === 'Initializing' && enclave.executionArn === null) {
+    const claim = await claimProvisioning(deps, enclave.id, input.executionArn);
+    if (claim.claimed) enclave = claim.enclave;
+  }
   const final = isFinalEnclaveStatus(enclave.status);
   const owned = enclave.status === 'Initializing' && enclave.executionArn === input.executionArn;
   if (!final && !owned) {

@@ -116,8 +116,12 @@ export const WORKFLOW_TIMING = {
   attestationTimeoutSeconds: 900,
   /** WaitForAttestation heartbeat: a wait silent this long ends, below the timeout. */
   attestationHeartbeatSeconds: 600,
-  /** The nonce lives a little longer than the wait, so a late but valid submission is refused by the wait, not the nonce. */
-  nonceTtlSeconds: 960,
+  /**
+   * The nonce outlives the wait, so a late but valid submission is refused by the wait, not the nonce: it is
+   * issued before the launch or restart, whose retries (a restart waits up to ~4 minutes for a stopping
+   * parent) come on top of the wait's 900 s.
+   */
+  nonceTtlSeconds: 1500,
   /** The whole execution. */
   executionTimeoutSeconds: 1800,
 } as const;

@@ -417,6 +417,27 @@ describe('executions that end without their Catch', () => {
   });
 });
 
+describe('resume checks what provisioning will check', () => {
+  it('answers 422 instead of a resume the workflow would fail, changing nothing', async () => {
+    const id = await create();
+    await settle(id, ['Running', 'Failed']);
+    const suspended = await provider.post<Enclave>(`/enclaves/${id}/suspend`, { reason: 'move' });
+    expect(suspended.status).toBe(200);
+    // As if the deployment had moved region since the enclave was created.
+    const deps = stack.deps as { region?: string };
+    const region = deps.region;
+    deps.region = 'eu-west-1';
+    try {
+      const refused = await provider.post<{ errors: { field: string }[] }>(`/enclaves/${id}/resume`, {});
+      expect(refused.status).toBe(422);
+      expect(refused.body.errors).toContainEqual(expect.objectContaining({ field: 'region' }));
+    } finally {
+      deps.region = region;
+    }
+    expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.version).toBe(suspended.body.version);
+  });
+});
+
 describe('trust anchors', () => {
   it('without the local-stack hooks (as deployed) a simulator document is refused as untrusted_root', async () => {
     const id = await create();

@@ -312,7 +312,7 @@ describe('the state machine', () => {
       (r.ErrorEquals as string[]).includes('Ec2.IncorrectInstanceStateException'),
     );
     expect(retry).toEqual({
-      ErrorEquals: ['Ec2.IncorrectInstanceStateException'],
+      ErrorEquals: ['Ec2.IncorrectInstanceStateException', 'Ec2.Ec2Exception'],
       IntervalSeconds: 5,
       BackoffRate: 1.5,
       MaxAttempts: 8,

@@ -26,6 +26,8 @@ import {
 } from '../../shared/enclaves/enclave-service.ts';
 import { activateEnclave, claimProvisioning, failEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { insertEnclaveMutation, loadEnclave } from '../../shared/enclaves/enclave-store.ts';
+import { compensateStep } from '../../shared/enclaves/provisioning-steps.ts';
+import { STEP_ERRORS } from '../../shared/enclaves/provisioning-workflow.ts';
 import { EVENT_SOURCE } from '../../shared/events/event-bus.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
@@ -473,6 +475,36 @@ describe('enforce-enclave-state: provisioning executions that end without their 
     expect(result).toMatchObject({ enclaveId, status: 'Initializing', terminatedInstances: [] });
     expect((await loadEnclave(db, enclaveId))!.enclave.status).toBe('Initializing');
     expect(stateOf(instanceId)).toBe('running');
+  });
+
+  it("Compensate of an execution that failed before its claim fails an enclave no execution claimed, and no other's", async () => {
+    const unclaimed = await initializing();
+    const failedEarly = executionArnOf(`${unclaimed.enclaveId}-early`);
+    const state = (enclaveId: string) => ({
+      enclaveId,
+      error: { Error: STEP_ERRORS.transient, Cause: 'A dependency was unavailable; retry.' },
+    });
+    tick();
+    const outcome = await compensateStep(deps, {
+      executionArn: failedEarly,
+      state: state(unclaimed.enclaveId),
+    });
+    expect(outcome).toMatchObject({ status: 'Failed', terminatedInstances: [unclaimed.instanceId] });
+    expect((await loadEnclave(db, unclaimed.enclaveId))!.enclave).toMatchObject({
+      status: 'Failed',
+      executionArn: failedEarly,
+    });
+
+    // Claimed by another execution meanwhile: a late failure before this one's claim touches nothing.
+    const owned = await initializing();
+    await claimProvisioning(deps, owned.enclaveId, executionArnOf(`${owned.enclaveId}-owner`));
+    tick();
+    const ignored = await compensateStep(deps, {
+      executionArn: executionArnOf(`${owned.enclaveId}-early`),
+      state: state(owned.enclaveId),
+    });
+    expect(ignored).toMatchObject({ status: 'Initializing', terminatedInstances: [] });
+    expect(stateOf(owned.instanceId)).toBe('running');
   });
 
   it('a Running enclave whose execution is aborted afterwards is left running', async () => {
