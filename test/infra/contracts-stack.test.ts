@@ -15,7 +15,7 @@ import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
-import { App, type CfnElement } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -31,19 +31,7 @@ import {
 } from '../../infra/local/data-api-emulator.ts';
 import { projectPath } from '../../infra/project-paths.ts';
 import { type Grant, ROUTES } from '../../shared/http/routes.ts';
-
-interface CfnResource {
-  readonly Type: string;
-  readonly Properties: Record<string, unknown>;
-}
-
-interface Statement {
-  readonly effect: string;
-  readonly actions: readonly string[];
-  /** The resource element as JSON, to look for the logical ids it references. */
-  readonly resource: string;
-  readonly condition: unknown;
-}
+import { type CfnResource, StackTemplate, type Statement, target } from '../support/stack-template.ts';
 
 /** The actions each grant of the route table may add to a route function's role, and no others. */
 const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
@@ -86,6 +74,11 @@ let app: App;
 let stack: ContractsStack;
 let template: Template;
 let resources: Record<string, CfnResource>;
+let cfn: StackTemplate;
+const logicalId = (construct: IConstruct) => cfn.logicalId(construct);
+const ofType = (type: string) => cfn.ofType(type);
+const roleStatements = (roleId: string) => cfn.roleStatements(roleId);
+
 let assemblyDir: string;
 
 beforeAll(() => {
@@ -96,47 +89,11 @@ beforeAll(() => {
   assemblyDir = app.synth().directory;
   template = Template.fromStack(stack);
   resources = template.toJSON().Resources as Record<string, CfnResource>;
+  cfn = new StackTemplate(stack, resources);
 }, 180_000);
 
 // The assembly (23 bundles with source maps) is written to a fresh temporary directory per run.
 afterAll(() => rmSync(assemblyDir, { recursive: true, force: true }));
-
-/** The CloudFormation logical id of a construct's L1 resource. */
-function logicalId(construct: IConstruct): string {
-  const element = (construct.node.defaultChild ?? construct) as CfnElement;
-  return stack.resolve(element.logicalId) as string;
-}
-
-function ofType(type: string): [string, CfnResource][] {
-  return Object.entries(resources).filter(([, r]) => r.Type === type);
-}
-
-/** The logical id a `Ref` or `Fn::GetAtt` points to. */
-function target(value: unknown): string | undefined {
-  const v = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] } | undefined;
-  return v?.Ref ?? v?.['Fn::GetAtt']?.[0];
-}
-
-function toStatements(document: unknown): Statement[] {
-  const raw = (document as { Statement: Record<string, unknown>[] }).Statement;
-  return raw.map((s) => ({
-    effect: String(s.Effect),
-    actions: ([] as string[]).concat(s.Action as string | string[]),
-    resource: JSON.stringify(s.Resource),
-    condition: s.Condition,
-  }));
-}
-
-/** Every statement of every identity policy attached to the role (default, extra and inline policies). */
-function roleStatements(roleId: string): Statement[] {
-  const attached = ofType('AWS::IAM::Policy')
-    .filter(([, p]) => (p.Properties.Roles as unknown[]).some((r) => target(r) === roleId))
-    .flatMap(([, p]) => toStatements(p.Properties.PolicyDocument));
-  const inline = (
-    (resources[roleId]?.Properties.Policies as { PolicyDocument: unknown }[] | undefined) ?? []
-  ).flatMap((p) => toStatements(p.PolicyDocument));
-  return [...attached, ...inline];
-}
 
 function allows(statements: Statement[], action: string, resourceId: string): boolean {
   return statements.some(

@@ -8,7 +8,7 @@
  * Synthesized without bundling (the bundles are checked in contracts-stack.test.ts): a few seconds.
  */
 import { readFileSync } from 'node:fs';
-import { App, type CfnElement } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -20,19 +20,7 @@ import { projectPath } from '../../infra/project-paths.ts';
 import { STATES, WORKFLOW_STEPS, WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
 import { type Grant, ROUTES } from '../../shared/http/routes.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
-
-interface CfnResource {
-  readonly Type: string;
-  readonly Properties: Record<string, unknown>;
-}
-
-interface Statement {
-  readonly effect: string;
-  readonly actions: readonly string[];
-  /** The resource element as JSON. */
-  readonly resource: string;
-  readonly condition: Record<string, Record<string, unknown>> | undefined;
-}
+import { type CfnResource, StackTemplate, type Statement, target } from '../support/stack-template.ts';
 
 type State = Record<string, unknown> & {
   Type: string;
@@ -47,6 +35,11 @@ const TAG_CONDITION = { Null: { [`aws:ResourceTag/${INSTANCE_TAGS.enclaveId}`]: 
 
 let stack: ContractsStack;
 let resources: Record<string, CfnResource>;
+let cfn: StackTemplate;
+const logicalId = (construct: IConstruct) => cfn.logicalId(construct);
+const ofType = (type: string) => cfn.ofType(type);
+const roleStatements = (roleId: string) => cfn.roleStatements(roleId);
+
 let states: Record<string, State>;
 interface Definition {
   readonly StartAt: string;
@@ -66,6 +59,7 @@ beforeAll(() => {
     env: { account: '000000000000', region: 'eu-central-1' },
   });
   resources = Template.fromStack(stack).toJSON().Resources as Record<string, CfnResource>;
+  cfn = new StackTemplate(stack, resources);
   definition = definitionOf(resources[logicalId(stack.enclaveWorkflow.stateMachine)]!);
   states = definition.States;
 }, 120_000);
@@ -85,39 +79,6 @@ function definitionOf(stateMachine: CfnResource): Definition {
           })
           .join(raw['Fn::Join'][0]);
   return JSON.parse(text);
-}
-
-function logicalId(construct: IConstruct): string {
-  const element = (construct.node.defaultChild ?? construct) as CfnElement;
-  return stack.resolve(element.logicalId) as string;
-}
-
-function ofType(type: string): [string, CfnResource][] {
-  return Object.entries(resources).filter(([, r]) => r.Type === type);
-}
-
-function target(value: unknown): string | undefined {
-  const v = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] } | undefined;
-  return v?.Ref ?? v?.['Fn::GetAtt']?.[0];
-}
-
-function toStatements(document: unknown): Statement[] {
-  return (document as { Statement: Record<string, unknown>[] }).Statement.map((s) => ({
-    effect: String(s.Effect),
-    actions: ([] as string[]).concat(s.Action as string | string[]),
-    resource: JSON.stringify(s.Resource),
-    condition: s.Condition as Statement['condition'],
-  }));
-}
-
-function roleStatements(roleId: string): Statement[] {
-  const attached = ofType('AWS::IAM::Policy')
-    .filter(([, p]) => (p.Properties.Roles as unknown[]).some((r) => target(r) === roleId))
-    .flatMap(([, p]) => toStatements(p.Properties.PolicyDocument));
-  const inline = (
-    (resources[roleId]?.Properties.Policies as { PolicyDocument: unknown }[] | undefined) ?? []
-  ).flatMap((p) => toStatements(p.PolicyDocument));
-  return [...attached, ...inline];
 }
 
 /** A CloudFormation string (`Fn::Base64`/`Fn::Join` of strings and references) as text, references as `<…>`. */
