@@ -12,7 +12,7 @@ import { auditedWrite, type DomainEvent } from '../../shared/audit/audited-write
 import { suspendContract, terminateContract } from '../../shared/contracts/contract-service.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
-import { EnclaveConfigurationSchema, type EnclaveData } from '../../shared/domain/enclave.ts';
+import type { EnclaveData } from '../../shared/domain/enclave.ts';
 import {
   ENFORCEMENT_DETAIL_TYPES,
   type EnclaveEnforcement,
@@ -37,22 +37,11 @@ import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { InstanceControlError } from '../../shared/workflow/tagged-instance-control.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
+import { pcr, SIGNED_IMAGE, SIGNED_IMAGE_CONFIGURATION } from '../support/enclaves.ts';
 
-const pcr = (c: string) => c.repeat(96);
-const SIGNER = pcr('8');
-const IMAGE = { pcr0: pcr('a'), pcr1: pcr('b'), pcr2: pcr('c'), pcr8: SIGNER };
-const CONFIGURATION = EnclaveConfigurationSchema.parse({
-  resources: { cpuCount: 2, memoryMiB: 4096, storageGiB: 50 },
-  networkPolicies: {
-    ingress: [{ protocol: 'tcp', port: 8443, cidr: '10.0.0.0/16' }],
-    egress: [{ protocol: 'tcp', port: 443, host: 'kms.eu-central-1.amazonaws.com' }],
-    encryptionRequired: true,
-    minTlsVersion: '1.3',
-  },
-  securityPolicies: { secureBoot: true, measuredBoot: true, allowedSigners: [SIGNER], debugMode: false },
-  observability: { metricsEnabled: true, logForwarding: true },
-  image: { ...IMAGE, name: 'trainer', version: '1.4.2' },
-});
+const SIGNER = SIGNED_IMAGE.pcr8;
+const IMAGE = SIGNED_IMAGE;
+const CONFIGURATION = SIGNED_IMAGE_CONFIGURATION;
 
 const notUsed = (): never => {
   throw new Error('not used by enforcement');

@@ -6,7 +6,7 @@ import { auditedWrite } from '../../shared/audit/audited-write.ts';
 import { suspendContract } from '../../shared/contracts/contract-service.ts';
 import { sql } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
-import { EnclaveConfigurationSchema, type EnclaveData } from '../../shared/domain/enclave.ts';
+import type { EnclaveData } from '../../shared/domain/enclave.ts';
 import { IllegalTransitionError, NotFoundError, UnprocessableError } from '../../shared/domain/errors.ts';
 import type { Identity } from '../../shared/domain/identity.ts';
 import type { AttestationClaimsSummary } from '../../shared/enclaves/enclave-attestation.ts';
@@ -21,6 +21,7 @@ import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
 import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
+import { pcr, SIGNED_IMAGE, SIGNED_IMAGE_CONFIGURATION } from '../support/enclaves.ts';
 
 /**
  * The provisioning workflow's Activate and Compensate steps against every database adapter. The contract
@@ -28,24 +29,11 @@ import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
  * "Active" and "Approved" mean what they mean in production.
  */
 
-const pcr = (c: string) => c.repeat(96);
-const SIGNER = pcr('8');
-const IMAGE = { pcr0: pcr('a'), pcr1: pcr('b'), pcr2: pcr('c'), pcr8: SIGNER };
+const SIGNER = SIGNED_IMAGE.pcr8;
+const IMAGE = SIGNED_IMAGE;
+const CONFIGURATION = SIGNED_IMAGE_CONFIGURATION;
 /** The provisioning execution the scenarios' enclaves are claimed by. */
 const EXECUTION = 'arn:aws:states:eu-central-1:123456789012:execution:EnclaveProvisioning:run-1';
-
-const CONFIGURATION = EnclaveConfigurationSchema.parse({
-  resources: { cpuCount: 2, memoryMiB: 4096, storageGiB: 50 },
-  networkPolicies: {
-    ingress: [{ protocol: 'tcp', port: 8443, cidr: '10.0.0.0/16' }],
-    egress: [{ protocol: 'tcp', port: 443, host: 'kms.eu-central-1.amazonaws.com' }],
-    encryptionRequired: true,
-    minTlsVersion: '1.3',
-  },
-  securityPolicies: { secureBoot: true, measuredBoot: true, allowedSigners: [SIGNER], debugMode: false },
-  observability: { metricsEnabled: true, logForwarding: true },
-  image: { ...IMAGE, name: 'trainer', version: '1.4.2' },
-});
 
 let instanceCounter = 0;
 /** A fresh, well-formed instance id (instance ids are claimed once across the database). */

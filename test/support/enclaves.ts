@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from '../../shared/database/database.ts';
-import type { EnclaveData } from '../../shared/domain/enclave.ts';
+import { EnclaveConfigurationSchema, type EnclaveData } from '../../shared/domain/enclave.ts';
 import { activateEnclave, claimProvisioning } from '../../shared/enclaves/enclave-steps.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 
@@ -45,3 +45,26 @@ export async function activateAsWorkflow(
     },
   });
 }
+
+/** A PCR value of one repeated hex digit (96 of them), for suites that need distinct, readable values. */
+export const pcr = (digit: string): string => digit.repeat(96);
+
+/** A signed test image (PCR8 pinned) and a configuration that runs it under the contract fixture's terms. */
+export const SIGNED_IMAGE = { pcr0: pcr('a'), pcr1: pcr('b'), pcr2: pcr('c'), pcr8: pcr('8') };
+export const SIGNED_IMAGE_CONFIGURATION = EnclaveConfigurationSchema.parse({
+  resources: { cpuCount: 2, memoryMiB: 4096, storageGiB: 50 },
+  networkPolicies: {
+    ingress: [{ protocol: 'tcp', port: 8443, cidr: '10.0.0.0/16' }],
+    egress: [{ protocol: 'tcp', port: 443, host: 'kms.eu-central-1.amazonaws.com' }],
+    encryptionRequired: true,
+    minTlsVersion: '1.3',
+  },
+  securityPolicies: {
+    secureBoot: true,
+    measuredBoot: true,
+    allowedSigners: [SIGNED_IMAGE.pcr8],
+    debugMode: false,
+  },
+  observability: { metricsEnabled: true, logForwarding: true },
+  image: { ...SIGNED_IMAGE, name: 'trainer', version: '1.4.2' },
+});
