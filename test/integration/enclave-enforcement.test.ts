@@ -35,9 +35,8 @@ import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { InstanceControlError } from '../../shared/workflow/tagged-instance-control.ts';
-import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
-import { pcr, SIGNED_IMAGE, SIGNED_IMAGE_CONFIGURATION } from '../support/enclaves.ts';
+import { launchTaggedParent, pcr, SIGNED_IMAGE, SIGNED_IMAGE_CONFIGURATION } from '../support/enclaves.ts';
 
 const SIGNER = SIGNED_IMAGE.pcr8;
 const IMAGE = SIGNED_IMAGE;
@@ -113,23 +112,7 @@ async function published(type: string, aggregateId: string) {
 }
 
 async function launch(enclaveId: string, contractId: string): Promise<string> {
-  const { Instances } = await ec2.runInstances({
-    ImageId: 'ami-0123456789abcdef0',
-    InstanceType: 'c6i.xlarge',
-    MinCount: 1,
-    MaxCount: 1,
-    EnclaveOptions: { Enabled: true },
-    TagSpecifications: [
-      {
-        ResourceType: 'instance',
-        Tags: [
-          { Key: INSTANCE_TAGS.enclaveId, Value: enclaveId },
-          { Key: INSTANCE_TAGS.contractId, Value: contractId },
-        ],
-      },
-    ],
-  });
-  const id = Instances[0]!.InstanceId;
+  const id = await launchTaggedParent(ec2, enclaveId, contractId);
   await ec2.waitForState(id, 'running');
   return id;
 }

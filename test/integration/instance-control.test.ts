@@ -12,7 +12,8 @@ import {
 } from '../../infra/local/ec2-simulator.ts';
 import { SimulatedInstanceControl } from '../../infra/local/simulated-instance-control.ts';
 import { InstanceControlError } from '../../shared/workflow/tagged-instance-control.ts';
-import { INSTANCE_TAGS, type InstanceControl } from '../../shared/workflow/workflow-ports.ts';
+import type { InstanceControl } from '../../shared/workflow/workflow-ports.ts';
+import { launchTaggedParent } from '../support/enclaves.ts';
 
 /** An adapter under test with the EC2 behind it, driven the way the platform's instances are. */
 interface InstanceControlFixture {
@@ -37,25 +38,7 @@ const ADAPTERS: readonly Adapter[] = [
       const ec2 = new Ec2Simulator({ seed: 'instance-control', bootDelayMs: options.bootDelayMs ?? 5 });
       return {
         control: new SimulatedInstanceControl(ec2),
-        async launch(enclaveId) {
-          const { Instances } = await ec2.runInstances({
-            ImageId: 'ami-0123456789abcdef0',
-            InstanceType: 'c6i.xlarge',
-            MinCount: 1,
-            MaxCount: 1,
-            EnclaveOptions: { Enabled: true },
-            TagSpecifications: [
-              {
-                ResourceType: 'instance',
-                Tags: [
-                  { Key: INSTANCE_TAGS.enclaveId, Value: enclaveId },
-                  { Key: INSTANCE_TAGS.contractId, Value: 'contract-1' },
-                ],
-              },
-            ],
-          });
-          return Instances[0]!.InstanceId;
-        },
+        launch: (enclaveId) => launchTaggedParent(ec2, enclaveId, 'contract-1'),
         waitFor: (instanceId, state) => ec2.waitForState(instanceId, state),
         stateOf: (instanceId) => ec2.inventory().find((i) => i.instanceId === instanceId)!.state,
         failNext: (operation, code) => ec2.failNext(code, 1, { operation }),

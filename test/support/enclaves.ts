@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { Ec2Simulator } from '../../infra/local/ec2-simulator.ts';
 import { sql } from '../../shared/database/database.ts';
 import { EnclaveConfigurationSchema, type EnclaveData } from '../../shared/domain/enclave.ts';
 import { activateEnclave, claimProvisioning } from '../../shared/enclaves/enclave-steps.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 
 /** A parent instance id as EC2 issues them (17 hex digits). */
 export const newInstanceId = (): string => `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
@@ -68,3 +70,28 @@ export const SIGNED_IMAGE_CONFIGURATION = EnclaveConfigurationSchema.parse({
   observability: { metricsEnabled: true, logForwarding: true },
   image: { ...SIGNED_IMAGE, name: 'trainer', version: '1.4.2' },
 });
+
+/** Launches an enclave parent on the EC2 simulator as the workflow would tag it; its instance id. */
+export async function launchTaggedParent(
+  ec2: Ec2Simulator,
+  enclaveId: string,
+  contractId: string,
+): Promise<string> {
+  const { Instances } = await ec2.runInstances({
+    ImageId: 'ami-0123456789abcdef0',
+    InstanceType: 'c6i.xlarge',
+    MinCount: 1,
+    MaxCount: 1,
+    EnclaveOptions: { Enabled: true },
+    TagSpecifications: [
+      {
+        ResourceType: 'instance',
+        Tags: [
+          { Key: INSTANCE_TAGS.enclaveId, Value: enclaveId },
+          { Key: INSTANCE_TAGS.contractId, Value: contractId },
+        ],
+      },
+    ],
+  });
+  return Instances[0]!.InstanceId;
+}
