@@ -2,9 +2,9 @@ import { z } from 'zod';
 import type { EnclaveStatus } from '../domain/enclave.ts';
 import { EVENT_SOURCE } from '../events/event-bus.ts';
 import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
+import { type CompensationOutcome, compensateProvisioning } from './enclave-compensation.ts';
 import { applyContractStatusToEnclaves } from './enclave-service.ts';
 import { loadEnclave } from './enclave-store.ts';
-import { type CompensationOutcome, compensateProvisioning } from './provisioning-steps.ts';
 import { WORKFLOW_TIMING } from './provisioning-workflow.ts';
 
 /**
