@@ -51,6 +51,10 @@ if (existsSync(report)) {
   console.log(
     `${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`,
   );
+  // Vitest also fails a run on unhandled errors (listed above as "Unhandled Errors") with no test failed.
+  if (status !== 0 && r.numFailedTests === 0) {
+    console.log(`the run failed (exit ${status}) without a failed test: see "Unhandled Errors" above`);
+  }
 }
 rmSync(reportDir, { recursive: true, force: true });
 process.exit(status);

@@ -265,7 +265,15 @@ export class LocalWorkflow implements TaskCallback {
     const output = new Promise<unknown>((resolve, reject) =>
       this.waiters.set(taskToken, { resolve, reject }),
     );
-    await awaitAttestationStep(this.options.deps, payload);
+    // A stop can reject the waiter while the step below still runs, before the race awaits it: that
+    // rejection is handled by the race (or is moot when the step itself failed), never unhandled.
+    output.catch(() => undefined);
+    try {
+      await awaitAttestationStep(this.options.deps, payload);
+    } catch (error) {
+      this.waiters.delete(taskToken);
+      throw error;
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

@@ -415,6 +415,41 @@ describe('executions that end without their Catch', () => {
     expect(instancesOf(id).map((i) => i.instanceId)).toEqual([instanceId]);
     await assertNoOrphans();
   });
+
+  it('a stop while WaitForAttestation still records its token ends the execution cleanly', async () => {
+    // The stop rejects the local wait before the race awaits it: no unhandled rejection may escape.
+    const tokens = stack.deps.workflow!.taskTokens;
+    const put = tokens.put.bind(tokens);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered!: () => void;
+    const recording = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    tokens.put = async (...args: Parameters<typeof put>) => {
+      entered();
+      await gate;
+      return put(...args);
+    };
+    try {
+      const id = await create('no-callback');
+      await stack.publishEvents();
+      await recording;
+      const execution = executionOf(id);
+      const stopped = stack.enclaves.runner().stop(execution.executionArn);
+      release();
+      expect(await stopped).toBe(true);
+      expect(execution.status).toBe('ABORTED');
+      const enclave = await settle(id, ['Failed']);
+      expect(enclave.statusReason).toMatch(/^execution_aborted: /);
+      await settleInstances(id, 'terminated');
+      await assertNoOrphans();
+    } finally {
+      tokens.put = put;
+    }
+  });
 });
 
 describe('resume checks what provisioning will check', () => {
