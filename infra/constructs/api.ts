@@ -27,7 +27,10 @@ export interface ContractsApiProps {
    * it, and the parent role, the only principal allowed to call the `iam` routes.
    * @default none (a route with `auth: 'iam'` or the `taskCallback` grant then fails the synth)
    */
-  readonly workflow?: Pick<EnclaveWorkflow, 'grantTaskCallback' | 'environment' | 'parentRole'>;
+  readonly workflow?: Pick<
+    EnclaveWorkflow,
+    'grantTaskCallback' | 'grantTaskHeartbeat' | 'environment' | 'parentRole'
+  >;
   /**
    * The routes to serve. Always the route table in the deployed stack; a subset only where a test needs one.
    * @default ROUTES (shared/http/routes.ts)
@@ -171,7 +174,9 @@ export class ContractsApi extends Construct {
   }
 
   private addRoute(route: RouteDefinition, props: ContractsApiProps): AppFunction {
-    const usesWorkflow = route.auth === 'iam' || (route.grants as readonly Grant[]).includes('taskCallback');
+    const usesWorkflow =
+      route.auth === 'iam' ||
+      (route.grants as readonly Grant[]).some((g) => g === 'taskCallback' || g === 'taskHeartbeat');
     const fn = new AppFunction(this, route.id, {
       entry: route.handler,
       description: `${route.method} ${route.path}: ${route.summary}`.slice(0, 256),
@@ -215,6 +220,9 @@ export class ContractsApi extends Construct {
       case 'taskCallback':
         requireWorkflow(props, route).grantTaskCallback(fn);
         return;
+      case 'taskHeartbeat':
+        requireWorkflow(props, route).grantTaskHeartbeat(fn);
+        return;
       default: {
         const unknown: never = grant;
         throw new Error(`route grant ${String(unknown)} has no CDK mapping`);
@@ -229,7 +237,7 @@ function requireWorkflow(
 ): NonNullable<ContractsApiProps['workflow']> {
   if (!props.workflow) {
     throw new Error(
-      `route ${route.id} needs the provisioning workflow (auth iam or grant taskCallback), but none was given`,
+      `route ${route.id} needs the provisioning workflow (auth iam or a task grant), but none was given`,
     );
   }
   return props.workflow;

@@ -351,6 +351,13 @@ export const PARENT_UNITS = {
   nonceWatch: 'enclave-nonce-watch.service',
 } as const;
 
+/**
+ * How often the parent's heartbeat goes out while it works towards the document (seconds): well inside
+ * WaitForAttestation's heartbeat (`WORKFLOW_TIMING.attestationHeartbeatSeconds`), so a lost one or two do
+ * not end the wait.
+ */
+export const HEARTBEAT_INTERVAL_SECONDS = 60;
+
 /** How often the parent polls its nonce tag (seconds): a new execution's nonce is attested this soon. */
 const NONCE_POLL_SECONDS = 10;
 
@@ -378,6 +385,8 @@ function startEnclaveScript(): string[] {
     `printf 'ENCLAVE_ID=%s\\n' "$ENCLAVE_ID" > ${PARENT_PATHS.run}/agent.env`,
     `printf '%s' "$NONCE" > ${PARENT_PATHS.run}/nonce`,
     'nitro-cli terminate-enclave --all >/dev/null 2>&1 || true',
+    // Starting a large EIF takes a while: the workflow's wait hears from the parent before it does.
+    `ENCLAVE_ID="$ENCLAVE_ID" ${PARENT_PATHS.agent} heartbeat starting-enclave || true`,
     `nitro-cli run-enclave --eif-path ${PARENT_PATHS.image} --cpu-count "$ENCLAVE_CPUS" --memory "$ENCLAVE_MEMORY_MIB" --enclave-cid "$ENCLAVE_CID"`,
   ];
 }
@@ -471,12 +480,15 @@ function writeFile(path: string, lines: readonly string[], mode: string): string
  * The parent's user data (Amazon Linux 2023), which cloud-init runs on the FIRST boot only. It installs the
  * Nitro Enclaves CLI, sizes the allocator from the instance (all but two vCPUs, three quarters of the memory,
  * unless the instance carries `enclave-contracts:enclave-cpu-count` / `enclave-contracts:enclave-memory-mib`, which RunInstances sets from the enclave's resources),
- * fetches the EIF and the agent once and checks their SHA-256, and installs and enables the systemd units
+ * fetches the agent and then the EIF once and checks their SHA-256 (heartbeating the workflow's wait every
+ * {@link HEARTBEAT_INTERVAL_SECONDS} s while the EIF downloads), and installs and enables the systemd units
  * ({@link PARENT_UNITS}) that run on EVERY boot — a resume (StopInstances, then StartInstances) boots the
  * parent again without user data, and neither the enclave nor the agent survives a stop:
  * - `enclave-parent.service` (after the allocator and the network) re-reads the enclave id and the nonce tag
  *   through IMDSv2 and (re)starts the enclave from the pinned EIF;
  * - `parent-agent.service` starts the agent, which reads the nonce tag, attests and keeps relaying;
+ *   the agent heartbeats (`parent-agent heartbeat <phase>`, `POST /enclaves/{id}/attestation/heartbeat`)
+ *   at least every {@link HEARTBEAT_INTERVAL_SECONDS} s until its document is accepted;
  * - `enclave-nonce-watch.service` polls the nonce tag and restarts the agent (a new attestation) when a new
  *   execution changes it.
  * Any failure stops the script or fails the unit; the workflow's attestation wait then times out and
@@ -496,13 +508,22 @@ export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2
     'printf -- "---\\nmemory_mib: %s\\ncpu_count: %s\\n" "$MEM" "$CPUS" > /etc/nitro_enclaves/allocator.yaml',
     // Once: what is fetched is pinned by its SHA-256 and kept on the (encrypted) root volume across stops.
     `install -d -m 0750 ${PARENT_PATHS.home}`,
-    `curl -sf --proto =https -o ${PARENT_PATHS.image} '${artifacts.imageUrl}'`,
-    `echo '${artifacts.imageSha256}  ${PARENT_PATHS.image}' | sha256sum -c -`,
     `curl -sf --proto =https -o ${PARENT_PATHS.agent} '${artifacts.agentUrl}'`,
     `echo '${artifacts.agentSha256}  ${PARENT_PATHS.agent}' | sha256sum -c -`,
     `chmod 0755 ${PARENT_PATHS.agent}`,
     'install -d -m 0755 /etc/enclave-contracts',
     `printf 'API_URL=%s\\nENCLAVE_CID=16\\nENCLAVE_CPUS=%s\\nENCLAVE_MEMORY_MIB=%s\\n' '${apiUrl}' "$CPUS" "$MEM" > ${PARENT_PATHS.config}`,
+    // The image can be large: heartbeats (signed by the agent as this instance) keep the workflow's wait
+    // alive while it downloads, so only a parent that went silent misses WaitForAttestation's heartbeat.
+    `export API_URL='${apiUrl}' ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
+    `( while :; do ${PARENT_PATHS.agent} heartbeat fetching-image || true; sleep ${HEARTBEAT_INTERVAL_SECONDS}; done ) &`,
+    'HEARTBEATS=$!',
+    // A failed download ends the script (set -e): its heartbeats must end with it, or they would keep a
+    // wait alive that nothing will complete.
+    `trap 'kill "$HEARTBEATS" 2>/dev/null || true' EXIT`,
+    `curl -sf --proto =https -o ${PARENT_PATHS.image} '${artifacts.imageUrl}'`,
+    'kill "$HEARTBEATS"',
+    `echo '${artifacts.imageSha256}  ${PARENT_PATHS.image}' | sha256sum -c -`,
     ...writeFile(PARENT_PATHS.startEnclave, startEnclaveScript(), '0755'),
     ...writeFile(PARENT_PATHS.watchNonce, watchNonceScript(), '0755'),
     ...Object.entries(units()).flatMap(([name, lines]) =>

@@ -648,30 +648,42 @@ export class EnclaveWorkflow extends Construct {
    * through DynamoDB only.
    */
   grantTableAccess(grantee: iam.IGrantable): iam.Grant {
-    const grant = this.table.grant(
+    return this.grantTable(
       grantee,
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
     );
-    iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-      resourceArns: [this.tableKey.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` } },
-    });
-    return grant;
   }
 
   /**
    * What the attestation route needs to complete WaitForAttestation: the workflow table (task tokens) and
-   * `states:SendTaskSuccess` on this state machine. Not SendTaskFailure or SendTaskHeartbeat: a refused
-   * submission is the wait's timeout's business, not the caller's.
+   * `states:SendTaskSuccess` on this state machine. Not SendTaskFailure: a refused submission is the
+   * wait's timeout's business, not the caller's.
    */
   grantTaskCallback(grantee: iam.IGrantable): iam.Grant {
     this.grantTableAccess(grantee);
     return this.stateMachine.grant(grantee, 'states:SendTaskSuccess');
+  }
+
+  /**
+   * What the heartbeat route needs to keep WaitForAttestation alive: reading the task token (`GetItem`,
+   * decrypt only) and `states:SendTaskHeartbeat` on this state machine; it can neither take a token nor
+   * complete a task.
+   */
+  grantTaskHeartbeat(grantee: iam.IGrantable): iam.Grant {
+    this.grantTable(grantee, ['dynamodb:GetItem'], ['kms:Decrypt', 'kms:DescribeKey']);
+    return this.stateMachine.grant(grantee, 'states:SendTaskHeartbeat');
+  }
+
+  private grantTable(grantee: iam.IGrantable, actions: string[], keyActions: string[]): iam.Grant {
+    const grant = this.table.grant(grantee, ...actions);
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: keyActions,
+      resourceArns: [this.tableKey.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` } },
+    });
+    return grant;
   }
 
   /** Executions that ended in `CompensationFailed` (an operator must clean up), from the execution log. */

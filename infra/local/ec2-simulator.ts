@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FailureCode } from '../../shared/attestation/types.ts';
-import type { SimulationFault } from '../../shared/domain/enclave.ts';
+import type { AgentPhase, SimulationFault } from '../../shared/domain/enclave.ts';
 import { INSTANCE_TYPES } from '../../shared/domain/instance-types.ts';
 import type { InstanceStateName } from '../../shared/workflow/workflow-ports.ts';
 import type { Defect, ImageDeclaration, NitroSimulator } from './nitro-simulator.ts';
@@ -918,6 +918,8 @@ export interface ParentAgentOptions {
   readonly fetchChallenge: (instance: Ec2Instance) => Promise<Uint8Array | null>;
   /** Posts the document to the attestation route. */
   readonly submit: (instance: Ec2Instance, document: Uint8Array) => Promise<void>;
+  /** Posts a heartbeat to the attestation wait (best effort: the agent goes on whatever the answer). */
+  readonly heartbeat?: (instance: Ec2Instance, phase: AgentPhase) => Promise<void>;
   /** A failure path to play (see {@link ParentAgentFault}); `no-callback` never submits. */
   readonly fault?: ParentAgentFault;
   /** Per-instance fault (e.g. read from the enclave's `simulation` field); wins over `fault`. */
@@ -941,6 +943,7 @@ export function parentAgent(options: ParentAgentOptions): BootHook {
     if (fault === 'no-callback') return;
     const challenge = await options.fetchChallenge(instance);
     if (challenge === null || context.signal.aborted) return;
+    await options.heartbeat?.(instance, 'attesting');
     const nonce = fault === 'wrong-nonce' ? new Uint8Array(randomBytes(challenge.length)) : challenge;
     const shape = fault === undefined ? { defects: [], debug: false } : FAULT_DOCUMENT[fault];
     const document = await options.simulator.attest({

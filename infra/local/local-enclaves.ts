@@ -40,6 +40,8 @@ const WORKFLOW_TABLE = 'enclave-workflow';
 export interface LocalEnclaveOptions {
   /** WaitForAttestation's local timeout (ms); default 10 s. */
   readonly attestationTimeoutMs?: number;
+  /** WaitForAttestation's local heartbeat (ms); default: the deployed share of the timeout. */
+  readonly attestationHeartbeatMs?: number;
   /** pending → running of a simulated instance (ms); default 200. */
   readonly bootDelayMs?: number;
 }
@@ -87,6 +89,14 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       if (!attached || enclaveId === undefined) return;
       await submitWithRetry(attached, enclaveId, instance.InstanceId, document, () => closing);
     },
+    heartbeat: async (instance, phase) => {
+      const enclaveId = enclaveOf(instance);
+      if (!attached || enclaveId === undefined) return;
+      // Best effort, as the real agent's: the wait may not be open yet (409), which changes nothing.
+      await postAsInstance(attached, enclaveId, instance.InstanceId, 'attestation/heartbeat', { phase })
+        .then((response) => response.arrayBuffer())
+        .catch(() => undefined);
+    },
   });
   const ec2 = new Ec2Simulator({
     bootDelayMs: options.bootDelayMs ?? 200,
@@ -102,7 +112,10 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   const workflow: WorkflowPorts = {
     nonces: new DynamoDbNonceStore({ tableName: WORKFLOW_TABLE, client: dynamo.client }),
     taskTokens: new DynamoDbTaskTokenStore({ tableName: WORKFLOW_TABLE, client: dynamo.client }),
-    callbacks: { succeed: (token, output) => runnerOf().succeed(token, output) },
+    callbacks: {
+      succeed: (token, output) => runnerOf().succeed(token, output),
+      heartbeat: (token) => runnerOf().heartbeat(token),
+    },
     instances: new SimulatedInstanceControl(ec2),
     parentRoleName: LOCAL_PARENT_ROLE,
   };
@@ -145,6 +158,9 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
         ...(options.attestationTimeoutMs === undefined
           ? {}
           : { attestationTimeoutMs: options.attestationTimeoutMs }),
+        ...(options.attestationHeartbeatMs === undefined
+          ? {}
+          : { attestationHeartbeatMs: options.attestationHeartbeatMs }),
       });
       attached = { deps, url, issuer, runner };
     },
@@ -219,16 +235,11 @@ async function submitWithRetry(
   document: Uint8Array,
   stopped: () => boolean,
 ): Promise<void> {
-  const token = await target.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
-  const body = JSON.stringify({ document: Buffer.from(document).toString('base64') });
+  const body = { document: Buffer.from(document).toString('base64') };
   for (let attempt = 0; attempt < 100 && !stopped(); attempt++) {
     let response: Response;
     try {
-      response = await fetch(`${target.url}/api/v1/enclaves/${enclaveId}/attestation`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body,
-      });
+      response = await postAsInstance(target, enclaveId, instanceId, 'attestation', body);
     } catch {
       return; // the API went away
     }
@@ -238,6 +249,22 @@ async function submitWithRetry(
     if (response.status !== 409 || !problem?.type?.endsWith('/attestation-wait-not-open')) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** A POST to one of the enclave's `iam` routes, authenticated as the parent's instance session. */
+async function postAsInstance(
+  target: { url: string; issuer: LocalIssuer },
+  enclaveId: string,
+  instanceId: string,
+  route: 'attestation' | 'attestation/heartbeat',
+  body: object,
+): Promise<Response> {
+  const token = await target.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
+  return fetch(`${target.url}/api/v1/enclaves/${enclaveId}/${route}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 /**

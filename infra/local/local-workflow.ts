@@ -19,6 +19,7 @@ import {
   type ProvisioningInput,
   STATES,
   type StateName,
+  WORKFLOW_TIMING,
 } from '../../shared/enclaves/provisioning-workflow.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import type { TaskCallback } from '../../shared/workflow/workflow-ports.ts';
@@ -48,6 +49,12 @@ export interface LocalWorkflowOptions {
    * machine waits `WORKFLOW_TIMING.attestationTimeoutSeconds`). Default 10 s.
    */
   readonly attestationTimeoutMs?: number;
+  /**
+   * How long WaitForAttestation may go without a heartbeat locally before it ends as
+   * `States.HeartbeatTimeout`. Default: the deployed heartbeat's share of the deployed timeout
+   * (`WORKFLOW_TIMING`), applied to {@link attestationTimeoutMs}.
+   */
+  readonly attestationHeartbeatMs?: number;
   /** Retry intervals of every retrier, locally (ms); default 50, so transient faults retry quickly. */
   readonly retryIntervalMs?: number;
   /** Account and region in the local execution ARNs. */
@@ -94,6 +101,8 @@ const WAIT_FOR_TASK_TOKEN = ':states:::lambda:invoke.waitForTaskToken';
 interface Waiter {
   resolve(output: unknown): void;
   reject(error: Error): void;
+  /** Restarts the heartbeat timer (SendTaskHeartbeat). */
+  beat(): void;
 }
 
 export class LocalWorkflow implements TaskCallback {
@@ -191,6 +200,14 @@ export class LocalWorkflow implements TaskCallback {
     return 'sent';
   }
 
+  /** SendTaskHeartbeat: the waiting WaitForAttestation's heartbeat timer starts again. */
+  async heartbeat(taskToken: string): Promise<'sent' | 'gone'> {
+    const waiter = this.waiters.get(taskToken);
+    if (!waiter) return 'gone';
+    waiter.beat();
+    return 'sent';
+  }
+
   executions(): LocalExecution[] {
     return [...this.runs.values()];
   }
@@ -259,32 +276,46 @@ export class LocalWorkflow implements TaskCallback {
     return Object.fromEntries(Object.keys(this.definition.States).map((name) => [name, interval]));
   }
 
-  /** The callback pattern, locally: record the token (the same step as deployed), then wait for it. */
+  /**
+   * The callback pattern, locally: record the token (the same step as deployed), then wait for it, bounded
+   * by the state's timeout and heartbeat as Step Functions bounds it.
+   */
   private async waitForTaskToken(payload: unknown): Promise<unknown> {
     const { taskToken } = payload as { taskToken: string };
-    const output = new Promise<unknown>((resolve, reject) =>
-      this.waiters.set(taskToken, { resolve, reject }),
-    );
-    // A stop can reject the waiter while the step below still runs, before the race awaits it: that
-    // rejection is handled by the race (or is moot when the step itself failed), never unhandled.
+    const timeoutMs = this.options.attestationTimeoutMs ?? 10_000;
+    const heartbeatMs =
+      this.options.attestationHeartbeatMs ??
+      Math.round(
+        (timeoutMs * WORKFLOW_TIMING.attestationHeartbeatSeconds) / WORKFLOW_TIMING.attestationTimeoutSeconds,
+      );
+    const timers: { timeout?: NodeJS.Timeout; heartbeat?: NodeJS.Timeout } = {};
+    const output = new Promise<unknown>((resolve, reject) => {
+      const end = (name: string, message: string) => {
+        this.waiters.delete(taskToken);
+        reject(Object.assign(new Error(message), { name }));
+      };
+      const beat = () => {
+        clearTimeout(timers.heartbeat);
+        timers.heartbeat = setTimeout(
+          () => end('States.HeartbeatTimeout', 'WaitForAttestation missed its heartbeat.'),
+          heartbeatMs,
+        );
+      };
+      this.waiters.set(taskToken, { resolve, reject, beat });
+      // Both timers run from the state's start, as in Step Functions (the token is recorded within it).
+      timers.timeout = setTimeout(() => end('States.Timeout', 'WaitForAttestation timed out.'), timeoutMs);
+      beat();
+    });
+    // A stop can reject the waiter while the step below still runs, before anything awaits it: that
+    // rejection is handled below (or is moot when the step itself failed), never unhandled.
     output.catch(() => undefined);
     try {
       await awaitAttestationStep(this.options.deps, payload);
-    } catch (error) {
-      this.waiters.delete(taskToken);
-      throw error;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.waiters.delete(taskToken);
-        reject(Object.assign(new Error('WaitForAttestation timed out.'), { name: 'States.Timeout' }));
-      }, this.options.attestationTimeoutMs ?? 10_000);
-    });
-    try {
-      return await Promise.race([output, timeout]);
+      return await output;
     } finally {
-      clearTimeout(timer);
+      this.waiters.delete(taskToken);
+      clearTimeout(timers.timeout);
+      clearTimeout(timers.heartbeat);
     }
   }
 }

@@ -27,6 +27,13 @@ export const SIMULATION_FAULTS = [
 ] as const;
 export type SimulationFault = (typeof SIMULATION_FAULTS)[number];
 
+/**
+ * Where a parent is on its way to the attestation document, as its heartbeats say
+ * (`POST /enclaves/{id}/attestation/heartbeat`; logged for operators).
+ */
+export const AGENT_PHASES = ['booting', 'fetching-image', 'starting-enclave', 'attesting'] as const;
+export type AgentPhase = (typeof AGENT_PHASES)[number];
+
 /** Bounds of the enclave's own resources (the parent instance's share comes on top; see instance-types.ts). */
 export const ENCLAVE_LIMITS = {
   minCpuCount: 2,

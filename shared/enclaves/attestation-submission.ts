@@ -1,5 +1,6 @@
 import { decodeUnverifiedAttestation } from '../attestation/index.ts';
 import { recordSecurityRefusal } from '../audit/security-refusals.ts';
+import type { AgentPhase } from '../domain/enclave.ts';
 import {
   ConflictError,
   DomainError,
@@ -63,54 +64,16 @@ export async function submitAttestation(
       [{ field: 'body.document', message: decoded.code }],
     );
   }
-  const loaded = await loadEnclave(deps.db, input.enclaveId);
-  if (!loaded) throw new NotFoundError(`Enclave ${input.enclaveId}`);
-  const { enclave } = loaded;
-  const refuse = async (code: string, error: DomainError): Promise<never> => {
-    await recordSecurityRefusal(deps, {
-      entityType: 'enclave',
-      entityId: enclave.id,
-      action: 'submit-attestation',
-      callerArn: caller.callerArn,
-      code,
-      detail: error.message,
-    });
-    throw error;
-  };
-  if (enclave.status !== 'Initializing') {
-    return refuse(
-      'attestation-not-awaited',
-      new ConflictError(
-        'attestation-not-awaited',
-        'No attestation awaited',
-        `Enclave ${enclave.id} is ${enclave.status}; an attestation document is only accepted while it is Initializing.`,
-      ),
-    );
-  }
-  // A restarted (resumed) enclave keeps its parent: no other instance may speak for it.
-  if (enclave.instanceId !== null && enclave.instanceId !== caller.instanceId) {
-    return refuse('wrong-instance', wrongInstance(enclave.id));
-  }
+  const { enclave, refuse } = await awaitingEnclave(deps, caller, input.enclaveId, 'submit-attestation');
   const taken: TaskTokenTake = await taskTokens.take(enclave.id, { instanceId: caller.instanceId });
   switch (taken) {
     case 'none':
       // Usually the agent is faster than the workflow's WaitForAttestation: not audited, the agent retries.
-      throw new ConflictError(
-        'attestation-wait-not-open',
-        'No attestation awaited yet',
-        `The provisioning workflow of enclave ${enclave.id} is not waiting for an attestation (yet); retry shortly.`,
-      );
+      throw waitNotOpen(enclave.id);
     case 'wrong_instance':
       return refuse('wrong-instance', wrongInstance(enclave.id));
     case 'already_taken':
-      return refuse(
-        'attestation-already-submitted',
-        new ConflictError(
-          'attestation-already-submitted',
-          'Attestation already submitted',
-          `An attestation document was already submitted for enclave ${enclave.id}; it is being verified.`,
-        ),
-      );
+      return refuse('attestation-already-submitted', alreadySubmitted(enclave.id));
     case 'expired':
       return refuse('attestation-wait-expired', lateSubmission(enclave.id));
   }
@@ -132,6 +95,105 @@ export async function submitAttestation(
   }
   if (sent === 'gone') return refuse('attestation-wait-expired', lateSubmission(enclave.id));
   return { enclaveId: enclave.id, instanceId: caller.instanceId, status: 'verifying' };
+}
+
+export interface AttestationHeartbeatInput {
+  readonly enclaveId: string;
+  readonly phase: AgentPhase;
+}
+
+/**
+ * `POST /enclaves/{id}/attestation/heartbeat`: the parent's agent (and, while it fetches the image, its
+ * user data) tells the workflow it is still on its way to a document, so WaitForAttestation's heartbeat
+ * (shorter than its timeout) ends the wait early only when the parent went silent: a dead parent is
+ * compensated in minutes, not at the timeout. The wait is only read, never used up: the document's
+ * submission still takes the token once.
+ *
+ * Refused as the submission is, minus the document: 404, 409 `attestation-not-awaited` (not
+ * Initializing), 403 for another instance (audited), 409 `attestation-wait-not-open` (retry), 409
+ * `attestation-already-submitted` and 410 `attestation-wait-expired`. Only the foreign instance is a
+ * security refusal; the others are an agent's ordinary races and are not audited.
+ * @example
+ * await sendAttestationHeartbeat(deps, caller, { enclaveId, phase: 'fetching-image' });
+ */
+export async function sendAttestationHeartbeat(
+  deps: Dependencies,
+  caller: InstanceCaller,
+  input: AttestationHeartbeatInput,
+): Promise<{ enclaveId: string; instanceId: string; phase: AgentPhase; status: 'waiting' }> {
+  const { taskTokens, callbacks } = workflowPorts(deps);
+  const { enclave, refuse } = await awaitingEnclave(deps, caller, input.enclaveId, 'attestation-heartbeat');
+  const wait: TaskTokenTake = await taskTokens.peek(enclave.id, { instanceId: caller.instanceId });
+  switch (wait) {
+    case 'none':
+      throw waitNotOpen(enclave.id);
+    case 'wrong_instance':
+      return refuse('wrong-instance', wrongInstance(enclave.id));
+    case 'already_taken':
+      throw alreadySubmitted(enclave.id);
+    case 'expired':
+      throw lateSubmission(enclave.id);
+  }
+  if ((await callbacks.heartbeat(wait.taskToken)) === 'gone') throw lateSubmission(enclave.id);
+  return { enclaveId: enclave.id, instanceId: caller.instanceId, phase: input.phase, status: 'waiting' };
+}
+
+/**
+ * The checks both agent calls start with: the enclave exists (404), is Initializing (409, audited as
+ * `attestation-not-awaited` for a document only) and, once its parent is known, is called by that parent
+ * (403, audited). Returns the enclave and how to refuse with an audit record.
+ */
+async function awaitingEnclave(
+  deps: Dependencies,
+  caller: InstanceCaller,
+  enclaveId: string,
+  action: 'submit-attestation' | 'attestation-heartbeat',
+) {
+  const loaded = await loadEnclave(deps.db, enclaveId);
+  if (!loaded) throw new NotFoundError(`Enclave ${enclaveId}`);
+  const { enclave } = loaded;
+  const refuse = async (code: string, error: DomainError): Promise<never> => {
+    await recordSecurityRefusal(deps, {
+      entityType: 'enclave',
+      entityId: enclave.id,
+      action,
+      callerArn: caller.callerArn,
+      code,
+      detail: error.message,
+    });
+    throw error;
+  };
+  if (enclave.status !== 'Initializing') {
+    const error = new ConflictError(
+      'attestation-not-awaited',
+      'No attestation awaited',
+      `Enclave ${enclave.id} is ${enclave.status}; the attestation wait only exists while it is Initializing.`,
+    );
+    // A document for an enclave that awaits none is worth a record; a heartbeat racing a failure is not.
+    if (action === 'submit-attestation') return refuse('attestation-not-awaited', error);
+    throw error;
+  }
+  // A restarted (resumed) enclave keeps its parent: no other instance may speak for it.
+  if (enclave.instanceId !== null && enclave.instanceId !== caller.instanceId) {
+    return refuse('wrong-instance', wrongInstance(enclave.id));
+  }
+  return { enclave, refuse };
+}
+
+function waitNotOpen(enclaveId: string): ConflictError {
+  return new ConflictError(
+    'attestation-wait-not-open',
+    'No attestation awaited yet',
+    `The provisioning workflow of enclave ${enclaveId} is not waiting for an attestation (yet); retry shortly.`,
+  );
+}
+
+function alreadySubmitted(enclaveId: string): ConflictError {
+  return new ConflictError(
+    'attestation-already-submitted',
+    'Attestation already submitted',
+    `An attestation document was already submitted for enclave ${enclaveId}; it is being verified.`,
+  );
 }
 
 function wrongInstance(enclaveId: string): ForbiddenError {

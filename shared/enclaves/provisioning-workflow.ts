@@ -114,8 +114,13 @@ export const WORKFLOW_TIMING = {
   lambdaTimeoutSeconds: 60,
   /** WaitForAttestation: boot, image fetch, enclave start and the agent's submission. */
   attestationTimeoutSeconds: 900,
-  /** WaitForAttestation heartbeat: a wait silent this long ends, below the timeout. */
-  attestationHeartbeatSeconds: 600,
+  /**
+   * WaitForAttestation heartbeat: a wait this long without a heartbeat from the parent ends (a dead parent
+   * is compensated in minutes, not at the timeout). The first heartbeat comes once the parent's user data
+   * has installed its packages and the agent (well within a few minutes of the launch); then every minute
+   * (`HEARTBEAT_INTERVAL_SECONDS`) until the document is in.
+   */
+  attestationHeartbeatSeconds: 300,
   /**
    * The nonce outlives the wait, so a late but valid submission is refused by the wait, not the nonce: it is
    * issued before the launch or restart, whose retries (a restart waits up to ~4 minutes for a stopping

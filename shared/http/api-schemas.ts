@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CONTRACT_STATUSES, SignatureSchema } from '../domain/contract.ts';
 import { ContractTermsSchema } from '../domain/contract-terms.ts';
 import {
+  AGENT_PHASES,
   ENCLAVE_STATUSES,
   EnclaveAttestationSchema,
   EnclaveConfigurationSchema,
@@ -220,4 +221,16 @@ export const MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH = 87_384;
 /** `POST /enclaves/{id}/attestation`: the parent agent's attestation document (COSE_Sign1, base64). */
 export const AttestationSubmissionSchema = z.strictObject({
   document: z.base64().min(1).max(MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH),
+});
+
+/** `POST /enclaves/{id}/attestation/heartbeat`: where the parent is on its way to the document. */
+export const AttestationHeartbeatSchema = z.strictObject({
+  phase: z.enum(AGENT_PHASES),
+});
+
+export const AttestationHeartbeatResponseSchema = z.object({
+  enclaveId: z.string(),
+  instanceId: z.string(),
+  phase: z.enum(AGENT_PHASES),
+  status: z.literal('waiting'),
 });

@@ -10,6 +10,8 @@ import { EnclaveMetricsSchema, LocalCreateEnclaveSchema, UpdateEnclaveSchema } f
 import { CreateIdentitySchema, RegisterKeySchema } from '../domain/identity.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
 import {
+  AttestationHeartbeatResponseSchema,
+  AttestationHeartbeatSchema,
   AttestationSubmissionSchema,
   AuditQuerySchema,
   AuditTrailSchema,
@@ -46,7 +48,12 @@ export type Grant =
    * Complete the provisioning workflow's WaitForAttestation task: read/write the workflow table (task
    * tokens) and `states:SendTaskSuccess` on the provisioning state machine, nothing else.
    */
-  | 'taskCallback';
+  | 'taskCallback'
+  /**
+   * Keep the provisioning workflow's WaitForAttestation alive: read the workflow table (task tokens) and
+   * `states:SendTaskHeartbeat` on the provisioning state machine, nothing else.
+   */
+  | 'taskHeartbeat';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -457,6 +464,21 @@ export const ROUTES = [
     tag: 'enclaves',
     request: { params: IdPathSchema, body: AttestationSubmissionSchema },
     responses: { 202: { description: 'Accepted; the workflow verifies it' } },
+  },
+  {
+    id: 'sendAttestationHeartbeat',
+    method: 'POST',
+    path: `${API_PREFIX}/enclaves/{id}/attestation/heartbeat`,
+    handler: 'functions/api/enclaves/attestation-heartbeat.ts',
+    auth: 'iam',
+    grants: ['database', 'taskHeartbeat'],
+    summary:
+      "The enclave's parent instance reports it is still on its way to the attestation document (keeps the workflow's wait alive)",
+    tag: 'enclaves',
+    request: { params: IdPathSchema, body: AttestationHeartbeatSchema },
+    responses: {
+      202: { description: 'Accepted; the wait goes on', schema: AttestationHeartbeatResponseSchema },
+    },
   },
   {
     id: 'reportEnclaveMetrics',

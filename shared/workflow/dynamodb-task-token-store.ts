@@ -4,6 +4,7 @@ import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -184,6 +185,24 @@ export class DynamoDbTaskTokenStore implements TaskTokenStore {
     }
   }
 
+  async peek(enclaveId: string, caller: TaskTokenCaller = {}): Promise<TaskTokenTake> {
+    if (!isValidEnclaveId(enclaveId)) return 'none';
+    const { instanceId } = caller;
+    if (instanceId !== undefined && !isValidInstanceId(instanceId)) return 'wrong_instance';
+    try {
+      const { Item } = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
+          ConsistentRead: true,
+        }),
+      );
+      return judgeWait(Item, instanceId, epochSeconds(this.now())) ?? tokenOf(Item) ?? 'none';
+    } catch (error) {
+      throw toTaskTokenStoreError('GetItem', error);
+    }
+  }
+
   async take(enclaveId: string, caller: TaskTokenCaller = {}): Promise<TaskTokenTake> {
     // Untrusted input: nothing was ever put under a malformed key, and a malformed identity is refused.
     if (!isValidEnclaveId(enclaveId)) return 'none';
@@ -253,13 +272,26 @@ export function classifyTakeRefusal(
   // Our own update landed but its response was lost, and the SDK retried: this call did take it.
   const takenBy = item[ATTR.takeId]?.S;
   if (takenBy !== undefined && takenBy === takeId) return taken;
+  // Every clause held in the item we were shown, yet the condition failed: a malformed item. Refuse.
+  return judgeWait(item, instanceId, nowSeconds) ?? 'none';
+}
+
+/**
+ * Why `item` is not open to the caller now, in the port's precedence; `undefined` when it is (a token, for
+ * this caller, untaken and unexpired).
+ */
+function judgeWait(
+  item: Record<string, AttributeValue> | undefined,
+  instanceId: string | undefined,
+  nowSeconds: number,
+): Exclude<TaskTokenTake, object> | undefined {
+  if (!item || !tokenOf(item)) return 'none';
   const boundTo = item[ATTR.instanceId];
   if (boundTo !== undefined && boundTo.S !== instanceId) return 'wrong_instance';
   if (item[ATTR.takenAt] !== undefined) return 'already_taken';
   const expiresAt = Number(item[TASK_TOKEN_TABLE.timeToLiveAttribute]?.N);
   if (!(expiresAt > nowSeconds)) return 'expired';
-  // Every clause held in the item we were shown, yet the condition failed: a malformed item. Refuse.
-  return 'none';
+  return undefined;
 }
 
 /** The partition key of an enclave's pending wait. */

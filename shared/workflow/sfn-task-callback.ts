@@ -1,4 +1,4 @@
-import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { describeServiceFailure } from './aws-service-failure.ts';
 import type { TaskCallback } from './workflow-ports.ts';
 
@@ -30,12 +30,13 @@ export interface SfnTaskCallbackOptions {
 }
 
 /**
- * {@link TaskCallback} on Step Functions: `SendTaskSuccess` with the output as JSON.
+ * {@link TaskCallback} on Step Functions: `SendTaskSuccess` with the output as JSON, `SendTaskHeartbeat`.
  * - `TaskTimedOut`, `TaskDoesNotExist`, `InvalidToken` → `'gone'` (the wait is over; nothing to retry).
  * - Throttling, 5xx and network failures → {@link TaskCallbackError} with `transient: true`.
  * - Anything else (e.g. `InvalidOutput` for an output over 256 KiB, `AccessDenied`) is rethrown as is.
  *
- * IAM: `states:SendTaskSuccess` on the provisioning state machine.
+ * IAM: `states:SendTaskSuccess` (or `states:SendTaskHeartbeat`) on the provisioning state machine, each
+ * granted only to the route that calls it.
  * @example
  * const callbacks = new SfnTaskCallback({ client: new SFNClient({}) }); // module scope
  * if ((await callbacks.succeed(taken.taskToken, { instanceId })) === 'gone') logger.warn('late callback');
@@ -48,17 +49,25 @@ export class SfnTaskCallback implements TaskCallback {
   }
 
   async succeed(taskToken: string, output: unknown): Promise<'sent' | 'gone'> {
+    // `undefined` has no JSON; the task receives `null` instead of a refused call.
+    const command = new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) ?? 'null' });
+    return this.call('SendTaskSuccess', () => this.client.send(command));
+  }
+
+  async heartbeat(taskToken: string): Promise<'sent' | 'gone'> {
+    const command = new SendTaskHeartbeatCommand({ taskToken });
+    return this.call('SendTaskHeartbeat', () => this.client.send(command));
+  }
+
+  private async call(operation: string, send: () => Promise<unknown>): Promise<'sent' | 'gone'> {
     try {
-      await this.client.send(
-        // `undefined` has no JSON; the task receives `null` instead of a refused call.
-        new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) ?? 'null' }),
-      );
+      await send();
       return 'sent';
     } catch (error) {
       const { code, transient } = describeServiceFailure(error, SFN_THROTTLING);
       if (GONE.has(code)) return 'gone';
       if (transient) {
-        throw new TaskCallbackError(`Step Functions SendTaskSuccess failed (${code})`, {
+        throw new TaskCallbackError(`Step Functions ${operation} failed (${code})`, {
           cause: error,
           transient: true,
         });

@@ -102,6 +102,15 @@ export interface TaskTokenStore {
   take(enclaveId: string, caller?: TaskTokenCaller): Promise<TaskTokenTake>;
 
   /**
+   * Reads the enclave's pending wait without taking it: the token when `take` would hand it to this caller
+   * now, otherwise the refusal `take` would give (same precedence). For the agent's heartbeat, which keeps
+   * the wait alive (`SendTaskHeartbeat`) but must not use it up. A strongly consistent read; untrusted
+   * input is refused as by `take`.
+   * @throws {TaskTokenStoreError} when the store cannot be reached.
+   */
+  peek(enclaveId: string, caller?: TaskTokenCaller): Promise<TaskTokenTake>;
+
+  /**
    * Forgets the enclave's wait, taken or not: a new provisioning run (Challenge) starts from no wait, so an
    * agent that calls before the new WaitForAttestation is told "not open yet" (and retries) instead of
    * "already taken" or "expired" by the previous run's wait. A no-op when there is none.

@@ -20,7 +20,7 @@ export interface WorkflowPorts {
   readonly parentRoleName: string;
 }
 
-/** Completes a workflow task waiting for a callback (`.waitForTaskToken`). */
+/** Completes, or keeps alive, a workflow task waiting for a callback (`.waitForTaskToken`). */
 export interface TaskCallback {
   /**
    * `SendTaskSuccess` with `output` (JSON). `'gone'` when the task no longer waits: it timed out, its
@@ -28,6 +28,11 @@ export interface TaskCallback {
    * InvalidToken). Any other failure throws.
    */
   succeed(taskToken: string, output: unknown): Promise<'sent' | 'gone'>;
+  /**
+   * `SendTaskHeartbeat`: the task's heartbeat timer starts again. `'gone'` as for `succeed`; any other
+   * failure throws.
+   */
+  heartbeat(taskToken: string): Promise<'sent' | 'gone'>;
 }
 
 /** EC2 instance states as EC2 names them. */

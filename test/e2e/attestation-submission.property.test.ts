@@ -22,7 +22,9 @@ let running: string;
 let instanceId: string;
 
 beforeAll(async () => {
-  stack = await startLocalStack({ enclaves: { attestationTimeoutMs: 60_000, bootDelayMs: 20 } });
+  stack = await startLocalStack({
+    enclaves: { attestationTimeoutMs: 60_000, attestationHeartbeatMs: 60_000, bootDelayMs: 20 },
+  });
   const parties = await contractParties(stack.deps);
   const contractId = await parties.activeContract();
   const { pcr0, pcr1, pcr2 } = FIXTURE.configuration.image;

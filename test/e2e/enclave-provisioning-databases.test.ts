@@ -30,7 +30,10 @@ describe.each(MODES)('provisioning on $name', ({ options }) => {
   let contractId: string;
 
   beforeAll(async () => {
-    stack = await startLocalStack({ ...options, enclaves: { bootDelayMs: 20, attestationTimeoutMs: 1500 } });
+    stack = await startLocalStack({
+      ...options,
+      enclaves: { bootDelayMs: 20, attestationTimeoutMs: 1500, attestationHeartbeatMs: 1500 },
+    });
     const parties = await contractParties(stack.deps);
     contractId = await parties.activeContract();
     const { pcr0, pcr1, pcr2 } = FIXTURE.configuration.image;

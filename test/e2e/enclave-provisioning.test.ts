@@ -1,18 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
-import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts';
-import { sql } from '../../shared/database/database.ts';
-import type { EnclaveData, SimulationFault } from '../../shared/domain/enclave.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
 import { compensateStep, verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
 import { STATES, STEP_ERRORS } from '../../shared/enclaves/provisioning-workflow.ts';
-import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
+import { ENCLAVE_FIXTURE, type Enclave, provisioningHarness } from '../support/provisioning.ts';
 
 /**
  * The provisioning workflow end to end, locally: the state machine the CDK code renders, run by
@@ -20,16 +15,6 @@ import { contractParties } from '../support/contract-parties.ts';
  * their documents to the API as the parent agent does. Every path ends with the instance inventory
  * checked: no instance may run unless its enclave is Running.
  */
-const FIXTURE = JSON.parse(
-  readFileSync(new URL('../fixtures/enclave-create.json', import.meta.url), 'utf8'),
-) as {
-  configuration: {
-    image: { pcr0: string; pcr1: string; pcr2: string };
-    resources: { cpuCount: number; memoryMiB: number };
-  };
-} & Record<string, unknown>;
-
-type Enclave = EnclaveData & Record<string, unknown>;
 
 const ATTESTATION_TIMEOUT_MS = 1500;
 let stack: LocalStack;
@@ -39,86 +24,36 @@ let contractId: string;
 
 beforeAll(async () => {
   stack = await startLocalStack({
-    enclaves: { attestationTimeoutMs: ATTESTATION_TIMEOUT_MS, bootDelayMs: 20 },
+    // The heartbeat as long as the timeout: these tests call back by hand; heartbeats have their own suite.
+    enclaves: {
+      attestationTimeoutMs: ATTESTATION_TIMEOUT_MS,
+      attestationHeartbeatMs: ATTESTATION_TIMEOUT_MS,
+      bootDelayMs: 20,
+    },
   });
   const parties = await contractParties(stack.deps);
   contractId = await parties.activeContract();
-  const { pcr0, pcr1, pcr2 } = FIXTURE.configuration.image;
+  const { pcr0, pcr1, pcr2 } = ENCLAVE_FIXTURE.configuration.image;
   await parties.measurementSet(contractId, { pcr0, pcr1, pcr2 });
   provider = await ApiClient.as(stack, 'provider');
   consumer = await ApiClient.as(stack, 'consumer');
 });
 afterAll(async () => stack?.close());
 
-async function create(fault?: SimulationFault): Promise<string> {
-  const res = await provider.post<Enclave>('/enclaves', {
-    ...FIXTURE,
-    contractId,
-    ...(fault ? { simulation: { fault } } : {}),
-  });
-  expect(res.status, res.text).toBe(201);
-  return res.body.id;
-}
-
-/** Publishes the outbox (the EventBridge rule starts the execution) and polls until a final-ish status. */
-async function settle(enclaveId: string, statuses: readonly string[], timeoutMs = 15_000): Promise<Enclave> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await stack.publishEvents();
-    const res = await provider.get<Enclave>(`/enclaves/${enclaveId}`);
-    if (statuses.includes(res.body.status)) {
-      await stack.enclaves.runner().idle();
-      await stack.enclaves.ec2.settled();
-      return (await provider.get<Enclave>(`/enclaves/${enclaveId}`)).body;
-    }
-    if (Date.now() > deadline) throw new Error(`enclave ${enclaveId} stayed ${res.body.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-function instancesOf(enclaveId: string) {
-  return stack.enclaves.ec2.inventory().filter((i) => i.tags[INSTANCE_TAGS.enclaveId] === enclaveId);
-}
-
-function executionOf(enclaveId: string) {
-  const runs = stack.enclaves
-    .runner()
-    .executions()
-    .filter((e) => e.input.enclaveId === enclaveId);
-  return runs[runs.length - 1]!;
-}
-
-/** Every instance that is not terminated belongs to a Running enclave (or a Suspended one, stopped). */
-async function assertNoOrphans(): Promise<void> {
-  await stack.enclaves.ec2.settled();
-  for (const instance of stack.enclaves.ec2.inventory()) {
-    if (instance.state === 'terminated') continue;
-    const enclaveId = instance.tags[INSTANCE_TAGS.enclaveId]!;
-    const { body } = await provider.get<Enclave>(`/enclaves/${enclaveId}`);
-    const allowed =
-      body.status === 'Running'
-        ? ['pending', 'running']
-        : body.status === 'Suspended'
-          ? ['stopping', 'stopped']
-          : [];
-    expect(
-      allowed,
-      `instance ${instance.instanceId} is ${instance.state} for a ${body.status} enclave`,
-    ).toContain(instance.state);
-  }
-}
-
-async function refusalsOf(enclaveId: string): Promise<{ code: string; action: string }[]> {
-  const { rows } = await stack.deps.db.query<{ data: { code: string; action: string } }>(
-    'SELECT data FROM audit_log WHERE entity_id = :id ORDER BY seq',
-    { id: sql.uuid(securityRefusalChainId('enclave', enclaveId)) },
-  );
-  return rows.map((r) => r.data);
-}
+const {
+  assertNoOrphans,
+  asInstance,
+  create,
+  executionOf,
+  instancesOf,
+  refusalsOf,
+  settle,
+  settleInstances,
+  waitUntilWaiting,
+} = provisioningHarness(() => ({ stack, provider, contractId }));
 
 async function postAttestation(enclaveId: string, instanceId: string, document: Uint8Array | string) {
-  const token = await stack.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
-  const client = new ApiClient(stack.url, token);
+  const client = await asInstance(instanceId);
   return client.post<Record<string, string>>(`/enclaves/${enclaveId}/attestation`, {
     document: typeof document === 'string' ? document : Buffer.from(document).toString('base64'),
   });
@@ -131,15 +66,19 @@ describe('provisioning through the rendered state machine', () => {
     expect(enclave.status, enclave.statusReason ?? '').toBe('Running');
     expect(enclave.attestation).toMatchObject({
       verdict: 'verified',
-      pcrs: { 0: FIXTURE.configuration.image.pcr0 },
+      pcrs: { 0: ENCLAVE_FIXTURE.configuration.image.pcr0 },
     });
     const [instance, ...others] = instancesOf(id);
     expect(others).toEqual([]);
     expect(instance).toMatchObject({ instanceId: enclave.instanceId, state: 'running' });
     expect(instance!.tags[INSTANCE_TAGS.contractId]).toBe(contractId);
     // The parent sizes its enclave allocator from these: the enclave's own resources.
-    expect(instance!.tags[INSTANCE_TAGS.cpuCount]).toBe(String(FIXTURE.configuration.resources.cpuCount));
-    expect(instance!.tags[INSTANCE_TAGS.memoryMiB]).toBe(String(FIXTURE.configuration.resources.memoryMiB));
+    expect(instance!.tags[INSTANCE_TAGS.cpuCount]).toBe(
+      String(ENCLAVE_FIXTURE.configuration.resources.cpuCount),
+    );
+    expect(instance!.tags[INSTANCE_TAGS.memoryMiB]).toBe(
+      String(ENCLAVE_FIXTURE.configuration.resources.memoryMiB),
+    );
     const execution = executionOf(id);
     expect(execution.status).toBe('SUCCEEDED');
     expect(enclave.executionArn).toBe(execution.executionArn);
@@ -204,7 +143,7 @@ describe('provisioning through the rendered state machine', () => {
   });
 
   it('compensates when every candidate type lacks capacity', async () => {
-    const candidates = chooseInstanceTypes(FIXTURE.configuration.resources);
+    const candidates = chooseInstanceTypes(ENCLAVE_FIXTURE.configuration.resources);
     stack.enclaves.ec2.failNext('InsufficientInstanceCapacity', candidates.length);
     const id = await create();
     const enclave = await settle(id, ['Running', 'Failed']);
@@ -385,7 +324,7 @@ describe('duplicate and stale executions', () => {
 describe('the deployment region', () => {
   it('refuses an enclave in a region this deployment does not launch parents in, storing nothing', async () => {
     const res = await provider.post<{ errors: { field: string; message: string }[] }>('/enclaves', {
-      ...FIXTURE,
+      ...ENCLAVE_FIXTURE,
       contractId,
       region: 'eu-west-1',
     });
@@ -531,7 +470,7 @@ describe('suspend, resume and terminate reach the instances', () => {
     await provider.post<Enclave>(`/enclaves/${id}/suspend`, { reason: 'resize' });
     await settleInstances(id, 'stopped');
     const current = await provider.get<Enclave>(`/enclaves/${id}`);
-    const configuration = structuredClone(FIXTURE.configuration) as Record<string, unknown> & {
+    const configuration = structuredClone(ENCLAVE_FIXTURE.configuration) as Record<string, unknown> & {
       resources: { cpuCount: number; memoryMiB: number };
     };
     configuration.resources.cpuCount = 8;
@@ -600,34 +539,3 @@ describe('suspend, resume and terminate reach the instances', () => {
     await assertNoOrphans();
   });
 });
-
-/** Publishes events until the enclave's execution has entered WaitForAttestation; its parent's id. */
-async function waitUntilWaiting(enclaveId: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    await stack.publishEvents();
-    const runs = stack.enclaves
-      .runner()
-      .executions()
-      .filter((e) => e.input.enclaveId === enclaveId);
-    const instanceId = instancesOf(enclaveId)[0]?.instanceId;
-    if (runs[0]?.path.includes(STATES.waitForAttestation) && instanceId) return instanceId;
-    if (Date.now() > deadline) throw new Error(`enclave ${enclaveId} never waited for its attestation`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Publishes events (the enforcement rule acts on them) until every instance of the enclave is `state`. */
-async function settleInstances(enclaveId: string, state: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    await stack.publishEvents();
-    await stack.enclaves.ec2.settled();
-    const instances = instancesOf(enclaveId);
-    if (instances.length > 0 && instances.every((i) => i.state === state)) return;
-    if (Date.now() > deadline) {
-      throw new Error(`instances of ${enclaveId}: ${instances.map((i) => i.state).join(', ')}, not ${state}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}

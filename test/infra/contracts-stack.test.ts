@@ -57,6 +57,7 @@ const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
     'kms:DescribeKey',
     'states:SendTaskSuccess',
   ],
+  taskHeartbeat: ['dynamodb:GetItem', 'kms:Decrypt', 'kms:DescribeKey', 'states:SendTaskHeartbeat'],
 };
 /** What every function may do whatever its grants: write its own log group and its traces. */
 const BASE_ACTIONS = [
@@ -127,6 +128,12 @@ function grantsHeld(fn: AppFunction): Grant[] {
     allows(statements, 'dynamodb:UpdateItem', logicalId(stack.enclaveWorkflow.table))
   ) {
     held.push('taskCallback');
+  }
+  if (
+    allows(statements, 'states:SendTaskHeartbeat', logicalId(stack.enclaveWorkflow.stateMachine)) &&
+    allows(statements, 'dynamodb:GetItem', logicalId(stack.enclaveWorkflow.table))
+  ) {
+    held.push('taskHeartbeat');
   }
   return held;
 }

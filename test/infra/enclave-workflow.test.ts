@@ -13,7 +13,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
-import { PARENT_UNITS } from '../../infra/constructs/enclave-parents.ts';
+import { HEARTBEAT_INTERVAL_SECONDS, PARENT_UNITS } from '../../infra/constructs/enclave-parents.ts';
 import { ENFORCEMENT_EVENTS, PROVISIONING_EVENTS } from '../../infra/constructs/enclave-workflow.ts';
 import { ContractsStack } from '../../infra/contracts-stack.ts';
 import { projectPath } from '../../infra/project-paths.ts';
@@ -387,9 +387,33 @@ describe('the attestation callback', () => {
     }
   });
 
-  it('no role may fail or heartbeat a task', () => {
+  it('states:SendTaskHeartbeat is held by the taskHeartbeat routes only, which may only read the table', () => {
+    const heartbeatRoutes = ROUTES.filter((r) => (r.grants as readonly Grant[]).includes('taskHeartbeat'));
+    expect(heartbeatRoutes.map((r) => r.id)).toEqual(['sendAttestationHeartbeat']);
+    const holders = rolesAllowing('states:SendTaskHeartbeat');
+    const expected = heartbeatRoutes.map((r) => logicalId(stack.api.functions.get(r.id)!.role));
+    expect([...holders.keys()].sort()).toEqual(expected.sort());
+    for (const s of [...holders.values()].flat()) {
+      expect(s.actions).toEqual(['states:SendTaskHeartbeat']);
+      expect(s.resource).toBe(JSON.stringify({ Ref: logicalId(stack.enclaveWorkflow.stateMachine) }));
+    }
+    // It keeps a wait alive; it can neither take the token nor complete the task.
+    for (const roleId of expected) {
+      const actions = roleStatements(roleId).flatMap((s) => s.actions);
+      expect(actions).toContain('dynamodb:GetItem');
+      for (const a of [
+        'dynamodb:UpdateItem',
+        'dynamodb:PutItem',
+        'dynamodb:DeleteItem',
+        'states:SendTaskSuccess',
+      ]) {
+        expect(actions, a).not.toContain(a);
+      }
+    }
+  });
+
+  it('no role may fail a task', () => {
     expect(rolesAllowing('states:SendTaskFailure').size).toBe(0);
-    expect(rolesAllowing('states:SendTaskHeartbeat').size).toBe(0);
   });
 });
 
@@ -467,6 +491,42 @@ describe('the parents', () => {
     expect(script.match(/sha256sum -c -/g)).toHaveLength(2);
   });
 
+  it('heartbeat the attestation wait while the image downloads and the enclave starts, and stop when the script ends', () => {
+    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
+      .LaunchTemplateData as { UserData: unknown };
+    const lines = flatten(data.UserData).split('\n');
+    const at = (pattern: RegExp) => {
+      const index = lines.findIndex((l) => pattern.test(l));
+      expect(index, String(pattern)).toBeGreaterThanOrEqual(0);
+      return index;
+    };
+    const agentChecked = at(/parent-agent' \| sha256sum -c -$/);
+    const loop = at(
+      /^\( while :; do \S+\/parent-agent heartbeat fetching-image \|\| true; sleep \d+; done \) &$/,
+    );
+    const trap = at(/^trap 'kill "\$HEARTBEATS"/);
+    const download = at(/^curl -sf --proto =https -o \S+\.eif /);
+    const stop = at(/^kill "\$HEARTBEATS"$/);
+    // The agent is verified before it runs; the loop covers the download; a failed download ends it too.
+    expect(agentChecked).toBeLessThan(loop);
+    expect(loop).toBeLessThan(trap);
+    expect(trap).toBeLessThan(download);
+    expect(download).toBeLessThan(stop);
+    expect(lines.slice(loop - 1, loop).join()).toContain('ENCLAVE_ID=');
+    // Every boot: a heartbeat before the (slow) enclave start.
+    const script = flatten(data.UserData);
+    const startScript = fileWritten(
+      script,
+      /^ExecStart=(\S+)$/m.exec(unitFile(script, PARENT_UNITS.enclave))![1]!,
+    );
+    expect(startScript.indexOf('heartbeat starting-enclave')).toBeGreaterThan(-1);
+    expect(startScript.indexOf('heartbeat starting-enclave')).toBeLessThan(
+      startScript.indexOf('nitro-cli run-enclave'),
+    );
+    // Two may be lost before the wait's heartbeat ends it.
+    expect(3 * HEARTBEAT_INTERVAL_SECONDS).toBeLessThan(WORKFLOW_TIMING.attestationHeartbeatSeconds);
+  });
+
   it('launch into a private subnet whose only way out is the NAT gateway (the API, packages, artifacts)', () => {
     const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
       .LaunchTemplateData as Record<string, unknown>;
@@ -532,13 +592,15 @@ describe('the workflow functions', () => {
     }
   });
 
-  it('configure the workflow (table and parent role) on the steps, the enforcement and the iam/taskCallback routes', () => {
+  it('configure the workflow (table and parent role) on the steps, the enforcement and the iam/task routes', () => {
     const expected = {
       WORKFLOW_TABLE_NAME: { Ref: logicalId(stack.enclaveWorkflow.table) },
       PARENT_ROLE_NAME: { Ref: logicalId(stack.enclaveWorkflow.parentRole) },
     };
     const routes = ROUTES.filter(
-      (r) => r.auth === 'iam' || (r.grants as readonly Grant[]).includes('taskCallback'),
+      (r) =>
+        r.auth === 'iam' ||
+        (r.grants as readonly Grant[]).some((g) => g === 'taskCallback' || g === 'taskHeartbeat'),
     ).map((r) => stack.api.functions.get(r.id)!);
     for (const fn of [
       ...Object.values(stack.enclaveWorkflow.steps),

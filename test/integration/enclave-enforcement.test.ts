@@ -64,8 +64,8 @@ beforeAll(async () => {
     newId: randomUUID,
     workflow: {
       nonces: { issue: notUsed, consume: notUsed },
-      taskTokens: { put: notUsed, take: notUsed, discard: notUsed, release: notUsed },
-      callbacks: { succeed: notUsed },
+      taskTokens: { put: notUsed, take: notUsed, peek: notUsed, discard: notUsed, release: notUsed },
+      callbacks: { succeed: notUsed, heartbeat: notUsed },
       instances: new SimulatedInstanceControl(ec2),
       parentRoleName: '',
     },

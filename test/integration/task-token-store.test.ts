@@ -188,6 +188,35 @@ describe('DynamoDbTaskTokenStore on dynalite', () => {
     expect(await store.take(enclave, { instanceId: 'i-wrong' })).toBe('wrong_instance');
   });
 
+  it('peek reads the wait as take would judge it, and never uses it up', async () => {
+    const enclave = freshEnclave();
+    expect(await store.peek(enclave, { instanceId: 'i-right' })).toBe('none');
+    const wait = {
+      taskToken: token('peek'),
+      executionArn: EXEC_1,
+      instanceId: 'i-right',
+      expiresAt: inSeconds(60),
+    };
+    await store.put(enclave, wait);
+    const open = { taskToken: token('peek'), executionArn: EXEC_1 };
+    // Any number of peeks (heartbeats) leave the token for the document's take.
+    expect(await store.peek(enclave, { instanceId: 'i-right' })).toEqual(open);
+    expect(await store.peek(enclave, { instanceId: 'i-right' })).toEqual(open);
+    expect((await readItem(enclave))?.takenAt).toBeUndefined();
+    expect(await store.peek(enclave, { instanceId: 'i-wrong' })).toBe('wrong_instance');
+    expect(await store.peek(enclave)).toBe('wrong_instance');
+    expect(await store.peek(enclave, { instanceId: 'i'.repeat(300) })).toBe('wrong_instance');
+    expect(await store.peek('', { instanceId: 'i-right' })).toBe('none');
+    expect(await store.take(enclave, { instanceId: 'i-right' })).toEqual(open);
+    expect(await store.peek(enclave, { instanceId: 'i-right' })).toBe('already_taken');
+    expect(await store.peek(enclave, { instanceId: 'i-wrong' })).toBe('wrong_instance');
+
+    const late = freshEnclave();
+    await store.put(late, { ...wait, expiresAt: inSeconds(60) });
+    clock = inSeconds(60);
+    expect(await store.peek(late, { instanceId: 'i-right' })).toBe('expired');
+  });
+
   it('lets any caller take a wait that records no instance', async () => {
     const enclave = freshEnclave();
     await store.put(enclave, { taskToken: token('any'), executionArn: EXEC_1, expiresAt: inSeconds(600) });
@@ -337,6 +366,15 @@ describe('DynamoDbTaskTokenStore faults (aws-sdk-client-mock)', () => {
     await expect(faulty.take('enc-1')).rejects.toMatchObject({
       name: 'TaskTokenStoreError',
       transient: false,
+    });
+
+    mock.reset();
+    mock
+      .on(GetItemCommand)
+      .rejectsOnce(dynamoDbServiceError('ProvisionedThroughputExceededException', 'client', 400));
+    await expect(faulty.peek('enc-1')).rejects.toMatchObject({
+      name: 'TaskTokenStoreError',
+      transient: true,
     });
     mock.restore();
   });

@@ -72,6 +72,7 @@ describe('the OpenAPI 3.1 document', () => {
         'listEnclaves',
         'reportEnclaveMetrics',
         'resumeEnclave',
+        'sendAttestationHeartbeat',
         'submitAttestation',
         'suspendEnclave',
         'terminateEnclave',
@@ -83,6 +84,6 @@ describe('the OpenAPI 3.1 document', () => {
         .filter((r) => r.auth === 'iam')
         .map((r) => r.id)
         .sort(),
-    ).toEqual(['reportEnclaveMetrics', 'submitAttestation']);
+    ).toEqual(['reportEnclaveMetrics', 'sendAttestationHeartbeat', 'submitAttestation']);
   });
 });

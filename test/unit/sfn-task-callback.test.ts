@@ -1,6 +1,7 @@
 import {
   InvalidOutput,
   InvalidToken,
+  SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   SFNClient,
   SFNServiceException,
@@ -69,5 +70,29 @@ describe('SfnTaskCallback', () => {
     const error = new InvalidOutput({ message: 'Output too large', ...metadata(400) });
     sfn.on(SendTaskSuccessCommand).rejects(error);
     await expect(callback().succeed('token-1', {})).rejects.toBe(error);
+  });
+
+  it('sends SendTaskHeartbeat with the token alone, and reads its answers as SendTaskSuccess does', async () => {
+    const throttled = new SFNServiceException({
+      name: 'ThrottlingException',
+      $fault: 'client',
+      ...metadata(400),
+    });
+    sfn
+      .on(SendTaskHeartbeatCommand)
+      .resolvesOnce({})
+      .rejectsOnce(new TaskTimedOut({ message: 'Task Timed Out', ...metadata(400) }))
+      .rejectsOnce(throttled);
+    await expect(callback().heartbeat('token-2')).resolves.toBe('sent');
+    expect(sfn.commandCalls(SendTaskHeartbeatCommand)[0]!.args[0].input).toEqual({ taskToken: 'token-2' });
+    expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+
+    await expect(callback().heartbeat('token-2')).resolves.toBe('gone');
+
+    await expect(callback().heartbeat('token-2')).rejects.toMatchObject({
+      name: 'TaskCallbackError',
+      transient: true,
+      message: expect.stringContaining('SendTaskHeartbeat'),
+    });
   });
 });

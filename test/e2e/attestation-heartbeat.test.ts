@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
+import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
+import { WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
+import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
+import { ApiClient } from '../support/api-client.ts';
+import { contractParties } from '../support/contract-parties.ts';
+import { newInstanceId } from '../support/enclaves.ts';
+import { ENCLAVE_FIXTURE, type Enclave, provisioningHarness } from '../support/provisioning.ts';
+
+/**
+ * WaitForAttestation's heartbeat, end to end through the rendered state machine: a parent that goes silent
+ * is compensated at the heartbeat, long before the timeout; heartbeats keep a slow parent's wait open past
+ * the heartbeat (but never past the timeout); and the heartbeat route refuses what the attestation route
+ * refuses, changing nothing.
+ */
+const HEARTBEAT_MS = 600;
+const TIMEOUT_MS = 4000;
+let stack: LocalStack;
+let provider: ApiClient;
+let contractId: string;
+
+beforeAll(async () => {
+  stack = await startLocalStack({
+    enclaves: { attestationTimeoutMs: TIMEOUT_MS, attestationHeartbeatMs: HEARTBEAT_MS, bootDelayMs: 20 },
+  });
+  const parties = await contractParties(stack.deps);
+  contractId = await parties.activeContract();
+  const { pcr0, pcr1, pcr2 } = ENCLAVE_FIXTURE.configuration.image;
+  await parties.measurementSet(contractId, { pcr0, pcr1, pcr2 });
+  provider = await ApiClient.as(stack, 'provider');
+});
+afterAll(async () => stack?.close());
+
+const {
+  assertNoOrphans,
+  asInstance,
+  create,
+  executionOf,
+  instancesOf,
+  refusalsOf,
+  settle,
+  settleInstances,
+  waitUntilWaiting,
+} = provisioningHarness(() => ({ stack, provider, contractId }));
+
+async function heartbeat(enclaveId: string, instanceId: string, body: unknown = { phase: 'fetching-image' }) {
+  return (await asInstance(instanceId)).post<Record<string, unknown>>(
+    `/enclaves/${enclaveId}/attestation/heartbeat`,
+    body,
+  );
+}
+
+/** Heartbeats every `everyMs` until `forMs` have passed or the wait refuses one; the answers' statuses. */
+async function keepAlive(enclaveId: string, instanceId: string, forMs: number, everyMs = 100) {
+  const statuses: number[] = [];
+  const until = Date.now() + forMs;
+  while (Date.now() < until) {
+    const res = await heartbeat(enclaveId, instanceId);
+    statuses.push(res.status);
+    if (res.status !== 202) break;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return statuses;
+}
+
+async function versionOf(enclaveId: string): Promise<number> {
+  return (await provider.get<Enclave>(`/enclaves/${enclaveId}`)).body.version;
+}
+
+describe('the attestation wait heartbeat', () => {
+  it('a silent parent misses the heartbeat: Failed with that reason, its parent terminated', async () => {
+    const id = await create('no-callback');
+    const enclave = await settle(id, ['Failed']);
+    expect(enclave.statusReason).toMatch(
+      new RegExp(
+        `^attestation_timeout: .*no heartbeat for ${WORKFLOW_TIMING.attestationHeartbeatSeconds} seconds`,
+      ),
+    );
+    expect(executionOf(id).path).toContain('Compensate');
+    await settleInstances(id, 'terminated');
+    await assertNoOrphans();
+  });
+
+  it('heartbeats keep a slow parent waiting past the heartbeat, and its document then completes the wait', async () => {
+    const id = await create('no-callback');
+    const instanceId = await waitUntilWaiting(id);
+    const version = await versionOf(id);
+    // Three heartbeat periods, far longer than a silent wait survives.
+    const statuses = await keepAlive(id, instanceId, 3 * HEARTBEAT_MS);
+    expect(new Set(statuses)).toEqual(new Set([202]));
+    expect(statuses.length).toBeGreaterThan(3);
+    const res = await heartbeat(id, instanceId, { phase: 'attesting' });
+    expect(res.body).toEqual({ enclaveId: id, instanceId, phase: 'attesting', status: 'waiting' });
+    // Heartbeats are not changes: no version, no audit record, no event.
+    expect(await versionOf(id)).toBe(version);
+    expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Initializing');
+
+    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
+    const document = await stack.enclaves.nitro.attest({
+      instanceId,
+      image: LOCAL_DEFAULT_IMAGE,
+      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+    });
+    const submitted = await (await asInstance(instanceId)).post(`/enclaves/${id}/attestation`, {
+      document: Buffer.from(document).toString('base64'),
+    });
+    expect(submitted.status, submitted.text).toBe(202);
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status, enclave.statusReason ?? '').toBe('Running');
+    // The wait is over: a later heartbeat is refused (the enclave no longer awaits an attestation).
+    const late = await heartbeat(id, instanceId);
+    expect(late.status).toBe(409);
+    expect(late.body.type).toMatch(/\/attestation-not-awaited$/);
+    await assertNoOrphans();
+  });
+
+  it('heartbeats never outlast the timeout', async () => {
+    const id = await create('no-callback');
+    const instanceId = await waitUntilWaiting(id);
+    const statuses = await keepAlive(id, instanceId, 3 * TIMEOUT_MS);
+    // Accepted until the wait timed out, then refused: the wait is gone or the enclave already Failed.
+    expect(statuses.slice(0, -1).every((s) => s === 202)).toBe(true);
+    expect([409, 410]).toContain(statuses.at(-1));
+    const enclave = await settle(id, ['Failed']);
+    expect(enclave.statusReason).toMatch(
+      new RegExp(`^attestation_timeout: .*more than ${WORKFLOW_TIMING.attestationTimeoutSeconds} seconds`),
+    );
+    await settleInstances(id, 'terminated');
+    await assertNoOrphans();
+  });
+
+  it('refuses other instances (audited), users and malformed bodies, and changes nothing', async () => {
+    const id = await create('no-callback');
+    const instanceId = await waitUntilWaiting(id);
+    const version = await versionOf(id);
+
+    const foreign = await heartbeat(id, newInstanceId());
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await refusalsOf(id)).toEqual([
+      expect.objectContaining({ action: 'attestation-heartbeat', code: 'wrong-instance' }),
+    ]);
+
+    const user = await provider.post(`/enclaves/${id}/attestation/heartbeat`, { phase: 'booting' });
+    expect([401, 403]).toContain(user.status);
+
+    for (const body of [{}, { phase: 'sleeping' }, { phase: 'booting', extra: 1 }, [], 'booting']) {
+      const res = await heartbeat(id, instanceId, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect((await heartbeat('00000000-0000-4000-8000-000000000000', instanceId)).status).toBe(404);
+
+    expect(await versionOf(id)).toBe(version);
+    expect(await refusalsOf(id)).toHaveLength(1);
+    // The parent's own heartbeat still works: none of the refusals used up or ended the wait.
+    expect((await heartbeat(id, instanceId)).status).toBe(202);
+    await provider.post(`/enclaves/${id}/terminate`, { reason: 'done' });
+    await settleInstances(id, 'terminated');
+  });
+});

@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
+import type { LocalStack } from '../../infra/local/local-stack.ts';
+import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts';
+import { sql } from '../../shared/database/database.ts';
+import type { EnclaveData, SimulationFault } from '../../shared/domain/enclave.ts';
+import { STATES } from '../../shared/enclaves/provisioning-workflow.ts';
+import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
+import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
+import { ApiClient } from './api-client.ts';
+
+/** `test/fixtures/enclave-create.json`: a complete create body (the caller sets `contractId`). */
+export const ENCLAVE_FIXTURE = JSON.parse(
+  readFileSync(new URL('../fixtures/enclave-create.json', import.meta.url), 'utf8'),
+) as {
+  configuration: {
+    image: { pcr0: string; pcr1: string; pcr2: string };
+    resources: { cpuCount: number; memoryMiB: number };
+  };
+} & Record<string, unknown>;
+
+export type Enclave = EnclaveData & Record<string, unknown>;
+
+/** What the helpers act on; read when called, so a suite can fill it in `beforeAll`. */
+export interface ProvisioningContext {
+  readonly stack: LocalStack;
+  /** A party of `contractId` (creates and reads the enclaves). */
+  readonly provider: ApiClient;
+  /** An Active contract whose approved measurements are the fixture image's. */
+  readonly contractId: string;
+}
+
+/**
+ * The local provisioning workflow as the end-to-end suites drive it: create enclaves (optionally with a
+ * simulated agent fault), publish the outbox until they settle, read the EC2 simulator's inventory and the
+ * executions, call the `iam` routes as a parent instance, and check that no instance is orphaned.
+ */
+export function provisioningHarness(context: () => ProvisioningContext) {
+  const instancesOf = (enclaveId: string) =>
+    context()
+      .stack.enclaves.ec2.inventory()
+      .filter((i) => i.tags[INSTANCE_TAGS.enclaveId] === enclaveId);
+
+  const runsOf = (enclaveId: string) =>
+    context()
+      .stack.enclaves.runner()
+      .executions()
+      .filter((e) => e.input.enclaveId === enclaveId);
+
+  return {
+    instancesOf,
+
+    /** The enclave's newest execution. */
+    executionOf(enclaveId: string) {
+      const runs = runsOf(enclaveId);
+      return runs[runs.length - 1]!;
+    },
+
+    async create(fault?: SimulationFault): Promise<string> {
+      const { provider, contractId } = context();
+      const res = await provider.post<Enclave>('/enclaves', {
+        ...ENCLAVE_FIXTURE,
+        contractId,
+        ...(fault ? { simulation: { fault } } : {}),
+      });
+      expect(res.status, res.text).toBe(201);
+      return res.body.id;
+    },
+
+    /** Publishes the outbox (the EventBridge rule starts the execution) and polls until one of `statuses`. */
+    async settle(enclaveId: string, statuses: readonly string[], timeoutMs = 15_000): Promise<Enclave> {
+      const { stack, provider } = context();
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        await stack.publishEvents();
+        const res = await provider.get<Enclave>(`/enclaves/${enclaveId}`);
+        if (statuses.includes(res.body.status)) {
+          await stack.enclaves.runner().idle();
+          await stack.enclaves.ec2.settled();
+          return (await provider.get<Enclave>(`/enclaves/${enclaveId}`)).body;
+        }
+        if (Date.now() > deadline) throw new Error(`enclave ${enclaveId} stayed ${res.body.status}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+
+    /** Publishes events until the enclave's execution has entered WaitForAttestation; its parent's id. */
+    async waitUntilWaiting(enclaveId: string): Promise<string> {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        await context().stack.publishEvents();
+        const instanceId = instancesOf(enclaveId)[0]?.instanceId;
+        if (runsOf(enclaveId)[0]?.path.includes(STATES.waitForAttestation) && instanceId) return instanceId;
+        if (Date.now() > deadline) throw new Error(`enclave ${enclaveId} never waited for its attestation`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+
+    /** Publishes events (the enforcement rule acts on them) until every instance of the enclave is `state`. */
+    async settleInstances(enclaveId: string, state: string): Promise<void> {
+      const { stack } = context();
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        await stack.publishEvents();
+        await stack.enclaves.ec2.settled();
+        const instances = instancesOf(enclaveId);
+        if (instances.length > 0 && instances.every((i) => i.state === state)) return;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `instances of ${enclaveId}: ${instances.map((i) => i.state).join(', ')}, not ${state}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+
+    /** Every instance that is not terminated belongs to a Running enclave (or a Suspended one, stopped). */
+    async assertNoOrphans(): Promise<void> {
+      const { stack, provider } = context();
+      await stack.enclaves.ec2.settled();
+      for (const instance of stack.enclaves.ec2.inventory()) {
+        if (instance.state === 'terminated') continue;
+        const enclaveId = instance.tags[INSTANCE_TAGS.enclaveId]!;
+        const { body } = await provider.get<Enclave>(`/enclaves/${enclaveId}`);
+        const allowed =
+          body.status === 'Running'
+            ? ['pending', 'running']
+            : body.status === 'Suspended'
+              ? ['stopping', 'stopped']
+              : [];
+        expect(
+          allowed,
+          `instance ${instance.instanceId} is ${instance.state} for a ${body.status} enclave`,
+        ).toContain(instance.state);
+      }
+    },
+
+    /** The enclave's security refusal records (wrong instance, duplicate or late callbacks), oldest first. */
+    async refusalsOf(enclaveId: string): Promise<{ code: string; action: string }[]> {
+      const { rows } = await context().stack.deps.db.query<{ data: { code: string; action: string } }>(
+        'SELECT data FROM audit_log WHERE entity_id = :id ORDER BY seq',
+        { id: sql.uuid(securityRefusalChainId('enclave', enclaveId)) },
+      );
+      return rows.map((r) => r.data);
+    },
+
+    /** An API client authenticated as `instanceId`'s instance-profile session (the `iam` routes' caller). */
+    async asInstance(instanceId: string): Promise<ApiClient> {
+      const { stack } = context();
+      return new ApiClient(
+        stack.url,
+        await stack.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId)),
+      );
+    },
+  };
+}
