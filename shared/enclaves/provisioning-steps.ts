@@ -81,6 +81,8 @@ const CompensateInputSchema = z.object({
     /** Validate's result: absent when the execution failed before (or while) claiming the enclave. */
     plan: z.unknown().optional(),
     instance: z.object({ instanceId: INSTANCE_ID }).optional(),
+    /** WaitForAttestation's result: present once the document was in. */
+    submission: z.unknown().optional(),
     error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
   }),
 });
@@ -229,7 +231,9 @@ export async function activateStep(
  */
 export async function compensateStep(deps: Dependencies, input: unknown): Promise<CompensationOutcome> {
   const { executionArn, state } = CompensateInputSchema.parse(input);
-  const reason = failureReason(state.error);
+  // Launched, no document yet: the wait is the state that failed (a timeout there is the attestation's).
+  const waiting = state.instance !== undefined && state.submission === undefined;
+  const reason = failureReason(state.error, { waiting });
   return step(() =>
     compensateProvisioning(deps, {
       enclaveId: state.enclaveId,
@@ -259,7 +263,10 @@ async function assertOwner(deps: Dependencies, enclaveId: string, executionArn: 
  * code and a sentence. Lambda errors arrive with the Lambda error document as the cause (its
  * `errorMessage` is used, never its stack trace); step errors carry `code: message`.
  */
-export function failureReason(error: { Error?: string; Cause?: string } | undefined): {
+export function failureReason(
+  error: { Error?: string; Cause?: string } | undefined,
+  context: { waiting: boolean },
+): {
   code: string;
   message: string;
 } {
@@ -268,6 +275,13 @@ export function failureReason(error: { Error?: string; Cause?: string } | undefi
   switch (name) {
     case 'States.Timeout':
     case 'States.HeartbeatTimeout':
+      // Every task has a timeout; only WaitForAttestation's (the only heartbeat) is the attestation's.
+      if (!context.waiting && name === 'States.Timeout') {
+        return {
+          code: 'step_timeout',
+          message: `A provisioning step did not finish in time (each step has ${WORKFLOW_TIMING.lambdaTimeoutSeconds} seconds).`,
+        };
+      }
       return {
         code: 'attestation_timeout',
         message: `No attestation document arrived in time (${STATES.waitForAttestation}: ${name === 'States.HeartbeatTimeout' ? `no heartbeat for ${WORKFLOW_TIMING.attestationHeartbeatSeconds}` : `more than ${WORKFLOW_TIMING.attestationTimeoutSeconds}`} seconds).`,
