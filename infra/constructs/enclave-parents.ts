@@ -19,7 +19,10 @@ export interface EnclaveArtifacts {
   readonly agentSha256: string;
 }
 
-/** Placeholders that make a parent fail at boot (and the workflow compensate) until real ones are set. */
+/**
+ * Placeholders that make a parent fail at boot (and the workflow compensate) until real ones are set. The
+ * image is only the default: an enclave that declares `image.source` has its parent fetch that EIF instead.
+ */
 export const UNCONFIGURED_ARTIFACTS: EnclaveArtifacts = {
   imageUrl: 'https://artifacts.invalid/enclave.eif',
   imageSha256: '0'.repeat(64),
@@ -515,15 +518,18 @@ export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2
     `printf 'API_URL=%s\\nENCLAVE_CID=16\\nENCLAVE_CPUS=%s\\nENCLAVE_MEMORY_MIB=%s\\n' '${apiUrl}' "$CPUS" "$MEM" > ${PARENT_PATHS.config}`,
     // The image can be large: heartbeats (signed by the agent as this instance) keep the workflow's wait
     // alive while it downloads, so only a parent that went silent misses WaitForAttestation's heartbeat.
+    // The enclave's own EIF when it declares one (RunInstances tags it), else the deployment's default.
+    `IMAGE_URL=$(tag ${INSTANCE_TAGS.imageUrl}); IMAGE_SHA256=$(tag ${INSTANCE_TAGS.imageSha256})`,
+    `if [ -z "$IMAGE_URL" ]; then IMAGE_URL='${artifacts.imageUrl}'; IMAGE_SHA256='${artifacts.imageSha256}'; fi`,
     `export API_URL='${apiUrl}' ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
     `( while :; do ${PARENT_PATHS.agent} heartbeat fetching-image || true; sleep ${HEARTBEAT_INTERVAL_SECONDS}; done ) &`,
     'HEARTBEATS=$!',
     // A failed download ends the script (set -e): its heartbeats must end with it, or they would keep a
     // wait alive that nothing will complete.
     `trap 'kill "$HEARTBEATS" 2>/dev/null || true' EXIT`,
-    `curl -sf --proto =https -o ${PARENT_PATHS.image} '${artifacts.imageUrl}'`,
+    `curl -sf --proto =https -o ${PARENT_PATHS.image} "$IMAGE_URL"`,
     'kill "$HEARTBEATS"',
-    `echo '${artifacts.imageSha256}  ${PARENT_PATHS.image}' | sha256sum -c -`,
+    `echo "$IMAGE_SHA256  ${PARENT_PATHS.image}" | sha256sum -c -`,
     ...writeFile(PARENT_PATHS.startEnclave, startEnclaveScript(), '0755'),
     ...writeFile(PARENT_PATHS.watchNonce, watchNonceScript(), '0755'),
     ...Object.entries(units()).flatMap(([name, lines]) =>

@@ -217,6 +217,9 @@ export function buildProvisioningDefinition(
           // The allocator is sized from these on the parent (the enclave's own resources).
           { Key: INSTANCE_TAGS.cpuCount, Value: sfn.JsonPath.stringAt('$.plan.enclaveCpuCount') },
           { Key: INSTANCE_TAGS.memoryMiB, Value: sfn.JsonPath.stringAt('$.plan.enclaveMemoryMiB') },
+          // The enclave's own EIF, which the user data fetches (empty: the deployment's default).
+          { Key: INSTANCE_TAGS.imageUrl, Value: sfn.JsonPath.stringAt('$.plan.imageUrl') },
+          { Key: INSTANCE_TAGS.imageSha256, Value: sfn.JsonPath.stringAt('$.plan.imageSha256') },
         ]
       : []),
   ];

@@ -174,6 +174,27 @@ export const ObservabilitySchema = z.strictObject({
 export type Observability = z.infer<typeof ObservabilitySchema>;
 
 /** The image to run, identified by its measurements as `nitro-cli describe-eif` prints them. */
+/** EC2's limit on a tag value: the image URL reaches the parent as an instance tag. */
+const MAX_IMAGE_URL_LENGTH = 256;
+
+/**
+ * Where the parent fetches this enclave's EIF, and its SHA-256 (pinned: a replaced file is refused before
+ * it runs; the attestation then proves it is the approved image). A plain HTTPS URL on a host name, no
+ * credentials, no IP literal, and only characters that need no quoting; reachable from the parents'
+ * subnets without credentials. Without it, parents fetch the deployment's default EIF.
+ */
+export const EnclaveImageSourceSchema = z.strictObject({
+  url: z
+    .string()
+    .max(MAX_IMAGE_URL_LENGTH)
+    .regex(
+      /^https:\/\/(?=[^/:]*[A-Za-z])[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]{1,5})?\/[A-Za-z0-9._~/%+=&?-]*$/,
+      'an https URL on a host name (no credentials, no IP address), with a path',
+    ),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (sha256sum of the EIF)'),
+});
+export type EnclaveImageSource = z.infer<typeof EnclaveImageSourceSchema>;
+
 export const EnclaveImageSchema = z
   .strictObject({
     pcr0: Sha384HexSchema,
@@ -183,6 +204,7 @@ export const EnclaveImageSchema = z
     pcr8: Sha384HexSchema.optional(),
     name: z.string().trim().min(1).max(200).optional(),
     version: z.string().trim().min(1).max(64).optional(),
+    source: EnclaveImageSourceSchema.optional(),
   })
   .superRefine((image, ctx) => {
     // A debug-mode enclave reports PCR0/1/2 as zeros: pinning zeros would let any debug enclave attest.

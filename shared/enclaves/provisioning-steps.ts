@@ -109,6 +109,8 @@ export async function validateStep(deps: Dependencies, input: unknown): Promise<
         lastInstanceTypeIndex: plan.instanceTypes.length - 1,
         enclaveCpuCount: String(plan.enclave.configuration.resources.cpuCount),
         enclaveMemoryMiB: String(plan.enclave.configuration.resources.memoryMiB),
+        imageUrl: plan.enclave.configuration.image.source?.url ?? '',
+        imageSha256: plan.enclave.configuration.image.source?.sha256 ?? '',
         ...(plan.enclave.instanceId === null ? {} : { restartInstanceId: plan.enclave.instanceId }),
       };
     } catch (error) {

@@ -157,6 +157,9 @@ export interface PlanOutput {
   /** The enclave's vCPUs and memory (MiB) as tag values: the parent sizes its enclave allocator from them. */
   readonly enclaveCpuCount: string;
   readonly enclaveMemoryMiB: string;
+  /** The enclave's EIF source (`image.source`) as tag values; empty strings when it declares none. */
+  readonly imageUrl: string;
+  readonly imageSha256: string;
 }
 
 /** Challenge's input and result (`$.challenge`). */

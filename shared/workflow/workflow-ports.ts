@@ -77,6 +77,12 @@ export const INSTANCE_TAGS = {
   /** The enclave's vCPUs and memory: the parent's user data sizes the Nitro Enclaves allocator from them. */
   cpuCount: 'enclave-contracts:enclave-cpu-count',
   memoryMiB: 'enclave-contracts:enclave-memory-mib',
+  /**
+   * The enclave's own EIF (its `image.source`) and its SHA-256; empty when it declares none and the parent
+   * fetches the deployment's default EIF. Read by the user data on the first boot.
+   */
+  imageUrl: 'enclave-contracts:image-url',
+  imageSha256: 'enclave-contracts:image-sha256',
 } as const;
 
 /**

@@ -79,6 +79,9 @@ describe('provisioning through the rendered state machine', () => {
     expect(instance!.tags[INSTANCE_TAGS.memoryMiB]).toBe(
       String(ENCLAVE_FIXTURE.configuration.resources.memoryMiB),
     );
+    // No image source declared: empty tags, so the parent fetches the deployment's default EIF.
+    expect(instance!.tags[INSTANCE_TAGS.imageUrl]).toBe('');
+    expect(instance!.tags[INSTANCE_TAGS.imageSha256]).toBe('');
     const execution = executionOf(id);
     expect(execution.status).toBe('SUCCEEDED');
     expect(enclave.executionArn).toBe(execution.executionArn);
@@ -472,9 +475,13 @@ describe('suspend, resume and terminate reach the instances', () => {
     const current = await provider.get<Enclave>(`/enclaves/${id}`);
     const configuration = structuredClone(ENCLAVE_FIXTURE.configuration) as Record<string, unknown> & {
       resources: { cpuCount: number; memoryMiB: number };
+      image: Record<string, unknown>;
     };
     configuration.resources.cpuCount = 8;
     configuration.resources.memoryMiB = 16_384;
+    // The same approved measurements, now fetched from the provider's own artifact host.
+    const source = { url: 'https://artifacts.provider.example/eif/train-2.eif', sha256: 'ab'.repeat(32) };
+    configuration.image.source = source;
     const edited = await provider.put<Enclave>(
       `/enclaves/${id}`,
       { configuration },
@@ -489,6 +496,8 @@ describe('suspend, resume and terminate reach the instances', () => {
     expect(again.instanceId).not.toBe(running.instanceId);
     const parent = instancesOf(id).find((i) => i.instanceId === again.instanceId)!;
     expect(parent.tags[INSTANCE_TAGS.cpuCount]).toBe('8');
+    expect(parent.tags[INSTANCE_TAGS.imageUrl]).toBe(source.url);
+    expect(parent.tags[INSTANCE_TAGS.imageSha256]).toBe(source.sha256);
     expect(instancesOf(id).find((i) => i.instanceId === running.instanceId)!.state).toBe('terminated');
     await assertNoOrphans();
   });

@@ -250,6 +250,8 @@ describe('the state machine', () => {
           { Key: INSTANCE_TAGS.attestationNonce, 'Value.$': '$.challenge.nonce' },
           { Key: INSTANCE_TAGS.cpuCount, 'Value.$': '$.plan.enclaveCpuCount' },
           { Key: INSTANCE_TAGS.memoryMiB, 'Value.$': '$.plan.enclaveMemoryMiB' },
+          { Key: INSTANCE_TAGS.imageUrl, 'Value.$': '$.plan.imageUrl' },
+          { Key: INSTANCE_TAGS.imageSha256, 'Value.$': '$.plan.imageSha256' },
         ],
       },
       {
@@ -525,6 +527,21 @@ describe('the parents', () => {
     );
     // Two may be lost before the wait's heartbeat ends it.
     expect(3 * HEARTBEAT_INTERVAL_SECONDS).toBeLessThan(WORKFLOW_TIMING.attestationHeartbeatSeconds);
+  });
+
+  it("fetch the enclave's own EIF when its tags name one, else the deployment's default, pinned either way", () => {
+    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
+      .LaunchTemplateData as { UserData: unknown };
+    const script = flatten(data.UserData);
+    expect(script).toContain(
+      `IMAGE_URL=$(tag ${INSTANCE_TAGS.imageUrl}); IMAGE_SHA256=$(tag ${INSTANCE_TAGS.imageSha256})`,
+    );
+    expect(script).toMatch(
+      /^if \[ -z "\$IMAGE_URL" \]; then IMAGE_URL='https:\/\/[^']+'; IMAGE_SHA256='[0-9a-f]{64}'; fi$/m,
+    );
+    // Quoted: the tag's value is data, never shell.
+    expect(script).toMatch(/^curl -sf --proto =https -o \S+\.eif "\$IMAGE_URL"$/m);
+    expect(script).toMatch(/^echo "\$IMAGE_SHA256 {2}\S+\.eif" \| sha256sum -c -$/m);
   });
 
   it('launch into a private subnet whose only way out is the NAT gateway (the API, packages, artifacts)', () => {

@@ -106,6 +106,31 @@ describe('EnclaveConfigurationSchema', () => {
     ['missing observability', ['observability'], undefined],
     ['an unknown key in resources', ['resources', 'gpuCount'], 1],
     ['an unknown top-level key', ['kmsKeyArn'], 'arn:aws:kms:…'],
+    ...(
+      [
+        ['plain http', 'http://artifacts.example.com/train.eif'],
+        ['credentials in the URL', 'https://user:secret@artifacts.example.com/train.eif'],
+        ['an IP address', 'https://10.0.0.5/train.eif'],
+        ['a single-label host', 'https://localhost/train.eif'],
+        ['no path', 'https://artifacts.example.com'],
+        ['a quote (shell)', "https://artifacts.example.com/train'$(id).eif"],
+        ['a space', 'https://artifacts.example.com/train 1.eif'],
+        ['more than a tag value holds', `https://artifacts.example.com/${'a'.repeat(240)}.eif`],
+      ] as const
+    ).map(
+      ([why, url]) =>
+        [`an image source with ${why}`, ['image', 'source'], { url, sha256: 'ab'.repeat(32) }] as [
+          string,
+          (string | number)[],
+          unknown,
+        ],
+    ),
+    [
+      'an image source with an upper-case digest',
+      ['image', 'source'],
+      { url: 'https://a.example.com/x.eif', sha256: 'AB'.repeat(32) },
+    ],
+    ['an image source without a digest', ['image', 'source'], { url: 'https://a.example.com/x.eif' }],
   ];
 
   it.each(BAD)('refuses %s', (_why, path, value) => {
@@ -147,6 +172,15 @@ describe('EnclaveConfigurationSchema', () => {
     json = withValue(json, ['securityPolicies', 'allowedSigners'], []);
     json = withValue(json, ['image', 'pcr8'], undefined);
     expect(EnclaveConfigurationSchema.safeParse(json).success).toBe(true);
+  });
+
+  it("accepts an image source: the enclave's own EIF over https, pinned by its SHA-256", () => {
+    const source = {
+      url: 'https://artifacts.provider.example:8443/eif/train-1.2.eif?version=7&variant=gpu',
+      sha256: '0f'.repeat(32),
+    };
+    const config = EnclaveConfigurationSchema.parse(withValue(configJson(), ['image', 'source'], source));
+    expect(config.image.source).toEqual(source);
   });
 
   it('lets a rule carry a short description but bounds it', () => {
