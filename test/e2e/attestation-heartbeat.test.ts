@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
 import { WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
-import { ApiClient } from '../support/api-client.ts';
-import { contractParties } from '../support/contract-parties.ts';
 import { newInstanceId } from '../support/enclaves.ts';
-import { ENCLAVE_FIXTURE, type Enclave, provisioningHarness } from '../support/provisioning.ts';
+import {
+  type Enclave,
+  type ProvisioningContext,
+  provisioningHarness,
+  startProvisioningStack,
+} from '../support/provisioning.ts';
 
 /**
  * WaitForAttestation's heartbeat, end to end through the rendered state machine: a parent that goes silent
@@ -16,33 +18,17 @@ import { ENCLAVE_FIXTURE, type Enclave, provisioningHarness } from '../support/p
  */
 const HEARTBEAT_MS = 600;
 const TIMEOUT_MS = 4000;
-let stack: LocalStack;
-let provider: ApiClient;
-let contractId: string;
+let context: ProvisioningContext;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
+  context = await startProvisioningStack({
     enclaves: { attestationTimeoutMs: TIMEOUT_MS, attestationHeartbeatMs: HEARTBEAT_MS, bootDelayMs: 20 },
   });
-  const parties = await contractParties(stack.deps);
-  contractId = await parties.activeContract();
-  const { pcr0, pcr1, pcr2 } = ENCLAVE_FIXTURE.configuration.image;
-  await parties.measurementSet(contractId, { pcr0, pcr1, pcr2 });
-  provider = await ApiClient.as(stack, 'provider');
 });
-afterAll(async () => stack?.close());
+afterAll(async () => context?.stack.close());
 
-const {
-  assertNoOrphans,
-  asInstance,
-  create,
-  executionOf,
-  instancesOf,
-  refusalsOf,
-  settle,
-  settleInstances,
-  waitUntilWaiting,
-} = provisioningHarness(() => ({ stack, provider, contractId }));
+const harness = provisioningHarness(() => context);
+const { asInstance, create, settle, settleInstances, waitUntilWaiting } = harness;
 
 async function heartbeat(enclaveId: string, instanceId: string, body: unknown = { phase: 'fetching-image' }) {
   return (await asInstance(instanceId)).post<Record<string, unknown>>(
@@ -65,7 +51,7 @@ async function keepAlive(enclaveId: string, instanceId: string, forMs: number, e
 }
 
 async function versionOf(enclaveId: string): Promise<number> {
-  return (await provider.get<Enclave>(`/enclaves/${enclaveId}`)).body.version;
+  return (await context.provider.get<Enclave>(`/enclaves/${enclaveId}`)).body.version;
 }
 
 describe('the attestation wait heartbeat', () => {
@@ -77,9 +63,9 @@ describe('the attestation wait heartbeat', () => {
         `^attestation_timeout: .*no heartbeat for ${WORKFLOW_TIMING.attestationHeartbeatSeconds} seconds`,
       ),
     );
-    expect(executionOf(id).path).toContain('Compensate');
+    expect(harness.executionOf(id).path).toContain('Compensate');
     await settleInstances(id, 'terminated');
-    await assertNoOrphans();
+    await harness.assertNoOrphans();
   });
 
   it('heartbeats keep a slow parent waiting past the heartbeat, and its document then completes the wait', async () => {
@@ -94,10 +80,10 @@ describe('the attestation wait heartbeat', () => {
     expect(res.body).toEqual({ enclaveId: id, instanceId, phase: 'attesting', status: 'waiting' });
     // Heartbeats are not changes: no version, no audit record, no event.
     expect(await versionOf(id)).toBe(version);
-    expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Initializing');
+    expect((await context.provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Initializing');
 
-    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
-    const document = await stack.enclaves.nitro.attest({
+    const nonce = harness.instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
+    const document = await context.stack.enclaves.nitro.attest({
       instanceId,
       image: LOCAL_DEFAULT_IMAGE,
       nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
@@ -112,7 +98,7 @@ describe('the attestation wait heartbeat', () => {
     const late = await heartbeat(id, instanceId);
     expect(late.status).toBe(409);
     expect(late.body.type).toMatch(/\/attestation-not-awaited$/);
-    await assertNoOrphans();
+    await harness.assertNoOrphans();
   });
 
   it('heartbeats never outlast the timeout', async () => {
@@ -127,7 +113,7 @@ describe('the attestation wait heartbeat', () => {
       new RegExp(`^attestation_timeout: .*more than ${WORKFLOW_TIMING.attestationTimeoutSeconds} seconds`),
     );
     await settleInstances(id, 'terminated');
-    await assertNoOrphans();
+    await harness.assertNoOrphans();
   });
 
   it('refuses other instances (audited), users and malformed bodies, and changes nothing', async () => {
@@ -138,11 +124,11 @@ describe('the attestation wait heartbeat', () => {
     const foreign = await heartbeat(id, newInstanceId());
     expect(foreign.status).toBe(403);
     expect(foreign.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(await refusalsOf(id)).toEqual([
+    expect(await harness.refusalsOf(id)).toEqual([
       expect.objectContaining({ action: 'attestation-heartbeat', code: 'wrong-instance' }),
     ]);
 
-    const user = await provider.post(`/enclaves/${id}/attestation/heartbeat`, { phase: 'booting' });
+    const user = await context.provider.post(`/enclaves/${id}/attestation/heartbeat`, { phase: 'booting' });
     expect([401, 403]).toContain(user.status);
 
     for (const body of [{}, { phase: 'sleeping' }, { phase: 'booting', extra: 1 }, [], 'booting']) {
@@ -153,10 +139,10 @@ describe('the attestation wait heartbeat', () => {
     expect((await heartbeat('00000000-0000-4000-8000-000000000000', instanceId)).status).toBe(404);
 
     expect(await versionOf(id)).toBe(version);
-    expect(await refusalsOf(id)).toHaveLength(1);
+    expect(await harness.refusalsOf(id)).toHaveLength(1);
     // The parent's own heartbeat still works: none of the refusals used up or ended the wait.
     expect((await heartbeat(id, instanceId)).status).toBe(202);
-    await provider.post(`/enclaves/${id}/terminate`, { reason: 'done' });
+    await context.provider.post(`/enclaves/${id}/terminate`, { reason: 'done' });
     await settleInstances(id, 'terminated');
   });
 });

@@ -1,13 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
+import type { LocalStack } from '../../infra/local/local-stack.ts';
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
 import { compensateStep, verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
 import { STATES, STEP_ERRORS } from '../../shared/enclaves/provisioning-workflow.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { ApiClient } from '../support/api-client.ts';
-import { contractParties } from '../support/contract-parties.ts';
-import { ENCLAVE_FIXTURE, type Enclave, provisioningHarness } from '../support/provisioning.ts';
+import {
+  ENCLAVE_FIXTURE,
+  type Enclave,
+  provisioningHarness,
+  startProvisioningStack,
+} from '../support/provisioning.ts';
 
 /**
  * The provisioning workflow end to end, locally: the state machine the CDK code renders, run by
@@ -23,19 +27,14 @@ let consumer: ApiClient;
 let contractId: string;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
+  ({ stack, provider, contractId } = await startProvisioningStack({
     // The heartbeat as long as the timeout: these tests call back by hand; heartbeats have their own suite.
     enclaves: {
       attestationTimeoutMs: ATTESTATION_TIMEOUT_MS,
       attestationHeartbeatMs: ATTESTATION_TIMEOUT_MS,
       bootDelayMs: 20,
     },
-  });
-  const parties = await contractParties(stack.deps);
-  contractId = await parties.activeContract();
-  const { pcr0, pcr1, pcr2 } = ENCLAVE_FIXTURE.configuration.image;
-  await parties.measurementSet(contractId, { pcr0, pcr1, pcr2 });
-  provider = await ApiClient.as(stack, 'provider');
+  }));
   consumer = await ApiClient.as(stack, 'consumer');
 });
 afterAll(async () => stack?.close());

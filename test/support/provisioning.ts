@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
-import type { LocalStack } from '../../infra/local/local-stack.ts';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../infra/local/local-stack.ts';
 import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts';
 import { sql } from '../../shared/database/database.ts';
 import type { EnclaveData, SimulationFault } from '../../shared/domain/enclave.ts';
@@ -9,6 +9,7 @@ import { STATES } from '../../shared/enclaves/provisioning-workflow.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { ApiClient } from './api-client.ts';
+import { contractParties } from './contract-parties.ts';
 
 /** `test/fixtures/enclave-create.json`: a complete create body (the caller sets `contractId`). */
 export const ENCLAVE_FIXTURE = JSON.parse(
@@ -29,6 +30,19 @@ export interface ProvisioningContext {
   readonly provider: ApiClient;
   /** An Active contract whose approved measurements are the fixture image's. */
   readonly contractId: string;
+}
+
+/**
+ * A local stack for provisioning suites: an Active contract whose parties approved the fixture image's
+ * measurements, and its provider's client.
+ */
+export async function startProvisioningStack(options: LocalStackOptions): Promise<ProvisioningContext> {
+  const stack = await startLocalStack(options);
+  const parties = await contractParties(stack.deps);
+  const contractId = await parties.activeContract();
+  const { pcr0, pcr1, pcr2 } = ENCLAVE_FIXTURE.configuration.image;
+  await parties.measurementSet(contractId, { pcr0, pcr1, pcr2 });
+  return { stack, contractId, provider: await ApiClient.as(stack, 'provider') };
 }
 
 /**
