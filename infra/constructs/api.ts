@@ -6,7 +6,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { type Grant, ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
+import { type Grant, ROUTES, type RouteDefinition, usesWorkflow } from '../../shared/http/routes.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
 import { acknowledgeWildcards } from './enclave-parents.ts';
@@ -174,14 +174,11 @@ export class ContractsApi extends Construct {
   }
 
   private addRoute(route: RouteDefinition, props: ContractsApiProps): AppFunction {
-    const usesWorkflow =
-      route.auth === 'iam' ||
-      (route.grants as readonly Grant[]).some((g) => g === 'taskCallback' || g === 'taskHeartbeat');
     const fn = new AppFunction(this, route.id, {
       entry: route.handler,
       description: `${route.method} ${route.path}: ${route.summary}`.slice(0, 256),
       logs: props.logs,
-      environment: usesWorkflow
+      environment: usesWorkflow(route)
         ? { ...props.environment, ...requireWorkflow(props, route).environment }
         : props.environment,
     });

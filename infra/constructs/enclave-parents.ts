@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct, type IConstruct } from 'constructs';
+import type { AgentPhase } from '../../shared/domain/enclave.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 
 /**
@@ -13,6 +14,10 @@ import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
  * host; the SHA-256 pins what is fetched, so a replaced file is refused rather than run.
  */
 export interface EnclaveArtifacts {
+  // The agent's contract with this stack: run with `API_URL` and `ENCLAVE_ID` (and `parent.env`), it reads
+  // the nonce tag through IMDSv2, has the enclave attest and posts the document; `parent-agent heartbeat
+  // <phase>` posts one heartbeat; while it works towards the document it heartbeats itself at least every
+  // HEARTBEAT_INTERVAL_SECONDS. Every call is SigV4-signed with the instance profile's credentials.
   readonly imageUrl: string;
   readonly imageSha256: string;
   readonly agentUrl: string;
@@ -361,6 +366,19 @@ export const PARENT_UNITS = {
  */
 export const HEARTBEAT_INTERVAL_SECONDS = 60;
 
+/**
+ * Bash: one heartbeat from the agent (`parent-agent heartbeat <phase>` posts
+ * `POST /enclaves/{id}/attestation/heartbeat`, SigV4-signed as this instance, with `API_URL` and
+ * `ENCLAVE_ID` from the environment), bounded in time; a failed one is logged and does not stop the boot
+ * (the next one, or the document, may still arrive).
+ */
+function heartbeat(phase: AgentPhase): string {
+  return `timeout ${HEARTBEAT_CALL_TIMEOUT_SECONDS} ${PARENT_PATHS.agent} heartbeat ${phase} || echo "enclave-contracts: heartbeat ${phase} failed" >&2`;
+}
+
+/** The longest one heartbeat call may take (seconds): a hanging API must not hold up the boot. */
+const HEARTBEAT_CALL_TIMEOUT_SECONDS = 20;
+
 /** How often the parent polls its nonce tag (seconds): a new execution's nonce is attested this soon. */
 const NONCE_POLL_SECONDS = 10;
 
@@ -389,7 +407,7 @@ function startEnclaveScript(): string[] {
     `printf '%s' "$NONCE" > ${PARENT_PATHS.run}/nonce`,
     'nitro-cli terminate-enclave --all >/dev/null 2>&1 || true',
     // Starting a large EIF takes a while: the workflow's wait hears from the parent before it does.
-    `ENCLAVE_ID="$ENCLAVE_ID" ${PARENT_PATHS.agent} heartbeat starting-enclave || true`,
+    `ENCLAVE_ID="$ENCLAVE_ID" ${heartbeat('starting-enclave')}`,
     `nitro-cli run-enclave --eif-path ${PARENT_PATHS.image} --cpu-count "$ENCLAVE_CPUS" --memory "$ENCLAVE_MEMORY_MIB" --enclave-cid "$ENCLAVE_CID"`,
   ];
 }
@@ -505,7 +523,8 @@ export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2
     'IMDS=http://169.254.169.254/latest',
     IMDS_TOKEN,
     IMDS_TAG,
-    `test -n "$(tag ${INSTANCE_TAGS.enclaveId})"`,
+    `ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
+    'test -n "$ENCLAVE_ID"',
     `CPUS=$(tag ${INSTANCE_TAGS.cpuCount}); [ -n "$CPUS" ] || CPUS=$(( $(nproc) - 2 ))`,
     `MEM=$(tag ${INSTANCE_TAGS.memoryMiB}); [ -n "$MEM" ] || MEM=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) * 3 / 4 / 1024 ))`,
     'printf -- "---\\nmemory_mib: %s\\ncpu_count: %s\\n" "$MEM" "$CPUS" > /etc/nitro_enclaves/allocator.yaml',
@@ -521,13 +540,14 @@ export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2
     // The enclave's own EIF when it declares one (RunInstances tags it), else the deployment's default.
     `IMAGE_URL=$(tag ${INSTANCE_TAGS.imageUrl}); IMAGE_SHA256=$(tag ${INSTANCE_TAGS.imageSha256})`,
     `if [ -z "$IMAGE_URL" ]; then IMAGE_URL='${artifacts.imageUrl}'; IMAGE_SHA256='${artifacts.imageSha256}'; fi`,
-    `export API_URL='${apiUrl}' ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
-    `( while :; do ${PARENT_PATHS.agent} heartbeat fetching-image || true; sleep ${HEARTBEAT_INTERVAL_SECONDS}; done ) &`,
+    `export API_URL='${apiUrl}' ENCLAVE_ID`,
+    `( while :; do ${heartbeat('fetching-image')}; sleep ${HEARTBEAT_INTERVAL_SECONDS}; done ) &`,
     'HEARTBEATS=$!',
     // A failed download ends the script (set -e): its heartbeats must end with it, or they would keep a
     // wait alive that nothing will complete.
     `trap 'kill "$HEARTBEATS" 2>/dev/null || true' EXIT`,
-    `curl -sf --proto =https -o ${PARENT_PATHS.image} "$IMAGE_URL"`,
+    // A download that stops moving fails (and so stops the heartbeats) instead of being kept alive.
+    `curl -sf --proto =https --speed-limit 1024 --speed-time 60 -o ${PARENT_PATHS.image} "$IMAGE_URL"`,
     'kill "$HEARTBEATS"',
     `echo "$IMAGE_SHA256  ${PARENT_PATHS.image}" | sha256sum -c -`,
     ...writeFile(PARENT_PATHS.startEnclave, startEnclaveScript(), '0755'),

@@ -21,6 +21,7 @@ import {
 } from '../../shared/enclaves/provisioning-workflow.ts';
 import { EVENT_SOURCE } from '../../shared/events/event-bus.ts';
 import { NONCE_TABLE } from '../../shared/workflow/dynamodb-nonce-store.ts';
+import { TASK_TOKEN_KEY_PREFIX } from '../../shared/workflow/dynamodb-task-token-store.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
@@ -659,27 +660,47 @@ export class EnclaveWorkflow extends Construct {
   }
 
   /**
-   * What the attestation route needs to complete WaitForAttestation: the workflow table (task tokens) and
-   * `states:SendTaskSuccess` on this state machine. Not SendTaskFailure: a refused submission is the
+   * What the attestation route needs to complete WaitForAttestation: updates of the task-token items
+   * (`dynamodb:LeadingKeys` `task#*`) and `states:SendTaskSuccess` on this state machine. Not SendTaskFailure: a refused submission is the
    * wait's timeout's business, not the caller's.
    */
   grantTaskCallback(grantee: iam.IGrantable): iam.Grant {
-    this.grantTableAccess(grantee);
+    // Take and release are conditional updates of the task-token items; nonces are out of reach.
+    this.grantTable(
+      grantee,
+      ['dynamodb:UpdateItem'],
+      ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+      TASK_TOKEN_KEY_PREFIX,
+    );
     return this.stateMachine.grant(grantee, 'states:SendTaskSuccess');
   }
 
   /**
-   * What the heartbeat route needs to keep WaitForAttestation alive: reading the task token (`GetItem`,
-   * decrypt only) and `states:SendTaskHeartbeat` on this state machine; it can neither take a token nor
+   * What the heartbeat route needs to keep WaitForAttestation alive: reading the task-token items
+   * (`GetItem` with `dynamodb:LeadingKeys` `task#*`, decrypt only) and `states:SendTaskHeartbeat` on this state machine; it can neither take a token nor
    * complete a task.
    */
   grantTaskHeartbeat(grantee: iam.IGrantable): iam.Grant {
-    this.grantTable(grantee, ['dynamodb:GetItem'], ['kms:Decrypt', 'kms:DescribeKey']);
+    this.grantTable(grantee, ['dynamodb:GetItem'], ['kms:Decrypt', 'kms:DescribeKey'], TASK_TOKEN_KEY_PREFIX);
     return this.stateMachine.grant(grantee, 'states:SendTaskHeartbeat');
   }
 
-  private grantTable(grantee: iam.IGrantable, actions: string[], keyActions: string[]): iam.Grant {
-    const grant = this.table.grant(grantee, ...actions);
+  /** `actions` on the table (on the items whose key starts with `keyPrefix` only, when given). */
+  private grantTable(
+    grantee: iam.IGrantable,
+    actions: string[],
+    keyActions: string[],
+    keyPrefix?: string,
+  ): iam.Grant {
+    const grant =
+      keyPrefix === undefined
+        ? this.table.grant(grantee, ...actions)
+        : iam.Grant.addToPrincipal({
+            grantee,
+            actions,
+            resourceArns: [this.table.tableArn],
+            conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${keyPrefix}*`] } },
+          });
     iam.Grant.addToPrincipal({
       grantee,
       actions: keyActions,

@@ -10,6 +10,7 @@ import {
 } from '../domain/errors.ts';
 import type { InstanceCaller } from '../http/instance-caller.ts';
 import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
+import { logger } from '../runtime/logger.ts';
 import type { TaskTokenTake } from '../workflow/task-token-store.ts';
 import { loadEnclave } from './enclave-store.ts';
 import type { AttestationSubmission } from './provisioning-workflow.ts';
@@ -109,10 +110,12 @@ export interface AttestationHeartbeatInput {
  * compensated in minutes, not at the timeout. The wait is only read, never used up: the document's
  * submission still takes the token once.
  *
- * Refused as the submission is, minus the document: 404, 409 `attestation-not-awaited` (not
- * Initializing), 403 for another instance (audited), 409 `attestation-wait-not-open` (retry), 409
- * `attestation-already-submitted` and 410 `attestation-wait-expired`. Only the foreign instance is a
- * security refusal; the others are an agent's ordinary races and are not audited.
+ * Refused as the submission is, minus the document: 404, 403 for another instance (audited), 409
+ * `attestation-not-awaited` (not Initializing), 409 `attestation-wait-not-open` (retry), 409
+ * `attestation-already-submitted` (also when the document completed the wait while this heartbeat was
+ * on its way) and 410 `attestation-wait-expired`. Only the foreign instance is a security refusal; the
+ * others are the parent's own ordinary races and are not audited. Accepted heartbeats are logged with
+ * their phase, for operators following a slow boot.
  * @example
  * await sendAttestationHeartbeat(deps, caller, { enclaveId, phase: 'fetching-image' });
  */
@@ -134,14 +137,23 @@ export async function sendAttestationHeartbeat(
     case 'expired':
       throw lateSubmission(enclave.id);
   }
-  if ((await callbacks.heartbeat(wait.taskToken)) === 'gone') throw lateSubmission(enclave.id);
+  if ((await callbacks.heartbeat(wait.taskToken)) === 'gone') {
+    // The document may have completed the wait between the read and the heartbeat: say so, not "too late".
+    const now = await taskTokens.peek(enclave.id, { instanceId: caller.instanceId });
+    throw now === 'already_taken' ? alreadySubmitted(enclave.id) : lateSubmission(enclave.id);
+  }
+  logger.info('attestation heartbeat', {
+    enclaveId: enclave.id,
+    instanceId: caller.instanceId,
+    phase: input.phase,
+  });
   return { enclaveId: enclave.id, instanceId: caller.instanceId, phase: input.phase, status: 'waiting' };
 }
 
 /**
- * The checks both agent calls start with: the enclave exists (404), is Initializing (409, audited as
- * `attestation-not-awaited` for a document only) and, once its parent is known, is called by that parent
- * (403, audited). Returns the enclave and how to refuse with an audit record.
+ * The checks both agent calls start with: the enclave exists (404), is called by its parent once that is
+ * known (403, audited), and is Initializing (409, audited as `attestation-not-awaited` for a document
+ * only). Returns the enclave and how to refuse with an audit record.
  */
 async function awaitingEnclave(
   deps: Dependencies,
@@ -163,19 +175,21 @@ async function awaitingEnclave(
     });
     throw error;
   };
+  // Whose parent first: another instance learns nothing about the enclave (not even its status), and
+  // every probe it makes is recorded. A restarted (resumed) enclave keeps its parent.
+  if (enclave.instanceId !== null && enclave.instanceId !== caller.instanceId) {
+    return refuse('wrong-instance', wrongInstance(enclave.id));
+  }
   if (enclave.status !== 'Initializing') {
     const error = new ConflictError(
       'attestation-not-awaited',
       'No attestation awaited',
-      `Enclave ${enclave.id} is ${enclave.status}; the attestation wait only exists while it is Initializing.`,
+      `Enclave ${enclave.id} does not await an attestation: the wait only exists while it is provisioned.`,
     );
-    // A document for an enclave that awaits none is worth a record; a heartbeat racing a failure is not.
+    // A document for an enclave that awaits none is worth a record; its own parent's heartbeat racing a
+    // failure is not.
     if (action === 'submit-attestation') return refuse('attestation-not-awaited', error);
     throw error;
-  }
-  // A restarted (resumed) enclave keeps its parent: no other instance may speak for it.
-  if (enclave.instanceId !== null && enclave.instanceId !== caller.instanceId) {
-    return refuse('wrong-instance', wrongInstance(enclave.id));
   }
   return { enclave, refuse };
 }

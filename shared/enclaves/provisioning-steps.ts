@@ -233,9 +233,7 @@ export async function activateStep(
  */
 export async function compensateStep(deps: Dependencies, input: unknown): Promise<CompensationOutcome> {
   const { executionArn, state } = CompensateInputSchema.parse(input);
-  // Launched, no document yet: the wait is the state that failed (a timeout there is the attestation's).
-  const waiting = state.instance !== undefined && state.submission === undefined;
-  const reason = failureReason(state.error, { waiting });
+  const reason = failureReason(state);
   return step(() =>
     compensateProvisioning(deps, {
       enclaveId: state.enclaveId,
@@ -261,24 +259,29 @@ async function assertOwner(deps: Dependencies, enclaveId: string, executionArn: 
 }
 
 /**
- * The failure reason recorded on the enclave, from the error the state's Catch put at `$.error`: a short
+ * The failure reason recorded on the enclave, from the execution's state at Compensate (the error the
+ * failed state's Catch put at `$.error`, and how far the run got): a short
  * code and a sentence. Lambda errors arrive with the Lambda error document as the cause (its
  * `errorMessage` is used, never its stack trace); step errors carry `code: message`.
  */
-export function failureReason(
-  error: { Error?: string; Cause?: string } | undefined,
-  context: { waiting: boolean },
-): {
+export function failureReason(state: {
+  readonly enclaveId: string;
+  readonly error?: { readonly Error?: string; readonly Cause?: string };
+  readonly instance?: unknown;
+  readonly submission?: unknown;
+}): {
   code: string;
   message: string;
 } {
+  const { error } = state;
   const name = error?.Error ?? 'unknown';
   const cause = causeMessage(error?.Cause);
   switch (name) {
     case 'States.Timeout':
     case 'States.HeartbeatTimeout':
-      // Every task has a timeout; only WaitForAttestation's (the only heartbeat) is the attestation's.
-      if (!context.waiting && name === 'States.Timeout') {
+      // Every task has a timeout; only WaitForAttestation's is the attestation's: the state that failed
+      // was the wait when a parent was launched (`$.instance`) and no document is in (`$.submission`).
+      if (name === 'States.Timeout' && (state.instance === undefined || state.submission !== undefined)) {
         return {
           code: 'step_timeout',
           message: `A provisioning step did not finish in time (each step has ${WORKFLOW_TIMING.lambdaTimeoutSeconds} seconds).`,

@@ -520,6 +520,17 @@ export const ROUTES = [
 
 export type RouteId = (typeof ROUTES)[number]['id'];
 
+/**
+ * Whether the route's function needs the provisioning workflow's configuration (its table and the parent
+ * role): the `iam` routes (parent instances call them) and those that complete or heartbeat a task.
+ */
+export function usesWorkflow(route: RouteDefinition): boolean {
+  return (
+    route.auth === 'iam' ||
+    (route.grants as readonly Grant[]).some((g) => g === 'taskCallback' || g === 'taskHeartbeat')
+  );
+}
+
 export function routeById(id: RouteId): RouteDefinition {
   const route = ROUTES.find((r) => r.id === id);
   if (!route) throw new Error(`unknown route ${id}`);

@@ -54,6 +54,19 @@ async function versionOf(enclaveId: string): Promise<number> {
   return (await context.provider.get<Enclave>(`/enclaves/${enclaveId}`)).body.version;
 }
 
+/** The enclave's own audit records (actions, in order). */
+async function trailOf(enclaveId: string): Promise<string[]> {
+  const { body } = await context.provider.get<{ records: { action: string }[] }>(
+    `/audit?entityId=${enclaveId}`,
+  );
+  return body.records.map((r) => r.action);
+}
+
+async function outboxCount(): Promise<number> {
+  const { rows } = await context.stack.deps.db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox');
+  return rows[0]!.n;
+}
+
 describe('the attestation wait heartbeat', () => {
   it('a silent parent misses the heartbeat: Failed with that reason, its parent terminated', async () => {
     const id = await create('no-callback');
@@ -72,6 +85,8 @@ describe('the attestation wait heartbeat', () => {
     const id = await create('no-callback');
     const instanceId = await waitUntilWaiting(id);
     const version = await versionOf(id);
+    const trail = await trailOf(id);
+    const outbox = await outboxCount();
     // Three heartbeat periods, far longer than a silent wait survives.
     const statuses = await keepAlive(id, instanceId, 3 * HEARTBEAT_MS);
     expect(new Set(statuses)).toEqual(new Set([202]));
@@ -80,6 +95,9 @@ describe('the attestation wait heartbeat', () => {
     expect(res.body).toEqual({ enclaveId: id, instanceId, phase: 'attesting', status: 'waiting' });
     // Heartbeats are not changes: no version, no audit record, no event.
     expect(await versionOf(id)).toBe(version);
+    expect(await harness.refusalsOf(id)).toEqual([]);
+    expect(await trailOf(id)).toEqual(trail);
+    expect(await outboxCount()).toBe(outbox);
     expect((await context.provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Initializing');
 
     const nonce = harness.instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
@@ -114,6 +132,33 @@ describe('the attestation wait heartbeat', () => {
     );
     await settleInstances(id, 'terminated');
     await harness.assertNoOrphans();
+  });
+
+  it('a heartbeat the task no longer takes is 410, or 409 when the document completed the wait meanwhile', async () => {
+    const id = await create('no-callback');
+    const instanceId = await waitUntilWaiting(id);
+    const { callbacks, taskTokens } = context.stack.deps.workflow!;
+    const heartbeatOf = callbacks.heartbeat;
+    try {
+      // Step Functions answers TaskTimedOut (the wait ended between the read and the heartbeat).
+      callbacks.heartbeat = async () => 'gone';
+      const late = await heartbeat(id, instanceId);
+      expect(late.status).toBe(410);
+      expect(late.body.type).toMatch(/\/attestation-wait-expired$/);
+      // The document took the wait between the read and the heartbeat: not "too late", already submitted.
+      callbacks.heartbeat = async () => {
+        expect(typeof (await taskTokens.take(id, { instanceId }))).toBe('object');
+        return 'gone';
+      };
+      const raced = await heartbeat(id, instanceId);
+      expect(raced.status).toBe(409);
+      expect(raced.body.type).toMatch(/\/attestation-already-submitted$/);
+    } finally {
+      callbacks.heartbeat = heartbeatOf;
+    }
+    expect(await harness.refusalsOf(id)).toEqual([]);
+    await context.provider.post(`/enclaves/${id}/terminate`, { reason: 'done' });
+    await settleInstances(id, 'terminated');
   });
 
   it('refuses other instances (audited), users and malformed bodies, and changes nothing', async () => {

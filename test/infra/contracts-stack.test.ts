@@ -47,10 +47,7 @@ const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
   sign: ['kms:Sign'],
   publicKeys: ['kms:GetPublicKey'],
   taskCallback: [
-    'dynamodb:GetItem',
-    'dynamodb:PutItem',
     'dynamodb:UpdateItem',
-    'dynamodb:DeleteItem',
     'kms:Decrypt',
     'kms:Encrypt',
     'kms:GenerateDataKey',

@@ -7,6 +7,7 @@
  *
  * Synthesized without bundling (the bundles are checked in contracts-stack.test.ts): a few seconds.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -18,7 +19,7 @@ import { ENFORCEMENT_EVENTS, PROVISIONING_EVENTS } from '../../infra/constructs/
 import { ContractsStack } from '../../infra/contracts-stack.ts';
 import { projectPath } from '../../infra/project-paths.ts';
 import { STATES, WORKFLOW_STEPS, WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
-import { type Grant, ROUTES } from '../../shared/http/routes.ts';
+import { type Grant, ROUTES, usesWorkflow } from '../../shared/http/routes.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { type CfnResource, StackTemplate, type Statement, target } from '../support/stack-template.ts';
 
@@ -414,6 +415,29 @@ describe('the attestation callback', () => {
     }
   });
 
+  it('the callback and heartbeat routes reach the task-token items only, never the nonces', () => {
+    const table = logicalId(stack.enclaveWorkflow.table);
+    const routes = ROUTES.filter((r) =>
+      (r.grants as readonly Grant[]).some((g) => g === 'taskCallback' || g === 'taskHeartbeat'),
+    );
+    expect(routes.length).toBe(2);
+    for (const route of routes) {
+      const statements = roleStatements(logicalId(stack.api.functions.get(route.id)!.role)).filter((s) =>
+        s.resource.includes(`"${table}"`),
+      );
+      expect(statements.length, route.id).toBeGreaterThan(0);
+      for (const s of statements) {
+        expect(
+          s.actions.every((a) => a === 'dynamodb:GetItem' || a === 'dynamodb:UpdateItem'),
+          route.id,
+        ).toBe(true);
+        expect(s.condition, route.id).toEqual({
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['task#*'] },
+        });
+      }
+    }
+  });
+
   it('no role may fail a task', () => {
     expect(rolesAllowing('states:SendTaskFailure').size).toBe(0);
   });
@@ -503,25 +527,31 @@ describe('the parents', () => {
       return index;
     };
     const agentChecked = at(/parent-agent' \| sha256sum -c -$/);
+    // Each heartbeat is bounded in time and a failed one is logged, never fatal.
     const loop = at(
-      /^\( while :; do \S+\/parent-agent heartbeat fetching-image \|\| true; sleep \d+; done \) &$/,
+      /^\( while :; do timeout \d+ \S+\/parent-agent heartbeat fetching-image \|\| echo "[^"]+" >&2; sleep \d+; done \) &$/,
     );
     const trap = at(/^trap 'kill "\$HEARTBEATS"/);
-    const download = at(/^curl -sf --proto =https -o \S+\.eif /);
+    // A stalled download fails, which ends the heartbeats (the trap), instead of being kept alive.
+    const download = at(/^curl -sf --proto =https --speed-limit \d+ --speed-time \d+ -o \S+\.eif /);
     const stop = at(/^kill "\$HEARTBEATS"$/);
     // The agent is verified before it runs; the loop covers the download; a failed download ends it too.
     expect(agentChecked).toBeLessThan(loop);
     expect(loop).toBeLessThan(trap);
     expect(trap).toBeLessThan(download);
     expect(download).toBeLessThan(stop);
-    expect(lines.slice(loop - 1, loop).join()).toContain('ENCLAVE_ID=');
+    // The agent's environment: the API and the enclave id read (and checked) once at the top.
+    expect(lines[loop - 1]).toMatch(/^export API_URL='[^']+' ENCLAVE_ID$/);
+    expect(at(/^test -n "\$ENCLAVE_ID"$/)).toBeLessThan(loop);
     // Every boot: a heartbeat before the (slow) enclave start.
     const script = flatten(data.UserData);
     const startScript = fileWritten(
       script,
       /^ExecStart=(\S+)$/m.exec(unitFile(script, PARENT_UNITS.enclave))![1]!,
     );
-    expect(startScript.indexOf('heartbeat starting-enclave')).toBeGreaterThan(-1);
+    expect(startScript).toMatch(
+      /^ENCLAVE_ID="\$ENCLAVE_ID" timeout \d+ \S+ heartbeat starting-enclave \|\| echo /m,
+    );
     expect(startScript.indexOf('heartbeat starting-enclave')).toBeLessThan(
       startScript.indexOf('nitro-cli run-enclave'),
     );
@@ -540,8 +570,24 @@ describe('the parents', () => {
       /^if \[ -z "\$IMAGE_URL" \]; then IMAGE_URL='https:\/\/[^']+'; IMAGE_SHA256='[0-9a-f]{64}'; fi$/m,
     );
     // Quoted: the tag's value is data, never shell.
-    expect(script).toMatch(/^curl -sf --proto =https -o \S+\.eif "\$IMAGE_URL"$/m);
+    expect(script).toMatch(/^curl -sf --proto =https .* -o \S+\.eif "\$IMAGE_URL"$/m);
     expect(script).toMatch(/^echo "\$IMAGE_SHA256 {2}\S+\.eif" \| sha256sum -c -$/m);
+  });
+
+  it('have user data, and write scripts, that bash parses', () => {
+    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
+      .LaunchTemplateData as { UserData: unknown };
+    const script = flatten(data.UserData);
+    const scripts = [
+      script,
+      ...[PARENT_UNITS.enclave, PARENT_UNITS.nonceWatch].map((unit) =>
+        fileWritten(script, /^ExecStart=(\S+)$/m.exec(unitFile(script, unit))![1]!),
+      ),
+    ];
+    for (const text of scripts) {
+      const parsed = spawnSync('bash', ['-n'], { input: text, encoding: 'utf8' });
+      expect(parsed.status, `${parsed.stderr}\n${text.slice(0, 200)}`).toBe(0);
+    }
   });
 
   it('launch into a private subnet whose only way out is the NAT gateway (the API, packages, artifacts)', () => {
@@ -614,11 +660,7 @@ describe('the workflow functions', () => {
       WORKFLOW_TABLE_NAME: { Ref: logicalId(stack.enclaveWorkflow.table) },
       PARENT_ROLE_NAME: { Ref: logicalId(stack.enclaveWorkflow.parentRole) },
     };
-    const routes = ROUTES.filter(
-      (r) =>
-        r.auth === 'iam' ||
-        (r.grants as readonly Grant[]).some((g) => g === 'taskCallback' || g === 'taskHeartbeat'),
-    ).map((r) => stack.api.functions.get(r.id)!);
+    const routes = ROUTES.filter(usesWorkflow).map((r) => stack.api.functions.get(r.id)!);
     for (const fn of [
       ...Object.values(stack.enclaveWorkflow.steps),
       stack.enclaveWorkflow.enforcement,

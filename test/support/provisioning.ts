@@ -99,13 +99,21 @@ export function provisioningHarness(context: () => ProvisioningContext) {
       }
     },
 
-    /** Publishes events until the enclave's execution has entered WaitForAttestation; its parent's id. */
+    /**
+     * Publishes events until the enclave's execution waits in WaitForAttestation with its task token
+     * recorded for the parent (the callback routes would answer `attestation-wait-not-open` before); the
+     * parent's id.
+     */
     async waitUntilWaiting(enclaveId: string): Promise<string> {
+      const { stack } = context();
       const deadline = Date.now() + 10_000;
       for (;;) {
-        await context().stack.publishEvents();
+        await stack.publishEvents();
         const instanceId = instancesOf(enclaveId)[0]?.instanceId;
-        if (runsOf(enclaveId)[0]?.path.includes(STATES.waitForAttestation) && instanceId) return instanceId;
+        if (runsOf(enclaveId)[0]?.path.includes(STATES.waitForAttestation) && instanceId) {
+          const wait = await stack.deps.workflow!.taskTokens.peek(enclaveId, { instanceId });
+          if (typeof wait === 'object') return instanceId;
+        }
         if (Date.now() > deadline) throw new Error(`enclave ${enclaveId} never waited for its attestation`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }

@@ -2,14 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { failureReason } from '../../shared/enclaves/provisioning-steps.ts';
 import { STEP_ERRORS, WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
 
-/** What Compensate records as the enclave's `statusReason`, from the error its Catch received. */
+/**
+ * What Compensate records as the enclave's `statusReason`, from the execution's state as the Catch of the
+ * failed state leaves it (`$.error`, with whatever the earlier states put at `$.plan`, `$.instance`,
+ * `$.submission`).
+ */
+const enclaveId = '11111111-1111-4111-8111-111111111111';
+const plan = { contractId: '22222222-2222-4222-8222-222222222222', instanceTypes: ['m5.xlarge'] };
+const instance = { instanceId: 'i-0123456789abcdef0' };
+const submission = { document: 'AAAA', instanceId: instance.instanceId, receivedAt: '2026-11-25T10:00:00Z' };
+const timeout = { Error: 'States.Timeout', Cause: 'Task timed out' };
+
 describe('failureReason', () => {
-  it('names the attestation wait for its timeout and its heartbeat, telling them apart', () => {
-    expect(failureReason({ Error: 'States.Timeout', Cause: '' }, { waiting: true })).toEqual({
+  it("names the attestation for WaitForAttestation's timeout and heartbeat, telling them apart", () => {
+    // The wait failed: a parent was launched and no document came.
+    const atWait = { enclaveId, plan, instance };
+    expect(failureReason({ ...atWait, error: timeout })).toEqual({
       code: 'attestation_timeout',
       message: expect.stringContaining(`more than ${WORKFLOW_TIMING.attestationTimeoutSeconds} seconds`),
     });
-    expect(failureReason({ Error: 'States.HeartbeatTimeout' }, { waiting: true })).toEqual({
+    expect(failureReason({ ...atWait, error: { Error: 'States.HeartbeatTimeout' } })).toEqual({
       code: 'attestation_timeout',
       message: expect.stringContaining(
         `no heartbeat for ${WORKFLOW_TIMING.attestationHeartbeatSeconds} seconds`,
@@ -17,34 +29,44 @@ describe('failureReason', () => {
     });
   });
 
-  it('does not blame the attestation for another step timing out (before the launch, or verifying)', () => {
-    const reason = failureReason({ Error: 'States.Timeout', Cause: 'Task timed out' }, { waiting: false });
+  it.each([
+    ['Validate', { enclaveId }],
+    ['RunInstances', { enclaveId, plan }],
+    ['VerifyAttestation', { enclaveId, plan, instance, submission }],
+    ['Activate', { enclaveId, plan, instance, submission, verification: {} }],
+  ])('does not blame the attestation when %s times out', (_state, state) => {
+    const reason = failureReason({ ...state, error: timeout });
     expect(reason.code).toBe('step_timeout');
     expect(reason.message).not.toMatch(/attestation/i);
   });
 
   it('takes a step error cause as code: message, and a Lambda error document by its errorMessage only', () => {
     expect(
-      failureReason(
-        { Error: STEP_ERRORS.attestationRefused, Cause: 'pcr_mismatch: PCR0 is not approved.' },
-        { waiting: false },
-      ),
+      failureReason({
+        enclaveId,
+        instance,
+        submission,
+        error: { Error: STEP_ERRORS.attestationRefused, Cause: 'pcr_mismatch: PCR0 is not approved.' },
+      }),
     ).toEqual({ code: 'pcr_mismatch', message: 'PCR0 is not approved.' });
     const lambda = JSON.stringify({
       errorType: STEP_ERRORS.notProvisionable,
       errorMessage: 'contract-not-active: the contract is Suspended.',
       trace: ['at secret (/var/task/index.js:1:1)'],
     });
-    const reason = failureReason({ Error: STEP_ERRORS.notProvisionable, Cause: lambda }, { waiting: false });
+    const reason = failureReason({
+      enclaveId,
+      error: { Error: STEP_ERRORS.notProvisionable, Cause: lambda },
+    });
     expect(reason).toEqual({ code: 'contract-not-active', message: 'the contract is Suspended.' });
     expect(JSON.stringify(reason)).not.toContain('/var/task');
   });
 
   it('falls back to the error name, bounded, and a generic sentence', () => {
-    expect(failureReason(undefined, { waiting: false })).toEqual({
+    expect(failureReason({ enclaveId })).toEqual({
       code: 'unknown',
       message: 'The provisioning workflow failed.',
     });
-    expect(failureReason({ Error: 'X'.repeat(200) }, { waiting: false }).code).toHaveLength(64);
+    expect(failureReason({ enclaveId, error: { Error: 'X'.repeat(200) } }).code).toHaveLength(64);
   });
 });
