@@ -138,23 +138,10 @@ export class AppFunction extends Construct implements iam.IGrantable {
 
     // X-Ray active tracing. Set on the L1 rather than with `tracing: ACTIVE`, which would put the X-Ray
     // statement (resource `*`: X-Ray has no resource-level permissions) into the role's default policy, where
-    // acknowledging the wildcard would also hide any later one. Here the wildcard lives alone in `XRay`.
+    // acknowledging the wildcard would also hide any later one. The wildcard lives alone in one customer
+    // managed policy that every function's role attaches (one resource per stack, not one per function).
     (this.function.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: lambda.Tracing.ACTIVE };
-    const xray = new iam.Policy(this, 'XRay', {
-      roles: [this.role],
-      statements: [
-        new iam.PolicyStatement({
-          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
-          resources: ['*'],
-        }),
-      ],
-    });
-    this.function.node.addDependency(xray);
-    Validations.of(xray).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (Resource must be *); this policy holds nothing else.',
-    });
+    this.role.addManagedPolicy(xrayWritePolicy(Stack.of(this)));
   }
 
   /**
@@ -173,4 +160,26 @@ export class AppFunction extends Construct implements iam.IGrantable {
   get grantPrincipal(): iam.IPrincipal {
     return this.role;
   }
+}
+
+/** The stack's one X-Ray write policy (see {@link AppFunction}), created on first use. */
+function xrayWritePolicy(stack: Stack): iam.IManagedPolicy {
+  const id = 'XRayWrite';
+  const existing = stack.node.tryFindChild(id);
+  if (existing) return existing as iam.ManagedPolicy;
+  const policy = new iam.ManagedPolicy(stack, id, {
+    description: 'X-Ray trace writes of the stack functions (X-Ray has no resource-level permissions).',
+    statements: [
+      new iam.PolicyStatement({
+        actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+        resources: ['*'],
+      }),
+    ],
+  });
+  Validations.of(policy).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (Resource must be *); this policy holds nothing else.',
+  });
+  return policy;
 }

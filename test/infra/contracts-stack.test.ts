@@ -348,7 +348,12 @@ describe('functions', () => {
     }
     for (const fn of appFunctions()) {
       const roleId = logicalId(fn.role);
-      expect(resources[roleId]?.Properties.ManagedPolicyArns, roleId).toBeUndefined();
+      // No AWS managed policy: the one attached is the stack's own X-Ray write policy.
+      const managed = (resources[roleId]?.Properties.ManagedPolicyArns as unknown[] | undefined) ?? [];
+      expect(
+        managed.map((arn) => resources[target(arn) ?? '']?.Type),
+        roleId,
+      ).toEqual(['AWS::IAM::ManagedPolicy']);
       for (const statement of roleStatements(roleId).filter((s) => s.resource === '"*"')) {
         // Neither supports resource-level permissions.
         expect(

@@ -59,6 +59,13 @@ export class StackTemplate {
     const inline = (
       (this.resources[roleId]?.Properties.Policies as { PolicyDocument: unknown }[] | undefined) ?? []
     ).flatMap((p) => toStatements(p.PolicyDocument));
-    return [...attached, ...inline];
+    // The stack's own managed policies the role attaches (an AWS managed one is not in the template).
+    const managed = (
+      (this.resources[roleId]?.Properties.ManagedPolicyArns as unknown[] | undefined) ?? []
+    ).flatMap((arn) => {
+      const policy = this.resources[target(arn) ?? ''];
+      return policy?.Type === 'AWS::IAM::ManagedPolicy' ? toStatements(policy.Properties.PolicyDocument) : [];
+    });
+    return [...attached, ...inline, ...managed];
   }
 }
