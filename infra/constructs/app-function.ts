@@ -166,7 +166,8 @@ export class AppFunction extends Construct implements iam.IGrantable {
 function xrayWritePolicy(stack: Stack): iam.IManagedPolicy {
   const id = 'XRayWrite';
   const existing = stack.node.tryFindChild(id);
-  if (existing) return existing as iam.ManagedPolicy;
+  if (existing instanceof iam.ManagedPolicy) return existing;
+  if (existing) throw new Error(`${stack.node.path}/${id} exists and is not the X-Ray write policy`);
   const policy = new iam.ManagedPolicy(stack, id, {
     description: 'X-Ray trace writes of the stack functions (X-Ray has no resource-level permissions).',
     statements: [

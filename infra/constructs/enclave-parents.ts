@@ -388,6 +388,14 @@ const IMDS_TOKEN =
 const IMDS_TAG =
   'tag() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/$1" || true; }';
 
+/** Bash: reads a tag that must exist (an empty value is fine); any error fails the command. */
+function strictTag(key: string): string {
+  return `curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/${key}"`;
+}
+
+/** Bash: ends the heartbeat loop and a heartbeat it may have running (no late heartbeat after a failure). */
+const STOP_HEARTBEATS = '{ pkill -P "$HEARTBEATS" || true; kill "$HEARTBEATS" || true; } 2>/dev/null';
+
 /** Runs on every boot (enclave-parent.service): the enclave is not persistent, a stop/start loses it. */
 function startEnclaveScript(): string[] {
   return [
@@ -525,31 +533,36 @@ export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2
     IMDS_TAG,
     `ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
     'test -n "$ENCLAVE_ID"',
+    // The enclave's own EIF when it declares one, else the deployment's default. RunInstances always sets
+    // both tags (empty without a source), so they are read strictly: a metadata error stops the boot
+    // instead of passing for "no source" and fetching the wrong image.
+    `IMAGE_URL=$(${strictTag(INSTANCE_TAGS.imageUrl)})`,
+    `IMAGE_SHA256=$(${strictTag(INSTANCE_TAGS.imageSha256)})`,
+    `if [ -z "$IMAGE_URL" ]; then IMAGE_URL='${artifacts.imageUrl}'; IMAGE_SHA256='${artifacts.imageSha256}'; fi`,
+    // Exactly one digest: sha256sum -c would otherwise read further lines from a crafted value.
+    '[[ $IMAGE_SHA256 =~ ^[0-9a-f]{64}$ ]]',
     `CPUS=$(tag ${INSTANCE_TAGS.cpuCount}); [ -n "$CPUS" ] || CPUS=$(( $(nproc) - 2 ))`,
     `MEM=$(tag ${INSTANCE_TAGS.memoryMiB}); [ -n "$MEM" ] || MEM=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) * 3 / 4 / 1024 ))`,
     'printf -- "---\\nmemory_mib: %s\\ncpu_count: %s\\n" "$MEM" "$CPUS" > /etc/nitro_enclaves/allocator.yaml',
     // Once: what is fetched is pinned by its SHA-256 and kept on the (encrypted) root volume across stops.
     `install -d -m 0750 ${PARENT_PATHS.home}`,
     `curl -sf --proto =https -o ${PARENT_PATHS.agent} '${artifacts.agentUrl}'`,
-    `echo '${artifacts.agentSha256}  ${PARENT_PATHS.agent}' | sha256sum -c -`,
+    `echo '${artifacts.agentSha256}  ${PARENT_PATHS.agent}' | sha256sum --strict -c -`,
     `chmod 0755 ${PARENT_PATHS.agent}`,
     'install -d -m 0755 /etc/enclave-contracts',
     `printf 'API_URL=%s\\nENCLAVE_CID=16\\nENCLAVE_CPUS=%s\\nENCLAVE_MEMORY_MIB=%s\\n' '${apiUrl}' "$CPUS" "$MEM" > ${PARENT_PATHS.config}`,
     // The image can be large: heartbeats (signed by the agent as this instance) keep the workflow's wait
     // alive while it downloads, so only a parent that went silent misses WaitForAttestation's heartbeat.
-    // The enclave's own EIF when it declares one (RunInstances tags it), else the deployment's default.
-    `IMAGE_URL=$(tag ${INSTANCE_TAGS.imageUrl}); IMAGE_SHA256=$(tag ${INSTANCE_TAGS.imageSha256})`,
-    `if [ -z "$IMAGE_URL" ]; then IMAGE_URL='${artifacts.imageUrl}'; IMAGE_SHA256='${artifacts.imageSha256}'; fi`,
     `export API_URL='${apiUrl}' ENCLAVE_ID`,
     `( while :; do ${heartbeat('fetching-image')}; sleep ${HEARTBEAT_INTERVAL_SECONDS}; done ) &`,
     'HEARTBEATS=$!',
     // A failed download ends the script (set -e): its heartbeats must end with it, or they would keep a
     // wait alive that nothing will complete.
-    `trap 'kill "$HEARTBEATS" 2>/dev/null || true' EXIT`,
+    `trap '${STOP_HEARTBEATS}' EXIT`,
     // A download that stops moving fails (and so stops the heartbeats) instead of being kept alive.
     `curl -sf --proto =https --speed-limit 1024 --speed-time 60 -o ${PARENT_PATHS.image} "$IMAGE_URL"`,
-    'kill "$HEARTBEATS"',
-    `echo "$IMAGE_SHA256  ${PARENT_PATHS.image}" | sha256sum -c -`,
+    STOP_HEARTBEATS,
+    `echo "$IMAGE_SHA256  ${PARENT_PATHS.image}" | sha256sum --strict -c -`,
     ...writeFile(PARENT_PATHS.startEnclave, startEnclaveScript(), '0755'),
     ...writeFile(PARENT_PATHS.watchNonce, watchNonceScript(), '0755'),
     ...Object.entries(units()).flatMap(([name, lines]) =>

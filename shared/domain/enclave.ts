@@ -188,8 +188,9 @@ export const EnclaveImageSourceSchema = z.strictObject({
     .string()
     .max(MAX_IMAGE_URL_LENGTH)
     .regex(
-      /^https:\/\/(?=[^/:]*[A-Za-z])[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]{1,5})?\/[A-Za-z0-9._~/%+=&?-]*$/,
-      'an https URL on a host name (no credentials, no IP address), with a path',
+      // The last label starts with a letter: no IPv4 literal in any notation (dotted, hex, octal) passes.
+      /^https:\/\/([A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*(:443)?\/[A-Za-z0-9._~/%+=&?-]*$/,
+      'an https URL on a host name (no credentials, no IP address, port 443), with a path',
     ),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (sha256sum of the EIF)'),
 });

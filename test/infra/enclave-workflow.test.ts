@@ -514,7 +514,7 @@ describe('the parents', () => {
       ),
     );
     expect(startScript).not.toContain('curl -sf --proto =https -o');
-    expect(script.match(/sha256sum -c -/g)).toHaveLength(2);
+    expect(script.match(/sha256sum --strict -c -/g)).toHaveLength(2);
   });
 
   it('heartbeat the attestation wait while the image downloads and the enclave starts, and stop when the script ends', () => {
@@ -526,17 +526,20 @@ describe('the parents', () => {
       expect(index, String(pattern)).toBeGreaterThanOrEqual(0);
       return index;
     };
-    const agentChecked = at(/parent-agent' \| sha256sum -c -$/);
+    const agentChecked = at(/parent-agent' \| sha256sum --strict -c -$/);
     // Each heartbeat is bounded in time and a failed one is logged, never fatal.
     const loop = at(
       /^\( while :; do timeout \d+ \S+\/parent-agent heartbeat fetching-image \|\| echo "[^"]+" >&2; sleep \d+; done \) &$/,
     );
-    const trap = at(/^trap 'kill "\$HEARTBEATS"/);
+    const stopHeartbeats = '{ pkill -P "$HEARTBEATS" || true; kill "$HEARTBEATS" || true; } 2>/dev/null';
+    const trap = lines.indexOf(`trap '${stopHeartbeats}' EXIT`);
     // A stalled download fails, which ends the heartbeats (the trap), instead of being kept alive.
     const download = at(/^curl -sf --proto =https --speed-limit \d+ --speed-time \d+ -o \S+\.eif /);
-    const stop = at(/^kill "\$HEARTBEATS"$/);
+    const stop = lines.indexOf(stopHeartbeats);
     // The agent is verified before it runs; the loop covers the download; a failed download ends it too.
     expect(agentChecked).toBeLessThan(loop);
+    expect(trap).toBeGreaterThan(-1);
+    expect(stop).toBeGreaterThan(-1);
     expect(loop).toBeLessThan(trap);
     expect(trap).toBeLessThan(download);
     expect(download).toBeLessThan(stop);
@@ -563,15 +566,20 @@ describe('the parents', () => {
     const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
       .LaunchTemplateData as { UserData: unknown };
     const script = flatten(data.UserData);
+    // Read strictly (no `|| true`): a metadata error must not pass for "no source".
     expect(script).toContain(
-      `IMAGE_URL=$(tag ${INSTANCE_TAGS.imageUrl}); IMAGE_SHA256=$(tag ${INSTANCE_TAGS.imageSha256})`,
+      `IMAGE_URL=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/${INSTANCE_TAGS.imageUrl}")\n`,
     );
+    expect(script).toContain(
+      `IMAGE_SHA256=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/${INSTANCE_TAGS.imageSha256}")\n`,
+    );
+    expect(script).toContain('[[ $IMAGE_SHA256 =~ ^[0-9a-f]{64}$ ]]');
     expect(script).toMatch(
       /^if \[ -z "\$IMAGE_URL" \]; then IMAGE_URL='https:\/\/[^']+'; IMAGE_SHA256='[0-9a-f]{64}'; fi$/m,
     );
     // Quoted: the tag's value is data, never shell.
     expect(script).toMatch(/^curl -sf --proto =https .* -o \S+\.eif "\$IMAGE_URL"$/m);
-    expect(script).toMatch(/^echo "\$IMAGE_SHA256 {2}\S+\.eif" \| sha256sum -c -$/m);
+    expect(script).toMatch(/^echo "\$IMAGE_SHA256 {2}\S+\.eif" \| sha256sum --strict -c -$/m);
   });
 
   it('have user data, and write scripts, that bash parses', () => {

@@ -111,6 +111,10 @@ describe('EnclaveConfigurationSchema', () => {
         ['plain http', 'http://artifacts.example.com/train.eif'],
         ['credentials in the URL', 'https://user:secret@artifacts.example.com/train.eif'],
         ['an IP address', 'https://10.0.0.5/train.eif'],
+        ['a hex IP address (curl reads it as 169.254.169.254)', 'https://0xa9.0xfe.0xa9.0xfe/x.eif'],
+        ['an octal IP address', 'https://0177.0.0.1/x.eif'],
+        ['an IPv6 address', 'https://[::1]/x.eif'],
+        ['another port', 'https://artifacts.example.com:8443/train.eif'],
         ['a single-label host', 'https://localhost/train.eif'],
         ['no path', 'https://artifacts.example.com'],
         ['a quote (shell)', "https://artifacts.example.com/train'$(id).eif"],
@@ -176,7 +180,7 @@ describe('EnclaveConfigurationSchema', () => {
 
   it("accepts an image source: the enclave's own EIF over https, pinned by its SHA-256", () => {
     const source = {
-      url: 'https://artifacts.provider.example:8443/eif/train-1.2.eif?version=7&variant=gpu',
+      url: 'https://artifacts.provider.example:443/eif/train-1.2.eif?version=7&variant=gpu',
       sha256: '0f'.repeat(32),
     };
     const config = EnclaveConfigurationSchema.parse(withValue(configJson(), ['image', 'source'], source));
