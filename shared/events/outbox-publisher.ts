@@ -47,3 +47,42 @@ export async function publishOutbox(
     return { published: accepted.size, failed: ids.length - accepted.size };
   });
 }
+
+/** Options of {@link drainOutbox}. */
+export interface DrainOptions {
+  /** How long the run may still take (ms): Lambda's `context.getRemainingTimeInMillis`. */
+  readonly remainingMs: () => number;
+  /** How long to wait before looking again when the outbox was empty or the bus refused events (ms). */
+  readonly pollMs?: number;
+  /** Time kept back at the end of the run for the last round and the return (ms). */
+  readonly reserveMs?: number;
+  /** Rows per round. */
+  readonly batchSize?: number;
+}
+
+/**
+ * Publishes the outbox for the whole run, not once: rounds follow one another while rows are pending, and
+ * an empty round waits `pollMs` and looks again, until less than `pollMs + reserveMs` is left. A round
+ * the bus partly refused ends the run: the next run retries those rows. Run once a minute, it delivers an event within about `pollMs` of its commit instead of up to a
+ * minute later, which is what stopping a suspended contract's enclaves promptly needs. Concurrent runs
+ * share the work safely ({@link publishOutbox} locks its batch).
+ * @example
+ * export const handler = (_event: unknown, context: Context) =>
+ *   drainOutbox(db, bus, { remainingMs: () => context.getRemainingTimeInMillis() });
+ */
+export async function drainOutbox(db: Database, bus: EventBus, options: DrainOptions) {
+  const pollMs = options.pollMs ?? 1000;
+  const reserveMs = options.reserveMs ?? 5000;
+  const total = { published: 0, failed: 0, rounds: 0 };
+  for (;;) {
+    const round = await publishOutbox(db, bus, { batchSize: options.batchSize ?? 100 });
+    total.rounds += 1;
+    total.published += round.published;
+    total.failed += round.failed;
+    // The bus refused some: leave them to the next run (a minute), not to a retry every second.
+    if (round.failed > 0) return total;
+    const more = round.published > 0;
+    if (options.remainingMs() < (more ? 0 : pollMs) + reserveMs) return total;
+    if (!more) await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
