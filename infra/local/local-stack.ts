@@ -7,7 +7,7 @@ import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.t
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
-import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
+import { drainOutbox } from '../../shared/events/outbox-publisher.ts';
 import { purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
@@ -107,7 +107,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     options.scheduledJobs === false
       ? []
       : [
-          every(1000, () => drainOutbox(db, bus)),
+          every(1000, () => publishPending(db, bus)),
           every(10_000, () => createCheckpoint(deps)),
           every(60_000, () => expireContracts(deps).then(() => purgeIdempotencyKeys(db, deps.now()))),
         ];
@@ -119,7 +119,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     bus,
     enclaves,
     publishEvents: () => {
-      background = background.then(() => drainOutbox(db, bus)).catch(() => undefined);
+      background = background.then(() => publishPending(db, bus)).catch(() => undefined);
       return background as Promise<void>;
     },
     ...(dataApi ? { dataApi } : {}),
@@ -134,12 +134,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 }
 
-/** Publishes until the outbox is empty (bounded), as the scheduled publisher does in AWS. */
-async function drainOutbox(db: Database, bus: InProcessBus): Promise<void> {
-  for (let round = 0; round < 50; round++) {
-    const { published, failed } = await publishOutbox(db, bus);
-    if (published === 0 || failed > 0) return;
-  }
+/**
+ * Publishes until the outbox is empty, with the deployed publisher's rounds: a run with no time left to
+ * wait, called every second (in AWS one run waits and looks again every second itself).
+ */
+async function publishPending(db: Database, bus: InProcessBus): Promise<void> {
+  await drainOutbox(db, bus, { remainingMs: () => 0, reserveMs: 0 });
 }
 
 async function openLocalDatabase(

@@ -65,6 +65,14 @@ describe('drainOutbox', () => {
     expect(rows[0]!.n).toBe(0);
   });
 
+  it('with no time left to wait, still publishes every pending row before it returns (the local timer)', async () => {
+    const ids = await Promise.all(Array.from({ length: 25 }, () => addEvent()));
+    const bus = new InProcessBus();
+    const total = await drainOutbox(db, bus, { remainingMs: () => 0, reserveMs: 0, batchSize: 10 });
+    expect(total).toEqual({ published: 25, failed: 0, rounds: 4 });
+    expect(bus.published.map((e) => e.id).sort()).toEqual([...ids].sort());
+  });
+
   it('leaves what the bus refused to the next run instead of retrying it every poll', async () => {
     const refused = await addEvent();
     let calls = 0;
