@@ -364,6 +364,28 @@ export interface EnclaveData {
   readonly updatedAt: string;
 }
 
+/**
+ * A new enclave as `POST /enclaves` stores it: `Initializing`, version 1, no parent, attestation, metrics,
+ * execution or reason yet.
+ */
+export function newEnclave(
+  fields: Pick<EnclaveData, 'id' | 'name' | 'providerId' | 'contractId' | 'configuration' | 'region'>,
+  at: string,
+): EnclaveData {
+  return {
+    ...fields,
+    status: 'Initializing',
+    attestation: null,
+    metrics: null,
+    version: 1,
+    instanceId: null,
+    executionArn: null,
+    statusReason: null,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
 /** True for the statuses no action leaves. */
 export function isFinalEnclaveStatus(status: EnclaveStatus): boolean {
   return FINAL_ENCLAVE_STATUSES.includes(status);

@@ -6,14 +6,15 @@ import { type LoadedContract, loadContract } from '../contracts/contract-store.t
 import { listMeasurementSets } from '../contracts/measurement-store.ts';
 import type { ContractData } from '../domain/contract.ts';
 import type { Actor } from '../domain/contract-lifecycle.ts';
-import type {
-  EnclaveAttestation,
-  EnclaveConfiguration,
-  EnclaveData,
-  EnclaveMetrics,
-  EnclaveStatus,
-  LocalCreateEnclave,
-  UpdateEnclave,
+import {
+  type EnclaveAttestation,
+  type EnclaveConfiguration,
+  type EnclaveData,
+  type EnclaveMetrics,
+  type EnclaveStatus,
+  type LocalCreateEnclave,
+  newEnclave,
+  type UpdateEnclave,
 } from '../domain/enclave.ts';
 import { checkCompatibility, type UnmetRequirement } from '../domain/enclave-compatibility.ts';
 import {
@@ -346,23 +347,17 @@ export async function createEnclave(
   assertProvisionable(contract, input, sets, { localStack, deploymentRegion: deps.region });
 
   const at = deps.now().toISOString();
-  const enclave: EnclaveData = {
-    id: deps.newId(),
-    name: input.name,
-    providerId: contract.providerId,
-    contractId: contract.id,
-    status: 'Initializing',
-    attestation: null,
-    configuration: input.configuration,
-    metrics: null,
-    region: input.region,
-    version: 1,
-    instanceId: null,
-    executionArn: null,
-    statusReason: null,
-    createdAt: at,
-    updatedAt: at,
-  };
+  const enclave = newEnclave(
+    {
+      id: deps.newId(),
+      name: input.name,
+      providerId: contract.providerId,
+      contractId: contract.id,
+      configuration: input.configuration,
+      region: input.region,
+    },
+    at,
+  );
   const insert = insertEnclaveMutation(enclave, {
     requireActiveContract: true,
     ...(idempotency ? { condition: 'EXISTS (SELECT 1 FROM claimed_key)' } : {}),

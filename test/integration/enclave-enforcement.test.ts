@@ -12,7 +12,7 @@ import { auditedWrite, type DomainEvent } from '../../shared/audit/audited-write
 import { suspendContract, terminateContract } from '../../shared/contracts/contract-service.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
-import type { EnclaveData } from '../../shared/domain/enclave.ts';
+import { newEnclave } from '../../shared/domain/enclave.ts';
 import {
   ENFORCEMENT_DETAIL_TYPES,
   type EnclaveEnforcement,
@@ -133,23 +133,17 @@ async function initializing(under?: ContractUnderTest) {
   const setId = under?.setId ?? (await parties.measurementSet(contract, IMAGE));
   tick();
   const at = clock.toISOString();
-  const e: EnclaveData = {
-    id: randomUUID(),
-    name: 'trainer-1',
-    providerId: parties.provider.id,
-    contractId: contract,
-    status: 'Initializing',
-    attestation: null,
-    configuration: CONFIGURATION,
-    metrics: null,
-    region: 'eu-central-1',
-    version: 1,
-    instanceId: null,
-    executionArn: null,
-    statusReason: null,
-    createdAt: at,
-    updatedAt: at,
-  };
+  const e = newEnclave(
+    {
+      id: randomUUID(),
+      name: 'trainer-1',
+      providerId: parties.provider.id,
+      contractId: contract,
+      configuration: CONFIGURATION,
+      region: 'eu-central-1',
+    },
+    at,
+  );
   const { applied } = await auditedWrite(db, {
     ...insertEnclaveMutation(e, { requireActiveContract: true }),
     audit: {

@@ -6,7 +6,7 @@ import { auditedWrite } from '../../shared/audit/audited-write.ts';
 import { suspendContract } from '../../shared/contracts/contract-service.ts';
 import { sql } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
-import type { EnclaveData } from '../../shared/domain/enclave.ts';
+import { type EnclaveData, newEnclave } from '../../shared/domain/enclave.ts';
 import { IllegalTransitionError, NotFoundError, UnprocessableError } from '../../shared/domain/errors.ts';
 import type { Identity } from '../../shared/domain/identity.ts';
 import type { AttestationClaimsSummary } from '../../shared/enclaves/enclave-attestation.ts';
@@ -68,22 +68,19 @@ for (const adapter of ADAPTERS) {
       tick();
       const at = clock.toISOString();
       const e: EnclaveData = {
-        id: randomUUID(),
-        name: 'trainer-1',
-        providerId: provider.id,
-        contractId,
-        status: 'Initializing',
-        attestation: null,
-        configuration: CONFIGURATION,
-        metrics: null,
-        region: 'eu-central-1',
-        version: 1,
-        instanceId: null,
+        ...newEnclave(
+          {
+            id: randomUUID(),
+            name: 'trainer-1',
+            providerId: provider.id,
+            contractId,
+            configuration: CONFIGURATION,
+            region: 'eu-central-1',
+          },
+          at,
+        ),
         // Claimed by the provisioning execution that activates or fails it below.
         executionArn: EXECUTION,
-        statusReason: null,
-        createdAt: at,
-        updatedAt: at,
       };
       const { applied } = await auditedWrite(deps.db, {
         ...insertEnclaveMutation(e, { requireActiveContract: true }),

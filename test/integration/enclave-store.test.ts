@@ -10,6 +10,7 @@ import {
   type EnclaveConfiguration,
   EnclaveConfigurationSchema,
   type EnclaveData,
+  newEnclave,
 } from '../../shared/domain/enclave.ts';
 import type { UnmetRequirement } from '../../shared/domain/enclave-compatibility.ts';
 import { ConflictError, NotFoundError, UnprocessableError } from '../../shared/domain/errors.ts';
@@ -98,21 +99,17 @@ for (const adapter of ADAPTERS) {
     function enclave(contractId: string, overrides: Partial<EnclaveData> = {}): EnclaveData {
       const at = clock.toISOString();
       return {
-        id: randomUUID(),
-        name: 'trainer-1',
-        providerId: provider.id,
-        contractId,
-        status: 'Initializing',
-        attestation: null,
-        configuration: configuration(),
-        metrics: null,
-        region: 'eu-central-1',
-        version: 1,
-        instanceId: null,
-        executionArn: null,
-        statusReason: null,
-        createdAt: at,
-        updatedAt: at,
+        ...newEnclave(
+          {
+            id: randomUUID(),
+            name: 'trainer-1',
+            providerId: provider.id,
+            contractId,
+            configuration: configuration(),
+            region: 'eu-central-1',
+          },
+          at,
+        ),
         ...overrides,
       };
     }
