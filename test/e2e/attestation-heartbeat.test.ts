@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
 import { WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
-import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { newInstanceId } from '../support/enclaves.ts';
 import {
   type Enclave,
@@ -100,12 +98,7 @@ describe('the attestation wait heartbeat', () => {
     expect(await outboxCount()).toBe(outbox);
     expect((await context.provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Initializing');
 
-    const nonce = harness.instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
-    const document = await context.stack.enclaves.nitro.attest({
-      instanceId,
-      image: LOCAL_DEFAULT_IMAGE,
-      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
-    });
+    const document = await harness.attestAsParent(id);
     const submitted = await (await asInstance(instanceId)).post(`/enclaves/${id}/attestation`, {
       document: Buffer.from(document).toString('base64'),
     });

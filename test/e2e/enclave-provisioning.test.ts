@@ -42,6 +42,7 @@ afterAll(async () => stack?.close());
 const {
   assertNoOrphans,
   asInstance,
+  attestAsParent,
   create,
   executionOf,
   instancesOf,
@@ -194,12 +195,7 @@ describe('callbacks and replays', () => {
   it('while the workflow waits: another instance is refused (403), the right one completes it once, a duplicate is refused (409)', async () => {
     const id = await create('no-callback');
     const instanceId = await waitUntilWaiting(id);
-    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
-    const document = await stack.enclaves.nitro.attest({
-      instanceId,
-      image: LOCAL_DEFAULT_IMAGE,
-      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
-    });
+    const document = await attestAsParent(id);
     const wrong = await postAttestation(id, 'i-0fedcba9876543210', document);
     expect(wrong.status).toBe(403);
     const [first, second] = await Promise.all([
@@ -218,12 +214,7 @@ describe('callbacks and replays', () => {
   it("a throttled SendTaskSuccess answers 503 and hands the wait back, so the agent's retry completes it", async () => {
     const id = await create('no-callback');
     const instanceId = await waitUntilWaiting(id);
-    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
-    const document = await stack.enclaves.nitro.attest({
-      instanceId,
-      image: LOCAL_DEFAULT_IMAGE,
-      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
-    });
+    const document = await attestAsParent(id);
     const callbacks = stack.deps.workflow!.callbacks as {
       succeed: (t: string, o: unknown) => Promise<string>;
     };
@@ -249,12 +240,7 @@ describe('callbacks and replays', () => {
     const enclave = await settle(id, ['Running', 'Failed']);
     expect(enclave.status).toBe('Failed');
     const instanceId = instancesOf(id)[0]!.instanceId;
-    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
-    const document = await stack.enclaves.nitro.attest({
-      instanceId,
-      image: LOCAL_DEFAULT_IMAGE,
-      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
-    });
+    const document = await attestAsParent(id);
     const late = await postAttestation(id, instanceId, document);
     expect(late.status).toBe(409);
     expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.version).toBe(enclave.version);
@@ -264,13 +250,8 @@ describe('callbacks and replays', () => {
   it('a replayed document is refused: its nonce was consumed by the first verification', async () => {
     const id = await create();
     const enclave = await settle(id, ['Running', 'Failed']);
-    const [instance] = instancesOf(id);
-    const nonce = instance!.tags[INSTANCE_TAGS.attestationNonce]!;
-    const replay = await stack.enclaves.nitro.attest({
-      instanceId: instance!.instanceId,
-      image: LOCAL_DEFAULT_IMAGE,
-      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
-    });
+    const nonce = instancesOf(id)[0]!.tags[INSTANCE_TAGS.attestationNonce]!;
+    const replay = await attestAsParent(id);
     const refused = await verifyAttestationStep(stack.deps, {
       enclaveId: id,
       // Another execution than the one that consumed the nonce: a replay.
@@ -303,12 +284,7 @@ describe('duplicate and stale executions', () => {
     const [instance] = instancesOf(id);
     expect(instance!.state).toBe('running');
     // The owner's wait is still open: the right document completes it.
-    const nonce = instance!.tags[INSTANCE_TAGS.attestationNonce]!;
-    const document = await stack.enclaves.nitro.attest({
-      instanceId: instance!.instanceId,
-      image: LOCAL_DEFAULT_IMAGE,
-      nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
-    });
+    const document = await attestAsParent(id);
     expect((await postAttestation(id, instance!.instanceId, document)).status).toBe(202);
     const enclave = await settle(id, ['Running', 'Failed']);
     expect(enclave.status, enclave.statusReason ?? '').toBe('Running');

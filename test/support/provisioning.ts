@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../infra/local/local-stack.ts';
+import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
 import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts';
 import { sql } from '../../shared/database/database.ts';
 import type { EnclaveData, SimulationFault } from '../../shared/domain/enclave.ts';
@@ -165,6 +166,20 @@ export function provisioningHarness(context: () => ProvisioningContext) {
         { id: sql.uuid(securityRefusalChainId('enclave', enclaveId)) },
       );
       return rows.map((r) => r.data);
+    },
+
+    /**
+     * The document the enclave's (first) parent would submit: the simulator's default image, attested with
+     * the nonce the workflow tagged the parent with.
+     */
+    async attestAsParent(enclaveId: string): Promise<Uint8Array> {
+      const parent = instancesOf(enclaveId)[0]!;
+      const nonce = parent.tags[INSTANCE_TAGS.attestationNonce]!;
+      return context().stack.enclaves.nitro.attest({
+        instanceId: parent.instanceId,
+        image: LOCAL_DEFAULT_IMAGE,
+        nonce: new Uint8Array(Buffer.from(nonce, 'base64')),
+      });
     },
 
     /** An API client authenticated as `instanceId`'s instance-profile session (the `iam` routes' caller). */
