@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 
 /**
  * The terms a Training Data Provider and a Training Data Consumer agree on. Strict: unknown keys are
  * rejected and every string, list and number is bounded, so a stored contract can never grow without limit.
  */
-const ShortText = z.string().trim().min(1).max(200);
-const LongText = z.string().trim().min(1).max(2000);
+const ShortText = text({ min: 1, max: 200 });
+const LongText = text({ min: 1, max: 2000, lines: 'multi' });
 const Identifier = z
   .string()
   .min(1)
@@ -22,7 +23,7 @@ export const DatasetSchema = z.strictObject({
   id: Identifier,
   name: ShortText.optional(),
   /** Where the provider keeps the data (e.g. an S3 URI); the consumer never receives raw access. */
-  location: z.string().max(2048).optional(),
+  location: text({ max: 2048 }).optional(),
   permissions: z.array(z.enum(OPERATIONS)).min(1).max(OPERATIONS.length).optional(),
 });
 

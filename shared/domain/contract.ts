@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { canonicalJson, sha256Hex } from './canonical-json.ts';
 import { type ContractTerms, ContractTermsSchema } from './contract-terms.ts';
+import { IdSchema } from './identifiers.ts';
 import { KeySignatureSchema, SIGNATURE_ALGORITHMS, type SignatureAlgorithm } from './identity.ts';
+import { text } from './text.ts';
 
 export const CONTRACT_STATUSES = [
   'Draft',
@@ -55,15 +57,15 @@ export interface ContractData {
   readonly updatedAt: string;
 }
 
-const Title = z.string().trim().min(1).max(200);
-const Description = z.string().trim().max(5000);
+const Title = text({ min: 1, max: 200 });
+const Description = text({ max: 5000, lines: 'multi' });
 
 export const CreateContractSchema = z.strictObject({
   title: Title,
   description: Description.default(''),
-  consumerId: z.uuid(),
+  consumerId: IdSchema,
   /** Only admins create on behalf of a provider; providers create as themselves. */
-  providerId: z.uuid().optional(),
+  providerId: IdSchema.optional(),
   terms: ContractTermsSchema,
 });
 export type CreateContract = z.infer<typeof CreateContractSchema>;
@@ -82,8 +84,9 @@ export type UpdateContract = z.infer<typeof UpdateContractSchema>;
 export const SignContractSchema = KeySignatureSchema.extend({ type: z.literal('digital') });
 export type SignContract = z.infer<typeof SignContractSchema>;
 
-export const ReasonSchema = z.strictObject({ reason: z.string().trim().min(1).max(1000) });
-export const OptionalReasonSchema = z.strictObject({ reason: z.string().trim().min(1).max(1000).optional() });
+const Reason = text({ min: 1, max: 1000, lines: 'multi' });
+export const ReasonSchema = z.strictObject({ reason: Reason });
+export const OptionalReasonSchema = z.strictObject({ reason: Reason.optional() });
 
 /** The content parties agree on: everything that gives the contract its meaning. */
 export function signableContent(

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { IdSchema } from './identifiers.ts';
 import { PcrHexSchema } from './measurement-set.ts';
+import { text } from './text.ts';
 
 /**
  * Enclaves: AWS Nitro Enclaves in which training runs under a contract. This module holds the record's shape
@@ -98,7 +100,7 @@ export const AllowlistHostSchema = z
 const ruleBase = {
   protocol: z.enum(['tcp', 'udp']),
   port: PortSpecSchema,
-  description: z.string().trim().max(200).optional(),
+  description: text({ max: 200 }).optional(),
 };
 
 /**
@@ -203,8 +205,8 @@ export const EnclaveImageSchema = z
     pcr2: Sha384HexSchema,
     /** The signing certificate's measurement, printed by describe-eif for signed images. */
     pcr8: Sha384HexSchema.optional(),
-    name: z.string().trim().min(1).max(200).optional(),
-    version: z.string().trim().min(1).max(64).optional(),
+    name: text({ min: 1, max: 200 }).optional(),
+    version: text({ min: 1, max: 64 }).optional(),
     source: EnclaveImageSourceSchema.optional(),
   })
   .superRefine((image, ctx) => {
@@ -246,19 +248,13 @@ export type EnclaveConfiguration = z.infer<typeof EnclaveConfigurationSchema>;
 // ---------------------------------------------------------------------------------------------------------
 // Requests
 
-/** A human name; also an EC2 tag value, hence no control characters. */
-export const EnclaveNameSchema = z
-  .string()
-  .trim()
-  .min(1)
-  .max(128)
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  .regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters');
+/** A human name; also an EC2 tag value, hence one line of plain text. */
+export const EnclaveNameSchema = text({ min: 1, max: 128 });
 
 /** `POST /enclaves` as the deployed API accepts it: strict, so a `simulation` field is refused. */
 export const CreateEnclaveSchema = z.strictObject({
   name: EnclaveNameSchema,
-  contractId: z.uuid(),
+  contractId: IdSchema,
   region: AwsRegionSchema,
   configuration: EnclaveConfigurationSchema,
 });
@@ -302,7 +298,7 @@ export const EnclaveAttestationSchema = z.discriminatedUnion('verdict', [
     /** PCR index (as a string key) → lower-case hex, e.g. `{ "0": "…", "4": "…" }`. */
     pcrs: z.record(z.string().regex(/^\d{1,2}$/), z.string().regex(/^[0-9a-f]{96}$/)),
     /** The approved measurement set the document matched. */
-    measurementSetId: z.uuid().nullable(),
+    measurementSetId: IdSchema.nullable(),
   }),
   z.strictObject({
     verdict: z.literal('refused'),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 
 export const ROLES = ['provider', 'consumer', 'admin', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -23,10 +24,20 @@ export const IdentityNameSchema = z
   .max(64)
   .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits and . _ - only');
 
+/**
+ * A token subject (`sub`): OpenID Connect Core §2 makes it a case-sensitive string of at most 255 ASCII
+ * characters; visible ASCII, inner spaces allowed, none at either end (it is matched exactly, never trimmed).
+ */
+export const SubjectSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/, 'visible ASCII characters, no space at either end');
+
 export const CreateIdentitySchema = z.strictObject({
   name: IdentityNameSchema,
-  subject: z.string().min(1).max(256).optional(),
-  displayName: z.string().trim().min(1).max(200),
+  subject: SubjectSchema.optional(),
+  displayName: text({ min: 1, max: 200 }),
   email: z.email().max(320).optional(),
   roles: z
     .array(z.enum(ROLES))
@@ -59,15 +70,17 @@ export const PublicJwkSchema = z
       ctx.addIssue({ code: 'custom', path: [], message: 'too many JWK members' });
   });
 
+/** A key id: URL-safe characters (the RFC 7638 thumbprint, the default, is one). */
+export const KidSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._~-]+$/, 'URL-safe characters only (A-Z a-z 0-9 . _ ~ -)');
+
 export const RegisterKeySchema = z.strictObject({
   alg: z.enum(SIGNATURE_ALGORITHMS),
   jwk: PublicJwkSchema,
-  kid: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9._~-]+$/, 'URL-safe characters only')
-    .optional(),
+  kid: KidSchema.optional(),
 });
 export type RegisterKey = z.infer<typeof RegisterKeySchema>;
 
@@ -82,7 +95,7 @@ export interface IdentityKey {
 
 /** A signature by one of the caller's registered keys: base64url, encoded as in JWS (ECDSA as r‖s). */
 export const KeySignatureSchema = z.strictObject({
-  kid: z.string().min(1).max(128),
+  kid: KidSchema,
   signature: z
     .string()
     .min(16)

@@ -37,7 +37,7 @@ import {
 import type { Identity } from '../domain/identity.ts';
 import { chooseInstanceTypes } from '../domain/instance-types.ts';
 import type { MeasurementSet } from '../domain/measurement-set.ts';
-import { decodeCursor, pageOf } from '../http/cursor.ts';
+import { CreatedAtCursorSchema, decodeCursor, pageOf, ReportedAtCursorSchema } from '../http/cursor.ts';
 import type { InstanceCaller } from '../http/instance-caller.ts';
 import { checkIfMatch, etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
@@ -94,17 +94,6 @@ const SWEEP_PAGE = 100;
 
 // ---------------------------------------------------------------------------------------------------------
 // Visibility
-
-/** A cursor's instant: a valid date PostgreSQL can hold (4-digit year), or a 400. */
-function cursorInstant(value: string): string {
-  const t = Date.parse(value);
-  if (Number.isNaN(t) || t < 0 || t >= Date.UTC(10_000, 0, 1)) {
-    throw new ValidationError('The cursor is not one this API issued.', [
-      { field: 'cursor', message: 'invalid cursor' },
-    ]);
-  }
-  return value;
-}
 
 function canSee(contract: Pick<ContractData, 'providerId' | 'consumerId'>, caller: Identity): boolean {
   return (
@@ -239,17 +228,7 @@ export async function listEnclaves(
   query: ListEnclavesQuery,
 ): Promise<Reply<{ items: EnclaveData[]; nextCursor: string | null }>> {
   const seesAll = caller.roles.includes('admin') || caller.roles.includes('auditor');
-  let after: { createdAt: string; id: string } | undefined;
-  if (query.cursor) {
-    const position = decodeCursor(query.cursor, ['createdAt', 'id'] as const);
-    cursorInstant(position.createdAt);
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(position.id)) {
-      throw new ValidationError('The cursor is not one this API issued.', [
-        { field: 'cursor', message: 'invalid cursor' },
-      ]);
-    }
-    after = position;
-  }
+  const after = query.cursor ? decodeCursor(query.cursor, CreatedAtCursorSchema) : undefined;
   const rows = await listEnclaveRows(deps.db, {
     partyId: seesAll ? undefined : caller.id,
     contractId: query.contractId,
@@ -870,10 +849,7 @@ export async function listMetricsOfEnclave(
   query: MetricsQuery,
 ): Promise<Reply<{ items: StoredEnclaveMetrics[]; nextCursor: string | null }>> {
   await loadVisible(deps, caller, id);
-  let before: string | undefined;
-  if (query.cursor) {
-    before = cursorInstant(decodeCursor(query.cursor, ['reportedAt'] as const).reportedAt);
-  }
+  const before = query.cursor ? decodeCursor(query.cursor, ReportedAtCursorSchema).reportedAt : undefined;
   const rows = await listEnclaveMetrics(deps.db, id, { limit: query.limit + 1, before });
   return { status: 200, body: pageOf(rows, query.limit, (m) => ({ reportedAt: m.reportedAt })) };
 }

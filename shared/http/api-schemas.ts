@@ -8,31 +8,52 @@ import {
   EnclaveConfigurationSchema,
   EnclaveMetricsSchema,
 } from '../domain/enclave.ts';
+import { IdSchema } from '../domain/identifiers.ts';
 import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
 import { MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
+import { CursorParamSchema } from './cursor.ts';
 
 /** Schemas of path parameters, query strings and replies: the request bodies live with the domain. */
-export const IdPathSchema = z.strictObject({ id: z.uuid() });
-export const MeasurementPathSchema = z.strictObject({ id: z.uuid(), mid: z.uuid() });
+export const IdPathSchema = z.strictObject({ id: IdSchema });
+export const MeasurementPathSchema = z.strictObject({ id: IdSchema, mid: IdSchema });
+
+/**
+ * A count in a query string: digits only (no sign, exponent, hex prefix or space: `limit=0x10`, `1e2` and
+ * `" 5"` are refused, where a numeric coercion would take them), then bounded.
+ */
+function countParam(min: number, max: number, fallback: number) {
+  return z
+    .string()
+    .regex(/^[0-9]{1,9}$/, 'digits only')
+    .transform(Number)
+    .pipe(z.int().min(min).max(max))
+    .default(fallback);
+}
 
 export const ListContractsQuerySchema = z.strictObject({
   status: z.enum(CONTRACT_STATUSES).optional(),
   role: z.enum(['provider', 'consumer']).optional(),
-  counterpartyId: z.uuid().optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().min(1).max(200).optional(),
+  counterpartyId: IdSchema.optional(),
+  limit: countParam(1, 100, 20),
+  cursor: CursorParamSchema.optional(),
 });
 
+/**
+ * The most audit records one page holds: a record is at most about 2.5 KB as the Data API carries it, so a
+ * full page stays well under its 1 MiB response limit.
+ */
+export const MAX_AUDIT_PAGE = 200;
+
 export const AuditQuerySchema = z.strictObject({
-  entityId: z.uuid(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  afterSeq: z.coerce.number().int().min(0).default(0),
+  entityId: IdSchema,
+  limit: countParam(1, MAX_AUDIT_PAGE, 100),
+  afterSeq: countParam(0, 2_147_483_647, 0),
 });
 
 export const ListIdentitiesQuerySchema = z.strictObject({
   role: z.enum(ROLES).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().min(1).max(200).optional(),
+  limit: countParam(1, 100, 50),
+  cursor: CursorParamSchema.optional(),
 });
 
 export const ContractResponseSchema = z.object({
@@ -167,15 +188,15 @@ export const MeasurementSetResponseSchema = z.object({
 export const MeasurementSetListSchema = z.object({ items: z.array(MeasurementSetResponseSchema) });
 
 export const ListEnclavesQuerySchema = z.strictObject({
-  contractId: z.uuid().optional(),
+  contractId: IdSchema.optional(),
   status: z.enum(ENCLAVE_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().min(1).max(200).optional(),
+  limit: countParam(1, 100, 20),
+  cursor: CursorParamSchema.optional(),
 });
 
 export const EnclaveMetricsQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().min(1).max(200).optional(),
+  limit: countParam(1, 100, 20),
+  cursor: CursorParamSchema.optional(),
 });
 
 export const EnclaveResponseSchema = z.object({

@@ -1,25 +1,59 @@
+import { z } from 'zod';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { ValidationError } from '../domain/errors.ts';
+import { IdSchema } from '../domain/identifiers.ts';
+import { IdentityNameSchema } from '../domain/identity.ts';
 
 /**
- * Opaque keyset-pagination cursors: base64url of the canonical JSON of the last item's sort key. A cursor
- * that does not decode to exactly the expected keys is the caller's mistake (400), never a 500.
+ * The one cursor codec of every list: opaque keyset-pagination cursors, base64url of the canonical JSON of
+ * the last item's sort key. A cursor is decoded with the schema of its list's sort key, so whatever a
+ * client crafts (another shape, a year PostgreSQL cannot hold, an id in another case, NUL in a name)
+ * answers 400 `validation-failed` on the `cursor` field and never reaches a query.
  */
+
+/** The `cursor` query parameter as every list accepts it (base64url, bounded). */
+export const CursorParamSchema = z
+  .string()
+  .min(1)
+  .max(400)
+  .regex(/^[A-Za-z0-9_-]+$/, 'an opaque cursor from a previous page (nextCursor)');
+
+/**
+ * An instant as the API writes it (`Date.prototype.toISOString`: `YYYY-MM-DDTHH:MM:SS.sssZ`), a real
+ * calendar date from year 0001 to 9999: what a timestamp column gives back, and what it accepts.
+ */
+export const CursorInstantSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
+  .refine((value) => {
+    const t = Date.parse(value);
+    return !Number.isNaN(t) && new Date(t).toISOString() === value && !value.startsWith('0000');
+  });
+
+/** Sort keys of the lists: newest first by (createdAt, id); identities by name; samples by reportedAt. */
+export const CreatedAtCursorSchema = z.strictObject({ createdAt: CursorInstantSchema, id: IdSchema });
+export const NameCursorSchema = z.strictObject({ name: IdentityNameSchema });
+export const ReportedAtCursorSchema = z.strictObject({ reportedAt: CursorInstantSchema });
+
 export function encodeCursor(position: Record<string, string>): string {
   return Buffer.from(canonicalJson(position)).toString('base64url');
 }
 
-export function decodeCursor<K extends string>(cursor: string, keys: readonly K[]): Record<K, string> {
+/**
+ * The sort key a cursor holds, validated by `schema`.
+ * @throws ValidationError (400, field `cursor`) for anything this API did not issue.
+ */
+export function decodeCursor<S extends z.ZodType>(cursor: string, schema: S): z.output<S> {
+  let value: unknown;
   try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
-    if (value && typeof value === 'object' && keys.every((k) => typeof value[k] === 'string')) {
-      if (Object.keys(value).length === keys.length) return value as Record<K, string>;
-    }
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // fall through: a cursor that does not decode is the caller's mistake
+    value = undefined;
   }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
   throw new ValidationError('The cursor is not one this API issued.', [
-    { field: 'cursor', message: 'invalid cursor' },
+    { field: 'query.cursor', message: 'invalid cursor' },
   ]);
 }
 

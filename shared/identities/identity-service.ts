@@ -11,7 +11,7 @@ import {
   ValidationError,
 } from '../domain/errors.ts';
 import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
-import { decodeCursor, pageOf } from '../http/cursor.ts';
+import { decodeCursor, NameCursorSchema, pageOf } from '../http/cursor.ts';
 import { etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
@@ -154,7 +154,7 @@ export async function listIdentities(
 ): Promise<Reply<{ items: Identity[]; nextCursor: string | null }>> {
   if (!isAdmin(caller) && !caller.roles.includes('auditor'))
     throw new ForbiddenError('Only admins and auditors may list identities.');
-  const after = query.cursor ? decodeCursor(query.cursor, ['name'] as const) : undefined;
+  const after = query.cursor ? decodeCursor(query.cursor, NameCursorSchema) : undefined;
   const rows = await listRows(deps.db, { role: query.role, limit: query.limit + 1, after });
   return { status: 200, body: pageOf(rows, query.limit, (i) => ({ name: i.name })) };
 }
