@@ -1,5 +1,5 @@
 import type { Role } from '../../shared/domain/identity.ts';
-import { insertIdentity } from '../../shared/identities/identity-service.ts';
+import { insertIdentity, newIdentity } from '../../shared/identities/identity-service.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 
 /** The local stack's identities: stable names, ids and token subjects that the README and tests use. */
@@ -55,13 +55,17 @@ export function subjectFor(nameOrId: string): string | undefined {
 /** Creates the seeded identities that do not exist yet (idempotent). */
 export async function seedIdentities(deps: Dependencies): Promise<void> {
   for (const s of SEEDED_IDENTITIES) {
-    await insertIdentity(deps, null, {
-      id: s.id,
-      subject: seededSubject(s.name),
-      name: s.name,
-      displayName: s.displayName,
-      email: `${s.name}@example.test`,
-      roles: s.roles,
-    });
+    await insertIdentity(
+      deps,
+      null,
+      newIdentity(deps, {
+        id: s.id,
+        subject: seededSubject(s.name),
+        name: s.name,
+        displayName: s.displayName,
+        email: `${s.name}@example.test`,
+        roles: s.roles,
+      }),
+    );
   }
 }

@@ -2,11 +2,13 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
 import type { Identity } from '../domain/identity.ts';
+import { findReplay, type IdempotentRequest } from '../idempotency/idempotency-store.ts';
 import { resolveCaller } from '../identities/identity-service.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { type InstanceCaller, instanceCaller } from './instance-caller.ts';
 import { problemDetails } from './middleware/problem-details.ts';
 import { parseRequest } from './parse-request.ts';
+import { etagOf } from './preconditions.ts';
 import { ROUTES, type RouteId, routeById } from './routes.ts';
 
 type RouteOf<Id extends RouteId> = Extract<(typeof ROUTES)[number], { id: Id }>;
@@ -22,7 +24,11 @@ export interface ApiRequest<Id extends RouteId> {
   readonly query: Part<RouteOf<Id>, 'query'>;
   readonly body: Part<RouteOf<Id>, 'body'>;
   readonly ifMatch: string | undefined;
-  readonly idempotencyKey: string | undefined;
+  /**
+   * The Idempotency-Key and the request's fingerprint, on routes that take the header. A key used before
+   * never reaches the implementation: its stored response is replayed first (see `defineRoute`).
+   */
+  readonly idempotency: IdempotentRequest | undefined;
   readonly caller: RouteOf<Id>['auth'] extends 'jwt'
     ? Identity
     : RouteOf<Id>['auth'] extends 'iam'
@@ -60,12 +66,24 @@ export function defineRoute<Id extends RouteId>(
     const instance = route.auth === 'iam' ? instanceCaller(event, deps.workflow?.parentRoleName) : undefined;
     const parsed = parseRequest(route, event);
     const caller = route.auth === 'jwt' ? await resolveCaller(deps, parsed.subject!) : instance;
+    // A retry of a request that succeeded replays it before any business rule runs: whatever changed
+    // since (a suspended contract, an ended validity window), the client learns what its request did.
+    if (parsed.idempotency !== undefined && caller !== undefined && 'id' in caller) {
+      const replay = await findReplay<unknown>(deps.db, caller.id, route.id, parsed.idempotency);
+      if (replay) return toResponse({ ...replay, etag: etagOfBody(replay.body) });
+    }
     const reply = await impl({ ...parsed, caller } as ApiRequest<Id>);
     return toResponse(reply);
   };
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>(base).use(
     problemDetails({ typeBase: PROBLEM_TYPE_BASE }),
   ) as unknown as ApiHandler;
+}
+
+/** The ETag of a stored versioned resource (what its first response carried). */
+function etagOfBody(body: unknown): string | undefined {
+  const version = (body as { version?: unknown } | null)?.version;
+  return typeof version === 'number' ? etagOf(version) : undefined;
 }
 
 function toResponse(reply: ApiReply): APIGatewayProxyStructuredResultV2 {

@@ -1,7 +1,11 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ZodError, type z } from 'zod';
 import { DomainError, type FieldIssue, UnauthorizedError, ValidationError } from '../domain/errors.ts';
-import { IDEMPOTENCY_KEY_PATTERN } from '../idempotency/idempotency-store.ts';
+import {
+  fingerprintOf,
+  IDEMPOTENCY_KEY_PATTERN,
+  type IdempotentRequest,
+} from '../idempotency/idempotency-store.ts';
 import type { RouteDefinition } from './routes.ts';
 
 /** Request bodies above this are refused with 413 before they are parsed. */
@@ -12,7 +16,8 @@ export interface ParsedRequest {
   readonly query: unknown;
   readonly body: unknown;
   readonly ifMatch: string | undefined;
-  readonly idempotencyKey: string | undefined;
+  /** The Idempotency-Key with the fingerprint of the validated request, on routes that take one. */
+  readonly idempotency: IdempotentRequest | undefined;
   /** The verified token's subject (API Gateway's JWT authorizer put it there). */
   readonly subject: string | undefined;
 }
@@ -26,13 +31,31 @@ export class PayloadTooLargeError extends DomainError {
 
 export class UnsupportedMediaTypeError extends DomainError {
   override readonly name = 'UnsupportedMediaTypeError';
-  constructor() {
-    super(
-      415,
-      'unsupported-media-type',
-      'Unsupported media type',
-      'Send the request body as application/json.',
-    );
+  constructor(detail = 'Send the request body as application/json.') {
+    super(415, 'unsupported-media-type', 'Unsupported media type', detail);
+  }
+}
+
+/**
+ * Checks the Content-Type of a body: `application/json` or a `+json` type (RFC 6839), with no charset
+ * other than UTF-8 (RFC 8259 §8.1: JSON exchanged between systems is UTF-8; a body declared as another
+ * charset would be read as something other than what the client meant).
+ */
+function checkContentType(value: string | undefined): void {
+  const [type = '', ...parameters] = (value ?? '').split(';');
+  const mediaType = type.trim().toLowerCase();
+  if (mediaType !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(mediaType)) {
+    throw new UnsupportedMediaTypeError();
+  }
+  for (const parameter of parameters) {
+    const [name = '', ...rest] = parameter.split('=');
+    if (name.trim().toLowerCase() !== 'charset') continue;
+    const charset = rest.join('=').trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    if (charset !== 'utf-8' && charset !== 'utf8') {
+      throw new UnsupportedMediaTypeError(
+        `The request body must be UTF-8 JSON; charset=${charset.slice(0, 40)} is not accepted.`,
+      );
+    }
   }
 }
 
@@ -76,10 +99,7 @@ function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown
   if (raw === undefined || raw === null || raw === '') return expectsBody ? {} : undefined;
   const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
   if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) throw new PayloadTooLargeError();
-  const contentType = (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (contentType !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(contentType)) {
-    throw new UnsupportedMediaTypeError();
-  }
+  checkContentType(header(event, 'content-type'));
   try {
     return JSON.parse(text);
   } catch {
@@ -130,7 +150,10 @@ export function parseRequest(route: RouteDefinition, event: APIGatewayProxyEvent
     query,
     body,
     ifMatch,
-    idempotencyKey,
+    idempotency:
+      idempotencyKey === undefined
+        ? undefined
+        : { key: idempotencyKey, fingerprint: fingerprintOf(route.id, body) },
     subject: typeof subject === 'string' ? subject : undefined,
   };
 }

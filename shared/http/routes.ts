@@ -143,7 +143,7 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Create an identity (admin)',
     tag: 'identities',
-    request: { body: CreateIdentitySchema },
+    request: { body: CreateIdentitySchema, headers: ['Idempotency-Key'] },
     responses: { 201: { description: 'Created', schema: IdentityResponseSchema } },
   },
   {

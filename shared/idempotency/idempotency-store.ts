@@ -57,33 +57,31 @@ export function claimIdempotencyKey(
   };
 }
 
-/** After a claim that applied nothing: replay the stored response, or say why not. */
-export async function replayOrConflict<T>(
+/** A stored response a retry replays. */
+export interface IdempotentReplay<T> {
+  readonly status: number;
+  readonly body: T;
+  readonly replayed: true;
+}
+
+/**
+ * The response stored under the caller's key, when the key was used before: a retry of the same request
+ * replays it, whatever happened since (the contract suspended, the validity window ended), because it is
+ * looked up before any business rule runs. Null when the key is new.
+ * @throws UnprocessableError `idempotency-key-reused` (422) when the key was used for another request.
+ */
+export async function findReplay<T>(
   q: Queryable,
   callerId: string,
   routeId: string,
   request: IdempotentRequest,
-  extra: Row,
-): Promise<{ status: number; body: T; replayed: true }> {
-  if (extra.key_locked === false) {
-    throw new ConflictError(
-      'idempotency-key-in-use',
-      'Request in progress',
-      'A request with this Idempotency-Key is still being processed; retry later.',
-    );
-  }
+): Promise<IdempotentReplay<T> | null> {
   const { rows } = await q.query<{ route: string; fingerprint: string; status_code: number; response: T }>(
     `SELECT route, fingerprint, status_code, response FROM idempotency_keys WHERE caller_id = :caller AND key = :key`,
     { caller: sql.uuid(callerId), key: sql.text(request.key) },
   );
   const stored = rows[0];
-  if (!stored) {
-    throw new ConflictError(
-      'idempotency-key-in-use',
-      'Request in progress',
-      'The Idempotency-Key could not be claimed; retry.',
-    );
-  }
+  if (!stored) return null;
   if (stored.route !== routeId || stored.fingerprint !== request.fingerprint) {
     throw new UnprocessableError(
       'idempotency-key-reused',
@@ -92,6 +90,32 @@ export async function replayOrConflict<T>(
     );
   }
   return { status: stored.status_code, body: stored.response, replayed: true };
+}
+
+/** After a claim that applied nothing: replay the stored response, or say why not. */
+export async function replayOrConflict<T>(
+  q: Queryable,
+  callerId: string,
+  routeId: string,
+  request: IdempotentRequest,
+  extra: Row,
+): Promise<IdempotentReplay<T>> {
+  if (extra.key_locked === false) {
+    throw new ConflictError(
+      'idempotency-key-in-use',
+      'Request in progress',
+      'A request with this Idempotency-Key is still being processed; retry later.',
+    );
+  }
+  const replay = await findReplay<T>(q, callerId, routeId, request);
+  if (!replay) {
+    throw new ConflictError(
+      'idempotency-key-in-use',
+      'Request in progress',
+      'The Idempotency-Key could not be claimed; retry.',
+    );
+  }
+  return replay;
 }
 
 /** How long a key is remembered: a retry later than this is a new request (Stripe keeps keys 24 hours). */

@@ -13,6 +13,13 @@ import {
 import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
 import { decodeCursor, NameCursorSchema, pageOf } from '../http/cursor.ts';
 import { etagOf } from '../http/preconditions.ts';
+import {
+  claimIdempotencyKey,
+  findReplay,
+  type IdempotentReplay,
+  type IdempotentRequest,
+  replayOrConflict,
+} from '../idempotency/idempotency-store.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { checkPublicJwk, verifyPartySignature } from '../signing/party-signatures.ts';
@@ -84,35 +91,29 @@ export async function createIdentity(
   deps: Dependencies,
   caller: Identity,
   input: CreateIdentity,
+  idempotency?: IdempotentRequest,
 ): Promise<Reply<Identity>> {
   if (!isAdmin(caller)) throw new ForbiddenError('Only an admin may create identities.');
   const id = deps.newId();
-  const identity = await insertIdentity(deps, caller.id, {
-    id,
-    subject: input.subject ?? id,
-    ...input,
-    email: input.email ?? null,
-  });
-  if (!identity)
+  const identity = newIdentity(deps, { ...input, id, subject: input.subject ?? id, email: input.email ?? null });
+  const outcome = await insertIdentity(deps, caller.id, identity, idempotency);
+  if (outcome === 'exists')
     throw new ConflictError(
       'identity-exists',
       'Identity exists',
       'An identity with this name or subject already exists.',
     );
+  if (outcome !== 'inserted') return { ...outcome, etag: etagOf(outcome.body.version) };
   return { status: 201, body: identity, etag: etagOf(1) };
 }
 
-/**
- * Inserts an identity with its first audit record; null when the id, name or subject is taken. `actorId`
- * is null for the platform's own provisioning (seeding).
- */
-export async function insertIdentity(
+/** A new identity as `POST /identities` and the seed store it (version 1). */
+export function newIdentity(
   deps: Dependencies,
-  actorId: string | null,
   input: Pick<Identity, 'id' | 'subject' | 'name' | 'displayName' | 'email' | 'roles'>,
-): Promise<Identity | null> {
+): Identity {
   const at = deps.now().toISOString();
-  const identity: Identity = {
+  return {
     id: input.id,
     subject: input.subject,
     name: input.name,
@@ -123,28 +124,73 @@ export async function insertIdentity(
     createdAt: at,
     updatedAt: at,
   };
-  const { applied } = await auditedWrite(deps.db, {
-    ...insertIdentityMutation(identity),
-    audit: {
-      entityType: 'identity',
-      entityId: identity.id,
-      seq: 1,
-      action: 'create',
-      actorId,
-      occurredAt: at,
-      data: { name: identity.name, roles: identity.roles },
-    },
-    prevHash: GENESIS_HASH,
-    event: {
-      id: deps.newId(),
-      aggregateType: 'identity',
-      aggregateId: identity.id,
-      type: 'IdentityCreated',
-      occurredAt: at,
-      payload: { identityId: identity.id, roles: identity.roles },
-    },
-  });
-  return applied ? identity : null;
+}
+
+/**
+ * Inserts an identity with its first audit record, and claims the Idempotency-Key (caller `actorId`) in the
+ * same statement when one is given. `exists` when the id, name or subject is taken; the stored response
+ * when the key was claimed by an earlier request. `actorId` is null for the platform's own provisioning
+ * (seeding), which never sends a key.
+ */
+export async function insertIdentity(
+  deps: Dependencies,
+  actorId: string | null,
+  identity: Identity,
+  idempotency?: IdempotentRequest,
+): Promise<'inserted' | 'exists' | IdempotentReplay<Identity>> {
+  const at = identity.createdAt;
+  const insert = insertIdentityMutation(
+    identity,
+    idempotency ? 'EXISTS (SELECT 1 FROM claimed_key)' : 'true',
+  );
+  // The key is claimed only where the insert will apply, so a stored response always names a stored identity.
+  const claim =
+    idempotency && actorId !== null
+      ? claimIdempotencyKey(
+          actorId,
+          'createIdentity',
+          idempotency,
+          { status: 201, body: identity },
+          at,
+          insert.identityFree,
+        )
+      : undefined;
+  let written: Awaited<ReturnType<typeof auditedWrite>>;
+  try {
+    written = await auditedWrite(deps.db, {
+      ...(claim ? { preamble: claim.preamble, extraColumns: claim.extraColumns } : {}),
+      mutation: insert.mutation,
+      params: { ...insert.params, ...claim?.params },
+      audit: {
+        entityType: 'identity',
+        entityId: identity.id,
+        seq: 1,
+        action: 'create',
+        actorId,
+        occurredAt: at,
+        data: { name: identity.name, roles: identity.roles },
+      },
+      prevHash: GENESIS_HASH,
+      event: {
+        id: deps.newId(),
+        aggregateType: 'identity',
+        aggregateId: identity.id,
+        type: 'IdentityCreated',
+        occurredAt: at,
+        payload: { identityId: identity.id, roles: identity.roles },
+      },
+    });
+  } catch (error) {
+    // A concurrent insert of the same name or subject won the race: the whole statement was refused.
+    if (error instanceof DatabaseError && error.code === UNIQUE_VIOLATION) return 'exists';
+    throw error;
+  }
+  if (written.applied) return 'inserted';
+  if (!claim || !idempotency || actorId === null) return 'exists';
+  if (written.extra.key_locked === false) {
+    return replayOrConflict<Identity>(deps.db, actorId, 'createIdentity', idempotency, written.extra);
+  }
+  return (await findReplay<Identity>(deps.db, actorId, 'createIdentity', idempotency)) ?? 'exists';
 }
 
 export async function listIdentities(

@@ -77,13 +77,21 @@ export async function listIdentities(
   return rows.map(toIdentity);
 }
 
-/** The INSERT an audited write runs to create an identity (roles go in as JSON: no array parameters). */
-export function insertIdentityMutation(identity: Identity) {
+/**
+ * The INSERT an audited write runs to create an identity (roles go in as JSON: no array parameters). It
+ * applies only when no identity holds the id, name or subject and `condition` holds; `identityFree` is that
+ * first test, for a key claim that must apply only with the insert. A concurrent insert of the same name
+ * or subject fails the whole statement with a unique violation (nothing of it is written).
+ */
+export function insertIdentityMutation(identity: Identity, condition = 'true') {
+  const identityFree =
+    'NOT EXISTS (SELECT 1 FROM identities WHERE id = :id OR name = :name OR subject = :subject)';
   return {
+    identityFree,
     mutation: `INSERT INTO identities (id, subject, name, display_name, email, roles, version, created_at, updated_at)
       SELECT :id, :subject, :name, :display_name, :email,
              ARRAY(SELECT jsonb_array_elements_text(:roles)), :version, :created_at, :updated_at
-      ON CONFLICT DO NOTHING
+      WHERE ${identityFree} AND ${condition}
       RETURNING 1`,
     params: {
       id: sql.uuid(identity.id),

@@ -4,6 +4,6 @@ import { runtime } from '../../../shared/runtime/runtime.ts';
 
 const deps = await runtime();
 
-export const handler = defineRoute('createIdentity', deps, ({ caller, body }) =>
-  createIdentity(deps, caller, body),
+export const handler = defineRoute('createIdentity', deps, ({ caller, body, idempotency }) =>
+  createIdentity(deps, caller, body, idempotency),
 );
