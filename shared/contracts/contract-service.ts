@@ -2,8 +2,10 @@ import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { auditedWrite } from '../audit/audited-write.ts';
 import { sha256Hex } from '../domain/canonical-json.ts';
 import {
+  assertContentFits,
   type ContractData,
   type ContractSignature,
+  type ContractSummary,
   type CreateContract,
   contentDigest,
   countersignPayload,
@@ -11,6 +13,7 @@ import {
   partyRoleOf,
   type SignContract,
   signingPayload,
+  stateOfSummary,
   type UpdateContract,
 } from '../domain/contract.ts';
 import {
@@ -34,6 +37,7 @@ import { checkIfMatch, etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import {
   claimIdempotencyKey,
+  findReplay,
   type IdempotentRequest,
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
@@ -97,11 +101,18 @@ export interface ListQuery {
   readonly cursor?: string | undefined;
 }
 
+/** A summary as the API lists it for one caller: with what they may do. */
+export type ContractSummaryView = ContractSummary & { readonly availableActions: string[] };
+
+/**
+ * The caller's contracts as summaries, newest first (the whole contract is `GET /contracts/{id}`): a page
+ * is bounded in bytes by its item count alone, whatever the contracts hold.
+ */
 export async function listContracts(
   deps: Dependencies,
   caller: Identity,
   query: ListQuery,
-): Promise<Reply<{ items: ContractView[]; nextCursor: string | null }>> {
+): Promise<Reply<{ items: ContractSummaryView[]; nextCursor: string | null }>> {
   const seesAll = caller.roles.includes('admin') || caller.roles.includes('auditor');
   const after = query.cursor ? decodeCursor(query.cursor, CreatedAtCursorSchema) : undefined;
   const rows = await listContractRows(deps.db, {
@@ -117,7 +128,13 @@ export async function listContracts(
   const now = deps.now();
   return {
     status: 200,
-    body: { items: items.map((c) => viewOf(c, caller, now)), nextCursor },
+    body: {
+      items: items.map((c) => ({
+        ...c,
+        availableActions: availableActions(stateOfSummary(c), actorOf(caller), now),
+      })),
+      nextCursor,
+    },
   };
 }
 
@@ -197,6 +214,7 @@ export async function createContract(
   if (providerId === input.consumerId) {
     throw invalidParties([{ field: 'consumerId', message: 'must differ from the provider' }]);
   }
+  assertContentFits(input);
   requireOpenValidity(input.terms, deps.now());
   const at = deps.now().toISOString();
   const base = {
@@ -259,6 +277,11 @@ export async function createContract(
     event: eventFor(deps, 'create', contract, at),
   });
   if (!applied) {
+    // A key claimed by an earlier request replays its response, whatever happened since.
+    if (claim && idempotency && extra.key_locked !== false) {
+      const replay = await findReplay<ContractView>(deps.db, caller.id, 'createContract', idempotency);
+      if (replay) return { ...replay, etag: etagOf(replay.body.version) };
+    }
     const issues: FieldIssue[] = [];
     if (extra.provider_ok !== true) issues.push({ field: 'providerId', message: 'not a provider identity' });
     if (extra.consumer_ok !== true) issues.push({ field: 'consumerId', message: 'not a consumer identity' });
@@ -389,6 +412,7 @@ export async function updateContract(
       consumerId: c.consumerId,
       terms: patch.terms ?? c.terms,
     };
+    assertContentFits(content);
     const digest = contentDigest(content);
     const state = advanced(c, at, {
       ...content,

@@ -1,5 +1,10 @@
 import { type Queryable, type SqlParams, sql } from '../database/database.ts';
-import type { ContractData, ContractSignature, ContractStatus } from '../domain/contract.ts';
+import type {
+  ContractData,
+  ContractSignature,
+  ContractStatus,
+  ContractSummary,
+} from '../domain/contract.ts';
 import type { ContractTerms } from '../domain/contract-terms.ts';
 
 /** SQL for contracts; the only module that knows the `contracts` table. */
@@ -76,8 +81,54 @@ export interface ContractFilter {
   readonly after?: { createdAt: string; id: string } | undefined;
 }
 
-/** Newest first, stable order (created_at DESC, id DESC), keyset-paginated. */
-export async function listContracts(q: Queryable, f: ContractFilter): Promise<ContractData[]> {
+/** What a summary row holds: no description, no terms but their validity, only who signed. */
+const SUMMARY_COLUMNS = `c.id, c.title, c.provider_id, c.consumer_id, c.status, c.terms -> 'validity' AS validity,
+  (SELECT coalesce(jsonb_agg(s -> 'role'), '[]'::jsonb) FROM jsonb_array_elements(c.signatures) AS s
+    WHERE s ->> 'contentDigest' = c.content_digest AND (s ->> 'contentVersion')::int = c.content_version) AS signed_by,
+  c.version, c.content_version, c.content_digest, c.ever_signed, c.status_reason, c.suspended_by,
+  c.created_at, c.updated_at`;
+
+interface SummaryRow {
+  id: string;
+  title: string;
+  provider_id: string;
+  consumer_id: string;
+  status: ContractStatus;
+  validity: ContractTerms['validity'];
+  signed_by: ContractSummary['signedBy'];
+  version: number;
+  content_version: number;
+  content_digest: string;
+  ever_signed: boolean;
+  status_reason: string | null;
+  suspended_by: string | null;
+  created_at: string;
+  updated_at: string;
+  [k: string]: unknown;
+}
+
+function toSummary(r: SummaryRow): ContractSummary {
+  return {
+    id: r.id,
+    title: r.title,
+    providerId: r.provider_id,
+    consumerId: r.consumer_id,
+    status: r.status,
+    validity: r.validity,
+    signedBy: r.signed_by,
+    version: r.version,
+    contentVersion: r.content_version,
+    contentDigest: r.content_digest,
+    everSigned: r.ever_signed,
+    statusReason: r.status_reason,
+    suspendedBy: r.suspended_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Contract summaries, newest first, stable order (created_at DESC, id DESC), keyset-paginated. */
+export async function listContracts(q: Queryable, f: ContractFilter): Promise<ContractSummary[]> {
   const where: string[] = [];
   const params: Record<string, SqlParams[string]> = { limit: sql.int(f.limit) };
   if (f.partyId !== undefined) {
@@ -85,15 +136,10 @@ export async function listContracts(q: Queryable, f: ContractFilter): Promise<Co
     if (f.role === 'provider') where.push('c.provider_id = :party');
     else if (f.role === 'consumer') where.push('c.consumer_id = :party');
     else where.push('(c.provider_id = :party OR c.consumer_id = :party)');
-    if (f.counterpartyId !== undefined) {
-      params.counterparty = sql.uuid(f.counterpartyId);
-      where.push('(c.provider_id = :counterparty OR c.consumer_id = :counterparty)');
-    }
-  } else {
-    if (f.counterpartyId !== undefined) {
-      params.counterparty = sql.uuid(f.counterpartyId);
-      where.push('(c.provider_id = :counterparty OR c.consumer_id = :counterparty)');
-    }
+  }
+  if (f.counterpartyId !== undefined) {
+    params.counterparty = sql.uuid(f.counterpartyId);
+    where.push('(c.provider_id = :counterparty OR c.consumer_id = :counterparty)');
   }
   if (f.status !== undefined) {
     params.status = sql.text(f.status);
@@ -104,14 +150,14 @@ export async function listContracts(q: Queryable, f: ContractFilter): Promise<Co
     params.after_id = sql.uuid(f.after.id);
     where.push('(c.created_at, c.id) < (:after_created_at, :after_id)');
   }
-  const { rows } = await q.query<ContractRow>(
-    `SELECT ${COLUMNS} FROM contracts c
+  const { rows } = await q.query<SummaryRow>(
+    `SELECT ${SUMMARY_COLUMNS} FROM contracts c
      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY c.created_at DESC, c.id DESC
      LIMIT :limit`,
     params,
   );
-  return rows.map(toContract);
+  return rows.map(toSummary);
 }
 
 function rowParams(c: ContractData): SqlParams {

@@ -1,4 +1,4 @@
-import type { ContractData, ContractStatus } from './contract.ts';
+import type { ContractState, ContractStatus } from './contract.ts';
 import { currentPartySignatures, partyRoleOf } from './contract.ts';
 import { ForbiddenError, IllegalTransitionError, UnprocessableError } from './errors.ts';
 import type { Role } from './identity.ts';
@@ -21,17 +21,17 @@ export type ContractAction =
 interface Transition {
   readonly from: readonly ContractStatus[];
   /** The status after the action; `undefined` for `delete` (the row goes away). */
-  readonly to: ContractStatus | ((c: ContractData) => ContractStatus) | undefined;
+  readonly to: ContractStatus | ((c: ContractState) => ContractStatus) | undefined;
   /** Who may trigger it; a sentence naming who may, for the 403. */
-  readonly who: (actor: Actor, c: ContractData) => boolean;
+  readonly who: (actor: Actor, c: ContractState) => boolean;
   readonly whoMay: string;
   /** What must hold beyond the source status; returns the reason it does not, or null. */
-  readonly guard?: (c: ContractData, now: Date) => string | null;
+  readonly guard?: (c: ContractState, now: Date) => string | null;
 }
 
 const isAdmin = (a: Actor) => a.kind === 'identity' && a.roles.includes('admin');
-const isParty = (a: Actor, c: ContractData) => a.kind === 'identity' && partyRoleOf(c, a.id) !== null;
-const expired = (c: ContractData, now: Date) => now.getTime() >= Date.parse(c.terms.validity.end);
+const isParty = (a: Actor, c: ContractState) => a.kind === 'identity' && partyRoleOf(c, a.id) !== null;
+const expired = (c: ContractState, now: Date) => now.getTime() >= Date.parse(c.terms.validity.end);
 
 /**
  * The contract lifecycle, as one table:
@@ -110,7 +110,7 @@ export const CONTRACT_TRANSITIONS: Readonly<Record<ContractAction, Transition>> 
  *   UnprocessableError when a guard fails.
  */
 export function applyTransition(
-  c: ContractData,
+  c: ContractState,
   action: ContractAction,
   actor: Actor,
   now: Date,
@@ -133,7 +133,7 @@ export function applyTransition(
 }
 
 /** The actions `actor` could apply now, for clients to render the buttons that would work. */
-export function availableActions(c: ContractData, actor: Actor, now: Date): ContractAction[] {
+export function availableActions(c: ContractState, actor: Actor, now: Date): ContractAction[] {
   return (Object.keys(CONTRACT_TRANSITIONS) as ContractAction[]).filter((action) => {
     const t = CONTRACT_TRANSITIONS[action];
     return t.who(actor, c) && t.from.includes(c.status) && !t.guard?.(c, now);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { canonicalJson, sha256Hex } from './canonical-json.ts';
+import { canonicalJson, sha256Hex, storedJsonBytes } from './canonical-json.ts';
 import { type ContractTerms, ContractTermsSchema } from './contract-terms.ts';
+import { ValidationError } from './errors.ts';
 import { IdSchema } from './identifiers.ts';
 import { KeySignatureSchema, SIGNATURE_ALGORITHMS, type SignatureAlgorithm } from './identity.ts';
 import { text } from './text.ts';
@@ -88,6 +89,62 @@ const Reason = text({ min: 1, max: 1000, lines: 'multi' });
 export const ReasonSchema = z.strictObject({ reason: Reason });
 export const OptionalReasonSchema = z.strictObject({ reason: Reason.optional() });
 
+/**
+ * The most a contract's title, description and terms may take together, measured as one database row
+ * carries them (`storedJsonBytes`). A contract is read as one row, and the RDS Data API refuses rows over
+ * 64 KB: this leaves room for the signatures (at most two parties' and the platform's, about 6 KB) and
+ * the other columns, so every contract that can be stored can be read back.
+ */
+export const MAX_CONTRACT_CONTENT_BYTES = 40 * 1024;
+
+/**
+ * Refuses content that would not fit one readable row (400, naming the size and the limit).
+ * @throws ValidationError
+ */
+export function assertContentFits(content: Pick<ContractData, 'title' | 'description' | 'terms'>): void {
+  const bytes = storedJsonBytes({
+    title: content.title,
+    description: content.description,
+    terms: content.terms,
+  });
+  if (bytes > MAX_CONTRACT_CONTENT_BYTES) {
+    throw new ValidationError(
+      `The contract is too large: its title, description and terms take ${bytes} bytes stored, at most ${MAX_CONTRACT_CONTENT_BYTES}.`,
+      [
+        {
+          field: 'body',
+          message: `content takes ${bytes} bytes stored; at most ${MAX_CONTRACT_CONTENT_BYTES}`,
+        },
+      ],
+    );
+  }
+}
+
+/**
+ * A contract as lists show it: everything but the description, the terms (only their validity window)
+ * and the signatures' bytes (only who signed the current content). A page of 100 summaries stays far below
+ * the Data API's 1 MiB response and Lambda's 6 MB reply whatever the contracts hold; `GET /contracts/{id}`
+ * returns the whole contract.
+ */
+export interface ContractSummary {
+  readonly id: string;
+  readonly title: string;
+  readonly providerId: string;
+  readonly consumerId: string;
+  readonly status: ContractStatus;
+  readonly validity: ContractTerms['validity'];
+  /** Who signed the current content (`contentDigest` at `contentVersion`), the platform included. */
+  readonly signedBy: readonly (PartyRole | 'platform')[];
+  readonly version: number;
+  readonly contentVersion: number;
+  readonly contentDigest: string;
+  readonly everSigned: boolean;
+  readonly statusReason: string | null;
+  readonly suspendedBy: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
 /** The content parties agree on: everything that gives the contract its meaning. */
 export function signableContent(
   c: Pick<ContractData, 'id' | 'title' | 'description' | 'providerId' | 'consumerId' | 'terms'>,
@@ -129,8 +186,39 @@ export function countersignPayload(c: ContractData, parties: readonly ContractSi
   });
 }
 
+/**
+ * What the lifecycle rules read of a contract: the whole contract, or what a summary carries of it (the
+ * validity window, and who signed the current content).
+ */
+export interface ContractState
+  extends Pick<
+    ContractData,
+    'status' | 'providerId' | 'consumerId' | 'everSigned' | 'suspendedBy' | 'contentDigest' | 'contentVersion'
+  > {
+  readonly terms: { readonly validity: ContractTerms['validity'] };
+  readonly signatures: readonly SignatureMark[];
+}
+
+/** What the lifecycle needs of a signature: who signed which content. */
+export type SignatureMark = Pick<ContractSignature, 'role' | 'contentDigest' | 'contentVersion'>;
+
+/** The lifecycle's view of a summary: its signers, all over the current content. */
+export function stateOfSummary(s: ContractSummary): ContractState {
+  return {
+    ...s,
+    terms: { validity: s.validity },
+    signatures: s.signedBy.map((role) => ({
+      role,
+      contentDigest: s.contentDigest,
+      contentVersion: s.contentVersion,
+    })),
+  };
+}
+
 /** Current party signatures: those over the present digest and content version. */
-export function currentPartySignatures(c: ContractData): ContractSignature[] {
+export function currentPartySignatures<S extends SignatureMark>(
+  c: Pick<ContractData, 'contentDigest' | 'contentVersion'> & { readonly signatures: readonly S[] },
+): S[] {
   return c.signatures.filter(
     (s) =>
       s.role !== 'platform' && s.contentDigest === c.contentDigest && s.contentVersion === c.contentVersion,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storedJsonBytes } from './canonical-json.ts';
 import { IdSchema } from './identifiers.ts';
 import { PcrHexSchema } from './measurement-set.ts';
 import { text } from './text.ts';
@@ -223,6 +224,13 @@ export const EnclaveImageSchema = z
   });
 export type EnclaveImage = z.infer<typeof EnclaveImageSchema>;
 
+/**
+ * The most an enclave's configuration may take, measured as its database row carries it
+ * (`storedJsonBytes`): an enclave is read as one row, which the RDS Data API refuses over 64 KB; the rest of
+ * the row (attestation with up to 32 PCRs, metrics, name, ids) stays under 8 KB.
+ */
+export const MAX_ENCLAVE_CONFIGURATION_BYTES = 32 * 1024;
+
 /** What an enclave runs and how it is fenced; strictly validated, every list and string bounded. */
 export const EnclaveConfigurationSchema = z
   .strictObject({
@@ -233,6 +241,14 @@ export const EnclaveConfigurationSchema = z
     image: EnclaveImageSchema,
   })
   .superRefine((config, ctx) => {
+    const bytes = storedJsonBytes(config);
+    if (bytes > MAX_ENCLAVE_CONFIGURATION_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `the configuration takes ${bytes} bytes stored; at most ${MAX_ENCLAVE_CONFIGURATION_BYTES}`,
+      });
+    }
     const { pcr8 } = config.image;
     const signers = config.securityPolicies.allowedSigners;
     if (pcr8 !== undefined && signers.length > 0 && !signers.includes(pcr8)) {
@@ -380,6 +396,45 @@ export function newEnclave(
     createdAt: at,
     updatedAt: at,
   };
+}
+
+/**
+ * The provisioning workflow execution's name: what a party or an operator needs to find the execution (the
+ * Step Functions console searches by name). The ARN also carries the account id and the state machine's
+ * name, which parties have no use for, so the API never shows it.
+ */
+export function provisioningIdOf(executionArn: string | null): string | null {
+  return executionArn === null ? null : (executionArn.split(':').at(-1) ?? null);
+}
+
+/** An enclave as the API shows it: the stored record with the provisioning reference for the ARN. */
+export type EnclaveView = Omit<EnclaveData, 'executionArn'> & { readonly provisioningId: string | null };
+
+export function enclaveView(e: EnclaveData): EnclaveView {
+  const { executionArn, ...rest } = e;
+  return { ...rest, provisioningId: provisioningIdOf(executionArn) };
+}
+
+/**
+ * An enclave as lists show it: no configuration but its image's identity, no metrics, and only the verdict
+ * of its attestation. A page of 100 stays far below the Data API's 1 MiB response whatever the enclaves
+ * hold; `GET /enclaves/{id}` returns the whole record.
+ */
+export interface EnclaveSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly providerId: string;
+  readonly contractId: string;
+  readonly status: EnclaveStatus;
+  readonly region: string;
+  readonly image: Omit<EnclaveImage, 'source'>;
+  readonly attestationVerdict: EnclaveAttestation['verdict'] | null;
+  readonly version: number;
+  readonly instanceId: string | null;
+  readonly provisioningId: string | null;
+  readonly statusReason: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
 }
 
 /** True for the statuses no action leaves. */

@@ -12,6 +12,9 @@ import {
   type EnclaveData,
   type EnclaveMetrics,
   type EnclaveStatus,
+  type EnclaveSummary,
+  type EnclaveView,
+  enclaveView,
   type LocalCreateEnclave,
   newEnclave,
   type UpdateEnclave,
@@ -43,6 +46,7 @@ import { checkIfMatch, etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import {
   claimIdempotencyKey,
+  findReplay,
   type IdempotentRequest,
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
@@ -205,9 +209,9 @@ export async function getEnclave(
   deps: Dependencies,
   caller: Identity,
   id: string,
-): Promise<Reply<EnclaveData>> {
+): Promise<Reply<EnclaveView>> {
   const { enclave } = await loadVisible(deps, caller, id);
-  return { status: 200, body: enclave, etag: etagOf(enclave.version) };
+  return { status: 200, body: enclaveView(enclave), etag: etagOf(enclave.version) };
 }
 
 export interface ListEnclavesQuery {
@@ -226,7 +230,7 @@ export async function listEnclaves(
   deps: Dependencies,
   caller: Identity,
   query: ListEnclavesQuery,
-): Promise<Reply<{ items: EnclaveData[]; nextCursor: string | null }>> {
+): Promise<Reply<{ items: EnclaveSummary[]; nextCursor: string | null }>> {
   const seesAll = caller.roles.includes('admin') || caller.roles.includes('auditor');
   const after = query.cursor ? decodeCursor(query.cursor, CreatedAtCursorSchema) : undefined;
   const rows = await listEnclaveRows(deps.db, {
@@ -310,7 +314,7 @@ export async function createEnclave(
   caller: Identity,
   input: LocalCreateEnclave,
   idempotency?: IdempotentRequest,
-): Promise<Reply<EnclaveData>> {
+): Promise<Reply<EnclaveView>> {
   isLocalOnly(input, deps);
   const [loaded, sets] = await Promise.all([
     loadContract(deps.db, input.contractId),
@@ -347,7 +351,7 @@ export async function createEnclave(
         caller.id,
         'createEnclave',
         idempotency,
-        { status: 201, body: enclave },
+        { status: 201, body: enclaveView(enclave) },
         at,
         "EXISTS (SELECT 1 FROM contracts WHERE id = :contract_id AND provider_id = :provider_id AND status = 'Active')",
       )
@@ -378,13 +382,18 @@ export async function createEnclave(
     event: enclaveEvent(deps, 'EnclaveCreated', enclave),
   });
   if (!applied) {
-    // Either the contract left Active since it was loaded, or the key was claimed before.
+    // Either the key was claimed by an earlier request (replayed, whatever happened since), or the
+    // contract left Active since it was loaded.
+    if (claim && idempotency && extra.key_locked !== false) {
+      const replay = await findReplay<EnclaveView>(deps.db, caller.id, 'createEnclave', idempotency);
+      if (replay) return { ...replay, etag: etagOf(replay.body.version) };
+    }
     const now = await loadContract(deps.db, contract.id);
     if (now && now.contract.status !== 'Active') {
       assertProvisionable(now.contract, input, sets, { localStack, deploymentRegion: deps.region });
     }
     if (!claim || !idempotency) throw new Error('enclave insert applied no row under an Active contract');
-    const replay = await replayOrConflict<EnclaveData>(
+    const replay = await replayOrConflict<EnclaveView>(
       deps.db,
       caller.id,
       'createEnclave',
@@ -394,7 +403,7 @@ export async function createEnclave(
     return { ...replay, etag: etagOf(replay.body.version) };
   }
   if (input.simulation && deps.local) deps.local.recordSimulation(enclave.id, input.simulation.fault);
-  return { status: 201, body: enclave, etag: etagOf(enclave.version) };
+  return { status: 201, body: enclaveView(enclave), etag: etagOf(enclave.version) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -491,8 +500,8 @@ function advanced(e: EnclaveData, at: string, changes: Partial<EnclaveData>): En
   return { ...e, ...changes, version: e.version + 1, updatedAt: at };
 }
 
-function reply(outcome: SystemOutcome): Reply<EnclaveData> {
-  return { status: 200, body: outcome.enclave, etag: etagOf(outcome.enclave.version) };
+function reply(outcome: SystemOutcome): Reply<EnclaveView> {
+  return { status: 200, body: enclaveView(outcome.enclave), etag: etagOf(outcome.enclave.version) };
 }
 
 /** A verified attestation stops vouching once the enclave stops running: it is kept as `voided`. */
@@ -517,7 +526,7 @@ export async function updateEnclave(
   id: string,
   patch: UpdateEnclave,
   ifMatch: string | undefined,
-): Promise<Reply<EnclaveData>> {
+): Promise<Reply<EnclaveView>> {
   const outcome = await mutate(
     deps,
     caller,
@@ -602,7 +611,7 @@ export async function suspendEnclave(
   id: string,
   reason: string,
   ifMatch: string | undefined,
-): Promise<Reply<EnclaveData>> {
+): Promise<Reply<EnclaveView>> {
   return reply(
     await mutate(deps, caller, id, 'suspend', { ifMatch }, (e, status, at) =>
       suspendChange(e, status, at, reason),
@@ -621,7 +630,7 @@ export async function resumeEnclave(
   id: string,
   reason: string | undefined,
   ifMatch: string | undefined,
-): Promise<Reply<EnclaveData>> {
+): Promise<Reply<EnclaveView>> {
   const outcome = await mutate(
     deps,
     caller,
@@ -652,7 +661,7 @@ export async function terminateEnclave(
   id: string,
   reason: string,
   ifMatch: string | undefined,
-): Promise<Reply<EnclaveData>> {
+): Promise<Reply<EnclaveView>> {
   return reply(
     await mutate(deps, caller, id, 'terminate', { ifMatch }, (e, status, at) =>
       terminateChange(e, status, at, reason),
@@ -670,7 +679,7 @@ export async function deleteEnclave(
   caller: Identity,
   id: string,
   ifMatch: string | undefined,
-): Promise<Reply<EnclaveData>> {
+): Promise<Reply<EnclaveView>> {
   const reason = `deleted by ${caller.name}`;
   return reply(
     await mutate(deps, caller, id, 'terminate', { ifMatch, requireIfMatch: true }, (e, status, at) =>

@@ -5,7 +5,9 @@ import type {
   EnclaveData,
   EnclaveMetrics,
   EnclaveStatus,
+  EnclaveSummary,
 } from '../domain/enclave.ts';
+import { provisioningIdOf } from '../domain/enclave.ts';
 
 /**
  * SQL for enclaves; the only module that knows the `enclaves` table (migration `0006-enclaves.sql`).
@@ -106,12 +108,54 @@ export interface EnclaveFilter {
   readonly after?: { createdAt: string; id: string } | undefined;
 }
 
+/** What a summary row holds: the image's identity instead of the configuration, the attestation's verdict. */
+const SUMMARY_COLUMNS = `e.id, e.name, e.contract_id, e.provider_id, e.status, e.region,
+  (e.configuration -> 'image') - 'source' AS image, e.attestation ->> 'verdict' AS attestation_verdict,
+  e.version, e.instance_id, e.execution_arn, e.status_reason, e.created_at, e.updated_at`;
+
+interface SummaryRow {
+  id: string;
+  name: string;
+  contract_id: string;
+  provider_id: string;
+  status: EnclaveStatus;
+  region: string;
+  image: EnclaveSummary['image'];
+  attestation_verdict: EnclaveSummary['attestationVerdict'];
+  version: number;
+  instance_id: string | null;
+  execution_arn: string | null;
+  status_reason: string | null;
+  created_at: string;
+  updated_at: string;
+  [k: string]: unknown;
+}
+
+function toSummary(r: SummaryRow): EnclaveSummary {
+  return {
+    id: r.id,
+    name: r.name,
+    providerId: r.provider_id,
+    contractId: r.contract_id,
+    status: r.status,
+    region: r.region,
+    image: r.image,
+    attestationVerdict: r.attestation_verdict,
+    version: r.version,
+    instanceId: r.instance_id,
+    provisioningId: provisioningIdOf(r.execution_arn),
+    statusReason: r.status_reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
 /**
- * Enclaves newest first, in a stable order (created_at DESC, id DESC), keyset-paginated. The party filter
- * joins the enclave's contract in the same query, so a consumer sees the enclaves of its contracts without
- * a second round trip and without the enclave row having to copy the consumer.
+ * Enclave summaries newest first, in a stable order (created_at DESC, id DESC), keyset-paginated. The
+ * party filter joins the enclave's contract in the same query, so a consumer sees the enclaves of its
+ * contracts without a second round trip and without the enclave row having to copy the consumer.
  */
-export async function listEnclaves(q: Queryable, f: EnclaveFilter): Promise<EnclaveData[]> {
+export async function listEnclaves(q: Queryable, f: EnclaveFilter): Promise<EnclaveSummary[]> {
   const where: string[] = [];
   const params: Record<string, SqlParams[string]> = { limit: sql.int(f.limit) };
   let from = 'enclaves e';
@@ -133,14 +177,14 @@ export async function listEnclaves(q: Queryable, f: EnclaveFilter): Promise<Encl
     params.after_id = sql.uuid(f.after.id);
     where.push('(e.created_at, e.id) < (:after_created_at, :after_id)');
   }
-  const { rows } = await q.query<EnclaveRow>(
-    `SELECT ${COLUMNS} FROM ${from}
+  const { rows } = await q.query<SummaryRow>(
+    `SELECT ${SUMMARY_COLUMNS} FROM ${from}
      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY e.created_at DESC, e.id DESC
      LIMIT :limit`,
     params,
   );
-  return rows.map(toEnclave);
+  return rows.map(toSummary);
 }
 
 function rowParams(e: EnclaveData): SqlParams {

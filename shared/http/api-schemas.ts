@@ -77,8 +77,30 @@ export const ContractResponseSchema = z.object({
   updatedAt: z.string(),
 });
 
+/** A list's item: the contract without its description and terms (`GET /contracts/{id}` has them). */
+export const ContractSummaryResponseSchema = z.object({
+  id: z.uuid(),
+  title: z.string(),
+  providerId: z.uuid(),
+  consumerId: z.uuid(),
+  status: z.enum(CONTRACT_STATUSES),
+  validity: z.object({ start: z.string(), end: z.string() }),
+  signedBy: z
+    .array(z.enum(['provider', 'consumer', 'platform']))
+    .describe('Who signed the current content (contentDigest at contentVersion)'),
+  version: z.int(),
+  contentVersion: z.int(),
+  contentDigest: z.string(),
+  everSigned: z.boolean(),
+  statusReason: z.string().nullable(),
+  suspendedBy: z.uuid().nullable(),
+  availableActions: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
 export const ContractPageSchema = z.object({
-  items: z.array(ContractResponseSchema),
+  items: z.array(ContractSummaryResponseSchema),
   nextCursor: z.string().nullable(),
 });
 
@@ -199,6 +221,13 @@ export const EnclaveMetricsQuerySchema = z.strictObject({
   cursor: CursorParamSchema.optional(),
 });
 
+const ProvisioningIdSchema = z
+  .string()
+  .nullable()
+  .describe(
+    "The provisioning workflow execution's name (find it in the Step Functions console), or null before the first",
+  );
+
 export const EnclaveResponseSchema = z.object({
   id: z.uuid(),
   name: z.string(),
@@ -213,14 +242,39 @@ export const EnclaveResponseSchema = z.object({
   region: z.string(),
   version: z.int(),
   instanceId: z.string().nullable(),
-  executionArn: z.string().nullable(),
+  provisioningId: ProvisioningIdSchema,
+  statusReason: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** A list's item: the enclave without its configuration (but its image) and metrics. */
+export const EnclaveSummaryResponseSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  providerId: z.uuid(),
+  contractId: z.uuid(),
+  status: z.enum(ENCLAVE_STATUSES),
+  region: z.string(),
+  image: z.object({
+    pcr0: z.string(),
+    pcr1: z.string(),
+    pcr2: z.string(),
+    pcr8: z.string().optional(),
+    name: z.string().optional(),
+    version: z.string().optional(),
+  }),
+  attestationVerdict: z.enum(['verified', 'refused', 'voided']).nullable(),
+  version: z.int(),
+  instanceId: z.string().nullable(),
+  provisioningId: ProvisioningIdSchema,
   statusReason: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 
 export const EnclavePageSchema = z.object({
-  items: z.array(EnclaveResponseSchema),
+  items: z.array(EnclaveSummaryResponseSchema),
   nextCursor: z.string().nullable(),
 });
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../infra/local/local-stack.ts';
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
+import { provisioningIdOf } from '../../shared/domain/enclave.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
 import { compensateStep, verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
 import { STATES, STEP_ERRORS } from '../../shared/enclaves/provisioning-workflow.ts';
@@ -84,7 +85,10 @@ describe('provisioning through the rendered state machine', () => {
     expect(instance!.tags[INSTANCE_TAGS.imageSha256]).toBe('');
     const execution = executionOf(id);
     expect(execution.status).toBe('SUCCEEDED');
-    expect(enclave.executionArn).toBe(execution.executionArn);
+    expect(enclave.provisioningId).toBe(provisioningIdOf(execution.executionArn));
+    // Parties see the execution's name, never its ARN (the account id and the state machine's name).
+    expect(enclave).not.toHaveProperty('executionArn');
+    expect(JSON.stringify(enclave)).not.toContain('arn:aws:states');
     expect(execution.path).toEqual([
       STATES.validate,
       STATES.challenge,
@@ -255,7 +259,7 @@ describe('callbacks and replays', () => {
     const refused = await verifyAttestationStep(stack.deps, {
       enclaveId: id,
       // Another execution than the one that consumed the nonce: a replay.
-      executionArn: `${enclave.executionArn}-replay`,
+      executionArn: `${executionOf(id).executionArn}-replay`,
       instanceId: enclave.instanceId,
       document: Buffer.from(replay).toString('base64'),
       nonce,
@@ -288,7 +292,7 @@ describe('duplicate and stale executions', () => {
     expect((await postAttestation(id, instance!.instanceId, document)).status).toBe(202);
     const enclave = await settle(id, ['Running', 'Failed']);
     expect(enclave.status, enclave.statusReason ?? '').toBe('Running');
-    expect(enclave.executionArn).not.toBe(duplicate.executionArn);
+    expect(enclave.provisioningId).not.toBe(provisioningIdOf(duplicate.executionArn));
     await assertNoOrphans();
   });
 });
@@ -396,7 +400,7 @@ describe('trust anchors', () => {
     });
     const input = {
       enclaveId: id,
-      executionArn: enclave.executionArn!,
+      executionArn: executionOf(id).executionArn,
       instanceId: enclave.instanceId,
       document: Buffer.from(document).toString('base64'),
       nonce: Buffer.from(nonce).toString('base64'),

@@ -136,7 +136,7 @@ describe.each(MODES)('on $name', ({ options, index }) => {
         attestation: null,
         metrics: null,
         instanceId: null,
-        executionArn: null,
+        provisioningId: null,
       });
       expect(await eventsOf(res.body.id)).toEqual([
         {
@@ -365,7 +365,7 @@ describe.each(MODES)('on $name', ({ options, index }) => {
       expect(resumed.body).toMatchObject({
         status: 'Initializing',
         version: v + 3,
-        executionArn: null,
+        provisioningId: null,
         statusReason: null,
         instanceId: null,
       });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { storedJsonBytes } from '../../shared/domain/canonical-json.ts';
 import { type ContractData, contentDigest } from '../../shared/domain/contract.ts';
 import { ContractTermsSchema } from '../../shared/domain/contract-terms.ts';
 
@@ -30,4 +31,42 @@ export function contractFixture(overrides: Partial<ContractData> = {}): Contract
     updatedAt: '2026-11-25T10:00:00.000Z',
     ...overrides,
   };
+}
+
+/**
+ * A contract create body whose title, description and terms take exactly `bytes` as a database row
+ * carries them (`storedJsonBytes`), built of the costliest characters to carry: quotes, which the
+ * Data API's JSON-in-JSON doubles twice. Datasets with quote-filled locations grow it, an ASCII title
+ * pads it to the byte.
+ */
+export function contractOfStoredSize(bytes: number, base = CREATE_FIXTURE): typeof CREATE_FIXTURE {
+  const body = structuredClone(base);
+  body.title = 'x';
+  body.description = '';
+  const datasets = body.terms.dataAccess.datasets as { id: string; location?: string }[];
+  const size = () => storedJsonBytes({ title: body.title, description: body.description, terms: body.terms });
+  for (let i = 0; size() < bytes; i++) {
+    const dataset = { id: `ds-${i}`, location: '' };
+    datasets.push(dataset);
+    // The longest quote-filled location that still fits (4 bytes stored per quote).
+    let low = 0;
+    let high = 2048;
+    while (low < high) {
+      const mid = Math.ceil((low + high) / 2);
+      dataset.location = '"'.repeat(mid);
+      if (size() <= bytes) low = mid;
+      else high = mid - 1;
+    }
+    dataset.location = '"'.repeat(low);
+    if (size() > bytes) {
+      datasets.pop();
+      break;
+    }
+    if (low < 2048) break;
+  }
+  const missing = bytes - size();
+  if (missing < 0 || missing > 199) throw new Error(`cannot pad the contract to ${bytes} bytes`);
+  body.title = 'x'.repeat(1 + missing);
+  if (size() !== bytes) throw new Error(`the contract takes ${size()} bytes, not ${bytes}`);
+  return body;
 }

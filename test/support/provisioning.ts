@@ -5,7 +5,7 @@ import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
 import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts';
 import { sql } from '../../shared/database/database.ts';
-import type { EnclaveData, SimulationFault } from '../../shared/domain/enclave.ts';
+import type { EnclaveView, SimulationFault } from '../../shared/domain/enclave.ts';
 import { STATES } from '../../shared/enclaves/provisioning-workflow.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
@@ -22,7 +22,7 @@ export const ENCLAVE_FIXTURE = JSON.parse(
   };
 } & Record<string, unknown>;
 
-export type Enclave = EnclaveData & Record<string, unknown>;
+export type Enclave = EnclaveView & Record<string, unknown>;
 
 /** What the helpers act on; read when called, so a suite can fill it in `beforeAll`. */
 export interface ProvisioningContext {
