@@ -32,7 +32,7 @@ import {
   UnprocessableError,
 } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
-import { CreatedAtCursorSchema, decodeCursor, pageOf } from '../http/cursor.ts';
+import { pageOf } from '../http/cursor.ts';
 import { checkIfMatch, etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import {
@@ -98,7 +98,8 @@ export interface ListQuery {
   readonly role?: ContractFilter['role'];
   readonly counterpartyId?: string | undefined;
   readonly limit: number;
-  readonly cursor?: string | undefined;
+  /** Where the previous page ended (its decoded nextCursor). */
+  readonly cursor?: { readonly createdAt: string; readonly id: string } | undefined;
 }
 
 /** A summary as the API lists it for one caller: with what they may do. */
@@ -114,7 +115,6 @@ export async function listContracts(
   query: ListQuery,
 ): Promise<Reply<{ items: ContractSummaryView[]; nextCursor: string | null }>> {
   const seesAll = caller.roles.includes('admin') || caller.roles.includes('auditor');
-  const after = query.cursor ? decodeCursor(query.cursor, CreatedAtCursorSchema) : undefined;
   const rows = await listContractRows(deps.db, {
     // Admins and auditors see every contract; a role filter always means "where the caller is that party".
     partyId: seesAll && !query.role ? undefined : caller.id,
@@ -122,7 +122,7 @@ export async function listContracts(
     counterpartyId: query.counterpartyId,
     status: query.status,
     limit: query.limit + 1,
-    after,
+    after: query.cursor,
   });
   const { items, nextCursor } = pageOf(rows, query.limit, (c) => ({ createdAt: c.createdAt, id: c.id }));
   const now = deps.now();

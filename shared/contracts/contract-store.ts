@@ -1,10 +1,5 @@
 import { type Queryable, type SqlParams, sql } from '../database/database.ts';
-import type {
-  ContractData,
-  ContractSignature,
-  ContractStatus,
-  ContractSummary,
-} from '../domain/contract.ts';
+import type { ContractData, ContractSignature, ContractStatus, ContractSummary } from '../domain/contract.ts';
 import type { ContractTerms } from '../domain/contract-terms.ts';
 
 /** SQL for contracts; the only module that knows the `contracts` table. */

@@ -40,7 +40,7 @@ import {
 import type { Identity } from '../domain/identity.ts';
 import { chooseInstanceTypes } from '../domain/instance-types.ts';
 import type { MeasurementSet } from '../domain/measurement-set.ts';
-import { CreatedAtCursorSchema, decodeCursor, pageOf, ReportedAtCursorSchema } from '../http/cursor.ts';
+import { pageOf } from '../http/cursor.ts';
 import type { InstanceCaller } from '../http/instance-caller.ts';
 import { checkIfMatch, etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
@@ -218,7 +218,8 @@ export interface ListEnclavesQuery {
   readonly contractId?: string | undefined;
   readonly status?: EnclaveStatus | undefined;
   readonly limit: number;
-  readonly cursor?: string | undefined;
+  /** Where the previous page ended (its decoded nextCursor). */
+  readonly cursor?: { readonly createdAt: string; readonly id: string } | undefined;
 }
 
 /**
@@ -232,13 +233,12 @@ export async function listEnclaves(
   query: ListEnclavesQuery,
 ): Promise<Reply<{ items: EnclaveSummary[]; nextCursor: string | null }>> {
   const seesAll = caller.roles.includes('admin') || caller.roles.includes('auditor');
-  const after = query.cursor ? decodeCursor(query.cursor, CreatedAtCursorSchema) : undefined;
   const rows = await listEnclaveRows(deps.db, {
     partyId: seesAll ? undefined : caller.id,
     contractId: query.contractId,
     status: query.status,
     limit: query.limit + 1,
-    after,
+    after: query.cursor,
   });
   return {
     status: 200,
@@ -847,7 +847,8 @@ export async function reportEnclaveMetrics(
 
 export interface MetricsQuery {
   readonly limit: number;
-  readonly cursor?: string | undefined;
+  /** Where the previous page ended (its decoded nextCursor). */
+  readonly cursor?: { readonly reportedAt: string } | undefined;
 }
 
 /** `GET /enclaves/{id}/metrics`: recent samples, newest first (by `reportedAt`), keyset-paginated. */
@@ -858,7 +859,7 @@ export async function listMetricsOfEnclave(
   query: MetricsQuery,
 ): Promise<Reply<{ items: StoredEnclaveMetrics[]; nextCursor: string | null }>> {
   await loadVisible(deps, caller, id);
-  const before = query.cursor ? decodeCursor(query.cursor, ReportedAtCursorSchema).reportedAt : undefined;
+  const before = query.cursor?.reportedAt;
   const rows = await listEnclaveMetrics(deps.db, id, { limit: query.limit + 1, before });
   return { status: 200, body: pageOf(rows, query.limit, (m) => ({ reportedAt: m.reportedAt })) };
 }

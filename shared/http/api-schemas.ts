@@ -11,7 +11,7 @@ import {
 import { IdSchema } from '../domain/identifiers.ts';
 import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
 import { MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
-import { CursorParamSchema } from './cursor.ts';
+import { CreatedAtCursorSchema, cursorParam, NameCursorSchema, ReportedAtCursorSchema } from './cursor.ts';
 
 /** Schemas of path parameters, query strings and replies: the request bodies live with the domain. */
 export const IdPathSchema = z.strictObject({ id: IdSchema });
@@ -35,7 +35,7 @@ export const ListContractsQuerySchema = z.strictObject({
   role: z.enum(['provider', 'consumer']).optional(),
   counterpartyId: IdSchema.optional(),
   limit: countParam(1, 100, 20),
-  cursor: CursorParamSchema.optional(),
+  cursor: cursorParam(CreatedAtCursorSchema).optional(),
 });
 
 /**
@@ -53,7 +53,7 @@ export const AuditQuerySchema = z.strictObject({
 export const ListIdentitiesQuerySchema = z.strictObject({
   role: z.enum(ROLES).optional(),
   limit: countParam(1, 100, 50),
-  cursor: CursorParamSchema.optional(),
+  cursor: cursorParam(NameCursorSchema).optional(),
 });
 
 export const ContractResponseSchema = z.object({
@@ -213,12 +213,12 @@ export const ListEnclavesQuerySchema = z.strictObject({
   contractId: IdSchema.optional(),
   status: z.enum(ENCLAVE_STATUSES).optional(),
   limit: countParam(1, 100, 20),
-  cursor: CursorParamSchema.optional(),
+  cursor: cursorParam(CreatedAtCursorSchema).optional(),
 });
 
 export const EnclaveMetricsQuerySchema = z.strictObject({
   limit: countParam(1, 100, 20),
-  cursor: CursorParamSchema.optional(),
+  cursor: cursorParam(ReportedAtCursorSchema).optional(),
 });
 
 const ProvisioningIdSchema = z

@@ -1,14 +1,13 @@
 import { z } from 'zod';
 import { canonicalJson } from '../domain/canonical-json.ts';
-import { ValidationError } from '../domain/errors.ts';
 import { IdSchema } from '../domain/identifiers.ts';
 import { IdentityNameSchema } from '../domain/identity.ts';
 
 /**
  * The one cursor codec of every list: opaque keyset-pagination cursors, base64url of the canonical JSON of
  * the last item's sort key. A cursor is decoded with the schema of its list's sort key, so whatever a
- * client crafts (another shape, a year PostgreSQL cannot hold, an id in another case, NUL in a name)
- * answers 400 `validation-failed` on the `cursor` field and never reaches a query.
+ * client crafts (another shape, a year PostgreSQL cannot hold, a malformed id, NUL in a name) answers
+ * 400 `validation-failed` on `query.cursor` and never reaches a query.
  */
 
 /** The `cursor` query parameter as every list accepts it (base64url, bounded). */
@@ -39,22 +38,38 @@ export function encodeCursor(position: Record<string, string>): string {
   return Buffer.from(canonicalJson(position)).toString('base64url');
 }
 
-/**
- * The sort key a cursor holds, validated by `schema`.
- * @throws ValidationError (400, field `cursor`) for anything this API did not issue.
- */
-export function decodeCursor<S extends z.ZodType>(cursor: string, schema: S): z.output<S> {
+/** The sort key `cursor` holds when `position` accepts it, else undefined. */
+function decodePosition<S extends z.ZodType>(cursor: string, position: S): z.output<S> | undefined {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    value = undefined;
+    return undefined;
   }
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  throw new ValidationError('The cursor is not one this API issued.', [
-    { field: 'query.cursor', message: 'invalid cursor' },
-  ]);
+  const parsed = position.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * A list's `cursor` query parameter, decoded at the edge into the sort key `position` describes: the use
+ * case receives a validated position, and anything this API did not issue is a 400 on `query.cursor`
+ * before a use case runs (a list under an unknown parent still says the cursor was wrong, not 404).
+ * @example
+ * const ListQuerySchema = z.strictObject({ cursor: cursorParam(CreatedAtCursorSchema).optional() });
+ */
+export function cursorParam<S extends z.ZodType>(position: S) {
+  return CursorParamSchema.transform((cursor, ctx): z.output<S> => {
+    const decoded = decodePosition(cursor, position);
+    if (decoded === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'not a cursor this API issued: pass nextCursor from the previous page',
+        input: cursor,
+      });
+      return z.NEVER;
+    }
+    return decoded;
+  });
 }
 
 /**

@@ -50,7 +50,11 @@ function checkContentType(value: string | undefined): void {
   for (const parameter of parameters) {
     const [name = '', ...rest] = parameter.split('=');
     if (name.trim().toLowerCase() !== 'charset') continue;
-    const charset = rest.join('=').trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    const charset = rest
+      .join('=')
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase();
     if (charset !== 'utf-8' && charset !== 'utf8') {
       throw new UnsupportedMediaTypeError(
         `The request body must be UTF-8 JSON; charset=${charset.slice(0, 40)} is not accepted.`,

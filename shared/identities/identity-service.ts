@@ -11,8 +11,9 @@ import {
   ValidationError,
 } from '../domain/errors.ts';
 import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
-import { decodeCursor, NameCursorSchema, pageOf } from '../http/cursor.ts';
+import { pageOf } from '../http/cursor.ts';
 import { etagOf } from '../http/preconditions.ts';
+import type { Reply } from '../http/reply.ts';
 import {
   claimIdempotencyKey,
   findReplay,
@@ -20,7 +21,6 @@ import {
   type IdempotentRequest,
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
-import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { checkPublicJwk, verifyPartySignature } from '../signing/party-signatures.ts';
 import {
@@ -95,7 +95,12 @@ export async function createIdentity(
 ): Promise<Reply<Identity>> {
   if (!isAdmin(caller)) throw new ForbiddenError('Only an admin may create identities.');
   const id = deps.newId();
-  const identity = newIdentity(deps, { ...input, id, subject: input.subject ?? id, email: input.email ?? null });
+  const identity = newIdentity(deps, {
+    ...input,
+    id,
+    subject: input.subject ?? id,
+    email: input.email ?? null,
+  });
   const outcome = await insertIdentity(deps, caller.id, identity, idempotency);
   if (outcome === 'exists')
     throw new ConflictError(
@@ -196,12 +201,11 @@ export async function insertIdentity(
 export async function listIdentities(
   deps: Dependencies,
   caller: Identity,
-  query: { role?: Role | undefined; limit: number; cursor?: string | undefined },
+  query: { role?: Role | undefined; limit: number; cursor?: { readonly name: string } | undefined },
 ): Promise<Reply<{ items: Identity[]; nextCursor: string | null }>> {
   if (!isAdmin(caller) && !caller.roles.includes('auditor'))
     throw new ForbiddenError('Only admins and auditors may list identities.');
-  const after = query.cursor ? decodeCursor(query.cursor, NameCursorSchema) : undefined;
-  const rows = await listRows(deps.db, { role: query.role, limit: query.limit + 1, after });
+  const rows = await listRows(deps.db, { role: query.role, limit: query.limit + 1, after: query.cursor });
   return { status: 200, body: pageOf(rows, query.limit, (i) => ({ name: i.name })) };
 }
 

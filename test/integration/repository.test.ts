@@ -24,6 +24,7 @@ import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import type { Identity, RegisterKey } from '../../shared/domain/identity.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
+import { ListContractsQuerySchema } from '../../shared/http/api-schemas.ts';
 import { fingerprintOf, purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
 import { registerKey } from '../../shared/identities/identity-service.ts';
 import { findIdentityBySubject, listIdentities } from '../../shared/identities/identity-store.ts';
@@ -219,7 +220,7 @@ for (const adapter of ADAPTERS) {
       const second = await listContracts(deps, consumer, {
         limit: 2,
         status: 'Draft',
-        cursor: first.body.nextCursor!,
+        cursor: ListContractsQuerySchema.parse({ cursor: first.body.nextCursor! }).cursor,
       });
       expect(second.body.items[0]!.id).toBe(ids[0]);
       await expect(
