@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { PROBLEM_TYPE_BASE } from '../../shared/http/api-handler.ts';
@@ -12,11 +19,26 @@ import type { LocalIssuer } from './local-auth.ts';
 /**
  * The local stand-in for API Gateway (HTTP API, payload format 2.0): matches the route table, checks the
  * bearer token as the JWT authorizer does, builds the same event Lambda would receive, runs the route's
- * own handler module in-process and writes back its structured result.
+ * own handler module in-process and writes back its structured result. What API Gateway refuses before any
+ * function runs, it refuses too, each refusal as RFC 9457 problem+json.
+ *
+ * Facts and sources:
+ * - HTTP API quotas, neither adjustable (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html):
+ *   "Total combined size of request line and header values: 10240 bytes", "Payload size: 10 MB".
+ * - JWT authorizer workflow (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html):
+ *   "The identitySource can include only the token, or the token prefixed with Bearer"; the claims rules
+ *   are in `local-auth.ts`.
+ * - Payload format 2.0 (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html):
+ *   header names in lower case, duplicate headers and query parameters combined with commas; the event is
+ *   JSON, so every header, query or path key is an own property of its object.
  */
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 /** API Gateway HTTP APIs refuse payloads over 10 MB before any function runs. */
 const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
+/** The HTTP API quota on the request line and header values together (bytes; not adjustable). */
+export const GATEWAY_MAX_REQUEST_LINE_AND_HEADER_VALUES = 10_240;
+/** How long a connection refused by the HTTP parser may stay open for the client to read the answer. */
+const CLIENT_ERROR_LINGER_MS = 5_000;
 
 type Handler = (
   event: APIGatewayProxyEventV2,
@@ -70,6 +92,10 @@ export async function startDevServer(options: {
 
   const server = createServer((req, res) => {
     serve(req, res).catch((error: unknown) => {
+      // The connection is gone, or the parser already answered on it ('clientError'): nobody to answer.
+      if (error instanceof ClientAbortedError) return;
+      const requestId = randomUUID();
+      logGatewayFailure(req, requestId, error);
       if (!res.headersSent) {
         send(
           res,
@@ -77,15 +103,43 @@ export async function startDevServer(options: {
             type: `${PROBLEM_TYPE_BASE}internal-error`,
             title: 'Internal error',
             status: 500,
-            detail: 'The local gateway failed.',
+            detail: 'The local gateway failed. It has been logged; quote the instance to find it.',
+            instance: `urn:request:${requestId}`,
           }),
         );
       } else res.destroy(error as Error);
     });
   });
+  server.on('clientError', answerClientError);
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // API Gateway's own limits and parsing come first: no route, authorizer or function sees such a request.
+    if (requestLineAndHeaderValuesBytes(req) > GATEWAY_MAX_REQUEST_LINE_AND_HEADER_VALUES) {
+      return send(
+        res,
+        refusal(
+          431,
+          'request-header-fields-too-large',
+          'Request header fields too large',
+          `The request line and header values exceed ${GATEWAY_MAX_REQUEST_LINE_AND_HEADER_VALUES} bytes.`,
+        ),
+      );
+    }
+    const url = requestUrl(req.url ?? '/');
+    if (!url) {
+      return send(res, refusal(400, 'bad-request', 'Bad request', 'The request target is not a valid URL.'));
+    }
+    if (!isPercentEncodedUtf8(url.pathname)) {
+      return send(
+        res,
+        refusal(
+          400,
+          'malformed-path',
+          'Malformed path',
+          'The request path is not valid percent-encoding of UTF-8 (RFC 3986 §2.1).',
+        ),
+      );
+    }
     const method = (req.method ?? 'GET').toUpperCase();
     if (url.pathname === '/.well-known/jwks.json' && method === 'GET') {
       return send(res, {
@@ -97,39 +151,24 @@ export async function startDevServer(options: {
     const candidates = routes.filter((r) => r.pattern.test(url.pathname));
     const match = candidates.find((r) => r.route.method === method);
     if (!match) {
-      const status = candidates.length ? 405 : 404;
-      return send(
-        res,
-        problemResponse(
-          {
-            type: `${PROBLEM_TYPE_BASE}${status === 404 ? 'not-found' : 'method-not-allowed'}`,
-            title: status === 404 ? 'Not found' : 'Method not allowed',
-            status,
-            detail:
-              status === 404
-                ? `No route for ${url.pathname}.`
-                : `${method} is not allowed here; use ${candidates.map((c) => c.route.method).join(', ')}.`,
-          },
-          status === 405 ? { allow: candidates.map((c) => c.route.method).join(', ') } : {},
-        ),
-      );
+      if (!candidates.length)
+        return send(res, refusal(404, 'not-found', 'Not found', `No route for ${url.pathname}.`));
+      const allow = candidates.map((c) => c.route.method).join(', ');
+      const detail = `${method} is not allowed here; use ${allow}.`;
+      return send(res, refusal(405, 'method-not-allowed', 'Method not allowed', detail, { allow }));
     }
     const body = await readBody(req);
     if (body === null) {
       return send(
         res,
-        problemResponse({
-          type: `${PROBLEM_TYPE_BASE}payload-too-large`,
-          title: 'Payload too large',
-          status: 413,
-          detail: 'The request body exceeds the gateway limit.',
-        }),
+        refusal(413, 'payload-too-large', 'Payload too large', 'The request body exceeds the gateway limit.'),
       );
     }
+    const headers = eventRecord(headerPairs(req.rawHeaders));
     let claims: Record<string, unknown> | undefined;
     let instanceArn: string | undefined;
     if (match.route.auth !== 'none') {
-      const token = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(req.headers.authorization ?? '')?.[1];
+      const token = bearerToken(headers.authorization);
       try {
         if (!token) throw new Error('missing');
         const verified = await options.issuer.verify(token);
@@ -142,20 +181,14 @@ export async function startDevServer(options: {
       } catch {
         return send(
           res,
-          problemResponse(
-            {
-              type: `${PROBLEM_TYPE_BASE}unauthorized`,
-              title: 'Unauthorized',
-              status: 401,
-              detail: 'A valid bearer token is required.',
-            },
-            { 'www-authenticate': 'Bearer' },
-          ),
+          refusal(401, 'unauthorized', 'Unauthorized', 'A valid bearer token is required.', {
+            'www-authenticate': 'Bearer',
+          }),
         );
       }
     }
     const values = match.pattern.exec(url.pathname)!.slice(1);
-    const event = toEvent(req, url, match, values, body, claims, instanceArn);
+    const event = toEvent(req, url, headers, match, values, body, claims, instanceArn);
     const handler = await load(match.route);
     const result = await handler(event, lambdaContext(match.route, event.requestContext.requestId));
     send(res, result);
@@ -176,6 +209,162 @@ export async function startDevServer(options: {
   };
 }
 
+function refusal(
+  status: number,
+  slug: string,
+  title: string,
+  detail: string,
+  headers: Record<string, string> = {},
+): APIGatewayProxyStructuredResultV2 {
+  return problemResponse({ type: `${PROBLEM_TYPE_BASE}${slug}`, title, status, detail }, headers);
+}
+
+/**
+ * The request line (`method SP request-target SP HTTP-version`, RFC 9112 §3) and every header value, in
+ * bytes, as the HTTP API quota counts them; Node decodes both as latin1, one character per byte.
+ */
+function requestLineAndHeaderValuesBytes(req: IncomingMessage): number {
+  let size = Buffer.byteLength(`${req.method} ${req.url} HTTP/${req.httpVersion}`, 'latin1');
+  for (let i = 1; i < req.rawHeaders.length; i += 2) size += Buffer.byteLength(req.rawHeaders[i]!, 'latin1');
+  return size;
+}
+
+/**
+ * The request target as a URL. An origin-form target is read as a path even when it starts with `//`
+ * (against a base, `//host/x` would name another host), so a target such as `//[` cannot throw.
+ */
+function requestUrl(target: string): URL | undefined {
+  try {
+    return new URL(target.startsWith('/') ? `http://localhost${target}` : target);
+  } catch {
+    return undefined;
+  }
+}
+
+function isPercentEncodedUtf8(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The token in an Authorization header, read as API Gateway's JWT authorizer reads its identity source:
+ * the token alone or prefixed with the Bearer scheme, whose name is case-insensitive and followed by one or
+ * more spaces (RFC 9110 §11.1 and §11.4: `credentials = auth-scheme [ 1*SP ( token68 / … ) ]`).
+ */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return /^(?:bearer +)?([A-Za-z0-9._~+/-]+=*)$/i.exec(authorization ?? '')?.[1];
+}
+
+/** Header name/value pairs from Node's raw list, names in lower case as payload format 2.0 has them. */
+function headerPairs(raw: readonly string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
+  return pairs;
+}
+
+/**
+ * A string map as the JSON event delivers it: every key an own property (`__proto__`, `constructor` and
+ * `toString` included, so a strict schema sees them and refuses them as unknown keys), a repeated key's
+ * values joined with commas as payload format 2.0 joins duplicate headers and query parameters. Plain
+ * assignment would not do: `record.__proto__ = v` sets the prototype (or does nothing), and `k in record`
+ * finds what Object.prototype has.
+ */
+export function eventRecord(pairs: Iterable<readonly [string, string]>): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const [key, value] of pairs) {
+    const previous = Object.hasOwn(record, key) ? record[key] : undefined;
+    Object.defineProperty(record, key, {
+      value: previous === undefined ? value : `${previous},${value}`,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return record;
+}
+
+/**
+ * Logs an unexpected failure of the gateway itself for the operator: the method, the path without its query
+ * and the error; never the headers (Authorization, cookies), the query or the body.
+ */
+function logGatewayFailure(req: IncomingMessage, requestId: string, error: unknown): void {
+  console.error(
+    JSON.stringify({
+      level: 'ERROR',
+      message: 'The local gateway failed',
+      requestId,
+      method: req.method,
+      path: (req.url ?? '').split('?')[0]!.slice(0, 512),
+      error:
+        error instanceof Error
+          ? { name: error.name, message: error.message, stack: error.stack }
+          : { message: String(error) },
+    }),
+  );
+}
+
+/** Connections already answered after a parse error: the parser's later errors on them are ignored. */
+const answered = new WeakSet<Duplex>();
+
+/** What Node's HTTP parser refused, as the status its default handler would answer with. */
+function clientErrorRefusal(code: string | undefined): APIGatewayProxyStructuredResultV2 {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return refusal(
+        431,
+        'request-header-fields-too-large',
+        'Request header fields too large',
+        'The request headers exceed the size the server parses.',
+      );
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return refusal(413, 'payload-too-large', 'Payload too large', 'The chunk extensions are too large.');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return refusal(408, 'request-timeout', 'Request timeout', 'The request was not received in time.');
+    default:
+      return refusal(400, 'bad-request', 'Bad request', 'The request is not valid HTTP/1.1.');
+  }
+}
+
+/**
+ * Replaces Node's default 'clientError' handling (a bare status line) with a problem+json answer, then
+ * closes the connection. As Node's default does, it writes nothing when the peer reset the connection, when
+ * the socket can no longer be written to, or when a response on it has already begun (a pipelined request
+ * failed to parse): any bytes would corrupt what the client reads. The socket stays open for the client to
+ * read the answer (the parser may report the rest of the request as more errors, which are then ignored),
+ * and is destroyed once it has closed its side or after a short linger.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (answered.has(socket)) return;
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  answered.add(socket);
+  const result = clientErrorRefusal(error.code);
+  const status = result.statusCode ?? 400;
+  const body = result.body ?? '';
+  const headers = {
+    ...result.headers,
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  };
+  const head = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`);
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
+}
+
+/** The client went away (or its body failed to parse) before the request was read: nothing failed here. */
+class ClientAbortedError extends Error {
+  override readonly name = 'ClientAbortedError';
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -187,7 +376,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
       else chunks.push(chunk);
     });
     req.on('end', () => resolve(tooLarge ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('error', (error) => reject(new ClientAbortedError('The request was aborted.', { cause: error })));
   });
 }
 
@@ -196,22 +385,15 @@ const TEXT_TYPES = /^(text\/|application\/([a-z0-9.+-]*\+)?(json|xml|x-www-form-
 function toEvent(
   req: IncomingMessage,
   url: URL,
+  headers: Record<string, string>,
   match: CompiledRoute,
   values: string[],
   body: Buffer,
   claims: Record<string, unknown> | undefined,
   instanceArn: string | undefined,
 ): APIGatewayProxyEventV2 {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
-  }
-  const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
-  const pathParameters: Record<string, string> = {};
-  match.names.forEach((n, i) => {
-    pathParameters[n] = decodeURIComponent(values[i]!);
-  });
+  const query = eventRecord(url.searchParams);
+  const pathParameters = eventRecord(match.names.map((n, i) => [n, decodeURIComponent(values[i]!)] as const));
   const isText = body.length === 0 || TEXT_TYPES.test(headers['content-type'] ?? '');
   const now = new Date();
   const routeKey = `${match.route.method} ${match.route.path}`;

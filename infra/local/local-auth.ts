@@ -6,10 +6,29 @@ import { exportJWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 /**
  * The local stand-in for the Cognito user pool: an ES256 issuer whose key is kept in the local data folder,
  * so tokens minted by `npm run token` verify against a running `npm start`. The dev server checks tokens
- * as API Gateway's JWT authorizer does (signature, issuer, audience, expiry) and hands the claims on.
+ * as API Gateway's JWT authorizer does (signature, issuer, audience, times) and hands the claims on.
+ *
+ * Facts and sources: API Gateway's JWT authorizer
+ * (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html) checks the
+ * signature with the issuer's key, `iss`, `aud` (or `client_id`), and the times: `exp` "must be after the
+ * current time in UTC", `nbf` and `iat` "must be before the current time in UTC"; a failed check refuses
+ * the request (401). A token without `exp` is refused: it could never expire.
  */
 export const LOCAL_ISSUER = 'urn:enclave-contracts:local-issuer';
 export const LOCAL_AUDIENCE = 'enclave-contracts-api';
+
+/**
+ * How far `iat` and `nbf` may lie in the future. AWS documents no leeway; RFC 7519 §4.1.4-4.1.5 allow
+ * "some small leeway, usually no more than a few minutes" for clock skew. Here the issuer and the gateway
+ * share one clock (or NTP-synchronised ones), so 30 s covers a token minted on another machine without
+ * letting a token dated in the future through. `exp` gets none: a token is never used past its expiry.
+ */
+export const CLOCK_SKEW_SECONDS = 30;
+
+/** A token the local JWT authorizer refuses for a reason jose does not check itself. */
+export class TokenRejectedError extends Error {
+  override readonly name = 'TokenRejectedError';
+}
 
 export class LocalIssuer {
   private constructor(
@@ -52,6 +71,16 @@ export class LocalIssuer {
   }
 
   /**
+   * Signs exactly `claims` with the issuer's key, nothing added: tests mint with it the tokens the
+   * authorizer must refuse (no `exp`, `iat` or `nbf` in the future).
+   */
+  async signClaims(claims: JWTPayload): Promise<string> {
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid: 'local-1', typ: 'JWT' })
+      .sign(this.privateKey);
+  }
+
+  /**
    * A token standing in for SigV4 with an enclave parent instance's role credentials (the local stack's
    * simulated agents use it on the `iam` routes); its subject is the instance session's ARN.
    */
@@ -67,14 +96,28 @@ export class LocalIssuer {
   async verify(token: string): Promise<JWTPayload> {
     const now = Date.now();
     const known = this.verified.get(token);
-    if (known && known.expiresAt > now) return known.payload;
+    if (known) {
+      // Only `exp` can change a verified token's answer (`iat` and `nbf` were already in the past).
+      if (known.expiresAt > now) return known.payload;
+      this.verified.delete(token);
+    }
     const { payload } = await jwtVerify(token, this.publicKey, {
       issuer: LOCAL_ISSUER,
       audience: LOCAL_AUDIENCE,
       algorithms: ['ES256'],
+      // jose checks that exp, iat and nbf are numbers, refuses nbf beyond the leeway and exp within it.
+      requiredClaims: ['exp'],
+      clockTolerance: CLOCK_SKEW_SECONDS,
+      currentDate: new Date(now),
     });
+    const seconds = Math.floor(now / 1000);
+    const exp = payload.exp!;
+    if (exp <= seconds) throw new TokenRejectedError('"exp" is not after the current time');
+    if (payload.iat !== undefined && payload.iat > seconds + CLOCK_SKEW_SECONDS) {
+      throw new TokenRejectedError('"iat" is in the future');
+    }
     if (this.verified.size >= 10_000) this.verified.clear();
-    this.verified.set(token, { payload, expiresAt: (payload.exp ?? 0) * 1000 });
+    this.verified.set(token, { payload, expiresAt: exp * 1000 });
     return payload;
   }
 
