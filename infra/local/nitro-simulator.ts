@@ -1,8 +1,9 @@
 /**
  * A local stand-in for the AWS Nitro Secure Module (NSM): it produces attestation documents in the exact
  * format real Nitro hardware emits (an untagged CBOR COSE_Sign1 with ES384, the payload's keys in the NSM's
- * order, 16 PCRs of 48 bytes, absent optional fields as CBOR null, a raw r‖s signature), signed by a locally
- * generated P-384 chain shaped like AWS's (root → regional → zonal → per-instance CA → per-enclave leaf).
+ * order, 16 PCRs of 48 bytes (32 when asked for PCR16–31), absent optional fields as CBOR null, a raw r‖s
+ * signature), signed by a locally generated P-384 chain shaped like AWS's (root → regional → zonal →
+ * per-instance CA → per-enclave leaf).
  *
  * The simulator's root is NOT the AWS Nitro root: a verifier trusts these documents only when the caller
  * passes `simulator.rootPem` (or `rootDer`) as a trust anchor explicitly.
@@ -96,7 +97,11 @@ export interface ImageMeasurements {
 export interface AttestRequest {
   /** The enclave's image; PCR0/1/2 are derived from it (zero when absent, unless `pcrs` sets them). */
   readonly image?: ImageDeclaration;
-  /** Explicit PCR values (48-byte values as bytes or hex), applied after the derived ones. */
+  /**
+   * Explicit PCR values (48-byte values as bytes or hex), applied after the derived ones. Indexes 0–31;
+   * setting any of PCR16–31 (the registers an enclave extends itself) makes the document carry all 32
+   * registers, the rest zero, as the AWS schema allows; otherwise it carries PCR0–15, like real documents.
+   */
   readonly pcrs?: Readonly<Partial<Record<number, BytesLike>>>;
   /** The parent instance id (`i-` + 8 or 17 hex digits); PCR4 and `module_id` derive from it. */
   readonly instanceId: string;
@@ -144,6 +149,8 @@ export interface SimulatorOptions {
 
 const PCR_BYTES = 48;
 const PCR_COUNT = 16;
+/** AWS schema: `index = 0..31`. */
+const EXTENDED_PCR_COUNT = 32;
 const MAX_OPTIONAL_FIELD_BYTES = 1024;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -381,7 +388,7 @@ export class NitroSimulator {
    * The PCR values (lower-case hex) a clean document for this request carries: 0/1/2 from the image, 3 from
    * the role, 4 from the instance, 8 from the signing certificate, then `request.pcrs`, then debug zeroing.
    * @param request the same fields `attest` takes (defects are ignored).
-   * @returns PCR index → hex for the 16 registers.
+   * @returns PCR index → hex for the 16 registers (32 when `request.pcrs` sets one of PCR16–31).
    */
   expectedPcrs(request: Omit<AttestRequest, 'defects'>): Record<number, string> {
     const registers = this.registers(request, []);
@@ -460,7 +467,9 @@ export class NitroSimulator {
   }
 
   private registers(request: Omit<AttestRequest, 'defects'>, defects: readonly Defect[]): Uint8Array[] {
-    const registers: Uint8Array[] = Array.from({ length: PCR_COUNT }, () => new Uint8Array(PCR_BYTES));
+    const extended = Object.keys(request.pcrs ?? {}).some((key) => Number(key) >= PCR_COUNT);
+    const count = extended ? EXTENDED_PCR_COUNT : PCR_COUNT;
+    const registers: Uint8Array[] = Array.from({ length: count }, () => new Uint8Array(PCR_BYTES));
     if (request.image !== undefined) {
       const measured = imageMeasurements(request.image);
       registers[0] = pcrBytes(0, measured.pcr0);
@@ -473,7 +482,7 @@ export class NitroSimulator {
       registers[8] = pcr8ForSigningCertificate(request.signingCertificate);
     for (const [key, value] of Object.entries(request.pcrs ?? {})) {
       const index = Number(key);
-      if (!Number.isInteger(index) || index < 0 || index >= PCR_COUNT) throw new RangeError(`no PCR${key}`);
+      if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`no PCR${key}`);
       if (value !== undefined) registers[index] = pcrBytes(index, value);
     }
     if (defects.includes('wrong_pcrs')) {

@@ -42,7 +42,9 @@ const USAGE = `Usage:
 
 The document is raw CBOR or base64 (detected); "-" reads standard input.
 verify: at least one --pcr is required (fail closed): --pcr pins a measurement, e.g. --pcr 0=<96 hex digits>.
-  All --pcr flags form one acceptable measurement set. --root replaces the pinned AWS Nitro root.
+  N is a PCR index from 0 to 31 (decimal, no leading zeros); a register the document does not carry
+  (real documents carry 0 to 15) never matches. All --pcr flags form one acceptable measurement set.
+  --root replaces the pinned AWS Nitro root.
 inspect: prints the decoded document WITHOUT verifying it (use it to read the PCRs to pin).
 Exit status: 0 trusted and policy satisfied, 1 verification failed, 2 usage error.
 `;
@@ -121,8 +123,12 @@ function parseVerifyArgs(args: readonly string[]): VerifyArgs {
         break;
       }
       case '--pcr': {
-        const match = /^(\d{1,2})=([0-9a-fA-F]+)$/.exec(value());
-        if (match === null) throw new UsageError('--pcr takes N=hex, e.g. --pcr 0=f4d48b…');
+        // No leading zeros: "01" would be a second spelling of PCR1. The range (0–31) is buildPolicy's.
+        const match = /^(0|[1-9][0-9]?)=([0-9a-fA-F]+)$/.exec(value());
+        if (match === null)
+          throw new UsageError(
+            '--pcr takes N=hex with N in decimal without leading zeros, e.g. --pcr 0=f4d48b…',
+          );
         const index = Number(match[1]);
         if (pcrs[index] !== undefined) throw new UsageError(`PCR${index} is pinned twice`);
         pcrs[index] = match[2]!;

@@ -32,8 +32,13 @@ export const SHA384_PCR_BYTES = 48;
 /** The document may hold PCR0 … PCR31 (AWS schema: `index = 0..31`), at most 32 of them. */
 export const MAX_DOCUMENT_PCR_INDEX = 31;
 
-/** A policy may pin PCR0 … PCR15: the registers a Nitro enclave actually reports. */
-export const MAX_POLICY_PCR_INDEX = 15;
+/**
+ * A policy may pin any register a document may carry, PCR0 … PCR31. Real documents carry PCR0–PCR15;
+ * PCR16–PCR31 are the registers an enclave may extend itself through the NSM (`ExtendPCR`), which some
+ * deployments use to measure what they load after boot. A pinned register that the document does not carry
+ * never matches (fail closed: `pcr_mismatch`), so pinning PCR16 is refused by a 16-register document.
+ */
+export const MAX_POLICY_PCR_INDEX = MAX_DOCUMENT_PCR_INDEX;
 
 /** AWS schema: `cert = bstr .size (1..1024)`, for the leaf and each bundle entry. */
 export const MAX_CERTIFICATE_BYTES = 1024;

@@ -26,6 +26,7 @@ export interface ResolvedPolicy {
 
 const resolved = new WeakMap<object, ResolvedPolicy>();
 const PCR_HEX = new RegExp(`^[0-9a-fA-F]{${SHA384_PCR_BYTES * 2}}$`);
+// Decimal without leading zeros, so that "01" cannot name PCR1 beside "1" (two keys, one register).
 const PCR_INDEX = /^(?:0|[1-9][0-9]?)$/;
 const IMAGE_PCRS = [0, 1, 2];
 
@@ -33,8 +34,10 @@ const IMAGE_PCRS = [0, 1, 2];
  * Checks a policy input and returns the policy that `verifyAttestation` accepts.
  *
  * @throws AttestationPolicyError when the policy would not fail closed: no measurement set, an empty set, a
- *   PCR index outside 0–15 or a value that is not 48 bytes of hex, PCR0/1/2 pinned to zero without
- *   `allowDebug`, `requireFreshness` without `expectedNonce`, or a `maxAgeMs` that is not positive.
+ *   PCR index that is not 0–31 in decimal without leading zeros, a value that is not 48 bytes of hex,
+ *   PCR0/1/2 pinned to zero without `allowDebug`, a `requireFreshness` or `allowDebug` that is not a
+ *   boolean, `requireFreshness` without `expectedNonce`, a `maxAgeMs` that is not positive, or an expected
+ *   nonce, public key or user data that is not a Uint8Array of at most 1024 bytes.
  * @example
  * const policy = buildPolicy({ measurements: [{ 0: pcr0Hex, 1: pcr1Hex, 2: pcr2Hex }], maxAgeMs: 300_000 });
  */
@@ -130,7 +133,7 @@ function resolveMeasurementSet(set: MeasurementSet, setIndex: number, allowDebug
     if (!PCR_INDEX.test(key) || index > MAX_POLICY_PCR_INDEX) {
       throw new AttestationPolicyError(
         `${field}[${key}]`,
-        `${field} pins "${key}", not a PCR index 0 to 15.`,
+        `${field} pins "${key}", not a PCR index 0 to ${MAX_POLICY_PCR_INDEX} (decimal, no leading zeros).`,
       );
     }
     const hex: unknown = set[index];

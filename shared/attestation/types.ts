@@ -65,8 +65,9 @@ export interface AttestationSuccess {
 export type AttestationResult = AttestationSuccess | AttestationFailure;
 
 /**
- * A set of PCR values that is acceptable together (any subset of PCR0–PCR15 may be pinned; all pinned
- * values must match). Values are hex (case-insensitive) of 48 bytes for SHA-384 documents.
+ * A set of PCR values that is acceptable together (any subset of PCR0–PCR31 may be pinned; all pinned
+ * values must match, and a pinned register the document does not carry matches nothing). Values are hex
+ * (case-insensitive) of 48 bytes for SHA-384 documents.
  */
 export type MeasurementSet = Readonly<Partial<Record<number, string>>>;
 

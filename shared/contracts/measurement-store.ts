@@ -1,9 +1,14 @@
 import { type Queryable, sql } from '../database/database.ts';
-import type { MeasurementApproval, MeasurementSet, MeasurementSetStatus } from '../domain/measurement-set.ts';
+import type {
+  AdditionalPcrs,
+  MeasurementApproval,
+  MeasurementSet,
+  MeasurementSetStatus,
+} from '../domain/measurement-set.ts';
 
 /** SQL for measurement sets; the only module that knows the `measurement_sets` table. */
-const COLUMNS = `m.id, m.contract_id, m.pcr0, m.pcr1, m.pcr2, m.pcr8, m.status, m.approvals, m.proposed_by, m.version,
-  m.created_at, m.updated_at`;
+const COLUMNS = `m.id, m.contract_id, m.pcr0, m.pcr1, m.pcr2, m.pcr8, m.additional_pcrs, m.status, m.approvals,
+  m.proposed_by, m.version, m.created_at, m.updated_at`;
 
 interface Row {
   id: string;
@@ -12,6 +17,7 @@ interface Row {
   pcr1: string;
   pcr2: string;
   pcr8: string | null;
+  additional_pcrs: AdditionalPcrs;
   status: MeasurementSetStatus;
   approvals: MeasurementApproval[];
   proposed_by: string;
@@ -29,6 +35,7 @@ function toSet(r: Row): MeasurementSet {
     pcr1: r.pcr1,
     pcr2: r.pcr2,
     pcr8: r.pcr8,
+    additionalPcrs: r.additional_pcrs,
     status: r.status,
     approvals: r.approvals,
     proposedBy: r.proposed_by,
@@ -76,6 +83,7 @@ function params(m: MeasurementSet) {
     pcr1: sql.text(m.pcr1),
     pcr2: sql.text(m.pcr2),
     pcr8: sql.text(m.pcr8),
+    additional_pcrs: sql.json(m.additionalPcrs),
     status: sql.text(m.status),
     approvals: sql.json(m.approvals),
     proposed_by: sql.uuid(m.proposedBy),
@@ -88,10 +96,10 @@ function params(m: MeasurementSet) {
 /** INSERT of a proposed set; nothing when the same set was already proposed for the contract. */
 export function insertMeasurementSetMutation(m: MeasurementSet) {
   return {
-    mutation: `INSERT INTO measurement_sets (id, contract_id, pcr0, pcr1, pcr2, pcr8, status, approvals, proposed_by,
-        version, created_at, updated_at)
-      VALUES (:id, :contract_id, :pcr0, :pcr1, :pcr2, :pcr8, :status, :approvals, :proposed_by, :version, :created_at,
-        :updated_at)
+    mutation: `INSERT INTO measurement_sets (id, contract_id, pcr0, pcr1, pcr2, pcr8, additional_pcrs, status,
+        approvals, proposed_by, version, created_at, updated_at)
+      VALUES (:id, :contract_id, :pcr0, :pcr1, :pcr2, :pcr8, :additional_pcrs, :status, :approvals, :proposed_by,
+        :version, :created_at, :updated_at)
       ON CONFLICT DO NOTHING
       RETURNING 1`,
     params: params(m),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { storedJsonBytes } from './canonical-json.ts';
 import { IdSchema } from './identifiers.ts';
-import { PcrHexSchema } from './measurement-set.ts';
+import { ImagePcrHexSchema, PcrHexSchema } from './measurement-set.ts';
 import { text } from './text.ts';
 
 /**
@@ -65,8 +65,6 @@ export const AwsRegionSchema = z
  */
 /** PCR values are the same concept everywhere: one schema (96 hex digits, kept lower-case). */
 export const Sha384HexSchema = PcrHexSchema;
-
-const ALL_ZERO_PCR = '0'.repeat(96);
 
 const PortSchema = z.int().min(1).max(65_535);
 
@@ -199,29 +197,17 @@ export const EnclaveImageSourceSchema = z.strictObject({
 });
 export type EnclaveImageSource = z.infer<typeof EnclaveImageSourceSchema>;
 
-export const EnclaveImageSchema = z
-  .strictObject({
-    pcr0: Sha384HexSchema,
-    pcr1: Sha384HexSchema,
-    pcr2: Sha384HexSchema,
-    /** The signing certificate's measurement, printed by describe-eif for signed images. */
-    pcr8: Sha384HexSchema.optional(),
-    name: text({ min: 1, max: 200 }).optional(),
-    version: text({ min: 1, max: 64 }).optional(),
-    source: EnclaveImageSourceSchema.optional(),
-  })
-  .superRefine((image, ctx) => {
-    // A debug-mode enclave reports PCR0/1/2 as zeros: pinning zeros would let any debug enclave attest.
-    for (const key of ['pcr0', 'pcr1', 'pcr2'] as const) {
-      if (image[key] === ALL_ZERO_PCR) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [key],
-          message: 'all zeros is what debug mode reports, not an image measurement',
-        });
-      }
-    }
-  });
+export const EnclaveImageSchema = z.strictObject({
+  // Not all zeros (what a debug-mode enclave reports): the same rule as a measurement set's.
+  pcr0: ImagePcrHexSchema,
+  pcr1: ImagePcrHexSchema,
+  pcr2: ImagePcrHexSchema,
+  /** The signing certificate's measurement, printed by describe-eif for signed images. */
+  pcr8: Sha384HexSchema.optional(),
+  name: text({ min: 1, max: 200 }).optional(),
+  version: text({ min: 1, max: 64 }).optional(),
+  source: EnclaveImageSourceSchema.optional(),
+});
 export type EnclaveImage = z.infer<typeof EnclaveImageSchema>;
 
 /**

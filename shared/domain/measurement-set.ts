@@ -9,12 +9,67 @@ export const PcrHexSchema = z
   .regex(/^[0-9a-fA-F]{96}$/, '96 hex digits (a SHA-384 PCR value)')
   .toLowerCase();
 
+/**
+ * PCR0, PCR1 or PCR2 of an enclave image. All zeros is refused: a debug-mode enclave reports its image
+ * registers as zeros, so such a pin could never admit a production enclave and would admit any debug one.
+ * The one rule for every schema that names an image (measurement sets, `EnclaveImageSchema`).
+ */
+export const ImagePcrHexSchema = PcrHexSchema.refine(
+  (value) => !/^0+$/.test(value),
+  'all zeros is what debug mode reports, not an image measurement',
+);
+
+/**
+ * The PCRs a measurement set may pin beyond its own fields (PCR0/1/2, PCR8): PCR3 (the parent's IAM role),
+ * the registers Nitro reserves (5–7, 9–15) and the ones an enclave extends itself (16–31). PCR4 is not
+ * among them: it measures the parent instance's id, which the platform pins for each instance it launches;
+ * a set pinning it would admit that one instance only.
+ */
+export const ADDITIONAL_PCR_INDEXES: readonly number[] = Array.from({ length: 32 }, (_, i) => i).filter(
+  (i) => ![0, 1, 2, 4, 8].includes(i), // of the AWS schema's PCR0–PCR31
+);
+
+/** At most one pin per allowed index (27): the jsonb column and the signed payload stay a few KB. */
+export const MAX_ADDITIONAL_PCRS = ADDITIONAL_PCR_INDEXES.length;
+
+/** An allowed index in decimal without leading zeros ("03" would be a second spelling of PCR3). */
+const ADDITIONAL_PCR_KEY = new RegExp(`^(?:${ADDITIONAL_PCR_INDEXES.join('|')})$`);
+
+/** True when `key` names a PCR that `additionalPcrs` may pin. */
+export function isAdditionalPcrKey(key: string): boolean {
+  return ADDITIONAL_PCR_KEY.test(key);
+}
+
+function additionalPcrKeyMessage(key: string): string {
+  if (key === '4') {
+    return "PCR4 measures the parent instance's id, which the platform pins for each instance it launches: pinned in a set, it would admit one instance only";
+  }
+  if (['0', '1', '2', '8'].includes(key)) return `PCR${key} has its own field, pcr${key}`;
+  return 'not a PCR index that may be pinned here: 3, 5 to 7 or 9 to 31, in decimal without leading zeros';
+}
+
+/**
+ * Further pinned PCRs: decimal index → 96 hex digits (kept lower-case). The key pattern admits each allowed
+ * index once, so the count is bounded by {@link MAX_ADDITIONAL_PCRS}.
+ */
+export const AdditionalPcrsSchema = z.record(
+  z.string().regex(ADDITIONAL_PCR_KEY, 'a PCR index 3, 5 to 7 or 9 to 31'),
+  PcrHexSchema,
+  {
+    error: (issue) =>
+      issue.code === 'invalid_key' ? additionalPcrKeyMessage(String(issue.input)) : undefined,
+  },
+);
+export type AdditionalPcrs = Readonly<Record<string, string>>;
+
 export const ProposeMeasurementsSchema = z.strictObject({
-  pcr0: PcrHexSchema,
-  pcr1: PcrHexSchema,
-  pcr2: PcrHexSchema,
+  pcr0: ImagePcrHexSchema,
+  pcr1: ImagePcrHexSchema,
+  pcr2: ImagePcrHexSchema,
   /** The EIF signing certificate's measurement: pins who signed the image. */
   pcr8: PcrHexSchema.optional(),
+  /** Further PCRs the enclave must report (e.g. PCR3, or PCR16 extended by the enclave itself). */
+  additionalPcrs: AdditionalPcrsSchema.optional(),
 });
 export type ProposeMeasurements = z.infer<typeof ProposeMeasurementsSchema>;
 
@@ -40,6 +95,8 @@ export interface MeasurementSet {
   readonly pcr1: string;
   readonly pcr2: string;
   readonly pcr8: string | null;
+  /** Further pinned PCRs (`{}` when none): index in decimal → lower-case hex. */
+  readonly additionalPcrs: AdditionalPcrs;
   readonly status: MeasurementSetStatus;
   readonly approvals: readonly MeasurementApproval[];
   readonly proposedBy: string;
@@ -50,10 +107,12 @@ export interface MeasurementSet {
 
 /**
  * What each party signs to approve a set: the UTF-8 bytes of the RFC 8785 JSON of
- * `{contractId, pcr0, pcr1, pcr2, pcr8?}` (pcr8 omitted when the set does not pin it).
+ * `{contractId, pcr0, pcr1, pcr2, pcr8?, additionalPcrs?}`. pcr8 is omitted when the set does not pin it
+ * and additionalPcrs when it is empty, so the payload of a set without them is what it was before they
+ * existed, and approvals signed then still verify.
  */
 export function measurementSigningPayload(
-  m: Pick<MeasurementSet, 'contractId' | 'pcr0' | 'pcr1' | 'pcr2' | 'pcr8'>,
+  m: Pick<MeasurementSet, 'contractId' | 'pcr0' | 'pcr1' | 'pcr2' | 'pcr8' | 'additionalPcrs'>,
 ): string {
   return canonicalJson({
     contractId: m.contractId,
@@ -61,6 +120,7 @@ export function measurementSigningPayload(
     pcr1: m.pcr1,
     pcr2: m.pcr2,
     ...(m.pcr8 ? { pcr8: m.pcr8 } : {}),
+    ...(Object.keys(m.additionalPcrs).length > 0 ? { additionalPcrs: m.additionalPcrs } : {}),
   });
 }
 

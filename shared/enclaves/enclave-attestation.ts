@@ -9,7 +9,7 @@ import {
   SHA384_PCR_BYTES,
   verifyAttestation,
 } from '../attestation/index.ts';
-import type { MeasurementSet } from '../domain/measurement-set.ts';
+import { isAdditionalPcrKey, type MeasurementSet } from '../domain/measurement-set.ts';
 import type { NonceConsumption, NonceStore } from '../workflow/nonce-store.ts';
 
 /**
@@ -18,8 +18,9 @@ import type { NonceConsumption, NonceStore } from '../workflow/nonce-store.ts';
  *
  * Accepted only when, in this order:
  * 1. the document verifies (chain to a trusted root, COSE signature) against a fail-closed policy built
- *    from the approved measurement sets, each pinning PCR0/1/2 (and PCR8 when the set pins a signer) and
- *    PCR4 bound to the launched instance, with the expected nonce, no debug mode and a maximum age;
+ *    from the approved measurement sets, each pinning PCR0/1/2 (and PCR8 when the set pins a signer), the
+ *    set's additional PCRs, and PCR4 bound to the launched instance, with the expected nonce, no debug mode
+ *    and a maximum age;
  * 2. then, and only then, the nonce is consumed, exactly once: a forged or mismatching document cannot burn
  *    a legitimate nonce, and a replayed document finds its nonce already consumed.
  *
@@ -223,8 +224,33 @@ function signersFor(set: MeasurementSet, allowed: readonly string[]): (string | 
   return allowed.length === 0 ? [undefined] : [...allowed];
 }
 
+/**
+ * The registers one approved set pins: PCR0/1/2, PCR4 of the launched instance, PCR8 when a signer is
+ * pinned, and the set's additional PCRs (a register the document does not carry is a `pcr_mismatch`).
+ * @throws AttestationPolicyError (→ `invalid_policy`) when the additional PCRs are not an object or name a
+ *   register outside the allowed ones: the proposal schema and the table's CHECK refuse that, so such a row
+ *   was altered, and it must neither replace an image pin nor the platform's PCR4 pin.
+ */
 function policySet(set: MeasurementSet, pcr4: string, pcr8: string | undefined): PolicyMeasurementSet {
+  const additional: unknown = set.additionalPcrs;
+  if (typeof additional !== 'object' || additional === null || Array.isArray(additional)) {
+    throw new AttestationPolicyError(
+      'additionalPcrs',
+      `Measurement set ${set.id} holds additional PCRs that are not an object of index to value.`,
+    );
+  }
+  const pinned: Record<string, string> = {};
+  for (const [key, value] of Object.entries(additional as Record<string, unknown>)) {
+    if (!isAdditionalPcrKey(key)) {
+      throw new AttestationPolicyError(
+        'additionalPcrs',
+        `Measurement set ${set.id} pins "${key}" among its additional PCRs, a register it may not pin there.`,
+      );
+    }
+    pinned[key] = value as string; // buildPolicy refuses anything but 96 hex digits
+  }
   return {
+    ...pinned,
     0: set.pcr0,
     1: set.pcr1,
     2: set.pcr2,

@@ -10,7 +10,7 @@ import {
 } from '../domain/enclave.ts';
 import { IdSchema } from '../domain/identifiers.ts';
 import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
-import { MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
+import { AdditionalPcrsSchema, MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
 import { CreatedAtCursorSchema, cursorParam, NameCursorSchema, ReportedAtCursorSchema } from './cursor.ts';
 
 /** Schemas of path parameters, query strings and replies: the request bodies live with the domain. */
@@ -189,6 +189,8 @@ export const MeasurementSetResponseSchema = z.object({
   pcr1: z.string(),
   pcr2: z.string(),
   pcr8: z.string().nullable(),
+  /** Further pinned PCRs, decimal index → hex; `{}` when the set pins none. */
+  additionalPcrs: AdditionalPcrsSchema,
   status: z.enum(MEASUREMENT_SET_STATUSES),
   approvals: z.array(
     z.object({

@@ -1,7 +1,10 @@
 /** The CLI as a child process (`npm run attestation` runs `tsx shared/attestation/cli.ts`). */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { imageMeasurements, NitroSimulator } from '../../infra/local/nitro-simulator.ts';
 import { fixturesDir, measurementSetOf, prodFixture, repositoryRoot } from './nitro-fixtures.ts';
 
 const cli = join(repositoryRoot, 'shared', 'attestation', 'cli.ts');
@@ -21,6 +24,8 @@ const pcrFlags = Object.entries(measurementSetOf(prodFixture)).flatMap(([index, 
   `${index}=${value}`,
 ]);
 const atItsTime = ['--at', prodFixture.facts.timestamp_iso];
+const scratch = mkdtempSync(join(tmpdir(), 'attestation-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('attestation CLI', () => {
   it('exit 0 and the claims for a real document at its timestamp with its PCRs', () => {
@@ -87,7 +92,9 @@ describe('attestation CLI', () => {
     ['no --pcr (fail closed)', ['verify', prodFixture.path, ...atItsTime]],
     ['no document', ['verify', ...pcrFlags]],
     ['a bad --pcr', ['verify', prodFixture.path, '--pcr', '0:abc']],
-    ['a PCR index out of range', ['verify', prodFixture.path, '--pcr', `16=${'ab'.repeat(48)}`]],
+    ['a PCR index out of range', ['verify', prodFixture.path, '--pcr', `32=${'ab'.repeat(48)}`]],
+    ['a PCR index with a leading zero', ['verify', prodFixture.path, '--pcr', `01=${'ab'.repeat(48)}`]],
+    ['a PCR index of three digits', ['verify', prodFixture.path, '--pcr', `100=${'ab'.repeat(48)}`]],
     [
       'PCR0 pinned to zero without --allow-debug',
       ['verify', prodFixture.path, '--pcr', `0=${'00'.repeat(48)}`],
@@ -100,6 +107,44 @@ describe('attestation CLI', () => {
     const { status, stderr } = run(args);
     expect(status).toBe(2);
     expect(stderr).toContain('Usage:');
+  });
+
+  it('exit 1 (pcr_mismatch) when --pcr pins PCR16, which a real document does not carry', () => {
+    const { status, stdout } = run([
+      'verify',
+      prodFixture.path,
+      ...pcrFlags,
+      ...atItsTime,
+      '--pcr',
+      `16=${'00'.repeat(48)}`,
+      '--json',
+    ]);
+    expect(status).toBe(1);
+    expect(JSON.parse(stdout)).toMatchObject({ verdict: 'rejected', code: 'pcr_mismatch' });
+  });
+
+  it('exit 0 when --pcr pins PCR16 and PCR31 of a document that carries them, 1 for another value', async () => {
+    const at = new Date('2027-05-01T08:00:00.000Z');
+    const simulator = await NitroSimulator.create({ now: at });
+    const image = { eif: 'contract-runner:3.1.0' };
+    const pcr16 = 'c3'.repeat(48);
+    const pcr31 = 'd4'.repeat(48);
+    const document = join(scratch, 'extended.cbor');
+    writeFileSync(
+      document,
+      await simulator.attest({ instanceId: 'i-0a1b2c3d4e5f6071a', image, pcrs: { 16: pcr16, 31: pcr31 } }),
+    );
+    const root = join(scratch, 'simulator-root.pem');
+    writeFileSync(root, simulator.rootPem);
+    const common = ['verify', document, '--root', root, '--at', at.toISOString()];
+    const pcr0 = ['--pcr', `0=${imageMeasurements(image).pcr0}`];
+    const trusted = run([...common, ...pcr0, '--pcr', `16=${pcr16}`, '--pcr', `31=${pcr31}`]);
+    expect(trusted.status, trusted.stderr).toBe(0);
+    expect(trusted.stdout).toMatch(/^TRUSTED/);
+    expect(trusted.stdout).toContain(`PCR31  ${pcr31}`);
+    const other = run([...common, ...pcr0, '--pcr', `31=${pcr16}`, '--json']);
+    expect(other.status).toBe(1);
+    expect(JSON.parse(other.stdout)).toMatchObject({ code: 'pcr_mismatch' });
   });
 
   it('inspect prints the unverified contents, loudly labelled', () => {

@@ -8,9 +8,11 @@ type MSet = {
   id: string;
   status: string;
   signingPayload: string;
+  additionalPcrs: Record<string, string>;
   approvals: { role: string }[];
   version: number;
 };
+type Problem = { type: string; errors: { field: string; message: string }[] };
 
 let stack: LocalStack;
 let provider: ApiClient;
@@ -123,6 +125,90 @@ describe('measurement sets', () => {
     );
     const list = await provider.get<{ items: MSet[] }>(`/contracts/${id}/measurements`);
     expect(list.body.items).toHaveLength(1);
+  });
+
+  it('pin additional PCRs: signed, listed, approved, and another set than the same image without them', async () => {
+    const id = await contract();
+    const image = { pcr0: pcr('d'), pcr1: pcr('e'), pcr2: pcr('f') };
+    const plain = await provider.post<MSet>(`/contracts/${id}/measurements`, image);
+    expect(plain.status, plain.text).toBe(201);
+    expect(plain.body.additionalPcrs).toEqual({});
+    // No pins, no key: the payload is the one approvals were signed over before additional PCRs existed.
+    expect(plain.body.signingPayload).toBe(
+      `{"contractId":"${id}","pcr0":"${pcr('d')}","pcr1":"${pcr('e')}","pcr2":"${pcr('f')}"}`,
+    );
+    const pinned = await consumer.post<MSet>(`/contracts/${id}/measurements`, {
+      ...image,
+      additionalPcrs: { 16: pcr('A'), 3: pcr('b') },
+    });
+    expect(pinned.status, pinned.text).toBe(201);
+    expect(pinned.body.additionalPcrs).toEqual({ 3: pcr('b'), 16: pcr('a') });
+    expect(pinned.body.signingPayload).toBe(
+      `{"additionalPcrs":{"16":"${pcr('a')}","3":"${pcr('b')}"},"contractId":"${id}","pcr0":"${pcr('d')}","pcr1":"${pcr('e')}","pcr2":"${pcr('f')}"}`,
+    );
+    // The same pins in another order and case are the same set; {} is the set without pins.
+    const reordered = { ...image, additionalPcrs: { 3: pcr('B'), 16: pcr('a') } };
+    expect((await provider.post(`/contracts/${id}/measurements`, reordered)).status).toBe(409);
+    const empty = { ...image, additionalPcrs: {} };
+    expect((await provider.post(`/contracts/${id}/measurements`, empty)).status).toBe(409);
+    // One more pin is another set.
+    const more = { ...image, additionalPcrs: { 3: pcr('b'), 16: pcr('a'), 31: pcr('0') } };
+    const another = await provider.post<MSet>(`/contracts/${id}/measurements`, more);
+    expect(another.status).toBe(201);
+
+    const path = `/contracts/${id}/measurements/${pinned.body.id}/approve`;
+    // A signature over the set without its pins is not an approval of the set with them.
+    const unpinned = await provider.post(path, {
+      kid: kids.provider,
+      signature: providerKey.sign(plain.body.signingPayload),
+    });
+    expect(unpinned.status).toBe(422);
+    for (const [client, key, kid] of [
+      [provider, providerKey, kids.provider],
+      [consumer, consumerKey, kids.consumer],
+    ] as const) {
+      const approved = await client.post<MSet>(path, {
+        kid,
+        signature: key.sign(pinned.body.signingPayload),
+      });
+      expect(approved.status, approved.text).toBe(200);
+    }
+    const list = await auditor.get<{ items: MSet[] }>(`/contracts/${id}/measurements`);
+    const listed = Object.fromEntries(list.body.items.map((m) => [m.id, [m.status, m.additionalPcrs]]));
+    expect(listed).toEqual({
+      [plain.body.id]: ['Proposed', {}],
+      [pinned.body.id]: ['Approved', { 3: pcr('b'), 16: pcr('a') }],
+      [another.body.id]: ['Proposed', { 3: pcr('b'), 16: pcr('a'), 31: pcr('0') }],
+    });
+  });
+
+  it('refuse all-zero image registers and pins a set may not hold with a 400 naming the field', async () => {
+    const id = await contract();
+    const image = { pcr0: pcr('1'), pcr1: pcr('2'), pcr2: pcr('3') };
+    const refused: [unknown, string][] = [
+      [{ ...image, pcr0: pcr('0') }, 'body.pcr0'],
+      [{ ...image, pcr1: pcr('0') }, 'body.pcr1'],
+      [{ ...image, pcr2: pcr('0') }, 'body.pcr2'],
+      [{ ...image, additionalPcrs: { 4: pcr('4') } }, 'body.additionalPcrs.4'],
+      [{ ...image, additionalPcrs: { 8: pcr('4') } }, 'body.additionalPcrs.8'],
+      [{ ...image, additionalPcrs: { 32: pcr('4') } }, 'body.additionalPcrs.32'],
+      [{ ...image, additionalPcrs: { '016': pcr('4') } }, 'body.additionalPcrs.016'],
+      [{ ...image, additionalPcrs: { 16: 'ab' } }, 'body.additionalPcrs.16'],
+      [{ ...image, additionalPcrs: [pcr('4')] }, 'body.additionalPcrs'],
+    ];
+    for (const [body, field] of refused) {
+      const res = await provider.post<Problem>(`/contracts/${id}/measurements`, body);
+      expect(res.status, res.text).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.body.type).toMatch(/\/validation-failed$/);
+      expect(res.body.errors.map((e) => e.field)).toEqual([field]);
+    }
+    const pcr4 = await provider.post<Problem>(`/contracts/${id}/measurements`, refused[3]![0]);
+    expect(pcr4.body.errors[0]!.message).toMatch(/^PCR4 measures the parent instance's id/);
+    expect((await provider.get<{ items: MSet[] }>(`/contracts/${id}/measurements`)).body.items).toEqual([]);
+    // Only partly zero is a real measurement.
+    const partly = { ...image, pcr0: `${'0'.repeat(95)}1` };
+    expect((await provider.post(`/contracts/${id}/measurements`, partly)).status).toBe(201);
   });
 
   it('go with a never-signed draft when it is deleted', async () => {

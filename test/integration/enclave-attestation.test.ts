@@ -60,6 +60,7 @@ function approvedSet(
     contractId: 'contract-1',
     ...imageMeasurements(image),
     pcr8: null,
+    additionalPcrs: {},
     status: 'Approved',
     approvals: [],
     proposedBy: 'provider-1',

@@ -28,7 +28,7 @@ describe('the enclave create fixture', () => {
       checkCompatibility(
         { status: 'Active', terms },
         { region: parsed.region, configuration: parsed.configuration },
-        { localStack: false },
+        { localStack: false, now: new Date(Date.parse(terms.validity.start)) },
       ),
     ).toEqual([]);
   });

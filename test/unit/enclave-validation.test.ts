@@ -21,6 +21,7 @@ function set(
     pcr1: IMAGE.pcr1,
     pcr2: IMAGE.pcr2,
     pcr8: IMAGE.pcr8,
+    additionalPcrs: {},
     status,
     approvals: [],
     proposedBy: '11111111-1111-4111-8111-111111111111',
