@@ -2,7 +2,8 @@ import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { auditedWrite } from '../audit/audited-write.ts';
 import type { ContractData } from '../domain/contract.ts';
 import { partyRoleOf } from '../domain/contract.ts';
-import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
+import { validityWindowAt } from '../domain/contract-lifecycle.ts';
+import { ConflictError, ForbiddenError, NotFoundError, UnprocessableError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import {
   type ApproveMeasurements,
@@ -78,6 +79,8 @@ export async function proposeMeasurementSet(
     pcr1: input.pcr1,
     pcr2: input.pcr2,
     pcr8: input.pcr8 ?? null,
+    // Absent and {} are one set: no pins beyond PCR0/1/2/8 (and the same signed payload).
+    additionalPcrs: input.additionalPcrs ?? {},
     status: 'Proposed',
     approvals: [],
     proposedBy: caller.id,
@@ -103,6 +106,7 @@ export async function proposeMeasurementSet(
         pcr1: set.pcr1,
         pcr2: set.pcr2,
         pcr8: set.pcr8,
+        additionalPcrs: set.additionalPcrs,
       },
     },
     prevHash: GENESIS_HASH,
@@ -127,6 +131,16 @@ export async function listMeasurementSets(
   return { status: 200, body: { items: (await listRows(deps.db, contractId)).map(viewOf) } };
 }
 
+/**
+ * The caller's party approves a measurement set with its signature over the set's `signingPayload`; the
+ * set is Approved once both parties have. Only inside the contract's validity window: an approval admits an
+ * image into attestation policies, so none is given before the window opens or from its end on, even
+ * while the expiry sweep has not yet marked the contract Expired.
+ * @throws NotFoundError (404) when the caller cannot see the contract or the set does not exist;
+ *   ForbiddenError (403) for a non-party; ConflictError (409) when the contract is closed, the party has
+ *   already approved, or the set changed concurrently; UnprocessableError (422, `contract-outside-validity`)
+ *   outside the validity window; the signature's own refusals (`verifyCallerSignature`).
+ */
 export async function approveMeasurementSet(
   deps: Dependencies,
   caller: Identity,
@@ -136,6 +150,16 @@ export async function approveMeasurementSet(
 ): Promise<Reply<MeasurementSetView>> {
   const { contract } = await loadVisible(deps, caller, contractId);
   const role = requireOpenParty(contract, caller, 'approve');
+  // One instant for the window and the approval's time, so the recorded approvedAt is inside the window.
+  const now = deps.now();
+  const window = validityWindowAt(contract.terms.validity, now);
+  if (window.reason) {
+    throw new UnprocessableError(
+      'contract-outside-validity',
+      'Outside the validity window',
+      `Cannot approve image measurements: ${window.reason}.`,
+    );
+  }
   const loaded = await loadMeasurementSet(deps.db, contractId, setId);
   if (!loaded) throw new NotFoundError(`Measurement set ${setId}`);
   const { set, auditHead } = loaded;
@@ -153,7 +177,7 @@ export async function approveMeasurementSet(
     measurementSigningPayload(set),
     "the measurement set's signingPayload",
   );
-  const at = deps.now().toISOString();
+  const at = now.toISOString();
   const approval: MeasurementApproval = {
     role,
     identityId: caller.id,

@@ -1,5 +1,6 @@
 import type { ContractState, ContractStatus } from './contract.ts';
 import { currentPartySignatures, partyRoleOf } from './contract.ts';
+import type { ContractTerms } from './contract-terms.ts';
 import { ForbiddenError, IllegalTransitionError, UnprocessableError } from './errors.ts';
 import type { Role } from './identity.ts';
 
@@ -31,7 +32,39 @@ interface Transition {
 
 const isAdmin = (a: Actor) => a.kind === 'identity' && a.roles.includes('admin');
 const isParty = (a: Actor, c: ContractState) => a.kind === 'identity' && partyRoleOf(c, a.id) !== null;
-const expired = (c: ContractState, now: Date) => now.getTime() >= Date.parse(c.terms.validity.end);
+const expired = (c: ContractState, now: Date) => validityWindowAt(c.terms.validity, now).position === 'ended';
+
+/** Where an instant falls against a contract's validity window `[start, end)`. */
+export type ValidityWindowPosition = 'not-started' | 'open' | 'ended';
+
+/**
+ * Where `now` falls against the validity window `[validity.start, validity.end)`: open from `start`
+ * included to `end` excluded. `reason` says why the window is not open (naming the instant that decides),
+ * for a problem's detail; null while it is open.
+ *
+ * Every use that lets data be used under a contract checks this itself (activation, an enclave's create,
+ * resume and activation, a measurement approval): the expiry sweep marks an ended contract Expired only on
+ * its next run, and nothing may run under it in between.
+ * @example
+ * validityWindowAt({ start: '2027-01-01T00:00:00Z', end: '2028-01-01T00:00:00Z' }, new Date('2028-01-01T00:00:00Z'))
+ * // { position: 'ended', reason: 'the contract validity window ended at 2028-01-01T00:00:00Z' }
+ */
+export function validityWindowAt(
+  validity: Pick<ContractTerms['validity'], 'start' | 'end'>,
+  now: Date,
+): { readonly position: ValidityWindowPosition; readonly reason: string | null } {
+  const t = now.getTime();
+  if (t < Date.parse(validity.start)) {
+    return {
+      position: 'not-started',
+      reason: `the contract validity window opens at ${validity.start}`,
+    };
+  }
+  if (t >= Date.parse(validity.end)) {
+    return { position: 'ended', reason: `the contract validity window ended at ${validity.end}` };
+  }
+  return { position: 'open', reason: null };
+}
 
 /**
  * The contract lifecycle, as one table:
@@ -50,7 +83,11 @@ export const CONTRACT_TRANSITIONS: Readonly<Record<ContractAction, Transition>> 
     to: 'PendingSignature',
     who: (a, c) => isParty(a, c),
     whoMay: 'the named parties',
-    guard: (c, now) => (expired(c, now) ? 'the contract validity window has already ended' : null),
+    // Parties may sign ahead of the window's start (activation waits for it), never after its end.
+    guard: (c, now) => {
+      const window = validityWindowAt(c.terms.validity, now);
+      return window.position === 'ended' ? window.reason : null;
+    },
   },
   activate: {
     from: ['PendingSignature'],
@@ -58,7 +95,9 @@ export const CONTRACT_TRANSITIONS: Readonly<Record<ContractAction, Transition>> 
     who: (a, c) => isParty(a, c),
     whoMay: 'the parties',
     guard: (c, now) => {
-      if (expired(c, now)) return 'the contract validity window has already ended';
+      // A contract takes effect only inside its window: not before its start, not from its end.
+      const window = validityWindowAt(c.terms.validity, now);
+      if (window.reason) return window.reason;
       const roles = new Set(currentPartySignatures(c).map((s) => s.role));
       const missing = (['provider', 'consumer'] as const).filter((r) => !roles.has(r));
       return missing.length
@@ -77,8 +116,11 @@ export const CONTRACT_TRANSITIONS: Readonly<Record<ContractAction, Transition>> 
     to: 'Active',
     who: (a, c) => isAdmin(a) || (a.kind === 'identity' && c.suspendedBy === a.id),
     whoMay: 'an admin or the party that suspended the contract',
-    guard: (c, now) =>
-      expired(c, now) ? 'the contract validity window has ended; it can only expire' : null,
+    guard: (c, now) => {
+      const window = validityWindowAt(c.terms.validity, now);
+      if (window.position === 'ended') return `${window.reason}; it can only expire`;
+      return window.reason;
+    },
   },
   terminate: {
     from: ['Draft', 'PendingSignature', 'Active', 'Suspended'],

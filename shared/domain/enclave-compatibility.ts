@@ -1,4 +1,5 @@
 import type { ContractStatus } from './contract.ts';
+import { validityWindowAt } from './contract-lifecycle.ts';
 import type { ContractTerms } from './contract-terms.ts';
 import type { EnclaveConfiguration, PortSpec } from './enclave.ts';
 import { type FieldIssue, UnprocessableError } from './errors.ts';
@@ -11,6 +12,7 @@ import { type FieldIssue, UnprocessableError } from './errors.ts';
  * | requirement code                    | when it applies                        | what must hold |
  * |-------------------------------------|----------------------------------------|----------------|
  * | `contract-not-active`               | always                                 | contract status is `Active` |
+ * | `contract-outside-validity`         | always                                 | `now` ∈ [`validity.start`, `validity.end`) |
  * | `region-outside-data-residency`     | always                                 | region ∈ `compliance.dataResidency` |
  * | `region-not-served`                 | a deployment region is known           | region is the deployment's (parents launch there) |
  * | `encryption-not-required`           | every level (Standard and up)          | `networkPolicies.encryptionRequired` |
@@ -28,6 +30,10 @@ import { type FieldIssue, UnprocessableError } from './errors.ts';
  *
  * TLS ≥ 1.2 (the Standard floor) needs no rule: the schema admits no lower version.
  *
+ * The validity window is checked at `context.now` beside the status, not through it: the expiry sweep marks
+ * an ended contract `Expired` only on its next run, and no enclave may be created, resumed or provisioned
+ * under it in between.
+ *
  * Rules are independent: a debug-mode enclave under a High contract outside the local stack fails both debug
  * rules, because each names a different reason a client must know about. Debug mode is therefore accepted
  * only in the local stack and only under a Standard contract.
@@ -35,6 +41,7 @@ import { type FieldIssue, UnprocessableError } from './errors.ts';
 
 export const COMPATIBILITY_REQUIREMENTS = [
   'contract-not-active',
+  'contract-outside-validity',
   'region-outside-data-residency',
   'region-not-served',
   'encryption-not-required',
@@ -67,6 +74,7 @@ export interface CompatibilityContract {
       'encryptionLevel' | 'networkIsolation' | 'auditLogging'
     >;
     readonly compliance: Pick<ContractTerms['compliance'], 'dataResidency'>;
+    readonly validity: Pick<ContractTerms['validity'], 'start' | 'end'>;
   };
 }
 
@@ -77,6 +85,8 @@ export interface CompatibilityEnclave {
 }
 
 export interface CompatibilityContext {
+  /** The instant checked against the contract's validity window (the caller's clock: `deps.now()`). */
+  readonly now: Date;
   /** True only in the local stack (the Nitro simulator), where debug-mode enclaves may be tried. */
   readonly localStack: boolean;
   /**
@@ -111,7 +121,7 @@ const OBS = 'configuration.observability';
  * Lists every requirement of `contract` that `enclave` does not meet; empty means compatible. Deterministic:
  * the order is the table's (see the module comment), then rule index.
  * @example
- * const unmet = checkCompatibility(contract, { region, configuration }, { localStack: false });
+ * const unmet = checkCompatibility(contract, { region, configuration }, { localStack: false, now: deps.now() });
  * if (unmet.length) throw incompatibleError(unmet);
  */
 export function checkCompatibility(
@@ -129,6 +139,16 @@ export function checkCompatibility(
 
   if (contract.status !== 'Active') {
     add('contract-not-active', 'contractId', `the contract is ${contract.status}; it must be Active`);
+  }
+  const window = validityWindowAt(contract.terms.validity, context.now);
+  if (window.reason) {
+    add(
+      'contract-outside-validity',
+      'contractId',
+      window.position === 'ended'
+        ? `${window.reason}; no enclave may run under it any more`
+        : `${window.reason}; no enclave may run under it before`,
+    );
   }
   if (!compliance.dataResidency.includes(enclave.region)) {
     add(

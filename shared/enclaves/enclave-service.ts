@@ -147,9 +147,20 @@ function contextOf(contract: ContractData): EnclaveTransitionContext {
 interface ProvisionabilityOptions {
   readonly localStack: boolean;
   readonly deploymentRegion: string | undefined;
-  /** Leave out `contract-not-active` (an edit of a suspended enclave may fix it while the contract is on hold). */
+  /** The instant checked against the contract's validity window. */
+  readonly now: Date;
+  /**
+   * Leave out `contract-not-active` and `contract-outside-validity`: an edit of a suspended enclave runs
+   * nothing (resume checks both), so it may be fixed while the contract is on hold.
+   */
   readonly ignoreContractStatus?: boolean;
 }
+
+/** The requirements an edit leaves out (`ignoreContractStatus`): the contract's standing, not the enclave's. */
+const CONTRACT_STANDING: ReadonlySet<UnmetRequirement['requirement']> = new Set([
+  'contract-not-active',
+  'contract-outside-validity',
+]);
 
 /**
  * Runs the contract compatibility rules, the image approval and the instance sizing, and throws one 422
@@ -167,7 +178,8 @@ function assertProvisionable(
   const unmet: UnmetRequirement[] = checkCompatibility(contract, enclave, {
     localStack: options.localStack,
     deploymentRegion: options.deploymentRegion,
-  }).filter((u) => !(options.ignoreContractStatus && u.requirement === 'contract-not-active'));
+    now: options.now,
+  }).filter((u) => !(options.ignoreContractStatus && CONTRACT_STANDING.has(u.requirement)));
   if (unmet.length > 0) {
     failures.push(
       new UnprocessableError(
@@ -327,9 +339,13 @@ export async function createEnclave(
     throw new ForbiddenError("Only the contract's parties or an admin may create an enclave under it.");
   }
   const localStack = deps.local !== undefined;
-  assertProvisionable(contract, input, sets, { localStack, deploymentRegion: deps.region });
-
   const at = deps.now().toISOString();
+  assertProvisionable(contract, input, sets, {
+    localStack,
+    deploymentRegion: deps.region,
+    now: new Date(at),
+  });
+
   const enclave = newEnclave(
     {
       id: deps.newId(),
@@ -390,7 +406,11 @@ export async function createEnclave(
     }
     const now = await loadContract(deps.db, contract.id);
     if (now && now.contract.status !== 'Active') {
-      assertProvisionable(now.contract, input, sets, { localStack, deploymentRegion: deps.region });
+      assertProvisionable(now.contract, input, sets, {
+        localStack,
+        deploymentRegion: deps.region,
+        now: new Date(at),
+      });
     }
     if (!claim || !idempotency) throw new Error('enclave insert applied no row under an Active contract');
     const replay = await replayOrConflict<EnclaveView>(
@@ -538,6 +558,7 @@ export async function updateEnclave(
       assertProvisionable(contract, { region: e.region, configuration: patch.configuration }, sets, {
         localStack: deps.local !== undefined,
         deploymentRegion: deps.region,
+        now: new Date(at),
         ignoreContractStatus: true,
       });
       const changed = [
@@ -642,6 +663,7 @@ export async function resumeEnclave(
       assertProvisionable(contract, e, await listMeasurementSets(deps.db, e.contractId), {
         localStack: deps.local !== undefined,
         deploymentRegion: deps.region,
+        now: new Date(at),
       });
       return {
         state: advanced(e, at, { status, executionArn: null, statusReason: null }),

@@ -1,6 +1,7 @@
 import { auditedWrite } from '../audit/audited-write.ts';
 import { loadContract } from '../contracts/contract-store.ts';
-import type { Actor } from '../domain/contract-lifecycle.ts';
+import type { ContractData } from '../domain/contract.ts';
+import { type Actor, validityWindowAt } from '../domain/contract-lifecycle.ts';
 import {
   type EnclaveAttestation,
   EnclaveAttestationSchema,
@@ -8,7 +9,7 @@ import {
   isFinalEnclaveStatus,
 } from '../domain/enclave.ts';
 import { applyEnclaveTransition, type EnclaveTransitionContext } from '../domain/enclave-lifecycle.ts';
-import { ConflictError, NotFoundError } from '../domain/errors.ts';
+import { ConflictError, NotFoundError, UnprocessableError } from '../domain/errors.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import type { AttestationClaimsSummary } from './enclave-attestation.ts';
 import { type EnclaveEventType, enclaveEvent } from './enclave-events.ts';
@@ -90,15 +91,18 @@ export interface FailEnclaveInput {
  * cleared; audited as `activate`, published as `EnclaveActivated`.
  *
  * The transition is checked against the contract as it is NOW, not as Validate saw it: a contract suspended
- * while the instance booted refuses activation (and the workflow compensates). The write itself also
- * requires the contract still Active, in the same statement, so a suspension landing between the check and
- * the write makes it not apply; the retry then reloads and refuses.
+ * while the instance booted refuses activation (and the workflow compensates), and so does a contract whose
+ * validity window has ended (or not begun) at this instant, even before the expiry sweep marks it Expired.
+ * The write itself also requires the contract still Active and its window not ended at the activation's
+ * instant, in the same statement, so a suspension landing between the check and the write makes it not
+ * apply; the retry then reloads and refuses.
  *
  * A duplicate callback (already `Running` on the same instance with an attestation of the same document
  * timestamp) returns the current state without writing.
  * @throws NotFoundError for an unknown enclave; IllegalTransitionError when it is not `Initializing`;
- *   UnprocessableError (`transition-guard-failed`) when its contract is not Active; ConflictError when the
- *   write keeps losing races; ZodError when the claims do not make a valid attestation record.
+ *   UnprocessableError (`transition-guard-failed`) when its contract is not Active or outside its validity
+ *   window; ConflictError when the write keeps losing races; ZodError when the claims do not make a valid
+ *   attestation record.
  * @example
  * const verdict = await verifyEnclaveAttestation(input, attestationDeps);
  * if (verdict.ok) await activateEnclave(deps, { enclaveId, instanceId, attestation: verdict });
@@ -115,7 +119,10 @@ export async function activateEnclave(deps: Dependencies, input: ActivateEnclave
     ) {
       return enclave;
     }
-    const status = applyEnclaveTransition(enclave, 'activate', SYSTEM_ACTOR, await contextOf(deps, enclave));
+    const now = deps.now();
+    const contract = await contractOf(deps, enclave);
+    const status = applyEnclaveTransition(enclave, 'activate', SYSTEM_ACTOR, contextOf(contract));
+    assertWithinValidity(contract, now);
     if (enclave.executionArn !== input.executionArn) {
       throw new ConflictError(
         'enclave-not-owned',
@@ -123,7 +130,7 @@ export async function activateEnclave(deps: Dependencies, input: ActivateEnclave
         `Enclave ${enclave.id} is being provisioned by another execution; this one may not activate it.`,
       );
     }
-    const at = deps.now().toISOString();
+    const at = now.toISOString();
     // Parsed so only a record the API would itself return is stored (strict: the claims' other fields,
     // such as the nonce and the certificate window, stay out).
     const attestation: EnclaveAttestation = EnclaveAttestationSchema.parse({
@@ -180,7 +187,12 @@ export async function failEnclave(deps: Dependencies, input: FailEnclaveInput): 
     const { enclave, auditHead } = await load(deps, input.enclaveId);
     if (isFinalEnclaveStatus(enclave.status)) return enclave;
     if (input.executionArn !== undefined && enclave.executionArn !== input.executionArn) return enclave;
-    const status = applyEnclaveTransition(enclave, 'fail', SYSTEM_ACTOR, await contextOf(deps, enclave));
+    const status = applyEnclaveTransition(
+      enclave,
+      'fail',
+      SYSTEM_ACTOR,
+      contextOf(await contractOf(deps, enclave)),
+    );
     const at = deps.now().toISOString();
     const voids = enclave.attestation?.verdict === 'verified' || input.attestationRefused === true;
     const attestation: EnclaveAttestation | null = voids
@@ -297,12 +309,33 @@ async function load(deps: Dependencies, enclaveId: string): Promise<LoadedEnclav
   return loaded;
 }
 
-/** The lifecycle's context: the enclave's contract as it is now (the foreign key guarantees one). */
-async function contextOf(deps: Dependencies, enclave: EnclaveData): Promise<EnclaveTransitionContext> {
+/** The enclave's contract as it is now (the foreign key guarantees one). */
+async function contractOf(deps: Dependencies, enclave: EnclaveData): Promise<ContractData> {
   const loaded = await loadContract(deps.db, enclave.contractId);
   if (!loaded) throw new Error(`enclave ${enclave.id} refers to missing contract ${enclave.contractId}`);
-  const { providerId, consumerId, status } = loaded.contract;
+  return loaded.contract;
+}
+
+/** The lifecycle's context: the contract's parties and status. */
+function contextOf(contract: ContractData): EnclaveTransitionContext {
+  const { providerId, consumerId, status } = contract;
   return { contract: { providerId, consumerId, status } };
+}
+
+/**
+ * Activation happens inside the contract's validity window or not at all: the same refusal as a contract
+ * that is no longer Active (the expiry sweep may not have marked an ended contract Expired yet).
+ * @throws UnprocessableError (`transition-guard-failed`) naming the instant that closes the window.
+ */
+function assertWithinValidity(contract: ContractData, now: Date): void {
+  const { reason } = validityWindowAt(contract.terms.validity, now);
+  if (reason) {
+    throw new UnprocessableError(
+      'transition-guard-failed',
+      'Transition not allowed now',
+      `Cannot activate: ${reason}.`,
+    );
+  }
 }
 
 function concurrentModification(): ConflictError {

@@ -250,14 +250,23 @@ export function insertEnclaveMutation(e: EnclaveData, options: InsertEnclaveOpti
 export function updateEnclaveMutation(
   next: EnclaveData,
   expectedVersion: number,
-  options: { readonly requireActiveContract?: boolean } = {},
+  options: {
+    /**
+     * Apply only while the contract is Active and its validity window has not ended at `next.updatedAt`
+     * (`valid_until` is `validity.end`), checked in the write itself. Activation and resume must not win
+     * against a suspension, nor land at or after the window's end before the expiry sweep has marked the
+     * contract Expired. (The start needs no SQL: a window found open at `updatedAt` has already started,
+     * and time only moves on.)
+     */
+    readonly requireActiveContract?: boolean;
+  } = {},
 ) {
   if (next.version !== expectedVersion + 1) {
     throw new Error(`enclave version must advance by one (from ${expectedVersion}, got ${next.version})`);
   }
-  // Activation must not win against a contract suspension: the contract's status is checked in the write.
   const activeContract = options.requireActiveContract
-    ? "AND EXISTS (SELECT 1 FROM contracts WHERE id = :contract_id AND status = 'Active')"
+    ? `AND EXISTS (SELECT 1 FROM contracts
+          WHERE id = :contract_id AND status = 'Active' AND valid_until > :updated_at)`
     : '';
   return {
     mutation: `UPDATE enclaves SET

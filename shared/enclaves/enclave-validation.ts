@@ -88,7 +88,8 @@ export function assertImageApproved(image: Measurements, sets: readonly Measurem
 
 /**
  * Validates enclave `enclaveId` for provisioning: it must be `Initializing`, satisfy its contract (which
- * must be Active), run an image both parties approved, and fit a Nitro Enclaves parent instance.
+ * must be Active and inside its validity window now), run an image both parties approved, and fit a Nitro
+ * Enclaves parent instance.
  *
  * The checks run in that order, each reporting everything it found: a state conflict first (retrying
  * cannot help and nothing should be compensated for it), then the contract's requirements, then the
@@ -98,7 +99,8 @@ export function assertImageApproved(image: Measurements, sets: readonly Measurem
  *   duplicate or late execution must not provision it again, and its Compensate step must not fail or
  *   terminate an enclave that another execution owns.
  * @throws UnprocessableError (422): `enclave-incompatible` listing every unmet requirement (including
- *   `contract-not-active`), `measurements-not-approved`, or `no-instance-type-fits`.
+ *   `contract-not-active` and `contract-outside-validity`), `measurements-not-approved`, or
+ *   `no-instance-type-fits`.
  * @example
  * const plan = await validateEnclaveForProvisioning(deps, enclaveId, { localStack: config.localStack });
  * // plan.instanceTypes[0] is launched first; plan.approvedMeasurements build the attestation policy.
@@ -126,7 +128,11 @@ export async function validateEnclaveForProvisioning(
   // The foreign key makes this impossible; kept as a DomainError so Compensate can still record it.
   if (!contractLoaded) throw new NotFoundError(`Contract ${enclave.contractId} of enclave ${enclave.id}`);
   const { contract } = contractLoaded;
-  assertCompatible(contract, enclave, { localStack: options.localStack, deploymentRegion: deps.region });
+  assertCompatible(contract, enclave, {
+    localStack: options.localStack,
+    deploymentRegion: deps.region,
+    now: deps.now(),
+  });
   const approvedMeasurements = assertImageApproved(enclave.configuration.image, sets);
   const instanceTypes = chooseInstanceTypes(enclave.configuration.resources);
   return { enclave, contract, approvedMeasurements, instanceTypes };

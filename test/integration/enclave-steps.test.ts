@@ -4,8 +4,10 @@ import { GENESIS_HASH, verifyChain } from '../../shared/audit/audit-chain.ts';
 import { listAuditRecords } from '../../shared/audit/audit-store.ts';
 import { auditedWrite } from '../../shared/audit/audited-write.ts';
 import { suspendContract } from '../../shared/contracts/contract-service.ts';
+import { loadContract } from '../../shared/contracts/contract-store.ts';
 import { sql } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
+import type { CreateContract } from '../../shared/domain/contract.ts';
 import { type EnclaveData, newEnclave } from '../../shared/domain/enclave.ts';
 import { IllegalTransitionError, NotFoundError, UnprocessableError } from '../../shared/domain/errors.ts';
 import type { Identity } from '../../shared/domain/identity.ts';
@@ -20,6 +22,7 @@ import { insertEnclaveMutation, loadEnclave } from '../../shared/enclaves/enclav
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
+import { CREATE_FIXTURE } from '../support/contracts.ts';
 import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
 import { pcr, SIGNED_IMAGE, SIGNED_IMAGE_CONFIGURATION } from '../support/enclaves.ts';
 
@@ -61,9 +64,12 @@ for (const adapter of ADAPTERS) {
       clock = new Date(clock.getTime() + 1000);
     };
 
-    /** An Active contract with an approved set, and an Initializing enclave under it (as create writes it). */
-    async function scenario() {
-      const contractId = await parties.activeContract();
+    /**
+     * An Active contract (the fixture's, or `contract`) with an approved set, and an Initializing enclave
+     * under it (as create writes it).
+     */
+    async function scenario(contract?: CreateContract) {
+      const contractId = await parties.activeContract(contract);
       const setId = await parties.measurementSet(contractId, IMAGE);
       tick();
       const at = clock.toISOString();
@@ -282,6 +288,91 @@ for (const adapter of ADAPTERS) {
         expect((await loadEnclave(opened.db, e.id))!.enclave).toStrictEqual(e);
         expect((await auditTrail(e.id)).length).toBe(1);
         expect((await outbox(e.id)).length).toBe(1);
+      });
+
+      describe('inside the contract validity window only, whatever the expiry sweep has done yet', () => {
+        /** The fixture contract, ending `msFromNow` after the clock (its window opened in 2026). */
+        const endingSoon = (msFromNow: number): CreateContract => ({
+          ...CREATE_FIXTURE,
+          terms: {
+            ...CREATE_FIXTURE.terms,
+            validity: {
+              start: CREATE_FIXTURE.terms.validity.start,
+              end: new Date(clock.getTime() + msFromNow).toISOString(),
+            },
+          },
+        });
+
+        /** Activate at `instant`: the refusal, or the enclave it made Running. */
+        async function activateAt(s: Awaited<ReturnType<typeof scenario>>, instant: Date) {
+          clock = instant;
+          const instanceId = newInstanceId();
+          return activateEnclave(deps, {
+            enclaveId: s.enclave.id,
+            instanceId,
+            executionArn: EXECUTION,
+            attestation: verified(s.setId, instanceId),
+          }).catch((x: unknown) => x);
+        }
+
+        /** The refusal changed nothing: no Running, no audit record, no event; the contract still Active. */
+        async function expectUnchanged(s: Awaited<ReturnType<typeof scenario>>) {
+          expect((await loadEnclave(opened.db, s.enclave.id))!.enclave).toStrictEqual(s.enclave);
+          expect((await auditTrail(s.enclave.id)).length).toBe(1);
+          expect((await outbox(s.enclave.id)).length).toBe(1);
+          expect((await loadContract(opened.db, s.contractId))!.contract.status).toBe('Active');
+        }
+
+        it('activates one millisecond before validity.end', async () => {
+          const contract = endingSoon(60_000);
+          const s = await scenario(contract);
+          const end = Date.parse(contract.terms.validity.end);
+          const result = await activateAt(s, new Date(end - 1));
+          expect(result).toMatchObject({ status: 'Running', updatedAt: new Date(end - 1).toISOString() });
+        });
+
+        for (const [name, delta] of [
+          ['at validity.end', 0],
+          ['one millisecond after validity.end', 1],
+          ['0.7 s after validity.end (the reviewer’s case)', 700],
+        ] as const) {
+          it(`refuses activation ${name}, while the contract is still Active, writing nothing`, async () => {
+            const contract = endingSoon(60_000);
+            const s = await scenario(contract);
+            const error = await activateAt(s, new Date(Date.parse(contract.terms.validity.end) + delta));
+            expect(error).toBeInstanceOf(UnprocessableError);
+            expect(error).toMatchObject({
+              status: 422,
+              type: 'transition-guard-failed',
+              message: `Cannot activate: the contract validity window ended at ${contract.terms.validity.end}.`,
+            });
+            await expectUnchanged(s);
+          });
+        }
+
+        it('refuses activation before validity.start (a parent whose clock runs behind), writing nothing', async () => {
+          const start = new Date(clock.getTime() + 10_000);
+          const contract: CreateContract = {
+            ...CREATE_FIXTURE,
+            terms: {
+              ...CREATE_FIXTURE.terms,
+              validity: { start: start.toISOString(), end: CREATE_FIXTURE.terms.validity.end },
+            },
+          };
+          clock = start; // the contract can only be activated once its window opened
+          const s = await scenario(contract);
+          try {
+            const error = await activateAt(s, new Date(start.getTime() - 1));
+            expect(error).toMatchObject({
+              status: 422,
+              type: 'transition-guard-failed',
+              message: `Cannot activate: the contract validity window opens at ${start.toISOString()}.`,
+            });
+            await expectUnchanged(s);
+          } finally {
+            clock = new Date(start.getTime() + 1000);
+          }
+        });
       });
 
       it('refuses an execution that does not own the enclave (a superseded run), writing nothing', async () => {

@@ -143,9 +143,14 @@ for (const adapter of ADAPTERS) {
       });
     }
 
-    async function update(next: EnclaveData, expectedVersion: number, auditHead: string) {
+    async function update(
+      next: EnclaveData,
+      expectedVersion: number,
+      auditHead: string,
+      options: { requireActiveContract?: boolean } = {},
+    ) {
       return auditedWrite(deps.db, {
-        ...updateEnclaveMutation(next, expectedVersion),
+        ...updateEnclaveMutation(next, expectedVersion, options),
         audit: {
           entityType: 'enclave',
           entityId: next.id,
@@ -220,6 +225,34 @@ for (const adapter of ADAPTERS) {
         expect(await countRows('audit_log', refused.id)).toBe(0);
         expect(await countRows('outbox', refused.id)).toBe(0);
         expect((await insert(enclave(contractId), { requireActiveContract: true })).applied).toBe(true);
+      });
+
+      it('applies an update requiring the contract only before its validity.end, checked at updatedAt in the write', async () => {
+        // The expiry sweep has not run: the contract is still Active when its window ends.
+        const end = new Date(clock.getTime() + 60_000).toISOString();
+        const endingSoon = await parties.activeContract({
+          ...CREATE_FIXTURE,
+          terms: { ...CREATE_FIXTURE.terms, validity: { start: CREATE_FIXTURE.terms.validity.start, end } },
+        });
+        tick();
+        const e = enclave(endingSoon);
+        await insert(e);
+        const { auditHead } = (await loadEnclave(opened.db, e.id))!;
+        const at = (deltaMs: number): EnclaveData => ({
+          ...e,
+          status: 'Running',
+          version: 2,
+          updatedAt: new Date(Date.parse(end) + deltaMs).toISOString(),
+        });
+        const required = { requireActiveContract: true };
+        for (const late of [at(0), at(1)]) {
+          expect((await update(late, 1, auditHead, required)).applied).toBe(false);
+        }
+        expect((await loadEnclave(opened.db, e.id))!.enclave).toStrictEqual(e);
+        expect(await countRows('audit_log', e.id)).toBe(1);
+        expect(await countRows('outbox', e.id)).toBe(1);
+        expect((await update(at(-1), 1, auditHead, required)).applied).toBe(true);
+        expect((await loadEnclave(opened.db, e.id))!.enclave).toStrictEqual(at(-1));
       });
 
       it("refuses an enclave whose provider is not its contract's provider", async () => {
@@ -327,7 +360,24 @@ for (const adapter of ADAPTERS) {
         // without a party (admins and auditors): every enclave, the same order
         const all = await listEnclaves(opened.db, { limit: 4 });
         expect(all.map((e) => e.id)).toEqual([foreign.id, ...expected]);
-        expect(all[0]).toStrictEqual(foreign);
+        // Lists carry summaries: the image's identity instead of the configuration, no metrics.
+        const { source: _source, ...image } = foreign.configuration.image;
+        expect(all[0]).toStrictEqual({
+          id: foreign.id,
+          name: foreign.name,
+          providerId: foreign.providerId,
+          contractId: foreign.contractId,
+          status: foreign.status,
+          region: foreign.region,
+          image,
+          attestationVerdict: null,
+          version: foreign.version,
+          instanceId: foreign.instanceId,
+          provisioningId: null,
+          statusReason: foreign.statusReason,
+          createdAt: foreign.createdAt,
+          updatedAt: foreign.updatedAt,
+        });
       });
     });
 
@@ -422,6 +472,33 @@ for (const adapter of ADAPTERS) {
           type: 'enclave-incompatible',
           errors: [{ requirement: 'contract-not-active', field: 'contractId' }],
         });
+      });
+
+      it('refuses from validity.end on, naming that requirement, before the sweep marked the contract Expired', async () => {
+        const end = new Date(clock.getTime() + 60_000).toISOString();
+        const contractId = await parties.activeContract({
+          ...CREATE_FIXTURE,
+          terms: { ...CREATE_FIXTURE.terms, validity: { start: CREATE_FIXTURE.terms.validity.start, end } },
+        });
+        await measurementSet(contractId, IMAGE);
+        const e = enclave(contractId);
+        await insert(e);
+        clock = new Date(Date.parse(end) - 1);
+        expect((await validateEnclaveForProvisioning(deps, e.id, DEPLOYED)).enclave).toStrictEqual(e);
+        for (const delta of [0, 1]) {
+          clock = new Date(Date.parse(end) + delta);
+          await expect(validateEnclaveForProvisioning(deps, e.id, DEPLOYED)).rejects.toMatchObject({
+            status: 422,
+            type: 'enclave-incompatible',
+            errors: [
+              {
+                requirement: 'contract-outside-validity',
+                field: 'contractId',
+                message: expect.stringContaining(`ended at ${end}`),
+              },
+            ],
+          });
+        }
       });
 
       it('refuses an incompatible configuration, listing every unmet requirement', async () => {

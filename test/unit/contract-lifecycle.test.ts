@@ -10,6 +10,7 @@ import {
   availableActions,
   CONTRACT_TRANSITIONS,
   type ContractAction,
+  validityWindowAt,
 } from '../../shared/domain/contract-lifecycle.ts';
 import { ForbiddenError, IllegalTransitionError, UnprocessableError } from '../../shared/domain/errors.ts';
 import { contractFixture } from '../support/contracts.ts';
@@ -118,5 +119,105 @@ describe('the contract lifecycle table', () => {
   it('lists the actions a caller could take now', () => {
     expect(availableActions(contractFixture(), provider, now).sort()).toEqual(['delete', 'edit', 'sign']);
     expect(availableActions(contractFixture(), auditor, now)).toEqual([]);
+  });
+});
+
+describe('the validity window [start, end) at its boundary instants', () => {
+  // The fixture's window: 2026-01-01T00:00:00Z (included) to 2030-01-01T00:00:00Z (excluded).
+  const { start, end } = contractFixture().terms.validity;
+  const at = (iso: string, deltaMs: number) => new Date(Date.parse(iso) + deltaMs);
+  const justBeforeStart = at(start, -1);
+  const atStart = at(start, 0);
+  const justBeforeEnd = at(end, -1);
+  const atEnd = at(end, 0);
+  const justAfterEnd = at(end, 1);
+  const signed = () =>
+    contractFixture({ status: 'PendingSignature', signatures: [sig('provider'), sig('consumer')] });
+
+  const refusal = (action: ContractAction, c: ReturnType<typeof contractFixture>, actor: Actor, t: Date) => {
+    try {
+      applyTransition(c, action, actor, t);
+    } catch (error) {
+      expect(error).toBeInstanceOf(UnprocessableError);
+      expect(error).toMatchObject({ status: 422, type: 'transition-guard-failed', expose: true });
+      return (error as Error).message;
+    }
+    return expect.unreachable(`${action} at ${t.toISOString()} was allowed`);
+  };
+
+  it('places an instant before, inside or after the window, naming the instant that decides', () => {
+    const validity = { start, end };
+    expect(validityWindowAt(validity, justBeforeStart)).toEqual({
+      position: 'not-started',
+      reason: `the contract validity window opens at ${start}`,
+    });
+    for (const t of [atStart, justBeforeEnd]) {
+      expect(validityWindowAt(validity, t)).toEqual({ position: 'open', reason: null });
+    }
+    for (const t of [atEnd, justAfterEnd]) {
+      expect(validityWindowAt(validity, t)).toEqual({
+        position: 'ended',
+        reason: `the contract validity window ended at ${end}`,
+      });
+    }
+  });
+
+  it('activates from the start instant up to one millisecond before the end', () => {
+    expect(applyTransition(signed(), 'activate', provider, atStart)).toBe('Active');
+    expect(applyTransition(signed(), 'activate', provider, justBeforeEnd)).toBe('Active');
+    expect(availableActions(signed(), provider, atStart)).toContain('activate');
+    expect(availableActions(signed(), provider, justBeforeEnd)).toContain('activate');
+  });
+
+  it('refuses activation before the start with 422 naming the start, and does not offer it', () => {
+    expect(refusal('activate', signed(), provider, justBeforeStart)).toBe(
+      `Cannot activate: the contract validity window opens at ${start}.`,
+    );
+    expect(availableActions(signed(), provider, justBeforeStart)).not.toContain('activate');
+    // Signing ahead of the window is fine: the parties sign, then activate once it opens.
+    expect(availableActions(signed(), provider, justBeforeStart)).toContain('sign');
+  });
+
+  it('refuses activation at and after the end with 422 naming the end, and does not offer it', () => {
+    for (const t of [atEnd, justAfterEnd]) {
+      expect(refusal('activate', signed(), provider, t)).toBe(
+        `Cannot activate: the contract validity window ended at ${end}.`,
+      );
+      expect(availableActions(signed(), consumer, t)).not.toContain('activate');
+    }
+  });
+
+  it('lets the parties sign before the start and up to the end, never at or after it', () => {
+    const draft = contractFixture();
+    for (const t of [justBeforeStart, atStart, justBeforeEnd]) {
+      expect(applyTransition(draft, 'sign', consumer, t)).toBe('PendingSignature');
+    }
+    for (const t of [atEnd, justAfterEnd]) {
+      expect(refusal('sign', draft, consumer, t)).toBe(
+        `Cannot sign: the contract validity window ended at ${end}.`,
+      );
+      expect(availableActions(draft, consumer, t)).not.toContain('sign');
+    }
+  });
+
+  it('resumes only inside the window: from the start up to one millisecond before the end', () => {
+    const suspended = contractFixture({ status: 'Suspended', suspendedBy: consumer.id });
+    expect(applyTransition(suspended, 'resume', admin, atStart)).toBe('Active');
+    expect(applyTransition(suspended, 'resume', admin, justBeforeEnd)).toBe('Active');
+    expect(refusal('resume', suspended, admin, justBeforeStart)).toBe(
+      `Cannot resume: the contract validity window opens at ${start}.`,
+    );
+    for (const t of [atEnd, justAfterEnd]) {
+      expect(refusal('resume', suspended, admin, t)).toBe(
+        `Cannot resume: the contract validity window ended at ${end}; it can only expire.`,
+      );
+    }
+  });
+
+  it('expires from the end instant on, not one millisecond before', () => {
+    const active = contractFixture({ status: 'Active' });
+    expect(refusal('expire', active, { kind: 'system' }, justBeforeEnd)).toMatch(/has not ended yet/);
+    expect(applyTransition(active, 'expire', { kind: 'system' }, atEnd)).toBe('Expired');
+    expect(applyTransition(active, 'expire', { kind: 'system' }, justAfterEnd)).toBe('Expired');
   });
 });

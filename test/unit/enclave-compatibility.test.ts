@@ -13,8 +13,12 @@ import { UnprocessableError } from '../../shared/domain/errors.ts';
 import { contractFixture } from '../support/contracts.ts';
 
 const SIGNER = 'd4'.repeat(48);
-const DEPLOYED = { localStack: false };
-const LOCAL = { localStack: true };
+/** The contract fixture's validity window: [2026-01-01T00:00:00Z, 2030-01-01T00:00:00Z). */
+const { start: START, end: END } = contractFixture().terms.validity;
+/** An instant inside the window, for every rule that is not about it. */
+const NOW = new Date('2027-01-01T00:00:00Z');
+const DEPLOYED = { localStack: false, now: NOW };
+const LOCAL = { localStack: true, now: NOW };
 
 /** A contract with the strictest terms: Military, network isolation, audit logging, EU only. */
 function contract(
@@ -75,6 +79,44 @@ describe('checkCompatibility', () => {
         { requirement: 'contract-not-active', field: 'contractId', message: expect.stringContaining(status) },
       ]);
     }
+  });
+
+  describe('the validity window [start, end), checked at the instant given, whatever the status says', () => {
+    const at = (iso: string, deltaMs: number) => ({ ...DEPLOYED, now: new Date(Date.parse(iso) + deltaMs) });
+
+    it('accepts from the start instant up to one millisecond before the end', () => {
+      expect(checkCompatibility(contract(), enclave(), at(START, 0))).toEqual([]);
+      expect(checkCompatibility(contract(), enclave(), at(END, -1))).toEqual([]);
+    });
+
+    it('refuses one millisecond before the start, naming the start', () => {
+      expect(checkCompatibility(contract(), enclave(), at(START, -1))).toEqual([
+        {
+          requirement: 'contract-outside-validity',
+          field: 'contractId',
+          message: `the contract validity window opens at ${START}; no enclave may run under it before`,
+        },
+      ]);
+    });
+
+    it('refuses at the end and one millisecond after, naming the end, while the contract is still Active', () => {
+      for (const delta of [0, 1]) {
+        expect(checkCompatibility(contract(), enclave(), at(END, delta))).toEqual([
+          {
+            requirement: 'contract-outside-validity',
+            field: 'contractId',
+            message: `the contract validity window ended at ${END}; no enclave may run under it any more`,
+          },
+        ]);
+      }
+    });
+
+    it('reports both the status and the window once the sweep marked the contract Expired', () => {
+      expect(codes(checkCompatibility(contract({}, { status: 'Expired' }), enclave(), at(END, 1)))).toEqual([
+        'contract-not-active',
+        'contract-outside-validity',
+      ]);
+    });
   });
 
   it('limits the region to the data residency', () => {
@@ -333,18 +375,20 @@ describe('checkCompatibility', () => {
     }, 'us-east-1');
     const unmet = checkCompatibility(contract({}, { status: 'Suspended' }), bad, {
       ...DEPLOYED,
+      now: new Date(END),
       deploymentRegion: 'eu-central-1',
     });
     expect(codes(unmet)).toEqual([...COMPATIBILITY_REQUIREMENTS]);
     for (const u of unmet) expect(u.message.length).toBeGreaterThan(10);
   });
 
-  it('does not depend on a parsed contract beyond status and the security and residency terms', () => {
+  it('does not depend on a parsed contract beyond status and the security, residency and validity terms', () => {
     const minimal: CompatibilityContract = {
       status: 'Active',
       terms: {
         security: { encryptionLevel: 'Standard', networkIsolation: false, auditLogging: false },
         compliance: { dataResidency: ['eu-central-1'] },
+        validity: { start: START, end: END },
       },
     };
     expect(checkCompatibility(minimal, enclave(), DEPLOYED)).toEqual([]);
