@@ -13,7 +13,7 @@ import { z } from 'zod';
  *   the zero-width characters U+200B–U+200D, U+2060–U+2064, U+180E and the BOM U+FEFF. They make the text a
  *   person sees differ from the text that is signed (CVE-2021-42574, "Trojan Source").
  *
- * Surrounding whitespace is trimmed before the length is checked, as before.
+ * The characters are checked as sent; then surrounding spaces are trimmed and the length is checked.
  */
 export interface TextOptions {
   readonly min?: number;
@@ -68,13 +68,16 @@ export function textProblem(
  * const Statement = text({ min: 1, max: 2000, lines: 'multi' });
  */
 export function text(options: TextOptions) {
-  return z
-    .string()
-    .trim()
-    .min(options.min ?? 0)
-    .max(options.max)
-    .superRefine((value, ctx) => {
-      const problem = textProblem(value, options);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
-    });
+  return (
+    z
+      .string()
+      // Checked before trimming: a BOM or a line separator at either end is refused, not silently dropped.
+      .superRefine((value, ctx) => {
+        const problem = textProblem(value, options);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+      })
+      .trim()
+      .min(options.min ?? 0)
+      .max(options.max)
+  );
 }
