@@ -77,10 +77,22 @@ export const KidSchema = z
   .max(128)
   .regex(/^[A-Za-z0-9._~-]+$/, 'URL-safe characters only (A-Z a-z 0-9 . _ ~ -)');
 
+/** A signature as parties send it: base64url without padding, encoded as in JWS (ECDSA as r‖s). */
+export const SignatureValueSchema = z
+  .string()
+  .min(16)
+  .max(1400)
+  .regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding');
+
 export const RegisterKeySchema = z.strictObject({
   alg: z.enum(SIGNATURE_ALGORITHMS),
   jwk: PublicJwkSchema,
   kid: KidSchema.optional(),
+  /**
+   * Proof of possession: the key's own signature over `keyRegistrationStatement(identityId, thumbprint)`
+   * (shared/domain/key-registration.ts).
+   */
+  proof: SignatureValueSchema,
 });
 export type RegisterKey = z.infer<typeof RegisterKeySchema>;
 
@@ -96,9 +108,5 @@ export interface IdentityKey {
 /** A signature by one of the caller's registered keys: base64url, encoded as in JWS (ECDSA as r‖s). */
 export const KeySignatureSchema = z.strictObject({
   kid: KidSchema,
-  signature: z
-    .string()
-    .min(16)
-    .max(1400)
-    .regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding'),
+  signature: SignatureValueSchema,
 });

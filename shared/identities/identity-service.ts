@@ -1,4 +1,3 @@
-import { calculateJwkThumbprint, type JWK } from 'jose';
 import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { loadAuditHead } from '../audit/audit-store.ts';
 import { auditedWrite } from '../audit/audited-write.ts';
@@ -11,6 +10,7 @@ import {
   ValidationError,
 } from '../domain/errors.ts';
 import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
+import { keyRegistrationStatement, keyThumbprint } from '../domain/key-registration.ts';
 import { pageOf } from '../http/cursor.ts';
 import { etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
@@ -27,6 +27,7 @@ import {
   findIdentity,
   findIdentityBySubject,
   findKey,
+  findKeyConflicts,
   insertIdentityMutation,
   insertKeyMutation,
   listKeys as listKeyRows,
@@ -209,23 +210,58 @@ export async function listIdentities(
   return { status: 200, body: pageOf(rows, query.limit, (i) => ({ name: i.name })) };
 }
 
+/** The members a public key is made of, per key type (RFC 7638 §3.2; RFC 8037 §2): all that is stored. */
+const PUBLIC_MEMBERS: Record<string, readonly string[]> = {
+  EC: ['kty', 'crv', 'x', 'y'],
+  OKP: ['kty', 'crv', 'x'],
+  RSA: ['kty', 'n', 'e'],
+};
+
+/**
+ * Registers a public key for `identityId` (the identity itself, or an admin for it). The key must be sound
+ * for its algorithm (400), `input.proof` must be the key's own signature over the key registration
+ * statement naming this identity (422), and its material must not be bound already, to this identity or
+ * any other, nor its kid taken in this identity (409). A refusal stores nothing.
+ */
 export async function registerKey(
   deps: Dependencies,
   caller: Identity,
   identityId: string,
   input: RegisterKey,
 ): Promise<Reply<IdentityKey>> {
-  if (caller.id !== identityId && !isAdmin(caller)) {
-    throw new NotFoundError(`Identity ${identityId}`);
-  }
+  // 403, not 404: GET on the same path answers any authenticated caller, so existence is no secret.
+  if (caller.id !== identityId && !isAdmin(caller))
+    throw new ForbiddenError('Only the identity itself or an admin may register its keys.');
   const owner = caller.id === identityId ? caller : await findIdentity(deps.db, identityId);
   if (!owner) throw new NotFoundError(`Identity ${identityId}`);
   const issues = checkPublicJwk(input.alg, input.jwk);
   if (issues.length) throw new ValidationError(`The JWK is not a usable ${input.alg} public key.`, issues);
   const publicMembers = Object.fromEntries(
-    Object.entries(input.jwk).filter(([k]) => ['kty', 'crv', 'x', 'y', 'n', 'e'].includes(k)),
+    PUBLIC_MEMBERS[input.jwk.kty]!.map((member) => [member, input.jwk[member]]),
   );
-  const kid = input.kid ?? (await calculateJwkThumbprint(publicMembers as JWK));
+  const thumbprint = await keyThumbprint(publicMembers);
+  const statement = keyRegistrationStatement(identityId, thumbprint);
+  if (!verifyPartySignature(input.alg, publicMembers, Buffer.from(statement, 'utf8'), input.proof)) {
+    throw new UnprocessableError(
+      'invalid-proof',
+      'Invalid proof of possession',
+      `The proof is not a ${input.alg} signature by this key over ${statement}.`,
+      [{ field: 'proof', message: "must be the key's signature over the key registration statement" }],
+    );
+  }
+  const kid = input.kid ?? thumbprint;
+  const conflicts = await findKeyConflicts(deps.db, identityId, kid, thumbprint);
+  if (conflicts.boundTo) {
+    throw new ConflictError(
+      'key-exists',
+      'Key already registered',
+      conflicts.boundTo.identityId === identityId
+        ? `This key material is already registered for this identity as kid ${conflicts.boundTo.kid}.`
+        : 'This key material is already registered for another identity; a key belongs to one identity.',
+    );
+  }
+  if (conflicts.kidTaken)
+    throw new ConflictError('kid-exists', 'Kid in use', `This identity already has a key with kid ${kid}.`);
   const at = deps.now().toISOString();
   const key: IdentityKey = {
     kid,
@@ -238,7 +274,7 @@ export async function registerKey(
   const head = await loadAuditHead(deps.db, identityId, owner.version);
   try {
     const { applied } = await auditedWrite(deps.db, {
-      ...insertKeyMutation(key, owner.version),
+      ...insertKeyMutation(key, thumbprint, owner.version),
       audit: {
         entityType: 'identity',
         entityId: identityId,
@@ -246,7 +282,7 @@ export async function registerKey(
         action: 'register-key',
         actorId: caller.id,
         occurredAt: at,
-        data: { kid, alg: input.alg },
+        data: { kid, alg: input.alg, thumbprint },
       },
       prevHash: head,
       event: {
@@ -266,11 +302,12 @@ export async function registerKey(
         'The identity changed concurrently; retry.',
       );
   } catch (error) {
+    // A concurrent registration of the same material (for any identity) or kid won the race.
     if (error instanceof DatabaseError && error.code === UNIQUE_VIOLATION) {
       throw new ConflictError(
         'key-exists',
         'Key already registered',
-        `A key with kid ${kid} is already registered.`,
+        `This key material, or kid ${kid} for this identity, was registered concurrently.`,
       );
     }
     throw error;
@@ -301,13 +338,24 @@ export async function verifyCallerSignature(
   payload: string,
   what: string,
 ): Promise<IdentityKey> {
-  const key = await findKey(deps.db, input.kid);
-  if (!key || key.identityId !== caller.id || key.revokedAt !== null) {
+  const key = await findKey(deps.db, caller.id, input.kid);
+  if (!key || key.revokedAt !== null) {
     throw new UnprocessableError(
       'unknown-key',
       'Unknown signing key',
       `Key ${input.kid} is not an active key registered by the signer.`,
       [{ field: 'kid', message: 'not an active key of the signer' }],
+    );
+  }
+  // Keys registered before the registration checks of issue 8 may be unsound (an RSA exponent of 1, a
+  // small-order Ed25519 point): anyone could have made a signature under them, so none is accepted.
+  const unsound = checkPublicJwk(key.alg, key.jwk);
+  if (unsound.length) {
+    throw new UnprocessableError(
+      'unsound-key',
+      'Unsound signing key',
+      `Key ${key.kid} fails today's key checks (${unsound[0]!.field}: ${unsound[0]!.message}); register a new key.`,
+      [{ field: 'kid', message: 'names a key that fails the key checks' }],
     );
   }
   if (!verifyPartySignature(key.alg, key.jwk, Buffer.from(payload, 'utf8'), input.signature)) {

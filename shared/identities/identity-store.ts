@@ -128,12 +128,36 @@ function toKey(r: KeyRow): IdentityKey {
   };
 }
 
-export async function findKey(q: Queryable, kid: string): Promise<IdentityKey | null> {
+/** The key `kid` of one identity: kids are unique per identity only (migration 0008). */
+export async function findKey(q: Queryable, identityId: string, kid: string): Promise<IdentityKey | null> {
   const { rows } = await q.query<KeyRow>(
-    'SELECT kid, identity_id, alg, jwk, created_at, revoked_at FROM identity_keys WHERE kid = :kid',
-    { kid: sql.text(kid) },
+    `SELECT kid, identity_id, alg, jwk, created_at, revoked_at FROM identity_keys
+     WHERE identity_id = :identity_id AND kid = :kid`,
+    { identity_id: sql.uuid(identityId), kid: sql.text(kid) },
   );
   return rows[0] ? toKey(rows[0]) : null;
+}
+
+/**
+ * What stands in the way of registering a key: the row that binds the same material (thumbprint), to any
+ * identity, and whether `identityId` already has a key named `kid`.
+ */
+export async function findKeyConflicts(
+  q: Queryable,
+  identityId: string,
+  kid: string,
+  thumbprint: string,
+): Promise<{ boundTo: { identityId: string; kid: string } | null; kidTaken: boolean }> {
+  const { rows } = await q.query<{ identity_id: string; kid: string; same_material: boolean }>(
+    `SELECT identity_id, kid, thumbprint = :thumbprint AND binds_material AS same_material FROM identity_keys
+     WHERE (thumbprint = :thumbprint AND binds_material) OR (identity_id = :identity_id AND kid = :kid)`,
+    { identity_id: sql.uuid(identityId), kid: sql.text(kid), thumbprint: sql.text(thumbprint) },
+  );
+  const bound = rows.find((r) => r.same_material);
+  return {
+    boundTo: bound ? { identityId: bound.identity_id, kid: bound.kid } : null,
+    kidTaken: rows.some((r) => r.identity_id === identityId && r.kid === kid),
+  };
 }
 
 export async function listKeys(q: Queryable, identityId: string): Promise<IdentityKey[]> {
@@ -147,17 +171,18 @@ export async function listKeys(q: Queryable, identityId: string): Promise<Identi
 
 /**
  * Registering a key bumps the identity's version (its key set is part of its state, and its audit chain
- * is numbered by version) and inserts the key in the same statement; a kid taken by another identity
- * fails the whole statement with a unique violation.
+ * is numbered by version) and inserts the key in the same statement. A kid the identity already uses, or
+ * material another row binds (`thumbprint`, the RFC 7638 thumbprint), fails the whole statement with a
+ * unique violation, so a race between two registrations can never bind one key to two identities.
  */
-export function insertKeyMutation(key: IdentityKey, identityVersion: number) {
+export function insertKeyMutation(key: IdentityKey, thumbprint: string, identityVersion: number) {
   return {
     mutation: `UPDATE identities SET version = version + 1, updated_at = :key_created_at
       WHERE id = :key_identity_id AND version = :identity_version
       RETURNING id`,
     followUp: `key_inserted AS (
-      INSERT INTO identity_keys (kid, identity_id, alg, jwk, created_at)
-      SELECT :kid, changed.id, :alg, :jwk, :key_created_at FROM changed
+      INSERT INTO identity_keys (kid, identity_id, alg, jwk, thumbprint, created_at)
+      SELECT :kid, changed.id, :alg, :jwk, :thumbprint, :key_created_at FROM changed
     )`,
     params: {
       kid: sql.text(key.kid),
@@ -165,6 +190,7 @@ export function insertKeyMutation(key: IdentityKey, identityVersion: number) {
       identity_version: sql.int(identityVersion),
       alg: sql.text(key.alg),
       jwk: sql.json(key.jwk),
+      thumbprint: sql.text(thumbprint),
       key_created_at: sql.timestamp(key.createdAt),
     },
   };

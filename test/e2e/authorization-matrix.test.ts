@@ -219,10 +219,14 @@ const identityCases: {
     expected: { provider: 403, consumer: 403, admin: 201, auditor: 403, outsider: 403, anonymous: 401 },
   },
   {
+    // 403, not 404: GET on the same path answers everyone, so the identity's existence is no secret.
     name: 'POST /identities/{provider}/keys',
-    call: (k) =>
-      k.post(`/identities/${seeded.provider}/keys`, { alg: 'ES256', jwk: new PartyKey('ES256').publicJwk }),
-    expected: { provider: 201, consumer: 404, admin: 201, auditor: 404, outsider: 404, anonymous: 401 },
+    call: async (k) =>
+      k.post(
+        `/identities/${seeded.provider}/keys`,
+        await new PartyKey('ES256').registration(seeded.provider),
+      ),
+    expected: { provider: 201, consumer: 403, admin: 201, auditor: 403, outsider: 403, anonymous: 401 },
   },
   {
     name: 'GET /identities/{id}/keys',

@@ -21,7 +21,7 @@ import {
 import { findExpiredLiveContractIds, loadContract } from '../../shared/contracts/contract-store.ts';
 import { sql } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
-import type { Identity, RegisterKey } from '../../shared/domain/identity.ts';
+import type { Identity } from '../../shared/domain/identity.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { publishOutbox } from '../../shared/events/outbox-publisher.ts';
 import { ListContractsQuerySchema } from '../../shared/http/api-schemas.ts';
@@ -132,10 +132,12 @@ for (const adapter of ADAPTERS) {
       const created = await createContract(deps, provider, CREATE_FIXTURE);
       const id = created.body.id;
       const key = new PartyKey('ES256');
-      const { body: registered } = await registerKey(deps, provider, provider.id, {
-        alg: 'ES256',
-        jwk: key.publicJwk as RegisterKey['jwk'],
-      });
+      const { body: registered } = await registerKey(
+        deps,
+        provider,
+        provider.id,
+        await key.registration(provider.id),
+      );
       const signed = await signContract(
         deps,
         provider,

@@ -1,6 +1,8 @@
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { LocalStack } from '../../infra/local/local-stack.ts';
 import { SEEDED_IDENTITIES, type SeededName, seededSubject } from '../../infra/local/seed.ts';
+import type { RegisterKey, SignatureAlgorithm } from '../../shared/domain/identity.ts';
+import { keyRegistrationProof, signAs } from './key-proof.ts';
 
 export interface ApiResponse<T = Record<string, unknown>> {
   readonly status: number;
@@ -79,7 +81,7 @@ export class PartyKey {
   readonly privateKey: KeyObject;
   readonly publicJwk: Record<string, unknown>;
 
-  constructor(readonly alg: 'ES256' | 'ES384' | 'EdDSA' | 'PS256' = 'ES256') {
+  constructor(readonly alg: SignatureAlgorithm = 'ES256') {
     const pair =
       alg === 'ES256'
         ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -93,30 +95,24 @@ export class PartyKey {
   }
 
   sign(payload: string): string {
-    const data = Buffer.from(payload, 'utf8');
-    switch (this.alg) {
-      case 'ES256':
-        return sign('sha256', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString(
-          'base64url',
-        );
-      case 'ES384':
-        return sign('sha384', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' }).toString(
-          'base64url',
-        );
-      case 'EdDSA':
-        return sign(null, data, this.privateKey).toString('base64url');
-      case 'PS256':
-        return sign('sha256', data, { key: this.privateKey, padding: 6, saltLength: 32 }).toString(
-          'base64url',
-        );
-    }
+    return signAs(this.alg, this.privateKey, Buffer.from(payload, 'utf8'));
+  }
+
+  /** The body of `POST /identities/{identityId}/keys` for this key, with its proof of possession. */
+  async registration(identityId: string, kid?: string) {
+    return {
+      alg: this.alg,
+      jwk: this.publicJwk as RegisterKey['jwk'],
+      proof: await keyRegistrationProof(this.privateKey, this.alg, identityId),
+      ...(kid !== undefined ? { kid } : {}),
+    };
   }
 
   async register(client: ApiClient, identityId: string): Promise<string> {
-    const res = await client.post<{ kid: string }>(`/identities/${identityId}/keys`, {
-      alg: this.alg,
-      jwk: this.publicJwk,
-    });
+    const res = await client.post<{ kid: string }>(
+      `/identities/${identityId}/keys`,
+      await this.registration(identityId),
+    );
     if (res.status !== 201) throw new Error(`key registration failed: ${res.status} ${res.text}`);
     return res.body.kid;
   }

@@ -2,7 +2,7 @@ import { seedIdentities } from '../../infra/local/seed.ts';
 import { activateContract, createContract, signContract } from '../../shared/contracts/contract-service.ts';
 import { approveMeasurementSet, proposeMeasurementSet } from '../../shared/contracts/measurement-service.ts';
 import type { CreateContract } from '../../shared/domain/contract.ts';
-import type { Identity, RegisterKey } from '../../shared/domain/identity.ts';
+import type { Identity } from '../../shared/domain/identity.ts';
 import type { ProposeMeasurements } from '../../shared/domain/measurement-set.ts';
 import { registerKey } from '../../shared/identities/identity-service.ts';
 import { findIdentityBySubject } from '../../shared/identities/identity-store.ts';
@@ -34,10 +34,12 @@ export async function contractParties(deps: Dependencies): Promise<ContractParti
   const keys = { provider: new PartyKey('ES384'), consumer: new PartyKey('ES256') };
   const kids = { provider: '', consumer: '' };
   for (const party of ['provider', 'consumer'] as const) {
-    const { body } = await registerKey(deps, who[party], who[party].id, {
-      alg: keys[party].alg,
-      jwk: keys[party].publicJwk as RegisterKey['jwk'],
-    });
+    const { body } = await registerKey(
+      deps,
+      who[party],
+      who[party].id,
+      await keys[party].registration(who[party].id),
+    );
     kids[party] = body.kid;
   }
   const sign = (party: Party, payload: string) => ({
