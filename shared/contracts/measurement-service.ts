@@ -7,6 +7,7 @@ import { ConflictError, ForbiddenError, NotFoundError, UnprocessableError } from
 import type { Identity } from '../domain/identity.ts';
 import {
   type ApproveMeasurements,
+  MAX_MEASUREMENT_SETS_PER_CONTRACT,
   type MeasurementApproval,
   type MeasurementSet,
   measurementSigningPayload,
@@ -88,8 +89,8 @@ export async function proposeMeasurementSet(
     createdAt: at,
     updatedAt: at,
   };
-  const { applied } = await auditedWrite(deps.db, {
-    ...insertMeasurementSetMutation(set),
+  const { applied, extra } = await auditedWrite(deps.db, {
+    ...insertMeasurementSetMutation(set, MAX_MEASUREMENT_SETS_PER_CONTRACT),
     audit: {
       entityType: 'measurement-set',
       entityId: set.id,
@@ -112,6 +113,13 @@ export async function proposeMeasurementSet(
     prevHash: GENESIS_HASH,
     event: event(deps, 'MeasurementSetProposed', set, at),
   });
+  if (!applied && Number(extra.sets_held) >= MAX_MEASUREMENT_SETS_PER_CONTRACT) {
+    throw new ConflictError(
+      'too-many-measurement-sets',
+      'Too many measurement sets',
+      `The contract already holds ${MAX_MEASUREMENT_SETS_PER_CONTRACT} measurement sets, the most one contract may hold.`,
+    );
+  }
   if (!applied) {
     throw new ConflictError(
       'measurements-exist',

@@ -94,15 +94,19 @@ function params(m: MeasurementSet) {
 }
 
 /** INSERT of a proposed set; nothing when the same set was already proposed for the contract. */
-export function insertMeasurementSetMutation(m: MeasurementSet) {
+export function insertMeasurementSetMutation(m: MeasurementSet, maxPerContract: number) {
   return {
     mutation: `INSERT INTO measurement_sets (id, contract_id, pcr0, pcr1, pcr2, pcr8, additional_pcrs, status,
         approvals, proposed_by, version, created_at, updated_at)
-      VALUES (:id, :contract_id, :pcr0, :pcr1, :pcr2, :pcr8, :additional_pcrs, :status, :approvals, :proposed_by,
-        :version, :created_at, :updated_at)
+      SELECT :id, :contract_id, :pcr0, :pcr1, :pcr2, :pcr8, :additional_pcrs, :status, :approvals, :proposed_by,
+        :version, :created_at, :updated_at
+      WHERE (SELECT count(*) FROM measurement_sets WHERE contract_id = :contract_id) < :max_sets
       ON CONFLICT DO NOTHING
       RETURNING 1`,
-    params: params(m),
+    // How many sets the contract held when the insert was judged (it did not apply at the maximum).
+    extraColumns:
+      '(SELECT count(*) FROM measurement_sets WHERE contract_id = :contract_id)::int AS sets_held',
+    params: { ...params(m), max_sets: sql.int(maxPerContract) },
   };
 }
 

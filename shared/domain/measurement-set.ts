@@ -76,6 +76,13 @@ export type ProposeMeasurements = z.infer<typeof ProposeMeasurementsSchema>;
 export const ApproveMeasurementsSchema = KeySignatureSchema;
 export type ApproveMeasurements = z.infer<typeof ApproveMeasurementsSchema>;
 
+/**
+ * The most measurement sets one contract may hold: `GET /contracts/{id}/measurements` lists them all in one
+ * reply, and 50 of the largest (every PCR pinned, both approvals) stay far below the Data API's 1 MiB.
+ * Concurrent proposals are each judged against the count before them, so a burst may overshoot by its size.
+ */
+export const MAX_MEASUREMENT_SETS_PER_CONTRACT = 50;
+
 export const MEASUREMENT_SET_STATUSES = ['Proposed', 'Approved'] as const;
 export type MeasurementSetStatus = (typeof MEASUREMENT_SET_STATUSES)[number];
 

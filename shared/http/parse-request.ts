@@ -104,13 +104,34 @@ function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown
   const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
   if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) throw new PayloadTooLargeError();
   checkContentType(header(event, 'content-type'));
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new ValidationError('The request body is not valid JSON.', [
       { field: 'body', message: 'malformed JSON' },
     ]);
   }
+  // JSON.parse keeps `"__proto__"` as an own key, but a schema may not: zod's records drop it silently.
+  // No field of this API has that name, so it is refused wherever it is, as an unknown query key is.
+  const prototypeKey = text.includes('__proto__') ? pathOfPrototypeKey(value, 'body') : undefined;
+  if (prototypeKey !== undefined) {
+    throw new ValidationError(`The body holds the key __proto__ (at ${prototypeKey}), which no field has.`, [
+      { field: prototypeKey, message: 'unrecognized key: __proto__' },
+    ]);
+  }
+  return value;
+}
+
+/** Where `value` holds an own `__proto__` key, as a field path under `at`; undefined when nowhere. */
+function pathOfPrototypeKey(value: unknown, at: string): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) return at;
+  for (const [key, child] of Object.entries(value)) {
+    const found = pathOfPrototypeKey(child, `${at}.${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /**

@@ -379,6 +379,29 @@ describe('crafted cursors are a 400 on every list', () => {
   });
 });
 
+describe('prototype keys in a body', () => {
+  it.each([
+    ['body', `{"__proto__":{"admin":true},"title":"t"}`, '/contracts'],
+    ['body.terms', `{"title":"t","terms":{"__proto__":{}}}`, '/contracts'],
+    [
+      'body.additionalPcrs',
+      `{"pcr0":"${'a'.repeat(96)}","pcr1":"${'b'.repeat(96)}","pcr2":"${'c'.repeat(96)}","additionalPcrs":{"__proto__":"${'d'.repeat(96)}"}}`,
+      `/contracts/${UNKNOWN}/measurements`,
+    ],
+  ])('a __proto__ key at %s is a 400 naming it, and nothing is stored', async (field, body, path) => {
+    const before = await rowCounts();
+    const res = await provider.request('POST', path, {
+      rawBody: body,
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 400, 'validation-failed');
+    expect((res.body as { errors: { field: string }[] }).errors).toEqual([
+      { field, message: 'unrecognized key: __proto__' },
+    ]);
+    expect(await rowCounts()).toBe(before);
+  });
+});
+
 describe('query strings and media types', () => {
   it.each(['0x10', '1e2', ' 5', '+5', '5.0', '-1', '0', '101', ''])('limit=%j is a 400', async (limit) => {
     const res = await provider.get(`/contracts?limit=${encodeURIComponent(limit)}`);

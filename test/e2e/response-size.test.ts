@@ -5,6 +5,10 @@ import { sql } from '../../shared/database/database.ts';
 import { storedJsonBytes } from '../../shared/domain/canonical-json.ts';
 import { MAX_CONTRACT_CONTENT_BYTES } from '../../shared/domain/contract.ts';
 import { MAX_ENCLAVE_CONFIGURATION_BYTES } from '../../shared/domain/enclave.ts';
+import {
+  ADDITIONAL_PCR_INDEXES,
+  MAX_MEASUREMENT_SETS_PER_CONTRACT,
+} from '../../shared/domain/measurement-set.ts';
 import { MAX_AUDIT_PAGE } from '../../shared/http/api-schemas.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
@@ -191,6 +195,30 @@ describe('an enclave is one readable row', () => {
       attestationVerdict: null,
       provisioningId: null,
     });
+  });
+});
+
+describe('the measurement sets of a contract', () => {
+  it(`hold at most ${MAX_MEASUREMENT_SETS_PER_CONTRACT}, and all of the largest list within 1 MiB`, async () => {
+    const parties = await contractParties(stack.deps);
+    const id = await parties.activeContract();
+    // Every further register pinned, and both parties' approvals: the largest set there is.
+    const additionalPcrs = Object.fromEntries(ADDITIONAL_PCR_INDEXES.map((i) => [String(i), 'f'.repeat(96)]));
+    for (let n = 0; n < MAX_MEASUREMENT_SETS_PER_CONTRACT; n++) {
+      const hex = n.toString(16).padStart(96, 'f');
+      await parties.measurementSet(id, { pcr0: hex, pcr1: hex, pcr2: hex, pcr8: hex, additionalPcrs });
+    }
+    const before = await count('measurement_sets');
+    const one = 'e'.repeat(96);
+    const refused = await provider.post(`/contracts/${id}/measurements`, { pcr0: one, pcr1: one, pcr2: one });
+    expect(refused.status, refused.text).toBe(409);
+    expect(refused.body.type).toBe('https://problems.enclave-contracts.dev/too-many-measurement-sets');
+    expect(await count('measurement_sets')).toBe(before);
+    const list = await consumer.get<{ items: { status: string }[] }>(`/contracts/${id}/measurements`);
+    expect(list.status, list.text.slice(0, 300)).toBe(200);
+    expect(list.body.items).toHaveLength(MAX_MEASUREMENT_SETS_PER_CONTRACT);
+    expect(list.body.items.every((m) => m.status === 'Approved')).toBe(true);
+    expect(Buffer.byteLength(list.text)).toBeLessThan(MIB / 2);
   });
 });
 

@@ -15,6 +15,7 @@ import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import type { Identity } from '../../shared/domain/identity.ts';
 import {
   ADDITIONAL_PCR_INDEXES,
+  MAX_MEASUREMENT_SETS_PER_CONTRACT,
   type MeasurementSet,
   measurementSigningPayload,
 } from '../../shared/domain/measurement-set.ts';
@@ -139,7 +140,7 @@ for (const adapter of ADAPTERS) {
           createdAt: '2027-01-01T00:00:00.000Z',
           updatedAt: '2027-01-01T00:00:00.000Z',
         };
-        const { mutation, params } = insertMeasurementSetMutation(set);
+        const { mutation, params } = insertMeasurementSetMutation(set, MAX_MEASUREMENT_SETS_PER_CONTRACT);
         return opened.db.query(mutation, params).then((r) => r.rows.length);
       };
       expect(await insert({})).toBe(1);

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { IdSchema } from '../../shared/domain/identifiers.ts';
+import { ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
+
+/**
+ * Every id a request carries (path, query, body; cursors are decoded by the query schemas) is read with the
+ * one id schema, which lower-cases it: a route whose schema took `z.uuid()` itself would let another
+ * spelling of an id reach a use case, a digest or an audit record (issue 8, section 1). This walks every
+ * route's request schemas and finds every UUID-format string in them.
+ */
+const UPPER = '3F2504E0-4F89-41D3-9A0C-0305E82C3301';
+
+type Def = Record<string, unknown> & { type?: string; format?: string };
+const isSchema = (v: unknown): v is z.ZodType =>
+  typeof v === 'object' && v !== null && '_zod' in v && typeof (v as { _zod: unknown })._zod === 'object';
+
+/** Every UUID-format string schema reachable from `root`, with where it sits. */
+function uuidSchemas(root: z.ZodType, at: string): { at: string; schema: z.ZodType }[] {
+  const found: { at: string; schema: z.ZodType }[] = [];
+  // Ancestors only: one schema (the id schema) appears at many places, but a recursive one must end.
+  const ancestors = new Set<unknown>();
+  const walk = (schema: z.ZodType, path: string) => {
+    if (ancestors.has(schema)) return;
+    ancestors.add(schema);
+    const def = (schema as unknown as { _zod: { def: Def } })._zod.def;
+    if (def.type === 'string' && def.format === 'uuid') found.push({ at: path, schema });
+    for (const [key, value] of Object.entries(def)) {
+      if (key === 'checks') continue;
+      if (isSchema(value)) {
+        walk(value, path);
+      } else if (Array.isArray(value)) {
+        for (const v of value) if (isSchema(v)) walk(v, path);
+      } else if (key === 'shape' && value && typeof value === 'object') {
+        for (const [name, child] of Object.entries(value))
+          if (isSchema(child)) walk(child, `${path}.${name}`);
+      }
+    }
+    ancestors.delete(schema);
+  };
+  walk(root, at);
+  return found;
+}
+
+const REQUEST_SCHEMAS = (ROUTES as readonly RouteDefinition[]).flatMap((route) =>
+  (['params', 'query', 'body'] as const)
+    .filter((part) => route.request?.[part] !== undefined)
+    .map((part) => [`${route.id} ${part}`, route.request![part]!] as const),
+);
+
+describe('ids in requests', () => {
+  it('the walk finds the ids it must (path, query, body, cursor)', () => {
+    const where = REQUEST_SCHEMAS.flatMap(([name, schema]) => uuidSchemas(schema, name).map((u) => u.at));
+    expect(where).toEqual(
+      expect.arrayContaining([
+        'getContract params.id',
+        'approveMeasurementSet params.mid',
+        'listContracts query.counterpartyId',
+        'getAuditTrail query.entityId',
+        'createContract body.consumerId',
+        'createContract body.providerId',
+        'createEnclave body.contractId',
+      ]),
+    );
+  });
+
+  it.each(REQUEST_SCHEMAS)('%s: every id is read in its canonical lower-case form', (name, schema) => {
+    for (const { at, schema: id } of uuidSchemas(schema, name)) {
+      expect(id.safeParse(UPPER).data, at).toBe(UPPER.toLowerCase());
+    }
+  });
+
+  it('a raw z.uuid() in a request schema would be found and fail the rule', () => {
+    const careless = z.strictObject({ nested: z.array(z.strictObject({ id: z.uuid().optional() })) });
+    const [found] = uuidSchemas(careless, 'careless');
+    expect(found?.at).toBe('careless.nested.id');
+    expect(found!.schema.safeParse(UPPER).data).toBe(UPPER);
+    expect(uuidSchemas(z.strictObject({ id: IdSchema }), 'x')[0]!.schema.parse(UPPER)).toBe(
+      UPPER.toLowerCase(),
+    );
+  });
+});
