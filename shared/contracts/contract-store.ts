@@ -7,15 +7,13 @@ const COLUMNS = `c.id, c.title, c.description, c.provider_id, c.consumer_id, c.s
   c.version, c.content_version, c.content_digest, c.ever_signed, c.status_reason, c.suspended_by,
   c.created_at, c.updated_at`;
 
-interface ContractRow {
+/** The columns a whole contract row and a summary row share. */
+interface SharedRow {
   id: string;
   title: string;
-  description: string;
   provider_id: string;
   consumer_id: string;
   status: ContractStatus;
-  terms: ContractTerms;
-  signatures: ContractSignature[];
   version: number;
   content_version: number;
   content_digest: string;
@@ -25,6 +23,12 @@ interface ContractRow {
   created_at: string;
   updated_at: string;
   [k: string]: unknown;
+}
+
+interface ContractRow extends SharedRow {
+  description: string;
+  terms: ContractTerms;
+  signatures: ContractSignature[];
 }
 
 function toContract(r: ContractRow): ContractData {
@@ -83,23 +87,9 @@ const SUMMARY_COLUMNS = `c.id, c.title, c.provider_id, c.consumer_id, c.status, 
   c.version, c.content_version, c.content_digest, c.ever_signed, c.status_reason, c.suspended_by,
   c.created_at, c.updated_at`;
 
-interface SummaryRow {
-  id: string;
-  title: string;
-  provider_id: string;
-  consumer_id: string;
-  status: ContractStatus;
+interface SummaryRow extends SharedRow {
   validity: ContractTerms['validity'];
   signed_by: ContractSummary['signedBy'];
-  version: number;
-  content_version: number;
-  content_digest: string;
-  ever_signed: boolean;
-  status_reason: string | null;
-  suspended_by: string | null;
-  created_at: string;
-  updated_at: string;
-  [k: string]: unknown;
 }
 
 function toSummary(r: SummaryRow): ContractSummary {

@@ -126,23 +126,26 @@ export function assertContentFits(content: Pick<ContractData, 'title' | 'descrip
  * the Data API's 1 MiB response and Lambda's 6 MB reply whatever the contracts hold; `GET /contracts/{id}`
  * returns the whole contract.
  */
-export interface ContractSummary {
-  readonly id: string;
-  readonly title: string;
-  readonly providerId: string;
-  readonly consumerId: string;
-  readonly status: ContractStatus;
+export interface ContractSummary
+  extends Pick<
+    ContractData,
+    | 'id'
+    | 'title'
+    | 'providerId'
+    | 'consumerId'
+    | 'status'
+    | 'version'
+    | 'contentVersion'
+    | 'contentDigest'
+    | 'everSigned'
+    | 'statusReason'
+    | 'suspendedBy'
+    | 'createdAt'
+    | 'updatedAt'
+  > {
   readonly validity: ContractTerms['validity'];
   /** Who signed the current content (`contentDigest` at `contentVersion`), the platform included. */
   readonly signedBy: readonly (PartyRole | 'platform')[];
-  readonly version: number;
-  readonly contentVersion: number;
-  readonly contentDigest: string;
-  readonly everSigned: boolean;
-  readonly statusReason: string | null;
-  readonly suspendedBy: string | null;
-  readonly createdAt: string;
-  readonly updatedAt: string;
 }
 
 /** The content parties agree on: everything that gives the contract its meaning. */

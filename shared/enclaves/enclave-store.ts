@@ -18,15 +18,13 @@ import { provisioningIdOf } from '../domain/enclave.ts';
 const COLUMNS = `e.id, e.name, e.contract_id, e.provider_id, e.status, e.attestation, e.configuration, e.metrics,
   e.region, e.version, e.instance_id, e.execution_arn, e.status_reason, e.created_at, e.updated_at`;
 
-interface EnclaveRow {
+/** The columns a whole enclave row and a summary row share. */
+interface SharedRow {
   id: string;
   name: string;
   contract_id: string;
   provider_id: string;
   status: EnclaveStatus;
-  attestation: EnclaveAttestation | null;
-  configuration: EnclaveConfiguration;
-  metrics: EnclaveMetrics | null;
   region: string;
   version: number;
   instance_id: string | null;
@@ -35,6 +33,12 @@ interface EnclaveRow {
   created_at: string;
   updated_at: string;
   [k: string]: unknown;
+}
+
+interface EnclaveRow extends SharedRow {
+  attestation: EnclaveAttestation | null;
+  configuration: EnclaveConfiguration;
+  metrics: EnclaveMetrics | null;
 }
 
 function toEnclave(r: EnclaveRow): EnclaveData {
@@ -113,22 +117,9 @@ const SUMMARY_COLUMNS = `e.id, e.name, e.contract_id, e.provider_id, e.status, e
   (e.configuration -> 'image') - 'source' AS image, e.attestation ->> 'verdict' AS attestation_verdict,
   e.version, e.instance_id, e.execution_arn, e.status_reason, e.created_at, e.updated_at`;
 
-interface SummaryRow {
-  id: string;
-  name: string;
-  contract_id: string;
-  provider_id: string;
-  status: EnclaveStatus;
-  region: string;
+interface SummaryRow extends SharedRow {
   image: EnclaveSummary['image'];
   attestation_verdict: EnclaveSummary['attestationVerdict'];
-  version: number;
-  instance_id: string | null;
-  execution_arn: string | null;
-  status_reason: string | null;
-  created_at: string;
-  updated_at: string;
-  [k: string]: unknown;
 }
 
 function toSummary(r: SummaryRow): EnclaveSummary {

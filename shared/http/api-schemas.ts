@@ -78,25 +78,26 @@ export const ContractResponseSchema = z.object({
 });
 
 /** A list's item: the contract without its description and terms (`GET /contracts/{id}` has them). */
-export const ContractSummaryResponseSchema = z.object({
-  id: z.uuid(),
-  title: z.string(),
-  providerId: z.uuid(),
-  consumerId: z.uuid(),
-  status: z.enum(CONTRACT_STATUSES),
+export const ContractSummaryResponseSchema = ContractResponseSchema.pick({
+  id: true,
+  title: true,
+  providerId: true,
+  consumerId: true,
+  status: true,
+  version: true,
+  contentVersion: true,
+  contentDigest: true,
+  everSigned: true,
+  statusReason: true,
+  suspendedBy: true,
+  availableActions: true,
+  createdAt: true,
+  updatedAt: true,
+}).extend({
   validity: z.object({ start: z.string(), end: z.string() }),
   signedBy: z
     .array(z.enum(['provider', 'consumer', 'platform']))
     .describe('Who signed the current content (contentDigest at contentVersion)'),
-  version: z.int(),
-  contentVersion: z.int(),
-  contentDigest: z.string(),
-  everSigned: z.boolean(),
-  statusReason: z.string().nullable(),
-  suspendedBy: z.uuid().nullable(),
-  availableActions: z.array(z.string()),
-  createdAt: z.string(),
-  updatedAt: z.string(),
 });
 
 export const ContractPageSchema = z.object({
