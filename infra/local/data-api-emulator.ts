@@ -1450,6 +1450,10 @@ export async function startDataApiEmulator(options: DataApiEmulatorOptions): Pro
   const server = createServer((request, response) => {
     void handle(request, response);
   });
+  // Node closes a keep-alive connection after 5 idle seconds; AWS endpoints keep them far longer. With 5 s,
+  // a client reusing its socket at the instant the emulator closes it (after a retry's backoff, say) fails
+  // with ECONNRESET, a fault the real service would not cause. The client drops idle sockets first.
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import {
   createServer,
@@ -394,7 +395,9 @@ function toEvent(
 ): APIGatewayProxyEventV2 {
   const query = eventRecord(url.searchParams);
   const pathParameters = eventRecord(match.names.map((n, i) => [n, decodeURIComponent(values[i]!)] as const));
-  const isText = body.length === 0 || TEXT_TYPES.test(headers['content-type'] ?? '');
+  // Bytes that are not UTF-8 travel base64-encoded (as binary does), so the function sees them as sent
+  // rather than with U+FFFD in place of what could not be decoded.
+  const isText = body.length === 0 || (TEXT_TYPES.test(headers['content-type'] ?? '') && isUtf8(body));
   const now = new Date();
   const routeKey = `${match.route.method} ${match.route.path}`;
   return {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InstantSchema } from './instants.ts';
 import { text } from './text.ts';
 
 /**
@@ -12,7 +13,7 @@ const Identifier = z
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'letters, digits and . _ : / - only');
-const IsoInstant = z.iso.datetime({ offset: true });
+const IsoInstant = InstantSchema;
 
 export const ENCRYPTION_LEVELS = ['Standard', 'High', 'Military'] as const;
 export const OPERATIONS = ['read', 'train', 'fine-tune', 'evaluate', 'embed', 'inference'] as const;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { storedJsonBytes } from './canonical-json.ts';
 import { IdSchema } from './identifiers.ts';
+import { InstantSchema } from './instants.ts';
 import { ImagePcrHexSchema, PcrHexSchema } from './measurement-set.ts';
 import { text } from './text.ts';
 
@@ -293,10 +294,10 @@ export type UpdateEnclave = z.infer<typeof UpdateEnclaveSchema>;
 export const EnclaveAttestationSchema = z.discriminatedUnion('verdict', [
   z.strictObject({
     verdict: z.literal('verified'),
-    verifiedAt: z.iso.datetime({ offset: true }),
+    verifiedAt: InstantSchema,
     moduleId: z.string().max(255),
     /** The document's own timestamp (the NSM clock), ISO-8601. */
-    documentTimestamp: z.iso.datetime({ offset: true }),
+    documentTimestamp: InstantSchema,
     /** PCR index (as a string key) → lower-case hex, e.g. `{ "0": "…", "4": "…" }`. */
     pcrs: z.record(z.string().regex(/^\d{1,2}$/), z.string().regex(/^[0-9a-f]{96}$/)),
     /** The approved measurement set the document matched. */
@@ -304,14 +305,14 @@ export const EnclaveAttestationSchema = z.discriminatedUnion('verdict', [
   }),
   z.strictObject({
     verdict: z.literal('refused'),
-    verifiedAt: z.iso.datetime({ offset: true }),
+    verifiedAt: InstantSchema,
     /** The attestation library's failure code, e.g. `pcr_mismatch`. */
     code: z.string().max(64),
     message: z.string().max(1000),
   }),
   z.strictObject({
     verdict: z.literal('voided'),
-    voidedAt: z.iso.datetime({ offset: true }),
+    voidedAt: InstantSchema,
     /** Why the attestation stopped vouching, e.g. the suspension's reason. */
     reason: z.string().max(1000),
   }),
@@ -320,7 +321,7 @@ export type EnclaveAttestation = z.infer<typeof EnclaveAttestationSchema>;
 
 /** Runtime metrics the parent agent reports (`POST /enclaves/{id}/metrics`); the latest is kept. */
 export const EnclaveMetricsSchema = z.strictObject({
-  reportedAt: z.iso.datetime({ offset: true }),
+  reportedAt: InstantSchema,
   cpuUtilizationPercent: z.number().min(0).max(100),
   memoryUsedMiB: z.int().min(0).max(ENCLAVE_LIMITS.maxMemoryMiB),
   storageUsedGiB: z.number().min(0).max(ENCLAVE_LIMITS.maxStorageGiB).optional(),

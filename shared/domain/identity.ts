@@ -47,6 +47,12 @@ export const CreateIdentitySchema = z.strictObject({
 });
 export type CreateIdentity = z.infer<typeof CreateIdentitySchema>;
 
+/**
+ * The most keys (revoked ones included) one identity holds: `GET /identities/{id}/keys` lists them all, and
+ * 100 of the largest (RSA-4096 JWKs, 128-character kids) stay far below the Data API's 1 MiB response.
+ */
+export const MAX_KEYS_PER_IDENTITY = 100;
+
 export const SIGNATURE_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'PS256'] as const;
 export type SignatureAlgorithm = (typeof SIGNATURE_ALGORITHMS)[number];
 

@@ -8,10 +8,11 @@ import { z } from 'zod';
  * - **control characters** (C0, DEL, C1), NUL among them (PostgreSQL refuses it in text and jsonb), and the
  *   Unicode line/paragraph separators U+2028/U+2029; multi-line text keeps tab and line feed (`\n`), the
  *   only line break, so one text has one spelling and one digest;
- * - in text a signer reads (the default), **bidirectional and invisible formatting characters**: the
- *   embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, the marks U+200E/U+200F/U+061C,
- *   the zero-width characters U+200B–U+200D, U+2060–U+2064, U+180E and the BOM U+FEFF. They make the text a
- *   person sees differ from the text that is signed (CVE-2021-42574, "Trojan Source").
+ * - in text a signer reads (the default), **every format character** (Unicode category Cf): the bidi
+ *   embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, the marks U+200E/U+200F/U+061C, the
+ *   zero-width characters U+200B–U+200D and U+2060–U+2064, U+180E, the BOM U+FEFF, the soft hyphen, the tag
+ *   characters U+E0000–U+E007F …, and **private-use characters** (Co). They make the text a person sees
+ *   differ from the text that is signed (CVE-2021-42574, "Trojan Source"; hidden text in tag characters).
  *
  * The characters are checked as sent; then surrounding spaces are trimmed and the length is checked.
  */
@@ -31,7 +32,10 @@ export interface TextOptions {
 const SINGLE_LINE_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const MULTI_LINE_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
-const FORMAT_CHARACTER = /[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+/** Unicode's format characters (Cf): the bidi controls, zero-width characters, BOM, tags, soft hyphen … */
+const FORMAT_CHARACTER = /\p{Cf}/u;
+/** Private-use characters (Co): no two readers are sure to show them alike. */
+const PRIVATE_USE = /\p{Co}/u;
 
 function codePoint(char: string): string {
   return `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
@@ -56,6 +60,10 @@ export function textProblem(
     const format = FORMAT_CHARACTER.exec(value);
     if (format) {
       return `contains ${codePoint(format[0])}, a bidirectional or invisible formatting character, at character ${format.index}`;
+    }
+    const privateUse = PRIVATE_USE.exec(value);
+    if (privateUse) {
+      return `contains ${codePoint(privateUse[0])}, a private-use character, at character ${privateUse.index}`;
     }
   }
   return null;

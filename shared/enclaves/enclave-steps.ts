@@ -7,6 +7,7 @@ import {
   EnclaveAttestationSchema,
   type EnclaveData,
   isFinalEnclaveStatus,
+  provisioningIdOf,
 } from '../domain/enclave.ts';
 import { applyEnclaveTransition, type EnclaveTransitionContext } from '../domain/enclave-lifecycle.ts';
 import { ConflictError, NotFoundError, UnprocessableError } from '../domain/errors.ts';
@@ -254,7 +255,8 @@ export async function claimProvisioning(
     const next: EnclaveData = { ...enclave, executionArn, version: enclave.version + 1, updatedAt: at };
     const applied = await platformWrite(deps, enclave, auditHead, next, {
       action: 'provision',
-      data: { executionArn, restart: enclave.instanceId !== null },
+      // Parties read this trail: the execution's name, never its ARN (the account id, the state machine).
+      data: { provisioningId: provisioningIdOf(executionArn), restart: enclave.instanceId !== null },
       event: 'EnclaveProvisioningStarted',
       eventExtra: { executionArn },
     });

@@ -39,8 +39,9 @@ export const ListContractsQuerySchema = z.strictObject({
 });
 
 /**
- * The most audit records one page holds: a record is at most about 2.5 KB as the Data API carries it, so a
- * full page stays well under its 1 MiB response limit.
+ * The most audit records one page holds: the largest record a party can make (a 1,000-character reason of
+ * quotes, four bytes each as the Data API carries it) takes about 4.5 KB, so a full page stays under the Data
+ * API's 1 MiB response limit (`test/e2e/response-size.test.ts` reads one through the emulator).
  */
 export const MAX_AUDIT_PAGE = 200;
 

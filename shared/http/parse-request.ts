@@ -98,12 +98,27 @@ function header(event: APIGatewayProxyEventV2, name: string): string | undefined
   return value === undefined ? undefined : value;
 }
 
+/**
+ * The body's bytes as UTF-8 text, refused (400) when they are not UTF-8: a lenient decoder would replace
+ * the bad bytes with U+FFFD, and text would be stored and signed other than as it was sent.
+ */
+function utf8(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new ValidationError('The request body is not valid UTF-8.', [
+      { field: 'body', message: 'not valid UTF-8' },
+    ]);
+  }
+}
+
 function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown {
   const raw = event.body;
   if (raw === undefined || raw === null || raw === '') return expectsBody ? {} : undefined;
-  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) throw new PayloadTooLargeError();
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : undefined;
+  if ((bytes?.length ?? Buffer.byteLength(raw, 'utf8')) > MAX_BODY_BYTES) throw new PayloadTooLargeError();
   checkContentType(header(event, 'content-type'));
+  const text = bytes === undefined ? raw : utf8(bytes);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -112,9 +127,10 @@ function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown
       { field: 'body', message: 'malformed JSON' },
     ]);
   }
-  // JSON.parse keeps `"__proto__"` as an own key, but a schema may not: zod's records drop it silently.
-  // No field of this API has that name, so it is refused wherever it is, as an unknown query key is.
-  const prototypeKey = text.includes('__proto__') ? pathOfPrototypeKey(value, 'body') : undefined;
+  // JSON.parse keeps `"__proto__"` (however escaped) as an own key, but a schema may not: zod's records drop
+  // it silently. No field of this API has that name, so it is refused wherever it is, as an unknown query
+  // key is.
+  const prototypeKey = pathOfPrototypeKey(value);
   if (prototypeKey !== undefined) {
     throw new ValidationError(`The body holds the key __proto__ (at ${prototypeKey}), which no field has.`, [
       { field: prototypeKey, message: 'unrecognized key: __proto__' },
@@ -123,13 +139,27 @@ function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown
   return value;
 }
 
-/** Where `value` holds an own `__proto__` key, as a field path under `at`; undefined when nowhere. */
-function pathOfPrototypeKey(value: unknown, at: string): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) return at;
-  for (const [key, child] of Object.entries(value)) {
-    const found = pathOfPrototypeKey(child, `${at}.${key}`);
-    if (found !== undefined) return found;
+/**
+ * Where the parsed body holds an own `__proto__` key, as a field path (`body.a.b`); undefined when nowhere.
+ * Walked with an explicit stack: a body nested thousands of levels deep must not exhaust the call stack.
+ */
+function pathOfPrototypeKey(body: unknown): string | undefined {
+  // Each node keeps its parent and key; the path is spelt out only for the key found, so a deep body costs
+  // linear time and memory.
+  const nodes: { value: unknown; parent: number; key: string }[] = [{ value: body, parent: -1, key: 'body' }];
+  const stack = [0];
+  for (let i = stack.pop(); i !== undefined; i = stack.pop()) {
+    const { value } = nodes[i]!;
+    if (value === null || typeof value !== 'object') continue;
+    if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) {
+      const keys: string[] = [];
+      for (let at = i; at >= 0; at = nodes[at]!.parent) keys.unshift(nodes[at]!.key);
+      return keys.join('.');
+    }
+    for (const [key, child] of Object.entries(value)) {
+      if (child !== null && typeof child === 'object')
+        stack.push(nodes.push({ value: child, parent: i, key }) - 1);
+    }
   }
   return undefined;
 }

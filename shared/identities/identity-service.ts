@@ -9,7 +9,14 @@ import {
   UnprocessableError,
   ValidationError,
 } from '../domain/errors.ts';
-import type { CreateIdentity, Identity, IdentityKey, RegisterKey, Role } from '../domain/identity.ts';
+import {
+  type CreateIdentity,
+  type Identity,
+  type IdentityKey,
+  MAX_KEYS_PER_IDENTITY,
+  type RegisterKey,
+  type Role,
+} from '../domain/identity.ts';
 import { keyRegistrationStatement, keyThumbprint } from '../domain/key-registration.ts';
 import { pageOf } from '../http/cursor.ts';
 import { etagOf } from '../http/preconditions.ts';
@@ -145,13 +152,12 @@ export async function insertIdentity(
   idempotency?: IdempotentRequest,
 ): Promise<'inserted' | 'exists' | IdempotentReplay<Identity>> {
   const at = identity.createdAt;
-  const insert = insertIdentityMutation(
-    identity,
-    idempotency ? 'EXISTS (SELECT 1 FROM claimed_key)' : 'true',
-  );
+  // The platform's own provisioning (no actor) never claims a key: there is no caller to scope it to.
+  const keyed = idempotency !== undefined && actorId !== null;
+  const insert = insertIdentityMutation(identity, keyed ? 'EXISTS (SELECT 1 FROM claimed_key)' : 'true');
   // The key is claimed only where the insert will apply, so a stored response always names a stored identity.
   const claim =
-    idempotency && actorId !== null
+    keyed && idempotency
       ? claimIdempotencyKey(
           actorId,
           'createIdentity',
@@ -273,8 +279,8 @@ export async function registerKey(
   };
   const head = await loadAuditHead(deps.db, identityId, owner.version);
   try {
-    const { applied } = await auditedWrite(deps.db, {
-      ...insertKeyMutation(key, thumbprint, owner.version),
+    const { applied, extra } = await auditedWrite(deps.db, {
+      ...insertKeyMutation(key, thumbprint, owner.version, MAX_KEYS_PER_IDENTITY),
       audit: {
         entityType: 'identity',
         entityId: identityId,
@@ -295,6 +301,12 @@ export async function registerKey(
       },
     });
     forgetCaller(deps, identityId);
+    if (!applied && Number(extra.keys_held) >= MAX_KEYS_PER_IDENTITY)
+      throw new ConflictError(
+        'too-many-keys',
+        'Too many keys',
+        `The identity already holds ${MAX_KEYS_PER_IDENTITY} keys, the most one identity may hold.`,
+      );
     if (!applied)
       throw new ConflictError(
         'concurrent-modification',

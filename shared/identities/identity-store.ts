@@ -175,11 +175,20 @@ export async function listKeys(q: Queryable, identityId: string): Promise<Identi
  * material another row binds (`thumbprint`, the RFC 7638 thumbprint), fails the whole statement with a
  * unique violation, so a race between two registrations can never bind one key to two identities.
  */
-export function insertKeyMutation(key: IdentityKey, thumbprint: string, identityVersion: number) {
+export function insertKeyMutation(
+  key: IdentityKey,
+  thumbprint: string,
+  identityVersion: number,
+  maxKeys: number,
+) {
   return {
+    // The version check serialises an identity's registrations, so the count below cannot be outrun.
     mutation: `UPDATE identities SET version = version + 1, updated_at = :key_created_at
       WHERE id = :key_identity_id AND version = :identity_version
+        AND (SELECT count(*) FROM identity_keys WHERE identity_id = :key_identity_id) < :max_keys
       RETURNING id`,
+    extraColumns:
+      '(SELECT count(*) FROM identity_keys WHERE identity_id = :key_identity_id)::int AS keys_held',
     followUp: `key_inserted AS (
       INSERT INTO identity_keys (kid, identity_id, alg, jwk, thumbprint, created_at)
       SELECT :kid, changed.id, :alg, :jwk, :thumbprint, :key_created_at FROM changed
@@ -192,6 +201,7 @@ export function insertKeyMutation(key: IdentityKey, thumbprint: string, identity
       jwk: sql.json(key.jwk),
       thumbprint: sql.text(thumbprint),
       key_created_at: sql.timestamp(key.createdAt),
+      max_keys: sql.int(maxKeys),
     },
   };
 }

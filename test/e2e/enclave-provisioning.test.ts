@@ -108,6 +108,9 @@ describe('provisioning through the rendered state machine', () => {
     );
     expect(trail.body.verification.valid).toBe(true);
     expect(trail.body.records.map((r) => r.action)).toEqual(['create', 'provision', 'activate']);
+    // The parties' trail names the execution as the enclave does, never by its ARN.
+    expect(trail.body.records[1]).toMatchObject({ data: { provisioningId: enclave.provisioningId } });
+    expect(trail.text).not.toContain('arn:aws:states');
     const outsider = await ApiClient.as(stack, 'outsider');
     expect((await outsider.get(`/audit?entityId=${id}`)).status).toBe(404);
     await assertNoOrphans();

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { contentDigest } from '../../shared/domain/contract.ts';
 import { encodeCursor } from '../../shared/http/cursor.ts';
+import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { ApiClient, type ApiResponse, seeded } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
 import { CREATE_FIXTURE } from '../support/contracts.ts';
@@ -152,6 +154,9 @@ const HOSTILE = {
   'zero-width space': 'a\u200bb',
   'first strong isolate': 'a\u2068b',
   'byte order mark inside': 'a\ufeffb',
+  'tag character (hidden text)': 'a\u{E0041}b',
+  'soft hyphen': 'a\u00adb',
+  'private-use character': 'a\ue000b',
 } as const;
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000001';
@@ -305,6 +310,20 @@ describe('an idempotent retry replays, whatever happened since', () => {
     }
   });
 
+  it('a key belongs to its caller: two callers using one key each get their own contract', async () => {
+    const key = { 'idempotency-key': 'shared-by-two-callers' };
+    const mine = await provider.post<{ id: string }>('/contracts', CREATE_FIXTURE, key);
+    const theirs = await admin.post<{ id: string }>(
+      '/contracts',
+      { ...CREATE_FIXTURE, providerId: seeded.provider },
+      key,
+    );
+    expect(mine.status, mine.text).toBe(201);
+    expect(theirs.status, theirs.text).toBe(201);
+    expect(theirs.headers.get('idempotent-replayed')).toBeNull();
+    expect(theirs.body.id).not.toBe(mine.body.id);
+  });
+
   it('POST /identities honours an Idempotency-Key: a retry replays, another body under it is a 422', async () => {
     const key = { 'idempotency-key': 'new-auditor' };
     const body = { name: 'second-auditor', displayName: 'Second auditor', roles: ['auditor'] };
@@ -399,6 +418,79 @@ describe('prototype keys in a body', () => {
       { field, message: 'unrecognized key: __proto__' },
     ]);
     expect(await rowCounts()).toBe(before);
+  });
+});
+
+describe('bodies no schema should see', () => {
+  it('a __proto__ key spelt with JSON escapes is refused as well', async () => {
+    const res = await provider.request('POST', '/contracts', {
+      rawBody: '{"\\u005f_proto__":{"admin":true},"title":"t"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 400, 'validation-failed');
+    expect((res.body as { errors: { field: string }[] }).errors[0]!.field).toBe('body');
+  });
+
+  it('a body nested thousands of levels deep is a 400, not a stack overflow', async () => {
+    const deep = `${'['.repeat(20_000)}"__proto__"${']'.repeat(20_000)}`;
+    for (const rawBody of [deep, `{"title":${deep}}`]) {
+      const res = await provider.request('POST', '/contracts', {
+        rawBody,
+        headers: { 'content-type': 'application/json' },
+      });
+      expectProblem(res, 400, 'validation-failed');
+    }
+  });
+
+  it('bytes that are not UTF-8 are a 400, never text with U+FFFD in place of what was sent', async () => {
+    const before = await rowCounts();
+    const json = Buffer.from(JSON.stringify({ ...CREATE_FIXTURE, title: 'TITLE' }));
+    const at = json.indexOf('TITLE');
+    json[at] = 0xc3; // a lead byte followed by ASCII: no UTF-8 sequence
+    const res = await provider.request('POST', '/contracts', {
+      rawBody: json,
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 400, 'validation-failed');
+    expect((res.body as { errors: unknown[] }).errors).toEqual([
+      { field: 'body', message: 'not valid UTF-8' },
+    ]);
+    expect(await rowCounts()).toBe(before);
+  });
+});
+
+describe('instants beyond what a database holds', () => {
+  it.each([
+    ['end', '9999-12-31T23:59:59-23:59'],
+    ['end', '+010000-01-01T00:00:00Z'],
+    ['start', '0000-06-01T00:00:00Z'],
+  ])('validity.%s %s is a 400 naming it, never a 500', async (which, instant) => {
+    const before = await rowCounts();
+    const res = await provider.post('/contracts', {
+      ...CREATE_FIXTURE,
+      terms: { ...CREATE_FIXTURE.terms, validity: { ...CREATE_FIXTURE.terms.validity, [which]: instant } },
+    });
+    expectProblem(res, 400, 'validation-failed');
+    expect((res.body as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain(
+      `body.terms.validity.${which}`,
+    );
+    expect(await rowCounts()).toBe(before);
+  });
+
+  it('a metrics sample from year 0 is a 400 naming reportedAt', async () => {
+    const parent = new ApiClient(
+      stack.url,
+      await stack.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, 'i-0123456789abcdef0')),
+    );
+    const res = await parent.post(`/enclaves/${UNKNOWN}/metrics`, {
+      reportedAt: '0000-01-01T00:00:00Z',
+      cpuUtilizationPercent: 1,
+      memoryUsedMiB: 1,
+    });
+    expectProblem(res, 400, 'validation-failed');
+    expect((res.body as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual([
+      'body.reportedAt',
+    ]);
   });
 });
 

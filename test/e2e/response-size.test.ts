@@ -5,12 +5,13 @@ import { sql } from '../../shared/database/database.ts';
 import { storedJsonBytes } from '../../shared/domain/canonical-json.ts';
 import { MAX_CONTRACT_CONTENT_BYTES } from '../../shared/domain/contract.ts';
 import { MAX_ENCLAVE_CONFIGURATION_BYTES } from '../../shared/domain/enclave.ts';
+import { MAX_KEYS_PER_IDENTITY } from '../../shared/domain/identity.ts';
 import {
   ADDITIONAL_PCR_INDEXES,
   MAX_MEASUREMENT_SETS_PER_CONTRACT,
 } from '../../shared/domain/measurement-set.ts';
 import { MAX_AUDIT_PAGE } from '../../shared/http/api-schemas.ts';
-import { ApiClient } from '../support/api-client.ts';
+import { ApiClient, PartyKey } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
 import { CREATE_FIXTURE, contractOfStoredSize } from '../support/contracts.ts';
 
@@ -222,12 +223,52 @@ describe('the measurement sets of a contract', () => {
   });
 });
 
+describe("an identity's keys", () => {
+  it(`are at most ${MAX_KEYS_PER_IDENTITY}, and all of the largest list within 1 MiB`, async () => {
+    const auditor = await ApiClient.as(stack, 'auditor');
+    const { id } = (await auditor.get<{ id: string }>('/identities/me')).body;
+    // The largest keys there are: RSA-4096 under 128-character kids. Generating a hundred 4096-bit keys
+    // takes minutes, so one key pair is registered under its own proof, and the other rows are inserted
+    // as the registration would write them (this test is about what the list carries, not about proofs).
+    const key = new PartyKey('PS256', 4096);
+    const first = await auditor.post(`/identities/${id}/keys`, await key.registration(id, 'k'.repeat(128)));
+    expect(first.status, first.text).toBe(201);
+    const { rows } = await stack.deps.db.query<{ jwk: unknown }>(
+      'SELECT jwk FROM identity_keys WHERE identity_id = :id',
+      { id: sql.uuid(id) },
+    );
+    for (let n = 1; n < MAX_KEYS_PER_IDENTITY; n++) {
+      await stack.deps.db.query(
+        `INSERT INTO identity_keys (kid, identity_id, alg, jwk, thumbprint, created_at)
+         VALUES (:kid, :id, 'PS256', :jwk, :thumbprint, now())`,
+        {
+          kid: sql.text(`${n}`.padStart(128, 'k')),
+          id: sql.uuid(id),
+          jwk: sql.json(rows[0]!.jwk),
+          thumbprint: sql.text(`legacy-${n}`),
+        },
+      );
+    }
+    const before = await count('identity_keys');
+    const another = new PartyKey('EdDSA');
+    const refused = await auditor.post(`/identities/${id}/keys`, await another.registration(id));
+    expect(refused.status, refused.text).toBe(409);
+    expect(refused.body.type).toBe('https://problems.enclave-contracts.dev/too-many-keys');
+    expect(await count('identity_keys')).toBe(before);
+    const list = await consumer.get<{ keys: unknown[] }>(`/identities/${id}/keys`);
+    expect(list.status, list.text.slice(0, 300)).toBe(200);
+    expect(list.body.keys).toHaveLength(MAX_KEYS_PER_IDENTITY);
+    expect(Buffer.byteLength(list.text)).toBeLessThan(MIB / 2);
+  });
+});
+
 describe('an audit page', () => {
   it(`holds ${MAX_AUDIT_PAGE} of the largest records within the Data API's 1 MiB`, async () => {
     const parties = await contractParties(stack.deps);
     const id = await parties.activeContract();
-    // The longest reason, in characters that take three bytes each: the largest record a party can make.
-    const reason = '€'.repeat(1000);
+    // The longest reason, of quotes, which the Data API's JSON-in-JSON carries in four bytes each: the
+    // largest record a party can make.
+    const reason = '"'.repeat(1000);
     const records = async () =>
       (
         await stack.deps.db.query<{ n: number }>(

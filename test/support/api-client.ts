@@ -81,7 +81,11 @@ export class PartyKey {
   readonly privateKey: KeyObject;
   readonly publicJwk: Record<string, unknown>;
 
-  constructor(readonly alg: SignatureAlgorithm = 'ES256') {
+  /** `rsaBits` sizes a PS256 key (2048 by default). */
+  constructor(
+    readonly alg: SignatureAlgorithm = 'ES256',
+    rsaBits = 2048,
+  ) {
     const pair =
       alg === 'ES256'
         ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -89,7 +93,7 @@ export class PartyKey {
           ? generateKeyPairSync('ec', { namedCurve: 'P-384' })
           : alg === 'EdDSA'
             ? generateKeyPairSync('ed25519')
-            : generateKeyPairSync('rsa', { modulusLength: 2048 });
+            : generateKeyPairSync('rsa', { modulusLength: rsaBits });
     this.privateKey = pair.privateKey;
     this.publicJwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
   }

@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { IdSchema } from '../../shared/domain/identifiers.ts';
+import { CreatedAtCursorSchema } from '../../shared/http/cursor.ts';
 import { ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
 
 /**
  * Every id a request carries (path, query, body; cursors are decoded by the query schemas) is read with the
  * one id schema, which lower-cases it: a route whose schema took `z.uuid()` itself would let another
  * spelling of an id reach a use case, a digest or an audit record (issue 8, section 1). This walks every
- * route's request schemas and finds every UUID-format string in them.
+ * route's request schemas and finds every UUID-format string in them; the cursors' positions, decoded inside
+ * a transform the walk cannot enter, are checked on their own.
  */
 const UPPER = '3F2504E0-4F89-41D3-9A0C-0305E82C3301';
 
@@ -68,6 +70,12 @@ describe('ids in requests', () => {
     for (const { at, schema: id } of uuidSchemas(schema, name)) {
       expect(id.safeParse(UPPER).data, at).toBe(UPPER.toLowerCase());
     }
+  });
+
+  it('the ids cursors carry are read canonically too (the walk cannot see inside their decoding)', () => {
+    expect(CreatedAtCursorSchema.parse({ createdAt: '2026-01-01T00:00:00.000Z', id: UPPER }).id).toBe(
+      UPPER.toLowerCase(),
+    );
   });
 
   it('a raw z.uuid() in a request schema would be found and fail the rule', () => {
