@@ -113,7 +113,7 @@ export async function proposeMeasurementSet(
     prevHash: GENESIS_HASH,
     event: event(deps, 'MeasurementSetProposed', set, at),
   });
-  if (!applied && Number(extra.sets_held) >= MAX_MEASUREMENT_SETS_PER_CONTRACT) {
+  if (!applied && extra.set_exists !== true) {
     throw new ConflictError(
       'too-many-measurement-sets',
       'Too many measurement sets',

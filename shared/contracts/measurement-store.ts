@@ -95,17 +95,29 @@ function params(m: MeasurementSet) {
 
 /** INSERT of a proposed set; nothing when the same set was already proposed for the contract. */
 export function insertMeasurementSetMutation(m: MeasurementSet, maxPerContract: number) {
+  const sameSet = `EXISTS (
+    SELECT 1 FROM measurement_sets
+    WHERE contract_id = :contract_id AND pcr0 = :pcr0 AND pcr1 = :pcr1 AND pcr2 = :pcr2
+      AND coalesce(pcr8, '') = coalesce(:pcr8, '') AND additional_pcrs = :additional_pcrs
+  )`;
   return {
+    // The contract's count of sets takes the place first, unless the same set is there already (a repeated
+    // proposal must not use a place up). Its condition is on the contract's own row, which PostgreSQL
+    // re-checks on the latest version when proposals race, so they never overshoot the cap.
+    preamble: `place AS (
+      UPDATE contracts SET measurement_sets_held = measurement_sets_held + 1
+      WHERE id = :contract_id AND measurement_sets_held < :max_sets AND NOT ${sameSet}
+      RETURNING 1
+    )`,
     mutation: `INSERT INTO measurement_sets (id, contract_id, pcr0, pcr1, pcr2, pcr8, additional_pcrs, status,
         approvals, proposed_by, version, created_at, updated_at)
       SELECT :id, :contract_id, :pcr0, :pcr1, :pcr2, :pcr8, :additional_pcrs, :status, :approvals, :proposed_by,
         :version, :created_at, :updated_at
-      WHERE (SELECT count(*) FROM measurement_sets WHERE contract_id = :contract_id) < :max_sets
+      FROM place
       ON CONFLICT DO NOTHING
       RETURNING 1`,
-    // How many sets the contract held when the insert was judged (it did not apply at the maximum).
-    extraColumns:
-      '(SELECT count(*) FROM measurement_sets WHERE contract_id = :contract_id)::int AS sets_held',
+    // Why nothing applied: the same set was there (or won a race, after the place was taken), or the cap.
+    extraColumns: `(SELECT count(*) FROM place)::int = 1 OR ${sameSet} AS set_exists`,
     params: { ...params(m), max_sets: sql.int(maxPerContract) },
   };
 }

@@ -79,7 +79,7 @@ export type ApproveMeasurements = z.infer<typeof ApproveMeasurementsSchema>;
 /**
  * The most measurement sets one contract may hold: `GET /contracts/{id}/measurements` lists them all in one
  * reply, and 50 of the largest (every PCR pinned, both approvals) stay far below the Data API's 1 MiB.
- * Concurrent proposals are each judged against the count before them, so a burst may overshoot by its size.
+ * The contract's row counts them, so concurrent proposals cannot overshoot (migration 0010).
  */
 export const MAX_MEASUREMENT_SETS_PER_CONTRACT = 50;
 

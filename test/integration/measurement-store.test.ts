@@ -102,6 +102,36 @@ for (const adapter of ADAPTERS) {
     });
     afterAll(async () => opened?.close());
 
+    it(`counts each contract's sets on its row: proposals racing for the last places never pass ${MAX_MEASUREMENT_SETS_PER_CONTRACT}`, async () => {
+      // Migration 0010 counted the set stored before it.
+      const held = async (id: string) =>
+        (
+          await opened.db.query<{ n: number }>(
+            'SELECT measurement_sets_held AS n FROM contracts WHERE id = :id',
+            { id: sql.uuid(id) },
+          )
+        ).rows[0]!.n;
+      expect(await held(contractId)).toBeGreaterThanOrEqual(1);
+      const full = (await createContract(deps, provider, CREATE_FIXTURE)).body.id;
+      const set = (n: number) => ({ pcr0: pcrValueOf(n + 1), pcr1: pcr('b'), pcr2: pcr('c') });
+      for (let n = 0; n < MAX_MEASUREMENT_SETS_PER_CONTRACT - 3; n++) {
+        await proposeMeasurementSet(deps, provider, full, set(n));
+      }
+      // A repeated proposal takes no place.
+      await expect(proposeMeasurementSet(deps, provider, full, set(0))).rejects.toMatchObject({
+        type: 'measurements-exist',
+      });
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => proposeMeasurementSet(deps, provider, full, set(100 + i))),
+      );
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
+      for (const o of outcomes.filter((o) => o.status === 'rejected')) {
+        expect((o as PromiseRejectedResult).reason).toMatchObject({ type: 'too-many-measurement-sets' });
+      }
+      expect(await listMeasurementSets(opened.db, full)).toHaveLength(MAX_MEASUREMENT_SETS_PER_CONTRACT);
+      expect(await held(full)).toBe(MAX_MEASUREMENT_SETS_PER_CONTRACT);
+    });
+
     it('reads a set stored before 0009 with no additional PCRs and the payload it was signed over', async () => {
       const loaded = await loadMeasurementSet(opened.db, contractId, legacy.id);
       expect(loaded?.set.additionalPcrs).toEqual({});
@@ -140,8 +170,11 @@ for (const adapter of ADAPTERS) {
           createdAt: '2027-01-01T00:00:00.000Z',
           updatedAt: '2027-01-01T00:00:00.000Z',
         };
-        const { mutation, params } = insertMeasurementSetMutation(set, MAX_MEASUREMENT_SETS_PER_CONTRACT);
-        return opened.db.query(mutation, params).then((r) => r.rows.length);
+        const { preamble, mutation, params } = insertMeasurementSetMutation(
+          set,
+          MAX_MEASUREMENT_SETS_PER_CONTRACT,
+        );
+        return opened.db.query(`WITH ${preamble} ${mutation}`, params).then((r) => r.rows.length);
       };
       expect(await insert({})).toBe(1);
       expect(await insert({})).toBe(0);
