@@ -31,16 +31,14 @@ interface ContractRow extends SharedRow {
   signatures: ContractSignature[];
 }
 
-function toContract(r: ContractRow): ContractData {
+/** The fields a whole contract and a summary share, from the columns they share. */
+function sharedFields(r: SharedRow) {
   return {
     id: r.id,
     title: r.title,
-    description: r.description,
     providerId: r.provider_id,
     consumerId: r.consumer_id,
     status: r.status,
-    terms: r.terms,
-    signatures: r.signatures,
     version: r.version,
     contentVersion: r.content_version,
     contentDigest: r.content_digest,
@@ -50,6 +48,10 @@ function toContract(r: ContractRow): ContractData {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+function toContract(r: ContractRow): ContractData {
+  return { ...sharedFields(r), description: r.description, terms: r.terms, signatures: r.signatures };
 }
 
 /** A contract with the hash of its latest audit record (seq = version), which the next write chains to. */
@@ -93,23 +95,7 @@ interface SummaryRow extends SharedRow {
 }
 
 function toSummary(r: SummaryRow): ContractSummary {
-  return {
-    id: r.id,
-    title: r.title,
-    providerId: r.provider_id,
-    consumerId: r.consumer_id,
-    status: r.status,
-    validity: r.validity,
-    signedBy: r.signed_by,
-    version: r.version,
-    contentVersion: r.content_version,
-    contentDigest: r.content_digest,
-    everSigned: r.ever_signed,
-    statusReason: r.status_reason,
-    suspendedBy: r.suspended_by,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
+  return { ...sharedFields(r), validity: r.validity, signedBy: r.signed_by };
 }
 
 /** Contract summaries, newest first, stable order (created_at DESC, id DESC), keyset-paginated. */

@@ -41,23 +41,30 @@ interface EnclaveRow extends SharedRow {
   metrics: EnclaveMetrics | null;
 }
 
-function toEnclave(r: EnclaveRow): EnclaveData {
+/** The fields a whole enclave and a summary share (the execution as stored), from their shared columns. */
+function sharedFields(r: SharedRow) {
   return {
     id: r.id,
     name: r.name,
     providerId: r.provider_id,
     contractId: r.contract_id,
     status: r.status,
-    attestation: r.attestation,
-    configuration: r.configuration,
-    metrics: r.metrics,
     region: r.region,
     version: r.version,
     instanceId: r.instance_id,
-    executionArn: r.execution_arn,
     statusReason: r.status_reason,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+  };
+}
+
+function toEnclave(r: EnclaveRow): EnclaveData {
+  return {
+    ...sharedFields(r),
+    attestation: r.attestation,
+    configuration: r.configuration,
+    metrics: r.metrics,
+    executionArn: r.execution_arn,
   };
 }
 
@@ -124,20 +131,10 @@ interface SummaryRow extends SharedRow {
 
 function toSummary(r: SummaryRow): EnclaveSummary {
   return {
-    id: r.id,
-    name: r.name,
-    providerId: r.provider_id,
-    contractId: r.contract_id,
-    status: r.status,
-    region: r.region,
+    ...sharedFields(r),
     image: r.image,
     attestationVerdict: r.attestation_verdict,
-    version: r.version,
-    instanceId: r.instance_id,
     provisioningId: provisioningIdOf(r.execution_arn),
-    statusReason: r.status_reason,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
   };
 }
 
