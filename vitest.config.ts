@@ -8,6 +8,5 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    env: { NITRO_FIXTURES_DIR: process.env.NITRO_FIXTURES_DIR ?? '../shared/fixtures/nitro' },
   },
 });

@@ -1,7 +1,7 @@
 /**
  * A local RDS Data API: an HTTP server speaking the service's REST-JSON protocol, so that the real
  * `RDSDataClient` (pointed at `endpoint`) runs unchanged against embedded PostgreSQL (PGlite) or a
- * PostgreSQL server. It reproduces the rules that bite on AWS (see `../shared/design/DATA-API.md`) instead
+ * PostgreSQL server. It reproduces the rules that bite on AWS (the RDS Data API documentation) instead
  * of being lenient: a plain `stringValue` is bound as `varchar`, so putting it into a `uuid` or `jsonb`
  * column fails exactly as it does on Aurora; array parameters are refused; `timestamptz` comes back in UTC
  * without a zone; responses over 1 MiB, rows over 64 KB and requests over 4 MiB are refused; statements

@@ -122,7 +122,7 @@ export interface AttestRequest {
   readonly defects?: readonly Defect[];
   /**
    * How absent `public_key`/`user_data`/`nonce` are encoded: `null` (what the documents in
-   * ../shared/fixtures carry) or `omit` (the keys left out, which CBOR-level readers must also accept).
+   * test/fixtures/nitro carry) or `omit` (the keys left out, which CBOR-level readers must also accept).
    */
   readonly absentFields?: 'null' | 'omit';
   /** Override the simulator's leaf policy for this document (see `SimulatorOptions.leaf`). */

@@ -1,6 +1,6 @@
 /**
- * The real AWS Nitro attestation documents of `../shared/fixtures/nitro` (read at test time, never copied
- * into the repository). The folder is `NITRO_FIXTURES_DIR`, relative to the repository root.
+ * The real AWS Nitro attestation documents in `test/fixtures/nitro` (public Apache-2.0 test data; see its
+ * README). `NITRO_FIXTURES_DIR`, relative to the repository root, may point elsewhere.
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -11,7 +11,7 @@ import { type Encodable, fromCborValue } from './cbor-encoder.ts';
 export const repositoryRoot = resolve(import.meta.dirname, '..', '..');
 export const fixturesDir = resolve(
   repositoryRoot,
-  process.env.NITRO_FIXTURES_DIR ?? '../shared/fixtures/nitro',
+  process.env.NITRO_FIXTURES_DIR ?? 'test/fixtures/nitro',
 );
 
 /** One entry of the fixture folder's index.json. */

@@ -1,6 +1,6 @@
 /**
  * The Nitro simulator, checked on its own (no dependency on the verifier): its documents have the byte
- * layout of the real AWS documents in ../shared/fixtures/nitro, their signatures and chains check with
+ * layout of the real AWS documents in test/fixtures/nitro, their signatures and chains check with
  * node:crypto, PCR3/PCR4 follow AWS's derivation, and every defect breaks exactly what it claims to.
  */
 import { createHash, verify, X509Certificate } from 'node:crypto';
@@ -17,7 +17,7 @@ import {
 } from '../../infra/local/nitro-simulator.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
-const FIXTURES = resolve(REPO, process.env.NITRO_FIXTURES_DIR ?? '../shared/fixtures/nitro');
+const FIXTURES = resolve(REPO, process.env.NITRO_FIXTURES_DIR ?? 'test/fixtures/nitro');
 const INSTANCE = 'i-020b6af9246d90e92';
 const IMAGE = { eif: 'contract-runner:1.0.0' };
 const ROLE = 'arn:aws:iam::123456789012:role/enclave-parent';

@@ -24,7 +24,7 @@ import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.t
 import type { MeasurementSet } from '../../shared/attestation/types.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
-const FIXTURES = resolve(REPO, process.env.NITRO_FIXTURES_DIR ?? '../shared/fixtures/nitro');
+const FIXTURES = resolve(REPO, process.env.NITRO_FIXTURES_DIR ?? 'test/fixtures/nitro');
 const DOCUMENT = 'prod-2022-10-13.b64';
 /** A second real document whose user_data is a public key, so the peer can run its whole success path. */
 const PEER_SUCCESS_DOCUMENT = 'debug-2023-09-18.b64';
