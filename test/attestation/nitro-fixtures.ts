@@ -9,10 +9,7 @@ import { parseCoseSign1 } from '../../shared/attestation/cose.ts';
 import { type Encodable, fromCborValue } from './cbor-encoder.ts';
 
 export const repositoryRoot = resolve(import.meta.dirname, '..', '..');
-export const fixturesDir = resolve(
-  repositoryRoot,
-  process.env.NITRO_FIXTURES_DIR ?? 'test/fixtures/nitro',
-);
+export const fixturesDir = resolve(repositoryRoot, process.env.NITRO_FIXTURES_DIR ?? 'test/fixtures/nitro');
 
 /** One entry of the fixture folder's index.json. */
 export interface NitroFixtureFacts {
