@@ -14,6 +14,8 @@ export class DomainError extends Error {
   readonly type: string;
   readonly title: string;
   readonly errors: readonly FieldIssue[] | undefined;
+  /** Response headers the refusal carries (the challenge of a 401). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
   /** Messages of errors below 500 describe the caller's mistake and may be shown; others never are. */
   get expose(): boolean {
     return this.status < 500;
@@ -24,13 +26,14 @@ export class DomainError extends Error {
     type: string,
     title: string,
     detail: string,
-    options: { errors?: readonly FieldIssue[]; cause?: unknown } = {},
+    options: { errors?: readonly FieldIssue[]; cause?: unknown; headers?: Record<string, string> } = {},
   ) {
     super(detail, { cause: options.cause });
     this.status = status;
     this.type = type;
     this.title = title;
     this.errors = options.errors;
+    this.headers = options.headers;
   }
 }
 
@@ -41,10 +44,14 @@ export class ValidationError extends DomainError {
   }
 }
 
+/**
+ * 401, with the challenge RFC 9110 §15.5.2 requires: the scheme the route authenticates with (`Bearer`, or
+ * `AWS4-HMAC-SHA256` on the routes enclave parents sign).
+ */
 export class UnauthorizedError extends DomainError {
   override readonly name = 'UnauthorizedError';
-  constructor(detail = 'A valid bearer token is required.') {
-    super(401, 'unauthorized', 'Unauthorized', detail);
+  constructor(detail = 'A valid bearer token is required.', challenge = 'Bearer') {
+    super(401, 'unauthorized', 'Unauthorized', detail, { headers: { 'www-authenticate': challenge } });
   }
 }
 

@@ -9,7 +9,7 @@ import { type InstanceCaller, instanceCaller } from './instance-caller.ts';
 import { problemDetails } from './middleware/problem-details.ts';
 import { parseRequest } from './parse-request.ts';
 import { etagOf } from './preconditions.ts';
-import { ROUTES, type RouteId, routeById } from './routes.ts';
+import { ROUTES, type RouteDefinition, type RouteId, routeById } from './routes.ts';
 
 type RouteOf<Id extends RouteId> = Extract<(typeof ROUTES)[number], { id: Id }>;
 type Part<R, K extends string> = R extends { request: infer Q }
@@ -70,25 +70,34 @@ export function defineRoute<Id extends RouteId>(
     // since (a suspended contract, an ended validity window), the client learns what its request did.
     if (parsed.idempotency !== undefined && caller !== undefined && 'id' in caller) {
       const replay = await findReplay<unknown>(deps.db, caller.id, route.id, parsed.idempotency);
-      if (replay) return toResponse({ ...replay, etag: etagOfBody(replay.body) });
+      if (replay) return toResponse(route, replay);
     }
     const reply = await impl({ ...parsed, caller } as ApiRequest<Id>);
-    return toResponse(reply);
+    return toResponse(route, reply);
   };
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>(base).use(
     problemDetails({ typeBase: PROBLEM_TYPE_BASE }),
   ) as unknown as ApiHandler;
 }
 
-/** The ETag of a stored versioned resource (what its first response carried). */
+/** The ETag of a versioned resource: every body that carries its `version` (replays included). */
 function etagOfBody(body: unknown): string | undefined {
   const version = (body as { version?: unknown } | null)?.version;
   return typeof version === 'number' ? etagOf(version) : undefined;
 }
 
-function toResponse(reply: ApiReply): APIGatewayProxyStructuredResultV2 {
+/** The route's `location` with each `{name}` read from the created resource. */
+function locationOf(template: string, body: unknown): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) =>
+    encodeURIComponent(String((body as Record<string, unknown>)[name])),
+  );
+}
+
+function toResponse(route: RouteDefinition, reply: ApiReply): APIGatewayProxyStructuredResultV2 {
   const headers: Record<string, string> = { 'cache-control': 'no-store', ...reply.headers };
-  if (reply.etag) headers.etag = reply.etag;
+  const etag = reply.etag ?? etagOfBody(reply.body);
+  if (etag) headers.etag = etag;
+  if (reply.status === 201 && route.location) headers.location = locationOf(route.location, reply.body);
   if (reply.replayed) headers['idempotent-replayed'] = 'true';
   if (reply.status === 204 || reply.body === null) return { statusCode: reply.status, headers };
   headers['content-type'] ??= 'application/json';

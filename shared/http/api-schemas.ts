@@ -179,8 +179,26 @@ export const ProblemSchema = z.object({
   status: z.int(),
   detail: z.string(),
   instance: z.string().optional(),
-  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  errors: z
+    .array(
+      z.object({
+        field: z.string().describe('Where: `body.terms.validity.end`, `query.cursor`, `header.If-Match`, …'),
+        message: z.string(),
+        requirement: z
+          .string()
+          .optional()
+          .describe('422 `enclave-incompatible`: the stable code of the unmet requirement'),
+      }),
+    )
+    .optional()
+    .describe('One entry per offending field or unmet requirement (at most 50)'),
 });
+
+/** What API Gateway itself answers when its authorizer refuses a request, before any function runs. */
+export const GatewayMessageSchema = z.object({ message: z.string() });
+
+/** The body of `GET /identities/{id}/keys`. */
+export const KeyListSchema = z.object({ keys: z.array(KeyResponseSchema) });
 
 export const HealthSchema = z.object({ status: z.literal('ok') });
 

@@ -39,6 +39,7 @@ export function instanceCaller(
   if (typeof arn !== 'string' || arn.length === 0 || arn.length > 2048) {
     throw new UnauthorizedError(
       'This route accepts only requests signed with an enclave parent instance role.',
+      'AWS4-HMAC-SHA256',
     );
   }
   const match = ASSUMED_ROLE.exec(arn);

@@ -117,6 +117,12 @@ function parseBody(event: APIGatewayProxyEventV2, expectsBody: boolean): unknown
   if (raw === undefined || raw === null || raw === '') return expectsBody ? {} : undefined;
   const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : undefined;
   if ((bytes?.length ?? Buffer.byteLength(raw, 'utf8')) > MAX_BODY_BYTES) throw new PayloadTooLargeError();
+  // A route that takes no body tolerates an empty JSON object and refuses anything else as such (400),
+  // whatever its media type: 415 is for routes that read a body.
+  if (!expectsBody) {
+    if (/^\s*\{\s*\}\s*$/.test(bytes === undefined ? raw : bytes.toString('latin1'))) return undefined;
+    throw new ValidationError('This endpoint takes no body.', [{ field: 'body', message: 'not allowed' }]);
+  }
   checkContentType(header(event, 'content-type'));
   const text = bytes === undefined ? raw : utf8(bytes);
   let value: unknown;

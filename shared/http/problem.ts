@@ -9,7 +9,7 @@ export interface Problem {
   readonly status: number;
   readonly detail: string;
   readonly instance?: string;
-  readonly errors?: readonly { field: string; message: string }[];
+  readonly errors?: readonly { field: string; message: string; requirement?: string }[];
 }
 
 /**
@@ -45,7 +45,7 @@ export function problemHeaders(problem: Problem): Record<string, string> {
 
 export function problemResponse(
   problem: Problem,
-  headers: Record<string, string> = {},
+  headers: Readonly<Record<string, string>> = {},
 ): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode: problem.status,

@@ -26,6 +26,7 @@ import {
   IdentityPageSchema,
   IdentityResponseSchema,
   IdPathSchema,
+  KeyListSchema,
   KeyResponseSchema,
   ListContractsQuerySchema,
   ListEnclavesQuerySchema,
@@ -57,6 +58,18 @@ export type Grant =
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/** The OpenAPI tags, in the order the document lists them. */
+export const ROUTE_TAGS = {
+  contracts: 'Contracts between a provider and a consumer: terms, signatures, lifecycle.',
+  measurements: 'The enclave image measurements both parties approve for a contract.',
+  enclaves: 'Nitro Enclaves provisioned and attested under an Active contract.',
+  identities: 'Providers, consumers, admins and auditors, and their signing keys.',
+  audit: 'The hash-chained, checkpointed audit trail.',
+  platform: "Liveness, this document and the platform's countersigning keys.",
+  'parent instance': "Called only by an enclave's parent EC2 instance, signed with its role (SigV4).",
+} as const;
+export type RouteTag = keyof typeof ROUTE_TAGS;
+
 export interface RouteDefinition {
   /** Unique; the OpenAPI operationId and the CDK construct id stem. */
   readonly id: string;
@@ -71,8 +84,16 @@ export interface RouteDefinition {
    */
   readonly auth: 'jwt' | 'iam' | 'none';
   readonly grants: readonly Grant[];
+  /** One line: the OpenAPI summary. */
   readonly summary: string;
-  readonly tag: string;
+  /** Who may call it, what it does and what it refuses: the OpenAPI description. */
+  readonly description: string;
+  readonly tag: RouteTag;
+  /**
+   * The business-rule statuses the route answers beyond those its shape implies (see `errorStatusesOf`):
+   * 409 (a conflicting state or a duplicate), 404 (an entity named outside the path), 410 (too late) and 422 (a rule the request breaks).
+   */
+  readonly errors?: readonly (404 | 409 | 410 | 422)[];
   readonly request?: {
     readonly params?: z.ZodType;
     readonly query?: z.ZodType;
@@ -81,6 +102,11 @@ export interface RouteDefinition {
     readonly headers?: readonly ('If-Match' | 'Idempotency-Key')[];
   };
   readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
+  /**
+   * Where a 201's resource is read (the Location header): a path whose `{name}`s are read from the response
+   * body. A key and a measurement set are read in the list that holds them.
+   */
+  readonly location?: string;
 }
 
 export const API_PREFIX = '/api/v1';
@@ -98,7 +124,9 @@ export const ROUTES = [
     auth: 'none',
     grants: [],
     summary: 'Liveness check',
-    tag: 'meta',
+    tag: 'platform',
+    description:
+      'Answers 200 while the API serves requests. Touches no dependency, so it says nothing about the database.',
     responses: { 200: { description: 'Up', schema: HealthSchema } },
   },
   {
@@ -109,7 +137,9 @@ export const ROUTES = [
     auth: 'none',
     grants: [],
     summary: 'This API as OpenAPI 3.1',
-    tag: 'meta',
+    tag: 'platform',
+    description:
+      'This document: OpenAPI 3.1, generated from the route table and the same schemas that validate every request.',
     responses: { 200: { description: 'The OpenAPI document' } },
   },
   {
@@ -121,6 +151,8 @@ export const ROUTES = [
     grants: ['publicKeys'],
     summary: "The platform's public signing keys (JWKS) to verify countersignatures",
     tag: 'platform',
+    description:
+      "The JWK set of the platform's countersigning keys (KMS, ES256). A contract's `platformSignature.kid` names the key; verify the signature over the contract's `signingPayload` with it.",
     responses: { 200: { description: 'JWK set', schema: PlatformKeysSchema } },
   },
   {
@@ -132,6 +164,8 @@ export const ROUTES = [
     grants: ['database'],
     summary: "The caller's identity",
     tag: 'identities',
+    description:
+      "The identity registered for the bearer token's subject, with its roles. A valid token whose subject has no identity is a 403.",
     responses: { 200: { description: 'The identity', schema: IdentityResponseSchema } },
   },
   {
@@ -143,8 +177,26 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Create an identity (admin)',
     tag: 'identities',
+    description:
+      'Admins only. Registers an identity (a unique `name`, roles, optionally the token subject it signs in with). With an Idempotency-Key, a retry replays the first response.',
+    errors: [409],
     request: { body: CreateIdentitySchema, headers: ['Idempotency-Key'] },
+    location: `${API_PREFIX}/identities/{id}`,
     responses: { 201: { description: 'Created', schema: IdentityResponseSchema } },
+  },
+  {
+    id: 'getIdentity',
+    method: 'GET',
+    path: `${API_PREFIX}/identities/{id}`,
+    handler: 'functions/api/identities/get.ts',
+    auth: 'jwt',
+    grants: ['database'],
+    summary: 'An identity (itself, admins, auditors)',
+    tag: 'identities',
+    description:
+      'An identity with its roles, read by itself, an admin or an auditor; anyone else gets a 404, as for an identity that does not exist. Its ETag is its version.',
+    request: { params: IdPathSchema },
+    responses: { 200: { description: 'The identity', schema: IdentityResponseSchema } },
   },
   {
     id: 'listIdentities',
@@ -155,6 +207,8 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'List identities (admin, auditor)',
     tag: 'identities',
+    description:
+      'Admins and auditors only. Identities by name, optionally filtered by role, a page at a time (`cursor` from `nextCursor`).',
     request: { query: ListIdentitiesQuerySchema },
     responses: { 200: { description: 'A page of identities', schema: IdentityPageSchema } },
   },
@@ -167,7 +221,11 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Register a public signing key (the identity itself or an admin)',
     tag: 'identities',
+    description:
+      'The identity itself or an admin registers a public signing key (ES256, ES384, EdDSA or PS256 JWK) with a proof of possession: the key\'s signature over the RFC 8785 JSON of `{identityId, keyThumbprint, purpose: "key-registration"}`. Weak keys are 400s; a wrong proof is a 422; a key or kid already registered is a 409; an identity holds at most 100 keys.',
+    errors: [409, 422],
     request: { params: IdPathSchema, body: RegisterKeySchema },
+    location: `${API_PREFIX}/identities/{identityId}/keys`,
     responses: { 201: { description: 'Registered', schema: KeyResponseSchema } },
   },
   {
@@ -179,8 +237,10 @@ export const ROUTES = [
     grants: ['database'],
     summary: "An identity's public signing keys",
     tag: 'identities',
+    description:
+      "An identity's registered public keys, for verifying its signatures (any authenticated caller).",
     request: { params: IdPathSchema },
-    responses: { 200: { description: 'Keys' } },
+    responses: { 200: { description: 'Keys', schema: KeyListSchema } },
   },
   {
     id: 'createContract',
@@ -191,7 +251,11 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Create a draft contract (provider or admin)',
     tag: 'contracts',
+    description:
+      'A provider (or an admin on its behalf) creates a Draft between a provider and a consumer: title, description and terms (datasets, permitted uses, retention, security, compliance, pricing, validity window). Content is at most 40 KiB. With an Idempotency-Key, a retry replays the first response.',
+    errors: [422],
     request: { body: CreateContractSchema, headers: ['Idempotency-Key'] },
+    location: `${API_PREFIX}/contracts/{id}`,
     responses: { 201: { description: 'Created', schema: ContractResponseSchema } },
   },
   {
@@ -203,6 +267,8 @@ export const ROUTES = [
     grants: ['database'],
     summary: "The caller's contracts, newest first",
     tag: 'contracts',
+    description:
+      "Summaries of the caller's contracts (all for admins and auditors), newest first, filtered by status and role; a page at a time (`cursor` from `nextCursor`).",
     request: { query: ListContractsQuerySchema },
     responses: { 200: { description: 'A page of contracts', schema: ContractPageSchema } },
   },
@@ -215,6 +281,8 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'A contract, with the payload a party signs',
     tag: 'contracts',
+    description:
+      'The contract with its signatures, lifecycle history and the exact `signingPayload` a party signs. Its ETag is the version to send in If-Match. Invisible contracts are 404s, as missing ones are.',
     request: { params: IdPathSchema },
     responses: { 200: contract },
   },
@@ -227,6 +295,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Edit title, description or terms (Draft or PendingSignature; discards signatures)',
     tag: 'contracts',
+    description:
+      'A party edits title, description or terms while the contract is Draft or PendingSignature. Any signature already given is discarded (the content digest changes). If-Match with the current ETag is required.',
+    errors: [409, 422],
     request: { params: IdPathSchema, body: UpdateContractSchema, headers: ['If-Match'] },
     responses: { 200: contract },
   },
@@ -239,6 +310,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Delete a never-signed draft',
     tag: 'contracts',
+    description:
+      'Deletes a Draft that was never signed; anything ever signed is terminated instead (409). If-Match with the current ETag is required.',
+    errors: [409],
     request: { params: IdPathSchema, headers: ['If-Match'] },
     responses: { 204: { description: 'Deleted' } },
   },
@@ -251,6 +325,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: "Add the caller's signature over the current digest and version",
     tag: 'contracts',
+    description:
+      "A party signs the contract's `signingPayload` (RFC 8785 JSON of contractId, contentDigest and version) with one of its registered keys. The signature is verified against the key before it is stored; a bad signature or a key that is not the caller's is a 422.",
+    errors: [409, 422],
     request: { params: IdPathSchema, body: SignContractSchema, headers: ['If-Match'] },
     responses: { 200: contract },
   },
@@ -264,6 +341,9 @@ export const ROUTES = [
     grants: ['database', 'sign', 'publicKeys'],
     summary: 'Activate a contract signed by both parties; the platform countersigns',
     tag: 'contracts',
+    description:
+      'Either party (or an admin) activates a contract both parties signed, within its validity window; the platform countersigns with its KMS key.',
+    errors: [409, 422],
     request: { params: IdPathSchema, headers: ['If-Match'] },
     responses: { 200: contract },
   },
@@ -276,6 +356,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Suspend an active contract',
     tag: 'contracts',
+    description:
+      'A party or an admin suspends an Active contract, with a reason. Its enclaves are suspended with it: their parents stop and their attestations are voided.',
+    errors: [409, 422],
     request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
     responses: { 200: contract },
   },
@@ -288,6 +371,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Resume a suspended contract (admin or the party that suspended)',
     tag: 'contracts',
+    description:
+      'An admin or the party that suspended resumes a Suspended contract within its validity window. Its enclaves stay Suspended until resumed one by one.',
+    errors: [409, 422],
     request: { params: IdPathSchema, body: OptionalReasonSchema, headers: ['If-Match'] },
     responses: { 200: contract },
   },
@@ -300,6 +386,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Terminate a contract, with a reason',
     tag: 'contracts',
+    description:
+      'A party or an admin terminates a contract, with a reason. Final: its enclaves are terminated with it.',
+    errors: [409],
     request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
     responses: { 200: contract },
   },
@@ -312,8 +401,12 @@ export const ROUTES = [
     grants: ['database'],
     summary:
       'Propose the image measurements (PCR0/1/2, optionally PCR8) an enclave may run under the contract',
-    tag: 'contracts',
+    tag: 'measurements',
+    description:
+      'A party proposes the image measurements an enclave may run under the contract (PCR0, PCR1, PCR2, optionally PCR8 and further PCRs), signed by the proposer. A contract holds at most 50 sets.',
+    errors: [409, 422],
     request: { params: IdPathSchema, body: ProposeMeasurementsSchema },
+    location: `${API_PREFIX}/contracts/{contractId}/measurements`,
     responses: { 201: { description: 'Proposed', schema: MeasurementSetResponseSchema } },
   },
   {
@@ -324,7 +417,9 @@ export const ROUTES = [
     auth: 'jwt',
     grants: ['database'],
     summary: "The contract's proposed and approved measurement sets",
-    tag: 'contracts',
+    tag: 'measurements',
+    description:
+      "The contract's proposed and approved measurement sets, each with the `signingPayload` parties sign.",
     request: { params: IdPathSchema },
     responses: { 200: { description: 'Measurement sets', schema: MeasurementSetListSchema } },
   },
@@ -336,7 +431,10 @@ export const ROUTES = [
     auth: 'jwt',
     grants: ['database'],
     summary: "Approve a measurement set with the caller's signature; Approved once both parties have",
-    tag: 'contracts',
+    tag: 'measurements',
+    description:
+      'The other party approves a Proposed set by signing its `signingPayload`; it is Approved once both parties have signed. Only Approved sets are trusted by attestation.',
+    errors: [409, 422],
     request: { params: MeasurementPathSchema, body: ApproveMeasurementsSchema },
     responses: { 200: { description: 'Approval recorded', schema: MeasurementSetResponseSchema } },
   },
@@ -350,7 +448,11 @@ export const ROUTES = [
     summary:
       'Ask for an enclave under an Active contract (a party or an admin); checked as provisioning would, then Initializing',
     tag: 'enclaves',
+    description:
+      'A party or an admin asks for an enclave under an Active contract. The configuration is checked as provisioning would (approved image, instance type, resources, network and security policies); then the enclave is Initializing and the provisioning workflow starts. With an Idempotency-Key, a retry replays the first response.',
+    errors: [404, 409, 422],
     request: { body: LocalCreateEnclaveSchema, headers: ['Idempotency-Key'] },
+    location: `${API_PREFIX}/enclaves/{id}`,
     responses: {
       201: { description: 'Created (Initializing; provisioning starts)', schema: EnclaveResponseSchema },
     },
@@ -364,6 +466,8 @@ export const ROUTES = [
     grants: ['database'],
     summary: "The enclaves of the caller's contracts (all for admins and auditors), newest first",
     tag: 'enclaves',
+    description:
+      "Summaries of the enclaves of the caller's contracts (all for admins and auditors), newest first, filtered by status or contract; a page at a time.",
     request: { query: ListEnclavesQuerySchema },
     responses: { 200: { description: 'A page of enclaves', schema: EnclavePageSchema } },
   },
@@ -376,6 +480,8 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'An enclave (contract parties, admins, auditors)',
     tag: 'enclaves',
+    description:
+      'The enclave with its configuration, status, parent instance and provisioning id. Its ETag is the version to send in If-Match.',
     request: { params: IdPathSchema },
     responses: { 200: enclave },
   },
@@ -388,6 +494,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Replace the configuration (and name) of a Suspended enclave, checked as provisioning would',
     tag: 'enclaves',
+    description:
+      'Replaces the configuration (and name) of a Suspended enclave, checked as provisioning would. Changing the image retires its parent. If-Match with the current ETag is required.',
+    errors: [409, 422],
     request: { params: IdPathSchema, body: UpdateEnclaveSchema, headers: ['If-Match'] },
     responses: { 200: enclave },
   },
@@ -400,6 +509,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Terminate an enclave ("deleted by" the caller); the record and its audit trail stay',
     tag: 'enclaves',
+    description:
+      'Terminates the enclave ("deleted by" the caller): its parent is stopped; the record and its audit trail stay. If-Match with the current ETag is required.',
+    errors: [409],
     request: { params: IdPathSchema, headers: ['If-Match'] },
     responses: { 200: { description: 'The terminated enclave', schema: EnclaveResponseSchema } },
   },
@@ -412,6 +524,8 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Suspend a Running enclave; its attestation is voided',
     tag: 'enclaves',
+    description: 'Suspends a Running enclave, with a reason: its parent stops and its attestation is voided.',
+    errors: [409],
     request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
     responses: { 200: enclave },
   },
@@ -424,6 +538,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Resume a Suspended enclave: back to Initializing, it is provisioned and attested again',
     tag: 'enclaves',
+    description:
+      'Resumes a Suspended enclave under an Active contract: back to Initializing, it is provisioned and attested again.',
+    errors: [409, 422],
     request: { params: IdPathSchema, body: OptionalReasonSchema, headers: ['If-Match'] },
     responses: { 200: enclave },
   },
@@ -436,6 +553,8 @@ export const ROUTES = [
     grants: ['database'],
     summary: 'Terminate an enclave, with a reason',
     tag: 'enclaves',
+    description: 'Terminates an enclave, with a reason. Final.',
+    errors: [409],
     request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
     responses: { 200: enclave },
   },
@@ -449,6 +568,8 @@ export const ROUTES = [
     summary:
       "The enclave's last attestation record (verified, refused or voided); 404 no-attestation before one",
     tag: 'enclaves',
+    description:
+      "The enclave's last attestation record: verified, refused or voided, with the measurements and the parent instance. 404 `no-attestation` before the first one.",
     request: { params: IdPathSchema },
     responses: { 200: { description: 'The attestation record', schema: EnclaveAttestationResponseSchema } },
   },
@@ -461,7 +582,10 @@ export const ROUTES = [
     grants: ['database', 'taskCallback'],
     summary:
       "The enclave's parent instance submits the attestation document the provisioning workflow waits for",
-    tag: 'enclaves',
+    tag: 'parent instance',
+    description:
+      "Called by the enclave's own parent instance (SigV4 with the parent role): submits the enclave's attestation document, which the provisioning workflow is waiting for; the workflow verifies it. A document arriving after the wait ended is a 410.",
+    errors: [409, 410],
     request: { params: IdPathSchema, body: AttestationSubmissionSchema },
     responses: { 202: { description: 'Accepted; the workflow verifies it' } },
   },
@@ -474,7 +598,10 @@ export const ROUTES = [
     grants: ['database', 'taskHeartbeat'],
     summary:
       "The enclave's parent instance reports it is still on its way to the attestation document (keeps the workflow's wait alive)",
-    tag: 'enclaves',
+    tag: 'parent instance',
+    description:
+      "Called by the enclave's own parent instance while it is on its way to the attestation document (booting, fetching the image, starting the enclave, attesting): keeps the workflow's wait alive.",
+    errors: [409, 410],
     request: { params: IdPathSchema, body: AttestationHeartbeatSchema },
     responses: {
       202: { description: 'Accepted; the wait goes on', schema: AttestationHeartbeatResponseSchema },
@@ -488,7 +615,10 @@ export const ROUTES = [
     auth: 'iam',
     grants: ['database'],
     summary: "The enclave's own parent instance reports a runtime metrics sample (Running, metrics enabled)",
-    tag: 'enclaves',
+    tag: 'parent instance',
+    description:
+      "Called by the enclave's own parent instance: one runtime metrics sample of a Running enclave whose configuration enables metrics.",
+    errors: [409, 422],
     request: { params: IdPathSchema, body: EnclaveMetricsSchema },
     responses: { 202: { description: 'Accepted' } },
   },
@@ -501,6 +631,7 @@ export const ROUTES = [
     grants: ['database'],
     summary: "The enclave's recent metrics samples, newest first",
     tag: 'enclaves',
+    description: "The enclave's recent metrics samples, newest first, a page at a time.",
     request: { params: IdPathSchema, query: EnclaveMetricsQuerySchema },
     responses: { 200: { description: 'A page of samples', schema: EnclaveMetricsPageSchema } },
   },
@@ -513,6 +644,9 @@ export const ROUTES = [
     grants: ['database'],
     summary: "An entity's hash-chained audit trail, verified",
     tag: 'audit',
+    description:
+      "An entity's hash-chained audit trail (a contract, an enclave, an identity), verified by the server and with the signed checkpoint proving its head; re-verifiable by anyone from the records. Parties see their own entities; admins and auditors see all.",
+    errors: [404],
     request: { query: AuditQuerySchema },
     responses: { 200: { description: 'The trail and its verification', schema: AuditTrailSchema } },
   },
@@ -528,6 +662,34 @@ export function usesWorkflow(route: RouteDefinition): boolean {
   return (
     route.auth === 'iam' ||
     (route.grants as readonly Grant[]).some((g) => g === 'taskCallback' || g === 'taskHeartbeat')
+  );
+}
+
+/**
+ * Every error status the route can answer, in order: what its shape implies (400 for any malformed
+ * request; 401 and 403 behind an authorizer; 404 with a path id; 412 with If-Match, 428 where If-Match is
+ * required; 409 and 422 for an Idempotency-Key reused while in flight or with another body; 413 for a body
+ * over the limit, on any route, and 415 where a body is read; 503 when it reaches a dependency that may be briefly unavailable; 500 always) and its `errors`.
+ * The OpenAPI document declares exactly these, and the conformance test produces each one.
+ */
+export function errorStatusesOf(route: RouteDefinition): number[] {
+  const statuses = new Set<number>([400, 413, 500, ...(route.errors ?? [])]);
+  const headers = route.request?.headers ?? [];
+  if (route.auth !== 'none') statuses.add(401).add(403);
+  if (route.request?.params) statuses.add(404);
+  if (headers.includes('If-Match')) statuses.add(412);
+  if (ifMatchRequired(route)) statuses.add(428);
+  if (headers.includes('Idempotency-Key')) statuses.add(409).add(422);
+  if (route.request?.body) statuses.add(415);
+  if (route.grants.length > 0) statuses.add(503);
+  return [...statuses].sort((a, b) => a - b);
+}
+
+/** PUT and DELETE change or remove what the caller last read: they require If-Match (428 without). */
+export function ifMatchRequired(route: RouteDefinition): boolean {
+  return (
+    (route.request?.headers ?? []).includes('If-Match') &&
+    (route.method === 'PUT' || route.method === 'DELETE')
   );
 }
 

@@ -205,6 +205,21 @@ export async function insertIdentity(
   return (await findReplay<Identity>(deps.db, actorId, 'createIdentity', idempotency)) ?? 'exists';
 }
 
+/**
+ * An identity, for itself, an admin or an auditor. Anyone else learns nothing, not even that it exists: 404.
+ * @throws NotFoundError (404)
+ */
+export async function getIdentity(
+  deps: Dependencies,
+  caller: Identity,
+  id: string,
+): Promise<Reply<Identity>> {
+  const mayRead = caller.id === id || isAdmin(caller) || caller.roles.includes('auditor');
+  const identity = mayRead ? await findIdentity(deps.db, id) : undefined;
+  if (!identity) throw new NotFoundError(`Identity ${id}`);
+  return { status: 200, body: identity };
+}
+
 export async function listIdentities(
   deps: Dependencies,
   caller: Identity,

@@ -29,7 +29,11 @@ export function problemDetails(
           cause: (error?.cause as Error | undefined)?.name,
         });
       }
-      request.response = problemResponse(problemOf(error, options.typeBase, requestId));
+      const problem = problemOf(error, options.typeBase, requestId);
+      request.response = problemResponse(
+        problem,
+        error instanceof DomainError && error.expose ? error.headers : {},
+      );
     },
   };
 }
