@@ -6,8 +6,9 @@
  * AwsSolutions pack, and the function bundles themselves (no local-only driver reaches Lambda; the migration
  * function carries the SQL files and migrates a database through the Data API).
  *
- * The stack is synthesized once for the file, with real esbuild bundling (about 20 s for 30 functions). The
- * provisioning workflow's own assertions are in enclave-workflow.test.ts.
+ * The stack is synthesized once for the file, with real esbuild bundling of every function (46 bundles). That
+ * takes 2.5 minutes on a shared 2-core machine and took 391 s once on a busy one, so its hook has a timeout of
+ * its own (SYNTH_TIMEOUT_MS). The provisioning workflow's own assertions are in enclave-workflow.test.ts.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -79,6 +80,13 @@ const roleStatements = (roleId: string) => cfn.roleStatements(roleId);
 
 let assemblyDir: string;
 
+/**
+ * The synth runs synchronously, so no timeout can cut it short: vitest compares the time it took with this
+ * one afterwards and, when it was longer, fails the hook and skips every test of the file. It is sized for a
+ * loaded 2-core machine (391 s seen), not for an idle one.
+ */
+const SYNTH_TIMEOUT_MS = 600_000;
+
 beforeAll(() => {
   app = new App({ context });
   stack = new ContractsStack(app, 'EnclaveContracts', {
@@ -88,10 +96,12 @@ beforeAll(() => {
   template = Template.fromStack(stack);
   resources = template.toJSON().Resources as Record<string, CfnResource>;
   cfn = new StackTemplate(stack, resources);
-}, 180_000);
+}, SYNTH_TIMEOUT_MS);
 
-// The assembly (23 bundles with source maps) is written to a fresh temporary directory per run.
-afterAll(() => rmSync(assemblyDir, { recursive: true, force: true }));
+// The assembly (the bundles with source maps) is written to a fresh temporary directory per run.
+afterAll(() => {
+  if (assemblyDir) rmSync(assemblyDir, { recursive: true, force: true });
+});
 
 function allows(statements: Statement[], action: string, resourceId: string): boolean {
   return statements.some(

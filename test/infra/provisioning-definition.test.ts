@@ -60,6 +60,12 @@ function withoutIdentifiers(definition: Definition): unknown {
 let local: ReturnType<typeof renderProvisioningDefinition>;
 let deployed: Definition;
 
+/**
+ * The stack is built without bundling (about 6 s when run alone), synchronously: vitest can only compare the
+ * time it took with this afterwards. Sized for a loaded 2-core machine running the whole suite.
+ */
+const SYNTH_TIMEOUT_MS = 300_000;
+
 beforeAll(() => {
   local = renderProvisioningDefinition();
   const context = JSON.parse(readFileSync(projectPath('cdk.json'), 'utf8')).context as Record<
@@ -82,7 +88,7 @@ beforeAll(() => {
       .map((p) => (typeof p === 'string' ? p : `<${JSON.stringify(p).replace(/["{}[\]:]/g, '')}>`))
       .join(separator),
   ) as Definition;
-}, 120_000);
+}, SYNTH_TIMEOUT_MS);
 
 describe('the local provisioning definition', () => {
   it('has the same states as the deployed one, all of STATES', () => {
