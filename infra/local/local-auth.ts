@@ -30,15 +30,30 @@ export class TokenRejectedError extends Error {
   override readonly name = 'TokenRejectedError';
 }
 
+/** The data folder has no issuer key: `npm start` has not run with it. */
+export class IssuerKeyMissingError extends Error {
+  override readonly name = 'IssuerKeyMissingError';
+  constructor(
+    readonly dir: string,
+    readonly file: string,
+  ) {
+    super(`no local issuer key in ${dir} (looked for ${file})`);
+  }
+}
+
+function issuerKeyFile(dir: string): string {
+  return join(dir, 'local-issuer-key.pem');
+}
+
 export class LocalIssuer {
   private constructor(
     private readonly privateKey: KeyObject,
     readonly publicKey: KeyObject,
   ) {}
 
-  /** Loads the issuer key from `dir`, creating it on first use (PKCS#8 PEM, mode 0600). */
+  /** Loads the issuer key from `dir`, creating it on first use (PKCS#8 PEM, mode 0600): what `npm start` does. */
   static open(dir: string): LocalIssuer {
-    const file = join(dir, 'local-issuer-key.pem');
+    const file = issuerKeyFile(dir);
     let privateKey: KeyObject;
     if (existsSync(file)) {
       privateKey = createPrivateKey(readFileSync(file, 'utf8'));
@@ -47,6 +62,19 @@ export class LocalIssuer {
       mkdirSync(dir, { recursive: true });
       writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     }
+    return new LocalIssuer(privateKey, createPublicKey(privateKey));
+  }
+
+  /**
+   * Loads the issuer key `npm start` keeps in `dir`, never creating one: a token signed with a key of its
+   * own would be refused by the running server with nothing to say why (what `npm run token` needs).
+   *
+   * @throws IssuerKeyMissingError when `dir` holds no issuer key.
+   */
+  static load(dir: string): LocalIssuer {
+    const file = issuerKeyFile(dir);
+    if (!existsSync(file)) throw new IssuerKeyMissingError(dir, file);
+    const privateKey = createPrivateKey(readFileSync(file, 'utf8'));
     return new LocalIssuer(privateKey, createPublicKey(privateKey));
   }
 
