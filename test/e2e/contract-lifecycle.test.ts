@@ -208,6 +208,11 @@ describe.each(MODES)('on $name', ({ options }) => {
       const c = await create();
       expect((await provider.delete(`/contracts/${c.id}`)).status).toBe(428);
       expect((await provider.delete(`/contracts/${c.id}`, { 'if-match': '"7"' })).status).toBe(412);
+      // An ETag without its quotes is a malformed header, not a stale one: 400, saying ETags are quoted.
+      const unquoted = await provider.delete<{ detail: string }>(`/contracts/${c.id}`, { 'if-match': '1' });
+      expect(unquoted.status, unquoted.text).toBe(400);
+      expect(unquoted.headers.get('content-type')).toBe('application/problem+json');
+      expect(unquoted.body.detail).toContain('ETags, which are quoted strings: send "1"');
       expect((await provider.delete(`/contracts/${c.id}`, { 'if-match': '"1"' })).status).toBe(204);
       expect((await provider.get(`/contracts/${c.id}`)).status).toBe(404);
       const trail = await auditor.get<{ records: { action: string }[]; verification: { valid: boolean } }>(
