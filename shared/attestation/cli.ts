@@ -19,9 +19,10 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AttestationPayload } from './attestation-document.ts';
 import { parseCertificate } from './chain-cache.ts';
+import { MAX_POLICY_PCR_INDEX, MAX_USER_FIELD_BYTES, SHA384_PCR_BYTES } from './constants.ts';
 import { AttestationPolicyError } from './errors.ts';
 import { buildPolicy } from './policy.ts';
-import type { AttestationClaims, MeasurementSet, PolicyInput } from './types.ts';
+import type { AttestationClaims, MeasurementSet, Policy, PolicyInput } from './types.ts';
 import { decodeUnverifiedAttestation, verifyAttestation } from './verify.ts';
 
 /** Where the CLI writes and reads; injectable for tests. */
@@ -79,7 +80,7 @@ export function runAttestationCli(args: readonly string[], io: CliIo = processIo
     if (command === 'inspect') return inspectCommand(rest, io);
     throw new UsageError(`unknown command "${command}"`);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof AttestationPolicyError) {
+    if (error instanceof UsageError) {
       io.err(`attestation: ${error.message}\n\n${USAGE}`);
       return 2;
     }
@@ -127,7 +128,7 @@ function parseVerifyArgs(args: readonly string[]): VerifyArgs {
         const match = /^(0|[1-9][0-9]?)=([0-9a-fA-F]+)$/.exec(value());
         if (match === null)
           throw new UsageError(
-            '--pcr takes N=hex with N in decimal without leading zeros, e.g. --pcr 0=f4d48b…',
+            '--pcr takes N=<96 hex chars>, N a PCR index in decimal without leading zeros, e.g. --pcr 0=f4d48b…',
           );
         const index = Number(match[1]);
         if (pcrs[index] !== undefined) throw new UsageError(`PCR${index} is pinned twice`);
@@ -194,8 +195,10 @@ function readRoot(file: string): string {
   } catch {
     throw new UsageError(`cannot read the root certificate file "${file}"`);
   }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
-    throw new UsageError(`"${file}" holds no PEM certificate`);
+  // The verifier takes exactly one PEM certificate per root; say so here, about --root, rather than let it
+  // refuse an "options.trustedRoots[0]" the user never typed.
+  if (!/^-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----$/.test(pem.trim()))
+    throw new UsageError(`--root "${file}" must hold exactly one PEM certificate`);
   return pem;
 }
 
@@ -224,8 +227,59 @@ for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
   BASE64_OR_SPACE[c.charCodeAt(0)] = 1;
 }
 
+/**
+ * Builds the policy, saying what `buildPolicy` refuses in terms of the flags that were given: the library
+ * names its options (`allowDebug`, `measurements[0][0]`, `expectedNonce`), the CLI's user typed flags.
+ */
+function policyOf(args: VerifyArgs): Policy {
+  try {
+    return buildPolicy(args.policy);
+  } catch (error) {
+    if (error instanceof AttestationPolicyError) throw new UsageError(flagMessage(error, args.policy));
+    throw error;
+  }
+}
+
+/** The flag an option of the policy comes from. */
+const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  allowDebug: '--allow-debug',
+  maxAgeMs: '--max-age-ms',
+  expectedNonce: '--nonce',
+  expectedUserData: '--user-data',
+  expectedPublicKey: '--public-key',
+};
+
+function flagMessage(error: AttestationPolicyError, policy: PolicyInput): string {
+  const pinned = /^measurements\[0\]\[(\d+)\]$/.exec(error.field);
+  if (pinned) {
+    const key = pinned[1]!;
+    const index = Number(key);
+    const value = policy.measurements[0]?.[index];
+    if (!(index <= MAX_POLICY_PCR_INDEX))
+      return `--pcr ${key}=…: ${key} is not a PCR index; N runs from 0 to ${MAX_POLICY_PCR_INDEX}`;
+    if (typeof value !== 'string' || value.length !== SHA384_PCR_BYTES * 2)
+      return `--pcr ${key}=<${SHA384_PCR_BYTES * 2} hex chars>: a PCR is ${SHA384_PCR_BYTES} bytes, ${SHA384_PCR_BYTES * 2} hex digits (this one has ${value?.length ?? 0})`;
+    return `--pcr ${key}=${'0'.repeat(8)}…: PCR${key} is all zeros, which only a debug-mode enclave reports; add --allow-debug to accept one`;
+  }
+  const flag = OPTION_FLAGS[error.field];
+  if (flag !== undefined && error.field.startsWith('expected'))
+    return `${flag} is longer than the ${MAX_USER_FIELD_BYTES} bytes a document can hold`;
+  if (flag !== undefined) return `${flag}: ${error.message}`;
+  return `the flags do not make a valid policy: ${error.message}`;
+}
+
+/**
+ * A refusal as the CLI's user reads it: the policy sentences that point at an option name the flag that
+ * changes it.
+ */
+function refusalMessage(code: string, message: string): string {
+  if (code === 'debug_mode') return `${message} Pass --allow-debug to accept a debug-mode enclave.`;
+  if (code === 'stale') return `${message} (--max-age-ms sets that age.)`;
+  return message;
+}
+
 function verifyCommand(args: VerifyArgs, io: CliIo): number {
-  const policy = buildPolicy(args.policy);
+  const policy = policyOf(args);
   const document = readDocument(args.input, io);
   const result = verifyAttestation(document, policy, {
     ...(args.at === undefined ? {} : { at: args.at }),
@@ -248,10 +302,10 @@ function verifyCommand(args: VerifyArgs, io: CliIo): number {
   const unverified = decoded.ok ? unverifiedJson(decoded.unverified) : null;
   if (args.json) {
     io.out(
-      `${JSON.stringify({ verdict: 'rejected', ok: false, code: result.code, message: result.message, unverified }, null, 2)}\n`,
+      `${JSON.stringify({ verdict: 'rejected', ok: false, code: result.code, message: refusalMessage(result.code, result.message), unverified }, null, 2)}\n`,
     );
   } else {
-    io.out(`REJECTED (${result.code}): ${result.message}\n`);
+    io.out(`REJECTED (${result.code}): ${refusalMessage(result.code, result.message)}\n`);
     if (unverified !== null) {
       io.out('Decoded contents, UNVERIFIED (nothing below is trusted):\n');
       io.out(describeClaims(unverified));

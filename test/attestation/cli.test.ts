@@ -1,6 +1,6 @@
 /** The CLI as a child process (`npm run attestation` runs `tsx shared/attestation/cli.ts`). */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -107,6 +107,88 @@ describe('attestation CLI', () => {
     const { status, stderr } = run(args);
     expect(status).toBe(2);
     expect(stderr).toContain('Usage:');
+  });
+
+  describe('usage errors name the flags typed, never the library’s option names', () => {
+    const LIBRARY_NAMES =
+      /allowDebug|measurements\[|expectedNonce|expectedUserData|expectedPublicKey|maxAgeMs|trustedRoots/;
+    const usageError = (args: string[]) => {
+      const { status, stderr } = run(['verify', prodFixture.path, ...args]);
+      expect(status).toBe(2);
+      const sentence = stderr.split('\n')[0]!;
+      expect(sentence).not.toMatch(LIBRARY_NAMES);
+      return sentence;
+    };
+
+    it('PCR0 pinned to zero: --pcr 0=… and --allow-debug', () => {
+      const sentence = usageError(['--pcr', `0=${'00'.repeat(48)}`]);
+      expect(sentence).toContain('--pcr 0=');
+      expect(sentence).toContain('add --allow-debug');
+    });
+
+    it('a PCR value that is not 48 bytes: --pcr N=<96 hex chars>', () => {
+      expect(usageError(['--pcr', '4=abcd'])).toContain('--pcr 4=<96 hex chars>');
+    });
+
+    it('a PCR index out of range: --pcr N, with the range', () => {
+      expect(usageError(['--pcr', `32=${'ab'.repeat(48)}`])).toContain('--pcr 32=');
+    });
+
+    it.each([
+      ['--nonce', 'expectedNonce'],
+      ['--user-data', 'expectedUserData'],
+      ['--public-key', 'expectedPublicKey'],
+    ])('%s longer than a document holds', (flag) => {
+      expect(usageError([...pcrFlags, flag, 'ab'.repeat(1025)])).toContain(`${flag} is longer than`);
+    });
+
+    it('a --root file with more than one certificate', () => {
+      const pem = join(fixturesDir, 'aws-nitro-root.pem');
+      const two = join(scratch, 'two-roots.pem');
+      writeFileSync(two, `${readFileSync(pem, 'utf8')}\n${readFileSync(pem, 'utf8')}`);
+      expect(usageError([...pcrFlags, '--root', two])).toContain(`--root "${two}"`);
+    });
+  });
+
+  it('a debug-mode document is refused with the flag that would accept it', async () => {
+    const at = new Date('2027-05-01T08:00:00.000Z');
+    const simulator = await NitroSimulator.create({ now: at });
+    const document = join(scratch, 'debug.cbor');
+    writeFileSync(
+      document,
+      await simulator.attest({ instanceId: 'i-0a1b2c3d4e5f6071a', image: { eif: 'x:1' }, debug: true }),
+    );
+    const root = join(scratch, 'debug-root.pem');
+    writeFileSync(root, simulator.rootPem);
+    const args = [
+      'verify',
+      document,
+      '--root',
+      root,
+      '--at',
+      at.toISOString(),
+      '--pcr',
+      `3=${'ab'.repeat(48)}`,
+    ];
+    const refused = run(args);
+    expect(refused.status).toBe(1);
+    expect(refused.stdout).toMatch(/^REJECTED \(debug_mode\): .*--allow-debug/);
+    expect(JSON.parse(run([...args, '--json']).stdout).message).toContain('--allow-debug');
+  });
+
+  it('a document older than --max-age-ms is refused naming that flag', () => {
+    const later = new Date(prodFixture.facts.timestamp_ms + 5_000).toISOString();
+    const { status, stdout } = run([
+      'verify',
+      prodFixture.path,
+      ...pcrFlags,
+      '--at',
+      later,
+      '--max-age-ms',
+      '1',
+    ]);
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/^REJECTED \(stale\): .*--max-age-ms/);
   });
 
   it('exit 1 (pcr_mismatch) when --pcr pins PCR16, which a real document does not carry', () => {
