@@ -325,6 +325,13 @@ export const AttestationHeartbeatSchema = z.strictObject({
   phase: z.enum(AGENT_PHASES),
 });
 
+/** `POST /enclaves/{id}/attestation` accepted: the workflow now verifies the document. */
+export const AttestationAcceptedSchema = z.object({
+  enclaveId: z.uuid(),
+  instanceId: z.string(),
+  status: z.literal('verifying'),
+});
+
 export const AttestationHeartbeatResponseSchema = z.object({
   enclaveId: z.string(),
   instanceId: z.string(),

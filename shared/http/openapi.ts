@@ -4,6 +4,7 @@ import { ContractTermsSchema } from '../domain/contract-terms.ts';
 import { EnclaveConfigurationSchema } from '../domain/enclave.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
 import {
+  AttestationAcceptedSchema,
   AttestationHeartbeatResponseSchema,
   AuditTrailSchema,
   ContractPageSchema,
@@ -48,6 +49,7 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
   EnclavePage: EnclavePageSchema,
   EnclaveAttestation: EnclaveAttestationResponseSchema,
   EnclaveMetricsPage: EnclaveMetricsPageSchema,
+  AttestationAccepted: AttestationAcceptedSchema,
   AttestationHeartbeatAccepted: AttestationHeartbeatResponseSchema,
   AuditTrail: AuditTrailSchema,
   ContractTerms: ContractTermsSchema,

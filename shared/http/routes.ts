@@ -10,6 +10,7 @@ import { EnclaveMetricsSchema, LocalCreateEnclaveSchema, UpdateEnclaveSchema } f
 import { CreateIdentitySchema, RegisterKeySchema } from '../domain/identity.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
 import {
+  AttestationAcceptedSchema,
   AttestationHeartbeatResponseSchema,
   AttestationHeartbeatSchema,
   AttestationSubmissionSchema,
@@ -312,7 +313,7 @@ export const ROUTES = [
     tag: 'contracts',
     description:
       'Deletes a Draft that was never signed; anything ever signed is terminated instead (409). If-Match with the current ETag is required.',
-    errors: [409],
+    errors: [409, 422],
     request: { params: IdPathSchema, headers: ['If-Match'] },
     responses: { 204: { description: 'Deleted' } },
   },
@@ -358,7 +359,7 @@ export const ROUTES = [
     tag: 'contracts',
     description:
       'A party or an admin suspends an Active contract, with a reason. Its enclaves are suspended with it: their parents stop and their attestations are voided.',
-    errors: [409, 422],
+    errors: [409],
     request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
     responses: { 200: contract },
   },
@@ -388,7 +389,7 @@ export const ROUTES = [
     tag: 'contracts',
     description:
       'A party or an admin terminates a contract, with a reason. Final: its enclaves are terminated with it.',
-    errors: [409],
+    errors: [409, 422],
     request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
     responses: { 200: contract },
   },
@@ -404,7 +405,7 @@ export const ROUTES = [
     tag: 'measurements',
     description:
       'A party proposes the image measurements an enclave may run under the contract (PCR0, PCR1, PCR2, optionally PCR8 and further PCRs), signed by the proposer. A contract holds at most 50 sets.',
-    errors: [409, 422],
+    errors: [409],
     request: { params: IdPathSchema, body: ProposeMeasurementsSchema },
     location: `${API_PREFIX}/contracts/{contractId}/measurements`,
     responses: { 201: { description: 'Proposed', schema: MeasurementSetResponseSchema } },
@@ -450,7 +451,7 @@ export const ROUTES = [
     tag: 'enclaves',
     description:
       'A party or an admin asks for an enclave under an Active contract. The configuration is checked as provisioning would (approved image, instance type, resources, network and security policies); then the enclave is Initializing and the provisioning workflow starts. With an Idempotency-Key, a retry replays the first response.',
-    errors: [404, 409, 422],
+    errors: [404, 422],
     request: { body: LocalCreateEnclaveSchema, headers: ['Idempotency-Key'] },
     location: `${API_PREFIX}/enclaves/{id}`,
     responses: {
@@ -587,7 +588,9 @@ export const ROUTES = [
       "Called by the enclave's own parent instance (SigV4 with the parent role): submits the enclave's attestation document, which the provisioning workflow is waiting for; the workflow verifies it. A document arriving after the wait ended is a 410.",
     errors: [409, 410],
     request: { params: IdPathSchema, body: AttestationSubmissionSchema },
-    responses: { 202: { description: 'Accepted; the workflow verifies it' } },
+    responses: {
+      202: { description: 'Accepted; the workflow verifies it', schema: AttestationAcceptedSchema },
+    },
   },
   {
     id: 'sendAttestationHeartbeat',

@@ -1,8 +1,16 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import type { LocalStack } from '../../infra/local/local-stack.ts';
 import { SEEDED_IDENTITIES, type SeededName, seededSubject } from '../../infra/local/seed.ts';
 import type { RegisterKey, SignatureAlgorithm } from '../../shared/domain/identity.ts';
 import { keyRegistrationProof, signAs } from './key-proof.ts';
+import { OpenApiConformance } from './openapi-conformance.ts';
+
+/** Every response any suite gets through ApiClient is held to the OpenAPI document. */
+const conformance = new OpenApiConformance();
+
+/** The statuses each operation answered in this test file (operationId → statuses). */
+export const observedStatuses = new Map<string, Set<number>>();
 
 export interface ApiResponse<T = Record<string, unknown>> {
   readonly status: number;
@@ -15,6 +23,31 @@ export const seeded = Object.fromEntries(SEEDED_IDENTITIES.map((s) => [s.name, s
   SeededName,
   string
 >;
+
+/** One request through node:http, answered as a fetch Response. */
+function sendWithBody(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: string | Buffer,
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const length = String(Buffer.byteLength(body));
+    const req = httpRequest(url, { method, headers: { ...headers, 'content-length': length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const answer = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value !== undefined) answer.set(name, Array.isArray(value) ? value.join(', ') : value);
+        }
+        resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 0, headers: answer }));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /** A thin HTTP client over the dev server, acting as one identity (or anonymously). */
 export class ApiClient {
@@ -35,7 +68,16 @@ export class ApiClient {
   async request<T = Record<string, unknown>>(
     method: string,
     path: string,
-    options: { body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> } = {},
+    options: {
+      body?: unknown;
+      rawBody?: string | Buffer;
+      headers?: Record<string, string>;
+      /**
+       * Not held to the OpenAPI document: for the gateway's own refusals (an oversized header, a malformed
+       * path), which come before any operation and which the document cannot list per operation.
+       */
+      unchecked?: boolean;
+    } = {},
   ): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { ...options.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -44,12 +86,28 @@ export class ApiClient {
       body = JSON.stringify(options.body);
       headers['content-type'] ??= 'application/json';
     }
-    const res = await fetch(`${this.baseUrl}/api/v1${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-    });
+    const url = `${this.baseUrl}/api/v1${path}`;
+    // fetch refuses a body on GET; API Gateway passes one to the function, so node:http sends it.
+    const res =
+      body !== undefined && (method === 'GET' || method === 'HEAD')
+        ? await sendWithBody(url, method, headers, body)
+        : await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
     const text = await res.text();
+    if (!options.unchecked) {
+      const { operationId, mismatches } = conformance.check({
+        method,
+        path: `/api/v1${path}`,
+        status: res.status,
+        headers: res.headers,
+        body: text,
+      });
+      if (mismatches.length > 0)
+        throw new Error(`the response departs from the OpenAPI document:\n${mismatches.join('\n')}`);
+      if (operationId) {
+        const seen = observedStatuses.get(operationId) ?? new Set<number>();
+        observedStatuses.set(operationId, seen.add(res.status));
+      }
+    }
     let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : null;
