@@ -15,7 +15,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { PROBLEM_TYPE_BASE } from '../../shared/http/api-handler.ts';
 import { problemResponse } from '../../shared/http/problem.ts';
 import { ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
-import type { LocalIssuer } from './local-auth.ts';
+import { logger } from '../../shared/runtime/logger.ts';
+import { type LocalIssuer, refusalReason, TokenRejectedError } from './local-auth.ts';
 
 /**
  * The local stand-in for API Gateway (HTTP API, payload format 2.0): matches the route table, checks the
@@ -32,6 +33,11 @@ import type { LocalIssuer } from './local-auth.ts';
  * - Payload format 2.0 (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html):
  *   header names in lower case, duplicate headers and query parameters combined with commas; the event is
  *   JSON, so every header, query or path key is an own property of its object.
+ *
+ * With `requestLog`, every request is logged once, when its response is done, as one JSON line from the
+ * Powertools logger the functions use: method, route template, status, duration, request id and the
+ * caller's token subject, and for a 401 why the token was refused. Never a token, a header value, a query
+ * or a body.
  */
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 /** API Gateway HTTP APIs refuse payloads over 10 MB before any function runs. */
@@ -40,6 +46,21 @@ const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
 export const GATEWAY_MAX_REQUEST_LINE_AND_HEADER_VALUES = 10_240;
 /** How long a connection refused by the HTTP parser may stay open for the client to read the answer. */
 const CLIENT_ERROR_LINGER_MS = 5_000;
+/** The gateway's own log lines, in the functions' format (Powertools), marked as the local gateway's. */
+const gatewayLog = logger.createChild({ persistentKeys: { component: 'local-gateway' } });
+
+/** What the request log says about one request, filled in as the gateway handles it. */
+interface Exchange {
+  /** API Gateway's request id, also the function's `awsRequestId`. */
+  readonly requestId: string;
+  readonly started: number;
+  /** The route template the path matched (`/api/v1/contracts/{id}`). */
+  route?: string;
+  /** The verified caller: the token's subject, or the instance session for `iam` routes. */
+  callerId?: string;
+  /** Why the authorizer refused the request (401), never the token itself. */
+  refusal?: string;
+}
 
 type Handler = (
   event: APIGatewayProxyEventV2,
@@ -75,6 +96,8 @@ export async function startDevServer(options: {
   issuer: LocalIssuer;
   port?: number;
   host?: string;
+  /** Log one line per request (what `npm start` does; tests and benchmarks leave it off). */
+  requestLog?: boolean;
 }): Promise<DevServer> {
   const routes = (ROUTES as readonly RouteDefinition[]).map(compile);
   const handlers = new Map<string, Promise<Handler>>();
@@ -92,10 +115,12 @@ export async function startDevServer(options: {
   };
 
   const server = createServer((req, res) => {
-    serve(req, res).catch((error: unknown) => {
+    const exchange: Exchange = { requestId: randomUUID(), started: performance.now() };
+    if (options.requestLog) res.once('close', () => logRequest(req, res, exchange));
+    serve(req, res, exchange).catch((error: unknown) => {
       // The connection is gone, or the parser already answered on it ('clientError'): nobody to answer.
       if (error instanceof ClientAbortedError) return;
-      const requestId = randomUUID();
+      const { requestId } = exchange;
       logGatewayFailure(req, requestId, error);
       if (!res.headersSent) {
         send(
@@ -111,9 +136,20 @@ export async function startDevServer(options: {
       } else res.destroy(error as Error);
     });
   });
-  server.on('clientError', answerClientError);
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    const status = answerClientError(error, socket);
+    if (options.requestLog && status !== undefined) {
+      gatewayLog.info('request', {
+        requestId: randomUUID(),
+        route: null,
+        status,
+        durationMs: 0,
+        reason: `refused by the HTTP parser (${error.code ?? 'unknown'})`,
+      });
+    }
+  });
 
-  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, exchange: Exchange): Promise<void> {
     // API Gateway's own limits and parsing come first: no route, authorizer or function sees such a request.
     if (requestLineAndHeaderValuesBytes(req) > GATEWAY_MAX_REQUEST_LINE_AND_HEADER_VALUES) {
       return send(
@@ -151,6 +187,7 @@ export async function startDevServer(options: {
     }
     const candidates = routes.filter((r) => r.pattern.test(url.pathname));
     const match = candidates.find((r) => r.route.method === method);
+    exchange.route = (match ?? candidates[0])?.route.path;
     if (!match) {
       if (!candidates.length)
         return send(res, refusal(404, 'not-found', 'Not found', `No route for ${url.pathname}.`));
@@ -171,15 +208,24 @@ export async function startDevServer(options: {
     if (match.route.auth !== 'none') {
       const token = bearerToken(headers.authorization);
       try {
-        if (!token) throw new Error('missing');
+        if (headers.authorization === undefined) throw new TokenRejectedError('no Authorization header');
+        if (!token) throw new TokenRejectedError('the Authorization header holds no bearer token');
         const verified = await options.issuer.verify(token);
         // The stand-in for SigV4 with instance-profile credentials: a local token for an instance session
         // (`npm run token` never mints one) is accepted on `iam` routes only, a user's token on `jwt` only.
         const tokenUse = match.route.auth === 'iam' ? 'instance' : 'access';
-        if (verified.token_use !== tokenUse) throw new Error('wrong token use');
+        if (verified.token_use !== tokenUse) {
+          throw new TokenRejectedError(
+            match.route.auth === 'iam'
+              ? 'a user token on a route for enclave parent instances'
+              : 'not a user access token ("token_use")',
+          );
+        }
         if (match.route.auth === 'iam') instanceArn = verified.sub;
         else claims = verified;
-      } catch {
+        exchange.callerId = verified.sub;
+      } catch (error) {
+        exchange.refusal = refusalReason(error);
         return send(
           res,
           refusal(401, 'unauthorized', 'Unauthorized', 'A valid bearer token is required.', {
@@ -189,15 +235,21 @@ export async function startDevServer(options: {
       }
     }
     const values = match.pattern.exec(url.pathname)!.slice(1);
-    const event = toEvent(req, url, headers, match, values, body, claims, instanceArn);
+    const event = toEvent(req, url, headers, match, values, body, claims, instanceArn, exchange.requestId);
     const handler = await load(match.route);
     const result = await handler(event, lambdaContext(match.route, event.requestContext.requestId));
     send(res, result);
   }
 
-  await new Promise<void>((resolve) =>
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
-  );
+  // A port already taken (or not ours to take) is the caller's to report: the promise rejects with the
+  // listen error (its `code`, e.g. EADDRINUSE) instead of an unhandled 'error' event ending the process.
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
@@ -293,19 +345,30 @@ export function eventRecord(pairs: Iterable<readonly [string, string]>): Record<
  * and the error; never the headers (Authorization, cookies), the query or the body.
  */
 function logGatewayFailure(req: IncomingMessage, requestId: string, error: unknown): void {
-  console.error(
-    JSON.stringify({
-      level: 'ERROR',
-      message: 'The local gateway failed',
-      requestId,
-      method: req.method,
-      path: (req.url ?? '').split('?')[0]!.slice(0, 512),
-      error:
-        error instanceof Error
-          ? { name: error.name, message: error.message, stack: error.stack }
-          : { message: String(error) },
-    }),
-  );
+  gatewayLog.error('The local gateway failed', {
+    requestId,
+    method: req.method,
+    path: (req.url ?? '').split('?')[0]!.slice(0, 512),
+    error: error instanceof Error ? error : { message: String(error) },
+  });
+}
+
+/**
+ * The request's line in the log, once its response is done (or the connection closed under it): what a
+ * person needs to follow the traffic and to see why a call was refused, and nothing a caller sent that
+ * could be a secret (no token, header value, query or body; the route is the template, not the path).
+ */
+function logRequest(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
+  gatewayLog.info('request', {
+    requestId: exchange.requestId,
+    method: req.method,
+    route: exchange.route ?? null,
+    status: res.statusCode,
+    durationMs: Math.round((performance.now() - exchange.started) * 10) / 10,
+    ...(exchange.callerId !== undefined ? { callerId: exchange.callerId } : {}),
+    ...(exchange.refusal !== undefined ? { reason: exchange.refusal } : {}),
+    ...(res.writableFinished ? {} : { aborted: true }),
+  });
 }
 
 /** Connections already answered after a parse error: the parser's later errors on them are ignored. */
@@ -336,14 +399,15 @@ function clientErrorRefusal(code: string | undefined): APIGatewayProxyStructured
  * the socket can no longer be written to, or when a response on it has already begun (a pipelined request
  * failed to parse): any bytes would corrupt what the client reads. The socket stays open for the client to
  * read the answer (the parser may report the rest of the request as more errors, which are then ignored),
- * and is destroyed once it has closed its side or after a short linger.
+ * and is destroyed once it has closed its side or after a short linger. Returns the status it answered with,
+ * or undefined when it wrote nothing.
  */
-function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
-  if (answered.has(socket)) return;
+function answerClientError(error: Error & { code?: string }, socket: Duplex): number | undefined {
+  if (answered.has(socket)) return undefined;
   const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
     socket.destroy();
-    return;
+    return undefined;
   }
   answered.add(socket);
   const result = clientErrorRefusal(error.code);
@@ -359,6 +423,7 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
     .join('');
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`);
   setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
+  return status;
 }
 
 /** The client went away (or its body failed to parse) before the request was read: nothing failed here. */
@@ -392,6 +457,7 @@ function toEvent(
   body: Buffer,
   claims: Record<string, unknown> | undefined,
   instanceArn: string | undefined,
+  requestId: string,
 ): APIGatewayProxyEventV2 {
   const query = eventRecord(url.searchParams);
   const pathParameters = eventRecord(match.names.map((n, i) => [n, decodeURIComponent(values[i]!)] as const));
@@ -422,7 +488,7 @@ function toEvent(
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',
       },
-      requestId: randomUUID(),
+      requestId,
       routeKey,
       stage: '$default',
       time: now.toUTCString(),

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { exportJWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { errors, exportJWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 
 /**
  * The local stand-in for the Cognito user pool: an ES256 issuer whose key is kept in the local data folder,
@@ -25,9 +25,35 @@ export const LOCAL_AUDIENCE = 'enclave-contracts-api';
  */
 export const CLOCK_SKEW_SECONDS = 30;
 
-/** A token the local JWT authorizer refuses for a reason jose does not check itself. */
+/**
+ * A request the local JWT authorizer refuses for a reason jose does not check itself; the message says why
+ * in words fit for the log (it never quotes the token).
+ */
 export class TokenRejectedError extends Error {
   override readonly name = 'TokenRejectedError';
+}
+
+/**
+ * Why a token was refused, for the log line of a 401: a fixed sentence per kind of failure (jose's error
+ * class and the claim it names), never text from the token or from the error's message.
+ */
+export function refusalReason(error: unknown): string {
+  if (error instanceof TokenRejectedError) return error.message;
+  if (error instanceof errors.JWTExpired) return 'token expired ("exp" is past)';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    const claim = ['exp', 'nbf', 'iat', 'iss', 'aud', 'sub'].includes(error.claim) ? error.claim : 'a claim';
+    if (error.reason === 'missing') return `token without "${claim}"`;
+    if (claim === 'nbf') return 'token not valid yet ("nbf" is in the future)';
+    if (claim === 'iss') return 'token from another issuer ("iss")';
+    if (claim === 'aud') return 'token for another audience ("aud")';
+    return `token with an invalid "${claim}"`;
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return 'bad signature (not the local issuer key)';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'signature algorithm not allowed (ES256 only)';
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'malformed token';
+  if (error instanceof errors.JOSEError) return `token refused (${error.code})`;
+  return 'token could not be verified';
 }
 
 /** The data folder has no issuer key: `npm start` has not run with it. */
@@ -140,9 +166,9 @@ export class LocalIssuer {
     });
     const seconds = Math.floor(now / 1000);
     const exp = payload.exp!;
-    if (exp <= seconds) throw new TokenRejectedError('"exp" is not after the current time');
+    if (exp <= seconds) throw new TokenRejectedError('token expired ("exp" is not after the current time)');
     if (payload.iat !== undefined && payload.iat > seconds + CLOCK_SKEW_SECONDS) {
-      throw new TokenRejectedError('"iat" is in the future');
+      throw new TokenRejectedError('token issued in the future ("iat")');
     }
     if (this.verified.size >= 10_000) this.verified.clear();
     this.verified.set(token, { payload, expiresAt: exp * 1000 });

@@ -168,7 +168,8 @@ describe('percent-encoding in the path', () => {
 
 describe('an unexpected gateway failure', () => {
   it('is logged without the caller’s secrets and answered with a generic 500', async () => {
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    // The gateway logs as the functions do, through the Powertools logger, which writes to stderr itself.
+    const written = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     vi.spyOn(stack.issuer, 'jwks').mockRejectedValueOnce(new Error('key store exploded at /secret/path'));
     const res = await fetch(`${stack.url}/.well-known/jwks.json?cursor=q-secret`, {
       headers: { authorization: `Bearer ${token}`, cookie: 'session=c-secret' },
@@ -178,8 +179,15 @@ describe('an unexpected gateway failure', () => {
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(body).toMatchObject({ type: `${PROBLEM}internal-error`, status: 500 });
     expect(JSON.stringify(body)).not.toContain('exploded');
-    expect(logged).toHaveBeenCalledTimes(1);
-    const line = logged.mock.calls.flat().map(String).join(' ');
+    const lines = written.mock.calls.map(([chunk]) => String(chunk)).filter((l) => l.includes('gateway'));
+    expect(lines).toHaveLength(1);
+    const line = lines[0]!;
+    expect(JSON.parse(line)).toMatchObject({
+      level: 'ERROR',
+      message: 'The local gateway failed',
+      service: 'enclave-contracts',
+      component: 'local-gateway',
+    });
     expect(line).toContain('key store exploded');
     expect(line).toContain('/.well-known/jwks.json');
     expect(body.instance).toMatch(/^urn:request:/);
