@@ -43,6 +43,8 @@ export interface LocalStackOptions {
   readonly now?: () => Date;
   /** The local enclave platform's timings (simulated boot, local attestation wait). */
   readonly enclaves?: LocalEnclaveOptions;
+  /** Log one JSON line per request, as `npm start` does (default false: tests and benchmarks). */
+  readonly requestLog?: boolean;
 }
 
 export interface LocalStack {
@@ -61,9 +63,21 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-/** The whole API on one machine: database, migrations, seeded identities, local keys, the dev server. */
+/**
+ * The whole API on one machine: database, migrations, seeded identities, local keys, the dev server. When a
+ * step fails (the port is taken, say), what the earlier steps started is closed before the error is thrown.
+ */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const closers: (() => Promise<void>)[] = [];
+  try {
+    return await start(options, closers);
+  } catch (error) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function start(options: LocalStackOptions, closers: (() => Promise<void>)[]): Promise<LocalStack> {
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   const { db, dataApi } = await openLocalDatabase(options, closers);
   await migrate(db, await loadMigrations());
@@ -90,6 +104,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const server = await startDevServer({
     issuer,
     ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.requestLog ? { requestLog: true } : {}),
   });
   // The schedules EventBridge Scheduler runs in AWS, faster: drain the outbox every second, sign an audit
   // checkpoint every 10 seconds, expire contracts every minute.
