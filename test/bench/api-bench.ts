@@ -6,6 +6,11 @@
  * - a bare `node:http` + node-postgres server answering the same GET by id, JWT check included (the read
  *   floor for `GET /contracts/{id}`).
  * Load comes from autocannon in a separate process so it does not share the servers' event loop.
+ * Progress goes to stderr (a line per phase), the summary alone to stdout (see `bench-output.ts`).
+ *
+ * Environment: BENCH_SECONDS (each load run, default 8); TEST_DATABASE_URL (a PostgreSQL server to run on;
+ * otherwise a throwaway server is started from the installed binaries, found through PG_BIN, then
+ * /usr/lib/postgresql/<version>/bin, then PATH).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -20,8 +25,10 @@ import { startLocalStack } from '../../infra/local/local-stack.ts';
 import { SEEDED_IDENTITIES, seededSubject } from '../../infra/local/seed.ts';
 // @ts-expect-error: a plain ESM helper shared with the test runner, without type declarations
 import { startPostgresServer } from '../support/postgres-server.mjs';
+import { progress, summary } from './bench-output.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
+const step = (line: string) => progress('bench:api', line);
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const POOL = 10;
 const seeded = { provider: SEEDED_IDENTITIES[0].id };
@@ -35,7 +42,8 @@ interface Load {
   readonly non2xx: number;
 }
 
-function autocannon(args: string[]): Promise<Load> {
+function autocannon(name: string, args: string[]): Promise<Load> {
+  step(`${name}: ${DURATION} s of load from autocannon`);
   return new Promise((resolve, reject) => {
     const child = spawn(join(REPO, 'node_modules/.bin/autocannon'), ['-j', '-d', String(DURATION), ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -69,6 +77,9 @@ function autocannon(args: string[]): Promise<Load> {
  * into a table with no secondary index, for reference.
  */
 async function rawInsertRate(url: string, target: 'contracts' | 'minimal'): Promise<number> {
+  step(
+    `raw single-row INSERTs into ${target === 'minimal' ? 'a minimal table' : 'contracts'}: ${DURATION} s`,
+  );
   const pool = new pg.Pool({ connectionString: url, max: POOL });
   pool.on('error', () => undefined);
   await pool.query(
@@ -150,11 +161,24 @@ async function bareGetServer(url: string, publicKey: Parameters<typeof jwtVerify
   };
 }
 
+step(
+  process.env.TEST_DATABASE_URL
+    ? 'PostgreSQL: the server TEST_DATABASE_URL names'
+    : 'PostgreSQL: starting a throwaway server',
+);
 const ownServer = process.env.TEST_DATABASE_URL ? undefined : await startPostgresServer();
 const serverUrl: string | undefined = process.env.TEST_DATABASE_URL ?? ownServer?.url;
 if (!serverUrl) {
   console.error('bench:api needs PostgreSQL: install the postgresql package or set TEST_DATABASE_URL');
   process.exit(2);
+}
+// An interrupted run stops the server it started rather than leave it running.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    step(`${signal}: stopping`);
+    ownServer?.stop();
+    process.exit(130);
+  });
 }
 const admin = new pg.Client({ connectionString: serverUrl });
 admin.on('error', () => undefined);
@@ -165,6 +189,7 @@ const dbUrl = new URL(serverUrl);
 dbUrl.pathname = `/${dbName}`;
 
 // The outbox publisher and expiry sweep are separate functions in AWS: keep them out of the API's process.
+step(`the local stack on database ${dbName}`);
 const stack = await startLocalStack({ databaseUrl: dbUrl.href, scheduledJobs: false });
 const token = await stack.issuer.mint(seededSubject('provider'));
 const auth = ['-H', `authorization=Bearer ${token}`];
@@ -176,9 +201,8 @@ const created = await fetch(`${stack.url}/api/v1/contracts`, {
 const contractId = ((await created.json()) as { id: string }).id;
 const api = `${stack.url}/api/v1`;
 
-console.log(`PostgreSQL ${serverUrl.replace(/\/\/[^@]*@/, '//')}, ${DURATION}s per run, pool ${POOL}`);
 const results: Record<string, Load> = {};
-results['POST /contracts @32'] = await autocannon([
+results['POST /contracts @32'] = await autocannon('POST /contracts @32', [
   '-c',
   '32',
   '-m',
@@ -190,18 +214,28 @@ results['POST /contracts @32'] = await autocannon([
   createBody,
   `${api}/contracts`,
 ]);
-results['GET /contracts/{id} @32'] = await autocannon([
+results['GET /contracts/{id} @32'] = await autocannon('GET /contracts/{id} @32', [
   '-c',
   '32',
   ...auth,
   `${api}/contracts/${contractId}`,
 ]);
-results['GET /contracts/{id} @8'] = await autocannon(['-c', '8', ...auth, `${api}/contracts/${contractId}`]);
-results['GET /contracts?limit=20 @32'] = await autocannon(['-c', '32', ...auth, `${api}/contracts?limit=20`]);
+results['GET /contracts/{id} @8'] = await autocannon('GET /contracts/{id} @8', [
+  '-c',
+  '8',
+  ...auth,
+  `${api}/contracts/${contractId}`,
+]);
+results['GET /contracts?limit=20 @32'] = await autocannon('GET /contracts?limit=20 @32', [
+  '-c',
+  '32',
+  ...auth,
+  `${api}/contracts?limit=20`,
+]);
 await stack.close();
 
 const bare = await bareGetServer(dbUrl.href, stack.issuer.publicKey);
-results['bare GET @32 (floor)'] = await autocannon([
+results['bare GET @32 (floor)'] = await autocannon('bare node:http + node-postgres GET @32 (floor)', [
   '-c',
   '32',
   ...auth,
@@ -211,8 +245,14 @@ await bare.close();
 const rawInsert = await rawInsertRate(dbUrl.href, 'contracts');
 const minimalInsert = await rawInsertRate(dbUrl.href, 'minimal');
 
-console.log('');
-console.log(
+step('done: dropping the database');
+await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`);
+await admin.end();
+ownServer?.stop();
+
+summary(`PostgreSQL ${serverUrl.replace(/\/\/[^@]*@/, '//')}, ${DURATION}s per run, pool ${POOL}`);
+summary('');
+summary(
   'route'.padEnd(30),
   'req/s'.padStart(9),
   'p50 ms'.padStart(8),
@@ -221,7 +261,7 @@ console.log(
   'non-2xx'.padStart(8),
 );
 for (const [name, r] of Object.entries(results)) {
-  console.log(
+  summary(
     name.padEnd(30),
     r.rps.toFixed(0).padStart(9),
     String(r.p50).padStart(8),
@@ -230,8 +270,8 @@ for (const [name, r] of Object.entries(results)) {
     String(r.non2xx).padStart(8),
   );
 }
-console.log('raw INSERT contracts (floor)'.padEnd(30), rawInsert.toFixed(0).padStart(9));
-console.log(
+summary('raw INSERT contracts (floor)'.padEnd(30), rawInsert.toFixed(0).padStart(9));
+summary(
   'raw INSERT minimal table'.padEnd(30),
   minimalInsert.toFixed(0).padStart(9),
   '  (reference: create/minimal =',
@@ -239,14 +279,10 @@ console.log(
   ')',
 );
 
-await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`);
-await admin.end();
-ownServer?.stop();
-
 const createRatio = results['POST /contracts @32']!.rps / rawInsert;
 const getRatio = results['GET /contracts/{id} @32']!.rps / results['bare GET @32 (floor)']!.rps;
-console.log('');
-console.log('targets: create/raw-insert >= 0.25, get/bare-get >= 0.7, get-p99-ms@8 <= 15');
-console.log(
+summary('');
+summary('targets: create/raw-insert >= 0.25, get/bare-get >= 0.7, get-p99-ms@8 <= 15');
+summary(
   `create/raw-insert=${createRatio.toFixed(2)} get/bare-get=${getRatio.toFixed(2)} get-p99-ms@8=${results['GET /contracts/{id} @8']!.p99}`,
 );

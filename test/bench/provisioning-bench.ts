@@ -8,6 +8,10 @@
  *   implementation of the flow could skip).
  * Events are published right after each create (in AWS the outbox publisher's schedule adds its period).
  * The last line is machine-readable: `seq-p50-ms=<ms> seq-p95-ms=<ms> conc-p50-ms=<ms> p50/floor=<r>`.
+ * Progress goes to stderr (a line per phase), the summary alone to stdout (see `bench-output.ts`).
+ *
+ * Environment: BENCH_SEQUENTIAL (enclaves provisioned one after the other, default 20), BENCH_CONCURRENT
+ * (enclaves created at once, default 8).
  */
 import { readFileSync } from 'node:fs';
 import { startLocalStack } from '../../infra/local/local-stack.ts';
@@ -15,17 +19,21 @@ import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
 import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
+import { progress, summary } from './bench-output.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 20);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 8);
 const BOOT_DELAY_MS = 50;
+const step = (line: string) => progress('bench:provisioning', line);
 
 const fixture = JSON.parse(
   readFileSync(new URL('../fixtures/enclave-create.json', import.meta.url), 'utf8'),
 ) as Record<string, unknown> & { configuration: { image: { pcr0: string; pcr1: string; pcr2: string } } };
 
+step(`the local stack (simulated boot ${BOOT_DELAY_MS} ms)`);
 const stack = await startLocalStack({ scheduledJobs: false, enclaves: { bootDelayMs: BOOT_DELAY_MS } });
 try {
+  step('an Active contract with an Approved measurement set');
   const parties = await contractParties(stack.deps);
   const contractId = await parties.activeContract();
   const { pcr0, pcr1, pcr2 } = fixture.configuration.image;
@@ -48,10 +56,14 @@ try {
     }
   };
 
-  await provision(); // warm-up: module loading, prepared statements, JIT
+  step('warm-up: one enclave');
+  await provision(); // module loading, prepared statements, JIT
+  step(`sequential: ${SEQUENTIAL} enclaves, one after the other`);
   const sequential: number[] = [];
   for (let i = 0; i < SEQUENTIAL; i++) sequential.push(await provision());
+  step(`concurrent: ${CONCURRENT} enclaves at once`);
   const concurrent = await Promise.all(Array.from({ length: CONCURRENT }, () => provision()));
+  step('floor: 20 uncached verifications of a simulator document');
 
   // The floor: the boot delay plus verifying one simulator document (chain + signature, uncached).
   const nonce = new Uint8Array(32).fill(7);
@@ -79,12 +91,12 @@ try {
   const floor = BOOT_DELAY_MS + percentile(verifications, 50);
 
   const seqP50 = percentile(sequential, 50);
-  console.log(`sequential (${SEQUENTIAL}): p50 ${fmt(seqP50)} ms, p95 ${fmt(percentile(sequential, 95))} ms`);
-  console.log(
+  summary(`sequential (${SEQUENTIAL}): p50 ${fmt(seqP50)} ms, p95 ${fmt(percentile(sequential, 95))} ms`);
+  summary(
     `concurrent (${CONCURRENT}): p50 ${fmt(percentile(concurrent, 50))} ms, max ${fmt(Math.max(...concurrent))} ms`,
   );
-  console.log(`floor: boot ${BOOT_DELAY_MS} ms + verification ${fmt(percentile(verifications, 50))} ms`);
-  console.log(
+  summary(`floor: boot ${BOOT_DELAY_MS} ms + verification ${fmt(percentile(verifications, 50))} ms`);
+  summary(
     `seq-p50-ms=${fmt(seqP50)} seq-p95-ms=${fmt(percentile(sequential, 95))} conc-p50-ms=${fmt(percentile(concurrent, 50))} p50/floor=${(seqP50 / floor).toFixed(2)}`,
   );
 } finally {
