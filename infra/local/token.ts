@@ -22,7 +22,7 @@ try {
   const from =
     process.env.LOCAL_DATA_DIR === undefined ? 'the default, LOCAL_DATA_DIR unset' : 'from LOCAL_DATA_DIR';
   console.error(
-    `npm run token: no issuer key in ${dataDir} (${from}). Run \`npm start\` first with the same LOCAL_DATA_DIR ` +
+    `npm run token: no local issuer key in ${dataDir} (${from}). Run \`npm start\` first with the same LOCAL_DATA_DIR ` +
       '(export it in both terminals): the token must be signed with the key the running server checks.',
   );
   process.exit(1);

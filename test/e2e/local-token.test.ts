@@ -28,7 +28,7 @@ it('refuses to run on a folder without an issuer key, naming the folder and `npm
   const run = token({ LOCAL_DATA_DIR: dataDir }, 'provider');
   expect(run.status).toBe(1);
   expect(run.stdout).toBe('');
-  expect(run.stderr).toContain(`no issuer key in ${dataDir}`);
+  expect(run.stderr).toContain(`no local issuer key in ${dataDir}`);
   expect(run.stderr).toContain('`npm start`');
   expect(run.stderr).toContain('same LOCAL_DATA_DIR');
   expect(existsSync(dataDir), 'no key (nor folder) is created').toBe(false);
