@@ -504,6 +504,35 @@ describe('query strings and media types', () => {
     expectProblem(await admin.get(`/audit?entityId=${seeded.provider}&${query}`), 400, 'validation-failed');
   });
 
+  it.each([
+    ['a JSON object', '{"reason":"x"}', 'application/json'],
+    ['text', 'activate please', 'text/plain'],
+    ['an object that is not empty, in any media type', '{"a":1}', 'text/plain'],
+  ])(
+    'a route that takes no body refuses %s with a 400 (not a 415) and changes nothing',
+    async (_what, raw, type) => {
+      const { body: draft } = await provider.post<{ id: string }>('/contracts', CREATE_FIXTURE);
+      const before = await rowCounts();
+      const res = await provider.request('POST', `/contracts/${draft.id}/activate`, {
+        rawBody: raw,
+        headers: { 'content-type': type },
+      });
+      expectProblem(res, 400, 'validation-failed');
+      expect(res.body.detail).toBe('This endpoint takes no body.');
+      expect(await rowCounts()).toBe(before);
+    },
+  );
+
+  it('a route that takes no body reads an empty JSON object as none', async () => {
+    const { body: draft } = await provider.post<{ id: string }>('/contracts', CREATE_FIXTURE);
+    const res = await provider.request('POST', `/contracts/${draft.id}/activate`, {
+      rawBody: ' { } ',
+      headers: { 'content-type': 'text/plain' },
+    });
+    // past the body: the draft is unsigned, so the transition itself is refused
+    expect(res.status, res.text).toBe(409);
+  });
+
   it('limit=100 with digits only is fine', async () => {
     expect((await provider.get('/contracts?limit=100')).status).toBe(200);
   });
