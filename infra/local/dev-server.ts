@@ -228,9 +228,7 @@ export async function startDevServer(options: {
         exchange.refusal = refusalReason(error);
         return send(
           res,
-          refusal(401, 'unauthorized', 'Unauthorized', 'A valid bearer token is required.', {
-            'www-authenticate': 'Bearer',
-          }),
+          authorizerRefusal(headers.authorization === undefined ? undefined : exchange.refusal),
         );
       }
     }
@@ -259,6 +257,25 @@ export async function startDevServer(options: {
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
       }),
+  };
+}
+
+/**
+ * What API Gateway's JWT authorizer answers when it refuses a request, before any function runs: its own
+ * `401 {"message":"Unauthorized"}` (not problem+json), with a `www-authenticate` challenge that names the
+ * error for a token it could not accept (RFC 6750 §3; AWS's "Troubleshooting issues with HTTP API JWT
+ * authorizers" shows `Bearer scope="" error="invalid_token" error_description="…"`). Clients meet this shape
+ * in AWS, so they meet it locally too; the OpenAPI document declares both 401 bodies.
+ */
+export function authorizerRefusal(reason: string | undefined): APIGatewayProxyStructuredResultV2 {
+  const challenge =
+    reason === undefined
+      ? 'Bearer'
+      : `Bearer scope="" error="invalid_token" error_description="${reason.replaceAll('"', "'")}"`;
+  return {
+    statusCode: 401,
+    headers: { 'content-type': 'application/json', 'www-authenticate': challenge },
+    body: JSON.stringify({ message: 'Unauthorized' }),
   };
 }
 

@@ -44,6 +44,23 @@ function expectProblem(res: ApiResponse<unknown> | RawResponse, status: number, 
   if (type) expect(body.type).toBe(`${PROBLEM}${type}`);
 }
 
+/**
+ * API Gateway's JWT authorizer refusing: its own 401 body, and a challenge that names `invalid_token` (with
+ * a description) when a token was sent but not accepted, or the bare scheme when none was sent.
+ */
+function expectAuthorizerRefusal(res: ApiResponse<unknown> | RawResponse, sent: 'token' | 'nothing'): void {
+  const header = (name: string) =>
+    res.headers instanceof Headers ? res.headers.get(name) : (res.headers[name] as string | undefined);
+  expect(res.status, res.text).toBe(401);
+  expect(header('content-type')).toBe('application/json');
+  expect(res.body).toEqual({ message: 'Unauthorized' });
+  if (sent === 'nothing') expect(header('www-authenticate')).toBe('Bearer');
+  else
+    expect(header('www-authenticate')).toMatch(
+      /^Bearer scope="" error="invalid_token" error_description="[^"]+"$/,
+    );
+}
+
 interface RawResponse {
   readonly status: number;
   readonly headers: Record<string, string>;
@@ -216,8 +233,7 @@ describe('the Authorization header', () => {
     ['no space after the scheme', (t: string) => `Bearer${t}`],
   ])('%s: 401', async (_name, header) => {
     const res = await anonymous.get('/identities/me', { authorization: header(token) });
-    expectProblem(res, 401, 'unauthorized');
-    expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    expectAuthorizerRefusal(res, 'token');
   });
 
   it('two Authorization headers are joined as API Gateway joins them, and refused', async () => {
@@ -225,7 +241,7 @@ describe('the Authorization header', () => {
       `GET /api/v1/identities/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
         `Authorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
     );
-    expectProblem(res, 401, 'unauthorized');
+    expectAuthorizerRefusal(res, 'token');
   });
 });
 
@@ -242,10 +258,7 @@ describe('the JWT authorizer', () => {
     ...extra,
   });
   const call = async (jwt: string) => anonymous.get('/identities/me', { authorization: `Bearer ${jwt}` });
-  const expectRefused = (res: ApiResponse) => {
-    expectProblem(res, 401, 'unauthorized');
-    expect(res.headers.get('www-authenticate')).toBe('Bearer');
-  };
+  const expectRefused = (res: ApiResponse) => expectAuthorizerRefusal(res, 'token');
 
   it('accepts a well-formed token signed with exactly these claims', async () => {
     expect((await call(await stack.issuer.signClaims(claims({})))).status).toBe(200);
@@ -307,7 +320,7 @@ describe('the request line and header values quota (10240 bytes)', () => {
   it('the request line counts: a long query string takes the request over', async () => {
     const at = requestOfSize(`/api/v1/contracts?x=${'q'.repeat(QUOTA - 200)}`, QUOTA);
     // Anonymous at the limit: the authorizer answers; one byte more: the gateway does.
-    expectProblem(await rawRequest(at), 401);
+    expectAuthorizerRefusal(await rawRequest(at), 'nothing');
     const over = requestOfSize(`/api/v1/contracts?x=${'q'.repeat(QUOTA - 199)}`, QUOTA + 1);
     expectProblem(await rawRequest(over), 431);
   });
