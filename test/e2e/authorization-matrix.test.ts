@@ -229,6 +229,12 @@ const identityCases: {
     expected: { provider: 201, consumer: 403, admin: 201, auditor: 403, outsider: 403, anonymous: 401 },
   },
   {
+    // Itself, admins and auditors; anyone else learns nothing about it (404).
+    name: 'GET /identities/{consumer}',
+    call: (k) => k.get(`/identities/${seeded.consumer}`),
+    expected: { provider: 404, consumer: 200, admin: 200, auditor: 200, outsider: 404, anonymous: 401 },
+  },
+  {
     name: 'GET /identities/{id}/keys',
     call: (k) => k.get(`/identities/${seeded.consumer}/keys`),
     expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 401 },
