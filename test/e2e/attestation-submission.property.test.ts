@@ -6,10 +6,12 @@ import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
+import { OpenApiConformance } from '../support/openapi-conformance.ts';
 
 /**
  * Attestation submissions (the parent agent's route, authenticated as an instance session) with random
- * and malformed bodies, enclave ids, callers and tokens: never a 5xx, every refusal problem+json, and
+ * and malformed bodies, enclave ids, callers and tokens: never a 5xx, every refusal as the OpenAPI document
+ * declares it (problem+json, or the authorizer's own 401), and
  * nothing but refusal audit records written (the enclave, its chain, the outbox and the waits untouched).
  */
 const FIXTURE = JSON.parse(
@@ -95,7 +97,8 @@ const caller = fc.oneof(
 );
 
 describe('POST /enclaves/{id}/attestation with bad input', () => {
-  it('never answers 5xx, always problem+json, and changes nothing but refusal records', async () => {
+  it('never answers 5xx, always as the OpenAPI document says, and changes nothing but refusal records', async () => {
+    const conformance = new OpenApiConformance();
     const before = await snapshot();
     let accepted = 0;
     await fc.assert(
@@ -111,8 +114,23 @@ describe('POST /enclaves/{id}/attestation with bad input', () => {
           return;
         }
         expect(res.status).toBeGreaterThanOrEqual(400);
+        const text = await res.text();
+        const path = `/api/v1/enclaves/${to()}/attestation`;
+        const verdict = conformance.check({
+          method: 'POST',
+          path,
+          status: res.status,
+          headers: res.headers,
+          body: text,
+        });
+        expect(verdict.mismatches).toEqual([]);
+        // A refusal is problem+json, except the authorizer's own 401 (`{"message":"Unauthorized"}`).
+        if (res.headers.get('content-type') === 'application/json') {
+          expect(res.status).toBe(401);
+          return;
+        }
         expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-        const problem = (await res.json()) as { status: number; title: string };
+        const problem = JSON.parse(text) as { status: number; title: string };
         expect(problem.status).toBe(res.status);
         expect(problem.title).toBeTruthy();
       }),
