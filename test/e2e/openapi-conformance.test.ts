@@ -3,12 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';
 import { errorStatusesOf, ifMatchRequired, ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
 import { ApiClient, observedStatuses, PartyKey, seeded } from '../support/api-client.ts';
 import { CREATE_FIXTURE } from '../support/contracts.ts';
+import { serverDatabase } from '../support/databases.ts';
 import { conformanceProxy } from '../support/openapi-conformance.ts';
 import {
   ENCLAVE_FIXTURE,
@@ -32,10 +34,6 @@ const walkthrough = /```bash walkthrough\n([\s\S]*?)```/.exec(
 
 /** Declared statuses this file does not produce, each with why and where it is produced instead. */
 const UNPRODUCED: Record<string, string> = {
-  'createEnclave 409':
-    'idempotency-key-in-use: two requests racing on one Idempotency-Key (the row lock is not observable from one client)',
-  'createContract 409':
-    'idempotency-key-in-use: two requests racing on one Idempotency-Key (the row lock is not observable from one client)',
   'listPlatformKeys 503':
     'the local signer answers in process; the KMS adapter marks throttling transient (test/unit/kms-signer.test.ts)',
   'submitAttestation 410':
@@ -45,6 +43,18 @@ const UNPRODUCED: Record<string, string> = {
 };
 for (const id of ['getHealth', 'getOpenApi', 'listPlatformKeys']) {
   UNPRODUCED[`${id} 500`] = 'touches no database: only an unexpected fault of the function itself';
+}
+
+/**
+ * A request in flight under an Idempotency-Key holds a transaction-scoped advisory lock on (caller, key);
+ * another one meets it and is a 409. Holding that lock from a second session needs a PostgreSQL server
+ * (PGlite is one session): without one (outside CI), that 409 is not produced here.
+ */
+const server = await serverDatabase();
+if (!server) {
+  for (const id of ['createContract', 'createEnclave']) {
+    UNPRODUCED[`${id} 409`] = 'idempotency-key-in-use needs a PostgreSQL server (TEST_DATABASE_URL)';
+  }
 }
 
 let context: ProvisioningContext;
@@ -62,6 +72,7 @@ beforeAll(async () => {
     dataDir,
     scheduledJobs: false,
     viaDataApi: true,
+    databaseUrl: server?.url,
     dataApiRetry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2, maxElapsedMs: 200 },
   });
   const { stack } = context;
@@ -75,8 +86,26 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await context?.stack.close();
+  await server?.drop();
   rmSync(dataDir, { recursive: true, force: true });
 });
+
+/** Holds the lock a request in flight under `key` holds, from another session, while `during` runs. */
+async function inFlight<T>(callerId: string, key: string, during: () => Promise<T>): Promise<T> {
+  const session = new pg.Client({ connectionString: server!.url });
+  await session.connect();
+  try {
+    await session.query('BEGIN');
+    await session.query(`SELECT pg_advisory_xact_lock(hashtextextended($1::uuid || ':' || $2, 7261))`, [
+      callerId,
+      key,
+    ]);
+    return await during();
+  } finally {
+    await session.query('ROLLBACK');
+    await session.end();
+  }
+}
 
 function bash(code: string, env: Record<string, string>): Promise<{ status: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -133,6 +162,10 @@ it('takes a contract from Draft to Active and back to Terminated, with an enclav
   } finally {
     clearInterval(publisher);
     await proxy.close();
+    // Quiet before the probes below inject database faults: no execution or instance still at work.
+    await context.stack.publishEvents();
+    await context.stack.enclaves.runner().idle();
+    await context.stack.enclaves.ec2.settled();
   }
 }, 180_000);
 
@@ -362,6 +395,16 @@ describe('every route, refused as its shape says', () => {
       const field = id === 'createContract' ? 'title' : 'name';
       const other = { ...(t.body as object), [field]: `other-${randomUUID().slice(0, 8)}` };
       await expectStatus(422, send(route, t, { body: other, headers: { 'idempotency-key': key } }));
+      if (server) {
+        // The same key while a first request with it is still in flight: 409, and nothing is created.
+        const racing = `conformance-${randomUUID()}`;
+        const callerId = id === 'createIdentity' ? seeded.admin : seeded.provider;
+        await inFlight(callerId, racing, () =>
+          expectStatus(409, send(route, t, { headers: { 'idempotency-key': racing } })),
+        );
+        const after = await send(route, t, { body: other, headers: { 'idempotency-key': racing } });
+        expect(after.status, after.text).toBe(201);
+      }
     }
     // 503 and 500: the database unavailable, then failing outright, on every route that reaches it. The
     // caller is one the function has not met yet: a known caller's identity is cached for a few seconds,

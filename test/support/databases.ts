@@ -22,6 +22,26 @@ export interface AdapterFactory {
 
 const serverUrl = process.env.TEST_DATABASE_URL;
 
+/**
+ * A new, empty database on the TEST_DATABASE_URL server (undefined without one): its URL, and `drop` to
+ * remove it (connections still open are closed).
+ */
+export async function serverDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  if (serverUrl === undefined) return undefined;
+  const name = `test_${randomUUID().replaceAll('-', '')}`;
+  const admin = new PostgresDatabase(serverUrl, { max: 1 });
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    async drop() {
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      await admin.close();
+    },
+  };
+}
+
 export const ADAPTERS: readonly AdapterFactory[] = [
   {
     name: 'pglite',
@@ -35,18 +55,13 @@ export const ADAPTERS: readonly AdapterFactory[] = [
     name: 'postgres',
     available: serverUrl !== undefined,
     async open() {
-      const name = `test_${randomUUID().replaceAll('-', '')}`;
-      const admin = new PostgresDatabase(serverUrl!, { max: 1 });
-      await admin.query(`CREATE DATABASE ${name}`);
-      const url = new URL(serverUrl!);
-      url.pathname = `/${name}`;
-      const db = new PostgresDatabase(url.href, { max: 20 });
+      const database = (await serverDatabase())!;
+      const db = new PostgresDatabase(database.url, { max: 20 });
       return {
         db,
         async close() {
           await db.close();
-          await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
-          await admin.close();
+          await database.drop();
         },
       };
     },

@@ -65,7 +65,8 @@ export class OpenApiConformance {
   }
 
   operationOf(method: string, path: string): Operation | undefined {
-    const pathname = path.split('?')[0]!;
+    // As the client sent it: dot segments resolved (`/enclaves/./x` is `/enclaves/x` on the wire).
+    const pathname = new URL(path, 'http://localhost').pathname;
     return this.operations.find((o) => o.method === method.toUpperCase() && o.pattern.test(pathname));
   }
 
