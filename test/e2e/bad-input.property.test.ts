@@ -171,7 +171,12 @@ const caseVariant = (id: () => string) =>
 
 const id = fc.oneof(
   fc.uuid().map((u) => () => u),
-  fc.string({ minLength: 1, maxLength: 60 }).map((s) => () => encodeURIComponent(s)),
+  // Not `.` or `..`: a client resolves those dot segments before it sends (RFC 3986 §5.2.4), so the
+  // request would target another route (`/enclaves/./metrics` is sent as `/enclaves/metrics`).
+  fc
+    .string({ minLength: 1, maxLength: 60 })
+    .filter((s) => s !== '.' && s !== '..')
+    .map((s) => () => encodeURIComponent(s)),
   caseVariant(() => contractId),
   caseVariant(() => enclaveId),
   fc.constantFrom(...Object.values(seeded)).chain((s) => caseVariant(() => s)),
