@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Identity } from '../domain/identity.ts';
 import { findReplay, type IdempotentRequest } from '../idempotency/idempotency-store.ts';
 import { resolveCaller } from '../identities/identity-service.ts';
+import { adaptersOf, restrictTo } from '../runtime/adapters.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { type InstanceCaller, instanceCaller } from './instance-caller.ts';
 import { problemDetails } from './middleware/problem-details.ts';
@@ -53,14 +54,17 @@ export type ApiHandler = (
 
 /**
  * Builds a route's Lambda handler: the middy chain parses and validates the request, resolves the caller,
- * runs `impl`, and renders errors as problem+json. Handlers stay one line of wiring.
+ * runs `impl`, and renders errors as problem+json. Handlers stay one line of wiring. The route sees only
+ * the adapters its grants allow (`restrictTo`): in AWS the others are not in its bundle, and the local
+ * stack, which installs every adapter, refuses them the same way.
  */
 export function defineRoute<Id extends RouteId>(
   id: Id,
-  deps: Dependencies,
-  impl: (request: ApiRequest<Id>) => Promise<ApiReply>,
+  allDeps: Dependencies,
+  impl: (request: ApiRequest<Id>, deps: Dependencies) => Promise<ApiReply>,
 ): ApiHandler {
   const route = routeById(id);
+  const deps = restrictTo(allDeps, adaptersOf(route.grants));
   const base = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     // The caller first: an unauthenticated request learns nothing about its input's validity.
     const instance = route.auth === 'iam' ? instanceCaller(event, deps.workflow?.parentRoleName) : undefined;
@@ -72,7 +76,7 @@ export function defineRoute<Id extends RouteId>(
       const replay = await findReplay<unknown>(deps.db, caller.id, route.id, parsed.idempotency);
       if (replay) return toResponse(route, replay);
     }
-    const reply = await impl({ ...parsed, caller } as ApiRequest<Id>);
+    const reply = await impl({ ...parsed, caller } as ApiRequest<Id>, deps);
     return toResponse(route, reply);
   };
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>(base).use(

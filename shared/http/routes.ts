@@ -644,7 +644,8 @@ export const ROUTES = [
     path: `${API_PREFIX}/audit`,
     handler: 'functions/api/audit/get.ts',
     auth: 'jwt',
-    grants: ['database'],
+    // The public keys: a checkpoint's signature is verified against them (kms:GetPublicKey, once per container).
+    grants: ['database', 'publicKeys'],
     summary: "An entity's hash-chained audit trail, verified",
     tag: 'audit',
     description:

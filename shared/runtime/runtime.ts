@@ -2,13 +2,25 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../database/database.ts';
 import type { Signer } from '../signing/signer.ts';
 import type { WorkflowPorts } from '../workflow/workflow-ports.ts';
+import { unavailable } from './adapters.ts';
 import { parseConfig, type RuntimeConfig } from './config.ts';
 import type { Dependencies } from './dependencies.ts';
 
 /**
- * Composition root: builds the adapters once per cold start from the parsed configuration. Each adapter is
- * imported dynamically so a Lambda bundle evaluates only the one it uses. The local stack and tests
- * install their own dependencies with `useRuntime` before any handler runs.
+ * Which adapters this bundle holds: replaced by `true` or `false` when `AppFunction` bundles a function
+ * (esbuild `define`, from its grants: see `bundleDefines` in adapters.ts). esbuild drops every branch below
+ * that tests a `false` one, with the adapter's imports and its AWS SDK client, so a function parses and
+ * builds only what it may use. Unbundled (tests, tools), none is defined and every adapter can be built.
+ */
+declare const __BUNDLED_DATABASE__: boolean | undefined;
+declare const __BUNDLED_SIGNER__: boolean | undefined;
+declare const __BUNDLED_WORKFLOW_TABLE__: boolean | undefined;
+declare const __BUNDLED_TASK_CALLBACKS__: boolean | undefined;
+declare const __BUNDLED_INSTANCES__: boolean | undefined;
+
+/**
+ * Composition root: builds the adapters once per cold start from the parsed configuration. The local stack
+ * and tests install their own dependencies with `useRuntime` before any handler runs.
  */
 let current: Promise<Dependencies> | undefined;
 
@@ -23,15 +35,22 @@ export function useRuntime(deps: Dependencies): void {
 }
 
 /**
- * The deployed composition. It never sets `Dependencies.local`: the local-only features (simulation
- * faults, debug-mode enclaves, the simulator's attestation root) exist only where the local stack installs
- * them with `useRuntime`, whatever the environment says.
+ * The deployed composition: the adapters this bundle holds, each built once, the others
+ * {@link unavailable}. It never sets `Dependencies.local`: the local-only features (simulation faults,
+ * debug-mode enclaves, the simulator's attestation root) exist only where the local stack installs them
+ * with `useRuntime`, whatever the environment says.
+ *
+ * Each `if` tests its constant literally (not through a helper): that is what esbuild can fold.
  */
 export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies> {
-  const workflow = await openWorkflow(config);
+  const [db, signer, workflow] = await Promise.all([
+    openDatabase(config),
+    openSigner(config),
+    openWorkflow(config),
+  ]);
   return {
-    db: await openDatabase(config),
-    signer: await openSigner(config),
+    db,
+    signer,
     now: () => new Date(),
     newId: randomUUID,
     region: config.AWS_REGION,
@@ -43,70 +62,100 @@ export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies>
 async function openWorkflow(config: RuntimeConfig): Promise<WorkflowPorts | undefined> {
   const tableName = config.WORKFLOW_TABLE_NAME;
   if (!tableName) return undefined;
-  const [
-    { DynamoDBClient },
-    { DynamoDbNonceStore },
-    { DynamoDbTaskTokenStore },
-    { SfnTaskCallback },
-    { Ec2InstanceControl },
-  ] = await Promise.all([
-    import('@aws-sdk/client-dynamodb'),
-    import('../workflow/dynamodb-nonce-store.ts'),
-    import('../workflow/dynamodb-task-token-store.ts'),
-    import('../workflow/sfn-task-callback.ts'),
-    import('../workflow/ec2-instance-control.ts'),
+  const [stores, callbacks, instances] = await Promise.all([
+    openWorkflowTable(tableName),
+    openTaskCallbacks(),
+    openInstances(),
   ]);
-  // One DynamoDB client for both stores (same table); SDK clients are built here, once per cold start.
-  const dynamodb = new DynamoDBClient({});
-  return {
-    nonces: new DynamoDbNonceStore({ tableName, client: dynamodb }),
-    taskTokens: new DynamoDbTaskTokenStore({ tableName, client: dynamodb }),
-    callbacks: new SfnTaskCallback(),
-    instances: new Ec2InstanceControl(),
-    // Empty: every `iam` route refuses (fail closed) rather than trusting an unconfigured role.
-    parentRoleName: config.PARENT_ROLE_NAME ?? '',
-  };
+  // Empty: every `iam` route refuses (fail closed) rather than trusting an unconfigured role.
+  return { ...stores, callbacks, instances, parentRoleName: config.PARENT_ROLE_NAME ?? '' };
+}
+
+async function openWorkflowTable(tableName: string): Promise<Pick<WorkflowPorts, 'nonces' | 'taskTokens'>> {
+  if (typeof __BUNDLED_WORKFLOW_TABLE__ === 'undefined' || __BUNDLED_WORKFLOW_TABLE__) {
+    const [{ DynamoDBClient }, { DynamoDbNonceStore }, { DynamoDbTaskTokenStore }] = await Promise.all([
+      import('@aws-sdk/client-dynamodb'),
+      import('../workflow/dynamodb-nonce-store.ts'),
+      import('../workflow/dynamodb-task-token-store.ts'),
+    ]);
+    // One DynamoDB client for both stores (same table).
+    const client = new DynamoDBClient({});
+    return {
+      nonces: new DynamoDbNonceStore({ tableName, client }),
+      taskTokens: new DynamoDbTaskTokenStore({ tableName, client }),
+    };
+  } else {
+    return { nonces: unavailable('workflowTable'), taskTokens: unavailable('workflowTable') };
+  }
+}
+
+async function openTaskCallbacks(): Promise<WorkflowPorts['callbacks']> {
+  if (typeof __BUNDLED_TASK_CALLBACKS__ === 'undefined' || __BUNDLED_TASK_CALLBACKS__) {
+    const { SfnTaskCallback } = await import('../workflow/sfn-task-callback.ts');
+    return new SfnTaskCallback();
+  } else {
+    return unavailable('taskCallbacks');
+  }
+}
+
+async function openInstances(): Promise<WorkflowPorts['instances']> {
+  if (typeof __BUNDLED_INSTANCES__ === 'undefined' || __BUNDLED_INSTANCES__) {
+    const { Ec2InstanceControl } = await import('../workflow/ec2-instance-control.ts');
+    return new Ec2InstanceControl();
+  } else {
+    return unavailable('instances');
+  }
 }
 
 async function openDatabase(config: RuntimeConfig): Promise<Database> {
-  const db = config.database;
-  switch (db.DATABASE_DRIVER) {
-    case 'data-api': {
-      const { DataApiDatabase } = await import('../database/data-api-database.ts');
-      const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
-      return new DataApiDatabase({
-        resourceArn: db.DATA_API_RESOURCE_ARN,
-        secretArn: db.DATA_API_SECRET_ARN,
-        database: db.DATABASE_NAME,
-        ...(db.DATA_API_ENDPOINT
-          ? {
-              client: new RDSDataClient({
-                endpoint: db.DATA_API_ENDPOINT,
-                region: config.AWS_REGION ?? 'eu-central-1',
-                credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-                // The adapter owns the retry policy (DatabaseResumingException is not retried by the SDK).
-                maxAttempts: 1,
-              }),
-            }
-          : {}),
-      });
+  if (typeof __BUNDLED_DATABASE__ === 'undefined' || __BUNDLED_DATABASE__) {
+    const db = config.database;
+    switch (db.DATABASE_DRIVER) {
+      case 'data-api': {
+        const [{ DataApiDatabase }, { RDSDataClient }] = await Promise.all([
+          import('../database/data-api-database.ts'),
+          import('@aws-sdk/client-rds-data'),
+        ]);
+        return new DataApiDatabase({
+          resourceArn: db.DATA_API_RESOURCE_ARN,
+          secretArn: db.DATA_API_SECRET_ARN,
+          database: db.DATABASE_NAME,
+          ...(db.DATA_API_ENDPOINT
+            ? {
+                client: new RDSDataClient({
+                  endpoint: db.DATA_API_ENDPOINT,
+                  region: config.AWS_REGION ?? 'eu-central-1',
+                  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+                  // The adapter owns the retry policy (DatabaseResumingException is not retried by the SDK).
+                  maxAttempts: 1,
+                }),
+              }
+            : {}),
+        });
+      }
+      case 'postgres': {
+        const { PostgresDatabase } = await import('../database/postgres-database.ts');
+        return new PostgresDatabase(db.DATABASE_URL);
+      }
+      case 'pglite': {
+        const { PgliteDatabase } = await import('../database/pglite-database.ts');
+        return PgliteDatabase.open(db.PGLITE_DATA_DIR);
+      }
     }
-    case 'postgres': {
-      const { PostgresDatabase } = await import('../database/postgres-database.ts');
-      return new PostgresDatabase(db.DATABASE_URL);
-    }
-    case 'pglite': {
-      const { PgliteDatabase } = await import('../database/pglite-database.ts');
-      return PgliteDatabase.open(db.PGLITE_DATA_DIR);
-    }
+  } else {
+    return unavailable('database');
   }
 }
 
 async function openSigner(config: RuntimeConfig): Promise<Signer> {
-  if (config.SIGNER === 'kms') {
-    const { KmsSigner } = await import('../signing/kms-signer.ts');
-    return new KmsSigner({ keyId: config.SIGNING_KEY_ID! });
+  if (typeof __BUNDLED_SIGNER__ === 'undefined' || __BUNDLED_SIGNER__) {
+    if (config.SIGNER === 'kms') {
+      const { KmsSigner } = await import('../signing/kms-signer.ts');
+      return new KmsSigner({ keyId: config.SIGNING_KEY_ID! });
+    }
+    const { LocalSigner } = await import('../signing/local-signer.ts');
+    return LocalSigner.create();
+  } else {
+    return unavailable('signer');
   }
-  const { LocalSigner } = await import('../signing/local-signer.ts');
-  return LocalSigner.create();
 }

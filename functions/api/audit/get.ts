@@ -2,8 +2,6 @@ import { getAuditTrail } from '../../../shared/audit/audit-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('getAuditTrail', deps, ({ caller, query }) =>
+export const handler = defineRoute('getAuditTrail', await runtime(), ({ caller, query }, deps) =>
   getAuditTrail(deps, caller, query),
 );

@@ -2,8 +2,6 @@ import { activateContract } from '../../../shared/contracts/contract-service.ts'
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('activateContract', deps, ({ caller, params, ifMatch }) =>
+export const handler = defineRoute('activateContract', await runtime(), ({ caller, params, ifMatch }, deps) =>
   activateContract(deps, caller, params.id, ifMatch),
 );

@@ -2,8 +2,6 @@ import { createContract } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('createContract', deps, ({ caller, body, idempotency }) =>
+export const handler = defineRoute('createContract', await runtime(), ({ caller, body, idempotency }, deps) =>
   createContract(deps, caller, body, idempotency),
 );

@@ -2,8 +2,6 @@ import { deleteContract } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('deleteContract', deps, ({ caller, params, ifMatch }) =>
+export const handler = defineRoute('deleteContract', await runtime(), ({ caller, params, ifMatch }, deps) =>
   deleteContract(deps, caller, params.id, ifMatch),
 );

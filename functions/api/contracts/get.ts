@@ -2,8 +2,6 @@ import { getContract } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('getContract', deps, ({ caller, params }) =>
+export const handler = defineRoute('getContract', await runtime(), ({ caller, params }, deps) =>
   getContract(deps, caller, params.id),
 );

@@ -2,8 +2,6 @@ import { listContracts } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('listContracts', deps, ({ caller, query }) =>
+export const handler = defineRoute('listContracts', await runtime(), ({ caller, query }, deps) =>
   listContracts(deps, caller, query),
 );

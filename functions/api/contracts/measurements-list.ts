@@ -2,8 +2,6 @@ import { listMeasurementSets } from '../../../shared/contracts/measurement-servi
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('listMeasurementSets', deps, ({ caller, params }) =>
+export const handler = defineRoute('listMeasurementSets', await runtime(), ({ caller, params }, deps) =>
   listMeasurementSets(deps, caller, params.id),
 );

@@ -2,8 +2,8 @@ import { proposeMeasurementSet } from '../../../shared/contracts/measurement-ser
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('proposeMeasurementSet', deps, ({ caller, params, body }) =>
-  proposeMeasurementSet(deps, caller, params.id, body),
+export const handler = defineRoute(
+  'proposeMeasurementSet',
+  await runtime(),
+  ({ caller, params, body }, deps) => proposeMeasurementSet(deps, caller, params.id, body),
 );

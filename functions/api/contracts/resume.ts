@@ -2,8 +2,8 @@ import { resumeContract } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('resumeContract', deps, ({ caller, params, body, ifMatch }) =>
-  resumeContract(deps, caller, params.id, body.reason, ifMatch),
+export const handler = defineRoute(
+  'resumeContract',
+  await runtime(),
+  ({ caller, params, body, ifMatch }, deps) => resumeContract(deps, caller, params.id, body.reason, ifMatch),
 );

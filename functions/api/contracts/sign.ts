@@ -2,8 +2,8 @@ import { signContract } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('signContract', deps, ({ caller, params, body, ifMatch }) =>
-  signContract(deps, caller, params.id, body, ifMatch),
+export const handler = defineRoute(
+  'signContract',
+  await runtime(),
+  ({ caller, params, body, ifMatch }, deps) => signContract(deps, caller, params.id, body, ifMatch),
 );

@@ -2,8 +2,8 @@ import { suspendContract } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('suspendContract', deps, ({ caller, params, body, ifMatch }) =>
-  suspendContract(deps, caller, params.id, body.reason, ifMatch),
+export const handler = defineRoute(
+  'suspendContract',
+  await runtime(),
+  ({ caller, params, body, ifMatch }, deps) => suspendContract(deps, caller, params.id, body.reason, ifMatch),
 );

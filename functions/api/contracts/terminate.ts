@@ -2,8 +2,9 @@ import { terminateContract } from '../../../shared/contracts/contract-service.ts
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('terminateContract', deps, ({ caller, params, body, ifMatch }) =>
-  terminateContract(deps, caller, params.id, body.reason, ifMatch),
+export const handler = defineRoute(
+  'terminateContract',
+  await runtime(),
+  ({ caller, params, body, ifMatch }, deps) =>
+    terminateContract(deps, caller, params.id, body.reason, ifMatch),
 );

@@ -2,8 +2,6 @@ import { getEnclaveAttestation } from '../../../shared/enclaves/enclave-service.
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('getEnclaveAttestation', deps, ({ caller, params }) =>
+export const handler = defineRoute('getEnclaveAttestation', await runtime(), ({ caller, params }, deps) =>
   getEnclaveAttestation(deps, caller, params.id),
 );

@@ -2,9 +2,11 @@ import { sendAttestationHeartbeat } from '../../../shared/enclaves/attestation-s
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('sendAttestationHeartbeat', deps, async ({ caller, params, body }) => ({
-  status: 202,
-  body: await sendAttestationHeartbeat(deps, caller, { enclaveId: params.id, phase: body.phase }),
-}));
+export const handler = defineRoute(
+  'sendAttestationHeartbeat',
+  await runtime(),
+  async ({ caller, params, body }, deps) => ({
+    status: 202,
+    body: await sendAttestationHeartbeat(deps, caller, { enclaveId: params.id, phase: body.phase }),
+  }),
+);

@@ -2,9 +2,11 @@ import { submitAttestation } from '../../../shared/enclaves/attestation-submissi
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('submitAttestation', deps, async ({ caller, params, body }) => ({
-  status: 202,
-  body: await submitAttestation(deps, caller, { enclaveId: params.id, document: body.document }),
-}));
+export const handler = defineRoute(
+  'submitAttestation',
+  await runtime(),
+  async ({ caller, params, body }, deps) => ({
+    status: 202,
+    body: await submitAttestation(deps, caller, { enclaveId: params.id, document: body.document }),
+  }),
+);

@@ -2,8 +2,6 @@ import { deleteEnclave } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('deleteEnclave', deps, ({ caller, params, ifMatch }) =>
+export const handler = defineRoute('deleteEnclave', await runtime(), ({ caller, params, ifMatch }, deps) =>
   deleteEnclave(deps, caller, params.id, ifMatch),
 );

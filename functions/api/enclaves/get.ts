@@ -2,8 +2,6 @@ import { getEnclave } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('getEnclave', deps, ({ caller, params }) =>
+export const handler = defineRoute('getEnclave', await runtime(), ({ caller, params }, deps) =>
   getEnclave(deps, caller, params.id),
 );

@@ -2,8 +2,6 @@ import { listEnclaves } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('listEnclaves', deps, ({ caller, query }) =>
+export const handler = defineRoute('listEnclaves', await runtime(), ({ caller, query }, deps) =>
   listEnclaves(deps, caller, query),
 );

@@ -2,8 +2,6 @@ import { listMetricsOfEnclave } from '../../../shared/enclaves/enclave-service.t
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('listEnclaveMetrics', deps, ({ caller, params, query }) =>
+export const handler = defineRoute('listEnclaveMetrics', await runtime(), ({ caller, params, query }, deps) =>
   listMetricsOfEnclave(deps, caller, params.id, query),
 );

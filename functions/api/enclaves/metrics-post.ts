@@ -2,8 +2,8 @@ import { reportEnclaveMetrics } from '../../../shared/enclaves/enclave-service.t
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('reportEnclaveMetrics', deps, ({ caller, params, body }) =>
-  reportEnclaveMetrics(deps, caller, params.id, body),
+export const handler = defineRoute(
+  'reportEnclaveMetrics',
+  await runtime(),
+  ({ caller, params, body }, deps) => reportEnclaveMetrics(deps, caller, params.id, body),
 );

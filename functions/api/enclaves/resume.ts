@@ -2,8 +2,8 @@ import { resumeEnclave } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('resumeEnclave', deps, ({ caller, params, body, ifMatch }) =>
-  resumeEnclave(deps, caller, params.id, body.reason, ifMatch),
+export const handler = defineRoute(
+  'resumeEnclave',
+  await runtime(),
+  ({ caller, params, body, ifMatch }, deps) => resumeEnclave(deps, caller, params.id, body.reason, ifMatch),
 );

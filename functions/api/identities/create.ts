@@ -2,8 +2,6 @@ import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { createIdentity } from '../../../shared/identities/identity-service.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('createIdentity', deps, ({ caller, body, idempotency }) =>
+export const handler = defineRoute('createIdentity', await runtime(), ({ caller, body, idempotency }, deps) =>
   createIdentity(deps, caller, body, idempotency),
 );

@@ -2,9 +2,7 @@ import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { etagOf } from '../../../shared/http/preconditions.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
-
-export const handler = defineRoute('getMyIdentity', deps, async ({ caller }) => ({
+export const handler = defineRoute('getMyIdentity', await runtime(), async ({ caller }) => ({
   status: 200,
   body: caller,
   etag: etagOf(caller.version),

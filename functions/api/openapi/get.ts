@@ -2,7 +2,9 @@ import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { openApiDocument } from '../../../shared/http/openapi.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const deps = await runtime();
 const document = openApiDocument();
 
-export const handler = defineRoute('getOpenApi', deps, async () => ({ status: 200, body: document }));
+export const handler = defineRoute('getOpenApi', await runtime(), async () => ({
+  status: 200,
+  body: document,
+}));
