@@ -7,6 +7,7 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { type Grant, ROUTES, type RouteDefinition, usesWorkflow } from '../../shared/http/routes.ts';
+import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
 import { acknowledgeWildcards } from './enclave-parents.ts';
@@ -177,6 +178,7 @@ export class ContractsApi extends Construct {
     const fn = new AppFunction(this, route.id, {
       entry: route.handler,
       description: `${route.method} ${route.path}: ${route.summary}`.slice(0, 256),
+      adapters: adaptersOf(route.grants),
       logs: props.logs,
       environment: usesWorkflow(route)
         ? { ...props.environment, ...requireWorkflow(props, route).environment }

@@ -4,6 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { type ICommandHooks, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
+import { type Adapter, bundleDefines } from '../../shared/runtime/adapters.ts';
 import { PROJECT_ROOT, projectPath } from '../project-paths.ts';
 import { EncryptedLogGroup, type LogSettings } from './observability.ts';
 
@@ -33,6 +34,11 @@ export interface AppFunctionProps {
   /** The handler module, relative to the repository root (e.g. `functions/api/contracts/create.ts`); exports `handler`. */
   readonly entry: string;
   readonly description: string;
+  /**
+   * The adapters its composition root builds (`adaptersOf` its grants, in shared/runtime/adapters.ts):
+   * only these are bundled, so a function parses and constructs nothing it may not use.
+   */
+  readonly adapters: readonly Adapter[];
   /** Where the function's logs go and for how long. */
   readonly logs: LogSettings;
   /** The runtime configuration (see `shared/runtime/config.ts`); `POWERTOOLS_*` are added here. */
@@ -66,6 +72,7 @@ export interface AppFunctionProps {
  * const fn = new AppFunction(this, 'CreateContract', {
  *   entry: 'functions/api/contracts/create.ts',
  *   description: 'POST /api/v1/contracts',
+ *   adapters: adaptersOf(['database']),
  *   logs: observability.logSettings,
  *   environment: runtimeEnvironment,
  * });
@@ -132,6 +139,7 @@ export class AppFunction extends Construct implements iam.IGrantable {
         externalModules: [],
         // Relative to the project root, where esbuild runs.
         esbuildArgs: { '--alias': LOCAL_ONLY_MODULES.map((name) => `${name}=${LOCAL_ONLY_STUB}`) },
+        define: bundleDefines(props.adapters),
         commandHooks: props.commandHooks,
       },
     });

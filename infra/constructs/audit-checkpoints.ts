@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import type { Database } from './database.ts';
 import type { LogSettings } from './observability.ts';
 import { ScheduledJob } from './scheduled-job.ts';
@@ -40,6 +41,7 @@ export class AuditCheckpoints extends Construct {
     this.job = new ScheduledJob(this, 'Job', {
       entry: 'functions/events/checkpoint-audit.ts',
       description: 'Signs a checkpoint over the heads of the audit chains',
+      adapters: adaptersOf(['database', 'sign', 'publicKeys']),
       every: props.every ?? Duration.minutes(5),
       retryAttempts: 2,
       environment: props.environment,

@@ -165,6 +165,8 @@ export class Database extends Construct {
     this.migrationFunction = new AppFunction(this, 'Migrate', {
       entry: 'functions/deploy/migrate.ts',
       description: 'Applies the SQL schema migrations through the Data API on deployment',
+      // Not the composition root's: the custom resource names its cluster, secret and database itself.
+      adapters: [],
       logs: props.logs,
       // A cold, auto-paused cluster takes ~15 s to resume; DDL on a large table can take minutes.
       timeout: Duration.minutes(10),

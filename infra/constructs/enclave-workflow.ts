@@ -20,6 +20,7 @@ import {
   WORKFLOW_TIMING,
 } from '../../shared/enclaves/provisioning-workflow.ts';
 import { EVENT_SOURCE } from '../../shared/events/event-bus.ts';
+import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import { NONCE_TABLE } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import { TASK_TOKEN_KEY_PREFIX } from '../../shared/workflow/dynamodb-task-token-store.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
@@ -486,6 +487,7 @@ export class EnclaveWorkflow extends Construct {
       const fn = new AppFunction(this, step.state, {
         entry: step.handler,
         description: `Provisioning step ${step.state}: ${step.description}`.slice(0, 256),
+        adapters: adaptersOf(step.grants),
         logs: props.logs,
         environment,
         // Below the task's timeout, so a slow step fails as a Lambda timeout rather than the task timing
@@ -559,6 +561,7 @@ export class EnclaveWorkflow extends Construct {
       entry: ENFORCEMENT_HANDLER,
       description:
         'Stops or terminates enclave parents when the enclave or its contract no longer allows them to run; compensates provisioning executions that timed out or were aborted',
+      adapters: adaptersOf(['database', 'controlInstances']),
       logs: props.logs,
       environment,
       timeout: Duration.minutes(1),

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import type { Database } from './database.ts';
 import type { LogSettings } from './observability.ts';
 import { ScheduledJob } from './scheduled-job.ts';
@@ -99,6 +100,8 @@ export class EventBus extends Construct {
     this.outboxPublisher = new ScheduledJob(this, 'PublishOutbox', {
       entry: 'functions/events/publish-outbox.ts',
       description: 'Publishes the transactional outbox to the domain event bus',
+      // Its EventBridge client is its own (functions/events/publish-outbox.ts): no adapter holds one.
+      adapters: adaptersOf(['database']),
       every: props.publishEvery ?? Duration.minutes(1),
       // The next run is the retry: retrying a failed run would only overlap it with the next one.
       retryAttempts: 0,
@@ -111,6 +114,7 @@ export class EventBus extends Construct {
     this.contractExpirer = new ScheduledJob(this, 'ExpireContracts', {
       entry: 'functions/events/expire-contracts.ts',
       description: 'Expires contracts whose term has ended',
+      adapters: adaptersOf(['database']),
       every: props.expireEvery ?? Duration.hours(1),
       retryAttempts: 2,
       environment: props.environment,

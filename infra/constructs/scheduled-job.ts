@@ -4,6 +4,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { Adapter } from '../../shared/runtime/adapters.ts';
 import { AppFunction } from './app-function.ts';
 import type { LogSettings } from './observability.ts';
 
@@ -13,6 +14,8 @@ export interface ScheduledJobProps {
   readonly entry: string;
   /** What the job does; the description of the function and of its schedule. */
   readonly description: string;
+  /** The adapters its function is built with (see `AppFunctionProps.adapters`). */
+  readonly adapters: readonly Adapter[];
   /**
    * How often the job runs (an EventBridge Scheduler `rate(...)`, whole minutes, at least one). Also the
    * longest a run may wait to start: a run that could not start within one period is dropped, because the
@@ -78,6 +81,7 @@ export class ScheduledJob extends Construct {
     this.function = new AppFunction(this, 'Default', {
       entry: props.entry,
       description: props.description,
+      adapters: props.adapters,
       logs: props.logs,
       environment: props.environment,
       timeout: Duration.minutes(1),
