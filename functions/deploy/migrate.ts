@@ -2,9 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { z } from 'zod';
 import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
+import * as z from '../../shared/domain/zod.ts';
 
 /**
  * The schema migration custom resource (infra/constructs/database.ts): on Create and Update it applies the
@@ -20,11 +20,11 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const PHYSICAL_ID = 'schema-migrations';
 
 const PropertiesSchema = z.object({
-  ResourceArn: z.string().min(1),
-  SecretArn: z.string().min(1),
-  Database: z.string().min(1),
+  ResourceArn: z.string().check(z.minLength(1)),
+  SecretArn: z.string().check(z.minLength(1)),
+  Database: z.string().check(z.minLength(1)),
   /** Not read: it is there so CloudFormation sends an Update whenever a migration changes. */
-  MigrationsHash: z.string().min(1),
+  MigrationsHash: z.string().check(z.minLength(1)),
 });
 
 const logger = new Logger();
@@ -40,7 +40,7 @@ export interface MigrationResult {
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<MigrationResult> {
   if (event.RequestType === 'Delete') return { PhysicalResourceId: event.PhysicalResourceId };
 
-  const properties = PropertiesSchema.parse(event.ResourceProperties);
+  const properties = z.parse(PropertiesSchema, event.ResourceProperties);
   const db = new DataApiDatabase({
     resourceArn: properties.ResourceArn,
     secretArn: properties.SecretArn,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../../shared/domain/zod.ts';
 import { enforce, triggerOfEvent } from '../../shared/enclaves/enclave-enforcement.ts';
 import { logger } from '../../shared/runtime/logger.ts';
 import { runtime } from '../../shared/runtime/runtime.ts';
@@ -7,7 +7,7 @@ const deps = await runtime();
 
 /** The EventBridge envelope fields read here; the detail is parsed per detail-type. */
 const EventSchema = z.object({
-  id: z.string().optional(),
+  id: z.optional(z.string()),
   source: z.string(),
   'detail-type': z.string(),
   detail: z.unknown(),
@@ -22,7 +22,7 @@ const EventSchema = z.object({
  * events are ignored; failures throw, for the asynchronous retries and the dead-letter queue.
  */
 export const handler = async (input: unknown) => {
-  const event = EventSchema.parse(input);
+  const event = z.parse(EventSchema, input);
   const detailType = event['detail-type'];
   const trigger = triggerOfEvent(event.source, detailType, event.detail);
   if (trigger === null) {

@@ -1,10 +1,10 @@
-import { z } from 'zod';
 import { canonicalJson, sha256Hex, storedJsonBytes } from './canonical-json.ts';
 import { type ContractTerms, ContractTermsSchema } from './contract-terms.ts';
 import { ValidationError } from './errors.ts';
 import { IdSchema } from './identifiers.ts';
 import { KeySignatureSchema, SIGNATURE_ALGORITHMS, type SignatureAlgorithm } from './identity.ts';
 import { text } from './text.ts';
+import * as z from './zod.ts';
 
 export const CONTRACT_STATUSES = [
   'Draft',
@@ -63,31 +63,33 @@ const Description = text({ max: 5000, lines: 'multi' });
 
 export const CreateContractSchema = z.strictObject({
   title: Title,
-  description: Description.default(''),
+  description: z._default(Description, ''),
   consumerId: IdSchema,
   /** Only admins create on behalf of a provider; providers create as themselves. */
-  providerId: IdSchema.optional(),
+  providerId: z.optional(IdSchema),
   terms: ContractTermsSchema,
 });
 export type CreateContract = z.infer<typeof CreateContractSchema>;
 
 export const UpdateContractSchema = z
   .strictObject({
-    title: Title.optional(),
-    description: Description.optional(),
-    terms: ContractTermsSchema.optional(),
+    title: z.optional(Title),
+    description: z.optional(Description),
+    terms: z.optional(ContractTermsSchema),
   })
-  .refine((u) => u.title !== undefined || u.description !== undefined || u.terms !== undefined, {
-    message: 'at least one of title, description, terms is required',
-  });
+  .check(
+    z.refine((u) => u.title !== undefined || u.description !== undefined || u.terms !== undefined, {
+      message: 'at least one of title, description, terms is required',
+    }),
+  );
 export type UpdateContract = z.infer<typeof UpdateContractSchema>;
 
-export const SignContractSchema = KeySignatureSchema.extend({ type: z.literal('digital') });
+export const SignContractSchema = z.extend(KeySignatureSchema, { type: z.literal('digital') });
 export type SignContract = z.infer<typeof SignContractSchema>;
 
 const Reason = text({ min: 1, max: 1000, lines: 'multi' });
 export const ReasonSchema = z.strictObject({ reason: Reason });
-export const OptionalReasonSchema = z.strictObject({ reason: Reason.optional() });
+export const OptionalReasonSchema = z.strictObject({ reason: z.optional(Reason) });
 
 /**
  * The most a contract's title, description and terms may take together, measured as one database row
@@ -239,7 +241,7 @@ export function partyRoleOf(
 
 export const SignatureSchema = z.object({
   role: z.enum(['provider', 'consumer', 'platform']),
-  identityId: z.uuid().nullable(),
+  identityId: z.nullable(z.uuid()),
   type: z.literal('digital'),
   kid: z.string(),
   alg: z.enum(SIGNATURE_ALGORITHMS),
@@ -247,5 +249,5 @@ export const SignatureSchema = z.object({
   contentDigest: z.string(),
   contentVersion: z.int(),
   signedAt: z.string(),
-  signedPayload: z.string().optional(),
+  signedPayload: z.optional(z.string()),
 });

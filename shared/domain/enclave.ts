@@ -1,9 +1,9 @@
-import { z } from 'zod';
 import { storedJsonBytes } from './canonical-json.ts';
 import { IdSchema } from './identifiers.ts';
 import { InstantSchema } from './instants.ts';
 import { ImagePcrHexSchema, PcrHexSchema } from './measurement-set.ts';
 import { text } from './text.ts';
+import * as z from './zod.ts';
 
 /**
  * Enclaves: AWS Nitro Enclaves in which training runs under a contract. This module holds the record's shape
@@ -56,25 +56,24 @@ export const ENCLAVE_LIMITS = {
 /** An AWS region such as `eu-central-1` (the same form as a contract's `compliance.dataResidency`). */
 export const AwsRegionSchema = z
   .string()
-  .max(32)
-  .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as eu-central-1');
+  .check(z.maxLength(32), z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as eu-central-1'));
 
 /**
  * A SHA-384 PCR value as `nitro-cli describe-eif` prints it: 96 hex digits. Either case is accepted and the
- * value is kept lower-case, so equal measurements compare equal. `.toLowerCase()` (an in-place overwrite,
+ * value is kept lower-case, so equal measurements compare equal. `z.toLowerCase()` (an in-place overwrite,
  * not a transform) keeps the schema representable in the OpenAPI document.
  */
 /** PCR values are the same concept everywhere: one schema (96 hex digits, kept lower-case). */
 export const Sha384HexSchema = PcrHexSchema;
 
-const PortSchema = z.int().min(1).max(65_535);
+const PortSchema = z.int().check(z.minimum(1), z.maximum(65_535));
 
 /** One port, or an inclusive range `{ from, to }`. */
 export const PortSpecSchema = z.union([
   PortSchema,
   z
     .strictObject({ from: PortSchema, to: PortSchema })
-    .refine((r) => r.from <= r.to, { message: 'from must not exceed to', path: ['to'] }),
+    .check(z.refine((r) => r.from <= r.to, { message: 'from must not exceed to', path: ['to'] })),
 ]);
 export type PortSpec = z.infer<typeof PortSpecSchema>;
 
@@ -90,17 +89,19 @@ export const CidrSchema = z.union([z.cidrv4(), z.cidrv6()], {
  */
 export const AllowlistHostSchema = z
   .string()
-  .max(253)
-  .regex(
-    /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
-    'a fully qualified host name such as kms.eu-central-1.amazonaws.com (no wildcards)',
-  )
-  .toLowerCase();
+  .check(
+    z.maxLength(253),
+    z.regex(
+      /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
+      'a fully qualified host name such as kms.eu-central-1.amazonaws.com (no wildcards)',
+    ),
+    z.toLowerCase(),
+  );
 
 const ruleBase = {
   protocol: z.enum(['tcp', 'udp']),
   port: PortSpecSchema,
-  description: text({ max: 200 }).optional(),
+  description: z.optional(text({ max: 200 })),
 };
 
 /**
@@ -115,12 +116,14 @@ export type IngressRule = z.infer<typeof IngressRuleSchema>;
  * (a vsock-proxy allowlist entry). Exactly one of `cidr` and `host`.
  */
 export const EgressRuleSchema = z
-  .strictObject({ ...ruleBase, cidr: CidrSchema.optional(), host: AllowlistHostSchema.optional() })
-  .superRefine((rule, ctx) => {
-    if ((rule.cidr === undefined) === (rule.host === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['cidr'], message: 'exactly one of cidr and host is required' });
-    }
-  });
+  .strictObject({ ...ruleBase, cidr: z.optional(CidrSchema), host: z.optional(AllowlistHostSchema) })
+  .check(
+    z.superRefine((rule, ctx) => {
+      if ((rule.cidr === undefined) === (rule.host === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['cidr'], message: 'exactly one of cidr and host is required' });
+      }
+    }),
+  );
 export type EgressRule = z.infer<typeof EgressRuleSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -131,21 +134,21 @@ export const EnclaveResourcesSchema = z.strictObject({
    * vCPUs given to the enclave. Even, because the Nitro Enclaves allocator hands out whole cores (two
    * hyper-threads each) so that no core is shared with the parent (a side-channel boundary).
    */
-  cpuCount: z
-    .int()
-    .min(ENCLAVE_LIMITS.minCpuCount)
-    .max(ENCLAVE_LIMITS.maxCpuCount)
-    .refine((n) => n % 2 === 0, 'must be even: enclaves take whole cores (2 vCPUs each)'),
+  cpuCount: z.int().check(
+    z.minimum(ENCLAVE_LIMITS.minCpuCount),
+    z.maximum(ENCLAVE_LIMITS.maxCpuCount),
+    z.refine((n) => n % 2 === 0, 'must be even: enclaves take whole cores (2 vCPUs each)'),
+  ),
   /** Enclave memory in MiB; it must also hold the image (EIF) the enclave boots from. */
-  memoryMiB: z.int().min(ENCLAVE_LIMITS.minMemoryMiB).max(ENCLAVE_LIMITS.maxMemoryMiB),
+  memoryMiB: z.int().check(z.minimum(ENCLAVE_LIMITS.minMemoryMiB), z.maximum(ENCLAVE_LIMITS.maxMemoryMiB)),
   /** The parent instance's encrypted EBS volume (the enclave itself has no disk). */
-  storageGiB: z.int().min(ENCLAVE_LIMITS.minStorageGiB).max(ENCLAVE_LIMITS.maxStorageGiB),
+  storageGiB: z.int().check(z.minimum(ENCLAVE_LIMITS.minStorageGiB), z.maximum(ENCLAVE_LIMITS.maxStorageGiB)),
 });
 export type EnclaveResources = z.infer<typeof EnclaveResourcesSchema>;
 
 export const NetworkPoliciesSchema = z.strictObject({
-  ingress: z.array(IngressRuleSchema).max(ENCLAVE_LIMITS.maxRulesPerDirection),
-  egress: z.array(EgressRuleSchema).max(ENCLAVE_LIMITS.maxRulesPerDirection),
+  ingress: z.array(IngressRuleSchema).check(z.maxLength(ENCLAVE_LIMITS.maxRulesPerDirection)),
+  egress: z.array(EgressRuleSchema).check(z.maxLength(ENCLAVE_LIMITS.maxRulesPerDirection)),
   encryptionRequired: z.boolean(),
   minTlsVersion: z.enum(['1.2', '1.3']),
 });
@@ -155,10 +158,10 @@ export const SecurityPoliciesSchema = z.strictObject({
   secureBoot: z.boolean(),
   measuredBoot: z.boolean(),
   /** PCR8 values (SHA-384 of the EIF signing certificate) whose images may run; empty = unsigned allowed. */
-  allowedSigners: z
-    .array(Sha384HexSchema)
-    .max(ENCLAVE_LIMITS.maxAllowedSigners)
-    .refine((s) => new Set(s).size === s.length, 'allowedSigners must be unique'),
+  allowedSigners: z.array(Sha384HexSchema).check(
+    z.maxLength(ENCLAVE_LIMITS.maxAllowedSigners),
+    z.refine((s) => new Set(s).size === s.length, 'allowedSigners must be unique'),
+  ),
   /**
    * Debug mode exposes the enclave's console and zeroes PCR0/1/2 in its attestation: refused outside the
    * local stack (enforced by the compatibility check, which knows where it runs).
@@ -186,15 +189,15 @@ const MAX_IMAGE_URL_LENGTH = 256;
  * subnets without credentials. Without it, parents fetch the deployment's default EIF.
  */
 export const EnclaveImageSourceSchema = z.strictObject({
-  url: z
-    .string()
-    .max(MAX_IMAGE_URL_LENGTH)
-    .regex(
+  url: z.string().check(
+    z.maxLength(MAX_IMAGE_URL_LENGTH),
+    z.regex(
       // The last label starts with a letter: no IPv4 literal in any notation (dotted, hex, octal) passes.
       /^https:\/\/([A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*(:443)?\/[A-Za-z0-9._~/%+=&?-]*$/,
       'an https URL on a host name (no credentials, no IP address, port 443), with a path',
     ),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (sha256sum of the EIF)'),
+  ),
+  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (sha256sum of the EIF)')),
 });
 export type EnclaveImageSource = z.infer<typeof EnclaveImageSourceSchema>;
 
@@ -204,10 +207,10 @@ export const EnclaveImageSchema = z.strictObject({
   pcr1: ImagePcrHexSchema,
   pcr2: ImagePcrHexSchema,
   /** The signing certificate's measurement, printed by describe-eif for signed images. */
-  pcr8: Sha384HexSchema.optional(),
-  name: text({ min: 1, max: 200 }).optional(),
-  version: text({ min: 1, max: 64 }).optional(),
-  source: EnclaveImageSourceSchema.optional(),
+  pcr8: z.optional(Sha384HexSchema),
+  name: z.optional(text({ min: 1, max: 200 })),
+  version: z.optional(text({ min: 1, max: 64 })),
+  source: z.optional(EnclaveImageSourceSchema),
 });
 export type EnclaveImage = z.infer<typeof EnclaveImageSchema>;
 
@@ -227,25 +230,27 @@ export const EnclaveConfigurationSchema = z
     observability: ObservabilitySchema,
     image: EnclaveImageSchema,
   })
-  .superRefine((config, ctx) => {
-    const bytes = storedJsonBytes(config);
-    if (bytes > MAX_ENCLAVE_CONFIGURATION_BYTES) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [],
-        message: `the configuration takes ${bytes} bytes stored; at most ${MAX_ENCLAVE_CONFIGURATION_BYTES}`,
-      });
-    }
-    const { pcr8 } = config.image;
-    const signers = config.securityPolicies.allowedSigners;
-    if (pcr8 !== undefined && signers.length > 0 && !signers.includes(pcr8)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['image', 'pcr8'],
-        message: 'the image is signed by a certificate that securityPolicies.allowedSigners does not list',
-      });
-    }
-  });
+  .check(
+    z.superRefine((config, ctx) => {
+      const bytes = storedJsonBytes(config);
+      if (bytes > MAX_ENCLAVE_CONFIGURATION_BYTES) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [],
+          message: `the configuration takes ${bytes} bytes stored; at most ${MAX_ENCLAVE_CONFIGURATION_BYTES}`,
+        });
+      }
+      const { pcr8 } = config.image;
+      const signers = config.securityPolicies.allowedSigners;
+      if (pcr8 !== undefined && signers.length > 0 && !signers.includes(pcr8)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['image', 'pcr8'],
+          message: 'the image is signed by a certificate that securityPolicies.allowedSigners does not list',
+        });
+      }
+    }),
+  );
 export type EnclaveConfiguration = z.infer<typeof EnclaveConfigurationSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -268,16 +273,17 @@ export const SimulationSchema = z.strictObject({ fault: z.enum(SIMULATION_FAULTS
 export type Simulation = z.infer<typeof SimulationSchema>;
 
 /** `POST /enclaves` in the local stack only: the create body plus an optional `simulation`. */
-export const LocalCreateEnclaveSchema = CreateEnclaveSchema.extend({
-  simulation: SimulationSchema.optional().describe(
-    'Local stack only: the fault the simulated parent agent plays. Refused (400) by the deployed API.',
-  ),
+export const LocalCreateEnclaveSchema = z.extend(CreateEnclaveSchema, {
+  simulation: z.optional(SimulationSchema).register(z.globalRegistry, {
+    description:
+      'Local stack only: the fault the simulated parent agent plays. Refused (400) by the deployed API.',
+  }),
 });
 export type LocalCreateEnclave = z.infer<typeof LocalCreateEnclaveSchema>;
 
 /** `PUT /enclaves/{id}`: a complete new configuration, optionally with a new name. */
 export const UpdateEnclaveSchema = z.strictObject({
-  name: EnclaveNameSchema.optional(),
+  name: z.optional(EnclaveNameSchema),
   configuration: EnclaveConfigurationSchema,
 });
 export type UpdateEnclave = z.infer<typeof UpdateEnclaveSchema>;
@@ -295,26 +301,26 @@ export const EnclaveAttestationSchema = z.discriminatedUnion('verdict', [
   z.strictObject({
     verdict: z.literal('verified'),
     verifiedAt: InstantSchema,
-    moduleId: z.string().max(255),
+    moduleId: z.string().check(z.maxLength(255)),
     /** The document's own timestamp (the NSM clock), ISO-8601. */
     documentTimestamp: InstantSchema,
     /** PCR index (as a string key) → lower-case hex, e.g. `{ "0": "…", "4": "…" }`. */
-    pcrs: z.record(z.string().regex(/^\d{1,2}$/), z.string().regex(/^[0-9a-f]{96}$/)),
+    pcrs: z.record(z.string().check(z.regex(/^\d{1,2}$/)), z.string().check(z.regex(/^[0-9a-f]{96}$/))),
     /** The approved measurement set the document matched. */
-    measurementSetId: IdSchema.nullable(),
+    measurementSetId: z.nullable(IdSchema),
   }),
   z.strictObject({
     verdict: z.literal('refused'),
     verifiedAt: InstantSchema,
     /** The attestation library's failure code, e.g. `pcr_mismatch`. */
-    code: z.string().max(64),
-    message: z.string().max(1000),
+    code: z.string().check(z.maxLength(64)),
+    message: z.string().check(z.maxLength(1000)),
   }),
   z.strictObject({
     verdict: z.literal('voided'),
     voidedAt: InstantSchema,
     /** Why the attestation stopped vouching, e.g. the suspension's reason. */
-    reason: z.string().max(1000),
+    reason: z.string().check(z.maxLength(1000)),
   }),
 ]);
 export type EnclaveAttestation = z.infer<typeof EnclaveAttestationSchema>;
@@ -322,12 +328,12 @@ export type EnclaveAttestation = z.infer<typeof EnclaveAttestationSchema>;
 /** Runtime metrics the parent agent reports (`POST /enclaves/{id}/metrics`); the latest is kept. */
 export const EnclaveMetricsSchema = z.strictObject({
   reportedAt: InstantSchema,
-  cpuUtilizationPercent: z.number().min(0).max(100),
-  memoryUsedMiB: z.int().min(0).max(ENCLAVE_LIMITS.maxMemoryMiB),
-  storageUsedGiB: z.number().min(0).max(ENCLAVE_LIMITS.maxStorageGiB).optional(),
-  networkInBytes: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-  networkOutBytes: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-  uptimeSeconds: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  cpuUtilizationPercent: z.number().check(z.minimum(0), z.maximum(100)),
+  memoryUsedMiB: z.int().check(z.minimum(0), z.maximum(ENCLAVE_LIMITS.maxMemoryMiB)),
+  storageUsedGiB: z.optional(z.number().check(z.minimum(0), z.maximum(ENCLAVE_LIMITS.maxStorageGiB))),
+  networkInBytes: z.optional(z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
+  networkOutBytes: z.optional(z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
+  uptimeSeconds: z.optional(z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
 });
 export type EnclaveMetrics = z.infer<typeof EnclaveMetricsSchema>;
 

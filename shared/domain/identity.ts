@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { text } from './text.ts';
+import * as z from './zod.ts';
 
 export const ROLES = ['provider', 'consumer', 'admin', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -20,9 +20,11 @@ export interface Identity {
 
 export const IdentityNameSchema = z
   .string()
-  .min(2)
-  .max(64)
-  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits and . _ - only');
+  .check(
+    z.minLength(2),
+    z.maxLength(64),
+    z.regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits and . _ - only'),
+  );
 
 /**
  * A token subject (`sub`): OpenID Connect Core §2 makes it a case-sensitive string of at most 255 ASCII
@@ -30,20 +32,22 @@ export const IdentityNameSchema = z
  */
 export const SubjectSchema = z
   .string()
-  .min(1)
-  .max(255)
-  .regex(/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/, 'visible ASCII characters, no space at either end');
+  .check(
+    z.minLength(1),
+    z.maxLength(255),
+    z.regex(/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/, 'visible ASCII characters, no space at either end'),
+  );
 
 export const CreateIdentitySchema = z.strictObject({
   name: IdentityNameSchema,
-  subject: SubjectSchema.optional(),
+  subject: z.optional(SubjectSchema),
   displayName: text({ min: 1, max: 200 }),
-  email: z.email().max(320).optional(),
-  roles: z
-    .array(z.enum(ROLES))
-    .min(1)
-    .max(ROLES.length)
-    .refine((r) => new Set(r).size === r.length, 'roles must be unique'),
+  email: z.optional(z.email().check(z.maxLength(320))),
+  roles: z.array(z.enum(ROLES)).check(
+    z.minLength(1),
+    z.maxLength(ROLES.length),
+    z.refine((r) => new Set(r).size === r.length, 'roles must be unique'),
+  ),
 });
 export type CreateIdentity = z.infer<typeof CreateIdentitySchema>;
 
@@ -60,40 +64,46 @@ export type SignatureAlgorithm = (typeof SIGNATURE_ALGORITHMS)[number];
 export const PublicJwkSchema = z
   .looseObject({
     kty: z.enum(['EC', 'OKP', 'RSA']),
-    crv: z.string().max(16).optional(),
-    x: z.string().max(1024).optional(),
-    y: z.string().max(1024).optional(),
-    n: z.string().max(2048).optional(),
-    e: z.string().max(16).optional(),
+    crv: z.optional(z.string().check(z.maxLength(16))),
+    x: z.optional(z.string().check(z.maxLength(1024))),
+    y: z.optional(z.string().check(z.maxLength(1024))),
+    n: z.optional(z.string().check(z.maxLength(2048))),
+    e: z.optional(z.string().check(z.maxLength(16))),
   })
-  .superRefine((jwk, ctx) => {
-    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) {
-      if (member in jwk) {
-        ctx.addIssue({ code: 'custom', path: [member], message: 'private key material must never be sent' });
+  .check(
+    z.superRefine((jwk, ctx) => {
+      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) {
+        if (member in jwk) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [member],
+            message: 'private key material must never be sent',
+          });
+        }
       }
-    }
-    if (Object.keys(jwk).length > 12)
-      ctx.addIssue({ code: 'custom', path: [], message: 'too many JWK members' });
-  });
+      if (Object.keys(jwk).length > 12)
+        ctx.addIssue({ code: 'custom', path: [], message: 'too many JWK members' });
+    }),
+  );
 
 /** A key id: URL-safe characters (the RFC 7638 thumbprint, the default, is one). */
 export const KidSchema = z
   .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9._~-]+$/, 'URL-safe characters only (A-Z a-z 0-9 . _ ~ -)');
+  .check(
+    z.minLength(1),
+    z.maxLength(128),
+    z.regex(/^[A-Za-z0-9._~-]+$/, 'URL-safe characters only (A-Z a-z 0-9 . _ ~ -)'),
+  );
 
 /** A signature as parties send it: base64url without padding, encoded as in JWS (ECDSA as r‖s). */
 export const SignatureValueSchema = z
   .string()
-  .min(16)
-  .max(1400)
-  .regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding');
+  .check(z.minLength(16), z.maxLength(1400), z.regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding'));
 
 export const RegisterKeySchema = z.strictObject({
   alg: z.enum(SIGNATURE_ALGORITHMS),
   jwk: PublicJwkSchema,
-  kid: KidSchema.optional(),
+  kid: z.optional(KidSchema),
   /**
    * Proof of possession: the key's own signature over `keyRegistrationStatement(identityId, thumbprint)`
    * (shared/domain/key-registration.ts).

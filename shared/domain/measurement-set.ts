@@ -1,22 +1,20 @@
-import { z } from 'zod';
 import { canonicalJson } from './canonical-json.ts';
 import type { PartyRole } from './contract.ts';
 import { KeySignatureSchema, type SignatureAlgorithm } from './identity.ts';
+import * as z from './zod.ts';
 
 /** A SHA-384 PCR value as `nitro-cli describe-eif` prints it: 96 hex digits, kept lower-case. */
 export const PcrHexSchema = z
   .string()
-  .regex(/^[0-9a-fA-F]{96}$/, '96 hex digits (a SHA-384 PCR value)')
-  .toLowerCase();
+  .check(z.regex(/^[0-9a-fA-F]{96}$/, '96 hex digits (a SHA-384 PCR value)'), z.toLowerCase());
 
 /**
  * PCR0, PCR1 or PCR2 of an enclave image. All zeros is refused: a debug-mode enclave reports its image
  * registers as zeros, so such a pin could never admit a production enclave and would admit any debug one.
  * The one rule for every schema that names an image (measurement sets, `EnclaveImageSchema`).
  */
-export const ImagePcrHexSchema = PcrHexSchema.refine(
-  (value) => !/^0+$/.test(value),
-  'all zeros is what debug mode reports, not an image measurement',
+export const ImagePcrHexSchema = PcrHexSchema.check(
+  z.refine((value) => !/^0+$/.test(value), 'all zeros is what debug mode reports, not an image measurement'),
 );
 
 /**
@@ -53,7 +51,7 @@ function additionalPcrKeyMessage(key: string): string {
  * index once, so the count is bounded by {@link MAX_ADDITIONAL_PCRS}.
  */
 export const AdditionalPcrsSchema = z.record(
-  z.string().regex(ADDITIONAL_PCR_KEY, 'a PCR index 3, 5 to 7 or 9 to 31'),
+  z.string().check(z.regex(ADDITIONAL_PCR_KEY, 'a PCR index 3, 5 to 7 or 9 to 31')),
   PcrHexSchema,
   {
     error: (issue) =>
@@ -67,9 +65,9 @@ export const ProposeMeasurementsSchema = z.strictObject({
   pcr1: ImagePcrHexSchema,
   pcr2: ImagePcrHexSchema,
   /** The EIF signing certificate's measurement: pins who signed the image. */
-  pcr8: PcrHexSchema.optional(),
+  pcr8: z.optional(PcrHexSchema),
   /** Further PCRs the enclave must report (e.g. PCR3, or PCR16 extended by the enclave itself). */
-  additionalPcrs: AdditionalPcrsSchema.optional(),
+  additionalPcrs: z.optional(AdditionalPcrsSchema),
 });
 export type ProposeMeasurements = z.infer<typeof ProposeMeasurementsSchema>;
 

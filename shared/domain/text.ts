@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './zod.ts';
 
 /**
  * The one schema of free text a person writes or reads (titles, terms, reasons, names). What it refuses,
@@ -76,16 +76,14 @@ export function textProblem(
  * const Statement = text({ min: 1, max: 2000, lines: 'multi' });
  */
 export function text(options: TextOptions) {
-  return (
-    z
-      .string()
-      // Checked before trimming: a BOM or a line separator at either end is refused, not silently dropped.
-      .superRefine((value, ctx) => {
-        const problem = textProblem(value, options);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
-      })
-      .trim()
-      .min(options.min ?? 0)
-      .max(options.max)
+  return z.string().check(
+    // Checked before trimming: a BOM or a line separator at either end is refused, not silently dropped.
+    z.superRefine((value, ctx) => {
+      const problem = textProblem(value, options);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+    }),
+    z.trim(),
+    z.minLength(options.min ?? 0),
+    z.maxLength(options.max),
   );
 }

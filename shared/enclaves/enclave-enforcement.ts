@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import type { EnclaveStatus } from '../domain/enclave.ts';
+import * as z from '../domain/zod.ts';
 import { EVENT_SOURCE } from '../events/event-bus.ts';
 import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
 import { type CompensationOutcome, compensateProvisioning } from './enclave-compensation.ts';
@@ -65,20 +65,22 @@ const ContractDetailSchema = z.object({ aggregateId: z.uuid() });
 const ExecutionInputSchema = z.object({ enclaveId: z.uuid() });
 /** Step Functions' execution status-change detail (the fields read here). */
 const ExecutionEndDetailSchema = z.object({
-  executionArn: z.string().min(1).max(2048),
+  executionArn: z.string().check(z.minLength(1), z.maxLength(2048)),
   status: z.string(),
-  input: z
-    .string()
-    .max(262_144)
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'the execution input is not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(ExecutionInputSchema),
+  input: z.pipe(
+    z.pipe(
+      z.string().check(z.maxLength(262_144)),
+      z.transform((text: string, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.issues.push({ code: 'custom', message: 'the execution input is not JSON', input: text });
+          return z.NEVER;
+        }
+      }),
+    ),
+    ExecutionInputSchema,
+  ),
 });
 
 const ENCLAVE_TYPES: ReadonlySet<string> = new Set(ENFORCEMENT_DETAIL_TYPES.enclave);
@@ -92,10 +94,10 @@ const CONTRACT_TYPES: ReadonlySet<string> = new Set(ENFORCEMENT_DETAIL_TYPES.con
  */
 export function enforcementTriggerOf(detailType: string, detail: unknown): EnforcementTrigger | null {
   if (ENCLAVE_TYPES.has(detailType)) {
-    return { kind: 'enclave', enclaveId: EnclaveDetailSchema.parse(detail).enclaveId };
+    return { kind: 'enclave', enclaveId: z.parse(EnclaveDetailSchema, detail).enclaveId };
   }
   if (CONTRACT_TYPES.has(detailType)) {
-    return { kind: 'contract', contractId: ContractDetailSchema.parse(detail).aggregateId };
+    return { kind: 'contract', contractId: z.parse(ContractDetailSchema, detail).aggregateId };
   }
   return null;
 }
@@ -119,7 +121,7 @@ export function triggerOfEvent(
   if (source !== EXECUTION_END_EVENT.source || detailType !== EXECUTION_END_EVENT.detailType) return null;
   const status = (detail as { status?: unknown } | null)?.status;
   if (typeof status !== 'string' || !Object.hasOwn(EXECUTION_END_EVENT.statuses, status)) return null;
-  const { executionArn, input } = ExecutionEndDetailSchema.parse(detail);
+  const { executionArn, input } = z.parse(ExecutionEndDetailSchema, detail);
   return {
     kind: 'execution',
     enclaveId: input.enclaveId,

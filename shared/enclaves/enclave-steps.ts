@@ -11,6 +11,7 @@ import {
 } from '../domain/enclave.ts';
 import { applyEnclaveTransition, type EnclaveTransitionContext } from '../domain/enclave-lifecycle.ts';
 import { ConflictError, NotFoundError, UnprocessableError } from '../domain/errors.ts';
+import * as z from '../domain/zod.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import type { AttestationClaimsSummary } from './enclave-attestation.ts';
 import { type EnclaveEventType, enclaveEvent } from './enclave-events.ts';
@@ -134,7 +135,7 @@ export async function activateEnclave(deps: Dependencies, input: ActivateEnclave
     const at = now.toISOString();
     // Parsed so only a record the API would itself return is stored (strict: the claims' other fields,
     // such as the nonce and the certificate window, stay out).
-    const attestation: EnclaveAttestation = EnclaveAttestationSchema.parse({
+    const attestation: EnclaveAttestation = z.parse(EnclaveAttestationSchema, {
       verdict: 'verified',
       verifiedAt: at,
       moduleId: claims.moduleId,
@@ -197,7 +198,7 @@ export async function failEnclave(deps: Dependencies, input: FailEnclaveInput): 
     const at = deps.now().toISOString();
     const voids = enclave.attestation?.verdict === 'verified' || input.attestationRefused === true;
     const attestation: EnclaveAttestation | null = voids
-      ? EnclaveAttestationSchema.parse({ verdict: 'refused', verifiedAt: at, code, message })
+      ? z.parse(EnclaveAttestationSchema, { verdict: 'refused', verifiedAt: at, code, message })
       : enclave.attestation;
     const instanceId = enclave.instanceId ?? input.instanceId ?? null;
     const next: EnclaveData = {

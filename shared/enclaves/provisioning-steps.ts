@@ -1,6 +1,6 @@
-import { z } from 'zod';
 import { listMeasurementSets } from '../contracts/measurement-store.ts';
 import { ConflictError, DomainError, NotFoundError } from '../domain/errors.ts';
+import * as z from '../domain/zod.ts';
 import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
 import { allowedSignersOf, verifyEnclaveAttestation } from './enclave-attestation.ts';
 import { type CompensationOutcome, compensateProvisioning } from './enclave-compensation.ts';
@@ -35,9 +35,9 @@ export class StepError extends Error {
 }
 
 const ENCLAVE_ID = z.uuid();
-const EXECUTION_ARN = z.string().min(1).max(2048);
-const INSTANCE_ID = z.string().regex(/^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/);
-const NONCE_B64 = z.base64().min(1).max(64);
+const EXECUTION_ARN = z.string().check(z.minLength(1), z.maxLength(2048));
+const INSTANCE_ID = z.string().check(z.regex(/^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/));
+const NONCE_B64 = z.base64().check(z.minLength(1), z.maxLength(64));
 
 const ValidateInputSchema = z.object({ enclaveId: ENCLAVE_ID, executionArn: EXECUTION_ARN });
 const ChallengeInputSchema = ValidateInputSchema;
@@ -45,14 +45,14 @@ const AwaitInputSchema = z.object({
   enclaveId: ENCLAVE_ID,
   instanceId: INSTANCE_ID,
   executionArn: EXECUTION_ARN,
-  taskToken: z.string().min(1).max(1024),
+  taskToken: z.string().check(z.minLength(1), z.maxLength(1024)),
 });
 const VerifyInputSchema = z.object({
   enclaveId: ENCLAVE_ID,
   executionArn: EXECUTION_ARN,
   instanceId: INSTANCE_ID,
   // The route bounded it (64 KiB decoded); the library bounds it again.
-  document: z.string().min(1).max(100_000),
+  document: z.string().check(z.minLength(1), z.maxLength(100_000)),
   nonce: NONCE_B64,
 });
 const ActivateInputSchema = z.object({
@@ -67,9 +67,9 @@ const ActivateInputSchema = z.object({
       pcrs: z.record(z.string(), z.string()),
       leafValidFrom: z.string(),
       leafValidTo: z.string(),
-      nonce: z.string().nullable(),
-      publicKey: z.string().nullable(),
-      userData: z.string().nullable(),
+      nonce: z.nullable(z.string()),
+      publicKey: z.nullable(z.string()),
+      userData: z.nullable(z.string()),
     }),
     matchedMeasurementSet: z.object({ id: z.uuid() }),
   }),
@@ -79,17 +79,17 @@ const CompensateInputSchema = z.object({
   state: z.object({
     enclaveId: ENCLAVE_ID,
     /** Validate's result: absent when the execution failed before (or while) claiming the enclave. */
-    plan: z.unknown().optional(),
-    instance: z.object({ instanceId: INSTANCE_ID }).optional(),
+    plan: z.optional(z.unknown()),
+    instance: z.optional(z.object({ instanceId: INSTANCE_ID })),
     /** WaitForAttestation's result: present once the document was in. */
-    submission: z.unknown().optional(),
-    error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+    submission: z.optional(z.unknown()),
+    error: z.optional(z.object({ Error: z.optional(z.string()), Cause: z.optional(z.string()) })),
   }),
 });
 
 /** Validate: claim the enclave for this execution, check it against its contract, size its parent. */
 export async function validateStep(deps: Dependencies, input: unknown): Promise<PlanOutput> {
-  const { enclaveId, executionArn } = ValidateInputSchema.parse(input);
+  const { enclaveId, executionArn } = z.parse(ValidateInputSchema, input);
   return step(async () => {
     let claim: Awaited<ReturnType<typeof claimProvisioning>>;
     try {
@@ -124,7 +124,7 @@ export async function validateStep(deps: Dependencies, input: unknown): Promise<
 
 /** Challenge: a fresh nonce bound to the enclave, living a little longer than the wait for it. */
 export async function challengeStep(deps: Dependencies, input: unknown): Promise<ChallengeOutput> {
-  const { enclaveId, executionArn } = ChallengeInputSchema.parse(input);
+  const { enclaveId, executionArn } = z.parse(ChallengeInputSchema, input);
   return step(async () => {
     const { nonces, taskTokens } = workflowPorts(deps);
     // A new run starts with no wait: the previous run's (taken or expired) must not answer this run's agent.
@@ -142,7 +142,7 @@ export async function challengeStep(deps: Dependencies, input: unknown): Promise
  * instance's agent can complete the wait, once; the wait expires with the state's timeout.
  */
 export async function awaitAttestationStep(deps: Dependencies, input: unknown): Promise<{ waiting: true }> {
-  const { enclaveId, instanceId, executionArn, taskToken } = AwaitInputSchema.parse(input);
+  const { enclaveId, instanceId, executionArn, taskToken } = z.parse(AwaitInputSchema, input);
   return step(async () => {
     // Terminated (or taken over) since the launch: fail now, so Compensate removes the parent at once
     // instead of leaving it running until the wait times out.
@@ -158,7 +158,7 @@ export async function verifyAttestationStep(
   deps: Dependencies,
   input: unknown,
 ): Promise<VerifiedAttestation> {
-  const { enclaveId, executionArn, instanceId, document, nonce } = VerifyInputSchema.parse(input);
+  const { enclaveId, executionArn, instanceId, document, nonce } = z.parse(VerifyInputSchema, input);
   return step(async () => {
     const loaded = await loadEnclave(deps.db, enclaveId);
     if (!loaded)
@@ -206,7 +206,7 @@ export async function activateStep(
   deps: Dependencies,
   input: unknown,
 ): Promise<{ status: string; version: number }> {
-  const { enclaveId, instanceId, executionArn, verification } = ActivateInputSchema.parse(input);
+  const { enclaveId, instanceId, executionArn, verification } = z.parse(ActivateInputSchema, input);
   return step(async () => {
     try {
       const enclave = await activateEnclave(deps, {
@@ -232,7 +232,7 @@ export async function activateStep(
  * leftover instances terminated. Safe to repeat.
  */
 export async function compensateStep(deps: Dependencies, input: unknown): Promise<CompensationOutcome> {
-  const { executionArn, state } = CompensateInputSchema.parse(input);
+  const { executionArn, state } = z.parse(CompensateInputSchema, input);
   const reason = failureReason(state);
   return step(() =>
     compensateProvisioning(deps, {

@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { z } from 'zod';
 import type { Identity } from '../domain/identity.ts';
+import type * as z from '../domain/zod.ts';
 import { findReplay, type IdempotentRequest } from '../idempotency/idempotency-store.ts';
 import { resolveCaller } from '../identities/identity-service.ts';
 import { adaptersOf, restrictTo } from '../runtime/adapters.ts';
@@ -14,7 +14,7 @@ import { ROUTES, type RouteDefinition, type RouteId, routeById } from './routes.
 
 type RouteOf<Id extends RouteId> = Extract<(typeof ROUTES)[number], { id: Id }>;
 type Part<R, K extends string> = R extends { request: infer Q }
-  ? Q extends { [P in K]: infer S extends z.ZodType }
+  ? Q extends { [P in K]: infer S extends z.ZodMiniType }
     ? z.output<S>
     : undefined
   : undefined;

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { CONTRACT_STATUSES, SignatureSchema } from '../domain/contract.ts';
 import { ContractTermsSchema } from '../domain/contract-terms.ts';
 import {
@@ -11,6 +10,7 @@ import {
 import { IdSchema } from '../domain/identifiers.ts';
 import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
 import { AdditionalPcrsSchema, MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
+import * as z from '../domain/zod.ts';
 import { CreatedAtCursorSchema, cursorParam, NameCursorSchema, ReportedAtCursorSchema } from './cursor.ts';
 
 /** Schemas of path parameters, query strings and replies: the request bodies live with the domain. */
@@ -22,20 +22,21 @@ export const MeasurementPathSchema = z.strictObject({ id: IdSchema, mid: IdSchem
  * `" 5"` are refused, where a numeric coercion would take them), then bounded.
  */
 function countParam(min: number, max: number, fallback: number) {
-  return z
-    .string()
-    .regex(/^[0-9]{1,9}$/, 'digits only')
-    .transform(Number)
-    .pipe(z.int().min(min).max(max))
-    .default(fallback);
+  return z._default(
+    z.pipe(
+      z.pipe(z.string().check(z.regex(/^[0-9]{1,9}$/, 'digits only')), z.transform(Number)),
+      z.int().check(z.minimum(min), z.maximum(max)),
+    ),
+    fallback,
+  );
 }
 
 export const ListContractsQuerySchema = z.strictObject({
-  status: z.enum(CONTRACT_STATUSES).optional(),
-  role: z.enum(['provider', 'consumer']).optional(),
-  counterpartyId: IdSchema.optional(),
+  status: z.optional(z.enum(CONTRACT_STATUSES)),
+  role: z.optional(z.enum(['provider', 'consumer'])),
+  counterpartyId: z.optional(IdSchema),
   limit: countParam(1, 100, 20),
-  cursor: cursorParam(CreatedAtCursorSchema).optional(),
+  cursor: z.optional(cursorParam(CreatedAtCursorSchema)),
 });
 
 /**
@@ -52,9 +53,9 @@ export const AuditQuerySchema = z.strictObject({
 });
 
 export const ListIdentitiesQuerySchema = z.strictObject({
-  role: z.enum(ROLES).optional(),
+  role: z.optional(z.enum(ROLES)),
   limit: countParam(1, 100, 50),
-  cursor: cursorParam(NameCursorSchema).optional(),
+  cursor: z.optional(cursorParam(NameCursorSchema)),
 });
 
 export const ContractResponseSchema = z.object({
@@ -71,39 +72,42 @@ export const ContractResponseSchema = z.object({
   contentDigest: z.string(),
   signingPayload: z.string(),
   everSigned: z.boolean(),
-  statusReason: z.string().nullable(),
-  suspendedBy: z.uuid().nullable(),
+  statusReason: z.nullable(z.string()),
+  suspendedBy: z.nullable(z.uuid()),
   availableActions: z.array(z.string()),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 
 /** A list's item: the contract without its description and terms (`GET /contracts/{id}` has them). */
-export const ContractSummaryResponseSchema = ContractResponseSchema.pick({
-  id: true,
-  title: true,
-  providerId: true,
-  consumerId: true,
-  status: true,
-  version: true,
-  contentVersion: true,
-  contentDigest: true,
-  everSigned: true,
-  statusReason: true,
-  suspendedBy: true,
-  availableActions: true,
-  createdAt: true,
-  updatedAt: true,
-}).extend({
-  validity: z.object({ start: z.string(), end: z.string() }),
-  signedBy: z
-    .array(z.enum(['provider', 'consumer', 'platform']))
-    .describe('Who signed the current content (contentDigest at contentVersion)'),
-});
+export const ContractSummaryResponseSchema = z.extend(
+  z.pick(ContractResponseSchema, {
+    id: true,
+    title: true,
+    providerId: true,
+    consumerId: true,
+    status: true,
+    version: true,
+    contentVersion: true,
+    contentDigest: true,
+    everSigned: true,
+    statusReason: true,
+    suspendedBy: true,
+    availableActions: true,
+    createdAt: true,
+    updatedAt: true,
+  }),
+  {
+    validity: z.object({ start: z.string(), end: z.string() }),
+    signedBy: z.array(z.enum(['provider', 'consumer', 'platform'])).register(z.globalRegistry, {
+      description: 'Who signed the current content (contentDigest at contentVersion)',
+    }),
+  },
+);
 
 export const ContractPageSchema = z.object({
   items: z.array(ContractSummaryResponseSchema),
-  nextCursor: z.string().nullable(),
+  nextCursor: z.nullable(z.string()),
 });
 
 export const IdentityResponseSchema = z.object({
@@ -111,7 +115,7 @@ export const IdentityResponseSchema = z.object({
   subject: z.string(),
   name: z.string(),
   displayName: z.string(),
-  email: z.string().nullable(),
+  email: z.nullable(z.string()),
   roles: z.array(z.enum(ROLES)),
   version: z.int(),
   createdAt: z.string(),
@@ -120,7 +124,7 @@ export const IdentityResponseSchema = z.object({
 
 export const IdentityPageSchema = z.object({
   items: z.array(IdentityResponseSchema),
-  nextCursor: z.string().nullable(),
+  nextCursor: z.nullable(z.string()),
 });
 
 export const KeyResponseSchema = z.object({
@@ -129,7 +133,7 @@ export const KeyResponseSchema = z.object({
   alg: z.enum(SIGNATURE_ALGORITHMS),
   jwk: z.record(z.string(), z.unknown()),
   createdAt: z.string(),
-  revokedAt: z.string().nullable(),
+  revokedAt: z.nullable(z.string()),
 });
 
 export const PlatformKeysSchema = z.object({
@@ -141,7 +145,7 @@ export const AuditRecordSchema = z.object({
   entityId: z.uuid(),
   seq: z.int(),
   action: z.string(),
-  actorId: z.uuid().nullable(),
+  actorId: z.nullable(z.uuid()),
   occurredAt: z.string(),
   data: z.unknown(),
   prevHash: z.string(),
@@ -154,14 +158,14 @@ export const AuditTrailSchema = z.object({
   verification: z.object({
     valid: z.boolean(),
     checked: z.int(),
-    head: z.string().nullable(),
-    brokenAtSeq: z.int().nullable(),
-    reason: z.string().nullable(),
-    anchored: z.boolean().nullable(),
-    anchorReason: z.string().nullable(),
+    head: z.nullable(z.string()),
+    brokenAtSeq: z.nullable(z.int()),
+    reason: z.nullable(z.string()),
+    anchored: z.nullable(z.boolean()),
+    anchorReason: z.nullable(z.string()),
   }),
-  checkpoint: z
-    .object({
+  checkpoint: z.nullable(
+    z.object({
       signedPayload: z.string(),
       kid: z.string(),
       alg: z.literal('ES256'),
@@ -169,8 +173,8 @@ export const AuditTrailSchema = z.object({
       leaf: z.object({ entityId: z.uuid(), seq: z.int(), hash: z.string() }),
       leafIndex: z.int(),
       proof: z.array(z.string()),
-    })
-    .nullable(),
+    }),
+  ),
 });
 
 export const ProblemSchema = z.object({
@@ -178,20 +182,24 @@ export const ProblemSchema = z.object({
   title: z.string(),
   status: z.int(),
   detail: z.string(),
-  instance: z.string().optional(),
+  instance: z.optional(z.string()),
   errors: z
-    .array(
-      z.object({
-        field: z.string().describe('Where: `body.terms.validity.end`, `query.cursor`, `header.If-Match`, …'),
-        message: z.string(),
-        requirement: z
-          .string()
-          .optional()
-          .describe('422 `enclave-incompatible`: the stable code of the unmet requirement'),
-      }),
+    .optional(
+      z.array(
+        z.object({
+          field: z.string().register(z.globalRegistry, {
+            description: 'Where: `body.terms.validity.end`, `query.cursor`, `header.If-Match`, …',
+          }),
+          message: z.string(),
+          requirement: z.optional(z.string()).register(z.globalRegistry, {
+            description: '422 `enclave-incompatible`: the stable code of the unmet requirement',
+          }),
+        }),
+      ),
     )
-    .optional()
-    .describe('One entry per offending field or unmet requirement (at most 50)'),
+    .register(z.globalRegistry, {
+      description: 'One entry per offending field or unmet requirement (at most 50)',
+    }),
 });
 
 /** What API Gateway itself answers when its authorizer refuses a request, before any function runs. */
@@ -208,7 +216,7 @@ export const MeasurementSetResponseSchema = z.object({
   pcr0: z.string(),
   pcr1: z.string(),
   pcr2: z.string(),
-  pcr8: z.string().nullable(),
+  pcr8: z.nullable(z.string()),
   /** Further pinned PCRs, decimal index → hex; `{}` when the set pins none. */
   additionalPcrs: AdditionalPcrsSchema,
   status: z.enum(MEASUREMENT_SET_STATUSES),
@@ -232,23 +240,21 @@ export const MeasurementSetResponseSchema = z.object({
 export const MeasurementSetListSchema = z.object({ items: z.array(MeasurementSetResponseSchema) });
 
 export const ListEnclavesQuerySchema = z.strictObject({
-  contractId: IdSchema.optional(),
-  status: z.enum(ENCLAVE_STATUSES).optional(),
+  contractId: z.optional(IdSchema),
+  status: z.optional(z.enum(ENCLAVE_STATUSES)),
   limit: countParam(1, 100, 20),
-  cursor: cursorParam(CreatedAtCursorSchema).optional(),
+  cursor: z.optional(cursorParam(CreatedAtCursorSchema)),
 });
 
 export const EnclaveMetricsQuerySchema = z.strictObject({
   limit: countParam(1, 100, 20),
-  cursor: cursorParam(ReportedAtCursorSchema).optional(),
+  cursor: z.optional(cursorParam(ReportedAtCursorSchema)),
 });
 
-const ProvisioningIdSchema = z
-  .string()
-  .nullable()
-  .describe(
+const ProvisioningIdSchema = z.nullable(z.string()).register(z.globalRegistry, {
+  description:
     "The provisioning workflow execution's name (find it in the Step Functions console), or null before the first",
-  );
+});
 
 export const EnclaveResponseSchema = z.object({
   id: z.uuid(),
@@ -256,16 +262,17 @@ export const EnclaveResponseSchema = z.object({
   providerId: z.uuid(),
   contractId: z.uuid(),
   status: z.enum(ENCLAVE_STATUSES),
-  attestation: EnclaveAttestationSchema.nullable(),
+  attestation: z.nullable(EnclaveAttestationSchema),
   configuration: EnclaveConfigurationSchema,
-  metrics: EnclaveMetricsSchema.nullable().describe(
-    'The latest metrics sample, updated in place (no version change); the history is GET /enclaves/{id}/metrics',
-  ),
+  metrics: z.nullable(EnclaveMetricsSchema).register(z.globalRegistry, {
+    description:
+      'The latest metrics sample, updated in place (no version change); the history is GET /enclaves/{id}/metrics',
+  }),
   region: z.string(),
   version: z.int(),
-  instanceId: z.string().nullable(),
+  instanceId: z.nullable(z.string()),
   provisioningId: ProvisioningIdSchema,
-  statusReason: z.string().nullable(),
+  statusReason: z.nullable(z.string()),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -282,34 +289,34 @@ export const EnclaveSummaryResponseSchema = z.object({
     pcr0: z.string(),
     pcr1: z.string(),
     pcr2: z.string(),
-    pcr8: z.string().optional(),
-    name: z.string().optional(),
-    version: z.string().optional(),
+    pcr8: z.optional(z.string()),
+    name: z.optional(z.string()),
+    version: z.optional(z.string()),
   }),
-  attestationVerdict: z.enum(['verified', 'refused', 'voided']).nullable(),
+  attestationVerdict: z.nullable(z.enum(['verified', 'refused', 'voided'])),
   version: z.int(),
-  instanceId: z.string().nullable(),
+  instanceId: z.nullable(z.string()),
   provisioningId: ProvisioningIdSchema,
-  statusReason: z.string().nullable(),
+  statusReason: z.nullable(z.string()),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 
 export const EnclavePageSchema = z.object({
   items: z.array(EnclaveSummaryResponseSchema),
-  nextCursor: z.string().nullable(),
+  nextCursor: z.nullable(z.string()),
 });
 
 export const EnclaveAttestationResponseSchema = z.object({
   enclaveId: z.uuid(),
   status: z.enum(ENCLAVE_STATUSES),
-  instanceId: z.string().nullable(),
+  instanceId: z.nullable(z.string()),
   attestation: EnclaveAttestationSchema,
 });
 
 export const EnclaveMetricsPageSchema = z.object({
-  items: z.array(EnclaveMetricsSchema.extend({ receivedAt: z.string() })),
-  nextCursor: z.string().nullable(),
+  items: z.array(z.extend(EnclaveMetricsSchema, { receivedAt: z.string() })),
+  nextCursor: z.nullable(z.string()),
 });
 
 /** 64 KiB, base64-encoded: the size bound of an attestation document submission (4 × ⌈65536 / 3⌉). */
@@ -317,7 +324,7 @@ export const MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH = 87_384;
 
 /** `POST /enclaves/{id}/attestation`: the parent agent's attestation document (COSE_Sign1, base64). */
 export const AttestationSubmissionSchema = z.strictObject({
-  document: z.base64().min(1).max(MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH),
+  document: z.base64().check(z.minLength(1), z.maxLength(MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH)),
 });
 
 /** `POST /enclaves/{id}/attestation/heartbeat`: where the parent is on its way to the document. */

@@ -1,7 +1,7 @@
-import { z } from 'zod';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { IdSchema } from '../domain/identifiers.ts';
 import { IdentityNameSchema } from '../domain/identity.ts';
+import * as z from '../domain/zod.ts';
 
 /**
  * The one cursor codec of every list: opaque keyset-pagination cursors, base64url of the canonical JSON of
@@ -13,21 +13,23 @@ import { IdentityNameSchema } from '../domain/identity.ts';
 /** The `cursor` query parameter as every list accepts it (base64url, bounded). */
 export const CursorParamSchema = z
   .string()
-  .min(1)
-  .max(400)
-  .regex(/^[A-Za-z0-9_-]+$/, 'an opaque cursor from a previous page (nextCursor)');
+  .check(
+    z.minLength(1),
+    z.maxLength(400),
+    z.regex(/^[A-Za-z0-9_-]+$/, 'an opaque cursor from a previous page (nextCursor)'),
+  );
 
 /**
  * An instant as the API writes it (`Date.prototype.toISOString`: `YYYY-MM-DDTHH:MM:SS.sssZ`), a real
  * calendar date from year 0001 to 9999: what a timestamp column gives back, and what it accepts.
  */
-export const CursorInstantSchema = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
-  .refine((value) => {
+export const CursorInstantSchema = z.string().check(
+  z.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
+  z.refine((value) => {
     const t = Date.parse(value);
     return !Number.isNaN(t) && new Date(t).toISOString() === value && !value.startsWith('0000');
-  });
+  }),
+);
 
 /** Sort keys of the lists: newest first by (createdAt, id); identities by name; samples by reportedAt. */
 export const CreatedAtCursorSchema = z.strictObject({ createdAt: CursorInstantSchema, id: IdSchema });
@@ -39,7 +41,7 @@ export function encodeCursor(position: Record<string, string>): string {
 }
 
 /** The sort key `cursor` holds when `position` accepts it, else undefined. */
-function decodePosition<S extends z.ZodType>(cursor: string, position: S): z.output<S> | undefined {
+function decodePosition<S extends z.ZodMiniType>(cursor: string, position: S): z.output<S> | undefined {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -55,21 +57,24 @@ function decodePosition<S extends z.ZodType>(cursor: string, position: S): z.out
  * case receives a validated position, and anything this API did not issue is a 400 on `query.cursor`
  * before a use case runs (a list under an unknown parent still says the cursor was wrong, not 404).
  * @example
- * const ListQuerySchema = z.strictObject({ cursor: cursorParam(CreatedAtCursorSchema).optional() });
+ * const ListQuerySchema = z.strictObject({ cursor: z.optional(cursorParam(CreatedAtCursorSchema)) });
  */
-export function cursorParam<S extends z.ZodType>(position: S) {
-  return CursorParamSchema.transform((cursor, ctx): z.output<S> => {
-    const decoded = decodePosition(cursor, position);
-    if (decoded === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'not a cursor this API issued: pass nextCursor from the previous page',
-        input: cursor,
-      });
-      return z.NEVER;
-    }
-    return decoded;
-  });
+export function cursorParam<S extends z.ZodMiniType>(position: S) {
+  return z.pipe(
+    CursorParamSchema,
+    z.transform((cursor: string, ctx): z.output<S> => {
+      const decoded = decodePosition(cursor, position);
+      if (decoded === undefined) {
+        ctx.issues.push({
+          code: 'custom',
+          message: 'not a cursor this API issued: pass nextCursor from the previous page',
+          input: cursor,
+        });
+        return z.NEVER;
+      }
+      return decoded;
+    }),
+  );
 }
 
 /**

@@ -1,8 +1,8 @@
-import { z } from 'zod';
 import { OptionalReasonSchema, ReasonSchema } from '../domain/contract.ts';
 import { ContractTermsSchema } from '../domain/contract-terms.ts';
 import { EnclaveConfigurationSchema } from '../domain/enclave.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
+import * as z from '../domain/zod.ts';
 import {
   AttestationAcceptedSchema,
   AttestationHeartbeatResponseSchema,
@@ -32,7 +32,7 @@ type JsonSchema = Record<string, unknown>;
  * The schemas the document names (`#/components/schemas/<name>`), responses and requests apart: zod
  * renders a schema's output (what the server sends) and input (what it accepts) differently.
  */
-const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
+const RESPONSE_SCHEMAS: Record<string, z.ZodMiniType> = {
   Problem: ProblemSchema,
   GatewayMessage: GatewayMessageSchema,
   Health: HealthSchema,
@@ -57,7 +57,7 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
 };
 
 /** Request bodies are named after what they do; one used by several routes is named once. */
-const REQUEST_NAMES = new Map<z.ZodType, string>([
+const REQUEST_NAMES = new Map<z.ZodMiniType, string>([
   [ProposeMeasurementsSchema, 'ProposeMeasurementSet'],
   [ApproveMeasurementsSchema, 'ApproveMeasurementSet'],
   [ReasonSchema, 'Reason'],
@@ -65,17 +65,17 @@ const REQUEST_NAMES = new Map<z.ZodType, string>([
 ]);
 
 /** Parts several request bodies share, named once (inputs: what the server accepts). */
-const REQUEST_PARTS: Record<string, z.ZodType> = {
+const REQUEST_PARTS: Record<string, z.ZodMiniType> = {
   ContractTermsInput: ContractTermsSchema,
   EnclaveConfigurationInput: EnclaveConfigurationSchema,
 };
 
-function requestName(route: RouteDefinition, body: z.ZodType): string {
+function requestName(route: RouteDefinition, body: z.ZodMiniType): string {
   return `${REQUEST_NAMES.get(body) ?? `${route.id[0]!.toUpperCase()}${route.id.slice(1)}`}Request`;
 }
 
 function componentSchemas(
-  named: ReadonlyMap<string, z.ZodType>,
+  named: ReadonlyMap<string, z.ZodMiniType>,
   io: 'input' | 'output',
 ): Record<string, JsonSchema> {
   const registry = z.registry<{ id: string }>();
@@ -94,7 +94,7 @@ function componentSchemas(
   );
 }
 
-function inlineSchemaOf(schema: z.ZodType): JsonSchema {
+function inlineSchemaOf(schema: z.ZodMiniType): JsonSchema {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io: 'input',
@@ -241,7 +241,7 @@ const PARAMETERS = {
 };
 
 /** Whether a response schema is a versioned resource (it carries `version`, and its ETag). */
-function isVersioned(schema: z.ZodType): boolean {
+function isVersioned(schema: z.ZodMiniType): boolean {
   const shape = (schema as { shape?: Record<string, unknown> }).shape;
   return shape !== undefined && 'version' in shape;
 }
@@ -294,7 +294,7 @@ const SECURITY = {
 
 /** OpenAPI 3.1, generated from the route table and the same zod schemas that validate requests. */
 export function openApiDocument(): JsonSchema {
-  const requestSchemas = new Map<string, z.ZodType>(Object.entries(REQUEST_PARTS));
+  const requestSchemas = new Map<string, z.ZodMiniType>(Object.entries(REQUEST_PARTS));
   for (const route of ROUTES as readonly RouteDefinition[]) {
     const body = route.request?.body;
     if (body) requestSchemas.set(requestName(route, body), body);

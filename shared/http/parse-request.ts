@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { ZodError, type z } from 'zod';
 import { DomainError, type FieldIssue, UnauthorizedError, ValidationError } from '../domain/errors.ts';
+import type * as z from '../domain/zod.ts';
 import {
   fingerprintOf,
   IDEMPOTENCY_KEY_PATTERN,
@@ -63,7 +63,7 @@ function checkContentType(value: string | undefined): void {
   }
 }
 
-function issuesOf(error: ZodError, prefix: string): FieldIssue[] {
+function issuesOf(error: z.core.$ZodError, prefix: string): FieldIssue[] {
   return error.issues.slice(0, 50).map((i) => {
     const path = i.path.map(String).join('.');
     const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.slice(0, 10).join(', ')})` : '';
@@ -71,7 +71,7 @@ function issuesOf(error: ZodError, prefix: string): FieldIssue[] {
   });
 }
 
-function validate(schema: z.ZodType | undefined, value: unknown, part: string): unknown {
+function validate(schema: z.ZodMiniType | undefined, value: unknown, part: string): unknown {
   if (!schema) {
     const empty =
       value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
@@ -218,5 +218,3 @@ export function parseRequest(route: RouteDefinition, event: APIGatewayProxyEvent
     subject: typeof subject === 'string' ? subject : undefined,
   };
 }
-
-export { ZodError };

@@ -1,4 +1,3 @@
-import type { z } from 'zod';
 import {
   CreateContractSchema,
   OptionalReasonSchema,
@@ -9,6 +8,7 @@ import {
 import { EnclaveMetricsSchema, LocalCreateEnclaveSchema, UpdateEnclaveSchema } from '../domain/enclave.ts';
 import { CreateIdentitySchema, RegisterKeySchema } from '../domain/identity.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
+import type * as z from '../domain/zod.ts';
 import {
   AttestationAcceptedSchema,
   AttestationHeartbeatResponseSchema,
@@ -96,13 +96,15 @@ export interface RouteDefinition {
    */
   readonly errors?: readonly (404 | 409 | 410 | 422)[];
   readonly request?: {
-    readonly params?: z.ZodType;
-    readonly query?: z.ZodType;
-    readonly body?: z.ZodType;
+    readonly params?: z.ZodMiniType;
+    readonly query?: z.ZodMiniType;
+    readonly body?: z.ZodMiniType;
     /** Headers the route reads (documented in OpenAPI). */
     readonly headers?: readonly ('If-Match' | 'Idempotency-Key')[];
   };
-  readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
+  readonly responses: Readonly<
+    Record<number, { readonly description: string; readonly schema?: z.ZodMiniType }>
+  >;
   /**
    * Where a 201's resource is read (the Location header): a path whose `{name}`s are read from the response
    * body. A key and a measurement set are read in the list that holds them.

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../domain/zod.ts';
 
 /**
  * The runtime configuration of every function, parsed once per cold start from the environment. This is
@@ -7,43 +7,43 @@ import { z } from 'zod';
 const ConfigSchema = z.discriminatedUnion('DATABASE_DRIVER', [
   z.object({
     DATABASE_DRIVER: z.literal('data-api'),
-    DATA_API_RESOURCE_ARN: z.string().min(1),
-    DATA_API_SECRET_ARN: z.string().min(1),
-    DATABASE_NAME: z.string().min(1),
+    DATA_API_RESOURCE_ARN: z.string().check(z.minLength(1)),
+    DATA_API_SECRET_ARN: z.string().check(z.minLength(1)),
+    DATABASE_NAME: z.string().check(z.minLength(1)),
     /** Only for the local stack's Data API emulator. */
-    DATA_API_ENDPOINT: z.url().optional(),
+    DATA_API_ENDPOINT: z.optional(z.url()),
   }),
-  z.object({ DATABASE_DRIVER: z.literal('postgres'), DATABASE_URL: z.string().min(1) }),
-  z.object({ DATABASE_DRIVER: z.literal('pglite'), PGLITE_DATA_DIR: z.string().optional() }),
+  z.object({ DATABASE_DRIVER: z.literal('postgres'), DATABASE_URL: z.string().check(z.minLength(1)) }),
+  z.object({ DATABASE_DRIVER: z.literal('pglite'), PGLITE_DATA_DIR: z.optional(z.string()) }),
 ]);
 
 const CommonSchema = z.object({
   /** `kms` in AWS; `local` only in the local stack (a node:crypto key). */
-  SIGNER: z.enum(['kms', 'local']).default('kms'),
+  SIGNER: z._default(z.enum(['kms', 'local']), 'kms'),
   /** KMS key id, ARN or alias of the platform's asymmetric ECC_NIST_P256 signing key. */
-  SIGNING_KEY_ID: z.string().optional(),
-  EVENT_BUS_NAME: z.string().optional(),
+  SIGNING_KEY_ID: z.optional(z.string()),
+  EVENT_BUS_NAME: z.optional(z.string()),
   /** Base URI of problem `type`s. */
-  PROBLEM_TYPE_BASE: z.url().default('https://problems.enclave-contracts.dev/'),
-  AWS_REGION: z.string().optional(),
+  PROBLEM_TYPE_BASE: z._default(z.url(), 'https://problems.enclave-contracts.dev/'),
+  AWS_REGION: z.optional(z.string()),
   /**
    * The provisioning workflow's DynamoDB table (nonces and task tokens, `NONCE_TABLE`'s layout). Set only
    * for functions that use the workflow ports; its presence is what builds `Dependencies.workflow`.
    */
-  WORKFLOW_TABLE_NAME: z.string().min(1).optional(),
+  WORKFLOW_TABLE_NAME: z.optional(z.string().check(z.minLength(1))),
   /**
    * The IAM role (name, not ARN) enclave parent instances run with: the only role whose sessions the `iam`
    * routes accept. Unset or empty means no caller is accepted (fail closed).
    */
-  PARENT_ROLE_NAME: z.string().optional(),
+  PARENT_ROLE_NAME: z.optional(z.string()),
 });
 
 export type DatabaseConfig = z.infer<typeof ConfigSchema>;
 export type RuntimeConfig = z.infer<typeof CommonSchema> & { database: DatabaseConfig };
 
 export function parseConfig(env: Record<string, string | undefined>): RuntimeConfig {
-  const database = ConfigSchema.parse(env);
-  const common = CommonSchema.parse(env);
+  const database = z.parse(ConfigSchema, env);
+  const common = z.parse(CommonSchema, env);
   if (common.SIGNER === 'kms' && !common.SIGNING_KEY_ID) {
     throw new Error('SIGNING_KEY_ID is required when SIGNER=kms');
   }

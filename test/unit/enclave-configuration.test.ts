@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import {
   CreateEnclaveSchema,
   EgressRuleSchema,
@@ -12,6 +11,7 @@ import {
   SIMULATION_FAULTS,
   UpdateEnclaveSchema,
 } from '../../shared/domain/enclave.ts';
+import * as z from '../../shared/domain/zod.ts';
 
 const PCR0 = 'A1'.repeat(48);
 const PCR1 = 'b2'.repeat(48);
@@ -55,7 +55,7 @@ function withValue(obj: unknown, path: (string | number)[], value: unknown): Rec
   return copy;
 }
 
-const issuePaths = (result: { success: boolean; error?: z.ZodError }) =>
+const issuePaths = (result: { success: boolean; error?: z.core.$ZodError }) =>
   result.error?.issues.map((i) => i.path.join('.')) ?? [];
 
 describe('EnclaveConfigurationSchema', () => {
@@ -308,7 +308,7 @@ describe('malformed configurations (property)', () => {
         for (const schema of [EnclaveConfigurationSchema, CreateEnclaveSchema, LocalCreateEnclaveSchema]) {
           const result = schema.safeParse(input);
           if (!result.success) {
-            expect(result.error).toBeInstanceOf(z.ZodError);
+            expect(result.error).toBeInstanceOf(z.core.$ZodError);
             expect(result.error.issues.length).toBeGreaterThan(0);
           }
         }

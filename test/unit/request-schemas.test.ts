@@ -14,15 +14,15 @@ import { ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
 const UPPER = '3F2504E0-4F89-41D3-9A0C-0305E82C3301';
 
 type Def = Record<string, unknown> & { type?: string; format?: string };
-const isSchema = (v: unknown): v is z.ZodType =>
+const isSchema = (v: unknown): v is z.core.$ZodType =>
   typeof v === 'object' && v !== null && '_zod' in v && typeof (v as { _zod: unknown })._zod === 'object';
 
 /** Every UUID-format string schema reachable from `root`, with where it sits. */
-function uuidSchemas(root: z.ZodType, at: string): { at: string; schema: z.ZodType }[] {
-  const found: { at: string; schema: z.ZodType }[] = [];
+function uuidSchemas(root: z.core.$ZodType, at: string): { at: string; schema: z.core.$ZodType }[] {
+  const found: { at: string; schema: z.core.$ZodType }[] = [];
   // Ancestors only: one schema (the id schema) appears at many places, but a recursive one must end.
   const ancestors = new Set<unknown>();
-  const walk = (schema: z.ZodType, path: string) => {
+  const walk = (schema: z.core.$ZodType, path: string) => {
     if (ancestors.has(schema)) return;
     ancestors.add(schema);
     const def = (schema as unknown as { _zod: { def: Def } })._zod.def;
@@ -68,7 +68,7 @@ describe('ids in requests', () => {
 
   it.each(REQUEST_SCHEMAS)('%s: every id is read in its canonical lower-case form', (name, schema) => {
     for (const { at, schema: id } of uuidSchemas(schema, name)) {
-      expect(id.safeParse(UPPER).data, at).toBe(UPPER.toLowerCase());
+      expect(z.safeParse(id, UPPER).data, at).toBe(UPPER.toLowerCase());
     }
   });
 
@@ -82,8 +82,8 @@ describe('ids in requests', () => {
     const careless = z.strictObject({ nested: z.array(z.strictObject({ id: z.uuid().optional() })) });
     const [found] = uuidSchemas(careless, 'careless');
     expect(found?.at).toBe('careless.nested.id');
-    expect(found!.schema.safeParse(UPPER).data).toBe(UPPER);
-    expect(uuidSchemas(z.strictObject({ id: IdSchema }), 'x')[0]!.schema.parse(UPPER)).toBe(
+    expect(z.safeParse(found!.schema, UPPER).data).toBe(UPPER);
+    expect(z.parse(uuidSchemas(z.strictObject({ id: IdSchema }), 'x')[0]!.schema, UPPER)).toBe(
       UPPER.toLowerCase(),
     );
   });
