@@ -44,6 +44,11 @@ export interface DataApiDatabaseOptions {
    * settings (give it `maxAttempts: 1` so 5xx retries do not multiply).
    */
   readonly client?: RDSDataClient;
+  /**
+   * Where the client it creates sends its calls when not to AWS: the local stack's Data API emulator, with
+   * placeholder credentials. Ignored when `client` is given.
+   */
+  readonly endpoint?: { readonly url: string; readonly region: string };
   /** Retry budget for transient errors (defaults: {@link DEFAULT_DATA_API_RETRY}, ~20 s for a resume). */
   readonly retry?: Partial<DataApiRetryOptions>;
 }
@@ -72,7 +77,19 @@ export class DataApiDatabase implements Database {
   private readonly retry: DataApiRetryOptions;
 
   constructor(private readonly options: DataApiDatabaseOptions) {
-    this.client = options.client ?? new RDSDataClient({ maxAttempts: 1 });
+    const endpoint = options.endpoint;
+    this.client =
+      options.client ??
+      new RDSDataClient({
+        maxAttempts: 1,
+        ...(endpoint
+          ? {
+              endpoint: endpoint.url,
+              region: endpoint.region,
+              credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+            }
+          : {}),
+      });
     this.ownsClient = options.client === undefined;
     this.retry = { ...DEFAULT_DATA_API_RETRY, ...options.retry };
   }

@@ -40,7 +40,9 @@ export function useRuntime(deps: Dependencies): void {
  * debug-mode enclaves, the simulator's attestation root) exist only where the local stack installs them
  * with `useRuntime`, whatever the environment says.
  *
- * Each `if` tests its constant literally (not through a helper): that is what esbuild can fold.
+ * Each `if` tests its constant literally (not through a helper): that is what esbuild can fold. Only our
+ * own modules are imported dynamically: a dynamic import keeps every export of its target, and an AWS SDK
+ * package's exports are all its commands.
  */
 export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies> {
   const [db, signer, workflow] = await Promise.all([
@@ -73,17 +75,8 @@ async function openWorkflow(config: RuntimeConfig): Promise<WorkflowPorts | unde
 
 async function openWorkflowTable(tableName: string): Promise<Pick<WorkflowPorts, 'nonces' | 'taskTokens'>> {
   if (typeof __BUNDLED_WORKFLOW_TABLE__ === 'undefined' || __BUNDLED_WORKFLOW_TABLE__) {
-    const [{ DynamoDBClient }, { DynamoDbNonceStore }, { DynamoDbTaskTokenStore }] = await Promise.all([
-      import('@aws-sdk/client-dynamodb'),
-      import('../workflow/dynamodb-nonce-store.ts'),
-      import('../workflow/dynamodb-task-token-store.ts'),
-    ]);
-    // One DynamoDB client for both stores (same table).
-    const client = new DynamoDBClient({});
-    return {
-      nonces: new DynamoDbNonceStore({ tableName, client }),
-      taskTokens: new DynamoDbTaskTokenStore({ tableName, client }),
-    };
+    const { openWorkflowTable: open } = await import('../workflow/dynamodb-workflow-table.ts');
+    return open(tableName);
   } else {
     return { nonces: unavailable('workflowTable'), taskTokens: unavailable('workflowTable') };
   }
@@ -112,24 +105,13 @@ async function openDatabase(config: RuntimeConfig): Promise<Database> {
     const db = config.database;
     switch (db.DATABASE_DRIVER) {
       case 'data-api': {
-        const [{ DataApiDatabase }, { RDSDataClient }] = await Promise.all([
-          import('../database/data-api-database.ts'),
-          import('@aws-sdk/client-rds-data'),
-        ]);
+        const { DataApiDatabase } = await import('../database/data-api-database.ts');
         return new DataApiDatabase({
           resourceArn: db.DATA_API_RESOURCE_ARN,
           secretArn: db.DATA_API_SECRET_ARN,
           database: db.DATABASE_NAME,
           ...(db.DATA_API_ENDPOINT
-            ? {
-                client: new RDSDataClient({
-                  endpoint: db.DATA_API_ENDPOINT,
-                  region: config.AWS_REGION ?? 'eu-central-1',
-                  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-                  // The adapter owns the retry policy (DatabaseResumingException is not retried by the SDK).
-                  maxAttempts: 1,
-                }),
-              }
+            ? { endpoint: { url: db.DATA_API_ENDPOINT, region: config.AWS_REGION ?? 'eu-central-1' } }
             : {}),
         });
       }

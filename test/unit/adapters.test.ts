@@ -1,5 +1,7 @@
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { WORKFLOW_STEPS } from '../../shared/enclaves/provisioning-workflow.ts';
+import { defineRoute } from '../../shared/http/api-handler.ts';
 import { ROUTES } from '../../shared/http/routes.ts';
 import {
   ADAPTERS,
@@ -125,5 +127,32 @@ describe('restrictTo', () => {
     const { workflow: _, ...deps } = fullDependencies();
     expect(restrictTo(deps, ADAPTERS).workflow).toBeUndefined();
     expect('workflow' in restrictTo(deps, ADAPTERS)).toBe(false);
+  });
+});
+
+describe('defineRoute', () => {
+  /** GET /api/v1/health as API Gateway hands it to the function (public: no grant, no adapter). */
+  const health = {
+    version: '2.0',
+    routeKey: 'GET /api/v1/health',
+    rawPath: '/api/v1/health',
+    rawQueryString: '',
+    headers: {},
+    isBase64Encoded: false,
+    requestContext: { requestId: 'request', http: { method: 'GET', path: '/api/v1/health' } },
+  } as unknown as APIGatewayProxyEventV2;
+
+  it("hands the implementation only the adapters of the route's grants, whatever was installed", async () => {
+    const seen: unknown[] = [];
+    const handler = defineRoute('getHealth', fullDependencies(), async (_request, deps) => {
+      seen.push(deps.now());
+      await deps.db.query('SELECT 1'); // getHealth has no database grant
+      return { status: 200, body: { status: 'ok' } };
+    });
+    const response = await handler(health, {} as Context);
+    expect(seen).toEqual([new Date(0)]);
+    expect(response.statusCode).toBe(500);
+    expect(JSON.parse(response.body ?? '{}')).toMatchObject({ status: 500 });
+    expect(response.body).not.toMatch(/adapter/); // the cause is logged, never told to the client
   });
 });

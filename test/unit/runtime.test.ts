@@ -1,4 +1,7 @@
+import { PGlite } from '@electric-sql/pglite';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pgliteBackend, startDataApiEmulator } from '../../infra/local/data-api-emulator.ts';
+import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import { parseConfig } from '../../shared/runtime/config.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { buildRuntime } from '../../shared/runtime/runtime.ts';
@@ -58,5 +61,25 @@ describe('buildRuntime', () => {
 
   it('refuses an empty WORKFLOW_TABLE_NAME instead of building ports on no table', () => {
     expect(() => parseConfig({ ...BASE, WORKFLOW_TABLE_NAME: '' })).toThrow();
+  });
+
+  it('reaches the Data API at DATA_API_ENDPOINT (the local emulator) with the data-api driver', async () => {
+    const pg = new PGlite();
+    const emulator = await startDataApiEmulator({ backend: pgliteBackend(pg) });
+    try {
+      const deps = await build({
+        DATABASE_DRIVER: 'data-api',
+        DATA_API_RESOURCE_ARN: emulator.resourceArn,
+        DATA_API_SECRET_ARN: emulator.secretArn,
+        DATABASE_NAME: 'postgres',
+        DATA_API_ENDPOINT: emulator.endpoint,
+      });
+      expect(deps.db).toBeInstanceOf(DataApiDatabase);
+      const { rows } = await deps.db.query('SELECT 41 + 1 AS answer');
+      expect(rows).toEqual([{ answer: 42 }]);
+    } finally {
+      await emulator.close();
+      await pg.close();
+    }
   });
 });
