@@ -5,6 +5,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import * as z from '../../shared/domain/zod.ts';
+import { mapStacksWhenBundled } from '../../shared/runtime/source-mapped-stacks.ts';
 
 /**
  * The schema migration custom resource (infra/constructs/database.ts): on Create and Update it applies the
@@ -26,6 +27,8 @@ const PropertiesSchema = z.object({
   /** Not read: it is there so CloudFormation sends an Update whenever a migration changes. */
   MigrationsHash: z.string().check(z.minLength(1)),
 });
+
+mapStacksWhenBundled(import.meta.url);
 
 const logger = new Logger();
 // The adapter owns the retry policy (the SDK does not retry DatabaseResumingException); no second layer.

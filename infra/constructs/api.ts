@@ -6,7 +6,14 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { type Grant, ROUTES, type RouteDefinition, usesWorkflow } from '../../shared/http/routes.ts';
+import { openApiDocument } from '../../shared/http/openapi.ts';
+import {
+  type Grant,
+  ROUTES,
+  type RouteDefinition,
+  type RouteId,
+  usesWorkflow,
+} from '../../shared/http/routes.ts';
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
@@ -179,6 +186,7 @@ export class ContractsApi extends Construct {
       entry: route.handler,
       description: `${route.method} ${route.path}: ${route.summary}`.slice(0, 256),
       adapters: adaptersOf(route.grants),
+      constants: ROUTE_CONSTANTS[route.id as RouteId]?.(),
       logs: props.logs,
       environment: usesWorkflow(route)
         ? { ...props.environment, ...requireWorkflow(props, route).environment }
@@ -229,6 +237,12 @@ export class ContractsApi extends Construct {
     }
   }
 }
+
+/** What a route's bundle carries computed at synth (see `AppFunctionProps.constants`). */
+const ROUTE_CONSTANTS: Partial<Record<RouteId, () => Record<string, unknown>>> = {
+  // functions/api/openapi/get.ts: the document, serialized, instead of its generation on every cold start.
+  getOpenApi: () => ({ __OPENAPI_JSON__: JSON.stringify(openApiDocument()) }),
+};
 
 function requireWorkflow(
   props: ContractsApiProps,

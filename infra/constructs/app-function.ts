@@ -39,6 +39,12 @@ export interface AppFunctionProps {
    * only these are bundled, so a function parses and constructs nothing it may not use.
    */
   readonly adapters: readonly Adapter[];
+  /**
+   * Values known at synth that the code reads as compile-time constants (esbuild `define`: each name
+   * becomes its value, as JSON), so that no cold start computes them.
+   * @default none
+   */
+  readonly constants?: Readonly<Record<string, unknown>>;
   /** Where the function's logs go and for how long. */
   readonly logs: LogSettings;
   /** The runtime configuration (see `shared/runtime/config.ts`); `POWERTOOLS_*` are added here. */
@@ -120,7 +126,8 @@ export class AppFunction extends Construct implements iam.IGrantable {
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-        NODE_OPTIONS: '--enable-source-maps',
+        // No --enable-source-maps: it parses the map on every cold start. Stacks are mapped when rendered
+        // (shared/runtime/source-mapped-stacks.ts), from the map shipped beside the bundle.
       },
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: projectPath('package-lock.json'),
@@ -139,7 +146,12 @@ export class AppFunction extends Construct implements iam.IGrantable {
         externalModules: [],
         // Relative to the project root, where esbuild runs.
         esbuildArgs: { '--alias': LOCAL_ONLY_MODULES.map((name) => `${name}=${LOCAL_ONLY_STUB}`) },
-        define: bundleDefines(props.adapters),
+        define: {
+          ...bundleDefines(props.adapters),
+          ...Object.fromEntries(
+            Object.entries(props.constants ?? {}).map(([k, v]) => [k, JSON.stringify(v)]),
+          ),
+        },
         commandHooks: props.commandHooks,
       },
     });

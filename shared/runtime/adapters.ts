@@ -39,14 +39,17 @@ export function adaptersOf(grants: readonly AdapterGrant[]): Adapter[] {
 
 /**
  * The compile-time constants that tell `shared/runtime/runtime.ts` which adapters a bundle holds (esbuild
- * `define`, see `AppFunction`): `__BUNDLED_DATABASE__` and so on, each `true` or `false`. esbuild drops the
+ * `define`, see `AppFunction`): `__BUNDLED__`, and `__BUNDLED_DATABASE__` and so on, each `true` or `false`. esbuild drops the
  * branches guarded by a `false` one, and with them the imports of the adapters and their SDK clients.
  * Unbundled code (tests, the local stack) sees none of them and may build any adapter.
  */
 export function bundleDefines(adapters: readonly Adapter[]): Record<string, string> {
-  return Object.fromEntries(
-    ADAPTERS.map((adapter) => [bundleConstant(adapter), String(adapters.includes(adapter))]),
-  );
+  return {
+    __BUNDLED__: 'true',
+    ...Object.fromEntries(
+      ADAPTERS.map((adapter) => [bundleConstant(adapter), String(adapters.includes(adapter))]),
+    ),
+  };
 }
 
 function bundleConstant(adapter: Adapter): string {

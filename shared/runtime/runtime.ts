@@ -5,6 +5,7 @@ import type { WorkflowPorts } from '../workflow/workflow-ports.ts';
 import { unavailable } from './adapters.ts';
 import { parseConfig, type RuntimeConfig } from './config.ts';
 import type { Dependencies } from './dependencies.ts';
+import { mapStacksWhenBundled } from './source-mapped-stacks.ts';
 
 /**
  * Which adapters this bundle holds: replaced by `true` or `false` when `AppFunction` bundles a function
@@ -17,6 +18,8 @@ declare const __BUNDLED_SIGNER__: boolean | undefined;
 declare const __BUNDLED_WORKFLOW_TABLE__: boolean | undefined;
 declare const __BUNDLED_TASK_CALLBACKS__: boolean | undefined;
 declare const __BUNDLED_INSTANCES__: boolean | undefined;
+
+mapStacksWhenBundled(import.meta.url);
 
 /**
  * Composition root: builds the adapters once per cold start from the parsed configuration. The local stack

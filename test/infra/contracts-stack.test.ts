@@ -11,7 +11,7 @@
  * its own (SYNTH_TIMEOUT_MS). The provisioning workflow's own assertions are in enclave-workflow.test.ts.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +31,7 @@ import {
   startDataApiEmulator,
 } from '../../infra/local/data-api-emulator.ts';
 import { projectPath } from '../../infra/project-paths.ts';
+import { openApiDocument } from '../../shared/http/openapi.ts';
 import { type Grant, ROUTES } from '../../shared/http/routes.ts';
 import { type CfnResource, StackTemplate, type Statement, target } from '../support/stack-template.ts';
 
@@ -632,6 +633,86 @@ describe('bundles', () => {
       const external = imported.filter((spec) => !spec.startsWith('node:') && !builtins.has(spec));
       expect(external, fn.node.path).toEqual([]);
     }
+  });
+
+  it('hold the EC2 client only where a function controls instances (Compensate, enforcement)', () => {
+    // "AmazonEC2" is the EC2 client's service name: in its bundle whatever the minifier renames.
+    const withEc2 = appFunctions().filter((fn) =>
+      readFileSync(join(assetDirOf(fn), 'index.mjs'), 'utf8').includes('AmazonEC2'),
+    );
+    expect(withEc2.map((fn) => fn.node.path).sort()).toEqual(
+      [stack.enclaveWorkflow.steps.Compensate, stack.enclaveWorkflow.enforcement]
+        .map((fn) => fn.node.path)
+        .sort(),
+    );
+  });
+
+  it('of every API route are at most 600 KB (issue 10: the cold-start budget)', () => {
+    for (const [id, fn] of stack.api.functions) {
+      const size = statSync(join(assetDirOf(fn), 'index.mjs')).size;
+      expect(size / 1024, id).toBeLessThanOrEqual(600);
+    }
+  });
+
+  it('run without --enable-source-maps: the map is read when a stack is rendered', () => {
+    for (const fn of appFunctions()) {
+      const cfn = resources[logicalId(fn.function)]!;
+      const variables = (cfn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(variables.NODE_OPTIONS, fn.node.path).toBeUndefined();
+      expect(existsSync(join(assetDirOf(fn), 'index.mjs.map')), fn.node.path).toBe(true);
+    }
+  });
+
+  describe('the bundled public routes, run as Lambda runs them', () => {
+    const run = promisify(execFile);
+
+    /** Plain Node.js 24, the function's own environment from the template, one GET event. */
+    async function get(routeId: string, path: string): Promise<{ statusCode: number; body: string }> {
+      const fn = stack.api.functions.get(routeId)!;
+      const variables = (
+        resources[logicalId(fn.function)]!.Properties.Environment as {
+          Variables: Record<string, unknown>;
+        }
+      ).Variables;
+      const environment = Object.fromEntries(
+        Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : `arn:aws:test:::${k}`]),
+      );
+      const event = {
+        version: '2.0',
+        routeKey: `GET ${path}`,
+        rawPath: path,
+        rawQueryString: '',
+        headers: {},
+        isBase64Encoded: false,
+        requestContext: { requestId: 'request', http: { method: 'GET', path } },
+      };
+      const script =
+        'const { handler } = await import(process.env.BUNDLE); process.stdout.write(JSON.stringify(await handler(JSON.parse(process.env.EVENT), {})));';
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+        env: {
+          ...environment,
+          PATH: process.env.PATH,
+          BUNDLE: join(assetDirOf(fn), 'index.mjs'),
+          EVENT: JSON.stringify(event),
+          AWS_REGION: 'eu-central-1',
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+        },
+      });
+      return JSON.parse(stdout.trim().split('\n').at(-1)!) as { statusCode: number; body: string };
+    }
+
+    it('GET /health answers 200', async () => {
+      const response = await get('getHealth', '/api/v1/health');
+      expect(response.statusCode).toBe(200);
+      expect(JSON.parse(response.body)).toEqual({ status: 'ok' });
+    }, 60_000);
+
+    it('GET /openapi.json answers the document generated from the route table, compiled in at synth', async () => {
+      const response = await get('getOpenApi', '/api/v1/openapi.json');
+      expect(response.statusCode).toBe(200);
+      expect(JSON.parse(response.body)).toEqual(JSON.parse(JSON.stringify(openApiDocument())));
+    }, 60_000);
   });
 
   it('the migration bundle carries the SQL migrations', () => {

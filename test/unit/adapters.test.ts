@@ -69,13 +69,14 @@ describe('adaptersOf', () => {
 describe('bundleDefines', () => {
   it('defines every adapter constant, true for the held ones only', () => {
     expect(bundleDefines(['database', 'taskCallbacks'])).toEqual({
+      __BUNDLED__: 'true',
       __BUNDLED_DATABASE__: 'true',
       __BUNDLED_SIGNER__: 'false',
       __BUNDLED_WORKFLOW_TABLE__: 'false',
       __BUNDLED_TASK_CALLBACKS__: 'true',
       __BUNDLED_INSTANCES__: 'false',
     });
-    expect(Object.keys(bundleDefines([]))).toHaveLength(ADAPTERS.length);
+    expect(Object.keys(bundleDefines([]))).toHaveLength(ADAPTERS.length + 1);
   });
 });
 

@@ -2,7 +2,16 @@ import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { openApiDocument } from '../../../shared/http/openapi.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-const document = openApiDocument();
+/** In the deployed bundle: the document as JSON, generated at synth (see `ContractsApi`). */
+declare const __OPENAPI_JSON__: string | undefined;
+
+/**
+ * The document, from the route table and the schemas that validate every request. The bundle carries it
+ * generated at synth, so no cold start generates it (and the generator is not bundled); unbundled (the
+ * local stack, tests) it is generated here, by the same function.
+ */
+const document: unknown =
+  typeof __OPENAPI_JSON__ === 'string' ? JSON.parse(__OPENAPI_JSON__) : openApiDocument();
 
 export const handler = defineRoute('getOpenApi', await runtime(), async () => ({
   status: 200,

@@ -11,7 +11,7 @@ export interface ProblemDetailsOptions {
 
 /**
  * Turns any error into RFC 9457 problem+json. Client errors carry their message; server errors are logged
- * with the request id (message and name only: no request body, no personal data) and answered generically.
+ * with the request id (message, name and stack only: no request body, no personal data) and answered generically.
  */
 export function problemDetails(
   options: ProblemDetailsOptions,
@@ -27,6 +27,8 @@ export function problemDetails(
           errorName: error?.name,
           errorMessage: error?.message,
           cause: (error?.cause as Error | undefined)?.name,
+          // Where it failed, in the TypeScript sources (see shared/runtime/source-mapped-stacks.ts).
+          stack: error?.stack,
         });
       }
       const problem = problemOf(error, options.typeBase, requestId);
