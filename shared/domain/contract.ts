@@ -58,38 +58,42 @@ export interface ContractData {
   readonly updatedAt: string;
 }
 
-const Title = text({ min: 1, max: 200 });
-const Description = text({ max: 5000, lines: 'multi' });
+const Title = z.lazy(() => text({ min: 1, max: 200 }));
+const Description = z.lazy(() => text({ max: 5000, lines: 'multi' }));
 
-export const CreateContractSchema = z.strictObject({
-  title: Title,
-  description: z._default(Description, ''),
-  consumerId: IdSchema,
-  /** Only admins create on behalf of a provider; providers create as themselves. */
-  providerId: z.optional(IdSchema),
-  terms: ContractTermsSchema,
-});
+export const CreateContractSchema = z.lazy(() =>
+  z.strictObject({
+    title: Title,
+    description: z._default(Description, ''),
+    consumerId: IdSchema,
+    /** Only admins create on behalf of a provider; providers create as themselves. */
+    providerId: z.optional(IdSchema),
+    terms: ContractTermsSchema,
+  }),
+);
 export type CreateContract = z.infer<typeof CreateContractSchema>;
 
-export const UpdateContractSchema = z
-  .strictObject({
-    title: z.optional(Title),
-    description: z.optional(Description),
-    terms: z.optional(ContractTermsSchema),
-  })
-  .check(
-    z.refine((u) => u.title !== undefined || u.description !== undefined || u.terms !== undefined, {
-      message: 'at least one of title, description, terms is required',
-    }),
-  );
+export const UpdateContractSchema = z.lazy(() =>
+  z
+    .strictObject({
+      title: z.optional(Title),
+      description: z.optional(Description),
+      terms: z.optional(ContractTermsSchema),
+    })
+    .check(
+      z.refine((u) => u.title !== undefined || u.description !== undefined || u.terms !== undefined, {
+        message: 'at least one of title, description, terms is required',
+      }),
+    ),
+);
 export type UpdateContract = z.infer<typeof UpdateContractSchema>;
 
-export const SignContractSchema = z.extend(KeySignatureSchema, { type: z.literal('digital') });
+export const SignContractSchema = z.lazy(() => z.extend(KeySignatureSchema, { type: z.literal('digital') }));
 export type SignContract = z.infer<typeof SignContractSchema>;
 
-const Reason = text({ min: 1, max: 1000, lines: 'multi' });
-export const ReasonSchema = z.strictObject({ reason: Reason });
-export const OptionalReasonSchema = z.strictObject({ reason: z.optional(Reason) });
+const Reason = z.lazy(() => text({ min: 1, max: 1000, lines: 'multi' }));
+export const ReasonSchema = z.lazy(() => z.strictObject({ reason: Reason }));
+export const OptionalReasonSchema = z.lazy(() => z.strictObject({ reason: z.optional(Reason) }));
 
 /**
  * The most a contract's title, description and terms may take together, measured as one database row
@@ -239,15 +243,17 @@ export function partyRoleOf(
   return null;
 }
 
-export const SignatureSchema = z.object({
-  role: z.enum(['provider', 'consumer', 'platform']),
-  identityId: z.nullable(z.uuid()),
-  type: z.literal('digital'),
-  kid: z.string(),
-  alg: z.enum(SIGNATURE_ALGORITHMS),
-  signature: z.string(),
-  contentDigest: z.string(),
-  contentVersion: z.int(),
-  signedAt: z.string(),
-  signedPayload: z.optional(z.string()),
-});
+export const SignatureSchema = z.lazy(() =>
+  z.object({
+    role: z.enum(['provider', 'consumer', 'platform']),
+    identityId: z.nullable(z.uuid()),
+    type: z.literal('digital'),
+    kid: z.string(),
+    alg: z.enum(SIGNATURE_ALGORITHMS),
+    signature: z.string(),
+    contentDigest: z.string(),
+    contentVersion: z.int(),
+    signedAt: z.string(),
+    signedPayload: z.optional(z.string()),
+  }),
+);

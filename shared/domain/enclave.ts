@@ -54,9 +54,11 @@ export const ENCLAVE_LIMITS = {
 // Building blocks
 
 /** An AWS region such as `eu-central-1` (the same form as a contract's `compliance.dataResidency`). */
-export const AwsRegionSchema = z
-  .string()
-  .check(z.maxLength(32), z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as eu-central-1'));
+export const AwsRegionSchema = z.lazy(() =>
+  z
+    .string()
+    .check(z.maxLength(32), z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as eu-central-1')),
+);
 
 /**
  * A SHA-384 PCR value as `nitro-cli describe-eif` prints it: 96 hex digits. Either case is accepted and the
@@ -66,116 +68,138 @@ export const AwsRegionSchema = z
 /** PCR values are the same concept everywhere: one schema (96 hex digits, kept lower-case). */
 export const Sha384HexSchema = PcrHexSchema;
 
-const PortSchema = z.int().check(z.minimum(1), z.maximum(65_535));
+const PortSchema = z.lazy(() => z.int().check(z.minimum(1), z.maximum(65_535)));
 
 /** One port, or an inclusive range `{ from, to }`. */
-export const PortSpecSchema = z.union([
-  PortSchema,
-  z
-    .strictObject({ from: PortSchema, to: PortSchema })
-    .check(z.refine((r) => r.from <= r.to, { message: 'from must not exceed to', path: ['to'] })),
-]);
+export const PortSpecSchema = z.lazy(() =>
+  z.union([
+    PortSchema,
+    z
+      .strictObject({ from: PortSchema, to: PortSchema })
+      .check(z.refine((r) => r.from <= r.to, { message: 'from must not exceed to', path: ['to'] })),
+  ]),
+);
 export type PortSpec = z.infer<typeof PortSpecSchema>;
 
 /** An IPv4 or IPv6 CIDR block, e.g. `10.0.0.0/16` or `2001:db8::/56`. */
-export const CidrSchema = z.union([z.cidrv4(), z.cidrv6()], {
-  error: 'an IPv4 or IPv6 CIDR block such as 10.0.0.0/16',
-});
+export const CidrSchema = z.lazy(() =>
+  z.union([z.cidrv4(), z.cidrv6()], {
+    error: 'an IPv4 or IPv6 CIDR block such as 10.0.0.0/16',
+  }),
+);
 
 /**
  * A fully qualified host name for the egress allowlist (what the parent's vsock proxy lets the enclave
  * reach). No wildcards: an allowlist entry names exactly one service. Kept lower-case (DNS is not
  * case-sensitive), at least two labels, each label 1–63 letters/digits/hyphens, at most 253 characters.
  */
-export const AllowlistHostSchema = z
-  .string()
-  .check(
-    z.maxLength(253),
-    z.regex(
-      /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
-      'a fully qualified host name such as kms.eu-central-1.amazonaws.com (no wildcards)',
+export const AllowlistHostSchema = z.lazy(() =>
+  z
+    .string()
+    .check(
+      z.maxLength(253),
+      z.regex(
+        /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
+        'a fully qualified host name such as kms.eu-central-1.amazonaws.com (no wildcards)',
+      ),
+      z.toLowerCase(),
     ),
-    z.toLowerCase(),
-  );
+);
 
-const ruleBase = {
+const ruleBase = () => ({
   protocol: z.enum(['tcp', 'udp']),
   port: PortSpecSchema,
   description: z.optional(text({ max: 200 })),
-};
+});
 
 /**
  * An ingress rule: who may reach the parent instance. Sources are CIDR blocks only, because a security group
  * cannot filter inbound traffic by host name.
  */
-export const IngressRuleSchema = z.strictObject({ ...ruleBase, cidr: CidrSchema });
+export const IngressRuleSchema = z.lazy(() => z.strictObject({ ...ruleBase(), cidr: CidrSchema }));
 export type IngressRule = z.infer<typeof IngressRuleSchema>;
 
 /**
  * An egress rule: where the enclave may connect, either a CIDR block (a security-group rule) or a host name
  * (a vsock-proxy allowlist entry). Exactly one of `cidr` and `host`.
  */
-export const EgressRuleSchema = z
-  .strictObject({ ...ruleBase, cidr: z.optional(CidrSchema), host: z.optional(AllowlistHostSchema) })
-  .check(
-    z.superRefine((rule, ctx) => {
-      if ((rule.cidr === undefined) === (rule.host === undefined)) {
-        ctx.addIssue({ code: 'custom', path: ['cidr'], message: 'exactly one of cidr and host is required' });
-      }
-    }),
-  );
+export const EgressRuleSchema = z.lazy(() =>
+  z
+    .strictObject({ ...ruleBase(), cidr: z.optional(CidrSchema), host: z.optional(AllowlistHostSchema) })
+    .check(
+      z.superRefine((rule, ctx) => {
+        if ((rule.cidr === undefined) === (rule.host === undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['cidr'],
+            message: 'exactly one of cidr and host is required',
+          });
+        }
+      }),
+    ),
+);
 export type EgressRule = z.infer<typeof EgressRuleSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
 // The configuration
 
-export const EnclaveResourcesSchema = z.strictObject({
-  /**
-   * vCPUs given to the enclave. Even, because the Nitro Enclaves allocator hands out whole cores (two
-   * hyper-threads each) so that no core is shared with the parent (a side-channel boundary).
-   */
-  cpuCount: z.int().check(
-    z.minimum(ENCLAVE_LIMITS.minCpuCount),
-    z.maximum(ENCLAVE_LIMITS.maxCpuCount),
-    z.refine((n) => n % 2 === 0, 'must be even: enclaves take whole cores (2 vCPUs each)'),
-  ),
-  /** Enclave memory in MiB; it must also hold the image (EIF) the enclave boots from. */
-  memoryMiB: z.int().check(z.minimum(ENCLAVE_LIMITS.minMemoryMiB), z.maximum(ENCLAVE_LIMITS.maxMemoryMiB)),
-  /** The parent instance's encrypted EBS volume (the enclave itself has no disk). */
-  storageGiB: z.int().check(z.minimum(ENCLAVE_LIMITS.minStorageGiB), z.maximum(ENCLAVE_LIMITS.maxStorageGiB)),
-});
+export const EnclaveResourcesSchema = z.lazy(() =>
+  z.strictObject({
+    /**
+     * vCPUs given to the enclave. Even, because the Nitro Enclaves allocator hands out whole cores (two
+     * hyper-threads each) so that no core is shared with the parent (a side-channel boundary).
+     */
+    cpuCount: z.int().check(
+      z.minimum(ENCLAVE_LIMITS.minCpuCount),
+      z.maximum(ENCLAVE_LIMITS.maxCpuCount),
+      z.refine((n) => n % 2 === 0, 'must be even: enclaves take whole cores (2 vCPUs each)'),
+    ),
+    /** Enclave memory in MiB; it must also hold the image (EIF) the enclave boots from. */
+    memoryMiB: z.int().check(z.minimum(ENCLAVE_LIMITS.minMemoryMiB), z.maximum(ENCLAVE_LIMITS.maxMemoryMiB)),
+    /** The parent instance's encrypted EBS volume (the enclave itself has no disk). */
+    storageGiB: z
+      .int()
+      .check(z.minimum(ENCLAVE_LIMITS.minStorageGiB), z.maximum(ENCLAVE_LIMITS.maxStorageGiB)),
+  }),
+);
 export type EnclaveResources = z.infer<typeof EnclaveResourcesSchema>;
 
-export const NetworkPoliciesSchema = z.strictObject({
-  ingress: z.array(IngressRuleSchema).check(z.maxLength(ENCLAVE_LIMITS.maxRulesPerDirection)),
-  egress: z.array(EgressRuleSchema).check(z.maxLength(ENCLAVE_LIMITS.maxRulesPerDirection)),
-  encryptionRequired: z.boolean(),
-  minTlsVersion: z.enum(['1.2', '1.3']),
-});
+export const NetworkPoliciesSchema = z.lazy(() =>
+  z.strictObject({
+    ingress: z.array(IngressRuleSchema).check(z.maxLength(ENCLAVE_LIMITS.maxRulesPerDirection)),
+    egress: z.array(EgressRuleSchema).check(z.maxLength(ENCLAVE_LIMITS.maxRulesPerDirection)),
+    encryptionRequired: z.boolean(),
+    minTlsVersion: z.enum(['1.2', '1.3']),
+  }),
+);
 export type NetworkPolicies = z.infer<typeof NetworkPoliciesSchema>;
 
-export const SecurityPoliciesSchema = z.strictObject({
-  secureBoot: z.boolean(),
-  measuredBoot: z.boolean(),
-  /** PCR8 values (SHA-384 of the EIF signing certificate) whose images may run; empty = unsigned allowed. */
-  allowedSigners: z.array(Sha384HexSchema).check(
-    z.maxLength(ENCLAVE_LIMITS.maxAllowedSigners),
-    z.refine((s) => new Set(s).size === s.length, 'allowedSigners must be unique'),
-  ),
-  /**
-   * Debug mode exposes the enclave's console and zeroes PCR0/1/2 in its attestation: refused outside the
-   * local stack (enforced by the compatibility check, which knows where it runs).
-   */
-  debugMode: z.boolean(),
-});
+export const SecurityPoliciesSchema = z.lazy(() =>
+  z.strictObject({
+    secureBoot: z.boolean(),
+    measuredBoot: z.boolean(),
+    /** PCR8 values (SHA-384 of the EIF signing certificate) whose images may run; empty = unsigned allowed. */
+    allowedSigners: z.array(Sha384HexSchema).check(
+      z.maxLength(ENCLAVE_LIMITS.maxAllowedSigners),
+      z.refine((s) => new Set(s).size === s.length, 'allowedSigners must be unique'),
+    ),
+    /**
+     * Debug mode exposes the enclave's console and zeroes PCR0/1/2 in its attestation: refused outside the
+     * local stack (enforced by the compatibility check, which knows where it runs).
+     */
+    debugMode: z.boolean(),
+  }),
+);
 export type SecurityPolicies = z.infer<typeof SecurityPoliciesSchema>;
 
-export const ObservabilitySchema = z.strictObject({
-  /** The parent agent reports runtime metrics (`POST /enclaves/{id}/metrics`). */
-  metricsEnabled: z.boolean(),
-  /** The enclave's logs are forwarded over vsock to the parent and on to the log service. */
-  logForwarding: z.boolean(),
-});
+export const ObservabilitySchema = z.lazy(() =>
+  z.strictObject({
+    /** The parent agent reports runtime metrics (`POST /enclaves/{id}/metrics`). */
+    metricsEnabled: z.boolean(),
+    /** The enclave's logs are forwarded over vsock to the parent and on to the log service. */
+    logForwarding: z.boolean(),
+  }),
+);
 export type Observability = z.infer<typeof ObservabilitySchema>;
 
 /** The image to run, identified by its measurements as `nitro-cli describe-eif` prints them. */
@@ -188,30 +212,34 @@ const MAX_IMAGE_URL_LENGTH = 256;
  * credentials, no IP literal, and only characters that need no quoting; reachable from the parents'
  * subnets without credentials. Without it, parents fetch the deployment's default EIF.
  */
-export const EnclaveImageSourceSchema = z.strictObject({
-  url: z.string().check(
-    z.maxLength(MAX_IMAGE_URL_LENGTH),
-    z.regex(
-      // The last label starts with a letter: no IPv4 literal in any notation (dotted, hex, octal) passes.
-      /^https:\/\/([A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*(:443)?\/[A-Za-z0-9._~/%+=&?-]*$/,
-      'an https URL on a host name (no credentials, no IP address, port 443), with a path',
+export const EnclaveImageSourceSchema = z.lazy(() =>
+  z.strictObject({
+    url: z.string().check(
+      z.maxLength(MAX_IMAGE_URL_LENGTH),
+      z.regex(
+        // The last label starts with a letter: no IPv4 literal in any notation (dotted, hex, octal) passes.
+        /^https:\/\/([A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*(:443)?\/[A-Za-z0-9._~/%+=&?-]*$/,
+        'an https URL on a host name (no credentials, no IP address, port 443), with a path',
+      ),
     ),
-  ),
-  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (sha256sum of the EIF)')),
-});
+    sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (sha256sum of the EIF)')),
+  }),
+);
 export type EnclaveImageSource = z.infer<typeof EnclaveImageSourceSchema>;
 
-export const EnclaveImageSchema = z.strictObject({
-  // Not all zeros (what a debug-mode enclave reports): the same rule as a measurement set's.
-  pcr0: ImagePcrHexSchema,
-  pcr1: ImagePcrHexSchema,
-  pcr2: ImagePcrHexSchema,
-  /** The signing certificate's measurement, printed by describe-eif for signed images. */
-  pcr8: z.optional(Sha384HexSchema),
-  name: z.optional(text({ min: 1, max: 200 })),
-  version: z.optional(text({ min: 1, max: 64 })),
-  source: z.optional(EnclaveImageSourceSchema),
-});
+export const EnclaveImageSchema = z.lazy(() =>
+  z.strictObject({
+    // Not all zeros (what a debug-mode enclave reports): the same rule as a measurement set's.
+    pcr0: ImagePcrHexSchema,
+    pcr1: ImagePcrHexSchema,
+    pcr2: ImagePcrHexSchema,
+    /** The signing certificate's measurement, printed by describe-eif for signed images. */
+    pcr8: z.optional(Sha384HexSchema),
+    name: z.optional(text({ min: 1, max: 200 })),
+    version: z.optional(text({ min: 1, max: 64 })),
+    source: z.optional(EnclaveImageSourceSchema),
+  }),
+);
 export type EnclaveImage = z.infer<typeof EnclaveImageSchema>;
 
 /**
@@ -222,70 +250,79 @@ export type EnclaveImage = z.infer<typeof EnclaveImageSchema>;
 export const MAX_ENCLAVE_CONFIGURATION_BYTES = 32 * 1024;
 
 /** What an enclave runs and how it is fenced; strictly validated, every list and string bounded. */
-export const EnclaveConfigurationSchema = z
-  .strictObject({
-    resources: EnclaveResourcesSchema,
-    networkPolicies: NetworkPoliciesSchema,
-    securityPolicies: SecurityPoliciesSchema,
-    observability: ObservabilitySchema,
-    image: EnclaveImageSchema,
-  })
-  .check(
-    z.superRefine((config, ctx) => {
-      const bytes = storedJsonBytes(config);
-      if (bytes > MAX_ENCLAVE_CONFIGURATION_BYTES) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [],
-          message: `the configuration takes ${bytes} bytes stored; at most ${MAX_ENCLAVE_CONFIGURATION_BYTES}`,
-        });
-      }
-      const { pcr8 } = config.image;
-      const signers = config.securityPolicies.allowedSigners;
-      if (pcr8 !== undefined && signers.length > 0 && !signers.includes(pcr8)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['image', 'pcr8'],
-          message: 'the image is signed by a certificate that securityPolicies.allowedSigners does not list',
-        });
-      }
-    }),
-  );
+export const EnclaveConfigurationSchema = z.lazy(() =>
+  z
+    .strictObject({
+      resources: EnclaveResourcesSchema,
+      networkPolicies: NetworkPoliciesSchema,
+      securityPolicies: SecurityPoliciesSchema,
+      observability: ObservabilitySchema,
+      image: EnclaveImageSchema,
+    })
+    .check(
+      z.superRefine((config, ctx) => {
+        const bytes = storedJsonBytes(config);
+        if (bytes > MAX_ENCLAVE_CONFIGURATION_BYTES) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [],
+            message: `the configuration takes ${bytes} bytes stored; at most ${MAX_ENCLAVE_CONFIGURATION_BYTES}`,
+          });
+        }
+        const { pcr8 } = config.image;
+        const signers = config.securityPolicies.allowedSigners;
+        if (pcr8 !== undefined && signers.length > 0 && !signers.includes(pcr8)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['image', 'pcr8'],
+            message:
+              'the image is signed by a certificate that securityPolicies.allowedSigners does not list',
+          });
+        }
+      }),
+    ),
+);
 export type EnclaveConfiguration = z.infer<typeof EnclaveConfigurationSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
 // Requests
 
 /** A human name; also an EC2 tag value, hence one line of plain text. */
-export const EnclaveNameSchema = text({ min: 1, max: 128 });
+export const EnclaveNameSchema = z.lazy(() => text({ min: 1, max: 128 }));
 
 /** `POST /enclaves` as the deployed API accepts it: strict, so a `simulation` field is refused. */
-export const CreateEnclaveSchema = z.strictObject({
+const createEnclaveShape = () => ({
   name: EnclaveNameSchema,
   contractId: IdSchema,
   region: AwsRegionSchema,
   configuration: EnclaveConfigurationSchema,
 });
+export const CreateEnclaveSchema = z.lazy(() => z.strictObject(createEnclaveShape()));
 export type CreateEnclave = z.infer<typeof CreateEnclaveSchema>;
 
 /** The local stack's fault injection (never accepted by the deployed API). */
-export const SimulationSchema = z.strictObject({ fault: z.enum(SIMULATION_FAULTS) });
+export const SimulationSchema = z.lazy(() => z.strictObject({ fault: z.enum(SIMULATION_FAULTS) }));
 export type Simulation = z.infer<typeof SimulationSchema>;
 
 /** `POST /enclaves` in the local stack only: the create body plus an optional `simulation`. */
-export const LocalCreateEnclaveSchema = z.extend(CreateEnclaveSchema, {
-  simulation: z.optional(SimulationSchema).register(z.globalRegistry, {
-    description:
-      'Local stack only: the fault the simulated parent agent plays. Refused (400) by the deployed API.',
+export const LocalCreateEnclaveSchema = z.lazy(() =>
+  z.strictObject({
+    ...createEnclaveShape(),
+    simulation: z.optional(SimulationSchema).register(z.globalRegistry, {
+      description:
+        'Local stack only: the fault the simulated parent agent plays. Refused (400) by the deployed API.',
+    }),
   }),
-});
+);
 export type LocalCreateEnclave = z.infer<typeof LocalCreateEnclaveSchema>;
 
 /** `PUT /enclaves/{id}`: a complete new configuration, optionally with a new name. */
-export const UpdateEnclaveSchema = z.strictObject({
-  name: z.optional(EnclaveNameSchema),
-  configuration: EnclaveConfigurationSchema,
-});
+export const UpdateEnclaveSchema = z.lazy(() =>
+  z.strictObject({
+    name: z.optional(EnclaveNameSchema),
+    configuration: EnclaveConfigurationSchema,
+  }),
+);
 export type UpdateEnclave = z.infer<typeof UpdateEnclaveSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -297,36 +334,39 @@ export type UpdateEnclave = z.infer<typeof UpdateEnclaveSchema>;
  * was suspended: a suspended enclave's attestation vouches for nothing any more (it must attest again,
  * through the provisioning workflow, before it may run), but the record of why it stopped is kept.
  */
-export const EnclaveAttestationSchema = z.discriminatedUnion('verdict', [
-  z.strictObject({
-    verdict: z.literal('verified'),
-    verifiedAt: InstantSchema,
-    moduleId: z.string().check(z.maxLength(255)),
-    /** The document's own timestamp (the NSM clock), ISO-8601. */
-    documentTimestamp: InstantSchema,
-    /** PCR index (as a string key) → lower-case hex, e.g. `{ "0": "…", "4": "…" }`. */
-    pcrs: z.record(z.string().check(z.regex(/^\d{1,2}$/)), z.string().check(z.regex(/^[0-9a-f]{96}$/))),
-    /** The approved measurement set the document matched. */
-    measurementSetId: z.nullable(IdSchema),
-  }),
-  z.strictObject({
-    verdict: z.literal('refused'),
-    verifiedAt: InstantSchema,
-    /** The attestation library's failure code, e.g. `pcr_mismatch`. */
-    code: z.string().check(z.maxLength(64)),
-    message: z.string().check(z.maxLength(1000)),
-  }),
-  z.strictObject({
-    verdict: z.literal('voided'),
-    voidedAt: InstantSchema,
-    /** Why the attestation stopped vouching, e.g. the suspension's reason. */
-    reason: z.string().check(z.maxLength(1000)),
-  }),
-]);
+export const EnclaveAttestationSchema = z.lazy(() =>
+  z.discriminatedUnion('verdict', [
+    z.strictObject({
+      verdict: z.literal('verified'),
+      verifiedAt: InstantSchema,
+      moduleId: z.string().check(z.maxLength(255)),
+      /** The document's own timestamp (the NSM clock), ISO-8601. */
+      documentTimestamp: InstantSchema,
+      /** PCR index (as a string key) → lower-case hex, e.g. `{ "0": "…", "4": "…" }`. */
+      pcrs: z.record(z.string().check(z.regex(/^\d{1,2}$/)), z.string().check(z.regex(/^[0-9a-f]{96}$/))),
+      /** The approved measurement set the document matched. */
+      measurementSetId: z.nullable(IdSchema),
+    }),
+    z.strictObject({
+      verdict: z.literal('refused'),
+      verifiedAt: InstantSchema,
+      /** The attestation library's failure code, e.g. `pcr_mismatch`. */
+      code: z.string().check(z.maxLength(64)),
+      message: z.string().check(z.maxLength(1000)),
+    }),
+    z.strictObject({
+      verdict: z.literal('voided'),
+      voidedAt: InstantSchema,
+      /** Why the attestation stopped vouching, e.g. the suspension's reason. */
+      reason: z.string().check(z.maxLength(1000)),
+    }),
+  ]),
+);
 export type EnclaveAttestation = z.infer<typeof EnclaveAttestationSchema>;
 
 /** Runtime metrics the parent agent reports (`POST /enclaves/{id}/metrics`); the latest is kept. */
-export const EnclaveMetricsSchema = z.strictObject({
+/** The fields of {@link EnclaveMetricsSchema}, for the schemas that extend it. */
+export const enclaveMetricsShape = () => ({
   reportedAt: InstantSchema,
   cpuUtilizationPercent: z.number().check(z.minimum(0), z.maximum(100)),
   memoryUsedMiB: z.int().check(z.minimum(0), z.maximum(ENCLAVE_LIMITS.maxMemoryMiB)),
@@ -335,6 +375,7 @@ export const EnclaveMetricsSchema = z.strictObject({
   networkOutBytes: z.optional(z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
   uptimeSeconds: z.optional(z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
 });
+export const EnclaveMetricsSchema = z.lazy(() => z.strictObject(enclaveMetricsShape()));
 export type EnclaveMetrics = z.infer<typeof EnclaveMetricsSchema>;
 
 /** An enclave as stored and returned by the API. */

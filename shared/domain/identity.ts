@@ -18,37 +18,46 @@ export interface Identity {
   readonly updatedAt: string;
 }
 
-export const IdentityNameSchema = z
-  .string()
-  .check(
-    z.minLength(2),
-    z.maxLength(64),
-    z.regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits and . _ - only'),
-  );
+export const IdentityNameSchema = z.lazy(() =>
+  z
+    .string()
+    .check(
+      z.minLength(2),
+      z.maxLength(64),
+      z.regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits and . _ - only'),
+    ),
+);
 
 /**
  * A token subject (`sub`): OpenID Connect Core §2 makes it a case-sensitive string of at most 255 ASCII
  * characters; visible ASCII, inner spaces allowed, none at either end (it is matched exactly, never trimmed).
  */
-export const SubjectSchema = z
-  .string()
-  .check(
-    z.minLength(1),
-    z.maxLength(255),
-    z.regex(/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/, 'visible ASCII characters, no space at either end'),
-  );
+export const SubjectSchema = z.lazy(() =>
+  z
+    .string()
+    .check(
+      z.minLength(1),
+      z.maxLength(255),
+      z.regex(
+        /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/,
+        'visible ASCII characters, no space at either end',
+      ),
+    ),
+);
 
-export const CreateIdentitySchema = z.strictObject({
-  name: IdentityNameSchema,
-  subject: z.optional(SubjectSchema),
-  displayName: text({ min: 1, max: 200 }),
-  email: z.optional(z.email().check(z.maxLength(320))),
-  roles: z.array(z.enum(ROLES)).check(
-    z.minLength(1),
-    z.maxLength(ROLES.length),
-    z.refine((r) => new Set(r).size === r.length, 'roles must be unique'),
-  ),
-});
+export const CreateIdentitySchema = z.lazy(() =>
+  z.strictObject({
+    name: IdentityNameSchema,
+    subject: z.optional(SubjectSchema),
+    displayName: text({ min: 1, max: 200 }),
+    email: z.optional(z.email().check(z.maxLength(320))),
+    roles: z.array(z.enum(ROLES)).check(
+      z.minLength(1),
+      z.maxLength(ROLES.length),
+      z.refine((r) => new Set(r).size === r.length, 'roles must be unique'),
+    ),
+  }),
+);
 export type CreateIdentity = z.infer<typeof CreateIdentitySchema>;
 
 /**
@@ -61,55 +70,63 @@ export const SIGNATURE_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'PS256'] as cons
 export type SignatureAlgorithm = (typeof SIGNATURE_ALGORITHMS)[number];
 
 /** A public JWK: private members are refused so a private key is never stored. */
-export const PublicJwkSchema = z
-  .looseObject({
-    kty: z.enum(['EC', 'OKP', 'RSA']),
-    crv: z.optional(z.string().check(z.maxLength(16))),
-    x: z.optional(z.string().check(z.maxLength(1024))),
-    y: z.optional(z.string().check(z.maxLength(1024))),
-    n: z.optional(z.string().check(z.maxLength(2048))),
-    e: z.optional(z.string().check(z.maxLength(16))),
-  })
-  .check(
-    z.superRefine((jwk, ctx) => {
-      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) {
-        if (member in jwk) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [member],
-            message: 'private key material must never be sent',
-          });
+export const PublicJwkSchema = z.lazy(() =>
+  z
+    .looseObject({
+      kty: z.enum(['EC', 'OKP', 'RSA']),
+      crv: z.optional(z.string().check(z.maxLength(16))),
+      x: z.optional(z.string().check(z.maxLength(1024))),
+      y: z.optional(z.string().check(z.maxLength(1024))),
+      n: z.optional(z.string().check(z.maxLength(2048))),
+      e: z.optional(z.string().check(z.maxLength(16))),
+    })
+    .check(
+      z.superRefine((jwk, ctx) => {
+        for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) {
+          if (member in jwk) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [member],
+              message: 'private key material must never be sent',
+            });
+          }
         }
-      }
-      if (Object.keys(jwk).length > 12)
-        ctx.addIssue({ code: 'custom', path: [], message: 'too many JWK members' });
-    }),
-  );
+        if (Object.keys(jwk).length > 12)
+          ctx.addIssue({ code: 'custom', path: [], message: 'too many JWK members' });
+      }),
+    ),
+);
 
 /** A key id: URL-safe characters (the RFC 7638 thumbprint, the default, is one). */
-export const KidSchema = z
-  .string()
-  .check(
-    z.minLength(1),
-    z.maxLength(128),
-    z.regex(/^[A-Za-z0-9._~-]+$/, 'URL-safe characters only (A-Z a-z 0-9 . _ ~ -)'),
-  );
+export const KidSchema = z.lazy(() =>
+  z
+    .string()
+    .check(
+      z.minLength(1),
+      z.maxLength(128),
+      z.regex(/^[A-Za-z0-9._~-]+$/, 'URL-safe characters only (A-Z a-z 0-9 . _ ~ -)'),
+    ),
+);
 
 /** A signature as parties send it: base64url without padding, encoded as in JWS (ECDSA as r‖s). */
-export const SignatureValueSchema = z
-  .string()
-  .check(z.minLength(16), z.maxLength(1400), z.regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding'));
+export const SignatureValueSchema = z.lazy(() =>
+  z
+    .string()
+    .check(z.minLength(16), z.maxLength(1400), z.regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding')),
+);
 
-export const RegisterKeySchema = z.strictObject({
-  alg: z.enum(SIGNATURE_ALGORITHMS),
-  jwk: PublicJwkSchema,
-  kid: z.optional(KidSchema),
-  /**
-   * Proof of possession: the key's own signature over `keyRegistrationStatement(identityId, thumbprint)`
-   * (shared/domain/key-registration.ts).
-   */
-  proof: SignatureValueSchema,
-});
+export const RegisterKeySchema = z.lazy(() =>
+  z.strictObject({
+    alg: z.enum(SIGNATURE_ALGORITHMS),
+    jwk: PublicJwkSchema,
+    kid: z.optional(KidSchema),
+    /**
+     * Proof of possession: the key's own signature over `keyRegistrationStatement(identityId, thumbprint)`
+     * (shared/domain/key-registration.ts).
+     */
+    proof: SignatureValueSchema,
+  }),
+);
 export type RegisterKey = z.infer<typeof RegisterKeySchema>;
 
 export interface IdentityKey {

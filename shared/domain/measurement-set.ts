@@ -4,17 +4,22 @@ import { KeySignatureSchema, type SignatureAlgorithm } from './identity.ts';
 import * as z from './zod.ts';
 
 /** A SHA-384 PCR value as `nitro-cli describe-eif` prints it: 96 hex digits, kept lower-case. */
-export const PcrHexSchema = z
-  .string()
-  .check(z.regex(/^[0-9a-fA-F]{96}$/, '96 hex digits (a SHA-384 PCR value)'), z.toLowerCase());
+export const PcrHexSchema = z.lazy(() =>
+  z.string().check(z.regex(/^[0-9a-fA-F]{96}$/, '96 hex digits (a SHA-384 PCR value)'), z.toLowerCase()),
+);
 
 /**
  * PCR0, PCR1 or PCR2 of an enclave image. All zeros is refused: a debug-mode enclave reports its image
  * registers as zeros, so such a pin could never admit a production enclave and would admit any debug one.
  * The one rule for every schema that names an image (measurement sets, `EnclaveImageSchema`).
  */
-export const ImagePcrHexSchema = PcrHexSchema.check(
-  z.refine((value) => !/^0+$/.test(value), 'all zeros is what debug mode reports, not an image measurement'),
+export const ImagePcrHexSchema = z.lazy(() =>
+  PcrHexSchema.check(
+    z.refine(
+      (value) => !/^0+$/.test(value),
+      'all zeros is what debug mode reports, not an image measurement',
+    ),
+  ),
 );
 
 /**
@@ -50,25 +55,25 @@ function additionalPcrKeyMessage(key: string): string {
  * Further pinned PCRs: decimal index → 96 hex digits (kept lower-case). The key pattern admits each allowed
  * index once, so the count is bounded by {@link MAX_ADDITIONAL_PCRS}.
  */
-export const AdditionalPcrsSchema = z.record(
-  z.string().check(z.regex(ADDITIONAL_PCR_KEY, 'a PCR index 3, 5 to 7 or 9 to 31')),
-  PcrHexSchema,
-  {
+export const AdditionalPcrsSchema = z.lazy(() =>
+  z.record(z.string().check(z.regex(ADDITIONAL_PCR_KEY, 'a PCR index 3, 5 to 7 or 9 to 31')), PcrHexSchema, {
     error: (issue) =>
       issue.code === 'invalid_key' ? additionalPcrKeyMessage(String(issue.input)) : undefined,
-  },
+  }),
 );
 export type AdditionalPcrs = Readonly<Record<string, string>>;
 
-export const ProposeMeasurementsSchema = z.strictObject({
-  pcr0: ImagePcrHexSchema,
-  pcr1: ImagePcrHexSchema,
-  pcr2: ImagePcrHexSchema,
-  /** The EIF signing certificate's measurement: pins who signed the image. */
-  pcr8: z.optional(PcrHexSchema),
-  /** Further PCRs the enclave must report (e.g. PCR3, or PCR16 extended by the enclave itself). */
-  additionalPcrs: z.optional(AdditionalPcrsSchema),
-});
+export const ProposeMeasurementsSchema = z.lazy(() =>
+  z.strictObject({
+    pcr0: ImagePcrHexSchema,
+    pcr1: ImagePcrHexSchema,
+    pcr2: ImagePcrHexSchema,
+    /** The EIF signing certificate's measurement: pins who signed the image. */
+    pcr8: z.optional(PcrHexSchema),
+    /** Further PCRs the enclave must report (e.g. PCR3, or PCR16 extended by the enclave itself). */
+    additionalPcrs: z.optional(AdditionalPcrsSchema),
+  }),
+);
 export type ProposeMeasurements = z.infer<typeof ProposeMeasurementsSchema>;
 
 export const ApproveMeasurementsSchema = KeySignatureSchema;

@@ -11,6 +11,10 @@
  * - English messages. Mini configures no locale (its issues would all read "Invalid input"); English, the
  *   classic default and what clients read in `errors[].message`, is set here once, from its own module so
  *   that a bundle carries one locale, not all of them. Every schema module imports zod from this file.
+ * - {@link buildNow}. The API schemas that only some routes use are `z.lazy`: built on first use, so that a
+ *   function's cold start builds its own route's schemas and not every route's (zod builds a schema in
+ *   about a microsecond per node, and the route table reaches thousands of them). `defineRoute` builds its
+ *   route's request schemas at init with `buildNow`, so the first request pays nothing more.
  * - {@link parse}, which throws an error named `ZodError` as classic's `.parse()` did (mini's is named
  *   `$ZodError`): a Lambda error's type is its name, and the provisioning workflow records it as the
  *   failure code. Runtime code parses with `z.parse(Schema, value)`, not `Schema.parse(value)`.
@@ -21,7 +25,7 @@
  */
 import { config } from 'zod/mini';
 // Named imports, never a namespace: `core.x` would make the bundle carry the whole of zod's core.
-import { _parse, $constructor, type $Parse, $ZodError } from 'zod/v4/core';
+import { _parse, $constructor, type $Parse, $ZodError, type $ZodType } from 'zod/v4/core';
 import en from 'zod/v4/locales/en.js';
 
 config(en());
@@ -44,3 +48,29 @@ const ZodParseError = $constructor<$ZodError>(
  * @throws ZodError (an Error named so, with `issues`) when `schema` refuses `value`
  */
 export const parse: $Parse = _parse(ZodParseError);
+
+/**
+ * Builds every schema `schema` reaches that a `z.lazy` would otherwise build when a value first reaches it
+ * (see the module comment). Idempotent and cheap once built.
+ */
+export function buildNow(schema: $ZodType): void {
+  const seen = new Set<$ZodType>();
+  const visit = (node: $ZodType): void => {
+    if (seen.has(node)) return;
+    seen.add(node);
+    if (node._zod.def.type === 'lazy') visit((node._zod as unknown as { innerType: $ZodType }).innerType);
+    for (const [key, value] of Object.entries(node._zod.def)) {
+      if (key !== 'checks') childSchemas(value).forEach(visit);
+    }
+  };
+  visit(schema);
+}
+
+/** The schemas a definition field holds: itself, an array of them (options, items) or a shape. */
+function childSchemas(value: unknown): $ZodType[] {
+  const isSchema = (v: unknown): v is $ZodType => typeof v === 'object' && v !== null && '_zod' in v;
+  if (isSchema(value)) return [value];
+  if (Array.isArray(value)) return value.filter(isSchema);
+  if (typeof value === 'object' && value !== null) return Object.values(value).filter(isSchema);
+  return [];
+}

@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { Identity } from '../domain/identity.ts';
-import type * as z from '../domain/zod.ts';
+import * as z from '../domain/zod.ts';
 import { findReplay, type IdempotentRequest } from '../idempotency/idempotency-store.ts';
 import { resolveCaller } from '../identities/identity-service.ts';
 import { adaptersOf, restrictTo } from '../runtime/adapters.ts';
@@ -65,6 +65,10 @@ export function defineRoute<Id extends RouteId>(
 ): ApiHandler {
   const route = routeById(id);
   const deps = restrictTo(allDeps, adaptersOf(route.grants));
+  // This route's schemas now, at init; the other routes' are never built here (see shared/domain/zod.ts).
+  for (const schema of [route.request?.params, route.request?.query, route.request?.body]) {
+    if (schema) z.buildNow(schema);
+  }
   const base = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     // The caller first: an unauthenticated request learns nothing about its input's validity.
     const instance = route.auth === 'iam' ? instanceCaller(event, deps.workflow?.parentRoleName) : undefined;

@@ -6,6 +6,7 @@ import {
   EnclaveAttestationSchema,
   EnclaveConfigurationSchema,
   EnclaveMetricsSchema,
+  enclaveMetricsShape,
 } from '../domain/enclave.ts';
 import { IdSchema } from '../domain/identifiers.ts';
 import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
@@ -31,13 +32,15 @@ function countParam(min: number, max: number, fallback: number) {
   );
 }
 
-export const ListContractsQuerySchema = z.strictObject({
-  status: z.optional(z.enum(CONTRACT_STATUSES)),
-  role: z.optional(z.enum(['provider', 'consumer'])),
-  counterpartyId: z.optional(IdSchema),
-  limit: countParam(1, 100, 20),
-  cursor: z.optional(cursorParam(CreatedAtCursorSchema)),
-});
+export const ListContractsQuerySchema = z.lazy(() =>
+  z.strictObject({
+    status: z.optional(z.enum(CONTRACT_STATUSES)),
+    role: z.optional(z.enum(['provider', 'consumer'])),
+    counterpartyId: z.optional(IdSchema),
+    limit: countParam(1, 100, 20),
+    cursor: z.optional(cursorParam(CreatedAtCursorSchema)),
+  }),
+);
 
 /**
  * The most audit records one page holds: the largest record a party can make (a 1,000-character reason of
@@ -46,19 +49,24 @@ export const ListContractsQuerySchema = z.strictObject({
  */
 export const MAX_AUDIT_PAGE = 200;
 
-export const AuditQuerySchema = z.strictObject({
-  entityId: IdSchema,
-  limit: countParam(1, MAX_AUDIT_PAGE, 100),
-  afterSeq: countParam(0, 2_147_483_647, 0),
-});
+export const AuditQuerySchema = z.lazy(() =>
+  z.strictObject({
+    entityId: IdSchema,
+    limit: countParam(1, MAX_AUDIT_PAGE, 100),
+    afterSeq: countParam(0, 2_147_483_647, 0),
+  }),
+);
 
-export const ListIdentitiesQuerySchema = z.strictObject({
-  role: z.optional(z.enum(ROLES)),
-  limit: countParam(1, 100, 50),
-  cursor: z.optional(cursorParam(NameCursorSchema)),
-});
+export const ListIdentitiesQuerySchema = z.lazy(() =>
+  z.strictObject({
+    role: z.optional(z.enum(ROLES)),
+    limit: countParam(1, 100, 50),
+    cursor: z.optional(cursorParam(NameCursorSchema)),
+  }),
+);
 
-export const ContractResponseSchema = z.object({
+/** The contract as a party reads it (the shape also gives the summaries'). */
+const contractResponseShape = () => ({
   id: z.uuid(),
   title: z.string(),
   description: z.string(),
@@ -79,269 +87,317 @@ export const ContractResponseSchema = z.object({
   updatedAt: z.string(),
 });
 
+export const ContractResponseSchema = z.lazy(() => z.object(contractResponseShape()));
+
 /** A list's item: the contract without its description and terms (`GET /contracts/{id}` has them). */
-export const ContractSummaryResponseSchema = z.extend(
-  z.pick(ContractResponseSchema, {
-    id: true,
-    title: true,
-    providerId: true,
-    consumerId: true,
-    status: true,
-    version: true,
-    contentVersion: true,
-    contentDigest: true,
-    everSigned: true,
-    statusReason: true,
-    suspendedBy: true,
-    availableActions: true,
-    createdAt: true,
-    updatedAt: true,
-  }),
-  {
-    validity: z.object({ start: z.string(), end: z.string() }),
-    signedBy: z.array(z.enum(['provider', 'consumer', 'platform'])).register(z.globalRegistry, {
-      description: 'Who signed the current content (contentDigest at contentVersion)',
+export const ContractSummaryResponseSchema = z.lazy(() =>
+  z.extend(
+    z.pick(z.object(contractResponseShape()), {
+      id: true,
+      title: true,
+      providerId: true,
+      consumerId: true,
+      status: true,
+      version: true,
+      contentVersion: true,
+      contentDigest: true,
+      everSigned: true,
+      statusReason: true,
+      suspendedBy: true,
+      availableActions: true,
+      createdAt: true,
+      updatedAt: true,
     }),
-  },
+    {
+      validity: z.object({ start: z.string(), end: z.string() }),
+      signedBy: z.array(z.enum(['provider', 'consumer', 'platform'])).register(z.globalRegistry, {
+        description: 'Who signed the current content (contentDigest at contentVersion)',
+      }),
+    },
+  ),
 );
 
-export const ContractPageSchema = z.object({
-  items: z.array(ContractSummaryResponseSchema),
-  nextCursor: z.nullable(z.string()),
-});
-
-export const IdentityResponseSchema = z.object({
-  id: z.uuid(),
-  subject: z.string(),
-  name: z.string(),
-  displayName: z.string(),
-  email: z.nullable(z.string()),
-  roles: z.array(z.enum(ROLES)),
-  version: z.int(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-
-export const IdentityPageSchema = z.object({
-  items: z.array(IdentityResponseSchema),
-  nextCursor: z.nullable(z.string()),
-});
-
-export const KeyResponseSchema = z.object({
-  kid: z.string(),
-  identityId: z.uuid(),
-  alg: z.enum(SIGNATURE_ALGORITHMS),
-  jwk: z.record(z.string(), z.unknown()),
-  createdAt: z.string(),
-  revokedAt: z.nullable(z.string()),
-});
-
-export const PlatformKeysSchema = z.object({
-  keys: z.array(z.record(z.string(), z.unknown())),
-});
-
-export const AuditRecordSchema = z.object({
-  entityType: z.string(),
-  entityId: z.uuid(),
-  seq: z.int(),
-  action: z.string(),
-  actorId: z.nullable(z.uuid()),
-  occurredAt: z.string(),
-  data: z.unknown(),
-  prevHash: z.string(),
-  hash: z.string(),
-});
-
-export const AuditTrailSchema = z.object({
-  entityId: z.uuid(),
-  records: z.array(AuditRecordSchema),
-  verification: z.object({
-    valid: z.boolean(),
-    checked: z.int(),
-    head: z.nullable(z.string()),
-    brokenAtSeq: z.nullable(z.int()),
-    reason: z.nullable(z.string()),
-    anchored: z.nullable(z.boolean()),
-    anchorReason: z.nullable(z.string()),
+export const ContractPageSchema = z.lazy(() =>
+  z.object({
+    items: z.array(ContractSummaryResponseSchema),
+    nextCursor: z.nullable(z.string()),
   }),
-  checkpoint: z.nullable(
-    z.object({
-      signedPayload: z.string(),
-      kid: z.string(),
-      alg: z.literal('ES256'),
-      signature: z.string(),
-      leaf: z.object({ entityId: z.uuid(), seq: z.int(), hash: z.string() }),
-      leafIndex: z.int(),
-      proof: z.array(z.string()),
-    }),
-  ),
-});
+);
 
-export const ProblemSchema = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.int(),
-  detail: z.string(),
-  instance: z.optional(z.string()),
-  errors: z
-    .optional(
-      z.array(
-        z.object({
-          field: z.string().register(z.globalRegistry, {
-            description: 'Where: `body.terms.validity.end`, `query.cursor`, `header.If-Match`, …',
-          }),
-          message: z.string(),
-          requirement: z.optional(z.string()).register(z.globalRegistry, {
-            description: '422 `enclave-incompatible`: the stable code of the unmet requirement',
-          }),
-        }),
-      ),
-    )
-    .register(z.globalRegistry, {
-      description: 'One entry per offending field or unmet requirement (at most 50)',
+export const IdentityResponseSchema = z.lazy(() =>
+  z.object({
+    id: z.uuid(),
+    subject: z.string(),
+    name: z.string(),
+    displayName: z.string(),
+    email: z.nullable(z.string()),
+    roles: z.array(z.enum(ROLES)),
+    version: z.int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  }),
+);
+
+export const IdentityPageSchema = z.lazy(() =>
+  z.object({
+    items: z.array(IdentityResponseSchema),
+    nextCursor: z.nullable(z.string()),
+  }),
+);
+
+export const KeyResponseSchema = z.lazy(() =>
+  z.object({
+    kid: z.string(),
+    identityId: z.uuid(),
+    alg: z.enum(SIGNATURE_ALGORITHMS),
+    jwk: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+    revokedAt: z.nullable(z.string()),
+  }),
+);
+
+export const PlatformKeysSchema = z.lazy(() =>
+  z.object({
+    keys: z.array(z.record(z.string(), z.unknown())),
+  }),
+);
+
+export const AuditRecordSchema = z.lazy(() =>
+  z.object({
+    entityType: z.string(),
+    entityId: z.uuid(),
+    seq: z.int(),
+    action: z.string(),
+    actorId: z.nullable(z.uuid()),
+    occurredAt: z.string(),
+    data: z.unknown(),
+    prevHash: z.string(),
+    hash: z.string(),
+  }),
+);
+
+export const AuditTrailSchema = z.lazy(() =>
+  z.object({
+    entityId: z.uuid(),
+    records: z.array(AuditRecordSchema),
+    verification: z.object({
+      valid: z.boolean(),
+      checked: z.int(),
+      head: z.nullable(z.string()),
+      brokenAtSeq: z.nullable(z.int()),
+      reason: z.nullable(z.string()),
+      anchored: z.nullable(z.boolean()),
+      anchorReason: z.nullable(z.string()),
     }),
-});
+    checkpoint: z.nullable(
+      z.object({
+        signedPayload: z.string(),
+        kid: z.string(),
+        alg: z.literal('ES256'),
+        signature: z.string(),
+        leaf: z.object({ entityId: z.uuid(), seq: z.int(), hash: z.string() }),
+        leafIndex: z.int(),
+        proof: z.array(z.string()),
+      }),
+    ),
+  }),
+);
+
+export const ProblemSchema = z.lazy(() =>
+  z.object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    instance: z.optional(z.string()),
+    errors: z
+      .optional(
+        z.array(
+          z.object({
+            field: z.string().register(z.globalRegistry, {
+              description: 'Where: `body.terms.validity.end`, `query.cursor`, `header.If-Match`, …',
+            }),
+            message: z.string(),
+            requirement: z.optional(z.string()).register(z.globalRegistry, {
+              description: '422 `enclave-incompatible`: the stable code of the unmet requirement',
+            }),
+          }),
+        ),
+      )
+      .register(z.globalRegistry, {
+        description: 'One entry per offending field or unmet requirement (at most 50)',
+      }),
+  }),
+);
 
 /** What API Gateway itself answers when its authorizer refuses a request, before any function runs. */
-export const GatewayMessageSchema = z.object({ message: z.string() });
+export const GatewayMessageSchema = z.lazy(() => z.object({ message: z.string() }));
 
 /** The body of `GET /identities/{id}/keys`. */
-export const KeyListSchema = z.object({ keys: z.array(KeyResponseSchema) });
+export const KeyListSchema = z.lazy(() => z.object({ keys: z.array(KeyResponseSchema) }));
 
-export const HealthSchema = z.object({ status: z.literal('ok') });
+export const HealthSchema = z.lazy(() => z.object({ status: z.literal('ok') }));
 
-export const MeasurementSetResponseSchema = z.object({
-  id: z.uuid(),
-  contractId: z.uuid(),
-  pcr0: z.string(),
-  pcr1: z.string(),
-  pcr2: z.string(),
-  pcr8: z.nullable(z.string()),
-  /** Further pinned PCRs, decimal index → hex; `{}` when the set pins none. */
-  additionalPcrs: AdditionalPcrsSchema,
-  status: z.enum(MEASUREMENT_SET_STATUSES),
-  approvals: z.array(
-    z.object({
-      role: z.enum(['provider', 'consumer']),
-      identityId: z.uuid(),
-      kid: z.string(),
-      alg: z.enum(SIGNATURE_ALGORITHMS),
-      signature: z.string(),
-      approvedAt: z.string(),
-    }),
-  ),
-  proposedBy: z.uuid(),
-  version: z.int(),
-  signingPayload: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-
-export const MeasurementSetListSchema = z.object({ items: z.array(MeasurementSetResponseSchema) });
-
-export const ListEnclavesQuerySchema = z.strictObject({
-  contractId: z.optional(IdSchema),
-  status: z.optional(z.enum(ENCLAVE_STATUSES)),
-  limit: countParam(1, 100, 20),
-  cursor: z.optional(cursorParam(CreatedAtCursorSchema)),
-});
-
-export const EnclaveMetricsQuerySchema = z.strictObject({
-  limit: countParam(1, 100, 20),
-  cursor: z.optional(cursorParam(ReportedAtCursorSchema)),
-});
-
-const ProvisioningIdSchema = z.nullable(z.string()).register(z.globalRegistry, {
-  description:
-    "The provisioning workflow execution's name (find it in the Step Functions console), or null before the first",
-});
-
-export const EnclaveResponseSchema = z.object({
-  id: z.uuid(),
-  name: z.string(),
-  providerId: z.uuid(),
-  contractId: z.uuid(),
-  status: z.enum(ENCLAVE_STATUSES),
-  attestation: z.nullable(EnclaveAttestationSchema),
-  configuration: EnclaveConfigurationSchema,
-  metrics: z.nullable(EnclaveMetricsSchema).register(z.globalRegistry, {
-    description:
-      'The latest metrics sample, updated in place (no version change); the history is GET /enclaves/{id}/metrics',
-  }),
-  region: z.string(),
-  version: z.int(),
-  instanceId: z.nullable(z.string()),
-  provisioningId: ProvisioningIdSchema,
-  statusReason: z.nullable(z.string()),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-
-/** A list's item: the enclave without its configuration (but its image) and metrics. */
-export const EnclaveSummaryResponseSchema = z.object({
-  id: z.uuid(),
-  name: z.string(),
-  providerId: z.uuid(),
-  contractId: z.uuid(),
-  status: z.enum(ENCLAVE_STATUSES),
-  region: z.string(),
-  image: z.object({
+export const MeasurementSetResponseSchema = z.lazy(() =>
+  z.object({
+    id: z.uuid(),
+    contractId: z.uuid(),
     pcr0: z.string(),
     pcr1: z.string(),
     pcr2: z.string(),
-    pcr8: z.optional(z.string()),
-    name: z.optional(z.string()),
-    version: z.optional(z.string()),
+    pcr8: z.nullable(z.string()),
+    /** Further pinned PCRs, decimal index → hex; `{}` when the set pins none. */
+    additionalPcrs: AdditionalPcrsSchema,
+    status: z.enum(MEASUREMENT_SET_STATUSES),
+    approvals: z.array(
+      z.object({
+        role: z.enum(['provider', 'consumer']),
+        identityId: z.uuid(),
+        kid: z.string(),
+        alg: z.enum(SIGNATURE_ALGORITHMS),
+        signature: z.string(),
+        approvedAt: z.string(),
+      }),
+    ),
+    proposedBy: z.uuid(),
+    version: z.int(),
+    signingPayload: z.string(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
   }),
-  attestationVerdict: z.nullable(z.enum(['verified', 'refused', 'voided'])),
-  version: z.int(),
-  instanceId: z.nullable(z.string()),
-  provisioningId: ProvisioningIdSchema,
-  statusReason: z.nullable(z.string()),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+);
 
-export const EnclavePageSchema = z.object({
-  items: z.array(EnclaveSummaryResponseSchema),
-  nextCursor: z.nullable(z.string()),
-});
+export const MeasurementSetListSchema = z.lazy(() =>
+  z.object({ items: z.array(MeasurementSetResponseSchema) }),
+);
 
-export const EnclaveAttestationResponseSchema = z.object({
-  enclaveId: z.uuid(),
-  status: z.enum(ENCLAVE_STATUSES),
-  instanceId: z.nullable(z.string()),
-  attestation: EnclaveAttestationSchema,
-});
+export const ListEnclavesQuerySchema = z.lazy(() =>
+  z.strictObject({
+    contractId: z.optional(IdSchema),
+    status: z.optional(z.enum(ENCLAVE_STATUSES)),
+    limit: countParam(1, 100, 20),
+    cursor: z.optional(cursorParam(CreatedAtCursorSchema)),
+  }),
+);
 
-export const EnclaveMetricsPageSchema = z.object({
-  items: z.array(z.extend(EnclaveMetricsSchema, { receivedAt: z.string() })),
-  nextCursor: z.nullable(z.string()),
-});
+export const EnclaveMetricsQuerySchema = z.lazy(() =>
+  z.strictObject({
+    limit: countParam(1, 100, 20),
+    cursor: z.optional(cursorParam(ReportedAtCursorSchema)),
+  }),
+);
+
+const ProvisioningIdSchema = z.lazy(() =>
+  z.nullable(z.string()).register(z.globalRegistry, {
+    description:
+      "The provisioning workflow execution's name (find it in the Step Functions console), or null before the first",
+  }),
+);
+
+export const EnclaveResponseSchema = z.lazy(() =>
+  z.object({
+    id: z.uuid(),
+    name: z.string(),
+    providerId: z.uuid(),
+    contractId: z.uuid(),
+    status: z.enum(ENCLAVE_STATUSES),
+    attestation: z.nullable(EnclaveAttestationSchema),
+    configuration: EnclaveConfigurationSchema,
+    metrics: z.nullable(EnclaveMetricsSchema).register(z.globalRegistry, {
+      description:
+        'The latest metrics sample, updated in place (no version change); the history is GET /enclaves/{id}/metrics',
+    }),
+    region: z.string(),
+    version: z.int(),
+    instanceId: z.nullable(z.string()),
+    provisioningId: ProvisioningIdSchema,
+    statusReason: z.nullable(z.string()),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  }),
+);
+
+/** A list's item: the enclave without its configuration (but its image) and metrics. */
+export const EnclaveSummaryResponseSchema = z.lazy(() =>
+  z.object({
+    id: z.uuid(),
+    name: z.string(),
+    providerId: z.uuid(),
+    contractId: z.uuid(),
+    status: z.enum(ENCLAVE_STATUSES),
+    region: z.string(),
+    image: z.object({
+      pcr0: z.string(),
+      pcr1: z.string(),
+      pcr2: z.string(),
+      pcr8: z.optional(z.string()),
+      name: z.optional(z.string()),
+      version: z.optional(z.string()),
+    }),
+    attestationVerdict: z.nullable(z.enum(['verified', 'refused', 'voided'])),
+    version: z.int(),
+    instanceId: z.nullable(z.string()),
+    provisioningId: ProvisioningIdSchema,
+    statusReason: z.nullable(z.string()),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  }),
+);
+
+export const EnclavePageSchema = z.lazy(() =>
+  z.object({
+    items: z.array(EnclaveSummaryResponseSchema),
+    nextCursor: z.nullable(z.string()),
+  }),
+);
+
+export const EnclaveAttestationResponseSchema = z.lazy(() =>
+  z.object({
+    enclaveId: z.uuid(),
+    status: z.enum(ENCLAVE_STATUSES),
+    instanceId: z.nullable(z.string()),
+    attestation: EnclaveAttestationSchema,
+  }),
+);
+
+export const EnclaveMetricsPageSchema = z.lazy(() =>
+  z.object({
+    items: z.array(z.strictObject({ ...enclaveMetricsShape(), receivedAt: z.string() })),
+    nextCursor: z.nullable(z.string()),
+  }),
+);
 
 /** 64 KiB, base64-encoded: the size bound of an attestation document submission (4 × ⌈65536 / 3⌉). */
 export const MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH = 87_384;
 
 /** `POST /enclaves/{id}/attestation`: the parent agent's attestation document (COSE_Sign1, base64). */
-export const AttestationSubmissionSchema = z.strictObject({
-  document: z.base64().check(z.minLength(1), z.maxLength(MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH)),
-});
+export const AttestationSubmissionSchema = z.lazy(() =>
+  z.strictObject({
+    document: z.base64().check(z.minLength(1), z.maxLength(MAX_ATTESTATION_DOCUMENT_BASE64_LENGTH)),
+  }),
+);
 
 /** `POST /enclaves/{id}/attestation/heartbeat`: where the parent is on its way to the document. */
-export const AttestationHeartbeatSchema = z.strictObject({
-  phase: z.enum(AGENT_PHASES),
-});
+export const AttestationHeartbeatSchema = z.lazy(() =>
+  z.strictObject({
+    phase: z.enum(AGENT_PHASES),
+  }),
+);
 
 /** `POST /enclaves/{id}/attestation` accepted: the workflow now verifies the document. */
-export const AttestationAcceptedSchema = z.object({
-  enclaveId: z.uuid(),
-  instanceId: z.string(),
-  status: z.literal('verifying'),
-});
+export const AttestationAcceptedSchema = z.lazy(() =>
+  z.object({
+    enclaveId: z.uuid(),
+    instanceId: z.string(),
+    status: z.literal('verifying'),
+  }),
+);
 
-export const AttestationHeartbeatResponseSchema = z.object({
-  enclaveId: z.string(),
-  instanceId: z.string(),
-  phase: z.enum(AGENT_PHASES),
-  status: z.literal('waiting'),
-});
+export const AttestationHeartbeatResponseSchema = z.lazy(() =>
+  z.object({
+    enclaveId: z.string(),
+    instanceId: z.string(),
+    phase: z.enum(AGENT_PHASES),
+    status: z.literal('waiting'),
+  }),
+);

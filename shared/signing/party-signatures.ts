@@ -34,8 +34,14 @@ const COORDINATE_OCTETS: Record<string, number> = { 'P-256': 32, 'P-384': 48 };
 export const RSA_MIN_BITS = 2048;
 export const RSA_MAX_BITS = 4096;
 
-/** The odd primes below 2^16, for trial division of RSA moduli (a real modulus has two ~1024-bit factors). */
-const SMALL_ODD_PRIMES: readonly bigint[] = (() => {
+/**
+ * The odd primes below 2^16, for trial division of RSA moduli (a real modulus has two ~1024-bit factors).
+ * Sieved when an RSA key is first checked, not when the module loads: every API function imports this
+ * module, and the sieve alone cost more cold start than the rest of it.
+ */
+let smallOddPrimes: readonly bigint[] | undefined;
+function SMALL_ODD_PRIMES(): readonly bigint[] {
+  if (smallOddPrimes) return smallOddPrimes;
   const composite = new Uint8Array(1 << 16);
   const primes: bigint[] = [];
   for (let i = 3; i < composite.length; i += 2) {
@@ -43,8 +49,9 @@ const SMALL_ODD_PRIMES: readonly bigint[] = (() => {
     primes.push(BigInt(i));
     for (let j = i * i; j < composite.length; j += 2 * i) composite[j] = 1;
   }
+  smallOddPrimes = primes;
   return primes;
-})();
+}
 
 /** The first issue with the key's type for `alg` (kty, then crv), or undefined when it fits. */
 function keyTypeIssue(alg: SignatureAlgorithm, jwk: Record<string, unknown>): FieldIssue | undefined {
@@ -129,7 +136,7 @@ function rsaModulusIssue(octets: Buffer): string | undefined {
   if (bits > RSA_MAX_BITS) return `must be at most ${RSA_MAX_BITS} bits`;
   const n = BigInt(`0x${octets.toString('hex')}`);
   if ((n & 1n) === 0n) return 'is even';
-  const factor = SMALL_ODD_PRIMES.find((p) => n % p === 0n);
+  const factor = SMALL_ODD_PRIMES().find((p) => n % p === 0n);
   if (factor !== undefined) return `has the small prime factor ${factor}`;
   if (checkPrimeSync(n)) return 'is prime';
   if (isPerfectPower(n, bits)) return 'is a perfect power';
@@ -141,7 +148,7 @@ function rsaModulusIssue(octets: Buffer): string | undefined {
  * below 2^16, only k ≤ bits/16 (a larger k would make r < 2^16).
  */
 function isPerfectPower(n: bigint, bits: number): boolean {
-  for (const k of [2n, ...SMALL_ODD_PRIMES]) {
+  for (const k of [2n, ...SMALL_ODD_PRIMES()]) {
     if (k > bits / 16) return false;
     if (integerRoot(n, bits, k) ** k === n) return true;
   }

@@ -27,6 +27,9 @@ function uuidSchemas(root: z.core.$ZodType, at: string): { at: string; schema: z
     ancestors.add(schema);
     const def = (schema as unknown as { _zod: { def: Def } })._zod.def;
     if (def.type === 'string' && def.format === 'uuid') found.push({ at: path, schema });
+    // A schema built on first use (z.lazy): walk what it builds.
+    if (def.type === 'lazy')
+      walk((schema as unknown as { _zod: { innerType: z.core.$ZodType } })._zod.innerType, path);
     for (const [key, value] of Object.entries(def)) {
       if (key === 'checks') continue;
       if (isSchema(value)) {
