@@ -64,12 +64,14 @@ export function defineRoute<Id extends RouteId>(
   impl: (request: ApiRequest<Id>, deps: Dependencies) => Promise<ApiReply>,
 ): ApiHandler {
   const route = routeById(id);
-  const deps = restrictTo(allDeps, adaptersOf(route.grants));
+  const adapters = adaptersOf(route.grants);
   // This route's schemas now, at init; the other routes' are never built here (see shared/domain/zod.ts).
   for (const schema of [route.request?.params, route.request?.query, route.request?.body]) {
     if (schema) z.buildNow(schema);
   }
   const base = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    // Per request: the view reads the dependencies as they are now (the local stack and tests change them).
+    const deps = restrictTo(allDeps, adapters);
     // The caller first: an unauthenticated request learns nothing about its input's validity.
     const instance = route.auth === 'iam' ? instanceCaller(event, deps.workflow?.parentRoleName) : undefined;
     const parsed = parseRequest(route, event);

@@ -6,7 +6,8 @@
  * included, in a fresh Node process: Lambda's init phase), each measurement paired with one of the floor
  * right before it, in a shuffled order each round, so that the machine's noise hits both alike.
  *
- * Prints a table (bundle and source map sizes, init p50, init/floor as the median of the paired ratios) and
+ * Prints a table (bundle and source map sizes, init p50, init/floor as the median of the paired ratios, and
+ * the same ratio in CPU time, which a loaded machine disturbs far less than the clock) and
  * the last line `cold-start: N API routes, worst init/floor=X median=Y largest-kb=Z floor-kb=W` (over the
  * API routes; the workflow and event functions are in the table beside them).
  *
@@ -53,26 +54,56 @@ if (!floor) throw new Error('no floor bundle in the assembly');
 const measured = bundles.filter((b) => b.kind !== 'floor');
 
 step(`${measured.length} functions, ${ROUNDS} rounds, each measurement paired with the floor`);
-const samples = new Map<Bundle, { ms: number[]; ratios: number[] }>(
-  bundles.map((b) => [b, { ms: [], ratios: [] }]),
+interface Samples {
+  readonly ms: number[];
+  readonly cpuMs: number[];
+  /** This function's init over the floor's measured right before it: on the clock, and in CPU time. */
+  readonly ratios: number[];
+  readonly cpuRatios: number[];
+}
+const samples = new Map<Bundle, Samples>(
+  bundles.map((b) => [b, { ms: [], cpuMs: [], ratios: [], cpuRatios: [] }]),
 );
 for (const b of measured) initOnce(b); // each import once: the file cache warm, as on a Lambda host
 for (let round = 1; round <= ROUNDS; round++) {
   step(`round ${round}/${ROUNDS}`);
   for (const b of shuffle(measured)) {
-    const floorMs = initOnce(floor);
-    const ms = initOnce(b);
-    samples.get(floor)!.ms.push(floorMs);
-    samples.get(b)!.ms.push(ms);
-    samples.get(b)!.ratios.push(ms / floorMs);
+    const base = initOnce(floor);
+    const init = initOnce(b);
+    samples.get(floor)!.ms.push(base.initMs);
+    samples.get(floor)!.cpuMs.push(base.cpuMs);
+    const own = samples.get(b)!;
+    own.ms.push(init.initMs);
+    own.cpuMs.push(init.cpuMs);
+    own.ratios.push(init.initMs / base.initMs);
+    own.cpuRatios.push(init.cpuMs / base.cpuMs);
   }
 }
 
 const rows = measured
-  .map((b) => ({ b, p50: median(samples.get(b)!.ms), ratio: median(samples.get(b)!.ratios) }))
+  .map((b) => {
+    const own = samples.get(b)!;
+    return { b, p50: median(own.ms), ratio: median(own.ratios), cpuRatio: median(own.cpuRatios) };
+  })
   .sort((x, y) => x.b.kind.localeCompare(y.b.kind) || y.ratio - x.ratio);
-const floorP50 = median(samples.get(floor)!.ms);
 const kb = (bytes: number) => (bytes / 1024).toFixed(0);
+const row = (
+  name: string,
+  kind: string,
+  b: Pick<Bundle, 'bytes' | 'mapBytes'>,
+  p50: number,
+  ratio: number,
+  cpu: number,
+) =>
+  summary(
+    name.padEnd(34),
+    kind.padEnd(8),
+    kb(b.bytes).padStart(6),
+    kb(b.mapBytes).padStart(7),
+    p50.toFixed(1).padStart(12),
+    ratio.toFixed(2).padStart(11),
+    cpu.toFixed(2).padStart(10),
+  );
 summary(
   'function'.padEnd(34),
   'kind'.padEnd(8),
@@ -80,26 +111,15 @@ summary(
   'map-kb'.padStart(7),
   'init-p50-ms'.padStart(12),
   'init/floor'.padStart(11),
+  'cpu/floor'.padStart(10),
 );
-summary(
-  floor.name.padEnd(34),
-  floor.kind.padEnd(8),
-  kb(floor.bytes).padStart(6),
-  kb(floor.mapBytes).padStart(7),
-  floorP50.toFixed(1).padStart(12),
-  '1.00'.padStart(11),
-);
-for (const { b, p50, ratio } of rows) {
-  summary(
-    b.name.padEnd(34),
-    b.kind.padEnd(8),
-    kb(b.bytes).padStart(6),
-    kb(b.mapBytes).padStart(7),
-    p50.toFixed(1).padStart(12),
-    ratio.toFixed(2).padStart(11),
-  );
-}
+row(floor.name, floor.kind, floor, median(samples.get(floor)!.ms), 1, 1);
+for (const { b, p50, ratio, cpuRatio } of rows) row(b.name, b.kind, b, p50, ratio, cpuRatio);
 const api = rows.filter((r) => r.b.kind === 'api');
+summary(
+  `(floor: init p50 ${median(samples.get(floor)!.ms).toFixed(1)} ms, CPU p50 ${median(samples.get(floor)!.cpuMs).toFixed(1)} ms;` +
+    ` API routes' CPU-time ratios: worst ${Math.max(...api.map((r) => r.cpuRatio)).toFixed(2)}, median ${median(api.map((r) => r.cpuRatio)).toFixed(2)})`,
+);
 summary(
   `cold-start: ${api.length} API routes, worst init/floor=${Math.max(...api.map((r) => r.ratio)).toFixed(2)}` +
     ` median=${median(api.map((r) => r.ratio)).toFixed(2)}` +
@@ -215,14 +235,14 @@ function lambdaEnvironment(name: string, variables: Record<string, unknown>): Re
   return env;
 }
 
-/** One cold start: a fresh Node process importing the bundle; its init time in ms. */
-function initOnce(bundle: Bundle): number {
+/** One cold start: a fresh Node process importing the bundle; its init time and CPU time, in ms. */
+function initOnce(bundle: Bundle): { initMs: number; cpuMs: number } {
   const run = spawnSync(process.execPath, [INIT_SCRIPT, bundle.file], { env: bundle.env, encoding: 'utf8' });
   const last = run.stdout.trim().split('\n').at(-1) ?? '';
   if (run.status !== 0 || !last.startsWith('{')) {
     throw new Error(`${bundle.name} failed to initialize (exit ${run.status}): ${run.stderr.slice(-2000)}`);
   }
-  return (JSON.parse(last) as { initMs: number }).initMs;
+  return JSON.parse(last) as { initMs: number; cpuMs: number };
 }
 
 function median(values: readonly number[]): number {

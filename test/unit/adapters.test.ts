@@ -156,4 +156,17 @@ describe('defineRoute', () => {
     expect(JSON.parse(response.body ?? '{}')).toMatchObject({ status: 500 });
     expect(response.body).not.toMatch(/adapter/); // the cause is logged, never told to the client
   });
+
+  it('reads the dependencies as they are at each request, not as they were when the route was defined', async () => {
+    const deps = { ...fullDependencies(), region: 'eu-central-1' };
+    const regions: (string | undefined)[] = [];
+    const handler = defineRoute('getHealth', deps, async (_request, view) => {
+      regions.push(view.region);
+      return { status: 200, body: { status: 'ok' } };
+    });
+    await handler(health, {} as Context);
+    (deps as { region: string }).region = 'eu-west-1';
+    await handler(health, {} as Context);
+    expect(regions).toEqual(['eu-central-1', 'eu-west-1']);
+  });
 });
