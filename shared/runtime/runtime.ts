@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { DataApiDatabase } from '../database/data-api-database.ts';
 import type { Database } from '../database/database.ts';
+import { PgliteDatabase } from '../database/pglite-database.ts';
+import { PostgresDatabase } from '../database/postgres-database.ts';
+import { KmsSigner } from '../signing/kms-signer.ts';
+import { LocalSigner } from '../signing/local-signer.ts';
 import type { Signer } from '../signing/signer.ts';
+import { openWorkflowTable as openDynamoDbWorkflowTable } from '../workflow/dynamodb-workflow-table.ts';
+import { Ec2InstanceControl } from '../workflow/ec2-instance-control.ts';
+import { SfnTaskCallback } from '../workflow/sfn-task-callback.ts';
 import type { WorkflowPorts } from '../workflow/workflow-ports.ts';
 import { unavailable } from './adapters.ts';
 import { parseConfig, type RuntimeConfig } from './config.ts';
@@ -43,9 +51,10 @@ export function useRuntime(deps: Dependencies): void {
  * debug-mode enclaves, the simulator's attestation root) exist only where the local stack installs them
  * with `useRuntime`, whatever the environment says.
  *
- * Each `if` tests its constant literally (not through a helper): that is what esbuild can fold. Only our
- * own modules are imported dynamically: a dynamic import keeps every export of its target, and an AWS SDK
- * package's exports are all its commands.
+ * Each `if` tests its constant literally (not through a helper): that is what esbuild can fold, dropping
+ * the branch and with it the only use of the adapter's (static) import. Static, not `import()`: esbuild
+ * wraps a dynamically imported module and what it imports, and stops tree-shaking them (the attestation
+ * routes carried every DynamoDB operation's schema: 80 KB more).
  */
 export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies> {
   const [db, signer, workflow] = await Promise.all([
@@ -78,8 +87,7 @@ async function openWorkflow(config: RuntimeConfig): Promise<WorkflowPorts | unde
 
 async function openWorkflowTable(tableName: string): Promise<Pick<WorkflowPorts, 'nonces' | 'taskTokens'>> {
   if (typeof __BUNDLED_WORKFLOW_TABLE__ === 'undefined' || __BUNDLED_WORKFLOW_TABLE__) {
-    const { openWorkflowTable: open } = await import('../workflow/dynamodb-workflow-table.ts');
-    return open(tableName);
+    return openDynamoDbWorkflowTable(tableName);
   } else {
     return { nonces: unavailable('workflowTable'), taskTokens: unavailable('workflowTable') };
   }
@@ -87,7 +95,6 @@ async function openWorkflowTable(tableName: string): Promise<Pick<WorkflowPorts,
 
 async function openTaskCallbacks(): Promise<WorkflowPorts['callbacks']> {
   if (typeof __BUNDLED_TASK_CALLBACKS__ === 'undefined' || __BUNDLED_TASK_CALLBACKS__) {
-    const { SfnTaskCallback } = await import('../workflow/sfn-task-callback.ts');
     return new SfnTaskCallback();
   } else {
     return unavailable('taskCallbacks');
@@ -96,7 +103,6 @@ async function openTaskCallbacks(): Promise<WorkflowPorts['callbacks']> {
 
 async function openInstances(): Promise<WorkflowPorts['instances']> {
   if (typeof __BUNDLED_INSTANCES__ === 'undefined' || __BUNDLED_INSTANCES__) {
-    const { Ec2InstanceControl } = await import('../workflow/ec2-instance-control.ts');
     return new Ec2InstanceControl();
   } else {
     return unavailable('instances');
@@ -108,7 +114,6 @@ async function openDatabase(config: RuntimeConfig): Promise<Database> {
     const db = config.database;
     switch (db.DATABASE_DRIVER) {
       case 'data-api': {
-        const { DataApiDatabase } = await import('../database/data-api-database.ts');
         return new DataApiDatabase({
           resourceArn: db.DATA_API_RESOURCE_ARN,
           secretArn: db.DATA_API_SECRET_ARN,
@@ -119,11 +124,9 @@ async function openDatabase(config: RuntimeConfig): Promise<Database> {
         });
       }
       case 'postgres': {
-        const { PostgresDatabase } = await import('../database/postgres-database.ts');
         return new PostgresDatabase(db.DATABASE_URL);
       }
       case 'pglite': {
-        const { PgliteDatabase } = await import('../database/pglite-database.ts');
         return PgliteDatabase.open(db.PGLITE_DATA_DIR);
       }
     }
@@ -135,10 +138,8 @@ async function openDatabase(config: RuntimeConfig): Promise<Database> {
 async function openSigner(config: RuntimeConfig): Promise<Signer> {
   if (typeof __BUNDLED_SIGNER__ === 'undefined' || __BUNDLED_SIGNER__) {
     if (config.SIGNER === 'kms') {
-      const { KmsSigner } = await import('../signing/kms-signer.ts');
       return new KmsSigner({ keyId: config.SIGNING_KEY_ID! });
     }
-    const { LocalSigner } = await import('../signing/local-signer.ts');
     return LocalSigner.create();
   } else {
     return unavailable('signer');
