@@ -211,7 +211,7 @@ function functionsOf(dir: string, stackName: string): Bundle[] {
  */
 function lambdaEnvironment(name: string, variables: Record<string, unknown>): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PATH: '/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin', // Lambda's
     TZ: ':UTC',
     LANG: 'en_US.UTF-8',
     AWS_REGION: 'eu-central-1',
