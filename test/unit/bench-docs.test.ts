@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 
-/** Every environment variable `npm run bench:api` and `npm run bench:provisioning` read is in the README. */
+/** Every environment variable the benchmarks (`npm run bench:api`, `bench:provisioning`, `bench:enforcement`) read is in the README. */
 const REPO = join(import.meta.dirname, '..', '..');
 const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
 const benchmark = /\n## Benchmark\n([\s\S]*?)(?=\n## |$)/.exec(readme)?.[1] ?? '';
@@ -11,6 +11,7 @@ const benchmark = /\n## Benchmark\n([\s\S]*?)(?=\n## |$)/.exec(readme)?.[1] ?? '
 const SOURCES = [
   'test/bench/api-bench.ts',
   'test/bench/provisioning-bench.ts',
+  'test/bench/enforcement-bench.ts',
   'test/bench/bench-output.ts',
   'test/support/postgres-server.mjs',
 ];
