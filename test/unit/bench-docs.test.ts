@@ -12,6 +12,7 @@ const SOURCES = [
   'test/bench/api-bench.ts',
   'test/bench/provisioning-bench.ts',
   'test/bench/cold-start-bench.ts',
+  'test/bench/enforcement-bench.ts',
   'test/bench/bench-output.ts',
   'test/support/postgres-server.mjs',
 ];
