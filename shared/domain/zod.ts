@@ -49,6 +49,13 @@ const ZodParseError = $constructor<$ZodError>(
  */
 export const parse: $Parse = _parse(ZodParseError);
 
+/** What a schema is: the one a `z.lazy` builds (building it now), else the schema itself. */
+export function built(schema: $ZodType): $ZodType {
+  return schema._zod.def.type === 'lazy'
+    ? (schema._zod as unknown as { innerType: $ZodType }).innerType
+    : schema;
+}
+
 /**
  * Builds every schema `schema` reaches that a `z.lazy` would otherwise build when a value first reaches it
  * (see the module comment). Idempotent and cheap once built.
@@ -58,7 +65,7 @@ export function buildNow(schema: $ZodType): void {
   const visit = (node: $ZodType): void => {
     if (seen.has(node)) return;
     seen.add(node);
-    if (node._zod.def.type === 'lazy') visit((node._zod as unknown as { innerType: $ZodType }).innerType);
+    if (node._zod.def.type === 'lazy') visit(built(node));
     for (const [key, value] of Object.entries(node._zod.def)) {
       if (key !== 'checks') childSchemas(value).forEach(visit);
     }

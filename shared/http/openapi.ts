@@ -240,14 +240,9 @@ const PARAMETERS = {
   },
 };
 
-/** What a schema is: the one a `z.lazy` builds on first use (see api-schemas.ts), else itself. */
-function built(schema: z.ZodMiniType): z.ZodMiniType {
-  return schema instanceof z.ZodMiniLazy ? (schema._zod.innerType as z.ZodMiniType) : schema;
-}
-
 /** Whether a response schema is a versioned resource (it carries `version`, and its ETag). */
 function isVersioned(schema: z.ZodMiniType): boolean {
-  const shape = (built(schema) as { shape?: Record<string, unknown> }).shape;
+  const shape = (z.built(schema) as { shape?: Record<string, unknown> }).shape;
   return shape !== undefined && 'version' in shape;
 }
 

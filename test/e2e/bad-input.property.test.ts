@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { seededSubject } from '../../infra/local/seed.ts';
+import * as z from '../../shared/domain/zod.ts';
 import { encodeCursor } from '../../shared/http/cursor.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
@@ -442,7 +443,7 @@ const LIST_ROUTES = FUZZED.filter(
   (r) =>
     r.method === 'GET' &&
     r.request?.query &&
-    'cursor' in ((r.request.query as unknown as { shape?: Record<string, unknown> }).shape ?? {}),
+    'cursor' in ((z.built(r.request.query) as unknown as { shape?: Record<string, unknown> }).shape ?? {}),
 );
 
 describe('a crafted cursor on every list', () => {

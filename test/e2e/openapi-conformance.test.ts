@@ -197,7 +197,8 @@ async function active(): Promise<Contract> {
 }
 
 async function runningEnclave(): Promise<Enclave> {
-  const id = await harness.create();
+  // A silent simulated agent: this test plays the parent, so no second submission races its own (a 409).
+  const id = await harness.create('no-callback');
   const instanceId = await harness.waitUntilWaiting(id);
   const parent = await harness.asInstance(instanceId);
   const heartbeat = await parent.post(`/enclaves/${id}/attestation/heartbeat`, { phase: 'attesting' });

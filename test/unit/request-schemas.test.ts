@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { IdSchema } from '../../shared/domain/identifiers.ts';
+import { built } from '../../shared/domain/zod.ts';
 import { CreatedAtCursorSchema } from '../../shared/http/cursor.ts';
 import { ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
 
@@ -28,8 +29,7 @@ function uuidSchemas(root: z.core.$ZodType, at: string): { at: string; schema: z
     const def = (schema as unknown as { _zod: { def: Def } })._zod.def;
     if (def.type === 'string' && def.format === 'uuid') found.push({ at: path, schema });
     // A schema built on first use (z.lazy): walk what it builds.
-    if (def.type === 'lazy')
-      walk((schema as unknown as { _zod: { innerType: z.core.$ZodType } })._zod.innerType, path);
+    if (def.type === 'lazy') walk(built(schema), path);
     for (const [key, value] of Object.entries(def)) {
       if (key === 'checks') continue;
       if (isSchema(value)) {
