@@ -39,23 +39,20 @@ export function leafOf(head: CheckpointLeaf): Buffer {
 }
 
 /**
- * Takes a checkpoint of every chain whose head is not covered yet (at most `maxLeaves`, oldest entity ids
- * first; the rest wait for the next run). The checkpoint and its leaves are one statement, and checkpoint
- * numbers are a primary key, so two concurrent runs cannot fork the checkpoint chain: the loser fails and
- * its heads are taken next time. Returns null when there was nothing to anchor.
+ * Takes a checkpoint of every chain whose head is not covered yet (at most `maxLeaves`, in entity id order;
+ * the rest wait for the next run). Those heads are the rows of `audit_unanchored_heads`, which a trigger on
+ * `audit_log` keeps (migration 0011), so a run reads what changed since the last one, never the whole
+ * trail. The checkpoint, its leaves and the removal of the heads it anchors are one statement (a head that
+ * moved on meanwhile stays queued), and checkpoint numbers are a primary key, so two concurrent runs cannot
+ * fork the checkpoint chain: the loser fails, removes nothing, and its heads are taken next time. Returns
+ * null when there was nothing to anchor.
  */
 export async function createCheckpoint(
   deps: Dependencies,
   maxLeaves = 1000,
 ): Promise<CheckpointStatement | null> {
   const { rows: heads } = await deps.db.query<{ entity_id: string; seq: number; hash: string }>(
-    `SELECT a.entity_id, a.seq, a.hash
-     FROM (SELECT DISTINCT ON (entity_id) entity_id, seq, hash FROM audit_log ORDER BY entity_id, seq DESC) a
-     WHERE NOT EXISTS (
-       SELECT 1 FROM audit_checkpoint_leaves l WHERE l.entity_id = a.entity_id AND l.seq >= a.seq
-     )
-     ORDER BY a.entity_id
-     LIMIT :max`,
+    'SELECT entity_id, seq, hash FROM audit_unanchored_heads ORDER BY entity_id LIMIT :max',
     { max: sql.int(maxLeaves) },
   );
   if (heads.length === 0) return null;
@@ -77,11 +74,15 @@ export async function createCheckpoint(
        INSERT INTO audit_checkpoints (seq, created_at, prev_root, tree_root, tree_size, signed_payload, kid, alg, signature)
        VALUES (:seq, :created_at, :prev_root, :tree_root, :tree_size, :payload, :kid, :alg, :signature)
        RETURNING seq
+     ),
+     anchored AS (
+       INSERT INTO audit_checkpoint_leaves (checkpoint_seq, leaf_index, entity_id, seq, hash)
+       SELECT checkpoint.seq, (leaf.ordinality - 1)::int, (leaf.value->>'entityId')::uuid, (leaf.value->>'seq')::int,
+              leaf.value->>'hash'
+       FROM checkpoint, jsonb_array_elements(:leaves) WITH ORDINALITY AS leaf
+       RETURNING entity_id, seq
      )
-     INSERT INTO audit_checkpoint_leaves (checkpoint_seq, leaf_index, entity_id, seq, hash)
-     SELECT checkpoint.seq, (leaf.ordinality - 1)::int, (leaf.value->>'entityId')::uuid, (leaf.value->>'seq')::int,
-            leaf.value->>'hash'
-     FROM checkpoint, jsonb_array_elements(:leaves) WITH ORDINALITY AS leaf`,
+     DELETE FROM audit_unanchored_heads h USING anchored a WHERE h.entity_id = a.entity_id AND h.seq <= a.seq`,
     {
       seq: sql.int(statement.checkpoint),
       created_at: sql.timestamp(statement.createdAt),
