@@ -1,5 +1,11 @@
 import { type Queryable, type SqlParams, sql } from '../database/database.ts';
-import type { ContractData, ContractSignature, ContractStatus, ContractSummary } from '../domain/contract.ts';
+import {
+  CONTRACT_STATUSES,
+  type ContractData,
+  type ContractSignature,
+  type ContractStatus,
+  type ContractSummary,
+} from '../domain/contract.ts';
 import type { ContractTerms } from '../domain/contract-terms.ts';
 
 /** SQL for contracts; the only module that knows the `contracts` table. */
@@ -98,36 +104,52 @@ function toSummary(r: SummaryRow): ContractSummary {
   return { ...sharedFields(r), validity: r.validity, signedBy: r.signed_by };
 }
 
-/** Contract summaries, newest first, stable order (created_at DESC, id DESC), keyset-paginated. */
+/**
+ * Contract summaries, newest first, stable order (created_at DESC, id DESC), keyset-paginated. Every page
+ * reads index ranges already in that order and stops after `limit` rows, so its cost does not grow with the
+ * table (migration 0012): each (party side, status) or (status) is one range, and a list spanning several
+ * (both sides of a party, every status) merges the newest `limit` of each. An `OR` of the sides, or a
+ * status left to a filter, would read every contract of the party or skip thousands of other statuses. A
+ * contract names two different parties, so merging its sides never yields one twice.
+ */
 export async function listContracts(q: Queryable, f: ContractFilter): Promise<ContractSummary[]> {
   const where: string[] = [];
   const params: Record<string, SqlParams[string]> = { limit: sql.int(f.limit) };
+  let sides: string[] = [];
+  if (f.counterpartyId !== undefined) params.counterparty = sql.uuid(f.counterpartyId);
   if (f.partyId !== undefined) {
     params.party = sql.uuid(f.partyId);
-    if (f.role === 'provider') where.push('c.provider_id = :party');
-    else if (f.role === 'consumer') where.push('c.consumer_id = :party');
-    else where.push('(c.provider_id = :party OR c.consumer_id = :party)');
-  }
-  if (f.counterpartyId !== undefined) {
-    params.counterparty = sql.uuid(f.counterpartyId);
-    where.push('(c.provider_id = :counterparty OR c.consumer_id = :counterparty)');
-  }
-  if (f.status !== undefined) {
-    params.status = sql.text(f.status);
-    where.push('c.status = :status');
+    if (f.role !== 'consumer') sides.push('c.provider_id = :party');
+    if (f.role !== 'provider') sides.push('c.consumer_id = :party');
+    if (f.counterpartyId !== undefined) {
+      where.push('(c.provider_id = :counterparty OR c.consumer_id = :counterparty)');
+    }
+  } else if (f.counterpartyId !== undefined) {
+    // Everyone's contracts with this party (admins, auditors): the party's two sides.
+    sides = ['c.provider_id = :counterparty', 'c.consumer_id = :counterparty'];
   }
   if (f.after !== undefined) {
     params.after_created_at = sql.timestamp(f.after.createdAt);
     params.after_id = sql.uuid(f.after.id);
     where.push('(c.created_at, c.id) < (:after_created_at, :after_id)');
   }
-  const { rows } = await q.query<SummaryRow>(
-    `SELECT ${SUMMARY_COLUMNS} FROM contracts c
-     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+  if (f.status !== undefined) params.status = sql.text(f.status);
+  const statuses = f.status !== undefined ? [':status'] : CONTRACT_STATUSES.map((s) => `'${s}'`);
+  const pages = (sides.length ? sides : [null]).flatMap((side) =>
+    statuses.map(
+      (status) => `SELECT ${SUMMARY_COLUMNS} FROM contracts c
+     WHERE ${[...(side ? [side] : []), `c.status = ${status}`, ...where].join(' AND ')}
      ORDER BY c.created_at DESC, c.id DESC
      LIMIT :limit`,
-    params,
+    ),
   );
+  const statement =
+    pages.length === 1
+      ? pages[0]!
+      : `SELECT * FROM (${pages.map((page) => `(${page})`).join('\n     UNION ALL ')}) AS c
+     ORDER BY c.created_at DESC, c.id DESC
+     LIMIT :limit`;
+  const { rows } = await q.query<SummaryRow>(statement, params);
   return rows.map(toSummary);
 }
 
