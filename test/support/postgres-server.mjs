@@ -2,7 +2,7 @@
 // loopback port, stop and delete on request. As root (CI), the server runs as the `postgres` user, because
 // initdb refuses to run as root.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,67 @@ function asServerUser(cmd, args) {
     : spawnSync(cmd, args, { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`${cmd} failed: ${result.stderr || result.stdout}`);
   return result;
+}
+
+/**
+ * Starts a server on a data directory that outlives it (the scale benchmark keeps its data sets between
+ * runs): `initdb` when `dir` holds no cluster yet, then `pg_ctl start` on a free loopback port with
+ * `settings` (`name=value` strings) added to the command line; `stop` leaves the data in place. Returns
+ * undefined when no server binary is installed; `created` says whether the cluster is new.
+ */
+export async function startPersistentPostgresServer(dir, settings = []) {
+  const bin = findPgBin();
+  if (!bin) return undefined;
+  const data = join(dir, 'data');
+  mkdirSync(dir, { recursive: true });
+  if (process.getuid?.() === 0) {
+    spawnSync('chown', ['postgres:postgres', dir]);
+    chmodSync(dir, 0o700);
+  }
+  const created = !existsSync(join(data, 'PG_VERSION'));
+  if (created) {
+    rmSync(data, { recursive: true, force: true });
+    asServerUser(join(bin, 'initdb'), [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--no-locale',
+    ]);
+  }
+  // A server a crash left running (its postmaster.pid) is stopped first: its port is not known here.
+  if (existsSync(join(data, 'postmaster.pid'))) {
+    try {
+      asServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-t', '120', 'stop']);
+    } catch {
+      // not running after all (a stale pid file): pg_ctl start copes with that
+    }
+  }
+  const port = await freePort();
+  const options = [`-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}`, ...settings.map((s) => `-c ${s}`)];
+  asServerUser(join(bin, 'pg_ctl'), [
+    '-D',
+    data,
+    '-l',
+    join(dir, 'server.log'),
+    '-w',
+    '-t',
+    '120',
+    '-o',
+    options.join(' '),
+    'start',
+  ]);
+  return {
+    bin,
+    created,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop() {
+      asServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-t', '120', 'stop']);
+    },
+  };
 }
 
 /** Starts a server; returns its URL and a stop function, or undefined when no server binary is installed. */

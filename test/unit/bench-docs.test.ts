@@ -13,6 +13,8 @@ const SOURCES = [
   'test/bench/provisioning-bench.ts',
   'test/bench/cold-start-bench.ts',
   'test/bench/enforcement-bench.ts',
+  'test/bench/scale-bench.ts',
+  'test/bench/scale-data.ts',
   'test/bench/bench-output.ts',
   'test/support/postgres-server.mjs',
 ];
