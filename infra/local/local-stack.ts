@@ -56,7 +56,7 @@ export interface LocalStack {
   readonly bus: InProcessBus;
   /** DynamoDB, EC2, Nitro and the provisioning state machine, locally. */
   readonly enclaves: LocalEnclaves;
-  /** Publishes the outbox now (as the scheduled publisher would within a second). */
+  /** Publishes the outbox now (as the scheduled publisher would within a second, outside its gaps). */
   publishEvents(): Promise<void>;
   /** With `viaDataApi`: the emulator's fault switch (e.g. `injectFaults('DatabaseResumingException', 3)`). */
   readonly dataApi?: { injectFaults(errorName: string, count: number): void; clearFaults(): void };
