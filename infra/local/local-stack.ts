@@ -7,7 +7,7 @@ import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.t
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
-import { drainOutbox, OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
+import { drainOutbox } from '../../shared/events/outbox-publisher.ts';
 import { purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
@@ -56,7 +56,7 @@ export interface LocalStack {
   readonly bus: InProcessBus;
   /** DynamoDB, EC2, Nitro and the provisioning state machine, locally. */
   readonly enclaves: LocalEnclaves;
-  /** Publishes the outbox now (as the scheduled publisher would within a second, outside its gaps). */
+  /** Publishes the outbox now (as the scheduled publisher would within a second). */
   publishEvents(): Promise<void>;
   /** With `viaDataApi`: the emulator's fault switch (e.g. `injectFaults('DatabaseResumingException', 3)`). */
   readonly dataApi?: { injectFaults(errorName: string, count: number): void; clearFaults(): void };
@@ -106,6 +106,8 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.requestLog ? { requestLog: true } : {}),
   });
+  // The schedules EventBridge Scheduler runs in AWS, faster: drain the outbox every second, sign an audit
+  // checkpoint every 10 seconds, expire contracts every minute.
   enclaves.attach({ deps, url: server.url, issuer });
   // The EventBridge rules, locally: provisioning starts on EnclaveCreated/EnclaveResumed.
   const bus = new InProcessBus();
@@ -116,30 +118,14 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     setInterval(() => {
       if (!stopping) background = background.then(job).catch(() => undefined);
     }, ms).unref();
-  // The outbox publisher runs on the deployed schedule, as it is (its own runs, not one after the other
-  // with the other jobs: in AWS each is a function of its own). The other schedules EventBridge Scheduler
-  // runs in AWS run faster: an audit checkpoint every 10 seconds, the expiry sweep every minute.
-  const publisher = new AbortController();
-  const publisherRuns = new Set<Promise<unknown>>();
-  const startPublisherRun = () => {
-    if (stopping) return;
-    const deadline = performance.now() + OUTBOX_PUBLISHER_SCHEDULE.timeoutMs;
-    const run = drainOutbox(db, bus, {
-      remainingMs: () => deadline - performance.now(),
-      signal: publisher.signal,
-    }).catch(() => undefined);
-    publisherRuns.add(run);
-    void run.finally(() => publisherRuns.delete(run));
-  };
   const timers =
     options.scheduledJobs === false
       ? []
       : [
-          setInterval(startPublisherRun, OUTBOX_PUBLISHER_SCHEDULE.everyMs).unref(),
+          every(1000, () => publishPending(db, bus)),
           every(10_000, () => createCheckpoint(deps)),
           every(60_000, () => expireContracts(deps).then(() => purgeIdempotencyKeys(db, deps.now()))),
         ];
-  if (options.scheduledJobs !== false) startPublisherRun();
   return {
     url: server.url,
     deps,
@@ -155,8 +141,6 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     async close() {
       stopping = true;
       for (const t of timers) clearInterval(t);
-      publisher.abort();
-      await Promise.all(publisherRuns);
       await background;
       await enclaves.runner().stopAll();
       await server.close();
@@ -165,7 +149,10 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   };
 }
 
-/** Publishes until the outbox is empty (one run of the deployed publisher with no time left to wait). */
+/**
+ * Publishes until the outbox is empty, with the deployed publisher's rounds: a run with no time left to
+ * wait, called every second (in AWS one run waits and looks again every second itself).
+ */
 async function publishPending(db: Database, bus: InProcessBus): Promise<void> {
   await drainOutbox(db, bus, { remainingMs: () => 0, reserveMs: 0 });
 }

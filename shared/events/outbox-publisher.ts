@@ -58,47 +58,23 @@ export interface DrainOptions {
   readonly reserveMs?: number;
   /** Rows per round. */
   readonly batchSize?: number;
-  /** Ends the run at once, even while it waits to look again (the local stack closing). */
-  readonly signal?: AbortSignal;
 }
-
-/**
- * The deployed publisher's schedule, which the CDK stack renders (`infra/constructs/event-bus.ts`) and the
- * local stack runs as it is (`infra/local/local-stack.ts`): EventBridge Scheduler starts a run every
- * `everyMs`, and a run may last `timeoutMs` (its Lambda timeout), of which {@link drainOutbox} keeps back
- * `pollMs + reserveMs` (its defaults).
- *
- * A run outlasts the period by `overlapMs`, so the next run starts (late starts and cold starts included)
- * while the previous one still looks every second: the outbox is never left unwatched. With a timeout equal
- * to the period, each run stopped looking `pollMs + reserveMs` before the next began, and an event
- * committed in those 6 s of every minute (a contract's suspension to enforce) waited for the next run.
- * Overlapping runs share the work safely ({@link publishOutbox} locks its batch).
- */
-export const OUTBOX_PUBLISHER_SCHEDULE = {
-  everyMs: 60_000,
-  overlapMs: 30_000,
-  timeoutMs: 90_000,
-  pollMs: 1000,
-  reserveMs: 5000,
-} as const;
 
 /**
  * Publishes the outbox for the whole run, not once: rounds follow one another while rows are pending, and
  * an empty round waits `pollMs` and looks again, until less than `pollMs + reserveMs` is left. A round
- * the bus partly refused ends the run: the next run retries those rows. Run once a minute, each run
- * outlasting the minute ({@link OUTBOX_PUBLISHER_SCHEDULE}), it delivers an event within about `pollMs` of
- * its commit instead of up to a minute later, which is what stopping a suspended contract's enclaves
- * promptly needs. Concurrent runs share the work safely ({@link publishOutbox} locks its batch).
+ * the bus partly refused ends the run: the next run retries those rows. Run once a minute, it delivers an event within about `pollMs` of its commit instead of up to a
+ * minute later, which is what stopping a suspended contract's enclaves promptly needs. Concurrent runs
+ * share the work safely ({@link publishOutbox} locks its batch).
  * @example
  * export const handler = (_event: unknown, context: Context) =>
  *   drainOutbox(db, bus, { remainingMs: () => context.getRemainingTimeInMillis() });
  */
 export async function drainOutbox(db: Database, bus: EventBus, options: DrainOptions) {
-  const pollMs = options.pollMs ?? OUTBOX_PUBLISHER_SCHEDULE.pollMs;
-  const reserveMs = options.reserveMs ?? OUTBOX_PUBLISHER_SCHEDULE.reserveMs;
-  const { signal } = options;
+  const pollMs = options.pollMs ?? 1000;
+  const reserveMs = options.reserveMs ?? 5000;
   const total = { published: 0, failed: 0, rounds: 0 };
-  while (!signal?.aborted) {
+  for (;;) {
     const round = await publishOutbox(db, bus, { batchSize: options.batchSize ?? 100 });
     total.rounds += 1;
     total.published += round.published;
@@ -107,20 +83,6 @@ export async function drainOutbox(db: Database, bus: EventBus, options: DrainOpt
     if (round.failed > 0) return total;
     const more = round.published > 0;
     if (options.remainingMs() < (more ? 0 : pollMs) + reserveMs) return total;
-    if (!more) await pause(pollMs, signal);
+    if (!more) await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
-  return total;
-}
-
-/** Resolves after `ms`, or as soon as `signal` aborts. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
