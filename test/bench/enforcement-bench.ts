@@ -7,9 +7,8 @@
  * client shares the process with the stack, so a publisher round and the enforcement's database work can run
  * before the client reads the answer, which would hide them; from the commit the figure is an upper bound.
  *
- * Nothing is published by hand inside the measured interval: the stack's own outbox publisher, run on the
- * deployed schedule (`OUTBOX_PUBLISHER_SCHEDULE`: a run every minute, looking every second), carries the
- * events, as in AWS. Between runs the
+ * Nothing is published by hand inside the measured interval: the stack's own outbox publisher, looking every
+ * second as a deployed run does, carries the events. Between runs the
  * contract and its enclaves are resumed (re-attested on their stopped parents), with events published at
  * once to keep the setup short; that is outside the measured interval.
  *
