@@ -7,7 +7,8 @@
  *   dropped and then rebuilt from the catalog's own definitions, and the rebuilt catalog is compared with
  *   the migrated one (any difference is an error). Triggers are off for the load session
  *   (`session_replication_role = replica`): no trigger has anything to do for rows written as they are here
- *   (the append-only guards fire on UPDATE and DELETE; every chain head is anchored, see below).
+ *   (the append-only guards fire on UPDATE and DELETE, and the queue of unanchored heads of migration 0011
+ *   rightly stays empty: every chain head is anchored, see below).
  * - Rows the domain code reads back: statuses, versions and every JSON column as the services write them;
  *   content digests and countersigning payloads computed by `shared/domain/contract.ts`; one audit chain per
  *   entity with `seq` = the entity's version, hashed and linked by `shared/audit/audit-chain.ts`, written in
