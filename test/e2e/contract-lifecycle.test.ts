@@ -5,6 +5,7 @@ import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.
 import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { sql } from '../../shared/database/database.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+import { stackDatabase, stackDatabases } from '../support/databases.ts';
 
 const createBody = JSON.parse(
   readFileSync(new URL('../fixtures/contract-create.json', import.meta.url), 'utf8'),
@@ -22,16 +23,9 @@ type Contract = {
 };
 
 /** The same HTTP walk-through on the embedded database, through the Data API path, and on a real server. */
-const MODES = [
-  { name: 'PGlite', options: {} },
-  { name: 'the Data API emulator', options: { viaDataApi: true } },
-  ...(process.env.TEST_DATABASE_URL
-    ? [{ name: 'PostgreSQL', options: { databaseUrl: process.env.TEST_DATABASE_URL } }]
-    : []),
-];
-
-describe.each(MODES)('on $name', ({ options }) => {
+describe.each(stackDatabases())('on $name', ({ database }) => {
   let stack: LocalStack;
+  let drop = async () => {};
   let provider: ApiClient;
   let consumer: ApiClient;
   let auditor: ApiClient;
@@ -42,7 +36,9 @@ describe.each(MODES)('on $name', ({ options }) => {
   let consumerKid: string;
 
   beforeAll(async () => {
-    stack = await startLocalStack(options);
+    const opened = await stackDatabase(database);
+    drop = opened.drop;
+    stack = await startLocalStack(opened.options);
     const clients = await Promise.all(
       (['provider', 'consumer', 'auditor', 'outsider'] as const).map((n) => ApiClient.as(stack, n)),
     );
@@ -53,6 +49,7 @@ describe.each(MODES)('on $name', ({ options }) => {
 
   afterAll(async () => {
     await stack?.close();
+    await drop();
   });
 
   async function create(): Promise<Contract> {

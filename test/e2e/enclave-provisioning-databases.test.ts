@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATES } from '../../shared/enclaves/provisioning-workflow.ts';
+import { stackDatabase, stackDatabases } from '../support/databases.ts';
 import {
   type ProvisioningContext,
   provisioningHarness,
@@ -11,23 +12,22 @@ import {
  * Data API emulator) and on a real PostgreSQL server: the steps' claims, activations and failures are the
  * same single-statement audited writes there as on PGlite (enclave-provisioning.test.ts covers every path).
  */
-const MODES = [
-  { name: 'the Data API emulator', options: { viaDataApi: true } },
-  ...(process.env.TEST_DATABASE_URL
-    ? [{ name: 'PostgreSQL', options: { databaseUrl: process.env.TEST_DATABASE_URL } }]
-    : []),
-];
-
-describe.each(MODES)('provisioning on $name', ({ options }) => {
+describe.each(stackDatabases(['data-api', 'postgres']))('provisioning on $name', ({ database }) => {
   let context: ProvisioningContext;
+  let drop = async () => {};
 
   beforeAll(async () => {
+    const opened = await stackDatabase(database);
+    drop = opened.drop;
     context = await startProvisioningStack({
-      ...options,
+      ...opened.options,
       enclaves: { bootDelayMs: 20, attestationTimeoutMs: 1500, attestationHeartbeatMs: 1500 },
     });
   });
-  afterAll(async () => context?.stack.close());
+  afterAll(async () => {
+    await context?.stack.close();
+    await drop();
+  });
 
   const { create, settle, instancesOf, executionOf } = provisioningHarness(() => context);
 

@@ -20,6 +20,7 @@ import { useRuntime } from '../../shared/runtime/runtime.ts';
 import type { WorkflowPorts } from '../../shared/workflow/workflow-ports.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
+import { stackDatabase, stackDatabases } from '../support/databases.ts';
 import { activateAsWorkflow, newInstanceId } from '../support/enclaves.ts';
 
 /**
@@ -92,16 +93,14 @@ async function eventsOf(enclaveId: string): Promise<{ type: string; payload: Rec
 }
 
 /** The same suite on the embedded database, through the Data API path, and on a real server when given. */
-const MODES = [
-  { name: 'PGlite', options: {} },
-  { name: 'the Data API emulator', options: { viaDataApi: true } },
-  ...(process.env.TEST_DATABASE_URL
-    ? [{ name: 'PostgreSQL', options: { databaseUrl: process.env.TEST_DATABASE_URL } }]
-    : []),
-].map((mode, index) => ({ ...mode, index }));
+const MODES = stackDatabases().map((mode, index) => ({ ...mode, index }));
 
-describe.each(MODES)('on $name', ({ options, index }) => {
+describe.each(MODES)('on $name', ({ database, index }) => {
+  let drop = async () => {};
   beforeAll(async () => {
+    const opened = await stackDatabase(database);
+    drop = opened.drop;
+    const { options } = opened;
     // The outbox is not published: the local provisioning workflow and the enforcement rule must not act on
     // the enclaves this suite drives by hand (it plays the workflow's Activate and the platform's sweep).
     stack = await startLocalStack({ ...options, scheduledJobs: false });
@@ -120,7 +119,10 @@ describe.each(MODES)('on $name', ({ options, index }) => {
       clients[who] = await ApiClient.as(stack, who);
     }
   });
-  afterAll(async () => stack?.close());
+  afterAll(async () => {
+    await stack?.close();
+    await drop();
+  });
 
   describe('POST /enclaves', () => {
     it('creates an Initializing enclave under the contract provider, audited, with EnclaveCreated', async () => {

@@ -85,3 +85,39 @@ export const ADAPTERS: readonly AdapterFactory[] = [
     },
   },
 ];
+
+/** Where an end-to-end suite's local stack keeps its data. */
+export type StackDatabase = 'pglite' | 'data-api' | 'postgres';
+
+/**
+ * The local stack's databases the end-to-end suites run on, each named for `describe.each`: PGlite, the
+ * Data API emulator, and a real PostgreSQL server when TEST_DATABASE_URL names one.
+ */
+export function stackDatabases(
+  only: readonly StackDatabase[] = ['pglite', 'data-api', 'postgres'],
+): { name: string; database: StackDatabase }[] {
+  const names: Record<StackDatabase, string> = {
+    pglite: 'PGlite',
+    'data-api': 'the Data API emulator',
+    postgres: 'PostgreSQL',
+  };
+  return only
+    .filter((database) => database !== 'postgres' || serverUrl !== undefined)
+    .map((database) => ({ name: names[database], database }));
+}
+
+/**
+ * The local stack options for `database`, and `drop` to remove what it created. On the server, each call
+ * gets a new database of its own: two stacks on one database publish each other's outbox (one stack's
+ * publisher starts provisioning for the other's enclaves on its own simulated EC2, and the other waits for
+ * them in vain) and sweep each other's rows.
+ */
+export async function stackDatabase(
+  database: StackDatabase,
+): Promise<{ options: { viaDataApi?: boolean; databaseUrl?: string }; drop(): Promise<void> }> {
+  if (database === 'pglite') return { options: {}, drop: async () => undefined };
+  if (database === 'data-api') return { options: { viaDataApi: true }, drop: async () => undefined };
+  const server = await serverDatabase();
+  if (!server) throw new Error('the postgres stack database needs TEST_DATABASE_URL');
+  return { options: { databaseUrl: server.url }, drop: () => server.drop() };
+}

@@ -95,7 +95,14 @@ export function provisioningHarness(context: () => ProvisioningContext) {
           await stack.enclaves.ec2.settled();
           return (await provider.get<Enclave>(`/enclaves/${enclaveId}`)).body;
         }
-        if (Date.now() > deadline) throw new Error(`enclave ${enclaveId} stayed ${res.body.status}`);
+        if (Date.now() > deadline) {
+          const runs = runsOf(enclaveId).map(
+            (e) => `${e.status} via ${e.path.join(' > ')}${e.error ? ` (${e.error}: ${e.cause})` : ''}`,
+          );
+          throw new Error(
+            `enclave ${enclaveId} stayed ${res.body.status}; executions: ${runs.join('; ') || 'none'}`,
+          );
+        }
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     },
