@@ -161,6 +161,7 @@ async function openLocalDatabase(
   options: LocalStackOptions,
   closers: (() => Promise<void>)[],
 ): Promise<{ db: Database; dataApi?: LocalStack['dataApi'] }> {
+  if (options.databaseUrl) await claimDatabase(options.databaseUrl, closers);
   if (options.databaseUrl && !options.viaDataApi) {
     const { PostgresDatabase } = await import('../../shared/database/postgres-database.ts');
     const db = new PostgresDatabase(options.databaseUrl);
@@ -197,4 +198,28 @@ async function openLocalDatabase(
   const db = await PgliteDatabase.open(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);
   closers.push(() => db.close());
   return { db };
+}
+
+/**
+ * One local stack per server database: the stack holds a session advisory lock on it while it runs, and a
+ * second stack on the same database refuses to start. Two would share the outbox but not the bus: one's
+ * publisher would start provisioning for the other's enclaves on its own simulated EC2 (stopped when it
+ * closes, leaving them Initializing) and run the other's enforcement. In AWS every publisher delivers to
+ * the one event bus, so concurrent publishers are safe there.
+ */
+async function claimDatabase(databaseUrl: string, closers: (() => Promise<void>)[]): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => undefined);
+  await client.connect();
+  closers.push(() => client.end());
+  const { rows } = await client.query<{ claimed: boolean; database: string }>(
+    "SELECT pg_try_advisory_lock(hashtext('enclave-contracts local stack')) AS claimed, current_database() AS database",
+  );
+  if (!rows[0]?.claimed) {
+    throw new Error(
+      `another local stack is running on database ${rows[0]?.database}: give each stack a database of its own ` +
+        "(two would publish and act on each other's events)",
+    );
+  }
 }
