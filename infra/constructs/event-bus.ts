@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import type { Database } from './database.ts';
 import type { LogSettings } from './observability.ts';
@@ -20,7 +21,10 @@ export interface EventBusProps {
   readonly encryptionKey?: kms.IKey;
   /** How long published events are kept for replay. @default 365 days */
   readonly archiveRetention?: Duration;
-  /** How often the outbox is drained; the upper bound of publication latency. @default 1 minute */
+  /**
+   * How often a run of the outbox publisher starts; each run lasts 30 s longer (overlapping the next), and
+   * looks again every second. @default 1 minute
+   */
   readonly publishEvery?: Duration;
   /** How often contracts past their end date are expired. @default 1 hour */
   readonly expireEvery?: Duration;
@@ -97,12 +101,15 @@ export class EventBus extends Construct {
     });
 
     // Each job's construct id names its resources' logical ids (see ScheduledJob): keep them.
+    const publishEvery = props.publishEvery ?? Duration.minutes(OUTBOX_PUBLISHER_SCHEDULE.everyMs / 60_000);
     this.outboxPublisher = new ScheduledJob(this, 'PublishOutbox', {
       entry: 'functions/events/publish-outbox.ts',
       description: 'Publishes the transactional outbox to the domain event bus',
       // Its EventBridge client is its own (functions/events/publish-outbox.ts): no adapter holds one.
       adapters: adaptersOf(['database']),
-      every: props.publishEvery ?? Duration.minutes(1),
+      every: publishEvery,
+      // Each run outlasts the period, so the next starts while it still looks: the outbox is never unwatched.
+      timeout: Duration.seconds(publishEvery.toSeconds() + OUTBOX_PUBLISHER_SCHEDULE.overlapMs / 1000),
       // The next run is the retry: retrying a failed run would only overlap it with the next one.
       retryAttempts: 0,
       environment: { ...props.environment, ...this.environment },

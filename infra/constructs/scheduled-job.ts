@@ -32,12 +32,17 @@ export interface ScheduledJobProps {
   readonly environment: Readonly<Record<string, string>>;
   /** Where the function's logs go and for how long. */
   readonly logs: LogSettings;
+  /**
+   * How long a run may take (the function's timeout). Longer than `every` lets consecutive runs overlap (the
+   * outbox publisher's runs do, so one is always looking). @default 1 minute
+   */
+  readonly timeout?: Duration;
 }
 
 /**
  * A function run on a schedule by EventBridge Scheduler, with the queue its failed runs land in.
  *
- * - The function is an {@link AppFunction} with a one-minute timeout and no permissions beyond its logs and
+ * - The function is an {@link AppFunction} with a one-minute timeout (unless `timeout`) and no permissions beyond its logs and
  *   traces: grant what the job needs on {@link function} (`database.grantDataApiAccess(job.function)`).
  * - A run that still fails after its retries, whether the function failed or the schedule could not invoke
  *   it, is kept in {@link deadLetterQueue} (SSE, TLS only, 14 days) instead of disappearing; alarm on its
@@ -84,7 +89,7 @@ export class ScheduledJob extends Construct {
       adapters: props.adapters,
       logs: props.logs,
       environment: props.environment,
-      timeout: Duration.minutes(1),
+      timeout: props.timeout ?? Duration.minutes(1),
       deadLetterQueue: this.deadLetterQueue,
       retryAttempts: props.retryAttempts,
     });

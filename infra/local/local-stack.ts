@@ -7,7 +7,7 @@ import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.t
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
-import { drainOutbox } from '../../shared/events/outbox-publisher.ts';
+import { drainOutbox, OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
@@ -106,8 +106,9 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.requestLog ? { requestLog: true } : {}),
   });
-  // The schedules EventBridge Scheduler runs in AWS, faster: drain the outbox every second, sign an audit
-  // checkpoint every 10 seconds, expire contracts every minute.
+  // The schedules EventBridge Scheduler runs in AWS: the outbox is looked at every second, as the deployed
+  // publisher's overlapping runs look at it (OUTBOX_PUBLISHER_SCHEDULE); faster than in AWS, an audit
+  // checkpoint is signed every 10 seconds and contracts are expired every minute.
   enclaves.attach({ deps, url: server.url, issuer });
   // The EventBridge rules, locally: provisioning starts on EnclaveCreated/EnclaveResumed.
   const bus = new InProcessBus();
@@ -122,7 +123,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     options.scheduledJobs === false
       ? []
       : [
-          every(1000, () => publishPending(db, bus)),
+          every(OUTBOX_PUBLISHER_SCHEDULE.pollMs, () => publishPending(db, bus)),
           every(10_000, () => createCheckpoint(deps)),
           every(60_000, () => expireContracts(deps).then(() => purgeIdempotencyKeys(db, deps.now()))),
         ];

@@ -61,18 +61,39 @@ export interface DrainOptions {
 }
 
 /**
+ * The deployed publisher's schedule, which the CDK stack renders (`infra/constructs/event-bus.ts`):
+ * EventBridge Scheduler starts a run every `everyMs`, and a run may last `timeoutMs` (its Lambda timeout),
+ * of which {@link drainOutbox} keeps back `pollMs + reserveMs` (its defaults). The local stack looks every
+ * `pollMs` (`infra/local/local-stack.ts`), as the overlapping runs do.
+ *
+ * A run outlasts the period by `overlapMs`, so the next run starts (late starts and cold starts included)
+ * while the previous one still looks every second: the outbox is never left unwatched. With a timeout equal
+ * to the period, each run stopped looking `pollMs + reserveMs` before the next began, and an event
+ * committed in those 6 s of every minute (a contract's suspension to enforce) waited for the next run.
+ * Overlapping runs share the work safely ({@link publishOutbox} locks its batch).
+ */
+export const OUTBOX_PUBLISHER_SCHEDULE = {
+  everyMs: 60_000,
+  overlapMs: 30_000,
+  timeoutMs: 90_000,
+  pollMs: 1000,
+  reserveMs: 5000,
+} as const;
+
+/**
  * Publishes the outbox for the whole run, not once: rounds follow one another while rows are pending, and
  * an empty round waits `pollMs` and looks again, until less than `pollMs + reserveMs` is left. A round
- * the bus partly refused ends the run: the next run retries those rows. Run once a minute, it delivers an event within about `pollMs` of its commit instead of up to a
- * minute later, which is what stopping a suspended contract's enclaves promptly needs. Concurrent runs
- * share the work safely ({@link publishOutbox} locks its batch).
+ * the bus partly refused ends the run: the next run retries those rows. Run once a minute, each run
+ * outlasting the minute ({@link OUTBOX_PUBLISHER_SCHEDULE}), it delivers an event within about `pollMs` of
+ * its commit instead of up to a minute later, which is what stopping a suspended contract's enclaves
+ * promptly needs. Concurrent runs share the work safely ({@link publishOutbox} locks its batch).
  * @example
  * export const handler = (_event: unknown, context: Context) =>
  *   drainOutbox(db, bus, { remainingMs: () => context.getRemainingTimeInMillis() });
  */
 export async function drainOutbox(db: Database, bus: EventBus, options: DrainOptions) {
-  const pollMs = options.pollMs ?? 1000;
-  const reserveMs = options.reserveMs ?? 5000;
+  const pollMs = options.pollMs ?? OUTBOX_PUBLISHER_SCHEDULE.pollMs;
+  const reserveMs = options.reserveMs ?? OUTBOX_PUBLISHER_SCHEDULE.reserveMs;
   const total = { published: 0, failed: 0, rounds: 0 };
   for (;;) {
     const round = await publishOutbox(db, bus, { batchSize: options.batchSize ?? 100 });

@@ -61,7 +61,7 @@ interface Sample {
   stopCalls: number;
 }
 
-step(`the local stack (simulated boot ${BOOT_DELAY_MS} ms, the deployed outbox publisher's schedule)`);
+step(`the local stack (simulated boot ${BOOT_DELAY_MS} ms, the outbox looked at every second as deployed)`);
 // Local WaitForAttestation limits that 20 re-attestations at once on a loaded machine cannot miss: the setup
 // between runs is not what is measured.
 const stack = await startLocalStack({

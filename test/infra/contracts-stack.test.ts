@@ -31,6 +31,7 @@ import {
   startDataApiEmulator,
 } from '../../infra/local/data-api-emulator.ts';
 import { projectPath } from '../../infra/project-paths.ts';
+import { OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';
 import { type Grant, ROUTES } from '../../shared/http/routes.ts';
 import { type CfnResource, StackTemplate, type Statement, target } from '../support/stack-template.ts';
@@ -430,6 +431,16 @@ describe('keys and events', () => {
       .map(([id]) => id)
       .filter((id) => allows(roleStatements(id), 'events:PutEvents', bus));
     expect(putters).toEqual([logicalId(stack.events.outboxPublisher.function.role)]);
+  });
+
+  it("overlaps the outbox publisher's runs: the next starts while the previous still looks every second", () => {
+    const job = stack.events.outboxPublisher;
+    const { everyMs, pollMs, reserveMs } = OUTBOX_PUBLISHER_SCHEDULE;
+    expect(scheduleOf(job.function).Properties.ScheduleExpression).toBe(`rate(${everyMs / 60_000} minute)`);
+    const timeoutMs = (resources[logicalId(job.function.function)]!.Properties.Timeout as number) * 1000;
+    expect(timeoutMs).toBe(OUTBOX_PUBLISHER_SCHEDULE.timeoutMs);
+    // A run stops looking when less than pollMs + reserveMs is left: still after the next run starts.
+    expect(timeoutMs - pollMs - reserveMs).toBeGreaterThan(everyMs);
   });
 
   it('runs the outbox publisher and the contract expirer on EventBridge Scheduler', () => {
