@@ -117,12 +117,12 @@ export const ContractSummaryResponseSchema = z.lazy(() =>
   ),
 );
 
-export const ContractPageSchema = z.lazy(() =>
-  z.object({
-    items: z.array(ContractSummaryResponseSchema),
-    nextCursor: z.nullable(z.string()),
-  }),
-);
+/** A list's reply: one page of `item` and the cursor of the next page (null on the last), built on first use. */
+function pageOf<T extends z.ZodMiniType>(item: () => T) {
+  return z.lazy(() => z.object({ items: z.array(item()), nextCursor: z.nullable(z.string()) }));
+}
+
+export const ContractPageSchema = pageOf(() => ContractSummaryResponseSchema);
 
 export const IdentityResponseSchema = z.lazy(() =>
   z.object({
@@ -138,12 +138,7 @@ export const IdentityResponseSchema = z.lazy(() =>
   }),
 );
 
-export const IdentityPageSchema = z.lazy(() =>
-  z.object({
-    items: z.array(IdentityResponseSchema),
-    nextCursor: z.nullable(z.string()),
-  }),
-);
+export const IdentityPageSchema = pageOf(() => IdentityResponseSchema);
 
 export const KeyResponseSchema = z.lazy(() =>
   z.object({
@@ -344,12 +339,7 @@ export const EnclaveSummaryResponseSchema = z.lazy(() =>
   }),
 );
 
-export const EnclavePageSchema = z.lazy(() =>
-  z.object({
-    items: z.array(EnclaveSummaryResponseSchema),
-    nextCursor: z.nullable(z.string()),
-  }),
-);
+export const EnclavePageSchema = pageOf(() => EnclaveSummaryResponseSchema);
 
 export const EnclaveAttestationResponseSchema = z.lazy(() =>
   z.object({
@@ -360,11 +350,8 @@ export const EnclaveAttestationResponseSchema = z.lazy(() =>
   }),
 );
 
-export const EnclaveMetricsPageSchema = z.lazy(() =>
-  z.object({
-    items: z.array(z.strictObject({ ...enclaveMetricsShape(), receivedAt: z.string() })),
-    nextCursor: z.nullable(z.string()),
-  }),
+export const EnclaveMetricsPageSchema = pageOf(() =>
+  z.strictObject({ ...enclaveMetricsShape(), receivedAt: z.string() }),
 );
 
 /** 64 KiB, base64-encoded: the size bound of an attestation document submission (4 × ⌈65536 / 3⌉). */

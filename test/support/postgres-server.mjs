@@ -50,8 +50,33 @@ function asServerUser(cmd, args) {
 export async function startPersistentPostgresServer(dir, settings = []) {
   const bin = findPgBin();
   if (!bin) return undefined;
-  const data = join(dir, 'data');
   mkdirSync(dir, { recursive: true });
+  const server = await startOn(bin, dir, settings);
+  return { ...server, stop: () => pgCtl(bin, server.data, ['-m', 'fast', '-t', '120', 'stop']) };
+}
+
+/** Starts a server; returns its URL and a stop function, or undefined when no server binary is installed. */
+export async function startPostgresServer() {
+  const bin = findPgBin();
+  if (!bin) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'pg-test-'));
+  const server = await startOn(bin, dir, ['fsync=off', 'max_connections=200']);
+  return {
+    bin,
+    url: server.url,
+    stop() {
+      try {
+        pgCtl(bin, server.data, ['-m', 'immediate', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** `initdb` in `dir/data` unless a cluster is there, then `pg_ctl start` on a free loopback port. */
+async function startOn(bin, dir, settings) {
+  const data = join(dir, 'data');
   if (process.getuid?.() === 0) {
     spawnSync('chown', ['postgres:postgres', dir]);
     chmodSync(dir, 0o700);
@@ -73,77 +98,18 @@ export async function startPersistentPostgresServer(dir, settings = []) {
   // A server a crash left running (its postmaster.pid) is stopped first: its port is not known here.
   if (existsSync(join(data, 'postmaster.pid'))) {
     try {
-      asServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-t', '120', 'stop']);
+      pgCtl(bin, data, ['-m', 'fast', '-t', '120', 'stop']);
     } catch {
       // not running after all (a stale pid file): pg_ctl start copes with that
     }
   }
   const port = await freePort();
   const options = [`-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}`, ...settings.map((s) => `-c ${s}`)];
-  asServerUser(join(bin, 'pg_ctl'), [
-    '-D',
-    data,
-    '-l',
-    join(dir, 'server.log'),
-    '-w',
-    '-t',
-    '120',
-    '-o',
-    options.join(' '),
-    'start',
-  ]);
-  return {
-    bin,
-    created,
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop() {
-      asServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-t', '120', 'stop']);
-    },
-  };
+  const log = join(dir, 'server.log');
+  pgCtl(bin, data, ['-l', log, '-w', '-t', '120', '-o', options.join(' '), 'start']);
+  return { bin, created, data, url: `postgres://postgres@127.0.0.1:${port}/postgres` };
 }
 
-/** Starts a server; returns its URL and a stop function, or undefined when no server binary is installed. */
-export async function startPostgresServer() {
-  const bin = findPgBin();
-  if (!bin) return undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'pg-test-'));
-  if (process.getuid?.() === 0) {
-    spawnSync('chown', ['-R', 'postgres:postgres', dir]);
-    chmodSync(dir, 0o700);
-  }
-  const data = join(dir, 'data');
-  const port = await freePort();
-  asServerUser(join(bin, 'initdb'), [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '--auth=trust',
-    '-E',
-    'UTF8',
-    '--no-locale',
-  ]);
-  asServerUser(join(bin, 'pg_ctl'), [
-    '-D',
-    data,
-    '-l',
-    join(dir, 'server.log'),
-    '-w',
-    '-t',
-    '60',
-    '-o',
-    `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`,
-    'start',
-  ]);
-  return {
-    bin,
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop() {
-      try {
-        asServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
+function pgCtl(bin, data, args) {
+  return asServerUser(join(bin, 'pg_ctl'), ['-D', data, ...args]);
 }
