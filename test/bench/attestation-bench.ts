@@ -24,6 +24,7 @@ import { encodeCbor } from '../../infra/local/nitro-cbor.ts';
 import { NitroSimulator } from '../../infra/local/nitro-simulator.ts';
 import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
 import type { MeasurementSet } from '../../shared/attestation/types.ts';
+import { median } from './statistics.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const FIXTURES = resolve(REPO, process.env.NITRO_FIXTURES_DIR ?? 'test/fixtures/nitro');
@@ -75,12 +76,6 @@ function coseMembers(document: Uint8Array): {
   const protectedHeader = bytes();
   if (head().major !== 5) throw new Error('expected the unprotected map');
   return { protectedHeader, payload: bytes(), signature: bytes() };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** Mean ms per call of `run(i)` over `count` calls. */

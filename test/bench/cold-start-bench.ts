@@ -28,6 +28,7 @@ import { ContractsStack } from '../../infra/contracts-stack.ts';
 import { WORKFLOW_STEPS } from '../../shared/enclaves/provisioning-workflow.ts';
 import { ROUTES } from '../../shared/http/routes.ts';
 import { progress, summary } from './bench-output.ts';
+import { median } from './statistics.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const STACK = 'EnclaveContracts';
@@ -243,12 +244,6 @@ function initOnce(bundle: Bundle): { initMs: number; cpuMs: number } {
     throw new Error(`${bundle.name} failed to initialize (exit ${run.status}): ${run.stderr.slice(-2000)}`);
   }
   return JSON.parse(last) as { initMs: number; cpuMs: number };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function shuffle<T>(items: readonly T[]): T[] {

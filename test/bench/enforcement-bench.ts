@@ -32,6 +32,7 @@ import { sql } from '../../shared/database/database.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
 import { progress, summary } from './bench-output.ts';
+import { fmt, percentile } from './statistics.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const ENCLAVES = Number(process.env.BENCH_ENCLAVES ?? 20);
@@ -242,13 +243,4 @@ try {
   }
 } finally {
   await stack.close();
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function fmt(ms: number): string {
-  return ms.toFixed(0);
 }

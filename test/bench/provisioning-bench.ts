@@ -20,6 +20,7 @@ import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.t
 import { ApiClient } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
 import { progress, summary } from './bench-output.ts';
+import { fmt, percentile } from './statistics.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 20);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 8);
@@ -101,13 +102,4 @@ try {
   );
 } finally {
   await stack.close();
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function fmt(ms: number): string {
-  return ms.toFixed(0);
 }
