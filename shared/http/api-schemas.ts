@@ -118,11 +118,11 @@ export const ContractSummaryResponseSchema = z.lazy(() =>
 );
 
 /** A list's reply: one page of `item` and the cursor of the next page (null on the last), built on first use. */
-function pageOf<T extends z.ZodMiniType>(item: () => T) {
+function pageSchemaOf<T extends z.ZodMiniType>(item: () => T) {
   return z.lazy(() => z.object({ items: z.array(item()), nextCursor: z.nullable(z.string()) }));
 }
 
-export const ContractPageSchema = pageOf(() => ContractSummaryResponseSchema);
+export const ContractPageSchema = pageSchemaOf(() => ContractSummaryResponseSchema);
 
 export const IdentityResponseSchema = z.lazy(() =>
   z.object({
@@ -138,7 +138,7 @@ export const IdentityResponseSchema = z.lazy(() =>
   }),
 );
 
-export const IdentityPageSchema = pageOf(() => IdentityResponseSchema);
+export const IdentityPageSchema = pageSchemaOf(() => IdentityResponseSchema);
 
 export const KeyResponseSchema = z.lazy(() =>
   z.object({
@@ -339,7 +339,7 @@ export const EnclaveSummaryResponseSchema = z.lazy(() =>
   }),
 );
 
-export const EnclavePageSchema = pageOf(() => EnclaveSummaryResponseSchema);
+export const EnclavePageSchema = pageSchemaOf(() => EnclaveSummaryResponseSchema);
 
 export const EnclaveAttestationResponseSchema = z.lazy(() =>
   z.object({
@@ -350,7 +350,7 @@ export const EnclaveAttestationResponseSchema = z.lazy(() =>
   }),
 );
 
-export const EnclaveMetricsPageSchema = pageOf(() =>
+export const EnclaveMetricsPageSchema = pageSchemaOf(() =>
   z.strictObject({ ...enclaveMetricsShape(), receivedAt: z.string() }),
 );
 

@@ -23,18 +23,25 @@ export const CursorParamSchema = z
  * An instant as the API writes it (`Date.prototype.toISOString`: `YYYY-MM-DDTHH:MM:SS.sssZ`), a real
  * calendar date from year 0001 to 9999: what a timestamp column gives back, and what it accepts.
  */
-export const CursorInstantSchema = z.string().check(
-  z.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
-  z.refine((value) => {
-    const t = Date.parse(value);
-    return !Number.isNaN(t) && new Date(t).toISOString() === value && !value.startsWith('0000');
-  }),
+export const CursorInstantSchema = z.lazy(() =>
+  z.string().check(
+    z.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
+    z.refine((value) => {
+      const t = Date.parse(value);
+      return !Number.isNaN(t) && new Date(t).toISOString() === value && !value.startsWith('0000');
+    }),
+  ),
 );
 
-/** Sort keys of the lists: newest first by (createdAt, id); identities by name; samples by reportedAt. */
-export const CreatedAtCursorSchema = z.strictObject({ createdAt: CursorInstantSchema, id: IdSchema });
-export const NameCursorSchema = z.strictObject({ name: IdentityNameSchema });
-export const ReportedAtCursorSchema = z.strictObject({ reportedAt: CursorInstantSchema });
+/**
+ * Sort keys of the lists: newest first by (createdAt, id); identities by name; samples by reportedAt. Built
+ * on first use, as the list routes' query schemas are (every function bundles them; only the lists use them).
+ */
+export const CreatedAtCursorSchema = z.lazy(() =>
+  z.strictObject({ createdAt: CursorInstantSchema, id: IdSchema }),
+);
+export const NameCursorSchema = z.lazy(() => z.strictObject({ name: IdentityNameSchema }));
+export const ReportedAtCursorSchema = z.lazy(() => z.strictObject({ reportedAt: CursorInstantSchema }));
 
 export function encodeCursor(position: Record<string, string>): string {
   return Buffer.from(canonicalJson(position)).toString('base64url');

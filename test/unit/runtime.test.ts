@@ -83,3 +83,54 @@ describe('buildRuntime', () => {
     }
   });
 });
+
+describe('parseConfig', () => {
+  const DATA_API = {
+    DATABASE_DRIVER: 'data-api',
+    DATA_API_RESOURCE_ARN: 'arn:aws:rds:eu-central-1:111122223333:cluster:contracts',
+    DATA_API_SECRET_ARN: 'arn:aws:secretsmanager:eu-central-1:111122223333:secret:db',
+    DATABASE_NAME: 'contracts',
+    SIGNING_KEY_ID: 'alias/platform',
+  };
+
+  it('reads what a deployed function is given, the database apart from the rest', () => {
+    expect(parseConfig({ ...DATA_API, AWS_REGION: 'eu-central-1', UNRELATED: 'x' })).toEqual({
+      SIGNER: 'kms',
+      SIGNING_KEY_ID: 'alias/platform',
+      PROBLEM_TYPE_BASE: 'https://problems.enclave-contracts.dev/',
+      AWS_REGION: 'eu-central-1',
+      database: {
+        DATABASE_DRIVER: 'data-api',
+        DATA_API_RESOURCE_ARN: DATA_API.DATA_API_RESOURCE_ARN,
+        DATA_API_SECRET_ARN: DATA_API.DATA_API_SECRET_ARN,
+        DATABASE_NAME: 'contracts',
+      },
+    });
+    expect(
+      parseConfig({ ...BASE, DATABASE_DRIVER: 'postgres', DATABASE_URL: 'postgres://db' }).database,
+    ).toEqual({
+      DATABASE_DRIVER: 'postgres',
+      DATABASE_URL: 'postgres://db',
+    });
+  });
+
+  it.each([
+    ['DATA_API_RESOURCE_ARN', 'data-api'],
+    ['DATA_API_SECRET_ARN', 'data-api'],
+    ['DATABASE_NAME', 'data-api'],
+  ])('refuses the data-api driver without %s, or with it empty', (name, driver) => {
+    for (const value of [undefined, '']) {
+      expect(() => parseConfig({ ...DATA_API, [name]: value }), driver).toThrow(name);
+    }
+  });
+
+  it('refuses the postgres driver without DATABASE_URL, an unknown driver, and kms without a key', () => {
+    expect(() => parseConfig({ ...BASE, DATABASE_DRIVER: 'postgres' })).toThrow('DATABASE_URL');
+    expect(() => parseConfig({ ...BASE, DATABASE_DRIVER: 'mysql' })).toThrow(/DATABASE_DRIVER/);
+    expect(() => parseConfig({ ...BASE, DATABASE_DRIVER: undefined })).toThrow(/DATABASE_DRIVER/);
+    expect(() => parseConfig({ ...DATA_API, SIGNING_KEY_ID: undefined })).toThrow(
+      'SIGNING_KEY_ID is required when SIGNER=kms',
+    );
+    expect(() => parseConfig({ ...DATA_API, DATA_API_ENDPOINT: 'not a url' })).toThrow(/DATA_API_ENDPOINT/);
+  });
+});
