@@ -49,6 +49,9 @@ export async function handler(event: CloudFormationCustomResourceEvent): Promise
     secretArn: properties.SecretArn,
     database: properties.Database,
     client,
+    // A long index build or backfill outlasts the Data API's 45 s on a large table: it finishes on the
+    // cluster, and the next deployment (every statement can run again) finds it done.
+    continueAfterTimeout: true,
   });
   try {
     const applied = await migrate(db, await loadMigrations(MIGRATIONS_DIR));

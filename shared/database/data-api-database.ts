@@ -21,6 +21,7 @@ import {
 import {
   type Database,
   DatabaseError,
+  QUERY_CANCELED,
   type Queryable,
   type QueryResult,
   type Row,
@@ -51,13 +52,21 @@ export interface DataApiDatabaseOptions {
   readonly endpoint?: { readonly url: string; readonly region: string };
   /** Retry budget for transient errors (defaults: {@link DEFAULT_DATA_API_RETRY}, ~20 s for a resume). */
   readonly retry?: Partial<DataApiRetryOptions>;
+  /**
+   * Let a statement that outlasts the call's 45 s go on running on the cluster (the Data API's
+   * `continueAfterTimeout`); the call still fails as a statement timeout. For schema migrations, as AWS
+   * recommends for DDL: a long index build or backfill then finishes, and the next run finds it done,
+   * instead of being cancelled at 45 s on every attempt. Default false: a request's statement that times
+   * out is cancelled.
+   */
+  readonly continueAfterTimeout?: boolean;
 }
 
 /** Which failures a call may be retried after. */
 type RetryScope = 'transient' | 'resuming-only' | 'never';
 
 /** SQLSTATE of a cancelled statement, given to `DatabaseError.code` for a Data API statement timeout. */
-export const QUERY_CANCELED = '57014';
+export { QUERY_CANCELED };
 
 /**
  * The production database adapter: Aurora PostgreSQL through the RDS Data API. Parameters are bound from
@@ -168,6 +177,7 @@ export class DataApiDatabase implements Database {
             sql: statement,
             parameters,
             ...(transactionId ? { transactionId } : {}),
+            ...(this.options.continueAfterTimeout ? { continueAfterTimeout: true } : {}),
             includeResultMetadata: true,
             // int8 as text, so a value beyond 2^53 is refused rather than silently rounded.
             resultSetOptions: { longReturnType: 'STRING', decimalReturnType: 'STRING' },

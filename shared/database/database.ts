@@ -83,4 +83,6 @@ export class DatabaseError extends Error {
 }
 
 export const UNIQUE_VIOLATION = '23505';
+/** SQLSTATE `query_canceled`: a statement that timed out (the Data API's statement timeout too). */
+export const QUERY_CANCELED = '57014';
 export const SERIALIZATION_FAILURE = '40001';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { type Database, sql } from './database.ts';
+import { type Database, DatabaseError, QUERY_CANCELED, sql } from './database.ts';
 import { splitStatements } from './named-parameters.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
@@ -40,7 +40,14 @@ export async function migrate(db: Database, migrations: readonly Migration[]): P
         throw new Error(`migration ${migration.name} was changed after it was applied`);
       continue;
     }
-    for (const statement of splitStatements(migration.script)) await db.query(statement);
+    const statements = splitStatements(migration.script);
+    for (const [index, statement] of statements.entries()) {
+      try {
+        await db.query(statement);
+      } catch (error) {
+        throw migrationFailure(migration.name, index, statements.length, error);
+      }
+    }
     await db.query('INSERT INTO schema_migrations (name, checksum) VALUES (:name, :checksum)', {
       name: sql.text(migration.name),
       checksum: sql.text(checksum),
@@ -48,4 +55,26 @@ export async function migrate(db: Database, migrations: readonly Migration[]): P
     done.push(migration.name);
   }
   return done;
+}
+
+/**
+ * Which migration and statement failed, with the database's own error as the cause. A timed-out statement
+ * may still be running on the cluster (the migration custom resource runs with `continueAfterTimeout`):
+ * every statement can run again, so the next deployment resumes where this one stopped.
+ */
+function migrationFailure(name: string, index: number, count: number, error: unknown): Error {
+  const where = `migration ${name}, statement ${index + 1} of ${count}`;
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof DatabaseError && error.code === QUERY_CANCELED) {
+    return new DatabaseError(
+      `${where} timed out: it may still be running on the cluster; every statement can run again, so deploy again once it has finished (${message})`,
+      QUERY_CANCELED,
+      { cause: error },
+    );
+  }
+  return new DatabaseError(
+    `${where} failed: ${message}`,
+    error instanceof DatabaseError ? error.code : undefined,
+    { cause: error },
+  );
 }

@@ -12,7 +12,9 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { builtinModules } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
@@ -754,7 +756,10 @@ describe('bundles', () => {
     });
 
     /** Runs the bundle as Lambda would: plain Node.js 24, the handler module, the SDK's endpoint from env. */
-    async function invoke(event: Record<string, unknown>): Promise<Record<string, unknown>> {
+    async function invoke(
+      event: Record<string, unknown>,
+      endpoint = emulator.endpoint,
+    ): Promise<Record<string, unknown>> {
       const script =
         'const { handler } = await import(process.env.BUNDLE); process.stdout.write(JSON.stringify(await handler(JSON.parse(process.env.EVENT))));';
       const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
@@ -765,7 +770,7 @@ describe('bundles', () => {
           AWS_REGION: 'eu-central-1',
           AWS_ACCESS_KEY_ID: 'test',
           AWS_SECRET_ACCESS_KEY: 'test',
-          AWS_ENDPOINT_URL_RDS_DATA: emulator.endpoint,
+          AWS_ENDPOINT_URL_RDS_DATA: endpoint,
           POWERTOOLS_LOG_LEVEL: 'WARN',
         },
       });
@@ -808,6 +813,44 @@ describe('bundles', () => {
       expect(deleted).toEqual({ PhysicalResourceId: 'schema-migrations' });
       const left = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
       expect(left.rows[0]!.n).toBeGreaterThan(0);
+    }, 60_000);
+
+    it('lets every statement run on past the Data API timeout (continueAfterTimeout), as AWS advises for DDL', async () => {
+      // A pass-through to the emulator that keeps what the bundle's SDK client sends.
+      const sent: Record<string, unknown>[] = [];
+      const proxy = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', async () => {
+          const body = Buffer.concat(chunks);
+          if (req.url === '/Execute') sent.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>);
+          const answer = await fetch(`${emulator.endpoint}${req.url}`, {
+            method: req.method ?? 'POST',
+            headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+            body,
+          });
+          res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' });
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        });
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = proxy.address() as AddressInfo;
+        const update = await invoke(
+          {
+            RequestType: 'Update',
+            PhysicalResourceId: 'schema-migrations',
+            ResourceProperties: properties(),
+            OldResourceProperties: properties(),
+          },
+          `http://127.0.0.1:${port}`,
+        );
+        expect(update).toMatchObject({ PhysicalResourceId: 'schema-migrations' });
+        expect(sent.length).toBeGreaterThan(0);
+        for (const call of sent) expect(call.continueAfterTimeout, String(call.sql)).toBe(true);
+      } finally {
+        await new Promise((resolve) => proxy.close(resolve));
+      }
     }, 60_000);
   });
 });
