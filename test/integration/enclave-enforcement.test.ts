@@ -14,6 +14,7 @@ import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
 import { newEnclave } from '../../shared/domain/enclave.ts';
 import {
+  type ContractEnforcement,
   ENFORCEMENT_DETAIL_TYPES,
   type EnclaveEnforcement,
   EXECUTION_END_EVENT,
@@ -323,32 +324,46 @@ describe('enforce-enclave-state: enclave events', () => {
 });
 
 describe('enforce-enclave-state: contract events', () => {
-  it('a contract suspension suspends its Running enclaves, whose events stop their parents', async () => {
+  it('a contract suspension suspends its Running enclaves and stops their parents at once; their events find nothing left', async () => {
     const first = await running();
     const second = await running(first);
     tick();
     await suspendContract(deps, parties.consumer, first.contractId, 'data quality review', undefined);
 
-    const result = (await handler(await published('ContractSuspended', first.contractId))) as {
-      suspended: string[];
-    };
+    const result = (await handler(
+      await published('ContractSuspended', first.contractId),
+    )) as ContractEnforcement;
 
-    expect(result).toMatchObject({ contractId: first.contractId, terminated: [] });
+    expect(result).toMatchObject({ contractId: first.contractId, terminated: [], deferred: [] });
     expect([...result.suspended].sort()).toEqual([first.enclaveId, second.enclaveId].sort());
+    expect(result.enclaves.map((e) => [e.enclaveId, e.status, e.stopped, e.terminated]).sort()).toEqual(
+      [
+        [first.enclaveId, 'Suspended', [first.instanceId], []],
+        [second.enclaveId, 'Suspended', [second.instanceId], []],
+      ].sort(),
+    );
     for (const s of [first, second]) {
       expect((await loadEnclave(db, s.enclaveId))!.enclave.status).toBe('Suspended');
-      await handler(await published('EnclaveSuspended', s.enclaveId));
+      // Stopped before the enclave's own event is delivered, which then has nothing left to stop.
       await ec2.waitForState(s.instanceId, 'stopped');
+      expect(await handler(await published('EnclaveSuspended', s.enclaveId))).toEqual({
+        enclaveId: s.enclaveId,
+        status: 'Suspended',
+        stopped: [],
+        terminated: [],
+      });
     }
     // Delivered again: nothing left to suspend.
     expect(await handler(await published('ContractSuspended', first.contractId))).toEqual({
       contractId: first.contractId,
       suspended: [],
       terminated: [],
+      enclaves: [],
+      deferred: [],
     });
   });
 
-  it('a contract termination terminates its enclaves, whose events terminate their parents', async () => {
+  it('a contract termination terminates its enclaves and their parents at once', async () => {
     const s = await running();
     tick();
     await terminateContract(deps, parties.provider, s.contractId, 'breach', undefined);
@@ -357,9 +372,41 @@ describe('enforce-enclave-state: contract events', () => {
       contractId: s.contractId,
       suspended: [],
       terminated: [s.enclaveId],
+      enclaves: [{ enclaveId: s.enclaveId, status: 'Terminated', stopped: [], terminated: [s.instanceId] }],
+      deferred: [],
     });
-    await handler(await published('EnclaveTerminated', s.enclaveId));
     await ec2.waitForState(s.instanceId, 'terminated');
+    expect(await handler(await published('EnclaveTerminated', s.enclaveId))).toEqual({
+      enclaveId: s.enclaveId,
+      status: 'Terminated',
+      stopped: [],
+      terminated: [],
+    });
+  });
+
+  it('leaves a parent EC2 refuses now to its enclave event, without failing the contract event', async () => {
+    const first = await running();
+    const second = await running(first);
+    tick();
+    ec2.failNext('RequestLimitExceeded', 1, { operation: 'StopInstances' });
+    await suspendContract(deps, parties.provider, first.contractId, 'audit', undefined);
+
+    const result = (await handler(
+      await published('ContractSuspended', first.contractId),
+    )) as ContractEnforcement;
+
+    expect(result.deferred).toHaveLength(1);
+    const [deferred] = result.deferred;
+    const reached = [first, second].find((s) => s.enclaveId !== deferred)!;
+    const left = [first, second].find((s) => s.enclaveId === deferred)!;
+    expect(result.enclaves.map((e) => e.enclaveId)).toEqual([reached.enclaveId]);
+    await ec2.waitForState(reached.instanceId, 'stopped');
+    expect(stateOf(left.instanceId)).toBe('running');
+    // The enclave's own event, delivered as always, stops it.
+    expect(await handler(await published('EnclaveSuspended', left.enclaveId))).toMatchObject({
+      stopped: [left.instanceId],
+    });
+    await ec2.waitForState(left.instanceId, 'stopped');
   });
 });
 
