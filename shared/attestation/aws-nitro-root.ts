@@ -6,7 +6,7 @@
  * Source: https://aws-nitro-enclaves.amazonaws.com/AWS_NitroEnclaves_Root-G1.zip (valid 2019-10-28 to
  * 2049-10-28).
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 /** SHA-256 fingerprint (of the DER) that AWS publishes for the Nitro Enclaves root, upper-case hex. */
 export const AWS_NITRO_ROOT_SHA256_FINGERPRINT =
@@ -29,11 +29,20 @@ rfMCMQCi85sWBbJwKKXdS6BptQFuZbT73o/gBh1qUxl/nNr12UO8Yfwr6wPLb+6N
 IwLz3/Y=
 -----END CERTIFICATE-----`.trim();
 
-const root = new X509Certificate(AWS_NITRO_ROOT_PEM);
-// X509Certificate.fingerprint256 is colon-separated upper-case hex of SHA-256(DER).
-if (root.fingerprint256.replaceAll(':', '') !== AWS_NITRO_ROOT_SHA256_FINGERPRINT) {
+/**
+ * The root certificate as DER: what `cabundle[0]` is compared with, byte for byte. The PEM's base64 body,
+ * hashed against the pin without parsing it as a certificate (the pin fixes every byte; a parse at load
+ * would cost every cold start of every attestation route for nothing).
+ */
+export const AWS_NITRO_ROOT_DER: Uint8Array = new Uint8Array(
+  Buffer.from(
+    AWS_NITRO_ROOT_PEM.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, ''),
+    'base64',
+  ),
+);
+if (
+  createHash('sha256').update(AWS_NITRO_ROOT_DER).digest('hex').toUpperCase() !==
+  AWS_NITRO_ROOT_SHA256_FINGERPRINT
+) {
   throw new Error('The embedded AWS Nitro root certificate does not match its pinned SHA-256 fingerprint.');
 }
-
-/** The root certificate as DER: what `cabundle[0]` is compared with, byte for byte. */
-export const AWS_NITRO_ROOT_DER: Uint8Array = new Uint8Array(root.raw);

@@ -30,9 +30,13 @@ function power(base: bigint, exponent: bigint): bigint {
   return result;
 }
 
-/** d = -121665/121666 (RFC 8032 §5.1); the inverse by Fermat, p being prime. */
-const D = mod(-121665n * power(121666n, P - 2n));
-const SQRT_MINUS_ONE = power(2n, (P - 1n) / 4n);
+/**
+ * d = -121665/121666 mod p (RFC 8032 §5.1) and sqrt(-1) = 2^((p-1)/4) mod p (§5.1.3), as literals: every
+ * function bundles this module, and computing them (two 255-bit exponentiations) at load cost each cold
+ * start about half a millisecond. Their defining identities are tested (test/unit/signatures.test.ts).
+ */
+export const D = 37095705934669439343138083508754565189542113879843219016388785533085940283555n;
+export const SQRT_MINUS_ONE = 19681161376707505956807079304988542015446066515923890162744021073123829784752n;
 
 /** A point in extended homogeneous coordinates: x = X/Z, y = Y/Z, x·y = T/Z (RFC 8032 §5.1.4). */
 interface Point {

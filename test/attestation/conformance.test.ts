@@ -2,7 +2,12 @@
  * Conformance: every real AWS-produced document verifies at its own timestamp with the pinned root and a
  * policy pinning its real PCRs, with the claims index.json records; and is refused as expired today.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { AWS_NITRO_ROOT_DER } from '../../shared/attestation/aws-nitro-root.ts';
 import {
   AWS_NITRO_ROOT_PEM,
   AWS_NITRO_ROOT_SHA256_FINGERPRINT,
@@ -15,9 +20,43 @@ describe('the pinned AWS Nitro root', () => {
   it('is the one of the fixture folder, with the published fingerprint', async () => {
     const { X509Certificate } = await import('node:crypto');
     expect(new X509Certificate(AWS_NITRO_ROOT_PEM).raw).toEqual(new X509Certificate(fixtureRootPem).raw);
+    // The DER the documents' cabundle is compared with: the certificate's own bytes.
+    expect(Buffer.from(AWS_NITRO_ROOT_DER).equals(new X509Certificate(fixtureRootPem).raw)).toBe(true);
     expect(AWS_NITRO_ROOT_SHA256_FINGERPRINT).toBe(
       '641A0321A3E244EFE456463195D606317ED7CDCC3C1756E09893F3C68F79BB5B',
     );
+  });
+});
+
+describe('the pin', () => {
+  it('refuses to load a root whose bytes differ from the pinned fingerprint (one base64 character changed)', () => {
+    const source = readFileSync(
+      new URL('../../shared/attestation/aws-nitro-root.ts', import.meta.url),
+      'utf8',
+    );
+    // A character inside the key's base64, changed to another valid one: still a well-formed PEM.
+    const tampered = source.replace('BPwCVOumCMHz', 'BPwCVOumCMHy');
+    expect(tampered).not.toBe(source);
+    const dir = mkdtempSync(join(tmpdir(), 'nitro-root-'));
+    try {
+      for (const [name, text] of [
+        ['pinned.ts', source],
+        ['tampered.ts', tampered],
+      ] as const) {
+        writeFileSync(join(dir, name), text);
+      }
+      const run = (name: string) =>
+        spawnSync(process.execPath, ['--import', 'tsx', join(dir, name)], {
+          cwd: new URL('../..', import.meta.url).pathname,
+          encoding: 'utf8',
+        });
+      expect(run('pinned.ts').status).toBe(0);
+      const refused = run('tampered.ts');
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain('does not match its pinned SHA-256 fingerprint');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

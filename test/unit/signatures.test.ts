@@ -9,6 +9,7 @@ import {
 } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { keyRegistrationStatement, keyThumbprint } from '../../shared/domain/key-registration.ts';
+import { D, SQRT_MINUS_ONE } from '../../shared/signing/ed25519-point.ts';
 import { derToJose } from '../../shared/signing/kms-signer.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { checkPublicJwk, verifyPartySignature } from '../../shared/signing/party-signatures.ts';
@@ -392,5 +393,17 @@ describe('platform signing', () => {
         Buffer.from(signed.signature, 'base64url'),
       ),
     ).toBe(true);
+  });
+});
+
+describe('the Ed25519 constants the point checks use', () => {
+  const p = 2n ** 255n - 19n;
+  const mod = (a: bigint) => ((a % p) + p) % p;
+
+  it('d is -121665/121666 and SQRT_MINUS_ONE squares to -1, modulo 2^255 - 19 (RFC 8032 §5.1)', () => {
+    expect(mod(D * 121666n + 121665n)).toBe(0n);
+    expect(mod(SQRT_MINUS_ONE * SQRT_MINUS_ONE + 1n)).toBe(0n);
+    expect(D).toBeLessThan(p);
+    expect(SQRT_MINUS_ONE).toBeLessThan(p);
   });
 });
