@@ -25,6 +25,15 @@ export const NODE_RUNTIME = lambda.Runtime.NODEJS_24_X;
 export const LOCAL_ONLY_MODULES = ['@electric-sql/pglite', 'pg'] as const;
 const LOCAL_ONLY_STUB = './infra/bundling/local-only-driver.ts';
 
+/**
+ * Built-in modules the bundles load with `require` instead of importing them as ES modules, which on
+ * Node.js 24 costs a cold start far more (infra/bundling/node-http.ts says why).
+ */
+const REQUIRED_BUILTINS: Readonly<Record<string, string>> = {
+  http: './infra/bundling/node-http.ts',
+  'node:http': './infra/bundling/node-http.ts',
+};
+
 /** ESM bundles still meet CommonJS dependencies that call `require`; give them one. */
 const ESM_REQUIRE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
@@ -145,7 +154,12 @@ export class AppFunction extends Construct implements iam.IGrantable {
         // bundle starts faster than the runtime's copy of the SDK loads.
         externalModules: [],
         // Relative to the project root, where esbuild runs.
-        esbuildArgs: { '--alias': LOCAL_ONLY_MODULES.map((name) => `${name}=${LOCAL_ONLY_STUB}`) },
+        esbuildArgs: {
+          '--alias': [
+            ...LOCAL_ONLY_MODULES.map((name) => `${name}=${LOCAL_ONLY_STUB}`),
+            ...Object.entries(REQUIRED_BUILTINS).map(([name, shim]) => `${name}=${shim}`),
+          ],
+        },
         define: {
           ...bundleDefines(props.adapters),
           ...Object.fromEntries(

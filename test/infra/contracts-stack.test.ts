@@ -648,6 +648,20 @@ describe('bundles', () => {
     }
   });
 
+  it('load node:http with require, never as an ES module (on Node.js 24 that loads undici at every cold start)', () => {
+    for (const fn of appFunctions()) {
+      const code = readFileSync(join(assetDirOf(fn), 'index.mjs'), 'utf8');
+      const imported = [
+        ...code.matchAll(/(?:^|[;}\n])\s*import\s*(?:[\w$*{},\s]+?from\s*)?["']([^"']+)["']/g),
+        ...code.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
+      ].map((m) => m[1]!);
+      expect(
+        imported.filter((spec) => spec === 'http' || spec === 'node:http'),
+        fn.node.path,
+      ).toEqual([]);
+    }
+  });
+
   it('hold the EC2 client only where a function controls instances (Compensate, enforcement)', () => {
     // "AmazonEC2" is the EC2 client's service name: in its bundle whatever the minifier renames.
     const withEc2 = appFunctions().filter((fn) =>
