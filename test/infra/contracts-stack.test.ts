@@ -634,15 +634,20 @@ describe('cdk-nag', () => {
 });
 
 describe('bundles', () => {
+  /** The module specifiers a function's bundle imports, statically or with a literal `import()`. */
+  const importsOf = (fn: AppFunction): string[] => {
+    const code = readFileSync(join(assetDirOf(fn), 'index.mjs'), 'utf8');
+    return [
+      // Static imports start a statement (minified: after `;` or `}`); dynamic ones have a literal.
+      ...code.matchAll(/(?:^|[;}\n])\s*import\s*(?:[\w$*{},\s]+?from\s*)?["']([^"']+)["']/g),
+      ...code.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
+    ].map((m) => m[1]!);
+  };
+
   it('import nothing but Node.js built-ins (local-only drivers and the AWS SDK are inside or stubbed)', () => {
     const builtins = new Set(builtinModules);
     for (const fn of appFunctions()) {
-      const code = readFileSync(join(assetDirOf(fn), 'index.mjs'), 'utf8');
-      const imported = [
-        // Static imports start a statement (minified: after `;` or `}`); dynamic ones have a literal.
-        ...code.matchAll(/(?:^|[;}\n])\s*import\s*(?:[\w$*{},\s]+?from\s*)?["']([^"']+)["']/g),
-        ...code.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
-      ].map((m) => m[1]!);
+      const imported = importsOf(fn);
       const external = imported.filter((spec) => !spec.startsWith('node:') && !builtins.has(spec));
       expect(external, fn.node.path).toEqual([]);
     }
@@ -650,11 +655,7 @@ describe('bundles', () => {
 
   it('load node:http with require, never as an ES module (on Node.js 24 that loads undici at every cold start)', () => {
     for (const fn of appFunctions()) {
-      const code = readFileSync(join(assetDirOf(fn), 'index.mjs'), 'utf8');
-      const imported = [
-        ...code.matchAll(/(?:^|[;}\n])\s*import\s*(?:[\w$*{},\s]+?from\s*)?["']([^"']+)["']/g),
-        ...code.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
-      ].map((m) => m[1]!);
+      const imported = importsOf(fn);
       expect(
         imported.filter((spec) => spec === 'http' || spec === 'node:http'),
         fn.node.path,
