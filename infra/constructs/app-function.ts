@@ -34,8 +34,17 @@ const REQUIRED_BUILTINS: Readonly<Record<string, string>> = {
   'node:http': './infra/bundling/node-http.ts',
 };
 
+/**
+ * AWS SDK packages replaced in the bundles by the part of them that can apply in Lambda: the credential
+ * chain reads the execution role's credentials where Lambda puts them, and bundles nothing that reads
+ * profiles, SSO caches or instance metadata (infra/bundling/aws-credentials.ts says why).
+ */
+const LAMBDA_SDK_REPLACEMENTS: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': './infra/bundling/aws-credentials.ts',
+};
+
 /** ESM bundles still meet CommonJS dependencies that call `require`; give them one. */
-const ESM_REQUIRE_BANNER =
+export const ESM_REQUIRE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 /** Props of {@link AppFunction}. */
@@ -157,7 +166,9 @@ export class AppFunction extends Construct implements iam.IGrantable {
         esbuildArgs: {
           '--alias': [
             ...LOCAL_ONLY_MODULES.map((name) => `${name}=${LOCAL_ONLY_STUB}`),
-            ...Object.entries(REQUIRED_BUILTINS).map(([name, shim]) => `${name}=${shim}`),
+            ...Object.entries({ ...REQUIRED_BUILTINS, ...LAMBDA_SDK_REPLACEMENTS }).map(
+              ([name, shim]) => `${name}=${shim}`,
+            ),
           ],
         },
         define: {

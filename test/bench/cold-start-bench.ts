@@ -6,6 +6,9 @@
  * included, in a fresh Node process: Lambda's init phase), each measurement paired with one of the floor
  * right before it, in a shuffled order each round, so that the machine's noise hits both alike.
  *
+ * Beside them, the same floor bundled with the SDK's defaults (without the replacements every bundle makes),
+ * to show what those replacements save.
+ *
  * Prints a table (bundle and source map sizes, init p50, init/floor as the median of the paired ratios, and
  * the same ratio in CPU time, which a loaded machine disturbs far less than the clock) and
  * the last line `cold-start: N API routes, worst init/floor=X median=Y largest-kb=Z floor-kb=W` (over the
@@ -23,7 +26,8 @@ import { parseArgs } from 'node:util';
 import { App, Stack } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { AppFunction } from '../../infra/constructs/app-function.ts';
+import { buildSync } from 'esbuild';
+import { AppFunction, ESM_REQUIRE_BANNER } from '../../infra/constructs/app-function.ts';
 import { ContractsStack } from '../../infra/contracts-stack.ts';
 import { WORKFLOW_STEPS } from '../../shared/enclaves/provisioning-workflow.ts';
 import { ROUTES } from '../../shared/http/routes.ts';
@@ -36,7 +40,7 @@ const FLOOR_STACK = 'ColdStartFloor';
 const step = (line: string) => progress('bench:cold-start', line);
 const INIT_SCRIPT = new URL('./cold-start-init.mjs', import.meta.url).pathname;
 
-type Kind = 'api' | 'workflow' | 'event' | 'deploy' | 'floor';
+type Kind = 'api' | 'workflow' | 'event' | 'deploy' | 'floor' | 'sdk';
 
 interface Bundle {
   readonly name: string;
@@ -49,7 +53,8 @@ interface Bundle {
 
 const { values } = parseArgs({ options: { assembly: { type: 'string' } } });
 const assembly = values.assembly ?? synthesize();
-const bundles = [...functionsOf(assembly, STACK), ...floorOf(assembly)];
+const floors = floorOf(assembly);
+const bundles = [...functionsOf(assembly, STACK), ...floors, sdkDefaultsFloor(floors[0]!.env)];
 const floor = bundles.find((b) => b.kind === 'floor');
 if (!floor) throw new Error('no floor bundle in the assembly');
 const measured = bundles.filter((b) => b.kind !== 'floor');
@@ -121,6 +126,14 @@ summary(
   `(floor: init p50 ${median(samples.get(floor)!.ms).toFixed(1)} ms, CPU p50 ${median(samples.get(floor)!.cpuMs).toFixed(1)} ms;` +
     ` API routes' CPU-time ratios: worst ${Math.max(...api.map((r) => r.cpuRatio)).toFixed(2)}, median ${median(api.map((r) => r.cpuRatio)).toFixed(2)})`,
 );
+const sdk = rows.find((r) => r.b.kind === 'sdk');
+if (sdk) {
+  summary(
+    `(the same floor with the SDK's defaults, without the bundles' replacements of node:http and the credential chain:` +
+      ` init p50 ${sdk.p50.toFixed(1)} ms, ${sdk.ratio.toFixed(2)}x the floor; API routes over it: worst ${(Math.max(...api.map((r) => r.ratio)) / sdk.ratio).toFixed(2)},` +
+      ` median ${(median(api.map((r) => r.ratio)) / sdk.ratio).toFixed(2)})`,
+  );
+}
 summary(
   `cold-start: ${api.length} API routes, worst init/floor=${Math.max(...api.map((r) => r.ratio)).toFixed(2)}` +
     ` median=${median(api.map((r) => r.ratio)).toFixed(2)}` +
@@ -145,6 +158,38 @@ function floorStack(app: App): void {
     adapters: [],
     logs: { encryptionKey: new kms.Key(stack, 'LogKey'), retention: logs.RetentionDays.ONE_DAY },
   });
+}
+
+/**
+ * The floor as the SDK ships it: the same handler bundled by esbuild (ESM, minified, the same banner) without
+ * the replacements `AppFunction` makes in every bundle (node:http by require, the Lambda credential chain),
+ * to show what those save; measured beside the others, never the reference of a ratio.
+ */
+function sdkDefaultsFloor(env: Record<string, string>): Bundle {
+  const outdir = mkdtempSync(join(tmpdir(), 'cold-start-sdk-floor-'));
+  const file = join(outdir, 'index.mjs');
+  buildSync({
+    entryPoints: ['test/bench/cold-start-floor.ts'],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    mainFields: ['module', 'main'],
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    banner: { js: ESM_REQUIRE_BANNER },
+    logLevel: 'warning',
+  });
+  return {
+    name: 'Floor, SDK defaults',
+    kind: 'sdk',
+    file,
+    bytes: statSync(file).size,
+    mapBytes: statSync(`${file}.map`).size,
+    env,
+  };
 }
 
 /** The floor from the assembly, or bundled now into one of its own when the assembly has none. */

@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { builtinModules } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -663,6 +663,28 @@ describe('bundles', () => {
     }
   });
 
+  it("carry only the credential sources Lambda has: the execution role's environment and the container endpoint", () => {
+    // The SDK's Node.js chain would add profiles, SSO, login, credential processes, web identity and EC2
+    // instance metadata, with the STS and SSO clients they call: 115 KB parsed at every cold start.
+    const absent =
+      /node_modules\/@aws-sdk\/(credential-provider-(node|ini|sso|process|web-identity|login)|nested-clients|token-providers)\/|node_modules\/@smithy\/credential-provider-imds\//;
+    for (const fn of appFunctions()) {
+      const { sources } = JSON.parse(readFileSync(join(assetDirOf(fn), 'index.mjs.map'), 'utf8')) as {
+        sources: string[];
+      };
+      expect(
+        sources.filter((source) => absent.test(source)),
+        fn.node.path,
+      ).toEqual([]);
+      if (sources.some((source) => source.includes('node_modules/@aws-sdk/core/'))) {
+        expect(
+          sources.some((source) => source.endsWith('infra/bundling/aws-credentials.ts')),
+          fn.node.path,
+        ).toBe(true);
+      }
+    }
+  });
+
   it('hold the EC2 client only where a function controls instances (Compensate, enforcement)', () => {
     // "AmazonEC2" is the EC2 client's service name: in its bundle whatever the minifier renames.
     const withEc2 = appFunctions().filter((fn) =>
@@ -774,6 +796,7 @@ describe('bundles', () => {
     async function invoke(
       event: Record<string, unknown>,
       endpoint = emulator.endpoint,
+      credentials: Record<string, string> = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
     ): Promise<Record<string, unknown>> {
       const script =
         'const { handler } = await import(process.env.BUNDLE); process.stdout.write(JSON.stringify(await handler(JSON.parse(process.env.EVENT))));';
@@ -783,8 +806,7 @@ describe('bundles', () => {
           BUNDLE: join(assetDirOf(stack.database.migrationFunction), 'index.mjs'),
           EVENT: JSON.stringify(event),
           AWS_REGION: 'eu-central-1',
-          AWS_ACCESS_KEY_ID: 'test',
-          AWS_SECRET_ACCESS_KEY: 'test',
+          ...credentials,
           AWS_ENDPOINT_URL_RDS_DATA: endpoint,
           POWERTOOLS_LOG_LEVEL: 'WARN',
         },
@@ -830,15 +852,24 @@ describe('bundles', () => {
       expect(left.rows[0]!.n).toBeGreaterThan(0);
     }, 60_000);
 
-    it('lets every statement run on past the Data API timeout (continueAfterTimeout), as AWS advises for DDL', async () => {
-      // A pass-through to the emulator that keeps what the bundle's SDK client sends.
-      const sent: Record<string, unknown>[] = [];
+    /** A pass-through to the emulator that keeps what the bundle's SDK client sends: headers and body. */
+    async function recordingProxy(): Promise<{
+      endpoint: string;
+      sent: { headers: IncomingHttpHeaders; body: Record<string, unknown> }[];
+      close: () => Promise<void>;
+    }> {
+      const sent: { headers: IncomingHttpHeaders; body: Record<string, unknown> }[] = [];
       const proxy = createServer((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', async () => {
           const body = Buffer.concat(chunks);
-          if (req.url === '/Execute') sent.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>);
+          if (req.url === '/Execute') {
+            sent.push({
+              headers: req.headers,
+              body: JSON.parse(body.toString('utf8')) as Record<string, unknown>,
+            });
+          }
           const answer = await fetch(`${emulator.endpoint}${req.url}`, {
             method: req.method ?? 'POST',
             headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
@@ -849,23 +880,94 @@ describe('bundles', () => {
         });
       });
       await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      const { port } = proxy.address() as AddressInfo;
+      return {
+        endpoint: `http://127.0.0.1:${port}`,
+        sent,
+        close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
+      };
+    }
+
+    const update = () => ({
+      RequestType: 'Update',
+      PhysicalResourceId: 'schema-migrations',
+      ResourceProperties: properties(),
+      OldResourceProperties: properties(),
+    });
+
+    it('lets every statement run on past the Data API timeout (continueAfterTimeout), as AWS advises for DDL', async () => {
+      const proxy = await recordingProxy();
       try {
-        const { port } = proxy.address() as AddressInfo;
-        const update = await invoke(
-          {
-            RequestType: 'Update',
-            PhysicalResourceId: 'schema-migrations',
-            ResourceProperties: properties(),
-            OldResourceProperties: properties(),
-          },
-          `http://127.0.0.1:${port}`,
-        );
-        expect(update).toMatchObject({ PhysicalResourceId: 'schema-migrations' });
-        expect(sent.length).toBeGreaterThan(0);
-        for (const call of sent) expect(call.continueAfterTimeout, String(call.sql)).toBe(true);
+        expect(await invoke(update(), proxy.endpoint)).toMatchObject({
+          PhysicalResourceId: 'schema-migrations',
+        });
+        expect(proxy.sent.length).toBeGreaterThan(0);
+        for (const { body } of proxy.sent) expect(body.continueAfterTimeout, String(body.sql)).toBe(true);
       } finally {
-        await new Promise((resolve) => proxy.close(resolve));
+        await proxy.close();
       }
+    }, 60_000);
+
+    it("signs with the execution role's credentials from the environment, as Lambda sets them", async () => {
+      const proxy = await recordingProxy();
+      try {
+        await invoke(update(), proxy.endpoint, {
+          AWS_ACCESS_KEY_ID: 'ASIAENVIRONMENTROLE',
+          AWS_SECRET_ACCESS_KEY: 'secret',
+          AWS_SESSION_TOKEN: 'environment-session',
+        });
+        expect(proxy.sent.length).toBeGreaterThan(0);
+        for (const { headers } of proxy.sent) {
+          expect(headers.authorization).toMatch(
+            /^AWS4-HMAC-SHA256 Credential=ASIAENVIRONMENTROLE\/\d{8}\/eu-central-1\/rds-data\/aws4_request,/,
+          );
+          expect(headers['x-amz-security-token']).toBe('environment-session');
+        }
+      } finally {
+        await proxy.close();
+      }
+    }, 60_000);
+
+    it("signs with the role's credentials from Lambda's container endpoint when the environment has none, read once", async () => {
+      // The container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI, as Lambda SnapStart uses it):
+      // JSON credentials with their expiry, for the authorization token the runtime also provides.
+      const asked: (string | undefined)[] = [];
+      const endpoint = createServer((req, res) => {
+        asked.push(req.headers.authorization);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            AccessKeyId: 'ASIACONTAINERROLE',
+            SecretAccessKey: 'secret',
+            Token: 'container-session',
+            Expiration: new Date(Date.now() + 3_600_000).toISOString(),
+          }),
+        );
+      });
+      await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+      const proxy = await recordingProxy();
+      try {
+        const { port } = endpoint.address() as AddressInfo;
+        await invoke(update(), proxy.endpoint, {
+          AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${port}/credentials`,
+          AWS_CONTAINER_AUTHORIZATION_TOKEN: 'runtime-token',
+        });
+        expect(proxy.sent.length).toBeGreaterThan(1);
+        for (const { headers } of proxy.sent) {
+          expect(headers.authorization).toMatch(/Credential=ASIACONTAINERROLE\//);
+          expect(headers['x-amz-security-token']).toBe('container-session');
+        }
+        expect(asked).toEqual(['runtime-token']); // kept until close to its expiry, not read per request
+      } finally {
+        await proxy.close();
+        await new Promise((resolve) => endpoint.close(resolve));
+      }
+    }, 60_000);
+
+    it('fails, naming the variables Lambda sets, when no credentials are anywhere', async () => {
+      await expect(invoke(update(), emulator.endpoint, {})).rejects.toThrow(
+        /No AWS credentials: neither AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY nor AWS_CONTAINER_CREDENTIALS_FULL_URI/,
+      );
     }, 60_000);
   });
 });
