@@ -28,6 +28,22 @@ export interface EnclaveArtifacts {
  * Placeholders that make a parent fail at boot (and the workflow compensate) until real ones are set. The
  * image is only the default: an enclave that declares `image.source` has its parent fetch that EIF instead.
  */
+/**
+ * The parents' instance metadata settings, in EC2's API shape: IMDSv2 only (a session token for every read, so
+ * nothing on the parent reaches the role's credentials or the nonce tag by a forwarded or unauthenticated
+ * request), one hop (no container or enclave proxy reaches it), and the instance's tags readable (the agent
+ * reads the attestation nonce there). The launch template sets them, and RunInstances sends them again:
+ * IAM evaluates `ec2:MetadataHttpTokens` from the request's own `MetadataOptions`, not from the launch
+ * template (aws/karpenter-provider-aws issue 9018 and PR 9256 show the CloudTrail denial of a launch that
+ * relied on the template), and the launch permission requires it.
+ */
+export const PARENT_METADATA_OPTIONS = {
+  HttpTokens: 'required',
+  HttpPutResponseHopLimit: 1,
+  HttpEndpoint: 'enabled',
+  InstanceMetadataTags: 'enabled',
+} as const;
+
 export const UNCONFIGURED_ARTIFACTS: EnclaveArtifacts = {
   imageUrl: 'https://artifacts.invalid/enclave.eif',
   imageSha256: '0'.repeat(64),
@@ -114,9 +130,9 @@ export class EnclaveParents extends Construct {
       nitroEnclaveEnabled: true,
       requireImdsv2: true,
       httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
-      httpEndpoint: true,
-      httpPutResponseHopLimit: 1,
-      instanceMetadataTags: true,
+      httpEndpoint: PARENT_METADATA_OPTIONS.HttpEndpoint === 'enabled',
+      httpPutResponseHopLimit: PARENT_METADATA_OPTIONS.HttpPutResponseHopLimit,
+      instanceMetadataTags: PARENT_METADATA_OPTIONS.InstanceMetadataTags === 'enabled',
       ebsOptimized: true,
       blockDevices: [
         {
@@ -177,8 +193,9 @@ export class EnclaveParents extends Construct {
         ...fromTemplate,
         ...requestTagged,
         // Request parameters override the template's: without this, a launch could ask for IMDSv1 and let
-        // anything on the parent read the role's credentials and the nonce tag without a session token.
-        StringEquals: { 'ec2:MetadataHttpTokens': 'required' },
+        // anything on the parent read the role's credentials and the nonce tag without a session token. The
+        // key comes from the request's MetadataOptions, which the launch must therefore send.
+        StringEquals: { 'ec2:MetadataHttpTokens': PARENT_METADATA_OPTIONS.HttpTokens },
       },
     });
     // A statement of its own: ec2:MetadataHttpTokens is a key of the instance, absent for the volume (a

@@ -26,7 +26,7 @@ import { TASK_TOKEN_KEY_PREFIX } from '../../shared/workflow/dynamodb-task-token
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
-import { type EnclaveArtifacts, EnclaveParents } from './enclave-parents.ts';
+import { type EnclaveArtifacts, EnclaveParents, PARENT_METADATA_OPTIONS } from './enclave-parents.ts';
 import { EncryptedLogGroup, type LogSettings, Observability } from './observability.ts';
 
 /** The states that are Lambda steps (`WORKFLOW_STEPS`). */
@@ -236,6 +236,8 @@ export function buildProvisioningDefinition(
       MinCount: 1,
       MaxCount: 1,
       EnclaveOptions: { Enabled: true },
+      // Repeats the template's: IAM reads ec2:MetadataHttpTokens from the request, and requires `required`.
+      MetadataOptions: PARENT_METADATA_OPTIONS,
       // Idempotency: a retry of this launch (same execution, same candidate) answers the instance the first
       // attempt launched instead of launching a second parent. SHA-1 hex is 40 characters (EC2 takes 64).
       // What varies comes first: aws-local-stepfunctions 3.0's SHA-1 mis-reads every 64-byte block after

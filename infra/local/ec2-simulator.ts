@@ -54,11 +54,23 @@ export interface LaunchTemplateSpecification {
   readonly Version?: string;
 }
 
+/**
+ * An instance's metadata service settings (`InstanceMetadataOptionsRequest`). Absent from a request and
+ * its template, EC2 applies its defaults (tokens optional, hop limit 1, endpoint on, tags off).
+ */
+export interface MetadataOptions {
+  readonly HttpTokens?: 'optional' | 'required';
+  readonly HttpPutResponseHopLimit?: number;
+  readonly HttpEndpoint?: 'enabled' | 'disabled';
+  readonly InstanceMetadataTags?: 'enabled' | 'disabled';
+}
+
 /** The launch-template fields the simulator merges under a RunInstances request (the request wins). */
 export interface LaunchTemplateData {
   readonly ImageId?: string;
   readonly InstanceType?: string;
   readonly EnclaveOptions?: { readonly Enabled?: boolean };
+  readonly MetadataOptions?: MetadataOptions;
   readonly TagSpecifications?: readonly TagSpecification[];
 }
 
@@ -71,6 +83,11 @@ export interface RunInstancesInput {
   readonly LaunchTemplate?: LaunchTemplateSpecification;
   readonly EnclaveOptions?: { readonly Enabled?: boolean };
   readonly HibernationOptions?: { readonly Configured?: boolean };
+  /**
+   * The metadata service settings; each field given here wins over the template's. What the IAM condition
+   * key `ec2:MetadataHttpTokens` of the call is derived from (the request's own, not the template's).
+   */
+  readonly MetadataOptions?: MetadataOptions;
   readonly TagSpecifications?: readonly TagSpecification[];
   /** Base64, as EC2 takes it; kept so a test can check what the workflow rendered. */
   readonly UserData?: string;
@@ -95,6 +112,7 @@ export interface Ec2Instance {
    */
   readonly LaunchTime: string;
   readonly EnclaveOptions: { readonly Enabled: boolean };
+  readonly MetadataOptions: Required<MetadataOptions>;
   readonly StateTransitionReason: string;
 }
 
@@ -254,6 +272,7 @@ interface InstanceRecord {
   readonly tags: Tag[];
   readonly launchTime: string;
   readonly userData: string | undefined;
+  readonly metadataOptions: Required<MetadataOptions>;
   state: InstanceStateName;
   reason: string;
   boots: number;
@@ -406,6 +425,7 @@ export class Ec2Simulator {
         `The requested configuration is currently not supported: instance type ${instanceType} cannot parent a Nitro enclave.`,
       );
     }
+    const metadataOptions = metadataOptionsOf(template?.MetadataOptions, request.MetadataOptions);
     const tags = instanceTags([...(template?.TagSpecifications ?? []), ...(request.TagSpecifications ?? [])]);
     this.injectFault('RunInstances', instanceType);
 
@@ -421,6 +441,7 @@ export class Ec2Simulator {
         tags: tags.map((tag) => ({ ...tag })),
         launchTime,
         userData: request.UserData,
+        metadataOptions,
         state: 'pending',
         reason: '',
         boots: 0,
@@ -765,9 +786,46 @@ export class Ec2Simulator {
       Tags: record.tags.map((tag) => ({ ...tag })),
       LaunchTime: record.launchTime,
       EnclaveOptions: { Enabled: true },
+      MetadataOptions: { ...record.metadataOptions },
       StateTransitionReason: record.reason,
     };
   }
+}
+
+/** EC2's defaults for what neither the request nor its template sets. */
+const METADATA_DEFAULTS: Required<MetadataOptions> = {
+  HttpTokens: 'optional',
+  HttpPutResponseHopLimit: 1,
+  HttpEndpoint: 'enabled',
+  InstanceMetadataTags: 'disabled',
+};
+
+/** The instance's metadata options: the request's fields over the template's over EC2's defaults, checked. */
+function metadataOptionsOf(
+  template: MetadataOptions | undefined,
+  request: MetadataOptions | undefined,
+): Required<MetadataOptions> {
+  if (request !== undefined) asObject(request, 'MetadataOptions');
+  const options = { ...METADATA_DEFAULTS, ...template, ...request };
+  const oneOf = (field: keyof MetadataOptions, values: readonly unknown[]) => {
+    if (!values.includes(options[field])) {
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        `Value (${String(options[field])}) for parameter MetadataOptions.${field} is invalid. Valid values: ${values.join(', ')}.`,
+      );
+    }
+  };
+  oneOf('HttpTokens', ['optional', 'required']);
+  oneOf('HttpEndpoint', ['enabled', 'disabled']);
+  oneOf('InstanceMetadataTags', ['enabled', 'disabled']);
+  const hops = options.HttpPutResponseHopLimit;
+  if (!Number.isInteger(hops) || hops < 1 || hops > 64) {
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `Value (${String(hops)}) for parameter MetadataOptions.HttpPutResponseHopLimit is invalid. Valid values: 1 to 64.`,
+    );
+  }
+  return options;
 }
 
 function stateOf(name: InstanceStateName): InstanceState {

@@ -316,6 +316,18 @@ describe('EC2 permissions', () => {
     for (const s of onInstance) {
       expect(s.condition?.StringEquals).toEqual({ 'ec2:MetadataHttpTokens': 'required' });
     }
+    // IAM derives ec2:MetadataHttpTokens from the request's own MetadataOptions, never from the launch
+    // template (aws/karpenter-provider-aws issue 9018): a launch that left them to the template is denied.
+    const sent = (states[STATES.runInstances]!.Parameters as { MetadataOptions?: Record<string, unknown> })
+      .MetadataOptions;
+    expect(sent).toEqual({
+      HttpTokens: 'required',
+      HttpPutResponseHopLimit: 1,
+      HttpEndpoint: 'enabled',
+      InstanceMetadataTags: 'enabled',
+    });
+    for (const s of onInstance)
+      expect(s.condition?.StringEquals?.['ec2:MetadataHttpTokens']).toBe(sent?.HttpTokens);
   });
 
   it('ec2:CreateTags only within RunInstances or on instances carrying the enclave tag', () => {

@@ -151,6 +151,45 @@ describe('Ec2Simulator: launching', () => {
     expect(error.name).toBe('InvalidLaunchTemplateName.NotFoundException');
   });
 
+  it("applies metadata options field by field (request over template over EC2's defaults), and refuses bad values", async () => {
+    const ec2 = new Ec2Simulator({
+      launchTemplates: {
+        'enclave-parent': { MetadataOptions: { HttpTokens: 'required', InstanceMetadataTags: 'enabled' } },
+      },
+    });
+    expect((await runOne(ec2)).MetadataOptions).toEqual({
+      HttpTokens: 'optional',
+      HttpPutResponseHopLimit: 1,
+      HttpEndpoint: 'enabled',
+      InstanceMetadataTags: 'disabled',
+    });
+    const fromTemplate = await runOne(ec2, {
+      LaunchTemplate: { LaunchTemplateName: 'enclave-parent' },
+      MetadataOptions: { HttpPutResponseHopLimit: 2 },
+    });
+    expect(fromTemplate.MetadataOptions).toEqual({
+      HttpTokens: 'required',
+      HttpPutResponseHopLimit: 2,
+      HttpEndpoint: 'enabled',
+      InstanceMetadataTags: 'enabled',
+    });
+    const before = ec2.inventory().length;
+    for (const [options, field] of [
+      [{ HttpTokens: 'v1' }, 'HttpTokens'],
+      [{ HttpEndpoint: 'on' }, 'HttpEndpoint'],
+      [{ InstanceMetadataTags: true }, 'InstanceMetadataTags'],
+      [{ HttpPutResponseHopLimit: 0 }, 'HttpPutResponseHopLimit'],
+      [{ HttpPutResponseHopLimit: 65 }, 'HttpPutResponseHopLimit'],
+    ] as const) {
+      const error = await ec2Error(
+        ec2.runInstances(launch({ MetadataOptions: options as RunInstancesInput['MetadataOptions'] })),
+      );
+      expect(error.name).toBe('InvalidParameterValue');
+      expect(error.message).toContain(`MetadataOptions.${field}`);
+    }
+    expect(ec2.inventory()).toHaveLength(before);
+  });
+
   it('is idempotent by ClientToken: a repeat answers the original reservation, other parameters are refused', async () => {
     const ec2 = new Ec2Simulator();
     const token = 'a'.repeat(40);
