@@ -14,6 +14,8 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ENFORCEMENT_DETAIL_TYPES, EXECUTION_END_EVENT } from '../../shared/enclaves/enclave-enforcement.ts';
 import {
+  EC2_CAUSES,
+  EC2_INTEGRATION_ERROR,
   STATES,
   STEP_ERRORS,
   WORKFLOW_STEPS,
@@ -48,13 +50,12 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.TooManyRequestsException',
 ];
 
-/** EC2 throttling and outages (the aws-sdk integration names errors `Ec2.<Code>Exception`). */
-const EC2_TRANSIENT_ERRORS = [
-  'Ec2.RequestLimitExceededException',
-  'Ec2.InternalErrorException',
-  'Ec2.ServiceUnavailableException',
-  'Ec2.UnavailableException',
-];
+/**
+ * The integration's own failures to reach EC2 (network, timeouts): always worth retrying. EC2's answers are
+ * all `Ec2.Ec2Exception` (see `EC2_INTEGRATION_ERROR`): RunInstances tells them apart in a Choice; CreateTags
+ * and StartInstances retry them all, as throttling is the likely one and the others stay refused.
+ */
+const EC2_CLIENT_ERRORS = ['Ec2.SdkClientException'];
 
 const BACKOFF = {
   interval: Duration.seconds(2),
@@ -71,9 +72,9 @@ const BACKOFF = {
  * that is shutting down or terminated stays refused and goes to Compensate after these retries.
  */
 const UNTIL_STOPPED: sfn.RetryProps = {
-  // The EC2 integration reports some errors as the generic Ec2.Ec2Exception (the code only in the cause):
-  // retrying it here too only delays Compensate for errors that would not pass anyway.
-  errors: ['Ec2.IncorrectInstanceStateException', 'Ec2.Ec2Exception'],
+  // The EC2 integration reports IncorrectInstanceState, as every EC2 error, as Ec2.Ec2Exception (the code not
+  // even in the cause): this retries throttling too, and only delays Compensate for errors that stay refused.
+  errors: [EC2_INTEGRATION_ERROR],
   interval: Duration.seconds(5),
   backoffRate: 1.5,
   maxAttempts: 8,
@@ -207,6 +208,7 @@ export function buildProvisioningDefinition(
     parameters: {
       index: 0,
       instanceType: sfn.JsonPath.arrayGetItem(sfn.JsonPath.listAt('$.plan.instanceTypes'), 0),
+      attempt: 0,
     },
   });
 
@@ -259,7 +261,7 @@ export function buildProvisioningDefinition(
     resultSelector: { instanceId: sfn.JsonPath.stringAt('$.Instances[0].InstanceId') },
     resultPath: '$.instance',
     taskTimeout: STEP_TIMEOUT,
-  }).addRetry({ errors: EC2_TRANSIENT_ERRORS, ...BACKOFF });
+  }).addRetry({ errors: EC2_CLIENT_ERRORS, ...BACKOFF });
 
   const nextInstanceType = new sfn.Pass(scope, STATES.nextInstanceType, {
     stateName: STATES.nextInstanceType,
@@ -268,28 +270,61 @@ export function buildProvisioningDefinition(
     parameters: {
       'index.$': 'States.MathAdd($.launch.index, 1)',
       'instanceType.$': 'States.ArrayGetItem($.plan.instanceTypes, States.MathAdd($.launch.index, 1))',
+      attempt: 0,
     },
   });
-  const capacityShortfall = new sfn.Choice(scope, STATES.capacityShortfall, {
-    stateName: STATES.capacityShortfall,
+  const backoff = WORKFLOW_TIMING.relaunchBackoffSeconds;
+  const relaunchBackoff = new sfn.Pass(scope, STATES.relaunchBackoff, {
+    stateName: STATES.relaunchBackoff,
+    comment: `EC2 throttled or was unavailable: the same launch again after ${backoff.join(', ')} seconds.`,
+    resultPath: '$.launch',
+    parameters: {
+      index: sfn.JsonPath.numberAt('$.launch.index'),
+      instanceType: sfn.JsonPath.stringAt('$.launch.instanceType'),
+      'attempt.$': 'States.MathAdd($.launch.attempt, 1)',
+      'delaySeconds.$': `States.ArrayGetItem(States.Array(${backoff.join(', ')}), $.launch.attempt)`,
+    },
+  });
+  const waitToRelaunch = new sfn.Wait(scope, STATES.waitToRelaunch, {
+    stateName: STATES.waitToRelaunch,
     comment:
-      'Out of capacity for this type and a larger candidate is left: try it. The EC2 integration reports some errors as Ec2.Ec2Exception with the code only in the cause, hence both tests. Anything else compensates.',
+      'The pause before the launch is repeated (same ClientToken: a launch that did succeed is answered, not repeated).',
+    time: sfn.WaitTime.secondsPath('$.launch.delaySeconds'),
+  });
+  const ec2Refused = sfn.Condition.and(
+    sfn.Condition.stringEquals('$.error.Error', EC2_INTEGRATION_ERROR),
+    sfn.Condition.isPresent('$.error.Cause'),
+  );
+  const noCapacity = sfn.Condition.and(
+    ec2Refused,
+    sfn.Condition.stringMatches('$.error.Cause', EC2_CAUSES.insufficientCapacity),
+  );
+  const launchFailed = new sfn.Choice(scope, STATES.launchFailed, {
+    stateName: STATES.launchFailed,
+    comment:
+      'EC2 refused the launch (every EC2 error is Ec2.Ec2Exception; its cause tells which). No capacity for this type and a larger candidate is left: try it. Throttled or unavailable: pause and launch again, a few times. Anything else compensates.',
   })
     .when(
       sfn.Condition.and(
-        sfn.Condition.or(
-          sfn.Condition.stringEquals('$.error.Error', 'Ec2.InsufficientInstanceCapacityException'),
-          sfn.Condition.and(
-            sfn.Condition.isPresent('$.error.Cause'),
-            sfn.Condition.stringMatches('$.error.Cause', '*InsufficientInstanceCapacity*'),
-          ),
-        ),
+        noCapacity,
         sfn.Condition.numberLessThanJsonPath('$.launch.index', '$.plan.lastInstanceTypeIndex'),
       ),
       nextInstanceType.next(runInstances),
     )
+    .when(
+      sfn.Condition.and(
+        ec2Refused,
+        sfn.Condition.not(noCapacity),
+        sfn.Condition.or(
+          sfn.Condition.stringMatches('$.error.Cause', EC2_CAUSES.unavailable),
+          sfn.Condition.stringMatches('$.error.Cause', EC2_CAUSES.internalError),
+        ),
+        sfn.Condition.numberLessThan('$.launch.attempt', backoff.length),
+      ),
+      relaunchBackoff.next(waitToRelaunch).next(runInstances),
+    )
     .otherwise(compensate);
-  runInstances.addCatch(capacityShortfall, { resultPath: '$.error', errors: [sfn.Errors.ALL] });
+  runInstances.addCatch(launchFailed, { resultPath: '$.error', errors: [sfn.Errors.ALL] });
 
   const tagRestartNonce = new Ec2Call(scope, STATES.tagRestartNonce, {
     stateName: STATES.tagRestartNonce,
@@ -302,7 +337,7 @@ export function buildProvisioningDefinition(
     resultPath: sfn.JsonPath.DISCARD,
     taskTimeout: STEP_TIMEOUT,
   })
-    .addRetry({ errors: EC2_TRANSIENT_ERRORS, ...BACKOFF })
+    .addRetry({ errors: [...EC2_CLIENT_ERRORS, EC2_INTEGRATION_ERROR], ...BACKOFF })
     .addCatch(compensate, toCompensate);
   const startInstances = new Ec2Call(scope, STATES.startInstances, {
     stateName: STATES.startInstances,
@@ -314,7 +349,7 @@ export function buildProvisioningDefinition(
     resultPath: '$.instance',
     taskTimeout: STEP_TIMEOUT,
   })
-    .addRetry({ errors: EC2_TRANSIENT_ERRORS, ...BACKOFF })
+    .addRetry({ errors: EC2_CLIENT_ERRORS, ...BACKOFF })
     .addRetry(UNTIL_STOPPED)
     .addCatch(compensate, toCompensate);
 

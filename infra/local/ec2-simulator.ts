@@ -217,7 +217,9 @@ export class Ec2Error extends Error {
           ? 503
           : this.$fault === 'server'
             ? 500
-            : 400,
+            : code === 'UnauthorizedOperation'
+              ? 403
+              : 400,
       requestId,
     };
   }
@@ -258,7 +260,7 @@ export interface Ec2SimulatorOptions {
 }
 
 interface Fault {
-  readonly name: string;
+  readonly name: Ec2FaultName;
   remaining: number;
   readonly operation: Ec2Operation;
   readonly instanceType: string | undefined;
@@ -714,7 +716,7 @@ export class Ec2Simulator {
     const fault = this.faults[index]!;
     fault.remaining -= 1;
     if (fault.remaining === 0) this.faults.splice(index, 1);
-    throw new Ec2Error(fault.name, faultMessage(fault.name, instanceType));
+    throw new Ec2Error(fault.name, faultMessage(fault.name, instanceType, operation));
   }
 
   private schedule(record: InstanceRecord, delayMs: number, target: InstanceStateName): void {
@@ -847,14 +849,24 @@ function incorrectState(record: InstanceRecord, wanted: string): Ec2Error {
   );
 }
 
-function faultMessage(name: string, instanceType: string | undefined): string {
+/** EC2's own wording for each injectable fault (EC2 API reference, error codes), what a caller matches. */
+function faultMessage(name: Ec2FaultName, instanceType: string | undefined, operation: Ec2Operation): string {
+  const type = instanceType ?? 'm5.xlarge';
   switch (name) {
     case 'InsufficientInstanceCapacity':
-      return `We currently do not have sufficient ${instanceType ?? 'instance'} capacity in the Availability Zone you requested. Our system will be working on provisioning additional capacity.`;
+      return `We currently do not have sufficient ${type} capacity in the Availability Zone you requested (eu-central-1a). Our system will be working on provisioning additional capacity. You can currently get ${type} capacity by not specifying an Availability Zone in your request or choosing eu-central-1b, eu-central-1c.`;
     case 'RequestLimitExceeded':
-      return 'Request limit exceeded.';
-    default:
-      return `Simulated ${name}.`;
+      return `Request limit exceeded. Account 000000000000 has been throttled on ec2:${operation} because it exceeded its request rate limit.`;
+    case 'InternalError':
+      return 'An internal error has occurred.';
+    case 'Unavailable':
+      return "The server is overloaded and can't handle the request.";
+    case 'UnauthorizedOperation':
+      return 'You are not authorized to perform this operation.';
+    case 'InstanceLimitExceeded':
+      return `You have requested more instances (1) than your current instance limit of 0 allows for the specified instance type. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.`;
+    case 'Unsupported':
+      return `Your requested instance type (${type}) is not supported in your requested Availability Zone (eu-central-1a).`;
   }
 }
 

@@ -16,6 +16,7 @@ import {
   verifyAttestationStep,
 } from '../../shared/enclaves/provisioning-steps.ts';
 import {
+  EC2_INTEGRATION_ERROR,
   type ProvisioningInput,
   STATES,
   type StateName,
@@ -29,8 +30,8 @@ import { Ec2Error, type Ec2Simulator } from './ec2-simulator.ts';
  * The provisioning state machine, locally: the definition the CDK code renders
  * (`infra/local/provisioning-definition.ts`), run by aws-local-stepfunctions, with
  * - the Lambda tasks mapped to the same step use cases the deployed functions call;
- * - the `aws-sdk:ec2:*` tasks mapped to the EC2 simulator, its errors named as Step Functions names an AWS
- *   SDK integration's errors (`Ec2.<Code>Exception`, the code also in the cause);
+ * - the `aws-sdk:ec2:*` tasks mapped to the EC2 simulator, its errors reported as Step Functions' AWS SDK
+ *   integration reports EC2's (`Ec2.Ec2Exception`, the message and the HTTP status in the cause);
  * - WaitForAttestation, whose `.waitForTaskToken` pattern aws-local-stepfunctions does not implement,
  *   run by a handler that records the token through the same step and then waits itself for
  *   `SendTaskSuccess`, which this class receives as the local {@link TaskCallback}.
@@ -146,6 +147,8 @@ export class LocalWorkflow implements TaskCallback {
       overrides: {
         taskResourceLocalHandlers: this.taskHandlers(),
         retryIntervalOverrides: this.retryOverrides(),
+        // The relaunch pause is a Wait state: as short locally as a retrier's interval.
+        waitTimeOverrides: { [STATES.waitToRelaunch]: this.options.retryIntervalMs ?? 50 },
       },
     });
     const record: LocalExecution = {
@@ -321,16 +324,17 @@ export class LocalWorkflow implements TaskCallback {
 }
 
 /**
- * An EC2 error as a Step Functions AWS SDK integration reports it: `Ec2.<Code>` with the `Exception`
- * suffix Step Functions adds where EC2's code has none, and the code repeated in the cause.
+ * An EC2 error as Step Functions' AWS SDK integration reports it (`EC2_INTEGRATION_ERROR` says why and
+ * where that is seen): always `Ec2.Ec2Exception`, the cause EC2's message with the service, HTTP status and
+ * request id appended, and no error code anywhere.
  */
 function sdkIntegrationError(error: unknown): never {
   if (error instanceof Ec2Error) {
-    const code = error.name;
-    const name = `Ec2.${code.endsWith('Exception') ? code : `${code}Exception`}`;
-    throw Object.assign(new Error(`${error.message} (Service: Ec2, Status Code: 400, Error Code: ${code})`), {
-      name,
-    });
+    const { httpStatusCode, requestId } = error.$metadata;
+    throw Object.assign(
+      new Error(`${error.message} (Service: Ec2, Status Code: ${httpStatusCode}, Request ID: ${requestId})`),
+      { name: EC2_INTEGRATION_ERROR },
+    );
   }
   throw error;
 }

@@ -9,6 +9,8 @@ import { loadEnclave } from './enclave-store.ts';
 import { assertImageApproved, validateEnclaveForProvisioning } from './enclave-validation.ts';
 import {
   type ChallengeOutput,
+  EC2_INTEGRATION_ERROR,
+  ec2ErrorCode,
   type PlanOutput,
   STATES,
   STEP_ERRORS,
@@ -297,6 +299,10 @@ export function failureReason(state: {
       const match = /^([a-z0-9_-]{1,64}): (.*)$/s.exec(cause);
       return match ? { code: match[1]!, message: match[2]! } : { code: name, message: cause };
     }
+    case EC2_INTEGRATION_ERROR:
+      // EC2 refused (no capacity left in any candidate type, throttled past the relaunches, not authorized):
+      // the code EC2's wording names, and its message with the request id support asks for.
+      return { code: ec2ErrorCode(cause), message: cause || 'EC2 refused the request.' };
     default:
       return { code: name.slice(0, 64), message: cause || 'The provisioning workflow failed.' };
   }

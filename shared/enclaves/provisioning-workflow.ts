@@ -7,8 +7,9 @@
  * definition the construct renders.
  *
  * The flow (input `{ "enclaveId": "…" }`):
- * `Validate → Challenge → LaunchOrRestart? → (ChooseFirstInstanceType → RunInstances [capacity shortfall →
- * CapacityShortfall? → NextInstanceType → RunInstances] | TagRestartNonce → StartInstances) →
+ * `Validate → Challenge → LaunchOrRestart? → (ChooseFirstInstanceType → RunInstances [refused →
+ * LaunchFailed? → (no capacity: NextInstanceType | throttled: RelaunchBackoff → WaitToRelaunch) →
+ * RunInstances] | TagRestartNonce → StartInstances) →
  * WaitForAttestation → VerifyAttestation → Activate → Provisioned`; any failure → `Compensate →
  * ProvisioningFailed`; a superseded execution → `Superseded` (ends quietly, compensating nothing).
  */
@@ -20,8 +21,10 @@ export const STATES = {
   launchOrRestart: 'LaunchOrRestart',
   chooseFirstInstanceType: 'ChooseFirstInstanceType',
   runInstances: 'RunInstances',
-  capacityShortfall: 'CapacityShortfall',
+  launchFailed: 'LaunchFailed',
   nextInstanceType: 'NextInstanceType',
+  relaunchBackoff: 'RelaunchBackoff',
+  waitToRelaunch: 'WaitToRelaunch',
   tagRestartNonce: 'TagRestartNonce',
   startInstances: 'StartInstances',
   waitForAttestation: 'WaitForAttestation',
@@ -108,6 +111,41 @@ export const STEP_ERRORS = {
   transient: 'TransientStepFailure',
 } as const;
 
+/**
+ * How Step Functions' AWS SDK integration reports an EC2 error: always as `Ec2.Ec2Exception` (EC2's API model
+ * declares no error shapes, so the integration's SDK has no exception per code, and the code is not in the
+ * name), with EC2's message followed by `(Service: Ec2, Status Code: <status>, Request ID: <id>)` as the
+ * cause, e.g. `Request limit exceeded. Account … has been throttled on ec2:RunInstances because it exceeded
+ * its request rate limit. (Service: Ec2, Status Code: 503, …)` (CloudSnorkel/cdk-github-runners issue 946).
+ * A Retry matches names only, so the workflow tells EC2's errors apart in a Choice on the cause: by EC2's
+ * wording (the EC2 API reference's error messages) and its HTTP status.
+ */
+export const EC2_INTEGRATION_ERROR = 'Ec2.Ec2Exception';
+
+/** Step Functions `StringMatches` patterns on an `Ec2.Ec2Exception`'s cause (`*` is the only wildcard). */
+export const EC2_CAUSES = {
+  /** InsufficientInstanceCapacity: "We currently do not have sufficient <type> capacity in the Availability Zone you requested (<az>). …" (500). */
+  insufficientCapacity: 'We currently do not have sufficient * capacity*',
+  /** RequestLimitExceeded, Unavailable and ServiceUnavailable: EC2 answers 503; worth a retry after a pause. */
+  unavailable: '*(Service: Ec2, Status Code: 503,*',
+  /** InternalError (500, as InsufficientInstanceCapacity, which is told apart by its wording first). */
+  internalError: '*(Service: Ec2, Status Code: 500,*',
+} as const;
+
+/** EC2 error codes recognised by their message, to name a failure reason (the cause carries no code). */
+const EC2_MESSAGES: readonly (readonly [code: string, message: RegExp])[] = [
+  ['InsufficientInstanceCapacity', /^We currently do not have sufficient .* capacity/],
+  ['RequestLimitExceeded', /^Request limit exceeded/],
+  ['UnauthorizedOperation', /^You are not authorized to perform this operation/],
+  ['InternalError', /^An internal error has occurred/],
+  ['Unavailable', /^The server is overloaded/],
+];
+
+/** The EC2 error code an `Ec2.Ec2Exception`'s cause names by its wording, or `Ec2Exception`. */
+export function ec2ErrorCode(cause: string): string {
+  return EC2_MESSAGES.find(([, message]) => message.test(cause))?.[0] ?? 'Ec2Exception';
+}
+
 /** Timeouts and retry figures the construct uses (seconds). */
 export const WORKFLOW_TIMING = {
   /** Each Lambda step. */
@@ -129,6 +167,11 @@ export const WORKFLOW_TIMING = {
   nonceTtlSeconds: 1500,
   /** The whole execution. */
   executionTimeoutSeconds: 1800,
+  /**
+   * RunInstances refused because EC2 is throttling or unavailable (503, or 500 other than capacity): the
+   * launch is repeated (same ClientToken) after each of these pauses, then compensated.
+   */
+  relaunchBackoffSeconds: [2, 4, 8, 16, 30],
 } as const;
 
 // -----------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
 import { provisioningIdOf } from '../../shared/domain/enclave.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
 import { compensateStep, verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
-import { STATES, STEP_ERRORS } from '../../shared/enclaves/provisioning-workflow.ts';
+import { STATES, STEP_ERRORS, WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { ApiClient } from '../support/api-client.ts';
 import {
@@ -146,7 +146,7 @@ describe('provisioning through the rendered state machine', () => {
     const enclave = await settle(id, ['Running', 'Failed']);
     expect(enclave.status).toBe('Running');
     const execution = executionOf(id);
-    expect(execution.path).toContain(STATES.capacityShortfall);
+    expect(execution.path).toContain(STATES.launchFailed);
     expect(execution.path).toContain(STATES.nextInstanceType);
     expect(execution.path.filter((s) => s === STATES.runInstances)).toHaveLength(2);
     await assertNoOrphans();
@@ -158,9 +158,54 @@ describe('provisioning through the rendered state machine', () => {
     const id = await create();
     const enclave = await settle(id, ['Running', 'Failed']);
     expect(enclave.status).toBe('Failed');
-    expect(enclave.statusReason).toMatch(/InsufficientInstanceCapacity/);
+    // The integration's cause carries EC2's wording, not its code: the reason names the code from it.
+    expect(enclave.statusReason).toMatch(
+      /^InsufficientInstanceCapacity: We currently do not have sufficient \S+ capacity .*\(Service: Ec2, Status Code: 500, Request ID: [0-9a-f-]+\)$/,
+    );
     expect(instancesOf(id)).toEqual([]);
     expect(executionOf(id).path.filter((s) => s === STATES.runInstances)).toHaveLength(candidates.length);
+    expect(executionOf(id).path).not.toContain(STATES.waitToRelaunch); // no capacity is not retried in place
+  });
+
+  it('launches again after a pause when EC2 throttles or is unavailable, with the same type', async () => {
+    stack.enclaves.ec2.failNext('RequestLimitExceeded', 2);
+    stack.enclaves.ec2.failNext('InternalError', 1);
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Running');
+    const path = executionOf(id).path;
+    expect(path.filter((s) => s === STATES.waitToRelaunch)).toHaveLength(3);
+    expect(path.filter((s) => s === STATES.runInstances)).toHaveLength(4);
+    expect(path).not.toContain(STATES.nextInstanceType);
+    expect(instancesOf(id)).toHaveLength(1);
+    await assertNoOrphans();
+  });
+
+  it('compensates once the relaunches are spent, naming the throttling', async () => {
+    stack.enclaves.ec2.failNext('RequestLimitExceeded', WORKFLOW_TIMING.relaunchBackoffSeconds.length + 1);
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Failed');
+    expect(enclave.statusReason).toMatch(
+      /^RequestLimitExceeded: Request limit exceeded\. .*Status Code: 503/,
+    );
+    const path = executionOf(id).path;
+    expect(path.filter((s) => s === STATES.waitToRelaunch)).toHaveLength(
+      WORKFLOW_TIMING.relaunchBackoffSeconds.length,
+    );
+    expect(instancesOf(id)).toEqual([]);
+  });
+
+  it('compensates at once when EC2 refuses for good (not authorized), without pausing or another type', async () => {
+    stack.enclaves.ec2.failNext('UnauthorizedOperation', 1);
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Failed');
+    expect(enclave.statusReason).toMatch(/^UnauthorizedOperation: You are not authorized .*Status Code: 403/);
+    const path = executionOf(id).path;
+    expect(path.filter((s) => s === STATES.runInstances)).toHaveLength(1);
+    expect(path).not.toContain(STATES.waitToRelaunch);
+    expect(instancesOf(id)).toEqual([]);
   });
 });
 

@@ -168,9 +168,7 @@ describe('the state machine', () => {
       if (s.Type !== 'Task' || name === STATES.compensate) continue;
       const all = s.Catch!.find((c) => c.ErrorEquals.includes('States.ALL'))!;
       expect(all.ResultPath, name).toBe('$.error');
-      expect(all.Next, name).toBe(
-        name === STATES.runInstances ? STATES.capacityShortfall : STATES.compensate,
-      );
+      expect(all.Next, name).toBe(name === STATES.runInstances ? STATES.launchFailed : STATES.compensate);
     }
     expect(states[STATES.validate]!.Catch![0]).toEqual({
       ErrorEquals: ['ProvisioningSuperseded'],
@@ -269,20 +267,60 @@ describe('the state machine', () => {
         ],
       },
     ]);
-    const shortfall = JSON.stringify(states[STATES.capacityShortfall]);
-    expect(shortfall).toContain('Ec2.InsufficientInstanceCapacityException');
-    expect(shortfall).toContain('*InsufficientInstanceCapacity*');
-    expect(shortfall).toContain('"NumericLessThanPath":"$.plan.lastInstanceTypeIndex"');
     expect(states[STATES.nextInstanceType]?.Next).toBe(STATES.runInstances);
+  });
+
+  it("tells EC2's refusals apart by the cause, as the integration names them all Ec2.Ec2Exception", () => {
+    // Dead names (Ec2.RequestLimitExceededException and the like) are matched nowhere.
+    for (const [name, s] of Object.entries(states)) {
+      for (const errors of [...(s.Retry ?? []), ...(s.Catch ?? [])].map((r) => r.ErrorEquals)) {
+        for (const error of errors.filter((e) => e.startsWith('Ec2.'))) {
+          expect(['Ec2.Ec2Exception', 'Ec2.SdkClientException'], `${name}: ${error}`).toContain(error);
+        }
+      }
+    }
+    const choice = states[STATES.launchFailed] as unknown as {
+      Choices: { And: Record<string, unknown>[]; Next: string }[];
+      Default: string;
+    };
+    expect(choice.Default).toBe(STATES.compensate);
+    const [noCapacity, throttled] = choice.Choices;
+    expect(noCapacity!.Next).toBe(STATES.nextInstanceType);
+    expect(JSON.stringify(noCapacity)).toContain('"StringEquals":"Ec2.Ec2Exception"');
+    expect(JSON.stringify(noCapacity)).toContain(
+      '"StringMatches":"We currently do not have sufficient * capacity*"',
+    );
+    expect(JSON.stringify(noCapacity)).toContain('"NumericLessThanPath":"$.plan.lastInstanceTypeIndex"');
+    expect(throttled!.Next).toBe(STATES.relaunchBackoff);
+    expect(JSON.stringify(throttled)).toContain('"StringMatches":"*(Service: Ec2, Status Code: 503,*"');
+    expect(JSON.stringify(throttled)).toContain('"StringMatches":"*(Service: Ec2, Status Code: 500,*"');
+    expect(JSON.stringify(throttled)).toContain(
+      `{"Variable":"$.launch.attempt","NumericLessThan":${WORKFLOW_TIMING.relaunchBackoffSeconds.length}}`,
+    );
+    expect(states[STATES.relaunchBackoff]).toMatchObject({
+      Type: 'Pass',
+      ResultPath: '$.launch',
+      Next: STATES.waitToRelaunch,
+      Parameters: {
+        'attempt.$': 'States.MathAdd($.launch.attempt, 1)',
+        'delaySeconds.$': 'States.ArrayGetItem(States.Array(2, 4, 8, 16, 30), $.launch.attempt)',
+      },
+    });
+    expect(states[STATES.waitToRelaunch]).toMatchObject({
+      Type: 'Wait',
+      SecondsPath: '$.launch.delaySeconds',
+      Next: STATES.runInstances,
+    });
   });
 
   it('restarts the parent once a stop completes: StartInstances retries IncorrectInstanceState for minutes', () => {
     expect(states[STATES.tagRestartNonce]?.Next).toBe(STATES.startInstances);
+    // IncorrectInstanceState arrives as Ec2.Ec2Exception, as every EC2 error through the integration.
     const retry = (states[STATES.startInstances]!.Retry as Record<string, unknown>[]).find((r) =>
-      (r.ErrorEquals as string[]).includes('Ec2.IncorrectInstanceStateException'),
+      (r.ErrorEquals as string[]).includes('Ec2.Ec2Exception'),
     );
     expect(retry).toEqual({
-      ErrorEquals: ['Ec2.IncorrectInstanceStateException', 'Ec2.Ec2Exception'],
+      ErrorEquals: ['Ec2.Ec2Exception'],
       IntervalSeconds: 5,
       BackoffRate: 1.5,
       MaxAttempts: 8,

@@ -109,7 +109,7 @@ describe('the local provisioning definition', () => {
     });
     expect(deployedGraph[STATES.runInstances]).toEqual({
       Next: STATES.waitForAttestation,
-      'Catch[States.ALL]': STATES.capacityShortfall,
+      'Catch[States.ALL]': STATES.launchFailed,
     });
   });
 

@@ -69,4 +69,29 @@ describe('failureReason', () => {
     });
     expect(failureReason({ enclaveId, error: { Error: 'X'.repeat(200) } }).code).toHaveLength(64);
   });
+
+  it.each([
+    [
+      'InsufficientInstanceCapacity',
+      'We currently do not have sufficient m5.xlarge capacity in the Availability Zone you requested (eu-central-1a). Our system will be working on provisioning additional capacity. (Service: Ec2, Status Code: 500, Request ID: 6f1c)',
+    ],
+    [
+      'RequestLimitExceeded',
+      'Request limit exceeded. Account 123456789012 has been throttled on ec2:RunInstances because it exceeded its request rate limit. (Service: Ec2, Status Code: 503, Request ID: 6f1c)',
+    ],
+    [
+      'UnauthorizedOperation',
+      'You are not authorized to perform this operation. Encoded authorization failure message: abc (Service: Ec2, Status Code: 403, Request ID: 6f1c)',
+    ],
+    ['InternalError', 'An internal error has occurred. (Service: Ec2, Status Code: 500, Request ID: 6f1c)'],
+    ['Ec2Exception', 'Something EC2 has never said. (Service: Ec2, Status Code: 400, Request ID: 6f1c)'],
+  ])(
+    'names an Ec2.Ec2Exception by the code its wording says (%s), keeping the whole cause',
+    (code, cause) => {
+      expect(failureReason({ enclaveId, plan, error: { Error: 'Ec2.Ec2Exception', Cause: cause } })).toEqual({
+        code,
+        message: cause,
+      });
+    },
+  );
 });
