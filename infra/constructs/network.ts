@@ -1,4 +1,4 @@
-import { CfnResource, Stack } from 'aws-cdk-lib';
+import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import { EncryptedLogGroup, type LogSettings } from './observability.ts';
@@ -61,6 +61,13 @@ export class Network extends Construct {
           trafficType: ec2.FlowLogTrafficType.ALL,
         },
       },
+    });
+    // The subnets name the AZs CDK resolves for the stack's region at synth: a template is synthesized for
+    // the account and region it deploys to (`-c account`, `-c region`), so the names are that region's.
+    Validations.of(this.vpc).acknowledge({
+      id: 'CloudFormation-Validate::W3010',
+      reason:
+        "The VPC's AZs are resolved for the stack's own region at synth; the template deploys only there.",
     });
     this.secretsManagerEndpoint = this.vpc.addInterfaceEndpoint('SecretsManager', {
       service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,

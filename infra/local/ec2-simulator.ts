@@ -12,11 +12,13 @@
  * It deliberately launches Nitro Enclaves parents only: a request without `EnclaveOptions.Enabled` or for a
  * type outside the platform's catalog is refused, so a workflow bug shows up locally instead of in AWS.
  */
+
 import { createHash, randomBytes } from 'node:crypto';
 import type { FailureCode } from '../../shared/attestation/types.ts';
 import type { AgentPhase, SimulationFault } from '../../shared/domain/enclave.ts';
 import { INSTANCE_TYPES } from '../../shared/domain/instance-types.ts';
 import type { InstanceStateName } from '../../shared/workflow/workflow-ports.ts';
+import type { AuthorizationCheck } from './iam/iam-authorizer.ts';
 import type { Defect, ImageDeclaration, NitroSimulator } from './nitro-simulator.ts';
 
 /** EC2's instance state names (one definition, in the workflow ports). */
@@ -72,6 +74,11 @@ export interface LaunchTemplateData {
   readonly EnclaveOptions?: { readonly Enabled?: boolean };
   readonly MetadataOptions?: MetadataOptions;
   readonly TagSpecifications?: readonly TagSpecification[];
+  /** The subnet and security groups of the template's network interface (what RunInstances also touches). */
+  readonly SubnetId?: string;
+  readonly SecurityGroupIds?: readonly string[];
+  /** The instance profile the instances get; RunInstances passes its role to EC2 (`iam:PassRole`). */
+  readonly IamInstanceProfile?: { readonly Arn: string };
 }
 
 /** `RunInstances` input (the fields the simulator reads; others are accepted and ignored). */
@@ -257,6 +264,10 @@ export interface Ec2SimulatorOptions {
   readonly now?: () => Date;
   /** `OwnerId` of the reservations (default 000000000000). */
   readonly accountId?: string;
+  /** The region in the ARNs of {@link Ec2Simulator.authorizationChecks} (default eu-central-1). */
+  readonly region?: string;
+  /** The role each instance profile holds, by the profile's ARN (what `iam:PassRole` is checked on). */
+  readonly instanceProfileRoles?: Readonly<Record<string, string>>;
 }
 
 interface Fault {
@@ -308,6 +319,8 @@ export class Ec2Simulator {
   private readonly seed: string;
   private readonly now: () => Date;
   private readonly accountId: string;
+  private readonly region: string;
+  private readonly instanceProfileRoles: Readonly<Record<string, string>>;
   private readonly instances = new Map<string, InstanceRecord>();
   private readonly faults: Fault[] = [];
   private readonly hooks = new Set<Promise<void>>();
@@ -330,6 +343,8 @@ export class Ec2Simulator {
     this.seed = options.seed ?? 'ec2-simulator';
     this.now = options.now ?? (() => new Date());
     this.accountId = options.accountId ?? '000000000000';
+    this.region = options.region ?? 'eu-central-1';
+    this.instanceProfileRoles = options.instanceProfileRoles ?? {};
   }
 
   /**
@@ -663,6 +678,132 @@ export class Ec2Simulator {
       [arn('describeInstances')]: (input: DescribeInstancesInput) => this.describeInstances(input),
       [arn('createTags')]: (input: { Resources?: string[]; Tags?: Tag[] }) => this.createTags(input),
     };
+  }
+
+  /**
+   * The IAM checks EC2 makes for a call, with the condition keys it derives for each resource (the IAM
+   * stand-in evaluates them: infra/local/iam/iam-authorizer.ts). Sources: the Service Authorization Reference
+   * for Amazon EC2 (the resources each action touches and the keys each takes); "Grant permission to tag
+   * resources during creation" in the EC2 user guide (tags in a create call need `ec2:CreateTags` with
+   * `ec2:CreateAction`); "Launch template support" (`ec2:LaunchTemplate` on every resource of a launch from a
+   * template); and for `ec2:MetadataHttpTokens`, the request's own `MetadataOptions` only, never the
+   * template's (aws/karpenter-provider-aws issue 9018 and PR 9256: CloudTrail shows the denial of a launch
+   * that relied on its template). An unknown launch template or instance fails as EC2 fails it, before any check.
+   */
+  authorizationChecks(operation: Ec2Operation, input: unknown): AuthorizationCheck[] {
+    const arn = (type: string, id: string) => `arn:aws:ec2:${this.region}:${this.accountId}:${type}/${id}`;
+    const tagKeys = (tags: readonly Tag[]): Record<string, string | string[]> => ({
+      ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.Key}`, t.Value])),
+      ...(tags.length > 0 ? { 'aws:TagKeys': tags.map((t) => t.Key) } : {}),
+    });
+    const resourceTags = (record: InstanceRecord) =>
+      Object.fromEntries(record.tags.map((t) => [`aws:ResourceTag/${t.Key}`, t.Value]));
+    switch (operation) {
+      case 'RunInstances': {
+        const request = asObject(input as RunInstancesInput, operation);
+        const spec = request.LaunchTemplate;
+        const template = this.launchTemplate(spec);
+        const templateId = spec?.LaunchTemplateId ?? spec?.LaunchTemplateName;
+        const fromTemplate: Record<string, string> = templateId
+          ? { 'ec2:LaunchTemplate': arn('launch-template', templateId) }
+          : {};
+        const tagsOf = (type: string) =>
+          (request.TagSpecifications ?? [])
+            .filter((t) => t.ResourceType === type)
+            .flatMap((t) => t.Tags ?? []);
+        const tokens = request.MetadataOptions?.HttpTokens;
+        const imageId = request.ImageId ?? template?.ImageId;
+        const checks: AuthorizationCheck[] = [
+          {
+            action: 'ec2:RunInstances',
+            resource: arn('instance', '*'),
+            context: {
+              ...fromTemplate,
+              ...tagKeys(tagsOf('instance')),
+              ...(tokens === undefined ? {} : { 'ec2:MetadataHttpTokens': tokens }),
+            },
+          },
+          {
+            action: 'ec2:RunInstances',
+            resource: arn('volume', '*'),
+            context: { ...fromTemplate, ...tagKeys(tagsOf('volume')) },
+          },
+          { action: 'ec2:RunInstances', resource: arn('network-interface', '*'), context: fromTemplate },
+          ...(templateId
+            ? [
+                {
+                  action: 'ec2:RunInstances',
+                  resource: arn('launch-template', templateId),
+                  context: fromTemplate,
+                },
+              ]
+            : []),
+          ...(template?.SubnetId
+            ? [
+                {
+                  action: 'ec2:RunInstances',
+                  resource: arn('subnet', template.SubnetId),
+                  context: fromTemplate,
+                },
+              ]
+            : []),
+          ...(template?.SecurityGroupIds ?? []).map((group) => ({
+            action: 'ec2:RunInstances',
+            resource: arn('security-group', group),
+            context: fromTemplate,
+          })),
+          ...(imageId
+            ? [
+                {
+                  action: 'ec2:RunInstances',
+                  resource: `arn:aws:ec2:${this.region}::image/${imageId}`,
+                  context: fromTemplate,
+                },
+              ]
+            : []),
+        ];
+        // Tags on create: ec2:CreateTags on each tagged resource type, within this RunInstances.
+        for (const type of ['instance', 'volume']) {
+          const tags = tagsOf(type);
+          if (tags.length === 0) continue;
+          checks.push({
+            action: 'ec2:CreateTags',
+            resource: arn(type, '*'),
+            context: { 'ec2:CreateAction': 'RunInstances', ...tagKeys(tags) },
+          });
+        }
+        const profile = template?.IamInstanceProfile?.Arn;
+        const role = profile === undefined ? undefined : this.instanceProfileRoles[profile];
+        if (role !== undefined) {
+          checks.push({
+            action: 'iam:PassRole',
+            resource: role,
+            context: { 'iam:PassedToService': 'ec2.amazonaws.com' },
+          });
+        }
+        return checks;
+      }
+      case 'CreateTags': {
+        const request = asObject(input as { Resources?: string[]; Tags?: Tag[] }, operation);
+        const records = this.records({ InstanceIds: request.Resources ?? [] }, operation);
+        return records.map((record) => ({
+          action: 'ec2:CreateTags',
+          resource: arn('instance', record.instanceId),
+          context: { ...resourceTags(record), ...tagKeys(request.Tags ?? []) },
+        }));
+      }
+      case 'StartInstances':
+      case 'StopInstances':
+      case 'TerminateInstances':
+        return this.records(input as InstanceIdsInput, operation).map((record) => ({
+          action: `ec2:${operation}`,
+          resource: arn('instance', record.instanceId),
+          context: resourceTags(record),
+        }));
+      case 'DescribeInstances':
+        // No resource-level permissions: Resource "*".
+        return [{ action: 'ec2:DescribeInstances', resource: '*' }];
+    }
   }
 
   private launchTemplate(spec: LaunchTemplateSpecification | undefined): LaunchTemplateData | undefined {

@@ -12,12 +12,22 @@ import {
   type LocalStackHooks,
   type WorkflowPorts,
 } from '../../shared/workflow/workflow-ports.ts';
-import { type Ec2Instance, Ec2Simulator, type ParentAgentFault, parentAgent } from './ec2-simulator.ts';
+import type { ContractsStack } from '../contracts-stack.ts';
+import {
+  Ec2Error,
+  type Ec2Instance,
+  type Ec2Operation,
+  Ec2Simulator,
+  type ParentAgentFault,
+  parentAgent,
+} from './ec2-simulator.ts';
+import { denialMessage, firstDenial } from './iam/iam-authorizer.ts';
+import { type StackPrincipals, stackPrincipals } from './iam/stack-policies.ts';
 import type { LocalIssuer } from './local-auth.ts';
 import { startLocalDynamoDb } from './local-dynamodb.ts';
 import { LocalWorkflow } from './local-workflow.ts';
 import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './nitro-simulator.ts';
-import { renderProvisioningDefinition } from './provisioning-definition.ts';
+import { LOCAL_LAUNCH_TEMPLATE, renderProvisioningDefinition } from './provisioning-definition.ts';
 import { SimulatedInstanceControl } from './simulated-instance-control.ts';
 
 /**
@@ -36,6 +46,10 @@ export const LOCAL_PARENT_ROLE = 'EnclaveParentRole';
 const LOCAL_PARENT_AMI = 'ami-0local0al2023nitro';
 /** The workflow table's name in dynalite. */
 const WORKFLOW_TABLE = 'enclave-workflow';
+/** What the parents' launch template names besides its image: its network interface and instance profile. */
+const LOCAL_PARENT_SUBNET = 'subnet-0local0parents00';
+const LOCAL_PARENT_SECURITY_GROUP = 'sg-0local0parents0000';
+const LOCAL_PARENT_PROFILE = 'arn:aws:iam::000000000000:instance-profile/EnclaveParentProfile';
 
 export interface LocalEnclaveOptions {
   /** WaitForAttestation's local timeout (ms); default 10 s. */
@@ -44,10 +58,18 @@ export interface LocalEnclaveOptions {
   readonly attestationHeartbeatMs?: number;
   /** pending → running of a simulated instance (ms); default 200. */
   readonly bootDelayMs?: number;
+  /**
+   * IAM, locally: the calls the stand-ins serve are authorised against the policies the synthesized stack
+   * gives the caller's role (default on). `false` turns it off; `edit` changes the stack before it is
+   * synthesized (a test removes one grant and shows the flow fail).
+   */
+  readonly iam?: false | { readonly edit?: (stack: ContractsStack) => void };
 }
 
 export interface LocalEnclaves {
   readonly workflow: WorkflowPorts;
+  /** The synthesized stack's principals the stand-ins authorise calls for; undefined with `iam: false`. */
+  readonly iam: StackPrincipals | undefined;
   readonly local: LocalStackHooks;
   readonly ec2: Ec2Simulator;
   readonly nitro: NitroSimulator;
@@ -72,6 +94,17 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   const enclaveOf = (instance: Ec2Instance) =>
     instance.Tags.find((t) => t.Key === INSTANCE_TAGS.enclaveId)?.Value;
   const { definition } = renderProvisioningDefinition();
+  const iam =
+    options.iam === false
+      ? undefined
+      : stackPrincipals(
+          {
+            launchTemplate: LOCAL_LAUNCH_TEMPLATE,
+            parentSubnetId: LOCAL_PARENT_SUBNET,
+            parentSecurityGroupId: LOCAL_PARENT_SECURITY_GROUP,
+          },
+          options.iam?.edit,
+        );
   const agent = parentAgent({
     simulator: nitro,
     image: LOCAL_DEFAULT_IMAGE,
@@ -102,8 +135,15 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     bootDelayMs: options.bootDelayMs ?? 200,
     // The launch template the CDK stack creates, as the rendered RunInstances names it.
     launchTemplates: {
-      [launchTemplateIdOf(definition)]: { ImageId: LOCAL_PARENT_AMI, EnclaveOptions: { Enabled: true } },
+      [launchTemplateIdOf(definition)]: {
+        ImageId: LOCAL_PARENT_AMI,
+        EnclaveOptions: { Enabled: true },
+        SubnetId: LOCAL_PARENT_SUBNET,
+        SecurityGroupIds: [LOCAL_PARENT_SECURITY_GROUP],
+        IamInstanceProfile: { Arn: LOCAL_PARENT_PROFILE },
+      },
     },
+    instanceProfileRoles: iam ? { [LOCAL_PARENT_PROFILE]: iam.parentRoleArn } : {},
     onBoot: agent,
     // The agent watches its nonce tag: a resume that finds the parent still running re-attests it too.
     onTagsChanged: agent,
@@ -128,8 +168,22 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     return attached.runner;
   };
 
+  /** The state machine's EC2 calls, authorised as its role: a denial fails as EC2 fails it. */
+  const authorizeEc2 = iam
+    ? async (operation: Ec2Operation, input: unknown) => {
+        const denial = await firstDenial(iam.stateMachine, ec2.authorizationChecks(operation, input));
+        if (denial) {
+          throw new Ec2Error(
+            'UnauthorizedOperation',
+            `You are not authorized to perform this operation. ${denialMessage(denial)}`,
+          );
+        }
+      }
+    : undefined;
+
   return {
     workflow,
+    iam,
     local,
     ec2,
     nitro,
@@ -139,6 +193,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
         definition,
         deps,
         ec2,
+        ...(authorizeEc2 ? { authorizeEc2 } : {}),
         // Step Functions' status-change event for an execution that skipped its Catch, locally: the same
         // enforcement compensates it.
         onUncaughtEnd: (execution, status) => {

@@ -24,7 +24,7 @@ import {
 } from '../../shared/enclaves/provisioning-workflow.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import type { TaskCallback } from '../../shared/workflow/workflow-ports.ts';
-import { Ec2Error, type Ec2Simulator } from './ec2-simulator.ts';
+import { Ec2Error, type Ec2Operation, type Ec2Simulator } from './ec2-simulator.ts';
 
 /**
  * The provisioning state machine, locally: the definition the CDK code renders
@@ -45,6 +45,11 @@ export interface LocalWorkflowOptions {
   readonly definition: object;
   readonly deps: Dependencies;
   readonly ec2: Ec2Simulator;
+  /**
+   * Authorises each `aws-sdk:ec2:*` task's call as the state machine's role before the simulator serves it
+   * (the local IAM stand-in); throws the call's error when denied. Default: every call is allowed.
+   */
+  readonly authorizeEc2?: (operation: Ec2Operation, input: unknown) => Promise<void>;
   /**
    * How long WaitForAttestation waits locally before it times out as `States.Timeout` (the deployed
    * machine waits `WORKFLOW_TIMING.attestationTimeoutSeconds`). Default 10 s.
@@ -262,7 +267,13 @@ export class LocalWorkflow implements TaskCallback {
       if (resource.startsWith(EC2_PREFIX)) {
         const call = ec2[resource];
         if (!call) throw new Error(`state ${name}: the EC2 simulator does not serve ${resource}`);
-        handlers[name] = (input) => call(input).catch(sdkIntegrationError);
+        const action = resource.slice(EC2_PREFIX.length);
+        const operation = `${action[0]!.toUpperCase()}${action.slice(1)}` as Ec2Operation;
+        const authorize = this.options.authorizeEc2;
+        handlers[name] = (input) =>
+          (authorize ? authorize(operation, input) : Promise.resolve())
+            .then(() => call(input))
+            .catch(sdkIntegrationError);
       } else if (resource.endsWith(WAIT_FOR_TASK_TOKEN)) {
         handlers[name] = (input) => this.waitForTaskToken((input as { Payload: unknown }).Payload);
       } else {

@@ -88,7 +88,7 @@ describe('failureReason', () => {
   ])(
     'names an Ec2.Ec2Exception by the code its wording says (%s), keeping the whole cause',
     (code, cause) => {
-      expect(failureReason({ enclaveId, plan, error: { Error: 'Ec2.Ec2Exception', Cause: cause } })).toEqual({
+      expect(failureReason({ enclaveId, error: { Error: 'Ec2.Ec2Exception', Cause: cause } })).toEqual({
         code,
         message: cause,
       });

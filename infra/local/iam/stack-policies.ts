@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { App, type CfnElement } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type { IConstruct } from 'constructs';
+import { ContractsStack } from '../../contracts-stack.ts';
+import { projectPath } from '../../project-paths.ts';
+
+/**
+ * The identity policies the synthesized stack gives its roles, for the local IAM stand-in to authorise the
+ * local stand-ins' calls with, exactly as written in the template that deploys (no bundling: the policies are
+ * the same without it, and the synth takes seconds).
+ *
+ * A policy names resources by CloudFormation intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Join`): each is resolved
+ * to the name the local stack gives that resource ({@link LocalResourceNames}); an intrinsic the local stack
+ * has no name for resolves to `unresolved:<LogicalId>.<Attribute>`, which names nothing, so a call on such a
+ * resource is denied (fail closed) until the local stack names it.
+ */
+
+export const LOCAL_ACCOUNT = '000000000000';
+export const LOCAL_REGION = 'eu-central-1';
+
+/** A policy document as IAM reads it. */
+export interface PolicyDocument {
+  readonly Version?: string;
+  readonly Statement: readonly Record<string, unknown>[];
+}
+
+/** A principal the stand-ins act for: its role's ARN and the identity policies it holds. */
+export interface LocalPrincipal {
+  /** `arn:aws:iam::000000000000:role/<RoleLogicalId>` */
+  readonly roleArn: string;
+  /** The session ARN AWS names in a denial: `arn:aws:sts::000000000000:assumed-role/<role>/<session>`. */
+  readonly sessionArn: string;
+  readonly policies: readonly { readonly name: string; readonly policy: PolicyDocument }[];
+}
+
+/** What the local stack calls the stack's resources the stand-ins serve. */
+export interface LocalResourceNames {
+  /** The parents' launch template (the EC2 simulator's) and the version RunInstances names. */
+  readonly launchTemplate: { readonly id: string; readonly version: string };
+  /** The subnet and the security group the template's network interface names. */
+  readonly parentSubnetId: string;
+  readonly parentSecurityGroupId: string;
+}
+
+/** The principals whose calls the local stand-ins authorise, from the synthesized stack. */
+export interface StackPrincipals {
+  /** The provisioning state machine's role: its `aws-sdk:ec2:*` tasks. */
+  readonly stateMachine: LocalPrincipal;
+  /** The parents' role (what RunInstances passes to EC2 through the instance profile). */
+  readonly parentRoleArn: string;
+  /** Every role of the stack by its logical id (a test removes a grant through it). */
+  readonly roles: ReadonlyMap<string, LocalPrincipal>;
+}
+
+/**
+ * Synthesizes the stack (no bundling) and reads its roles' identity policies, resolved to local names.
+ * `edit` may change the stack before the synth (a test removes one grant and shows the flow fail).
+ */
+export function stackPrincipals(
+  names: LocalResourceNames,
+  edit?: (stack: ContractsStack) => void,
+): StackPrincipals {
+  const context = (JSON.parse(readFileSync(projectPath('cdk.json'), 'utf8')) as { context: object }).context;
+  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const stack = new ContractsStack(app, 'EnclaveContracts', {
+    env: { account: LOCAL_ACCOUNT, region: LOCAL_REGION },
+  });
+  edit?.(stack);
+  const resources = Template.fromStack(stack).toJSON().Resources as Record<string, CfnResource>;
+  const logicalId = (construct: IConstruct) =>
+    stack.resolve(((construct.node.defaultChild ?? construct) as CfnElement).logicalId) as string;
+  const parents = stack.enclaveWorkflow.parents;
+  const physical = new Map<string, string>([
+    [logicalId(parents.launchTemplate), names.launchTemplate.id],
+    [`${logicalId(parents.launchTemplate)}.LatestVersionNumber`, names.launchTemplate.version],
+    [`${logicalId(parents.securityGroup)}.GroupId`, names.parentSecurityGroupId],
+  ]);
+  // The subnet is named by a Ref to the VPC's subnet resource.
+  const subnet = Object.entries(resources).find(
+    ([id, r]) => r.Type === 'AWS::EC2::Subnet' && stack.resolve(parents.subnetId)?.Ref === id,
+  );
+  if (subnet) physical.set(subnet[0], names.parentSubnetId);
+
+  const roleIds = Object.keys(resources).filter((id) => resources[id]!.Type === 'AWS::IAM::Role');
+  for (const id of roleIds) physical.set(`${id}.Arn`, roleArnOf(id));
+  const roles = new Map<string, LocalPrincipal>(
+    roleIds.map((id) => [
+      id,
+      principal(
+        id,
+        policiesOf(id, resources).map((p) => ({
+          name: p.name,
+          policy: resolveIntrinsics(p.policy, physical) as PolicyDocument,
+        })),
+      ),
+    ]),
+  );
+  const roleOf = (role: iam.IRole) => {
+    const found = roles.get(logicalId(role));
+    if (!found) throw new Error(`no role ${role.node.path} in the synthesized stack`);
+    return found;
+  };
+  return {
+    stateMachine: roleOf(stack.enclaveWorkflow.stateMachine.role),
+    parentRoleArn: roleArnOf(logicalId(parents.role)),
+    roles,
+  };
+}
+
+interface CfnResource {
+  readonly Type: string;
+  readonly Properties: Record<string, unknown>;
+}
+
+function roleArnOf(logicalId: string): string {
+  return `arn:aws:iam::${LOCAL_ACCOUNT}:role/${logicalId}`;
+}
+
+function principal(logicalId: string, policies: LocalPrincipal['policies']): LocalPrincipal {
+  return {
+    roleArn: roleArnOf(logicalId),
+    sessionArn: `arn:aws:sts::${LOCAL_ACCOUNT}:assumed-role/${logicalId}/local`,
+    policies,
+  };
+}
+
+/** The logical id a `Ref` or `Fn::GetAtt` points to. */
+function target(value: unknown): string | undefined {
+  const v = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] } | undefined;
+  return v?.Ref ?? v?.['Fn::GetAtt']?.[0];
+}
+
+/** The role's identity policies: its inline ones, the AWS::IAM::Policy resources attached to it, and the stack's own managed policies it attaches. */
+function policiesOf(
+  roleId: string,
+  resources: Record<string, CfnResource>,
+): { name: string; policy: unknown }[] {
+  const role = resources[roleId]!;
+  const inline = (
+    (role.Properties.Policies as { PolicyName: string; PolicyDocument: unknown }[] | undefined) ?? []
+  ).map((p) => ({ name: p.PolicyName, policy: p.PolicyDocument }));
+  const attached = Object.entries(resources)
+    .filter(
+      ([, r]) =>
+        r.Type === 'AWS::IAM::Policy' &&
+        ((r.Properties.Roles as unknown[]) ?? []).some((x) => target(x) === roleId),
+    )
+    .map(([id, r]) => ({ name: id, policy: r.Properties.PolicyDocument }));
+  const managed = ((role.Properties.ManagedPolicyArns as unknown[] | undefined) ?? []).flatMap((arn) => {
+    const id = target(arn) ?? '';
+    const policy = resources[id];
+    // An AWS managed policy is not in the template, so it is left out: what it would allow is denied here.
+    // Only CDK's own custom resource providers attach one (AWSLambdaBasicExecutionRole), none the stand-ins serve.
+    return policy?.Type === 'AWS::IAM::ManagedPolicy'
+      ? [{ name: id, policy: policy.Properties.PolicyDocument }]
+      : [];
+  });
+  return [...inline, ...attached, ...managed];
+}
+
+/** Replaces every intrinsic in a policy with the local name of what it points to. */
+function resolveIntrinsics(value: unknown, physical: ReadonlyMap<string, string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, physical));
+  if (typeof value !== 'object' || value === null) return value;
+  const v = value as Record<string, unknown>;
+  if ('Ref' in v) {
+    const ref = v.Ref as string;
+    const pseudo: Record<string, string> = {
+      'AWS::Partition': 'aws',
+      'AWS::Region': LOCAL_REGION,
+      'AWS::AccountId': LOCAL_ACCOUNT,
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::StackName': 'EnclaveContracts',
+    };
+    return pseudo[ref] ?? physical.get(ref) ?? `unresolved:${ref}`;
+  }
+  if ('Fn::GetAtt' in v) {
+    const [id, attribute] = v['Fn::GetAtt'] as [string, string];
+    return physical.get(`${id}.${attribute}`) ?? `unresolved:${id}.${attribute}`;
+  }
+  if ('Fn::Join' in v) {
+    const [separator, parts] = v['Fn::Join'] as [string, unknown[]];
+    return parts.map((p) => String(resolveIntrinsics(p, physical))).join(separator);
+  }
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolveIntrinsics(x, physical)]));
+}
