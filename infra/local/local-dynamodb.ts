@@ -8,6 +8,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import { NONCE_TABLE } from '../../shared/workflow/dynamodb-nonce-store.ts';
+import type { AuthorizationCheck } from './iam/iam-authorizer.ts';
 
 /** A DynamoDB endpoint served in-process by dynalite, with a client pointed at it. */
 export interface LocalDynamoDb {
@@ -22,8 +23,34 @@ export interface LocalDynamoDb {
    * itself on every consumption, exactly as it must in AWS, where TTL deletion lags by up to ~48 h.
    */
   createNonceTable(name: string): Promise<void>;
+  /**
+   * Authorises every command of {@link client} first (the local IAM stand-in): `authorize` gets the checks
+   * of {@link dynamoDbChecks} and answers the denial's message, and a denied command fails as DynamoDB fails
+   * it (`AccessDeniedException`, 400) before anything reaches the table.
+   */
+  authorizeWith(authorize: (checks: AuthorizationCheck[]) => Promise<string | undefined>): void;
   /** Destroys the client and stops the server (its in-memory data is gone). */
   close(): Promise<void>;
+}
+
+/**
+ * The IAM checks DynamoDB makes for an item operation: `dynamodb:<Operation>` on the table's ARN, with
+ * `dynamodb:LeadingKeys`, the partition key values the request names (Service Authorization Reference for
+ * DynamoDB; "Using IAM policy conditions for fine-grained access control" in the DynamoDB developer guide).
+ */
+export function dynamoDbChecks(
+  commandName: string,
+  input: Record<string, unknown>,
+  region: string,
+  account: string,
+): AuthorizationCheck[] {
+  const action = `dynamodb:${commandName.replace(/Command$/, '')}`;
+  const table = `arn:aws:dynamodb:${region}:${account}:table/${String(input.TableName)}`;
+  const key = (input.Key ?? input.Item) as Record<string, { S?: string }> | undefined;
+  const leading = key?.[NONCE_TABLE.partitionKey]?.S;
+  return [
+    { action, resource: table, context: leading === undefined ? {} : { 'dynamodb:LeadingKeys': [leading] } },
+  ];
 }
 
 /** The subset of dynalite's factory that is used here (the package ships no types). */
@@ -72,6 +99,28 @@ export async function startLocalDynamoDb(): Promise<LocalDynamoDb> {
   return {
     endpoint,
     client,
+    authorizeWith(authorize) {
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const checks = dynamoDbChecks(
+            context.commandName ?? '',
+            args.input as Record<string, unknown>,
+            'eu-central-1',
+            '000000000000',
+          );
+          const denied = await authorize(checks);
+          if (denied !== undefined) {
+            throw Object.assign(new Error(denied), {
+              name: 'AccessDeniedException',
+              $fault: 'client',
+              $metadata: { httpStatusCode: 400 },
+            });
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'localIamAuthorization' },
+      );
+    },
     async createNonceTable(name) {
       await client.send(
         new CreateTableCommand({

@@ -22,10 +22,11 @@ import {
   parentAgent,
 } from './ec2-simulator.ts';
 import { denialMessage, firstDenial } from './iam/iam-authorizer.ts';
-import { type StackPrincipals, stackPrincipals } from './iam/stack-policies.ts';
+import { actingAs, currentCaller } from './iam/local-caller.ts';
+import { type LocalPrincipal, type StackPrincipals, stackPrincipals } from './iam/stack-policies.ts';
 import type { LocalIssuer } from './local-auth.ts';
 import { startLocalDynamoDb } from './local-dynamodb.ts';
-import { LocalWorkflow } from './local-workflow.ts';
+import { LocalWorkflow, localStateMachineArn } from './local-workflow.ts';
 import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './nitro-simulator.ts';
 import { LOCAL_LAUNCH_TEMPLATE, renderProvisioningDefinition } from './provisioning-definition.ts';
 import { SimulatedInstanceControl } from './simulated-instance-control.ts';
@@ -102,6 +103,8 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
             launchTemplate: LOCAL_LAUNCH_TEMPLATE,
             parentSubnetId: LOCAL_PARENT_SUBNET,
             parentSecurityGroupId: LOCAL_PARENT_SECURITY_GROUP,
+            workflowTableName: WORKFLOW_TABLE,
+            stateMachineArn: localStateMachineArn(),
           },
           options.iam?.edit,
         );
@@ -149,37 +152,108 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     onTagsChanged: agent,
   });
 
+  /** EC2 calls authorised as `principal`: a denial fails as EC2 fails it. */
+  const ec2As = (principal: LocalPrincipal) => async (operation: Ec2Operation, input: unknown) => {
+    const denial = await firstDenial(principal, ec2.authorizationChecks(operation, input));
+    if (denial) {
+      throw new Ec2Error(
+        'UnauthorizedOperation',
+        `You are not authorized to perform this operation. ${denialMessage(denial)}`,
+      );
+    }
+  };
+  /** A Step Functions call authorised as `principal`, failing as Step Functions does. */
+  const sfnAs = async (principal: LocalPrincipal, action: string) => {
+    const denial = await firstDenial(principal, [
+      {
+        action,
+        resource: localStateMachineArn(),
+        // The reference lists no resource for SendTask*, yet AWS authorises them on the state machine
+        // that issued the token: its denials name it ("… not authorized to perform: states:SendTaskFailure
+        // on resource: arn:aws:states:…:stateMachine:…", NOAA-OWP/hydrovis issue 837), and a grant on the
+        // state machine works (aws/aws-cdk PR 8486, tested by the CDK maintainers).
+        beyondReference: 'Step Functions authorises SendTask* on the state machine that issued the token',
+      },
+    ]);
+    if (denial) {
+      throw Object.assign(new Error(denialMessage(denial)), {
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+      });
+    }
+  };
+  // DynamoDB, the Step Functions callbacks and EC2 answer as the calling function's role, which the ports
+  // that `asFunction` hands a function carry in their call context (see iam/local-caller.ts).
+  if (iam) {
+    dynamo.authorizeWith(async (checks) => {
+      const caller = currentCaller();
+      const denial = caller && (await firstDenial(caller, checks));
+      return denial ? denialMessage(denial) : undefined;
+    });
+  }
+  const asCaller = async (authorize: (principal: LocalPrincipal) => Promise<void>) => {
+    const caller = currentCaller();
+    if (iam && caller) await authorize(caller);
+  };
   const workflow: WorkflowPorts = {
     nonces: new DynamoDbNonceStore({ tableName: WORKFLOW_TABLE, client: dynamo.client }),
     taskTokens: new DynamoDbTaskTokenStore({ tableName: WORKFLOW_TABLE, client: dynamo.client }),
     callbacks: {
-      succeed: (token, output) => runnerOf().succeed(token, output),
-      heartbeat: (token) => runnerOf().heartbeat(token),
+      succeed: async (token, output) => {
+        await asCaller((caller) => sfnAs(caller, 'states:SendTaskSuccess'));
+        return runnerOf().succeed(token, output);
+      },
+      heartbeat: async (token) => {
+        await asCaller((caller) => sfnAs(caller, 'states:SendTaskHeartbeat'));
+        return runnerOf().heartbeat(token);
+      },
     },
-    instances: new SimulatedInstanceControl(ec2),
+    instances: new SimulatedInstanceControl(ec2, (operation, input) =>
+      asCaller((caller) => ec2As(caller)(operation, input)),
+    ),
     parentRoleName: LOCAL_PARENT_ROLE,
   };
   const local: LocalStackHooks = {
     recordSimulation: (enclaveId, fault) => faults.set(enclaveId, fault),
     attestationRoots: [nitro.rootPem],
+    ...(iam
+      ? {
+          asFunction: (fn, deps) => {
+            const principal =
+              'route' in fn
+                ? iam.routes.get(fn.route)
+                : 'step' in fn
+                  ? iam.steps.get(fn.step)
+                  : iam.enforcement;
+            if (!principal) throw new Error(`no function ${JSON.stringify(fn)} in the synthesized stack`);
+            // The workflow's ports reach the AWS stand-ins: each runs as this function. The database (the
+            // Data API emulator authorises nothing yet) and the signer stay as they are.
+            const ports = deps.workflow;
+            if (!ports) return deps;
+            return {
+              ...deps,
+              workflow: {
+                ...ports,
+                nonces: actingAs(principal, ports.nonces),
+                taskTokens: actingAs(principal, ports.taskTokens),
+                callbacks: actingAs(principal, ports.callbacks),
+                instances: actingAs(principal, ports.instances),
+              },
+            };
+          },
+        }
+      : {}),
   };
+  /** The enforcement function's view of the dependencies. */
+  const asEnforcement = (deps: Dependencies) => local.asFunction?.({ enforcement: true }, deps) ?? deps;
   const runnerOf = () => {
     if (!attached) throw new Error('the local enclave platform is not attached to a running API');
     return attached.runner;
   };
 
-  /** The state machine's EC2 calls, authorised as its role: a denial fails as EC2 fails it. */
-  const authorizeEc2 = iam
-    ? async (operation: Ec2Operation, input: unknown) => {
-        const denial = await firstDenial(iam.stateMachine, ec2.authorizationChecks(operation, input));
-        if (denial) {
-          throw new Ec2Error(
-            'UnauthorizedOperation',
-            `You are not authorized to perform this operation. ${denialMessage(denial)}`,
-          );
-        }
-      }
-    : undefined;
+  /** The state machine's EC2 calls, authorised as its role. */
+  const authorizeEc2 = iam ? ec2As(iam.stateMachine) : undefined;
 
   return {
     workflow,
@@ -204,7 +278,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
             status,
           } as const;
           const run = retryTransient(
-            () => enforce(deps, trigger),
+            () => enforce(asEnforcement(deps), trigger),
             () => closing,
           );
           enforcing.add(run);
@@ -235,7 +309,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       if (!trigger || !attached) return;
       const { deps } = attached;
       const run = retryTransient(
-        () => enforce(deps, trigger),
+        () => enforce(asEnforcement(deps), trigger),
         () => closing,
       );
       enforcing.add(run);

@@ -40,6 +40,11 @@ import { Ec2Error, type Ec2Operation, type Ec2Simulator } from './ec2-simulator.
  * intrinsic functions are the rendered definition's.
  */
 
+/** The local provisioning state machine's ARN (what the IAM stand-in resolves the stack's to). */
+export function localStateMachineArn(region = 'eu-central-1'): string {
+  return `arn:aws:states:${region}:000000000000:stateMachine:EnclaveProvisioning`;
+}
+
 export interface LocalWorkflowOptions {
   /** The ASL the CDK construct renders. */
   readonly definition: object;
@@ -128,7 +133,7 @@ export class LocalWorkflow implements TaskCallback {
       // The rendered ARNs name local stand-ins (fake account, fake functions).
       validationOptions: { checkArn: false },
     });
-    this.stateMachineArn = `arn:aws:states:${options.region ?? 'eu-central-1'}:000000000000:stateMachine:EnclaveProvisioning`;
+    this.stateMachineArn = localStateMachineArn(options.region);
   }
 
   /** The state names of the definition (for the test that compares it with the synthesized template). */
@@ -279,7 +284,10 @@ export class LocalWorkflow implements TaskCallback {
       } else {
         const step = LAMBDA_STEPS[name as StateName];
         if (!step) throw new Error(`state ${name}: no local handler for ${resource}`);
-        handlers[name] = (input) => step(this.options.deps, input);
+        handlers[name] = (input) => {
+          const deps = this.options.deps;
+          return step(deps.local?.asFunction?.({ step: name }, deps) ?? deps, input);
+        };
       }
     }
     return handlers as Record<string, TaskHandler>;

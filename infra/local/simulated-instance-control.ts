@@ -1,5 +1,5 @@
 import { TaggedInstanceControl } from '../../shared/workflow/tagged-instance-control.ts';
-import type { Ec2Simulator } from './ec2-simulator.ts';
+import type { Ec2Operation, Ec2Simulator } from './ec2-simulator.ts';
 
 /**
  * {@link InstanceControl} over the local EC2 simulator, with exactly the AWS adapter's semantics (both are
@@ -10,11 +10,25 @@ import type { Ec2Simulator } from './ec2-simulator.ts';
  * const instances = new SimulatedInstanceControl(ec2);
  */
 export class SimulatedInstanceControl extends TaggedInstanceControl {
-  constructor(ec2: Ec2Simulator) {
+  /**
+   * @param authorize the local IAM stand-in, for the calling function's role: throws the call's error when
+   *   denied (default: every call is allowed).
+   */
+  constructor(ec2: Ec2Simulator, authorize?: (operation: Ec2Operation, input: unknown) => Promise<void>) {
+    const as = async (operation: Ec2Operation, input: unknown) => authorize?.(operation, input);
     super({
-      describeInstances: (input) => ec2.describeInstances(input),
-      stopInstances: (input) => ec2.stopInstances(input),
-      terminateInstances: (input) => ec2.terminateInstances(input),
+      describeInstances: async (input) => {
+        await as('DescribeInstances', input);
+        return ec2.describeInstances(input);
+      },
+      stopInstances: async (input) => {
+        await as('StopInstances', input);
+        return ec2.stopInstances(input);
+      },
+      terminateInstances: async (input) => {
+        await as('TerminateInstances', input);
+        return ec2.terminateInstances(input);
+      },
     });
   }
 }

@@ -71,7 +71,8 @@ export function defineRoute<Id extends RouteId>(
   }
   const base = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     // Per request: the view reads the dependencies as they are now (the local stack and tests change them).
-    const deps = restrictTo(allDeps, adapters);
+    // Locally, the stand-ins serve this route's AWS calls as its function's role (never set in AWS).
+    const deps = restrictTo(allDeps.local?.asFunction?.({ route: id }, allDeps) ?? allDeps, adapters);
     // The caller first: an unauthenticated request learns nothing about its input's validity.
     const instance = route.auth === 'iam' ? instanceCaller(event, deps.workflow?.parentRoleName) : undefined;
     const parsed = parseRequest(route, event);

@@ -1,4 +1,5 @@
 import type { SimulationFault } from '../domain/enclave.ts';
+import type { Dependencies } from '../runtime/dependencies.ts';
 import type { NonceStore } from './nonce-store.ts';
 import type { TaskTokenStore } from './task-token-store.ts';
 
@@ -97,4 +98,16 @@ export interface LocalStackHooks {
    * The deployed runtime never builds `Dependencies.local`, so it trusts the pinned AWS root alone.
    */
   readonly attestationRoots: readonly string[];
+  /**
+   * The dependencies as the local stand-ins serve them to one function of the stack: its AWS calls (DynamoDB,
+   * Step Functions callbacks, EC2) authorised as that function's role by the local IAM stand-in, as AWS
+   * authorises them. Absent, every function shares the dependencies as they are.
+   */
+  readonly asFunction?: (fn: LocalFunctionName, deps: Dependencies) => Dependencies;
 }
+
+/** A function of the deployed stack, as the local stack tells them apart. */
+export type LocalFunctionName =
+  | { readonly route: string }
+  | { readonly step: string }
+  | { readonly enforcement: true };

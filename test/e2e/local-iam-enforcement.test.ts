@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContractsStack } from '../../infra/contracts-stack.ts';
 import type { LocalStack } from '../../infra/local/local-stack.ts';
 import { STATES } from '../../shared/enclaves/provisioning-workflow.ts';
+import { INSTANCE_TAGS, type LocalFunctionName } from '../../shared/workflow/workflow-ports.ts';
 import type { ApiClient } from '../support/api-client.ts';
 import { provisioningHarness, startProvisioningStack } from '../support/provisioning.ts';
 
@@ -56,5 +58,47 @@ describe('IAM enforced locally', () => {
     expect(path.filter((s) => s === STATES.runInstances)).toHaveLength(1);
     expect(path).toContain(STATES.compensate);
     expect(instancesOf(id)).toEqual([]);
+  });
+
+  it("serves each function's DynamoDB, Step Functions and EC2 calls as its own role, as least privilege allows", async () => {
+    const { deps } = stack;
+    const as = (fn: LocalFunctionName) => deps.local!.asFunction!(fn, deps).workflow!;
+    // Challenge issues nonces; the heartbeat route may only read task-token items; the submission route
+    // may only update them (dynamodb:LeadingKeys task#*), never a nonce.
+    const { nonce } = await as({ step: STATES.challenge }).nonces.issue({ enclaveId: randomUUID() }, 60);
+    expect(nonce).toHaveLength(32);
+    await expect(
+      as({ route: 'sendAttestationHeartbeat' }).nonces.issue({ enclaveId: randomUUID() }, 60),
+    ).rejects.toThrow(/AccessDeniedException/);
+    await expect(
+      as({ route: 'submitAttestation' }).nonces.issue({ enclaveId: randomUUID() }, 60),
+    ).rejects.toThrow(/AccessDeniedException/);
+    // Only the enforcement stops parents; Compensate terminates them; a route does neither.
+    const { Instances } = await stack.enclaves.ec2.runInstances({
+      ImageId: 'ami-0test',
+      InstanceType: 'm5.xlarge',
+      MinCount: 1,
+      MaxCount: 1,
+      EnclaveOptions: { Enabled: true },
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: [{ Key: INSTANCE_TAGS.enclaveId, Value: randomUUID() }] },
+      ],
+    });
+    const parent = Instances[0]!.InstanceId;
+    while (stack.enclaves.ec2.inventory().find((i) => i.instanceId === parent)?.state !== 'running') {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await expect(as({ step: STATES.compensate }).instances.stop([parent])).rejects.toThrow(
+      /StopInstances.*UnauthorizedOperation/s,
+    );
+    await as({ enforcement: true }).instances.stop([parent]);
+    await as({ step: STATES.compensate }).instances.terminate([parent]);
+    // The heartbeat route may not complete the wait, only keep it alive.
+    await expect(
+      as({ route: 'sendAttestationHeartbeat' }).callbacks.succeed('token', {}),
+    ).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: expect.stringContaining('states:SendTaskSuccess'),
+    });
   });
 });

@@ -14,6 +14,8 @@ const NAMES = {
   launchTemplate: { id: 'lt-0test0parents00000', version: '1' },
   parentSubnetId: 'subnet-0test',
   parentSecurityGroupId: 'sg-0test',
+  workflowTableName: 'workflow',
+  stateMachineArn: 'arn:aws:states:eu-central-1:000000000000:stateMachine:Provisioning',
 };
 const PROFILE = 'arn:aws:iam::000000000000:instance-profile/Parents';
 

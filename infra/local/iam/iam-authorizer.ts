@@ -1,4 +1,4 @@
-import { runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
+import { runSimulation, runUnsafeSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import { LOCAL_ACCOUNT, type LocalPrincipal } from './stack-policies.ts';
 
 /**
@@ -18,6 +18,12 @@ export interface AuthorizationCheck {
   readonly action: string;
   readonly resource: string;
   readonly context?: Readonly<Record<string, string | readonly string[]>>;
+  /**
+   * Where AWS authorises the action on a resource that the Service Authorization Reference (the evaluator's
+   * data) does not list for it: why. Such a check is evaluated as AWS evaluates it, without the evaluator's
+   * validation of the resource type.
+   */
+  readonly beyondReference?: string;
 }
 
 /** A check the principal's policies do not allow. */
@@ -47,6 +53,11 @@ export async function firstDenial(
         ),
       },
     } as Simulation;
+    if (check.beyondReference !== undefined) {
+      const result = runUnsafeSimulation(simulation, {});
+      if (result !== 'Allowed') return { check, principal, result };
+      continue;
+    }
     const response = await runSimulation(simulation, {});
     if (response.resultType === 'error') {
       // A malformed check is a bug in the stand-in's derivation (a key the action does not take): loud.

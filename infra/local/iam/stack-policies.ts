@@ -42,6 +42,10 @@ export interface LocalResourceNames {
   /** The subnet and the security group the template's network interface names. */
   readonly parentSubnetId: string;
   readonly parentSecurityGroupId: string;
+  /** The workflow table (nonces and task tokens) in the local DynamoDB. */
+  readonly workflowTableName: string;
+  /** The provisioning state machine, as the local runner names it. */
+  readonly stateMachineArn: string;
 }
 
 /** The principals whose calls the local stand-ins authorise, from the synthesized stack. */
@@ -50,6 +54,14 @@ export interface StackPrincipals {
   readonly stateMachine: LocalPrincipal;
   /** The parents' role (what RunInstances passes to EC2 through the instance profile). */
   readonly parentRoleArn: string;
+  /** Each API route's function, by route id. */
+  readonly routes: ReadonlyMap<string, LocalPrincipal>;
+  /** Each Lambda step of the provisioning workflow, by state name. */
+  readonly steps: ReadonlyMap<string, LocalPrincipal>;
+  /** The function that enforces enclave and contract status changes on the parents. */
+  readonly enforcement: LocalPrincipal;
+  /** The workflow table's ARN, as the policies name it locally. */
+  readonly workflowTableArn: string;
   /** Every role of the stack by its logical id (a test removes a grant through it). */
   readonly roles: ReadonlyMap<string, LocalPrincipal>;
 }
@@ -72,7 +84,12 @@ export function stackPrincipals(
   const logicalId = (construct: IConstruct) =>
     stack.resolve(((construct.node.defaultChild ?? construct) as CfnElement).logicalId) as string;
   const parents = stack.enclaveWorkflow.parents;
+  const workflow = stack.enclaveWorkflow;
+  const workflowTableArn = `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/${names.workflowTableName}`;
   const physical = new Map<string, string>([
+    [logicalId(workflow.table), names.workflowTableName],
+    [`${logicalId(workflow.table)}.Arn`, workflowTableArn],
+    [logicalId(workflow.stateMachine), names.stateMachineArn],
     [logicalId(parents.launchTemplate), names.launchTemplate.id],
     [`${logicalId(parents.launchTemplate)}.LatestVersionNumber`, names.launchTemplate.version],
     [`${logicalId(parents.securityGroup)}.GroupId`, names.parentSecurityGroupId],
@@ -103,8 +120,12 @@ export function stackPrincipals(
     return found;
   };
   return {
-    stateMachine: roleOf(stack.enclaveWorkflow.stateMachine.role),
+    stateMachine: roleOf(workflow.stateMachine.role),
     parentRoleArn: roleArnOf(logicalId(parents.role)),
+    routes: new Map([...stack.api.functions].map(([id, fn]) => [id, roleOf(fn.role)])),
+    steps: new Map(Object.entries(workflow.steps).map(([state, fn]) => [state, roleOf(fn.role)])),
+    enforcement: roleOf(workflow.enforcement.role),
+    workflowTableArn,
     roles,
   };
 }
