@@ -676,6 +676,11 @@ describe('bundles', () => {
         sources.filter((source) => absent.test(source)),
         fn.node.path,
       ).toEqual([]);
+      // The local IAM stand-in (AGPL-3.0) is a development dependency: never in a deployed function.
+      expect(
+        sources.filter((source) => source.includes('@cloud-copilot/')),
+        fn.node.path,
+      ).toEqual([]);
       if (sources.some((source) => source.includes('node_modules/@aws-sdk/core/'))) {
         expect(
           sources.some((source) => source.endsWith('infra/bundling/aws-credentials.ts')),
