@@ -15,9 +15,15 @@ const region = String(app.node.tryGetContext('region') ?? 'eu-central-1');
 /** e.g. `-c availabilityZones=us-west-1b,us-west-1c` where `<region>a`/`<region>b` do not both exist. */
 const availabilityZones = app.node.tryGetContext('availabilityZones') as string | undefined;
 
+/** `-c alarmEmail=ops@example.com`: told of every alarm. `-c pageEndpoint=<email or https URL>`: paged. */
+const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
+const pageEndpoint = app.node.tryGetContext('pageEndpoint') as string | undefined;
+
 new ContractsStack(app, 'EnclaveContracts', {
   env: { account, region },
   availabilityZones: availabilityZones?.split(','),
+  ...(alarmEmail ? { alarmEmail } : {}),
+  ...(pageEndpoint ? { pageEndpoint } : {}),
   description: 'Enclave contracts: digital contracts between training-data providers and consumers',
 });
 Tags.of(app).add('project', 'enclave-contracts');

@@ -1,5 +1,4 @@
 import { CfnOutput, Stack, type StackProps, Token } from 'aws-cdk-lib';
-import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
 import type { RouteDefinition } from '../shared/http/routes.ts';
 import { ContractsApi } from './constructs/api.ts';
@@ -25,8 +24,9 @@ export interface ContractsStackProps extends StackProps {
    * @default `<region>a` and `<region>b`
    */
   readonly availabilityZones?: readonly string[];
-  /** What fires when an alarm does (e.g. an SNS action to on-call). @default none */
-  readonly alarmAction?: cloudwatch.IAlarmAction;
+  /** Who is told when an alarm fires, and who is paged (see `ObservabilityProps`). @default nobody yet */
+  readonly alarmEmail?: string;
+  readonly pageEndpoint?: string;
   /**
    * The enclave image (EIF) and the parent agent the parents fetch at boot: deployment parameters.
    * @default placeholders: parents fail at boot, and provisioning compensates, until they are set
@@ -56,7 +56,10 @@ export class ContractsStack extends Stack {
       throw new Error('ContractsStack needs an explicit region or explicit availabilityZones');
     }
     this.zones = props.availabilityZones ?? [`${this.region}a`, `${this.region}b`];
-    this.observability = new Observability(this, 'Observability', { alarmAction: props.alarmAction });
+    this.observability = new Observability(this, 'Observability', {
+      ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
+      ...(props.pageEndpoint ? { pageEndpoint: props.pageEndpoint } : {}),
+    });
     const logs = this.observability.logSettings;
 
     this.network = new Network(this, 'Network', { logs });
@@ -84,7 +87,7 @@ export class ContractsStack extends Stack {
       vpc: this.network.vpc,
       parentSubnets: this.network.parentSubnets,
       artifacts: props.enclaveArtifacts,
-      alarmAction: props.alarmAction,
+      observability: this.observability,
       logs,
       environment,
     });
@@ -118,6 +121,8 @@ export class ContractsStack extends Stack {
     new CfnOutput(this, 'ProvisioningStateMachineArn', {
       value: this.enclaveWorkflow.stateMachine.stateMachineArn,
     });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.alarmTopic.topicArn });
+    new CfnOutput(this, 'PageTopicArn', { value: this.observability.pageTopic.topicArn });
   }
 
   override get availabilityZones(): string[] {
@@ -142,6 +147,8 @@ export class ContractsStack extends Stack {
       'ProvisioningCompensationFailed',
       workflow.metricCompensationFailed({ period }),
       'A provisioning execution could not compensate: an operator must terminate the instances tagged with the enclave id and mark the enclave Failed.',
+      1,
+      'page',
     );
     const deadLetters = [
       [

@@ -459,11 +459,8 @@ export interface EnclaveWorkflowProps {
   readonly logs: LogSettings;
   /** The runtime configuration every function gets (database and signer ids). */
   readonly environment: Readonly<Record<string, string>>;
-  /**
-   * What the alarms on executions that timed out or were aborted do when they fire (e.g. the on-call topic).
-   * @default they only change state
-   */
-  readonly alarmAction?: cloudwatch.IAlarmAction;
+  /** Where the alarms on executions that timed out or were aborted go (the stack's alarm topics). */
+  readonly observability: Observability;
 }
 
 /**
@@ -645,13 +642,13 @@ export class EnclaveWorkflow extends Construct {
       'ProvisioningTimedOut',
       this.stateMachine.metricTimedOut({ period, statistic: 'Sum' }),
       `Enclave provisioning executions timed out (no Catch ran; the enforcement function compensates them — check ${this.enforcementDeadLetterQueue.node.path} if it could not).`,
-      props.alarmAction,
+      props.observability,
     );
     this.executionAlarm(
       'ProvisioningAborted',
       this.stateMachine.metricAborted({ period, statistic: 'Sum' }),
       `Enclave provisioning executions were stopped (aborted; no Catch ran; the enforcement function compensates them — check ${this.enforcementDeadLetterQueue.node.path} if it could not).`,
-      props.alarmAction,
+      props.observability,
     );
   }
 
@@ -660,7 +657,7 @@ export class EnclaveWorkflow extends Construct {
     id: string,
     metric: cloudwatch.IMetric,
     description: string,
-    action: cloudwatch.IAlarmAction | undefined,
+    observability: Observability,
   ): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, {
       metric,
@@ -670,8 +667,7 @@ export class EnclaveWorkflow extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription: description,
     });
-    if (action) alarm.addAlarmAction(action);
-    return alarm;
+    return observability.route(alarm);
   }
 
   /**

@@ -1,8 +1,11 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 
 /**
@@ -50,11 +53,23 @@ export interface ObservabilityProps {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
-   * What an alarm does when it fires, e.g. an `SnsAction` to the on-call topic.
-   * @default alarms only change state (visible in the console and to any later subscriber)
+   * Who is told when any alarm fires or clears: an email address subscribed to {@link Observability.alarmTopic}
+   * (the subscription waits for its confirmation link). Other subscribers (chat, ticketing) subscribe to the
+   * topic, an output of the stack.
+   * @default no subscription
    */
-  readonly alarmAction?: cloudwatch.IAlarmAction;
+  readonly alarmEmail?: string;
+  /**
+   * Who is paged when an alarm that needs someone now fires (a compensation that failed leaves a parent
+   * running outside any contract): an email address or an HTTPS endpoint (an on-call service's integration
+   * URL) subscribed to {@link Observability.pageTopic}.
+   * @default no subscription
+   */
+  readonly pageEndpoint?: string;
 }
+
+/** How urgently an alarm needs a person: `notify` (the alarm topic) or `page` (both topics). */
+export type AlarmSeverity = 'notify' | 'page';
 
 /**
  * The stack's observability plumbing: the customer-managed key every log group is encrypted with, the
@@ -65,7 +80,12 @@ export class Observability extends Construct {
   /** The CMK of all log groups; its policy lets CloudWatch Logs of this account and region use it. */
   readonly logKey: kms.Key;
   readonly logSettings: LogSettings;
-  private readonly alarmAction: cloudwatch.IAlarmAction | undefined;
+  /** Every alarm notifies this topic when it fires and when it clears. */
+  readonly alarmTopic: sns.Topic;
+  /** The alarms that need someone now notify this one too. */
+  readonly pageTopic: sns.Topic;
+  /** Encrypts both topics; CloudWatch may use it to publish the alarms, nothing else outside this account. */
+  readonly topicKey: kms.Key;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps = {}) {
     super(scope, id);
@@ -99,11 +119,60 @@ export class Observability extends Construct {
       encryptionKey: this.logKey,
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
     };
-    this.alarmAction = props.alarmAction;
+    this.topicKey = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'Encrypts the alarm and paging topics of the contracts stack',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CloudWatch publishes an alarm's notification to an encrypted topic only when the key lets it (SNS
+    // asks KMS on its behalf): its service principal, for alarms of this account only.
+    this.topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsOfThisAccount',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+    );
+    const topic = (id: string, displayName: string) =>
+      new sns.Topic(this, id, { displayName, masterKey: this.topicKey, enforceSSL: true });
+    this.alarmTopic = topic('AlarmTopic', 'Enclave contracts: alarms');
+    this.pageTopic = topic('PageTopic', 'Enclave contracts: page on-call');
+    if (props.alarmEmail)
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    if (props.pageEndpoint) {
+      this.pageTopic.addSubscription(
+        props.pageEndpoint.startsWith('https://')
+          ? new subscriptions.UrlSubscription(props.pageEndpoint, {
+              protocol: sns.SubscriptionProtocol.HTTPS,
+            })
+          : new subscriptions.EmailSubscription(props.pageEndpoint),
+      );
+    }
+  }
+
+  /**
+   * Routes an alarm to the topics of its severity, when it fires and when it clears (so a page is closed by
+   * its recovery). Every alarm of the stack goes through here.
+   */
+  route(alarm: cloudwatch.Alarm, severity: AlarmSeverity = 'notify'): cloudwatch.Alarm {
+    const topics = severity === 'page' ? [this.alarmTopic, this.pageTopic] : [this.alarmTopic];
+    for (const topic of topics) {
+      alarm.addAlarmAction(new actions.SnsAction(topic));
+      alarm.addOkAction(new actions.SnsAction(topic));
+    }
+    return alarm;
   }
 
   /** Fires when the metric reaches `threshold` within one period (default: any occurrence in 5 minutes). */
-  alarmOn(id: string, metric: cloudwatch.IMetric, description: string, threshold = 1): cloudwatch.Alarm {
+  alarmOn(
+    id: string,
+    metric: cloudwatch.IMetric,
+    description: string,
+    threshold = 1,
+    severity: AlarmSeverity = 'notify',
+  ): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, {
       metric,
       threshold,
@@ -112,8 +181,7 @@ export class Observability extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription: description,
     });
-    if (this.alarmAction) alarm.addAlarmAction(this.alarmAction);
-    return alarm;
+    return this.route(alarm, severity);
   }
 
   /** The default period of the alarms, exposed so callers build their metrics alike. */

@@ -836,6 +836,46 @@ describe('the rules', () => {
     expect(alarms.some((a) => a.MetricName === 'CompensationFailed')).toBe(true);
   });
 
+  it('every alarm notifies the alarm topic when it fires and when it clears; a failed compensation pages', () => {
+    const topic = (construct: IConstruct) => ({ Ref: logicalId(construct) });
+    const { alarmTopic, pageTopic } = stack.observability;
+    const alarms = ofType('AWS::CloudWatch::Alarm');
+    expect(alarms.length).toBeGreaterThanOrEqual(11);
+    for (const [id, alarm] of alarms) {
+      expect(alarm.Properties.AlarmActions, id).toContainEqual(topic(alarmTopic));
+      expect(alarm.Properties.OKActions, id).toContainEqual(topic(alarmTopic));
+    }
+    const paging = alarms.filter(([, a]) =>
+      JSON.stringify(a.Properties.AlarmActions).includes(logicalId(pageTopic)),
+    );
+    expect(paging.map(([, a]) => a.Properties.MetricName)).toEqual(['CompensationFailed']);
+  });
+
+  it('alarm topics are encrypted with a key CloudWatch of this account may use, and refuse plain HTTP', () => {
+    const { alarmTopic, pageTopic, topicKey } = stack.observability;
+    for (const topic of [alarmTopic, pageTopic]) {
+      expect(resources[logicalId(topic)]!.Properties.KmsMasterKeyId).toEqual({
+        'Fn::GetAtt': [logicalId(topicKey), 'Arn'],
+      });
+      const policy = ofType('AWS::SNS::TopicPolicy').find(([, p]) =>
+        JSON.stringify(p.Properties.Topics).includes(logicalId(topic)),
+      );
+      expect(JSON.stringify(policy?.[1].Properties.PolicyDocument)).toContain(
+        '"aws:SecureTransport":"false"',
+      );
+    }
+    const keyPolicy = resources[logicalId(topicKey)]!.Properties.KeyPolicy as {
+      Statement: Record<string, unknown>[];
+    };
+    expect(keyPolicy.Statement.find((s) => s.Sid === 'AllowCloudWatchAlarmsOfThisAccount')).toMatchObject({
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      Condition: { StringEquals: { 'aws:SourceAccount': '000000000000' } },
+    });
+    // No subscription unless the deployment names who is told (context alarmEmail / pageEndpoint).
+    expect(ofType('AWS::SNS::Subscription')).toEqual([]);
+  });
+
   it('timed-out and aborted executions (which run no Catch) raise alarms', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     for (const metric of ['ExecutionsTimedOut', 'ExecutionsAborted']) {
