@@ -1,6 +1,7 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ContractsStack } from './contracts-stack.ts';
+import { enclaveArtifactsFromContext } from './deployment-context.ts';
 
 /**
  * The CDK app. The environment is explicit so `cdk synth` works offline, without an AWS account:
@@ -19,8 +20,12 @@ const availabilityZones = app.node.tryGetContext('availabilityZones') as string 
 const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
 const pageEndpoint = app.node.tryGetContext('pageEndpoint') as string | undefined;
 
+/** The parents' default EIF and agent: required to deploy (see deployment-context.ts). */
+const enclaveArtifacts = enclaveArtifactsFromContext((key) => app.node.tryGetContext(key));
+
 new ContractsStack(app, 'EnclaveContracts', {
   env: { account, region },
+  ...(enclaveArtifacts ? { enclaveArtifacts } : {}),
   availabilityZones: availabilityZones?.split(','),
   ...(alarmEmail ? { alarmEmail } : {}),
   ...(pageEndpoint ? { pageEndpoint } : {}),

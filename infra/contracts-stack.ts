@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { RouteDefinition } from '../shared/http/routes.ts';
 import { ContractsApi } from './constructs/api.ts';
@@ -56,6 +56,12 @@ export class ContractsStack extends Stack {
       throw new Error('ContractsStack needs an explicit region or explicit availabilityZones');
     }
     this.zones = props.availabilityZones ?? [`${this.region}a`, `${this.region}b`];
+    if (!props.enclaveArtifacts) {
+      Annotations.of(this).addWarningV2(
+        'enclave-contracts:placeholder-artifacts',
+        'No enclave artifacts: the parents download placeholders and fail at boot. This template is for inspection and tests only; deploy with -c eifUrl/eifSha256/agentUrl/agentSha256.',
+      );
+    }
     this.observability = new Observability(this, 'Observability', {
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
       ...(props.pageEndpoint ? { pageEndpoint: props.pageEndpoint } : {}),

@@ -25,10 +25,6 @@ export interface EnclaveArtifacts {
 }
 
 /**
- * Placeholders that make a parent fail at boot (and the workflow compensate) until real ones are set. The
- * image is only the default: an enclave that declares `image.source` has its parent fetch that EIF instead.
- */
-/**
  * The parents' instance metadata settings, in EC2's API shape: IMDSv2 only (a session token for every read, so
  * nothing on the parent reaches the role's credentials or the nonce tag by a forwarded or unauthenticated
  * request), one hop (no container or enclave proxy reaches it), and the instance's tags readable (the agent
@@ -44,6 +40,10 @@ export const PARENT_METADATA_OPTIONS = {
   InstanceMetadataTags: 'enabled',
 } as const;
 
+/**
+ * Placeholders that make a parent fail at boot (and the workflow compensate) until real ones are set. The
+ * image is only the default: an enclave that declares `image.source` has its parent fetch that EIF instead.
+ */
 export const UNCONFIGURED_ARTIFACTS: EnclaveArtifacts = {
   imageUrl: 'https://artifacts.invalid/enclave.eif',
   imageSha256: '0'.repeat(64),
