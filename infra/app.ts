@@ -11,8 +11,13 @@ import { enclaveArtifactsFromContext } from './deployment-context.ts';
  * (with a reason, next to the construct that causes it) fails the synth.
  */
 const app = new App();
-const account = String(app.node.tryGetContext('account') ?? '000000000000');
-const region = String(app.node.tryGetContext('region') ?? 'eu-central-1');
+// The CLI's account and region (from its credentials and profile) unless named; an offline synth has neither.
+const account = String(
+  app.node.tryGetContext('account') ?? process.env.CDK_DEFAULT_ACCOUNT ?? '000000000000',
+);
+const region = String(app.node.tryGetContext('region') ?? process.env.CDK_DEFAULT_REGION ?? 'eu-central-1');
+/** `-c stage=staging`: a second deployment in the same account and region (its own stack and names). */
+const stage = String(app.node.tryGetContext('stage') ?? 'main');
 /** e.g. `-c availabilityZones=us-west-1b,us-west-1c` where `<region>a`/`<region>b` do not both exist. */
 const availabilityZones = app.node.tryGetContext('availabilityZones') as string | undefined;
 
@@ -23,8 +28,9 @@ const pageEndpoint = app.node.tryGetContext('pageEndpoint') as string | undefine
 /** The parents' default EIF and agent: required to deploy (see deployment-context.ts). */
 const enclaveArtifacts = enclaveArtifactsFromContext((key) => app.node.tryGetContext(key));
 
-new ContractsStack(app, 'EnclaveContracts', {
+new ContractsStack(app, stage === 'main' ? 'EnclaveContracts' : `EnclaveContracts-${stage}`, {
   env: { account, region },
+  stage,
   ...(enclaveArtifacts ? { enclaveArtifacts } : {}),
   availabilityZones: availabilityZones?.split(','),
   ...(alarmEmail ? { alarmEmail } : {}),

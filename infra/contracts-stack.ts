@@ -24,6 +24,12 @@ export interface ContractsStackProps extends StackProps {
    * @default `<region>a` and `<region>b`
    */
   readonly availabilityZones?: readonly string[];
+  /**
+   * The deployment's stage (`prod`, `staging`, a developer's name): the fixed physical names (the database
+   * cluster and its log group, the signing key's alias) carry it, so two stages fit in one account and region.
+   * @default 'main'
+   */
+  readonly stage?: string;
   /** Who is told when an alarm fires, and who is paged (see `ObservabilityProps`). @default nobody yet */
   readonly alarmEmail?: string;
   readonly pageEndpoint?: string;
@@ -69,13 +75,22 @@ export class ContractsStack extends Stack {
     const logs = this.observability.logSettings;
 
     this.network = new Network(this, 'Network', { logs });
+    const stage = props.stage ?? 'main';
+    if (!/^[a-z][a-z0-9-]{0,19}$/.test(stage)) {
+      throw new Error(
+        `stage must be 1-20 lowercase letters, digits or hyphens, starting with a letter (got ${JSON.stringify(stage)})`,
+      );
+    }
     this.database = new Database(this, 'Database', {
+      clusterIdentifier: `enclave-contracts-${stage}`,
       vpc: this.network.vpc,
       vpcSubnets: this.network.isolatedSubnets,
       secretsManagerEndpoint: this.network.secretsManagerEndpoint,
       logs,
     });
-    this.signingKey = new SigningKey(this, 'SigningKey');
+    this.signingKey = new SigningKey(this, 'SigningKey', {
+      aliasName: `alias/enclave-contracts/${stage}/platform-signing`,
+    });
 
     // Every function gets the same runtime configuration (shared/runtime/config.ts parses all of it at cold
     // start); what a function may do is decided by its grants alone.

@@ -100,6 +100,9 @@ export class ContractsApi extends Construct {
     });
     this.userPoolClient = this.userPool.addClient('Client', {
       authFlows: { userSrp: true },
+      // Clients sign in with SRP and send the token; no hosted UI or redirect. CDK's default would enable the
+      // code and implicit grants with every scope and https://example.com as the callback.
+      disableOAuth: true,
       generateSecret: false,
       preventUserExistenceErrors: true,
       enableTokenRevocation: true,

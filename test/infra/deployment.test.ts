@@ -1,0 +1,73 @@
+/**
+ * What a real deployment needs from the template beyond what validators check: no OAuth grants nobody
+ * uses, and physical names that let a second stage live in the same account and region.
+ * Synthesized without bundling (the bundles are checked in contracts-stack.test.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ContractsStack } from '../../infra/contracts-stack.ts';
+import { projectPath } from '../../infra/project-paths.ts';
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+function synth(stage?: string): Resources {
+  const context = (JSON.parse(readFileSync(projectPath('cdk.json'), 'utf8')) as { context: object }).context;
+  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const stack = new ContractsStack(app, stage ? `EnclaveContracts-${stage}` : 'EnclaveContracts', {
+    env: { account: '000000000000', region: 'eu-central-1' },
+    ...(stage ? { stage } : {}),
+  });
+  return Template.fromStack(stack).toJSON().Resources as Resources;
+}
+
+const ofType = (resources: Resources, type: string) =>
+  Object.values(resources)
+    .filter((r) => r.Type === type)
+    .map((r) => r.Properties);
+
+/** Every physical name the template fixes, of the resources that have one. */
+function fixedNames(resources: Resources): string[] {
+  return [
+    ...ofType(resources, 'AWS::RDS::DBCluster').map((p) => String(p.DBClusterIdentifier)),
+    ...ofType(resources, 'AWS::KMS::Alias').map((p) => String(p.AliasName)),
+    ...ofType(resources, 'AWS::Logs::LogGroup')
+      .map((p) => p.LogGroupName)
+      .filter((name): name is string => typeof name === 'string'),
+  ].sort();
+}
+
+let main: Resources;
+let staging: Resources;
+
+beforeAll(() => {
+  main = synth();
+  staging = synth('staging');
+}, 300_000);
+
+describe('a deployable template', () => {
+  it('gives the app client no OAuth grants: clients sign in with SRP and send the token', () => {
+    const [client] = ofType(main, 'AWS::Cognito::UserPoolClient');
+    expect(client?.AllowedOAuthFlowsUserPoolClient).toBe(false);
+    expect(client?.AllowedOAuthFlows).toBeUndefined();
+    expect(client?.AllowedOAuthScopes).toBeUndefined();
+    expect(client?.CallbackURLs).toBeUndefined();
+    expect(client?.ExplicitAuthFlows).toEqual(['ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH']);
+  });
+
+  it('names its fixed physical names after its stage, so two stages fit in one account and region', () => {
+    expect(fixedNames(main)).toEqual([
+      '/aws/rds/cluster/enclave-contracts-main/postgresql',
+      'alias/enclave-contracts/main/platform-signing',
+      'enclave-contracts-main',
+    ]);
+    const clash = fixedNames(staging).filter((name) => fixedNames(main).includes(name));
+    expect(clash).toEqual([]);
+    expect(fixedNames(staging)).toContain('enclave-contracts-staging');
+  });
+
+  it('refuses a stage that cannot be part of a name', () => {
+    expect(() => synth('Prod')).toThrow(/stage must be 1-20 lowercase letters, digits or hyphens/);
+  });
+});
