@@ -67,6 +67,27 @@ describe('a deployable template', () => {
     expect(fixedNames(staging)).toContain('enclave-contracts-staging');
   });
 
+  it('keeps on cdk destroy what holds evidence or decrypts it, on purpose, and deletes the rest', () => {
+    const kept: Record<string, number> = {};
+    for (const resource of Object.values(main) as { Type: string; DeletionPolicy?: string }[]) {
+      const policy = resource.DeletionPolicy ?? 'Delete';
+      if (policy !== 'Delete')
+        kept[`${resource.Type} ${policy}`] = (kept[`${resource.Type} ${policy}`] ?? 0) + 1;
+    }
+    // The database (audit trail, contracts) leaves a final snapshot; the user pool keeps who signed; log
+    // groups keep the requests' audit context until their retention ends; the keys decrypt all of these.
+    expect(Object.keys(kept).sort()).toEqual([
+      'AWS::Cognito::UserPool Retain',
+      'AWS::KMS::Key Retain',
+      'AWS::Logs::LogGroup Retain',
+      'AWS::RDS::DBCluster Snapshot',
+    ]);
+    expect(kept['AWS::RDS::DBCluster Snapshot']).toBe(1);
+    expect(kept['AWS::Cognito::UserPool Retain']).toBe(1);
+    const logGroups = Object.values(main).filter((r) => r.Type === 'AWS::Logs::LogGroup');
+    for (const group of logGroups) expect(group.Properties.RetentionInDays).toEqual(expect.any(Number));
+  });
+
   it('refuses a stage that cannot be part of a name', () => {
     expect(() => synth('Prod')).toThrow(/stage must be 1-20 lowercase letters, digits or hyphens/);
   });
