@@ -5,6 +5,7 @@
  * the same parameters. Only the ARNs and ids differ (fake in the local one).
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +112,18 @@ describe('the local provisioning definition', () => {
       Next: STATES.waitForAttestation,
       'Catch[States.ALL]': STATES.launchFailed,
     });
+  });
+
+  it('is valid Amazon States Language (asl-validator: every state, field and path), and a broken copy is not', () => {
+    const validate = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => {
+      isValid: boolean;
+      errorsText: () => string;
+    };
+    const result = validate(structuredClone(local.definition)); // it fills in defaults (QueryLanguage)
+    expect(result.isValid, result.errorsText()).toBe(true);
+    const broken = structuredClone(local.definition) as unknown as Definition;
+    (broken.States[STATES.waitToRelaunch] as unknown as Record<string, unknown>).SecondsPath = 'not a path';
+    expect(validate(broken).isValid).toBe(false);
   });
 
   it('is the deployed definition but for ARNs, ids and comments', () => {
