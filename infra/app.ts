@@ -25,6 +25,9 @@ const availabilityZones = app.node.tryGetContext('availabilityZones') as string 
 const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
 const pageEndpoint = app.node.tryGetContext('pageEndpoint') as string | undefined;
 
+/** `-c firstAdminEmail=you@example.com`: the deployment creates this admin (Cognito user and identity). */
+const firstAdminEmail = app.node.tryGetContext('firstAdminEmail') as string | undefined;
+
 /** The parents' default EIF and agent: required to deploy (see deployment-context.ts). */
 const enclaveArtifacts = enclaveArtifactsFromContext((key) => app.node.tryGetContext(key));
 
@@ -35,6 +38,7 @@ new ContractsStack(app, stage === 'main' ? 'EnclaveContracts' : `EnclaveContract
   availabilityZones: availabilityZones?.split(','),
   ...(alarmEmail ? { alarmEmail } : {}),
   ...(pageEndpoint ? { pageEndpoint } : {}),
+  ...(firstAdminEmail ? { firstAdminEmail } : {}),
   description: 'Enclave contracts: digital contracts between training-data providers and consumers',
 });
 Tags.of(app).add('project', 'enclave-contracts');

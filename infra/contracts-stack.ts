@@ -7,6 +7,7 @@ import { Database } from './constructs/database.ts';
 import type { EnclaveArtifacts } from './constructs/enclave-parents.ts';
 import { EnclaveWorkflow } from './constructs/enclave-workflow.ts';
 import { EventBus } from './constructs/event-bus.ts';
+import { FirstAdmin } from './constructs/first-admin.ts';
 import { Network } from './constructs/network.ts';
 import { Observability } from './constructs/observability.ts';
 import { SigningKey } from './constructs/signing-key.ts';
@@ -38,6 +39,13 @@ export interface ContractsStackProps extends StackProps {
    * @default placeholders: parents fail at boot, and provisioning compensates, until they are set
    */
   readonly enclaveArtifacts?: EnclaveArtifacts;
+  /**
+   * The first admin's email: the deployment creates its Cognito user (Cognito emails a temporary password)
+   * and its identity with the `admin` role, audited. Without it, nobody can call the API until an operator
+   * creates one the same way.
+   * @default no first admin
+   */
+  readonly firstAdminEmail?: string;
 }
 
 /**
@@ -54,6 +62,7 @@ export class ContractsStack extends Stack {
   readonly auditCheckpoints: AuditCheckpoints;
   readonly enclaveWorkflow: EnclaveWorkflow;
   readonly api: ContractsApi;
+  readonly firstAdmin: FirstAdmin | undefined;
   private readonly zones: readonly string[];
 
   constructor(scope: Construct, id: string, props: ContractsStackProps = {}) {
@@ -121,6 +130,14 @@ export class ContractsStack extends Stack {
       workflow: this.enclaveWorkflow,
     });
     this.enclaveWorkflow.parents.useApi(this.api.url);
+    this.firstAdmin = props.firstAdminEmail
+      ? new FirstAdmin(this, 'FirstAdmin', {
+          email: props.firstAdminEmail,
+          userPool: this.api.userPool,
+          database: this.database,
+          logs,
+        })
+      : undefined;
 
     // New code goes live only after the schema it expects: every function waits for the migrations.
     const functions = [

@@ -3,15 +3,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { projectPath } from '../project-paths.ts';
 import { AppFunction } from './app-function.ts';
+import { deploymentProvider } from './deployment-step.ts';
 import { EncryptedLogGroup, type LogSettings } from './observability.ts';
 
 /** The SQL migrations, relative to the repository root; bundled next to the migration function. */
@@ -197,6 +196,15 @@ export class Database extends Construct {
     };
   }
 
+  /** How a deployment step's custom resource names the database it runs statements on (as properties). */
+  get dataApiProperties(): { ResourceArn: string; SecretArn: string; Database: string } {
+    return {
+      ResourceArn: this.cluster.clusterArn,
+      SecretArn: this.secret.secretArn,
+      Database: this.databaseName,
+    };
+  }
+
   /**
    * Lets the grantee run statements through the Data API: the `rds-data` statement and transaction actions
    * on this cluster, and reading this cluster's secret (with decryption through Secrets Manager only).
@@ -207,35 +215,12 @@ export class Database extends Construct {
   }
 
   private createMigrations(fn: AppFunction, logs: LogSettings): CustomResource {
-    // The CDK custom resource framework function that relays CloudFormation's request to `fn`. Given a role
-    // of its own so that it gets no AWS managed policy: it may write its log group and invoke `fn`, no more.
-    const frameworkLog = new EncryptedLogGroup(this, 'MigrationsProviderLog', { settings: logs });
-    const frameworkRole = new iam.Role(this, 'MigrationsProviderRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Execution role of the custom resource framework of the schema migrations',
-    });
-    frameworkRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [frameworkLog.logGroupArn],
-      }),
-    );
-    const provider = new cr.Provider(this, 'MigrationsProvider', {
-      onEventHandler: fn.function,
-      logGroup: frameworkLog,
-      frameworkOnEventRole: frameworkRole,
-    });
-    fn.acknowledgeInvokeGrant(frameworkRole, 'The custom resource framework function');
-    // The framework's code is plain JavaScript: run it on Graviton like every other function of the stack.
-    const framework = provider.node.findChild('framework-onEvent') as lambda.Function;
-    (framework.node.defaultChild as lambda.CfnFunction).architectures = [lambda.Architecture.ARM_64.name];
+    const provider = deploymentProvider(this, 'MigrationsProvider', fn, logs);
     const migrations = new CustomResource(this, 'Migrations', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::SchemaMigrations',
       properties: {
-        ResourceArn: this.cluster.clusterArn,
-        SecretArn: this.secret.secretArn,
-        Database: this.databaseName,
+        ...this.dataApiProperties,
         MigrationsHash: migrationsHash(),
       },
     });

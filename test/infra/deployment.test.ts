@@ -7,20 +7,24 @@ import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ContractsStack } from '../../infra/contracts-stack.ts';
+import { ContractsStack, type ContractsStackProps } from '../../infra/contracts-stack.ts';
 import { projectPath } from '../../infra/project-paths.ts';
+import { type CfnResource, StackTemplate } from '../support/stack-template.ts';
 
-type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }>;
 
-function synth(stage?: string): Resources {
+function synthStack(stage?: string, props: Partial<ContractsStackProps> = {}): ContractsStack {
   const context = (JSON.parse(readFileSync(projectPath('cdk.json'), 'utf8')) as { context: object }).context;
   const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
-  const stack = new ContractsStack(app, stage ? `EnclaveContracts-${stage}` : 'EnclaveContracts', {
+  return new ContractsStack(app, stage ? `EnclaveContracts-${stage}` : 'EnclaveContracts', {
     env: { account: '000000000000', region: 'eu-central-1' },
     ...(stage ? { stage } : {}),
+    ...props,
   });
-  return Template.fromStack(stack).toJSON().Resources as Resources;
 }
+
+const resourcesOf = (stack: ContractsStack) => Template.fromStack(stack).toJSON().Resources as Resources;
+const synth = (stage?: string): Resources => resourcesOf(synthStack(stage));
 
 const ofType = (resources: Resources, type: string) =>
   Object.values(resources)
@@ -39,11 +43,13 @@ function fixedNames(resources: Resources): string[] {
 }
 
 let main: Resources;
+let stagingStack: ContractsStack;
 let staging: Resources;
 
 beforeAll(() => {
   main = synth();
-  staging = synth('staging');
+  stagingStack = synthStack('staging', { firstAdminEmail: 'admin@example.com' });
+  staging = resourcesOf(stagingStack);
 }, 300_000);
 
 describe('a deployable template', () => {
@@ -86,6 +92,39 @@ describe('a deployable template', () => {
     expect(kept['AWS::Cognito::UserPool Retain']).toBe(1);
     const logGroups = Object.values(main).filter((r) => r.Type === 'AWS::Logs::LogGroup');
     for (const group of logGroups) expect(group.Properties.RetentionInDays).toEqual(expect.any(Number));
+  });
+
+  it('creates the first admin named by the deployment, after the migrations, with nothing but what it needs', () => {
+    expect(ofType(main, 'Custom::FirstAdmin')).toEqual([]);
+    const cfn = new StackTemplate(stagingStack, staging as Record<string, CfnResource>);
+    const [[id, resource] = []] = cfn.ofType('Custom::FirstAdmin');
+    const firstAdmin = stagingStack.firstAdmin!;
+    expect(resource?.Properties).toMatchObject({
+      Email: 'admin@example.com',
+      UserPoolId: { Ref: cfn.logicalId(stagingStack.api.userPool) },
+      Database: 'contracts',
+    });
+    expect(staging[id!]?.DependsOn).toContain(cfn.logicalId(stagingStack.database.migrations));
+    const statements = cfn.roleStatements(cfn.logicalId(firstAdmin.function.role));
+    const cognito = statements.filter((s) => s.actions.some((a) => a.startsWith('cognito-idp:')));
+    expect(cognito).toHaveLength(1);
+    expect([...cognito[0]!.actions].sort()).toEqual([
+      'cognito-idp:AdminCreateUser',
+      'cognito-idp:AdminGetUser',
+    ]);
+    expect(JSON.parse(cognito[0]!.resource)).toEqual({
+      'Fn::GetAtt': [cfn.logicalId(stagingStack.api.userPool), 'Arn'],
+    });
+    const actions = new Set(statements.flatMap((s) => s.actions));
+    expect([...actions].filter((a) => !/^(logs|xray|rds-data|secretsmanager|cognito-idp):/.test(a))).toEqual(
+      [],
+    );
+  });
+
+  it('refuses a first admin email that is not an address', () => {
+    expect(() => synthStack('staging', { firstAdminEmail: 'admin' })).toThrow(
+      /firstAdminEmail must be an email address/,
+    );
   });
 
   it('refuses a stage that cannot be part of a name', () => {
