@@ -41,6 +41,21 @@ export const PARENT_METADATA_OPTIONS = {
 } as const;
 
 /**
+ * The network interface a launch into `subnetId` asks for, in RunInstances' shape: the parents' security
+ * group and no public address (what the launch permission requires). `subnetId` may be a JSONPath of the
+ * state. The launch template holds no interface, so that one template serves every zone.
+ */
+export function parentNetworkInterface(subnetId: string, securityGroupId: string): Record<string, unknown> {
+  return {
+    DeviceIndex: 0,
+    SubnetId: subnetId,
+    Groups: [securityGroupId],
+    AssociatePublicIpAddress: false,
+    DeleteOnTermination: true,
+  };
+}
+
+/**
  * Placeholders that make a parent fail at boot (and the workflow compensate) until real ones are set. The
  * image is only the default: an enclave that declares `image.source` has its parent fetch that EIF instead.
  */
@@ -55,8 +70,9 @@ export const UNCONFIGURED_ARTIFACTS: EnclaveArtifacts = {
 export interface EnclaveParentsProps {
   readonly vpc: ec2.IVpc;
   /**
-   * The subnets parents launch into. The launch template names the first one: a launch template holds one
-   * network interface with one subnet, and that interface is what guarantees no public address.
+   * The subnets parents launch into, in at least two Availability Zones: each launch names one in its own
+   * network interface ({@link parentNetworkInterface}), and a launch that finds no capacity in one
+   * zone tries the next.
    */
   readonly vpcSubnets: ec2.SubnetSelection;
   /** @default {@link UNCONFIGURED_ARTIFACTS} */
@@ -76,8 +92,11 @@ export interface EnclaveParentsProps {
  *   (the agent's attestation submission). No SSM, no S3, no managed policy.
  * - The security group has no ingress at all and egress on 443 only.
  * - IMDSv2 is required (hop limit 1, so no container or enclave proxy can reach it), instance tags are
- *   readable from metadata (the agent reads the attestation nonce tag), Nitro Enclaves are enabled, the
- *   root volume is gp3 encrypted with a CMK, and the network interface gets no public address.
+ *   readable from metadata (the agent reads the attestation nonce tag), Nitro Enclaves are enabled, and the
+ *   root volume is gp3 encrypted with a CMK.
+ * - The network interface is the launch's, not the template's (the template holds none, so that one
+ *   template serves every zone): the subnet, this security group and no public address, which the launch
+ *   permission requires.
  * - The user data (first boot) installs the Nitro Enclaves CLI, sizes the allocator from the instance,
  *   fetches and pins the EIF and the agent ({@link EnclaveArtifacts}), and installs and enables systemd
  *   units ({@link PARENT_UNITS}) that start the enclave and the agent on every boot, so a resumed (stopped,
@@ -88,8 +107,8 @@ export class EnclaveParents extends Construct {
   readonly securityGroup: ec2.SecurityGroup;
   readonly launchTemplate: ec2.LaunchTemplate;
   readonly volumeKey: kms.IKey;
-  /** The subnet of the launch template's network interface. */
-  readonly subnetId: string;
+  /** The subnets parents launch into, one per Availability Zone, in the order launches try them. */
+  readonly subnetIds: readonly string[];
   private apiUrl: string | undefined;
 
   constructor(scope: Construct, id: string, props: EnclaveParentsProps) {
@@ -125,8 +144,6 @@ export class EnclaveParents extends Construct {
         }),
       ),
       role: this.role,
-      securityGroup: this.securityGroup,
-      associatePublicIpAddress: false,
       nitroEnclaveEnabled: true,
       requireImdsv2: true,
       httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
@@ -146,15 +163,13 @@ export class EnclaveParents extends Construct {
         },
       ],
     });
-    // The one network interface of the template names the subnet (RunInstances may not add a subnet to a
-    // template that has an interface, and the interface is what pins `AssociatePublicIpAddress: false`).
-    const [subnet] = props.vpc.selectSubnets(props.vpcSubnets).subnetIds;
-    if (!subnet) throw new Error('EnclaveParents needs at least one subnet');
-    this.subnetId = subnet;
-    (this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate).addPropertyOverride(
-      'LaunchTemplateData.NetworkInterfaces.0.SubnetId',
-      subnet,
-    );
+    const selected = props.vpc.selectSubnets(props.vpcSubnets);
+    if (new Set(selected.availabilityZones).size < 2) {
+      throw new Error(
+        'EnclaveParents needs subnets in at least two Availability Zones: a launch that finds no capacity in one zone tries the next',
+      );
+    }
+    this.subnetIds = selected.subnetIds;
   }
 
   /** The API the parent agent submits attestations to (its base URL). Call once the API exists. */
@@ -181,7 +196,8 @@ export class EnclaveParents extends Construct {
     // Created by the call: their ids cannot be known before. The instance and its volume must be created
     // tagged with the enclave (every later permission on them, and every lookup, matches that tag).
     const tagged = ['instance', 'volume'].map((type) => this.ec2Arn(type, '*'));
-    const created = [...tagged, this.ec2Arn('network-interface', '*')];
+    const networkInterface = this.ec2Arn('network-interface', '*');
+    const created = [...tagged, networkInterface];
     const image = stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' });
     const fromTemplate = { ArnEquals: { 'ec2:LaunchTemplate': this.launchTemplateArn } };
     const requestTagged = { Null: { [`aws:RequestTag/${INSTANCE_TAGS.enclaveId}`]: 'false' } };
@@ -206,12 +222,20 @@ export class EnclaveParents extends Construct {
       resourceArns: [this.ec2Arn('volume', '*')],
       conditions: { ...fromTemplate, ...requestTagged },
     });
+    // The interface comes from the request (the template has none): never with a public address. IfExists,
+    // because the key is derived from the request's AssociatePublicIpAddress, which the launch always sends
+    // as false; the parents' subnets do not map public addresses either (Network), so without it none comes.
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['ec2:RunInstances'],
+      resourceArns: [networkInterface],
+      conditions: { ...fromTemplate, BoolIfExists: { 'ec2:AssociatePublicIpAddress': 'false' } },
+    });
     const launch = iam.Grant.addToPrincipal({
       grantee,
       actions: ['ec2:RunInstances'],
       resourceArns: [
-        this.ec2Arn('network-interface', '*'),
-        this.ec2Arn('subnet', this.subnetId),
+        ...this.subnetIds.map((subnet) => this.ec2Arn('subnet', subnet)),
         this.ec2Arn('security-group', this.securityGroup.securityGroupId),
         this.launchTemplateArn,
         // The AMI is resolved from an SSM parameter at deployment; public AMIs belong to no account.

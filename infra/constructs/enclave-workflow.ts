@@ -28,7 +28,12 @@ import { TASK_TOKEN_KEY_PREFIX } from '../../shared/workflow/dynamodb-task-token
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
-import { type EnclaveArtifacts, EnclaveParents, PARENT_METADATA_OPTIONS } from './enclave-parents.ts';
+import {
+  type EnclaveArtifacts,
+  EnclaveParents,
+  PARENT_METADATA_OPTIONS,
+  parentNetworkInterface,
+} from './enclave-parents.ts';
 import { EncryptedLogGroup, type LogSettings, Observability } from './observability.ts';
 
 /** The states that are Lambda steps (`WORKFLOW_STEPS`). */
@@ -40,6 +45,11 @@ export interface ProvisioningDefinitionProps {
   readonly steps: Readonly<Record<WorkflowStepState, lambda.IFunction>>;
   /** The launch template of the parents: its id and the version RunInstances uses. */
   readonly launchTemplate: { readonly id: string; readonly version: string };
+  /**
+   * Where launches go: the parents' subnets, one per Availability Zone, in the order they are tried, and
+   * their security group (see {@link parentNetworkInterface}).
+   */
+  readonly parentNetwork: { readonly subnetIds: readonly string[]; readonly securityGroupId: string };
 }
 
 /** Errors of Lambda itself (not of the function) that are always worth retrying. */
@@ -201,13 +211,29 @@ export function buildProvisioningDefinition(
     'Issues the attestation nonce bound to the enclave; the parent reads it from its instance tag.',
   ).addCatch(compensate, toCompensate);
 
+  // `$.launch` is the candidate being launched: the instance type (`index` in `$.plan.instanceTypes`), the
+  // Availability Zone (`zone` in `subnets`, the parents' subnets, one per zone) and the relaunch `attempt`.
+  const subnets = props.parentNetwork.subnetIds;
+  const candidate = (index: string | number, zone: string | number, attempt: string | number) => ({
+    ...(typeof index === 'number' ? { index } : { 'index.$': index }),
+    'instanceType.$': `States.ArrayGetItem($.plan.instanceTypes, ${index})`,
+    ...(typeof zone === 'number' ? { zone } : { 'zone.$': zone }),
+    'subnetId.$': `States.ArrayGetItem($.launch.subnets, ${zone})`,
+    'subnets.$': '$.launch.subnets',
+    'lastZone.$': '$.launch.lastZone',
+    ...(typeof attempt === 'number' ? { attempt } : { 'attempt.$': attempt }),
+  });
   const chooseFirst = new sfn.Pass(scope, STATES.chooseFirstInstanceType, {
     stateName: STATES.chooseFirstInstanceType,
-    comment: 'The smallest candidate instance type first.',
+    comment: `The smallest candidate instance type first, in the first of the parents' ${subnets.length} Availability Zones.`,
     resultPath: '$.launch',
     parameters: {
       index: 0,
       instanceType: sfn.JsonPath.arrayGetItem(sfn.JsonPath.listAt('$.plan.instanceTypes'), 0),
+      zone: 0,
+      subnetId: subnets[0],
+      subnets,
+      lastZone: subnets.length - 1,
       attempt: 0,
     },
   });
@@ -240,14 +266,22 @@ export function buildProvisioningDefinition(
       EnclaveOptions: { Enabled: true },
       // Repeats the template's: IAM reads ec2:MetadataHttpTokens from the request, and requires `required`.
       MetadataOptions: PARENT_METADATA_OPTIONS,
+      // The template holds no interface: the launch names the zone's subnet, the security group, no public IP.
+      NetworkInterfaces: [
+        parentNetworkInterface(
+          sfn.JsonPath.stringAt('$.launch.subnetId'),
+          props.parentNetwork.securityGroupId,
+        ),
+      ],
       // Idempotency: a retry of this launch (same execution, same candidate) answers the instance the first
       // attempt launched instead of launching a second parent. SHA-1 hex is 40 characters (EC2 takes 64).
       // What varies comes first: aws-local-stepfunctions 3.0's SHA-1 mis-reads every 64-byte block after
       // the first, so locally only the first block tells executions apart (Step Functions hashes it all).
       ClientToken: sfn.JsonPath.hash(
         sfn.JsonPath.format(
-          '{}/{}/{}',
+          '{}/{}/{}/{}',
           sfn.JsonPath.stringAt('$.launch.index'),
+          sfn.JsonPath.stringAt('$.launch.zone'),
           sfn.JsonPath.stringAt('$$.Execution.Name'),
           sfn.JsonPath.executionId,
         ),
@@ -263,15 +297,17 @@ export function buildProvisioningDefinition(
     taskTimeout: STEP_TIMEOUT,
   }).addRetry({ errors: EC2_CLIENT_ERRORS, ...BACKOFF });
 
+  const nextZone = new sfn.Pass(scope, STATES.nextAvailabilityZone, {
+    stateName: STATES.nextAvailabilityZone,
+    comment: "The same instance type in the next Availability Zone (the next of the parents' subnets).",
+    resultPath: '$.launch',
+    parameters: candidate('$.launch.index', 'States.MathAdd($.launch.zone, 1)', 0),
+  });
   const nextInstanceType = new sfn.Pass(scope, STATES.nextInstanceType, {
     stateName: STATES.nextInstanceType,
-    comment: 'The next larger candidate instance type.',
+    comment: 'The next larger candidate instance type, in the first Availability Zone again.',
     resultPath: '$.launch',
-    parameters: {
-      'index.$': 'States.MathAdd($.launch.index, 1)',
-      'instanceType.$': 'States.ArrayGetItem($.plan.instanceTypes, States.MathAdd($.launch.index, 1))',
-      attempt: 0,
-    },
+    parameters: candidate('States.MathAdd($.launch.index, 1)', 0, 0),
   });
   const backoff = WORKFLOW_TIMING.relaunchBackoffSeconds;
   const relaunchBackoff = new sfn.Pass(scope, STATES.relaunchBackoff, {
@@ -279,9 +315,7 @@ export function buildProvisioningDefinition(
     comment: `EC2 throttled or was unavailable: the same launch again after ${backoff.join(', ')} seconds.`,
     resultPath: '$.launch',
     parameters: {
-      index: sfn.JsonPath.numberAt('$.launch.index'),
-      instanceType: sfn.JsonPath.stringAt('$.launch.instanceType'),
-      'attempt.$': 'States.MathAdd($.launch.attempt, 1)',
+      ...candidate('$.launch.index', '$.launch.zone', 'States.MathAdd($.launch.attempt, 1)'),
       'delaySeconds.$': `States.ArrayGetItem(States.Array(${backoff.join(', ')}), $.launch.attempt)`,
     },
   });
@@ -295,15 +329,26 @@ export function buildProvisioningDefinition(
     sfn.Condition.stringEquals('$.error.Error', EC2_INTEGRATION_ERROR),
     sfn.Condition.isPresent('$.error.Cause'),
   );
+  // No capacity for this type in this zone, or the type is not offered there: another zone or type may do.
   const noCapacity = sfn.Condition.and(
     ec2Refused,
-    sfn.Condition.stringMatches('$.error.Cause', EC2_CAUSES.insufficientCapacity),
+    sfn.Condition.or(
+      sfn.Condition.stringMatches('$.error.Cause', EC2_CAUSES.insufficientCapacity),
+      sfn.Condition.stringMatches('$.error.Cause', EC2_CAUSES.unsupportedInZone),
+    ),
   );
   const launchFailed = new sfn.Choice(scope, STATES.launchFailed, {
     stateName: STATES.launchFailed,
     comment:
-      'EC2 refused the launch (every EC2 error is Ec2.Ec2Exception; its cause tells which). No capacity for this type and a larger candidate is left: try it. Throttled or unavailable: pause and launch again, a few times. Anything else compensates.',
+      'EC2 refused the launch (every EC2 error is Ec2.Ec2Exception; its cause tells which). No capacity for this type in this zone: the next zone, then the next larger type. Throttled or unavailable: pause and launch again, a few times. Anything else compensates.',
   })
+    .when(
+      sfn.Condition.and(
+        noCapacity,
+        sfn.Condition.numberLessThanJsonPath('$.launch.zone', '$.launch.lastZone'),
+      ),
+      nextZone.next(runInstances),
+    )
     .when(
       sfn.Condition.and(
         noCapacity,
@@ -560,6 +605,10 @@ export class EnclaveWorkflow extends Construct {
         // Pinned, so a deployment changes the template and the state machine that uses it together.
         version: (this.parents.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate)
           .attrLatestVersionNumber,
+      },
+      parentNetwork: {
+        subnetIds: this.parents.subnetIds,
+        securityGroupId: this.parents.securityGroup.securityGroupId,
       },
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {

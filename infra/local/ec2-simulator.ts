@@ -81,8 +81,26 @@ export interface LaunchTemplateData {
   readonly IamInstanceProfile?: { readonly Arn: string };
 }
 
+/** A network interface of a `RunInstances` request (`InstanceNetworkInterfaceSpecification`). */
+export interface NetworkInterfaceSpecification {
+  readonly DeviceIndex?: number;
+  readonly SubnetId?: string;
+  readonly Groups?: readonly string[];
+  readonly AssociatePublicIpAddress?: boolean;
+  readonly DeleteOnTermination?: boolean;
+}
+
 /** `RunInstances` input (the fields the simulator reads; others are accepted and ignored). */
 export interface RunInstancesInput {
+  /** The subnet, without network interfaces; with neither, EC2 picks a default subnet. */
+  readonly SubnetId?: string;
+  readonly SecurityGroupIds?: readonly string[];
+  /**
+   * The network interfaces (the simulator takes one, device 0). Given, they replace the template's, and the
+   * request may name no instance-level subnet or security groups. Where `ec2:Subnet`,
+   * `ec2:AvailabilityZone` and `ec2:AssociatePublicIpAddress` of the launch come from.
+   */
+  readonly NetworkInterfaces?: readonly NetworkInterfaceSpecification[];
   readonly ImageId?: string;
   readonly InstanceType?: string;
   readonly MinCount: number;
@@ -121,6 +139,8 @@ export interface Ec2Instance {
   readonly EnclaveOptions: { readonly Enabled: boolean };
   readonly MetadataOptions: Required<MetadataOptions>;
   readonly StateTransitionReason: string;
+  readonly SubnetId: string;
+  readonly Placement: { readonly AvailabilityZone: string };
 }
 
 export interface RunInstancesOutput {
@@ -174,6 +194,8 @@ export interface InventoryEntry {
   readonly launchTime: string;
   /** How many times the instance reached `running` (a resume boots it again). */
   readonly boots: number;
+  readonly subnetId: string;
+  readonly availabilityZone: string;
 }
 
 /** The EC2 operations the simulator serves. */
@@ -268,6 +290,19 @@ export interface Ec2SimulatorOptions {
   readonly region?: string;
   /** The role each instance profile holds, by the profile's ARN (what `iam:PassRole` is checked on). */
   readonly instanceProfileRoles?: Readonly<Record<string, string>>;
+  /**
+   * The subnets a launch may name, each with its Availability Zone (what the stack's VPC has). A launch that
+   * names none goes to the default subnet, `subnet-0default` in the region's zone `a`.
+   */
+  readonly subnets?: Readonly<Record<string, string>>;
+}
+
+/** Where a launch goes: its subnet and zone, its security groups, and whether it asked for a public IP. */
+interface LaunchPlacement {
+  readonly subnetId: string;
+  readonly availabilityZone: string;
+  readonly securityGroupIds: readonly string[];
+  readonly associatePublicIpAddress: boolean | undefined;
 }
 
 interface Fault {
@@ -275,6 +310,7 @@ interface Fault {
   remaining: number;
   readonly operation: Ec2Operation;
   readonly instanceType: string | undefined;
+  readonly availabilityZone: string | undefined;
 }
 
 interface InstanceRecord {
@@ -286,6 +322,7 @@ interface InstanceRecord {
   readonly launchTime: string;
   readonly userData: string | undefined;
   readonly metadataOptions: Required<MetadataOptions>;
+  readonly placement: LaunchPlacement;
   state: InstanceStateName;
   reason: string;
   boots: number;
@@ -299,6 +336,8 @@ const INSTANCE_ID = /^i-[0-9a-f]{8}([0-9a-f]{9})?$/;
 const FILTERS = ['instance-state-name', 'instance-id', 'instance-type', 'tag-key'];
 /** EC2's per-request cap on launched instances is account-specific; a small one keeps tests honest. */
 const MAX_INSTANCES_PER_REQUEST = 20;
+/** Where a launch that names no subnet goes (the default VPC's subnet in zone `a`). */
+const DEFAULT_SUBNET = 'subnet-0default';
 
 /**
  * The in-memory EC2. Methods are named after the EC2 actions and take/return their shapes.
@@ -321,6 +360,7 @@ export class Ec2Simulator {
   private readonly accountId: string;
   private readonly region: string;
   private readonly instanceProfileRoles: Readonly<Record<string, string>>;
+  private readonly subnets: Readonly<Record<string, string>>;
   private readonly instances = new Map<string, InstanceRecord>();
   private readonly faults: Fault[] = [];
   private readonly hooks = new Set<Promise<void>>();
@@ -345,6 +385,7 @@ export class Ec2Simulator {
     this.accountId = options.accountId ?? '000000000000';
     this.region = options.region ?? 'eu-central-1';
     this.instanceProfileRoles = options.instanceProfileRoles ?? {};
+    this.subnets = options.subnets ?? {};
   }
 
   /**
@@ -353,11 +394,16 @@ export class Ec2Simulator {
    * Faults are checked after the request is validated, as EC2 does, and are consumed oldest first.
    * @param options.instanceType only calls for this type fail (RunInstances, or StartInstances of an
    *   instance of this type); other calls pass and leave the fault armed.
+   * @param options.availabilityZone only launches into (or starts of instances in) this zone fail.
    */
   failNext(
     errorName: Ec2FaultName,
     count = 1,
-    options: { readonly instanceType?: string; readonly operation?: Ec2Operation } = {},
+    options: {
+      readonly instanceType?: string;
+      readonly operation?: Ec2Operation;
+      readonly availabilityZone?: string;
+    } = {},
   ): void {
     if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
     this.faults.push({
@@ -365,6 +411,7 @@ export class Ec2Simulator {
       remaining: count,
       operation: options.operation ?? 'RunInstances',
       instanceType: options.instanceType,
+      availabilityZone: options.availabilityZone,
     });
   }
 
@@ -444,7 +491,8 @@ export class Ec2Simulator {
     }
     const metadataOptions = metadataOptionsOf(template?.MetadataOptions, request.MetadataOptions);
     const tags = instanceTags([...(template?.TagSpecifications ?? []), ...(request.TagSpecifications ?? [])]);
-    this.injectFault('RunInstances', instanceType);
+    const placement = this.placement(request, template);
+    this.injectFault('RunInstances', instanceType, placement.availabilityZone);
 
     const reservationId = `r-${this.hex('r')}`;
     const launchTime = this.now().toISOString();
@@ -459,6 +507,7 @@ export class Ec2Simulator {
         launchTime,
         userData: request.UserData,
         metadataOptions,
+        placement,
         state: 'pending',
         reason: '',
         boots: 0,
@@ -491,7 +540,7 @@ export class Ec2Simulator {
   /** EC2 `TerminateInstances`: idempotent; an already terminated instance answers terminated → terminated. */
   async terminateInstances(input: InstanceIdsInput): Promise<TerminateInstancesOutput> {
     const records = this.records(input, 'TerminateInstances');
-    this.injectFault('TerminateInstances', undefined);
+    this.injectFault('TerminateInstances', undefined, undefined);
     const changes = records.map((record) => {
       const previous = record.state;
       if (previous !== 'terminated' && previous !== 'shutting-down') {
@@ -512,7 +561,7 @@ export class Ec2Simulator {
         throw incorrectState(record, 'stopped');
       }
     }
-    this.injectFault('StopInstances', undefined);
+    this.injectFault('StopInstances', undefined, undefined);
     const changes = records.map((record) => {
       const previous = record.state;
       if (previous === 'running') {
@@ -532,7 +581,8 @@ export class Ec2Simulator {
       if (!['stopped', 'pending', 'running'].includes(record.state)) throw incorrectState(record, 'started');
     }
     for (const record of records) {
-      if (record.state === 'stopped') this.injectFault('StartInstances', record.instanceType);
+      if (record.state === 'stopped')
+        this.injectFault('StartInstances', record.instanceType, record.placement.availabilityZone);
     }
     const changes = records.map((record) => {
       const previous = record.state;
@@ -580,7 +630,7 @@ export class Ec2Simulator {
         ? [...this.instances.values()]
         : this.records({ InstanceIds: request.InstanceIds }, 'DescribeInstances');
     const filters = (request.Filters ?? []).map(compileFilter);
-    this.injectFault('DescribeInstances', undefined);
+    this.injectFault('DescribeInstances', undefined, undefined);
     const reservations = new Map<string, Ec2Instance[]>();
     for (const record of candidates) {
       if (!filters.every((matches) => matches(record))) continue;
@@ -606,6 +656,8 @@ export class Ec2Simulator {
       tags: Object.fromEntries(record.tags.map((tag) => [tag.Key, tag.Value])),
       launchTime: record.launchTime,
       boots: record.boots,
+      subnetId: record.placement.subnetId,
+      availabilityZone: record.placement.availabilityZone,
     }));
   }
 
@@ -713,12 +765,16 @@ export class Ec2Simulator {
             .flatMap((t) => t.Tags ?? []);
         const tokens = request.MetadataOptions?.HttpTokens;
         const imageId = request.ImageId ?? template?.ImageId;
+        const placement = this.placement(request, template);
+        const zone = { 'ec2:AvailabilityZone': placement.availabilityZone };
+        const publicIp = placement.associatePublicIpAddress;
         const checks: AuthorizationCheck[] = [
           {
             action: 'ec2:RunInstances',
             resource: arn('instance', '*'),
             context: {
               ...fromTemplate,
+              ...zone,
               ...tagKeys(tagsOf('instance')),
               ...(tokens === undefined ? {} : { 'ec2:MetadataHttpTokens': tokens }),
             },
@@ -728,7 +784,17 @@ export class Ec2Simulator {
             resource: arn('volume', '*'),
             context: { ...fromTemplate, ...tagKeys(tagsOf('volume')) },
           },
-          { action: 'ec2:RunInstances', resource: arn('network-interface', '*'), context: fromTemplate },
+          {
+            action: 'ec2:RunInstances',
+            resource: arn('network-interface', '*'),
+            context: {
+              ...fromTemplate,
+              ...zone,
+              'ec2:Subnet': arn('subnet', placement.subnetId),
+              // Only when the request says (IAM's key is the request's own AssociatePublicIpAddress).
+              ...(publicIp === undefined ? {} : { 'ec2:AssociatePublicIpAddress': String(publicIp) }),
+            },
+          },
           ...(templateId
             ? [
                 {
@@ -738,16 +804,12 @@ export class Ec2Simulator {
                 },
               ]
             : []),
-          ...(template?.SubnetId
-            ? [
-                {
-                  action: 'ec2:RunInstances',
-                  resource: arn('subnet', template.SubnetId),
-                  context: fromTemplate,
-                },
-              ]
-            : []),
-          ...(template?.SecurityGroupIds ?? []).map((group) => ({
+          {
+            action: 'ec2:RunInstances',
+            resource: arn('subnet', placement.subnetId),
+            context: { ...fromTemplate, ...zone },
+          },
+          ...placement.securityGroupIds.map((group) => ({
             action: 'ec2:RunInstances',
             resource: arn('security-group', group),
             context: fromTemplate,
@@ -847,17 +909,67 @@ export class Ec2Simulator {
     return [...new Set(ids as string[])].map((id) => this.instances.get(id)!);
   }
 
-  private injectFault(operation: Ec2Operation, instanceType: string | undefined): void {
+  private injectFault(
+    operation: Ec2Operation,
+    instanceType: string | undefined,
+    availabilityZone: string | undefined,
+  ): void {
     const index = this.faults.findIndex(
       (fault) =>
         fault.operation === operation &&
-        (fault.instanceType === undefined || fault.instanceType === instanceType),
+        (fault.instanceType === undefined || fault.instanceType === instanceType) &&
+        (fault.availabilityZone === undefined || fault.availabilityZone === availabilityZone),
     );
     if (index < 0) return;
     const fault = this.faults[index]!;
     fault.remaining -= 1;
     if (fault.remaining === 0) this.faults.splice(index, 1);
-    throw new Ec2Error(fault.name, faultMessage(fault.name, instanceType, operation));
+    const zone = availabilityZone ?? `${this.region}a`;
+    const otherZones = [...new Set([...Object.values(this.subnets), `${this.region}b`])].filter(
+      (z) => z !== zone,
+    );
+    throw new Ec2Error(fault.name, faultMessage(fault.name, { instanceType, operation, zone, otherZones }));
+  }
+
+  /**
+   * Where a launch goes, as EC2 resolves it: the request's network interface (device 0) if it has one, which
+   * replaces the template's and excludes an instance-level subnet or security groups; else the request's
+   * subnet and groups; else the template's; else the default subnet. An unknown subnet is refused.
+   */
+  private placement(request: RunInstancesInput, template: LaunchTemplateData | undefined): LaunchPlacement {
+    const interfaces = request.NetworkInterfaces;
+    if (interfaces !== undefined && interfaces.length > 0) {
+      if (request.SubnetId !== undefined) {
+        throw new Ec2Error(
+          'InvalidParameterCombination',
+          'Network interfaces and an instance-level subnet ID may not be specified on the same request',
+        );
+      }
+      if (request.SecurityGroupIds !== undefined) {
+        throw new Ec2Error(
+          'InvalidParameterCombination',
+          'Network interfaces and an instance-level security groups may not be specified on the same request',
+        );
+      }
+      if (interfaces.length > 1 || (interfaces[0]!.DeviceIndex ?? 0) !== 0) {
+        throw new Ec2Error(
+          'InvalidParameterValue',
+          'This simulator launches with one network interface, device index 0.',
+        );
+      }
+    }
+    const nic = interfaces?.[0];
+    const subnetId = nic?.SubnetId ?? request.SubnetId ?? template?.SubnetId ?? DEFAULT_SUBNET;
+    const availabilityZone = subnetId === DEFAULT_SUBNET ? `${this.region}a` : this.subnets[subnetId];
+    if (availabilityZone === undefined) {
+      throw new Ec2Error('InvalidSubnetID.NotFound', `The subnet ID '${subnetId}' does not exist`);
+    }
+    return {
+      subnetId,
+      availabilityZone,
+      securityGroupIds: nic?.Groups ?? request.SecurityGroupIds ?? template?.SecurityGroupIds ?? [],
+      associatePublicIpAddress: nic?.AssociatePublicIpAddress,
+    };
   }
 
   private schedule(record: InstanceRecord, delayMs: number, target: InstanceStateName): void {
@@ -931,6 +1043,8 @@ export class Ec2Simulator {
       EnclaveOptions: { Enabled: true },
       MetadataOptions: { ...record.metadataOptions },
       StateTransitionReason: record.reason,
+      SubnetId: record.placement.subnetId,
+      Placement: { AvailabilityZone: record.placement.availabilityZone },
     };
   }
 }
@@ -991,11 +1105,20 @@ function incorrectState(record: InstanceRecord, wanted: string): Ec2Error {
 }
 
 /** EC2's own wording for each injectable fault (EC2 API reference, error codes), what a caller matches. */
-function faultMessage(name: Ec2FaultName, instanceType: string | undefined, operation: Ec2Operation): string {
-  const type = instanceType ?? 'm5.xlarge';
+function faultMessage(
+  name: Ec2FaultName,
+  call: {
+    readonly instanceType: string | undefined;
+    readonly operation: Ec2Operation;
+    readonly zone: string;
+    readonly otherZones: readonly string[];
+  },
+): string {
+  const { operation, zone } = call;
+  const type = call.instanceType ?? 'm5.xlarge';
   switch (name) {
     case 'InsufficientInstanceCapacity':
-      return `We currently do not have sufficient ${type} capacity in the Availability Zone you requested (eu-central-1a). Our system will be working on provisioning additional capacity. You can currently get ${type} capacity by not specifying an Availability Zone in your request or choosing eu-central-1b, eu-central-1c.`;
+      return `We currently do not have sufficient ${type} capacity in the Availability Zone you requested (${zone}). Our system will be working on provisioning additional capacity. You can currently get ${type} capacity by not specifying an Availability Zone in your request or choosing ${call.otherZones.join(', ')}.`;
     case 'RequestLimitExceeded':
       return `Request limit exceeded. Account 000000000000 has been throttled on ec2:${operation} because it exceeded its request rate limit.`;
     case 'InternalError':
@@ -1007,7 +1130,7 @@ function faultMessage(name: Ec2FaultName, instanceType: string | undefined, oper
     case 'InstanceLimitExceeded':
       return `You have requested more instances (1) than your current instance limit of 0 allows for the specified instance type. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.`;
     case 'Unsupported':
-      return `Your requested instance type (${type}) is not supported in your requested Availability Zone (eu-central-1a).`;
+      return `Your requested instance type (${type}) is not supported in your requested Availability Zone (${zone}). Please retry your request by not specifying an Availability Zone or choosing ${call.otherZones.join(', ')}.`;
   }
 }
 

@@ -28,7 +28,11 @@ import type { LocalIssuer } from './local-auth.ts';
 import { startLocalDynamoDb } from './local-dynamodb.ts';
 import { LocalWorkflow, localStateMachineArn } from './local-workflow.ts';
 import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './nitro-simulator.ts';
-import { LOCAL_LAUNCH_TEMPLATE, renderProvisioningDefinition } from './provisioning-definition.ts';
+import {
+  LOCAL_LAUNCH_TEMPLATE,
+  LOCAL_PARENT_NETWORK,
+  renderProvisioningDefinition,
+} from './provisioning-definition.ts';
 import { SimulatedInstanceControl } from './simulated-instance-control.ts';
 
 /**
@@ -47,9 +51,7 @@ export const LOCAL_PARENT_ROLE = 'EnclaveParentRole';
 const LOCAL_PARENT_AMI = 'ami-0local0al2023nitro';
 /** The workflow table's name in dynalite. */
 const WORKFLOW_TABLE = 'enclave-workflow';
-/** What the parents' launch template names besides its image: its network interface and instance profile. */
-const LOCAL_PARENT_SUBNET = 'subnet-0local0parents00';
-const LOCAL_PARENT_SECURITY_GROUP = 'sg-0local0parents0000';
+/** The parents' instance profile, which their launch template names besides their image. */
 const LOCAL_PARENT_PROFILE = 'arn:aws:iam::000000000000:instance-profile/EnclaveParentProfile';
 
 export interface LocalEnclaveOptions {
@@ -101,8 +103,8 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       : stackPrincipals(
           {
             launchTemplate: LOCAL_LAUNCH_TEMPLATE,
-            parentSubnetId: LOCAL_PARENT_SUBNET,
-            parentSecurityGroupId: LOCAL_PARENT_SECURITY_GROUP,
+            parentSubnetIds: LOCAL_PARENT_NETWORK.subnets.map((subnet) => subnet.subnetId),
+            parentSecurityGroupId: LOCAL_PARENT_NETWORK.securityGroupId,
             workflowTableName: WORKFLOW_TABLE,
             stateMachineArn: localStateMachineArn(),
           },
@@ -141,11 +143,12 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       [launchTemplateIdOf(definition)]: {
         ImageId: LOCAL_PARENT_AMI,
         EnclaveOptions: { Enabled: true },
-        SubnetId: LOCAL_PARENT_SUBNET,
-        SecurityGroupIds: [LOCAL_PARENT_SECURITY_GROUP],
         IamInstanceProfile: { Arn: LOCAL_PARENT_PROFILE },
       },
     },
+    subnets: Object.fromEntries(
+      LOCAL_PARENT_NETWORK.subnets.map((subnet) => [subnet.subnetId, subnet.availabilityZone]),
+    ),
     instanceProfileRoles: iam ? { [LOCAL_PARENT_PROFILE]: iam.parentRoleArn } : {},
     onBoot: agent,
     // The agent watches its nonce tag: a resume that finds the parent still running re-attests it too.

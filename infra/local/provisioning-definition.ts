@@ -16,6 +16,18 @@ export const LOCAL_REGION = 'eu-central-1';
 /** The launch template id and version the local definition's RunInstances names (the EC2 simulator's). */
 export const LOCAL_LAUNCH_TEMPLATE = { id: 'lt-0enclaveparents000', version: '1' } as const;
 
+/**
+ * The parents' network as the local stack names it: two subnets in two zones (the EC2 simulator knows them),
+ * in the order launches try them, and their security group.
+ */
+export const LOCAL_PARENT_NETWORK = {
+  subnets: [
+    { subnetId: 'subnet-0local0parents0a', availabilityZone: `${LOCAL_REGION}a` },
+    { subnetId: 'subnet-0local0parents0b', availabilityZone: `${LOCAL_REGION}b` },
+  ],
+  securityGroupId: 'sg-0local0parents0000',
+} as const;
+
 /** The fake function ARN of a Lambda step: `arn:aws:lambda:eu-central-1:000000000000:function:<State>`. */
 export function localStepFunctionArn(state: WorkflowStepState): string {
   return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${state}`;
@@ -59,6 +71,10 @@ export function renderProvisioningDefinition(): RenderedProvisioningDefinition {
   const chain = buildProvisioningDefinition(new Construct(stack, 'Definition'), {
     steps,
     launchTemplate: LOCAL_LAUNCH_TEMPLATE,
+    parentNetwork: {
+      subnetIds: LOCAL_PARENT_NETWORK.subnets.map((subnet) => subnet.subnetId),
+      securityGroupId: LOCAL_PARENT_NETWORK.securityGroupId,
+    },
   });
   const stateMachine = new sfn.StateMachine(stack, 'StateMachine', provisioningStateMachineProps(chain));
   const rendered = stack.resolve((stateMachine.node.defaultChild as sfn.CfnStateMachine).definitionString);

@@ -8,7 +8,7 @@
  *
  * The flow (input `{ "enclaveId": "…" }`):
  * `Validate → Challenge → LaunchOrRestart? → (ChooseFirstInstanceType → RunInstances [refused →
- * LaunchFailed? → (no capacity: NextInstanceType | throttled: RelaunchBackoff → WaitToRelaunch) →
+ * LaunchFailed? → (no capacity: NextAvailabilityZone, then NextInstanceType | throttled: RelaunchBackoff → WaitToRelaunch) →
  * RunInstances] | TagRestartNonce → StartInstances) →
  * WaitForAttestation → VerifyAttestation → Activate → Provisioned`; any failure → `Compensate →
  * ProvisioningFailed`; a superseded execution → `Superseded` (ends quietly, compensating nothing).
@@ -22,6 +22,7 @@ export const STATES = {
   chooseFirstInstanceType: 'ChooseFirstInstanceType',
   runInstances: 'RunInstances',
   launchFailed: 'LaunchFailed',
+  nextAvailabilityZone: 'NextAvailabilityZone',
   nextInstanceType: 'NextInstanceType',
   relaunchBackoff: 'RelaunchBackoff',
   waitToRelaunch: 'WaitToRelaunch',
@@ -126,6 +127,8 @@ export const EC2_INTEGRATION_ERROR = 'Ec2.Ec2Exception';
 export const EC2_CAUSES = {
   /** InsufficientInstanceCapacity: "We currently do not have sufficient <type> capacity in the Availability Zone you requested (<az>). …" (500). */
   insufficientCapacity: 'We currently do not have sufficient * capacity*',
+  /** Unsupported, for a type not offered in the zone: "Your requested instance type (<type>) is not supported in your requested Availability Zone (<az>). …" (400). */
+  unsupportedInZone: 'Your requested instance type * is not supported in your requested Availability Zone*',
   /** RequestLimitExceeded, Unavailable and ServiceUnavailable: EC2 answers 503; worth a retry after a pause. */
   unavailable: '*(Service: Ec2, Status Code: 503,*',
   /** InternalError (500, as InsufficientInstanceCapacity, which is told apart by its wording first). */
@@ -139,6 +142,10 @@ const EC2_MESSAGES: readonly (readonly [code: string, message: RegExp])[] = [
   ['UnauthorizedOperation', /^You are not authorized to perform this operation/],
   ['InternalError', /^An internal error has occurred/],
   ['Unavailable', /^The server is overloaded/],
+  [
+    'Unsupported',
+    /^Your requested instance type .* is not supported|^The requested configuration is currently not supported/,
+  ],
 ];
 
 /** The EC2 error code an `Ec2.Ec2Exception`'s cause names by its wording, or `Ec2Exception`. */

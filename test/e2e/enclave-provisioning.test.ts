@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../infra/local/local-stack.ts';
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
+import { LOCAL_PARENT_NETWORK } from '../../infra/local/provisioning-definition.ts';
 import { provisioningIdOf } from '../../shared/domain/enclave.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
 import { compensateStep, verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
@@ -140,21 +141,50 @@ describe('provisioning through the rendered state machine', () => {
     await assertNoOrphans();
   });
 
-  it('falls back to the next instance type when EC2 has no capacity for the first', async () => {
-    stack.enclaves.ec2.failNext('InsufficientInstanceCapacity', 1);
+  it('falls back to the next Availability Zone, with the same type, when EC2 has no capacity in the first', async () => {
+    const [first, second] = LOCAL_PARENT_NETWORK.subnets;
+    const [smallest] = chooseInstanceTypes(ENCLAVE_FIXTURE.configuration.resources);
+    stack.enclaves.ec2.failNext('InsufficientInstanceCapacity', 1, {
+      availabilityZone: first.availabilityZone,
+    });
     const id = await create();
     const enclave = await settle(id, ['Running', 'Failed']);
     expect(enclave.status).toBe('Running');
     const execution = executionOf(id);
     expect(execution.path).toContain(STATES.launchFailed);
-    expect(execution.path).toContain(STATES.nextInstanceType);
-    expect(execution.path.filter((s) => s === STATES.runInstances)).toHaveLength(2);
+    expect(execution.path).toContain(STATES.nextAvailabilityZone);
+    expect(execution.path).not.toContain(STATES.nextInstanceType);
+    expect(instancesOf(id).map((i) => [i.instanceType, i.availabilityZone, i.subnetId])).toEqual([
+      [smallest, second.availabilityZone, second.subnetId],
+    ]);
     await assertNoOrphans();
   });
 
-  it('compensates when every candidate type lacks capacity', async () => {
+  it('falls back to the next instance type, in the first zone again, when no zone has the first', async () => {
     const candidates = chooseInstanceTypes(ENCLAVE_FIXTURE.configuration.resources);
-    stack.enclaves.ec2.failNext('InsufficientInstanceCapacity', candidates.length);
+    stack.enclaves.ec2.failNext('InsufficientInstanceCapacity', 1, { instanceType: candidates[0]! });
+    // The type is not offered in the second zone (EC2's Unsupported, worded for the zone).
+    stack.enclaves.ec2.failNext('Unsupported', 1, {
+      instanceType: candidates[0]!,
+      availabilityZone: LOCAL_PARENT_NETWORK.subnets[1].availabilityZone,
+    });
+    const id = await create();
+    const enclave = await settle(id, ['Running', 'Failed']);
+    expect(enclave.status).toBe('Running');
+    const execution = executionOf(id);
+    expect(execution.path.filter((s) => s === STATES.runInstances)).toHaveLength(3);
+    expect(execution.path).toContain(STATES.nextAvailabilityZone);
+    expect(execution.path).toContain(STATES.nextInstanceType);
+    expect(instancesOf(id).map((i) => [i.instanceType, i.availabilityZone])).toEqual([
+      [candidates[1], LOCAL_PARENT_NETWORK.subnets[0].availabilityZone],
+    ]);
+    await assertNoOrphans();
+  });
+
+  it('compensates when every candidate type lacks capacity in every zone', async () => {
+    const candidates = chooseInstanceTypes(ENCLAVE_FIXTURE.configuration.resources);
+    const zones = LOCAL_PARENT_NETWORK.subnets.length;
+    stack.enclaves.ec2.failNext('InsufficientInstanceCapacity', candidates.length * zones);
     const id = await create();
     const enclave = await settle(id, ['Running', 'Failed']);
     expect(enclave.status).toBe('Failed');
@@ -163,7 +193,9 @@ describe('provisioning through the rendered state machine', () => {
       /^InsufficientInstanceCapacity: We currently do not have sufficient \S+ capacity .*\(Service: Ec2, Status Code: 500, Request ID: [0-9a-f-]+\)$/,
     );
     expect(instancesOf(id)).toEqual([]);
-    expect(executionOf(id).path.filter((s) => s === STATES.runInstances)).toHaveLength(candidates.length);
+    expect(executionOf(id).path.filter((s) => s === STATES.runInstances)).toHaveLength(
+      candidates.length * zones,
+    );
     expect(executionOf(id).path).not.toContain(STATES.waitToRelaunch); // no capacity is not retried in place
   });
 

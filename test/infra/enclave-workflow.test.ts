@@ -241,7 +241,17 @@ describe('the state machine', () => {
         EnclaveOptions: { Enabled: true },
         // Idempotent: a retried launch of the same execution and candidate answers the first instance.
         'ClientToken.$':
-          "States.Hash(States.Format('{}/{}/{}', $.launch.index, $$.Execution.Name, $$.Execution.Id), 'SHA-1')",
+          "States.Hash(States.Format('{}/{}/{}/{}', $.launch.index, $.launch.zone, $$.Execution.Name, $$.Execution.Id), 'SHA-1')",
+        // The template holds no interface: the launch's names the zone's subnet, the group, no public IP.
+        NetworkInterfaces: [
+          {
+            DeviceIndex: 0,
+            'SubnetId.$': '$.launch.subnetId',
+            Groups: [`<${logicalId(stack.enclaveWorkflow.parents.securityGroup)}.GroupId>`],
+            AssociatePublicIpAddress: false,
+            DeleteOnTermination: true,
+          },
+        ],
       },
     });
     const specs = (states[STATES.runInstances]!.Parameters as { TagSpecifications: unknown })
@@ -268,6 +278,42 @@ describe('the state machine', () => {
       },
     ]);
     expect(states[STATES.nextInstanceType]?.Next).toBe(STATES.runInstances);
+    expect(states[STATES.nextAvailabilityZone]?.Next).toBe(STATES.runInstances);
+  });
+
+  it("tries each of the parents' Availability Zones for a type before the next larger type", () => {
+    const subnets = stack.enclaveWorkflow.parents.subnetIds.map((id) => `<${target(stack.resolve(id))}>`);
+    expect(subnets).toHaveLength(2);
+    const zones = subnets.map((ref) => resources[ref.slice(1, -1)]!.Properties.AvailabilityZone);
+    expect(new Set(zones.map((z) => JSON.stringify(z))).size).toBe(2);
+    expect(states[STATES.chooseFirstInstanceType]).toMatchObject({
+      ResultPath: '$.launch',
+      Parameters: { index: 0, zone: 0, subnetId: subnets[0], subnets, lastZone: 1, attempt: 0 },
+    });
+    expect(states[STATES.nextAvailabilityZone]).toMatchObject({
+      ResultPath: '$.launch',
+      Parameters: {
+        'index.$': '$.launch.index',
+        'zone.$': 'States.MathAdd($.launch.zone, 1)',
+        'subnetId.$': 'States.ArrayGetItem($.launch.subnets, States.MathAdd($.launch.zone, 1))',
+        attempt: 0,
+      },
+    });
+    expect(states[STATES.nextInstanceType]).toMatchObject({
+      Parameters: {
+        'index.$': 'States.MathAdd($.launch.index, 1)',
+        zone: 0,
+        'subnetId.$': 'States.ArrayGetItem($.launch.subnets, 0)',
+      },
+    });
+    // The launch may use every parent subnet, and no other.
+    const subnetGrants = roleStatements(logicalId(stack.enclaveWorkflow.stateMachine.role))
+      .filter((st) => st.actions.includes('ec2:RunInstances'))
+      .flatMap((st) => ([] as unknown[]).concat(JSON.parse(st.resource)))
+      .filter((arn) => JSON.stringify(arn).includes(':subnet/'));
+    expect(subnetGrants.map((arn) => `<${JSON.stringify(arn).match(/"Ref":"([^"]+)"/)![1]}>`).sort()).toEqual(
+      [...subnets].sort(),
+    );
   });
 
   it("tells EC2's refusals apart by the cause, as the integration names them all Ec2.Ec2Exception", () => {
@@ -284,12 +330,19 @@ describe('the state machine', () => {
       Default: string;
     };
     expect(choice.Default).toBe(STATES.compensate);
-    const [noCapacity, throttled] = choice.Choices;
+    const [noCapacityHere, noCapacity, throttled] = choice.Choices;
+    expect(noCapacityHere!.Next).toBe(STATES.nextAvailabilityZone);
+    expect(JSON.stringify(noCapacityHere)).toContain('"NumericLessThanPath":"$.launch.lastZone"');
     expect(noCapacity!.Next).toBe(STATES.nextInstanceType);
-    expect(JSON.stringify(noCapacity)).toContain('"StringEquals":"Ec2.Ec2Exception"');
-    expect(JSON.stringify(noCapacity)).toContain(
-      '"StringMatches":"We currently do not have sufficient * capacity*"',
-    );
+    for (const fallback of [noCapacityHere, noCapacity]) {
+      expect(JSON.stringify(fallback)).toContain('"StringEquals":"Ec2.Ec2Exception"');
+      expect(JSON.stringify(fallback)).toContain(
+        '"StringMatches":"We currently do not have sufficient * capacity*"',
+      );
+      expect(JSON.stringify(fallback)).toContain(
+        '"StringMatches":"Your requested instance type * is not supported in your requested Availability Zone*"',
+      );
+    }
     expect(JSON.stringify(noCapacity)).toContain('"NumericLessThanPath":"$.plan.lastInstanceTypeIndex"');
     expect(throttled!.Next).toBe(STATES.relaunchBackoff);
     expect(JSON.stringify(throttled)).toContain('"StringMatches":"*(Service: Ec2, Status Code: 503,*"');
@@ -533,9 +586,12 @@ describe('the parents', () => {
     const [root] = data.BlockDeviceMappings as { Ebs: Record<string, unknown> }[];
     expect(root!.Ebs).toMatchObject({ Encrypted: true, VolumeType: 'gp3', DeleteOnTermination: true });
     expect(resources[target(root!.Ebs.KmsKeyId)!]?.Type).toBe('AWS::KMS::Key');
-    const [nic] = data.NetworkInterfaces as Record<string, unknown>[];
-    expect(nic).toMatchObject({ DeviceIndex: 0, AssociatePublicIpAddress: false });
-    expect(target(nic!.SubnetId)).toBeDefined();
+    // No interface in the template (the launch brings it, per zone); IAM refuses one with a public address.
+    expect(data.NetworkInterfaces).toBeUndefined();
+    const nicGrant = roleStatements(logicalId(stack.enclaveWorkflow.stateMachine.role)).find((st) =>
+      st.resource.includes(':network-interface/'),
+    );
+    expect(nicGrant?.condition).toMatchObject({ BoolIfExists: { 'ec2:AssociatePublicIpAddress': 'false' } });
     expect(data.IamInstanceProfile).toBeDefined();
   });
 
@@ -654,26 +710,27 @@ describe('the parents', () => {
     }
   });
 
-  it('launch into a private subnet whose only way out is the NAT gateway (the API, packages, artifacts)', () => {
-    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
-      .LaunchTemplateData as Record<string, unknown>;
-    const [nic] = data.NetworkInterfaces as Record<string, unknown>[];
-    const subnetId = target(nic!.SubnetId)!;
-    expect(resources[subnetId]!.Properties.MapPublicIpOnLaunch).toBe(false);
-    const routes = ofType('AWS::EC2::Route').filter(([, r]) => {
-      const table = target(r.Properties.RouteTableId);
-      return ofType('AWS::EC2::SubnetRouteTableAssociation').some(
-        ([, a]) => target(a.Properties.SubnetId) === subnetId && target(a.Properties.RouteTableId) === table,
-      );
-    });
-    expect(routes.map(([, r]) => resources[target(r.Properties.NatGatewayId)!]?.Type)).toEqual([
-      'AWS::EC2::NatGateway',
-    ]);
-    expect(routes.some(([, r]) => r.Properties.GatewayId !== undefined)).toBe(false);
-    // No subnet of the VPC hands out public addresses.
-    for (const [, subnet] of ofType('AWS::EC2::Subnet'))
-      expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
-  });
+  it.each([0, 1])(
+    'launch into private subnet %i, whose only way out is the NAT gateway (the API, packages, artifacts)',
+    (i) => {
+      const subnetId = target(stack.resolve(stack.enclaveWorkflow.parents.subnetIds[i]))!;
+      expect(resources[subnetId]!.Properties.MapPublicIpOnLaunch).toBe(false);
+      const routes = ofType('AWS::EC2::Route').filter(([, r]) => {
+        const table = target(r.Properties.RouteTableId);
+        return ofType('AWS::EC2::SubnetRouteTableAssociation').some(
+          ([, a]) =>
+            target(a.Properties.SubnetId) === subnetId && target(a.Properties.RouteTableId) === table,
+        );
+      });
+      expect(routes.map(([, r]) => resources[target(r.Properties.NatGatewayId)!]?.Type)).toEqual([
+        'AWS::EC2::NatGateway',
+      ]);
+      expect(routes.some(([, r]) => r.Properties.GatewayId !== undefined)).toBe(false);
+      // No subnet of the VPC hands out public addresses.
+      for (const [, subnet] of ofType('AWS::EC2::Subnet'))
+        expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
+    },
+  );
 
   it('have a security group with no ingress and HTTPS egress only', () => {
     const sg = resources[logicalId(stack.enclaveWorkflow.parents.securityGroup)]!.Properties;

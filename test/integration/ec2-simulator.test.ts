@@ -289,6 +289,67 @@ describe('Ec2Simulator: injected faults', () => {
   });
 });
 
+describe('Ec2Simulator: subnets and Availability Zones', () => {
+  const subnets = { 'subnet-0a': 'eu-central-1a', 'subnet-0b': 'eu-central-1b' };
+  const nic = (SubnetId: string) => [
+    { DeviceIndex: 0, SubnetId, Groups: ['sg-0p'], AssociatePublicIpAddress: false },
+  ];
+
+  it("launches into the request's network interface's subnet, in that subnet's zone, as EC2 reports it", async () => {
+    const ec2 = new Ec2Simulator({ subnets });
+    const instance = await runOne(ec2, { NetworkInterfaces: nic('subnet-0b') });
+    expect(instance.SubnetId).toBe('subnet-0b');
+    expect(instance.Placement).toEqual({ AvailabilityZone: 'eu-central-1b' });
+    const described = await ec2.describeInstances({ InstanceIds: [instance.InstanceId] });
+    expect(described.Reservations[0]!.Instances[0]!.Placement.AvailabilityZone).toBe('eu-central-1b');
+    // Without a subnet, EC2 picks the default one (zone a here).
+    expect((await runOne(ec2)).Placement.AvailabilityZone).toBe('eu-central-1a');
+    await ec2.settled();
+  });
+
+  it('refuses an unknown subnet, and a subnet or groups beside network interfaces, as EC2 does', async () => {
+    const ec2 = new Ec2Simulator({ subnets });
+    const unknown = await ec2Error(ec2.runInstances(launch({ NetworkInterfaces: nic('subnet-0zz') })));
+    expect([unknown.name, unknown.message]).toEqual([
+      'InvalidSubnetID.NotFound',
+      "The subnet ID 'subnet-0zz' does not exist",
+    ]);
+    const both = await ec2Error(
+      ec2.runInstances(launch({ NetworkInterfaces: nic('subnet-0a'), SubnetId: 'subnet-0a' })),
+    );
+    expect([both.name, both.message]).toEqual([
+      'InvalidParameterCombination',
+      'Network interfaces and an instance-level subnet ID may not be specified on the same request',
+    ]);
+    const groups = await ec2Error(
+      ec2.runInstances(launch({ NetworkInterfaces: nic('subnet-0a'), SecurityGroupIds: ['sg-0p'] })),
+    );
+    expect(groups.name).toBe('InvalidParameterCombination');
+    expect(ec2.inventory()).toEqual([]);
+  });
+
+  it('fails a zone with InsufficientInstanceCapacity in EC2 wording that names it; the other zone launches', async () => {
+    const ec2 = new Ec2Simulator({ subnets });
+    ec2.failNext('InsufficientInstanceCapacity', 1, { availabilityZone: 'eu-central-1a' });
+    ec2.failNext('Unsupported', 1, { availabilityZone: 'eu-central-1b', instanceType: 'm5.xlarge' });
+    await runOne(ec2, { NetworkInterfaces: nic('subnet-0b') }); // c6i.xlarge: neither fault applies
+    const none = await ec2Error(ec2.runInstances(launch({ NetworkInterfaces: nic('subnet-0a') })));
+    expect(none.message).toBe(
+      'We currently do not have sufficient c6i.xlarge capacity in the Availability Zone you requested (eu-central-1a). Our system will be working on provisioning additional capacity. You can currently get c6i.xlarge capacity by not specifying an Availability Zone in your request or choosing eu-central-1b.',
+    );
+    const unsupported = await ec2Error(
+      ec2.runInstances(launch({ InstanceType: 'm5.xlarge', NetworkInterfaces: nic('subnet-0b') })),
+    );
+    expect(unsupported.message).toMatch(
+      /^Your requested instance type \(m5\.xlarge\) is not supported in your requested Availability Zone \(eu-central-1b\)\./,
+    );
+    expect((await runOne(ec2, { NetworkInterfaces: nic('subnet-0a') })).Placement.AvailabilityZone).toBe(
+      'eu-central-1a',
+    );
+    await ec2.settled();
+  });
+});
+
 describe('Ec2Simulator: state transitions', () => {
   it('stops, starts (booting again) and terminates, with EC2 state changes', async () => {
     let boots = 0;

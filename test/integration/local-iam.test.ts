@@ -5,14 +5,18 @@
  * `ec2:MetadataHttpTokens` from the request), a start of an instance that is not a parent.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Ec2Simulator, type RunInstancesInput } from '../../infra/local/ec2-simulator.ts';
+import {
+  Ec2Simulator,
+  type NetworkInterfaceSpecification,
+  type RunInstancesInput,
+} from '../../infra/local/ec2-simulator.ts';
 import { type AuthorizationCheck, denialMessage, firstDenial } from '../../infra/local/iam/iam-authorizer.ts';
 import { type StackPrincipals, stackPrincipals } from '../../infra/local/iam/stack-policies.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 
 const NAMES = {
   launchTemplate: { id: 'lt-0test0parents00000', version: '1' },
-  parentSubnetId: 'subnet-0test',
+  parentSubnetIds: ['subnet-0testa', 'subnet-0testb'],
   parentSecurityGroupId: 'sg-0test',
   workflowTableName: 'workflow',
   stateMachineArn: 'arn:aws:states:eu-central-1:000000000000:stateMachine:Provisioning',
@@ -29,14 +33,31 @@ beforeAll(() => {
       [NAMES.launchTemplate.id]: {
         ImageId: 'ami-0test',
         EnclaveOptions: { Enabled: true },
-        SubnetId: NAMES.parentSubnetId,
-        SecurityGroupIds: [NAMES.parentSecurityGroupId],
         IamInstanceProfile: { Arn: PROFILE },
       },
     },
     instanceProfileRoles: { [PROFILE]: principals.parentRoleArn },
+    subnets: {
+      'subnet-0testa': 'eu-central-1a',
+      'subnet-0testb': 'eu-central-1b',
+      'subnet-0other': 'eu-central-1c',
+    },
   });
 }, 120_000);
+
+/** The network interface the state machine's launch into `subnet` asks for. */
+function networkInterface(subnet: string, overrides: Partial<NetworkInterfaceSpecification> = {}) {
+  return [
+    {
+      DeviceIndex: 0,
+      SubnetId: subnet,
+      Groups: [NAMES.parentSecurityGroupId],
+      AssociatePublicIpAddress: false,
+      DeleteOnTermination: true,
+      ...overrides,
+    },
+  ];
+}
 
 /** The launch the provisioning state machine makes (its RunInstances parameters). */
 function launch(overrides: Partial<RunInstancesInput> = {}): RunInstancesInput {
@@ -56,6 +77,7 @@ function launch(overrides: Partial<RunInstancesInput> = {}): RunInstancesInput {
       HttpEndpoint: 'enabled',
       InstanceMetadataTags: 'enabled',
     },
+    NetworkInterfaces: networkInterface(NAMES.parentSubnetIds[0]!),
     TagSpecifications: [
       { ResourceType: 'instance', Tags: tags },
       { ResourceType: 'volume', Tags: tags },
@@ -76,7 +98,7 @@ describe('the state machine role, as the template grants it', () => {
       'ec2:RunInstances volume/*',
       'ec2:RunInstances network-interface/*',
       `ec2:RunInstances launch-template/${NAMES.launchTemplate.id}`,
-      `ec2:RunInstances subnet/${NAMES.parentSubnetId}`,
+      `ec2:RunInstances subnet/${NAMES.parentSubnetIds[0]}`,
       `ec2:RunInstances security-group/${NAMES.parentSecurityGroupId}`,
       'ec2:RunInstances image/ami-0test',
       'ec2:CreateTags instance/*',
@@ -84,6 +106,37 @@ describe('the state machine role, as the template grants it', () => {
       `iam:PassRole role/${principals.parentRoleArn.split('/').at(-1)}`,
     ]);
     expect(await denialOf(checks)).toBeUndefined();
+  });
+
+  it("may launch into either of the parents' zones, never another subnet nor with a public address", async () => {
+    const second = launch({ NetworkInterfaces: networkInterface(NAMES.parentSubnetIds[1]!) });
+    expect(await denialOf(ec2.authorizationChecks('RunInstances', second))).toBeUndefined();
+    const elsewhere = await denialOf(
+      ec2.authorizationChecks(
+        'RunInstances',
+        launch({ NetworkInterfaces: networkInterface('subnet-0other') }),
+      ),
+    );
+    expect(elsewhere?.check.resource).toMatch(/:subnet\/subnet-0other$/);
+    const exposed = await denialOf(
+      ec2.authorizationChecks(
+        'RunInstances',
+        launch({
+          NetworkInterfaces: networkInterface(NAMES.parentSubnetIds[0]!, { AssociatePublicIpAddress: true }),
+        }),
+      ),
+    );
+    expect(exposed?.check).toMatchObject({
+      resource: expect.stringMatching(/:network-interface\/\*$/),
+      context: { 'ec2:AssociatePublicIpAddress': 'true' },
+    });
+    const otherGroup = await denialOf(
+      ec2.authorizationChecks(
+        'RunInstances',
+        launch({ NetworkInterfaces: networkInterface(NAMES.parentSubnetIds[0]!, { Groups: ['sg-0open'] }) }),
+      ),
+    );
+    expect(otherGroup?.check.resource).toMatch(/:security-group\/sg-0open$/);
   });
 
   it('may not launch one that leaves MetadataOptions to the launch template (the first-deployment defect)', async () => {
@@ -108,7 +161,10 @@ describe('the state machine role, as the template grants it', () => {
       ec2.authorizationChecks('RunInstances', launch({ TagSpecifications: [] })),
     );
     expect(untagged?.check.resource).toMatch(/:instance\/\*$/);
-    const other = new Ec2Simulator({ launchTemplates: { 'lt-0other': { ImageId: 'ami-0test' } } });
+    const other = new Ec2Simulator({
+      launchTemplates: { 'lt-0other': { ImageId: 'ami-0test' } },
+      subnets: { 'subnet-0testa': 'eu-central-1a' },
+    });
     const elsewhere = await denialOf(
       other.authorizationChecks(
         'RunInstances',

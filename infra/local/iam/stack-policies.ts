@@ -39,8 +39,8 @@ export interface LocalPrincipal {
 export interface LocalResourceNames {
   /** The parents' launch template (the EC2 simulator's) and the version RunInstances names. */
   readonly launchTemplate: { readonly id: string; readonly version: string };
-  /** The subnet and the security group the template's network interface names. */
-  readonly parentSubnetId: string;
+  /** The parents' subnets, in the stack's order (one per zone), and their security group. */
+  readonly parentSubnetIds: readonly string[];
   readonly parentSecurityGroupId: string;
   /** The workflow table (nonces and task tokens) in the local DynamoDB. */
   readonly workflowTableName: string;
@@ -94,11 +94,12 @@ export function stackPrincipals(
     [`${logicalId(parents.launchTemplate)}.LatestVersionNumber`, names.launchTemplate.version],
     [`${logicalId(parents.securityGroup)}.GroupId`, names.parentSecurityGroupId],
   ]);
-  // The subnet is named by a Ref to the VPC's subnet resource.
-  const subnet = Object.entries(resources).find(
-    ([id, r]) => r.Type === 'AWS::EC2::Subnet' && stack.resolve(parents.subnetId)?.Ref === id,
-  );
-  if (subnet) physical.set(subnet[0], names.parentSubnetId);
+  // Each subnet is named by a Ref to the VPC's subnet resource.
+  parents.subnetIds.forEach((subnetId, i) => {
+    const ref = (stack.resolve(subnetId) as { Ref?: string }).Ref;
+    const local = names.parentSubnetIds[i];
+    if (ref !== undefined && local !== undefined) physical.set(ref, local);
+  });
 
   const roleIds = Object.keys(resources).filter((id) => resources[id]!.Type === 'AWS::IAM::Role');
   for (const id of roleIds) physical.set(`${id}.Arn`, roleArnOf(id));
