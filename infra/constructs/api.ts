@@ -1,10 +1,10 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
-import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { openApiDocument } from '../../shared/http/openapi.ts';
 import {
@@ -21,6 +21,32 @@ import { acknowledgeWildcards } from './enclave-parents.ts';
 import type { EnclaveWorkflow } from './enclave-workflow.ts';
 import { EncryptedLogGroup, type LogSettings } from './observability.ts';
 import type { SigningKey } from './signing-key.ts';
+
+/** The tag that marks a function as one of an API's route functions; its value is the API's id. */
+export const API_FUNCTION_TAG = 'enclave-contracts:api';
+
+/**
+ * A Lambda proxy integration (payload 2.0) that API Gateway calls with a role ({@link ContractsApi.invokeRole})
+ * rather than through a permission in the function's resource policy.
+ */
+class RoleInvokedLambdaIntegration extends apigw.HttpRouteIntegration {
+  constructor(
+    id: string,
+    private readonly fn: lambda.IFunction,
+    private readonly role: iam.IRole,
+  ) {
+    super(id);
+  }
+
+  bind(): apigw.HttpRouteIntegrationConfig {
+    return {
+      type: apigw.HttpIntegrationType.AWS_PROXY,
+      uri: this.fn.functionArn,
+      payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
+      credentials: apigw.IntegrationCredentials.fromRole(this.role),
+    };
+  }
+}
 
 /** Props of {@link ContractsApi}. */
 export interface ContractsApiProps {
@@ -70,6 +96,17 @@ export class ContractsApi extends Construct {
   /** SigV4-signed requests of the enclave parents (routes whose `auth` is `iam`). */
   readonly iamAuthorizer = new HttpIamAuthorizer();
   readonly accessLogs: EncryptedLogGroup;
+  /**
+   * The route functions' logs, one group for all (each stream is named after its function): a log group
+   * per route would cost one of CloudFormation's 500 resources per route for nothing a query cannot filter.
+   */
+  readonly functionLogs: EncryptedLogGroup;
+  /**
+   * The role API Gateway invokes the route functions with: `lambda:InvokeFunction` on the functions tagged
+   * with this API's id ({@link API_FUNCTION_TAG}), instead of a resource policy statement (an
+   * `AWS::Lambda::Permission`) per route.
+   */
+  readonly invokeRole: iam.Role;
   /** The function of each route, by route id. */
   readonly functions: ReadonlyMap<string, AppFunction>;
 
@@ -153,6 +190,36 @@ export class ContractsApi extends Construct {
       },
     });
 
+    this.functionLogs = new EncryptedLogGroup(this, 'FunctionLogs', { settings: props.logs });
+    const functionArns = Stack.of(this).formatArn({
+      service: 'lambda',
+      resource: 'function',
+      resourceName: '*',
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.invokeRole = new iam.Role(this, 'InvokeRole', {
+      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+      description: "API Gateway's role for invoking the API's route functions (those tagged with its id)",
+      inlinePolicies: {
+        InvokeRouteFunctions: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              actions: ['lambda:InvokeFunction'],
+              resources: [functionArns],
+              conditions: {
+                StringEquals: { [`aws:ResourceTag/${API_FUNCTION_TAG}`]: this.httpApi.apiId },
+              },
+            }),
+          ],
+        }),
+      },
+    });
+    acknowledgeWildcards(
+      this.invokeRole,
+      [functionArns],
+      `lambda:InvokeFunction only on the functions tagged ${API_FUNCTION_TAG}=<this API's id> (condition aws:ResourceTag), which are this API's route functions.`,
+    );
+
     const routes = props.routes ?? ROUTES;
     const functions = new Map<string, AppFunction>();
     for (const route of routes) functions.set(route.id, this.addRoute(route, props));
@@ -191,16 +258,18 @@ export class ContractsApi extends Construct {
       adapters: adaptersOf(route.grants),
       constants: ROUTE_CONSTANTS[route.id as RouteId]?.(),
       logs: props.logs,
+      logGroup: this.functionLogs,
       environment: usesWorkflow(route)
         ? { ...props.environment, ...requireWorkflow(props, route).environment }
         : props.environment,
     });
     for (const grant of route.grants) this.applyGrant(grant, fn, route, props);
+    Tags.of(fn.function).add(API_FUNCTION_TAG, this.httpApi.apiId);
 
     const httpRoute = new apigw.HttpRoute(this, `${route.id}Route`, {
       httpApi: this.httpApi,
       routeKey: apigw.HttpRouteKey.with(route.path, apigw.HttpMethod[route.method]),
-      integration: new HttpLambdaIntegration(`${route.id}Integration`, fn.function),
+      integration: new RoleInvokedLambdaIntegration(`${route.id}Integration`, fn.function, this.invokeRole),
       authorizer: {
         jwt: this.authorizer,
         iam: this.iamAuthorizer,

@@ -65,6 +65,12 @@ export interface AppFunctionProps {
   readonly constants?: Readonly<Record<string, unknown>>;
   /** Where the function's logs go and for how long. */
   readonly logs: LogSettings;
+  /**
+   * A log group shared with other functions of one concern (the API's routes): Lambda names each stream
+   * `YYYY/MM/DD/<function name>[<version>]<environment id>`, so every line still tells its function.
+   * @default a log group of its own
+   */
+  readonly logGroup?: EncryptedLogGroup;
   /** The runtime configuration (see `shared/runtime/config.ts`); `POWERTOOLS_*` are added here. */
   readonly environment?: Readonly<Record<string, string>>;
   /** @default 25 seconds: under API Gateway's 30 s limit, above the ~15 s an auto-paused Aurora takes to resume */
@@ -88,9 +94,10 @@ export interface AppFunctionProps {
 /**
  * The project's one Lambda function shape, so no function is configured by hand: Node.js 24 on ARM64,
  * an ESM bundle built by the local esbuild (no Docker), minified with source maps, X-Ray tracing active,
- * JSON logs into its own CMK-encrypted log group with a bounded retention, and a role of its own that
- * starts with nothing but writing to that log group. Access is added with the `grantXxx` methods of the
- * resources (`database.grantDataApiAccess(fn)`), never with hand-written policies.
+ * JSON logs into a CMK-encrypted log group with a bounded retention (its own, or its concern's), and a role
+ * of its own that starts with nothing but writing to that log group. Access is added with the `grantXxx`
+ * methods of the resources (`database.grantDataApiAccess(fn)`), never with hand-written policies; the
+ * grants land in the role's inline policy ({@link FunctionRole}).
  *
  * @example
  * const fn = new AppFunction(this, 'CreateContract', {
@@ -105,18 +112,20 @@ export interface AppFunctionProps {
 export class AppFunction extends Construct implements iam.IGrantable {
   readonly function: NodejsFunction;
   /** The execution role: the function's only identity; no AWS managed policy is attached. */
-  readonly role: iam.Role;
+  readonly role: FunctionRole;
   readonly logGroup: EncryptedLogGroup;
 
   constructor(scope: Construct, id: string, props: AppFunctionProps) {
     super(scope, id);
-    this.logGroup = new EncryptedLogGroup(this, 'LogGroup', { settings: props.logs });
-    this.role = new iam.Role(this, 'Role', {
+    this.logGroup = props.logGroup ?? new EncryptedLogGroup(this, 'LogGroup', { settings: props.logs });
+    this.role = new FunctionRole(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Execution role of ${props.description}`,
     });
     // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this log group only. The log
-    // group exists before the function, so logs:CreateLogGroup is not needed.
+    // group exists before the function, so logs:CreateLogGroup is not needed. (In a shared group, the
+    // streams are not narrowed to the function's: their names hold the function's generated name, which
+    // the role cannot reference without a cycle. The audit trail is in the database, not in these logs.)
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
@@ -204,6 +213,28 @@ export class AppFunction extends Construct implements iam.IGrantable {
 
   get grantPrincipal(): iam.IPrincipal {
     return this.role;
+  }
+}
+
+/**
+ * A function's execution role whose grants are one inline policy of the role itself, instead of CDK's
+ * separate `AWS::IAM::Policy` resource: one CloudFormation resource less per function, the same IAM
+ * (a `Policy` resource is an inline policy too, with the same 10,240-character budget per role). The
+ * function still waits for its grants, since it depends on the role that holds them.
+ */
+export class FunctionRole extends iam.Role {
+  /** Every statement granted to the role (rendered as its inline policy `Grants`). */
+  readonly grantsPolicy: iam.PolicyDocument;
+
+  constructor(scope: Construct, id: string, props: iam.RoleProps) {
+    const grants = new iam.PolicyDocument();
+    super(scope, id, { ...props, inlinePolicies: { ...props.inlinePolicies, Grants: grants } });
+    this.grantsPolicy = grants;
+  }
+
+  override addToPrincipalPolicy(statement: iam.PolicyStatement): iam.AddToPrincipalPolicyResult {
+    this.grantsPolicy.addStatements(statement);
+    return { statementAdded: true, policyDependable: this };
   }
 }
 

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -39,6 +39,15 @@ export function migrationsHash(dir: string = projectPath(MIGRATIONS_SOURCE)): st
   }
   return hash.digest('hex');
 }
+
+/** The Data API's statement and transaction actions (what CDK's `grantDataApiAccess` grants). */
+const DATA_API_ACTIONS = [
+  'rds-data:BatchExecuteStatement',
+  'rds-data:BeginTransaction',
+  'rds-data:CommitTransaction',
+  'rds-data:ExecuteStatement',
+  'rds-data:RollbackTransaction',
+] as const;
 
 /** Props of {@link Database}. */
 export interface DatabaseProps {
@@ -211,7 +220,28 @@ export class Database extends Construct {
    * Nothing else: no `rds-db:connect`, no other secret.
    */
   grantDataApiAccess(grantee: iam.IGrantable): iam.Grant {
-    return this.cluster.grantDataApiAccess(grantee);
+    // What `cluster.grantDataApiAccess` grants, all in the grantee's own policy: CDK's version puts the
+    // decryption into the secret key's policy, naming the grantee's role there, which makes a cycle once
+    // the role holds its grants inline (role → cluster → secret → key → role).
+    const statements = iam.Grant.addToPrincipal({
+      grantee,
+      actions: [...DATA_API_ACTIONS],
+      resourceArns: [this.cluster.clusterArn],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      resourceArns: [this.secret.secretArn],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['kms:Decrypt'],
+      resourceArns: [this.secretEncryptionKey.keyArn],
+      conditions: {
+        StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+      },
+    });
+    return statements;
   }
 
   private createMigrations(fn: AppFunction, logs: LogSettings): CustomResource {

@@ -18,11 +18,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
-import { App } from 'aws-cdk-lib';
+import { App, CfnElement, CfnResource as CfnResourceConstruct } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_FUNCTION_TAG } from '../../infra/constructs/api.ts';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
 import { MIGRATIONS_SOURCE, migrationsHash } from '../../infra/constructs/database.ts';
 import type { ScheduledJob } from '../../infra/constructs/scheduled-job.ts';
@@ -48,6 +49,7 @@ const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
     'rds-data:RollbackTransaction',
     'secretsmanager:DescribeSecret',
     'secretsmanager:GetSecretValue',
+    'kms:Decrypt',
   ],
   sign: ['kms:Sign'],
   publicKeys: ['kms:GetPublicKey'],
@@ -235,9 +237,19 @@ describe('API routes', () => {
         ([, r]) => r.Properties.RouteKey === `${route.method} ${route.path}`,
       )!;
       const integrationId = JSON.stringify(resource.Properties.Target).match(/"Ref":"(\w+)"/)![1]!;
+      expect(resources[integrationId]!.Properties).toMatchObject({
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+        CredentialsArn: { 'Fn::GetAtt': [logicalId(stack.api.invokeRole), 'Arn'] },
+      });
       expect(target(resources[integrationId]!.Properties.IntegrationUri)).toBe(
         logicalId(routeFunction(route.id).function),
       );
+      // The invoke role reaches the function by its tag: the API's id.
+      expect(resources[logicalId(routeFunction(route.id).function)]!.Properties.Tags).toContainEqual({
+        Key: API_FUNCTION_TAG,
+        Value: { Ref: logicalId(stack.api.httpApi) },
+      });
       if (route.auth === 'jwt') {
         expect(resource.Properties).toMatchObject({
           AuthorizationType: 'JWT',
@@ -317,15 +329,13 @@ describe('least privilege per route', () => {
   });
 
   it('the secret key decrypts, through Secrets Manager only, for exactly the database routes', () => {
-    const policy = resources[logicalId(stack.database.secretEncryptionKey)]!.Properties.KeyPolicy as {
-      Statement: { Action: string | string[]; Principal?: unknown; Condition?: unknown }[];
-    };
+    const secretKey = logicalId(stack.database.secretEncryptionKey);
     const decryptsFor = (roleId: string) =>
-      policy.Statement.some(
+      roleStatements(roleId).some(
         (s) =>
-          ([] as string[]).concat(s.Action).includes('kms:Decrypt') &&
-          JSON.stringify(s.Principal).includes(`"${roleId}"`) &&
-          JSON.stringify(s.Condition) ===
+          s.actions.includes('kms:Decrypt') &&
+          s.resource.includes(`"${secretKey}"`) &&
+          JSON.stringify(s.condition) ===
             '{"StringEquals":{"kms:ViaService":"secretsmanager.eu-central-1.amazonaws.com"}}',
       );
     for (const route of ROUTES) {
@@ -333,6 +343,10 @@ describe('least privilege per route', () => {
         (route.grants as readonly Grant[]).includes('database'),
       );
     }
+    // The key's policy names no function role: it delegates to IAM (the account), so a role's own
+    // policy is the whole grant (and the role can hold its grants inline without a cycle).
+    const policy = JSON.stringify(resources[secretKey]!.Properties.KeyPolicy);
+    for (const fn of appFunctions()) expect(policy).not.toContain(`"${logicalId(fn.role)}"`);
   });
 });
 
@@ -388,7 +402,16 @@ describe('functions', () => {
 
   it('every log group is encrypted with a CMK and expires', () => {
     const logGroups = ofType('AWS::Logs::LogGroup');
-    expect(logGroups.length).toBeGreaterThan(ROUTES.length);
+    // Every function logs to a group of the stack: the routes to the API's one, the others to their own.
+    for (const fn of appFunctions()) {
+      const group = (resources[logicalId(fn.function)]!.Properties.LoggingConfig as { LogGroup: unknown })
+        .LogGroup;
+      const routeFunction = [...stack.api.functions.values()].includes(fn);
+      expect(target(group), fn.node.path).toBe(
+        logicalId(routeFunction ? stack.api.functionLogs : fn.logGroup),
+      );
+      expect(fn.logGroup === stack.api.functionLogs).toBe(routeFunction);
+    }
     for (const [id, group] of logGroups) {
       expect(resources[target(group.Properties.KmsKeyId)!]?.Type, id).toBe('AWS::KMS::Key');
       expect(group.Properties.RetentionInDays, id).toBe(365);
@@ -597,9 +620,14 @@ describe('audit checkpoints', () => {
     ]);
     expect(statements.flatMap((s) => s.actions).filter((a) => !permitted.has(a))).toEqual([]);
     const signingKey = logicalId(stack.signingKey.key);
+    const secretKey = logicalId(stack.database.secretEncryptionKey);
     for (const statement of statements) {
       if (statement.actions.some((a) => a.startsWith('kms:'))) {
-        expect(statement.resource).toBe(JSON.stringify({ 'Fn::GetAtt': [signingKey, 'Arn'] }));
+        // The signing key, or the database secret's key to read the secret through Secrets Manager.
+        const onSecretKey = statement.resource === JSON.stringify({ 'Fn::GetAtt': [secretKey, 'Arn'] });
+        expect(onSecretKey ? statement.actions : JSON.parse(statement.resource)).toEqual(
+          onSecretKey ? ['kms:Decrypt'] : { 'Fn::GetAtt': [signingKey, 'Arn'] },
+        );
       }
       if (statement.actions.includes('sqs:SendMessage')) {
         expect(statement.actions).toEqual(['sqs:SendMessage']);
@@ -610,12 +638,44 @@ describe('audit checkpoints', () => {
     }
   });
 
-  it('can decrypt the database secret through Secrets Manager, and no other key policy names the role', () => {
+  it('can decrypt the database secret through Secrets Manager, and no key policy names the role', () => {
     const roleId = logicalId(job().function.role);
+    const secretKey = logicalId(stack.database.secretEncryptionKey);
+    expect(
+      roleStatements(roleId).some(
+        (s) =>
+          s.actions.includes('kms:Decrypt') &&
+          s.resource.includes(`"${secretKey}"`) &&
+          JSON.stringify(s.condition).includes('"kms:ViaService":"secretsmanager.'),
+      ),
+    ).toBe(true);
     const keysNaming = ofType('AWS::KMS::Key')
       .filter(([, k]) => JSON.stringify(k.Properties.KeyPolicy).includes(`"${roleId}"`))
       .map(([id]) => id);
-    expect(keysNaming).toEqual([logicalId(stack.database.secretEncryptionKey)]);
+    expect(keysNaming).toEqual([]);
+  });
+});
+
+describe('CloudFormation headroom', () => {
+  it('leaves room under the 500-resource limit for at least 40 more routes like the largest one', () => {
+    const total = Object.keys(resources).length;
+    // What one route costs: the resources under its function's construct and under its route's.
+    const paths = stack.node
+      .findAll()
+      .filter((c): c is CfnElement => CfnElement.isCfnElement(c) && c instanceof CfnResourceConstruct)
+      .map((c) => c.node.path);
+    const perRoute = Math.max(
+      ...ROUTES.map(
+        (r) =>
+          paths.filter(
+            (p) =>
+              p.startsWith(`${stack.api.node.path}/${r.id}/`) ||
+              p.startsWith(`${stack.api.node.path}/${r.id}Route/`),
+          ).length,
+      ),
+    );
+    expect(perRoute).toBeGreaterThanOrEqual(4); // role, function, integration, route
+    expect(total + 40 * perRoute, `${total} resources, ${perRoute} per route`).toBeLessThanOrEqual(500);
   });
 });
 

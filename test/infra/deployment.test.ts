@@ -116,9 +116,14 @@ describe('a deployable template', () => {
       'Fn::GetAtt': [cfn.logicalId(stagingStack.api.userPool), 'Arn'],
     });
     const actions = new Set(statements.flatMap((s) => s.actions));
-    expect([...actions].filter((a) => !/^(logs|xray|rds-data|secretsmanager|cognito-idp):/.test(a))).toEqual(
-      [],
-    );
+    expect([...actions].filter((a) => !/^(logs|xray|rds-data|secretsmanager|cognito-idp):/.test(a))).toEqual([
+      'kms:Decrypt', // the database secret, through Secrets Manager only
+    ]);
+    const decrypt = statements.find((s) => s.actions.includes('kms:Decrypt'));
+    expect(JSON.parse(decrypt!.resource)).toEqual({
+      'Fn::GetAtt': [cfn.logicalId(stagingStack.database.secretEncryptionKey), 'Arn'],
+    });
+    expect(JSON.stringify(decrypt!.condition)).toContain('"kms:ViaService":"secretsmanager.');
   });
 
   it('refuses a first admin email that is not an address', () => {

@@ -53,7 +53,13 @@ function graphOf(definition: Definition): Record<string, Record<string, string>>
 function withoutIdentifiers(definition: Definition): unknown {
   return JSON.parse(
     JSON.stringify(definition)
-      .replace(/"(Resource|FunctionName|LaunchTemplateId|Version)":"[^"]*"/g, '"$1":"…"')
+      .replace(/"(Resource|FunctionName|LaunchTemplateId|Version|subnetId)":"[^"]*"/g, '"$1":"…"')
+      // The parents' subnets (the first one is also the first candidate's) and security group.
+      .replace(
+        /"(subnets|Groups)":\[([^\]]*)\]/g,
+        (_, key: string, items: string) =>
+          `"${key}":${JSON.stringify((JSON.parse(`[${items}]`) as unknown[]).map(() => '…'))}`,
+      )
       .replace(/"Comment":"[^"]*"/g, '"Comment":"…"'),
   );
 }
