@@ -12,7 +12,11 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { ENFORCEMENT_DETAIL_TYPES, EXECUTION_END_EVENT } from '../../shared/enclaves/enclave-enforcement.ts';
+import {
+  ENFORCEMENT_DETAIL_TYPES,
+  EXECUTION_END_EVENT,
+  INSTANCE_STATE_EVENT,
+} from '../../shared/enclaves/enclave-enforcement.ts';
 import {
   EC2_CAUSES,
   EC2_INTEGRATION_ERROR,
@@ -643,7 +647,7 @@ export class EnclaveWorkflow extends Construct {
     this.enforcement = new AppFunction(this, 'EnforceEnclaveState', {
       entry: ENFORCEMENT_HANDLER,
       description:
-        'Stops or terminates enclave parents when the enclave or its contract no longer allows them to run; compensates provisioning executions that timed out or were aborted',
+        'Stops or terminates enclave parents when the enclave or its contract no longer allows them to run; fails enclaves whose parent died out of band; compensates provisioning executions that timed out or were aborted',
       adapters: adaptersOf(['database', 'controlInstances']),
       logs: props.logs,
       environment,
@@ -677,6 +681,24 @@ export class EnclaveWorkflow extends Construct {
           status: Object.keys(EXECUTION_END_EVENT.statuses),
           stateMachineArn: [this.stateMachine.stateMachineArn],
         },
+      },
+      targets: [
+        new targets.LambdaFunction(this.enforcement.function, {
+          deadLetterQueue: this.enforcementDeadLetterQueue,
+          retryAttempts: 10,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
+    });
+    // A parent that dies out of band (an operator, a retirement, a host failure): EC2's own event (default
+    // bus). It carries no tags, so every instance of the account and region matches; the function looks the
+    // instance up among the enclaves' parents and ignores the rest.
+    new events.Rule(this, 'ParentStateRule', {
+      description: 'Fails Running enclaves whose parent instance stopped or terminated outside the platform',
+      eventPattern: {
+        source: [INSTANCE_STATE_EVENT.source],
+        detailType: [INSTANCE_STATE_EVENT.detailType],
+        detail: { state: [...INSTANCE_STATE_EVENT.states] },
       },
       targets: [
         new targets.LambdaFunction(this.enforcement.function, {

@@ -13,7 +13,7 @@
  * type outside the platform's catalog is refused, so a workflow bug shows up locally instead of in AWS.
  */
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FailureCode } from '../../shared/attestation/types.ts';
 import type { AgentPhase, SimulationFault } from '../../shared/domain/enclave.ts';
 import { INSTANCE_TYPES } from '../../shared/domain/instance-types.ts';
@@ -276,6 +276,11 @@ export interface Ec2SimulatorOptions {
    * tags through the instance metadata service (the parent agent re-attests on a new nonce).
    */
   readonly onTagsChanged?: BootHook;
+  /**
+   * Told of every state change as EventBridge delivers EC2's "EC2 Instance State-change Notification"
+   * (default bus): the envelope and `detail: { "instance-id", state }`.
+   */
+  readonly onStateChange?: (event: InstanceStateChangeEvent) => void;
   /** Told about a boot hook that failed (default: kept in {@link Ec2Simulator.bootErrors}). */
   readonly onBootError?: (instance: Ec2Instance, error: unknown) => void;
   /** Launch templates by id or name (what the CDK stack would have created). */
@@ -295,6 +300,19 @@ export interface Ec2SimulatorOptions {
    * names none goes to the default subnet, `subnet-0default` in the region's zone `a`.
    */
   readonly subnets?: Readonly<Record<string, string>>;
+}
+
+/** EC2's state-change event as EventBridge delivers it (the fields EC2 documents for it). */
+export interface InstanceStateChangeEvent {
+  readonly version: '0';
+  readonly id: string;
+  readonly 'detail-type': 'EC2 Instance State-change Notification';
+  readonly source: 'aws.ec2';
+  readonly account: string;
+  readonly time: string;
+  readonly region: string;
+  readonly resources: readonly string[];
+  readonly detail: { readonly 'instance-id': string; readonly state: InstanceStateName };
 }
 
 /** Where a launch goes: its subnet and zone, its security groups, and whether it asked for a public IP. */
@@ -354,6 +372,7 @@ export class Ec2Simulator {
   private readonly onBoot: BootHook | undefined;
   private readonly onTagsChanged: BootHook | undefined;
   private readonly onBootError: (instance: Ec2Instance, error: unknown) => void;
+  private readonly onStateChange: ((event: InstanceStateChangeEvent) => void) | undefined;
   private readonly launchTemplates: Readonly<Record<string, LaunchTemplateData>>;
   private readonly seed: string;
   private readonly now: () => Date;
@@ -386,6 +405,7 @@ export class Ec2Simulator {
     this.region = options.region ?? 'eu-central-1';
     this.instanceProfileRoles = options.instanceProfileRoles ?? {};
     this.subnets = options.subnets ?? {};
+    this.onStateChange = options.onStateChange;
   }
 
   /**
@@ -515,6 +535,7 @@ export class Ec2Simulator {
         running: undefined,
       };
       this.instances.set(record.instanceId, record);
+      this.announce(record);
       launched.push(record);
       this.schedule(record, this.bootDelayMs, 'running');
     }
@@ -989,12 +1010,30 @@ export class Ec2Simulator {
       record.running?.abort();
       record.running = undefined;
     }
+    const changed = record.state !== state;
     record.state = state;
+    if (changed) this.announce(record);
     if (reason !== undefined) {
       record.reason =
         reason === '' ? '' : `${reason} (${this.now().toISOString().replace('T', ' ').slice(0, 19)} GMT)`;
     }
     if (state === 'running') this.boot(record);
+  }
+
+  /** EC2's state-change event for the record's new state (EventBridge's envelope, second-precision time). */
+  private announce(record: InstanceRecord): void {
+    if (this.onStateChange === undefined) return;
+    this.onStateChange({
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'EC2 Instance State-change Notification',
+      source: 'aws.ec2',
+      account: this.accountId,
+      time: `${this.now().toISOString().slice(0, 19)}Z`,
+      region: this.region,
+      resources: [`arn:aws:ec2:${this.region}:${this.accountId}:instance/${record.instanceId}`],
+      detail: { 'instance-id': record.instanceId, state: record.state },
+    });
   }
 
   private boot(record: InstanceRecord): void {

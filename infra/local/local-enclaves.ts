@@ -1,6 +1,11 @@
 import type { DomainEvent } from '../../shared/audit/audited-write.ts';
 import type { SimulationFault } from '../../shared/domain/enclave.ts';
-import { enforce, enforcementTriggerOf } from '../../shared/enclaves/enclave-enforcement.ts';
+import {
+  type EnforcementTrigger,
+  enforce,
+  enforcementTriggerOf,
+  triggerOfEvent,
+} from '../../shared/enclaves/enclave-enforcement.ts';
 import { failEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { listEnclaves } from '../../shared/enclaves/enclave-store.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
@@ -151,6 +156,12 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     ),
     instanceProfileRoles: iam ? { [LOCAL_PARENT_PROFILE]: iam.parentRoleArn } : {},
     onBoot: agent,
+    // The rules on the default bus: EC2's state-change events go to the enforcement function, which
+    // fails a Running enclave whose parent went down out of band (the pattern's states only).
+    onStateChange: (event) => {
+      const trigger = triggerOfEvent(event.source, event['detail-type'], event.detail);
+      if (trigger && attached) enforceInBackground(attached.deps, trigger);
+    },
     // The agent watches its nonce tag: a resume that finds the parent still running re-attests it too.
     onTagsChanged: agent,
   });
@@ -250,6 +261,15 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   };
   /** The enforcement function's view of the dependencies. */
   const asEnforcement = (deps: Dependencies) => local.asFunction?.({ enforcement: true }, deps) ?? deps;
+  /** Runs the enforcement function on `trigger`, retried as Lambda retries an asynchronous invocation. */
+  function enforceInBackground(deps: Dependencies, trigger: EnforcementTrigger): void {
+    const run = retryTransient(
+      () => enforce(asEnforcement(deps), trigger),
+      () => closing,
+    );
+    enforcing.add(run);
+    void run.finally(() => enforcing.delete(run));
+  }
   const runnerOf = () => {
     if (!attached) throw new Error('the local enclave platform is not attached to a running API');
     return attached.runner;
@@ -274,18 +294,12 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
         // Step Functions' status-change event for an execution that skipped its Catch, locally: the same
         // enforcement compensates it.
         onUncaughtEnd: (execution, status) => {
-          const trigger = {
+          enforceInBackground(deps, {
             kind: 'execution',
             enclaveId: execution.input.enclaveId,
             executionArn: execution.executionArn,
             status,
-          } as const;
-          const run = retryTransient(
-            () => enforce(asEnforcement(deps), trigger),
-            () => closing,
-          );
-          enforcing.add(run);
-          void run.finally(() => enforcing.delete(run));
+          });
         },
         ...(options.attestationTimeoutMs === undefined
           ? {}
@@ -309,14 +323,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
         ...(event.payload as object),
       };
       const trigger = enforcementTriggerOf(event.type, detail);
-      if (!trigger || !attached) return;
-      const { deps } = attached;
-      const run = retryTransient(
-        () => enforce(asEnforcement(deps), trigger),
-        () => closing,
-      );
-      enforcing.add(run);
-      void run.finally(() => enforcing.delete(run));
+      if (trigger && attached) enforceInBackground(attached.deps, trigger);
     },
     async close() {
       closing = true;

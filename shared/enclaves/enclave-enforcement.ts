@@ -5,7 +5,8 @@ import { type Dependencies, workflowPorts } from '../runtime/dependencies.ts';
 import { logger } from '../runtime/logger.ts';
 import { type CompensationOutcome, compensateProvisioning } from './enclave-compensation.ts';
 import { applyContractStatusToEnclaves } from './enclave-service.ts';
-import { loadEnclave } from './enclave-store.ts';
+import { failEnclave } from './enclave-steps.ts';
+import { findEnclaveByInstance, loadEnclave } from './enclave-store.ts';
 import { WORKFLOW_TIMING } from './provisioning-workflow.ts';
 
 /**
@@ -22,6 +23,11 @@ import { WORKFLOW_TIMING } from './provisioning-workflow.ts';
  * left to do; a late `EnclaveSuspended` for an enclave resumed since does nothing; one for an enclave
  * terminated since terminates. Failures throw (transient ones carry `transient: true`), so the Lambda's
  * asynchronous retries and its dead-letter queue take over.
+ *
+ * It also notices parents that die out of band: EC2's own state-change event (`aws.ec2`, default bus) for
+ * an instance that is stopping, stopped, shutting down or terminated fails the Running enclave whose parent
+ * it is, unless EC2 says the instance runs again (a late event); the failure is audited and announced
+ * (`EnclaveFailed`), whose enforcement then terminates what is left of the parent.
  *
  * It is also the provisioning workflow's safety net: an execution that times out (execution timeout) or is
  * stopped (StopExecution, the console) ends without running any Catch, so no Compensate. Step Functions'
@@ -47,6 +53,17 @@ export const EXECUTION_END_EVENT = {
 } as const;
 export type UncaughtExecutionEnd = keyof typeof EXECUTION_END_EVENT.statuses;
 
+/**
+ * EC2's event for an instance that changed state (default bus). The CDK rule matches these states, the ones
+ * in which an enclave no longer runs; the handler looks the instance up among the enclaves' parents.
+ */
+export const INSTANCE_STATE_EVENT = {
+  source: 'aws.ec2',
+  detailType: 'EC2 Instance State-change Notification',
+  states: ['stopping', 'stopped', 'shutting-down', 'terminated'],
+} as const;
+export type ParentDownState = (typeof INSTANCE_STATE_EVENT.states)[number];
+
 /** What to look at, parsed from an event. */
 export type EnforcementTrigger =
   | { readonly kind: 'enclave'; readonly enclaveId: string }
@@ -56,7 +73,8 @@ export type EnforcementTrigger =
       readonly enclaveId: string;
       readonly executionArn: string;
       readonly status: UncaughtExecutionEnd;
-    };
+    }
+  | { readonly kind: 'instance'; readonly instanceId: string; readonly state: ParentDownState };
 
 /** Enclave events' detail: `{ eventId, aggregateType, aggregateId, enclaveId, contractId, status, … }`. */
 const EnclaveDetailSchema = z.object({ enclaveId: z.uuid() });
@@ -83,6 +101,12 @@ const ExecutionEndDetailSchema = z.object({
     ),
     ExecutionInputSchema,
   ),
+});
+
+/** EC2's state-change detail: `{ "instance-id": "i-…", "state": "terminated" }`. */
+const InstanceStateDetailSchema = z.object({
+  'instance-id': z.string().check(z.regex(/^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$/)),
+  state: z.enum(INSTANCE_STATE_EVENT.states),
 });
 
 const ENCLAVE_TYPES: ReadonlySet<string> = new Set(ENFORCEMENT_DETAIL_TYPES.enclave);
@@ -120,6 +144,12 @@ export function triggerOfEvent(
   detail: unknown,
 ): EnforcementTrigger | null {
   if (source === EVENT_SOURCE) return enforcementTriggerOf(detailType, detail);
+  if (source === INSTANCE_STATE_EVENT.source && detailType === INSTANCE_STATE_EVENT.detailType) {
+    const state = (detail as { state?: unknown } | null)?.state;
+    if (!(INSTANCE_STATE_EVENT.states as readonly unknown[]).includes(state)) return null;
+    const parsed = z.parse(InstanceStateDetailSchema, detail);
+    return { kind: 'instance', instanceId: parsed['instance-id'], state: parsed.state };
+  }
   if (source !== EXECUTION_END_EVENT.source || detailType !== EXECUTION_END_EVENT.detailType) return null;
   const status = (detail as { status?: unknown } | null)?.status;
   if (typeof status !== 'string' || !Object.hasOwn(EXECUTION_END_EVENT.statuses, status)) return null;
@@ -257,11 +287,59 @@ export function compensateUncaughtExecutionEnd(
   });
 }
 
+/** What an EC2 state-change event of a parent led to. */
+export interface ParentStateEnforcement {
+  readonly instanceId: string;
+  /** The enclave whose current parent the instance is; null when it is no enclave's (nothing is done). */
+  readonly enclaveId: string | null;
+  /** The enclave's status when looked at (before any failure). */
+  readonly status: EnclaveStatus | null;
+  /**
+   * `failed`: the enclave was Running and EC2 confirms its parent is down; `stale`: EC2 says the instance
+   * runs (a late event); `none`: not a Running enclave's parent (a stop of ours is already Suspended, a
+   * parent being provisioned is the workflow's: its heartbeat times out and it compensates).
+   */
+  readonly outcome: 'failed' | 'stale' | 'none';
+}
+
+/**
+ * A parent stopped or terminated outside the platform (an operator in the console, an instance retirement, a
+ * host failure): its Running enclave becomes `Failed` (`parent_stopped` or `parent_terminated`, audited, and
+ * announced as `EnclaveFailed`, whose enforcement terminates the parent). The event only names the instance:
+ * what is done follows from the enclave's status and from EC2's answer now, so a late or repeated event
+ * (a parent started again since, an enclave suspended or failed since) changes nothing.
+ */
+export async function enforceParentStateChange(
+  deps: Dependencies,
+  trigger: Extract<EnforcementTrigger, { kind: 'instance' }>,
+): Promise<ParentStateEnforcement> {
+  const { instanceId } = trigger;
+  const loaded = await findEnclaveByInstance(deps.db, instanceId);
+  if (loaded === null) return { instanceId, enclaveId: null, status: null, outcome: 'none' };
+  const { enclave } = loaded;
+  const seen = { instanceId, enclaveId: enclave.id, status: enclave.status };
+  if (enclave.status !== 'Running') return { ...seen, outcome: 'none' };
+  const live = await workflowPorts(deps).instances.listForEnclave(enclave.id);
+  // Not listed: terminated (EC2 lists terminated instances for a while only, and the port leaves them out).
+  const state = live.find((i) => i.instanceId === instanceId)?.state ?? 'terminated';
+  if (state === 'pending' || state === 'running') return { ...seen, outcome: 'stale' };
+  const stopped = state === 'stopping' || state === 'stopped';
+  await failEnclave(deps, {
+    enclaveId: enclave.id,
+    instanceId,
+    reason: {
+      code: stopped ? 'parent_stopped' : 'parent_terminated',
+      message: `The parent instance ${instanceId} is ${state}: it was ${stopped ? 'stopped' : 'terminated'} outside the platform (an operator, an instance retirement or a host failure), and the enclave with it.`,
+    },
+  });
+  return { ...seen, outcome: 'failed' };
+}
+
 /** Enforces what `trigger` points at. */
 export function enforce(
   deps: Dependencies,
   trigger: EnforcementTrigger,
-): Promise<EnclaveEnforcement | ContractEnforcement | CompensationOutcome> {
+): Promise<EnclaveEnforcement | ContractEnforcement | CompensationOutcome | ParentStateEnforcement> {
   switch (trigger.kind) {
     case 'enclave':
       return enforceEnclaveStatus(deps, trigger.enclaveId);
@@ -269,5 +347,7 @@ export function enforce(
       return enforceContractStatus(deps, trigger.contractId);
     case 'execution':
       return compensateUncaughtExecutionEnd(deps, trigger);
+    case 'instance':
+      return enforceParentStateChange(deps, trigger);
   }
 }

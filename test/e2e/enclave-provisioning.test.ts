@@ -4,6 +4,7 @@ import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
 import { LOCAL_PARENT_NETWORK } from '../../infra/local/provisioning-definition.ts';
 import { provisioningIdOf } from '../../shared/domain/enclave.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
+import { enforce } from '../../shared/enclaves/enclave-enforcement.ts';
 import { compensateStep, verifyAttestationStep } from '../../shared/enclaves/provisioning-steps.ts';
 import { STATES, STEP_ERRORS, WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
@@ -598,6 +599,74 @@ describe('suspend, resume and terminate reach the instances', () => {
     await stack.enclaves.runner().idle();
     await settleInstances(id, 'terminated');
     expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Terminated');
+    await assertNoOrphans();
+  });
+});
+
+describe('parents that die out of band (EC2 state-change events)', () => {
+  const trailOf = async (id: string) =>
+    (
+      await provider.get<{ records: { action: string; data: Record<string, unknown> }[] }>(
+        `/audit?entityId=${id}`,
+      )
+    ).body.records;
+
+  it('an operator terminating a Running parent in the console fails the enclave at once, audited', async () => {
+    const id = await create();
+    const running = await settle(id, ['Running', 'Failed']);
+    expect(running.status).toBe('Running');
+    // The console's TerminateInstances: not the platform, not through its roles.
+    await stack.enclaves.ec2.terminateInstances({ InstanceIds: [running.instanceId!] });
+    const failed = await settle(id, ['Failed'], 5_000);
+    expect(failed.statusReason).toMatch(
+      new RegExp(
+        `^parent_terminated: The parent instance ${running.instanceId} is (shutting-down|terminated): it was terminated outside the platform`,
+      ),
+    );
+    expect(failed.attestation).toMatchObject({ verdict: 'refused', code: 'parent_terminated' });
+    expect((await trailOf(id)).at(-1)).toMatchObject({
+      action: 'fail',
+      data: { from: 'Running', code: 'parent_terminated', instanceId: running.instanceId },
+    });
+    await assertNoOrphans();
+  });
+
+  it('a Running parent stopped out of band (a host failure, a retirement) fails the enclave, and the parent is terminated', async () => {
+    const id = await create();
+    const running = await settle(id, ['Running', 'Failed']);
+    await stack.enclaves.ec2.stopInstances({ InstanceIds: [running.instanceId!] });
+    const failed = await settle(id, ['Failed'], 5_000);
+    expect(failed.statusReason).toMatch(/^parent_stopped: The parent instance \S+ is (stopping|stopped)/);
+    // EnclaveFailed's enforcement: a failed enclave keeps no parent.
+    await settleInstances(id, 'terminated');
+    await assertNoOrphans();
+  });
+
+  it("the platform's own stop (suspend) and a late event for a parent running again change nothing", async () => {
+    const id = await create();
+    const running = await settle(id, ['Running', 'Failed']);
+    await provider.post(`/enclaves/${id}/suspend`, { reason: 'review' });
+    await settleInstances(id, 'stopped');
+    expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Suspended');
+    await provider.post(`/enclaves/${id}/resume`, {});
+    expect((await settle(id, ['Running', 'Failed'])).status).toBe('Running');
+    // The suspend's "stopped" delivered late (EventBridge retries): EC2 says the parent runs, so it is stale.
+    const outcome = await enforce(stack.deps, {
+      kind: 'instance',
+      instanceId: running.instanceId!,
+      state: 'stopped',
+    });
+    expect(outcome).toMatchObject({ enclaveId: id, status: 'Running', outcome: 'stale' });
+    // An instance that is no enclave's parent is ignored.
+    expect(
+      await enforce(stack.deps, { kind: 'instance', instanceId: 'i-0123456789abcdef0', state: 'terminated' }),
+    ).toEqual({
+      instanceId: 'i-0123456789abcdef0',
+      enclaveId: null,
+      status: null,
+      outcome: 'none',
+    });
+    expect((await provider.get<Enclave>(`/enclaves/${id}`)).body.status).toBe('Running');
     await assertNoOrphans();
   });
 });

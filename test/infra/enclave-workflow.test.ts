@@ -881,6 +881,27 @@ describe('the rules', () => {
     });
   });
 
+  it("send EC2's state changes to down states (default bus) to the enforcement, with a DLQ", () => {
+    const rules = ofType('AWS::Events::Rule').filter(([, r]) =>
+      (r.Properties.EventPattern as { source?: string[] }).source?.includes('aws.ec2'),
+    );
+    expect(rules).toHaveLength(1);
+    const [, rule] = rules[0]!;
+    expect(rule.Properties.EventBusName).toBeUndefined(); // EC2 puts its events on the default bus only
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.ec2'],
+      'detail-type': ['EC2 Instance State-change Notification'],
+      detail: { state: ['stopping', 'stopped', 'shutting-down', 'terminated'] },
+    });
+    expect((rule.Properties.Targets as Record<string, unknown>[])[0]).toMatchObject({
+      Arn: { 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.enforcement.function), 'Arn'] },
+      DeadLetterConfig: {
+        Arn: { 'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.enforcementDeadLetterQueue), 'Arn'] },
+      },
+      RetryPolicy: { MaximumRetryAttempts: 10 },
+    });
+  });
+
   it('failed executions and failed compensations raise alarms', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     expect(

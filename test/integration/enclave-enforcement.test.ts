@@ -19,6 +19,7 @@ import {
   type EnclaveEnforcement,
   EXECUTION_END_EVENT,
   enforcementTriggerOf,
+  INSTANCE_STATE_EVENT,
 } from '../../shared/enclaves/enclave-enforcement.ts';
 import {
   resumeEnclave,
@@ -548,6 +549,71 @@ describe('enforce-enclave-state: provisioning executions that end without their 
       handler({ ...executionEnded(executionArn, 'ABORTED', { enclaveId }), detail: { status: 'ABORTED' } }),
     ).rejects.toThrow();
     expect((await loadEnclave(db, enclaveId))!.enclave.status).toBe('Initializing');
+  });
+});
+
+describe('enforce-enclave-state: EC2 state changes of parents (out of band)', () => {
+  /** EC2's event as EventBridge delivers it (default bus). */
+  const ec2Event = (instanceId: string, state: string) => ({
+    version: '0',
+    id: randomUUID(),
+    'detail-type': INSTANCE_STATE_EVENT.detailType,
+    source: INSTANCE_STATE_EVENT.source,
+    account: '000000000000',
+    time: '2027-01-01T00:00:00Z',
+    region: 'eu-central-1',
+    resources: [`arn:aws:ec2:eu-central-1:000000000000:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, state },
+  });
+
+  it('fails the Running enclave whose parent EC2 reports terminated, audited and announced', async () => {
+    const { enclaveId, instanceId } = await running();
+    await ec2.terminateInstances({ InstanceIds: [instanceId] });
+    tick();
+    expect(await handler(ec2Event(instanceId, 'shutting-down'))).toEqual({
+      instanceId,
+      enclaveId,
+      status: 'Running',
+      outcome: 'failed',
+    });
+    const { enclave } = (await loadEnclave(db, enclaveId))!;
+    expect(enclave.status).toBe('Failed');
+    expect(enclave.statusReason).toMatch(
+      /^parent_terminated: The parent instance i-\S+ is (shutting-down|terminated): /,
+    );
+    const failed = await published('EnclaveFailed', enclaveId);
+    expect(failed.detail).toMatchObject({ enclaveId, instanceId });
+    // Repeated (EventBridge delivers at least once): nothing left to do.
+    expect(await handler(ec2Event(instanceId, 'terminated'))).toMatchObject({
+      status: 'Failed',
+      outcome: 'none',
+    });
+  });
+
+  it('calls a stopped parent stopped, and leaves alone a parent EC2 says runs (a late event)', async () => {
+    const stale = await running();
+    expect(await handler(ec2Event(stale.instanceId, 'stopped'))).toMatchObject({ outcome: 'stale' });
+    expect((await loadEnclave(db, stale.enclaveId))!.enclave.status).toBe('Running');
+    await ec2.stopInstances({ InstanceIds: [stale.instanceId] });
+    tick();
+    expect(await handler(ec2Event(stale.instanceId, 'stopping'))).toMatchObject({ outcome: 'failed' });
+    expect((await loadEnclave(db, stale.enclaveId))!.enclave.statusReason).toMatch(/^parent_stopped: /);
+  });
+
+  it('ignores the states in which an enclave runs, instances of no enclave, and refuses a malformed one', async () => {
+    const { instanceId } = await running();
+    for (const state of ['pending', 'running']) {
+      expect(await handler(ec2Event(instanceId, state))).toEqual({
+        ignored: INSTANCE_STATE_EVENT.detailType,
+      });
+    }
+    expect(await handler(ec2Event('i-0aaaaaaaaaaaaaaaa', 'terminated'))).toEqual({
+      instanceId: 'i-0aaaaaaaaaaaaaaaa',
+      enclaveId: null,
+      status: null,
+      outcome: 'none',
+    });
+    await expect(handler(ec2Event('not-an-instance', 'terminated'))).rejects.toThrow();
   });
 });
 
