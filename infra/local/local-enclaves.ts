@@ -26,6 +26,7 @@ import {
   type ParentAgentFault,
   parentAgent,
 } from './ec2-simulator.ts';
+import { authorizedDatabase, authorizedSigner } from './iam/authorized-ports.ts';
 import { denialMessage, firstDenial } from './iam/iam-authorizer.ts';
 import { actingAs, currentCaller } from './iam/local-caller.ts';
 import { type LocalPrincipal, type StackPrincipals, stackPrincipals } from './iam/stack-policies.ts';
@@ -239,14 +240,21 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
                 ? iam.routes.get(fn.route)
                 : 'step' in fn
                   ? iam.steps.get(fn.step)
-                  : iam.enforcement;
+                  : 'job' in fn
+                    ? iam.jobs[fn.job]
+                    : iam.enforcement;
             if (!principal) throw new Error(`no function ${JSON.stringify(fn)} in the synthesized stack`);
-            // The workflow's ports reach the AWS stand-ins: each runs as this function. The database (the
-            // Data API emulator authorises nothing yet) and the signer stay as they are.
-            const ports = deps.workflow;
-            if (!ports) return deps;
-            return {
+            // Every port that stands in for an AWS service answers as this function's role: the database
+            // as the Data API, the signer as KMS, and the workflow's DynamoDB, Step Functions and EC2.
+            const authorized: Dependencies = {
               ...deps,
+              db: authorizedDatabase(deps.db, principal, iam.keyPolicies),
+              signer: authorizedSigner(deps.signer, principal, iam.keyPolicies),
+            };
+            const ports = deps.workflow;
+            if (!ports) return authorized;
+            return {
+              ...authorized,
               workflow: {
                 ...ports,
                 nonces: actingAs(principal, ports.nonces),

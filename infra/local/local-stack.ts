@@ -6,6 +6,7 @@ import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
 import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.ts';
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
+import type { EventBus } from '../../shared/events/event-bus.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { drainOutbox, OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
@@ -14,6 +15,7 @@ import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import type { DataApiErrorName } from './data-api-emulator.ts';
 import { type DevServer, startDevServer } from './dev-server.ts';
+import { authorizedBus } from './iam/authorized-ports.ts';
 import { LocalIssuer } from './local-auth.ts';
 import {
   failOrphanedEnclaves,
@@ -113,6 +115,16 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   // The EventBridge rules, locally: provisioning starts on EnclaveCreated/EnclaveResumed.
   const bus = new InProcessBus();
   bus.subscribe((event) => enclaves.onEvent(event));
+  // The scheduled jobs run as their functions: the database as the Data API and the bus as EventBridge
+  // answer as each one's role (with IAM enforced; as they are without).
+  const asJob = (job: 'publishOutbox' | 'expireContracts' | 'checkpointAudit') =>
+    enclaves.local.asFunction?.({ job }, deps) ?? deps;
+  const publisher = {
+    db: asJob('publishOutbox').db,
+    bus: enclaves.iam ? authorizedBus(bus, enclaves.iam.jobs.publishOutbox) : bus,
+  };
+  const expirer = asJob('expireContracts');
+  const checkpoints = asJob('checkpointAudit');
   let stopping = false;
   let background: Promise<unknown> = Promise.resolve();
   const every = (ms: number, job: () => Promise<unknown>) =>
@@ -123,9 +135,11 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     options.scheduledJobs === false
       ? []
       : [
-          every(OUTBOX_PUBLISHER_SCHEDULE.pollMs, () => publishPending(db, bus)),
-          every(10_000, () => createCheckpoint(deps)),
-          every(60_000, () => expireContracts(deps).then(() => purgeIdempotencyKeys(db, deps.now()))),
+          every(OUTBOX_PUBLISHER_SCHEDULE.pollMs, () => publishPending(publisher.db, publisher.bus)),
+          every(10_000, () => createCheckpoint(checkpoints)),
+          every(60_000, () =>
+            expireContracts(expirer).then(() => purgeIdempotencyKeys(expirer.db, deps.now())),
+          ),
         ];
   return {
     url: server.url,
@@ -135,7 +149,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     bus,
     enclaves,
     publishEvents: () => {
-      background = background.then(() => publishPending(db, bus)).catch(() => undefined);
+      background = background.then(() => publishPending(publisher.db, publisher.bus)).catch(() => undefined);
       return background as Promise<void>;
     },
     ...(dataApi ? { dataApi } : {}),
@@ -154,7 +168,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
  * Publishes until the outbox is empty, with the deployed publisher's rounds: a run with no time left to
  * wait, called every second (in AWS one run waits and looks again every second itself).
  */
-async function publishPending(db: Database, bus: InProcessBus): Promise<void> {
+async function publishPending(db: Database, bus: EventBus): Promise<void> {
   await drainOutbox(db, bus, { remainingMs: () => 0, reserveMs: 0 });
 }
 

@@ -110,4 +110,5 @@ export interface LocalStackHooks {
 export type LocalFunctionName =
   | { readonly route: string }
   | { readonly step: string }
-  | { readonly enforcement: true };
+  | { readonly enforcement: true }
+  | { readonly job: 'publishOutbox' | 'expireContracts' | 'checkpointAudit' };

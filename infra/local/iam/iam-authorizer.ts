@@ -1,5 +1,5 @@
 import { runSimulation, runUnsafeSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
-import { LOCAL_ACCOUNT, type LocalPrincipal } from './stack-policies.ts';
+import { LOCAL_ACCOUNT, type LocalPrincipal, type PolicyDocument } from './stack-policies.ts';
 
 /**
  * The local IAM stand-in: decides whether a principal of the synthesized stack may make a call, by evaluating
@@ -24,6 +24,11 @@ export interface AuthorizationCheck {
    * validation of the resource type.
    */
   readonly beyondReference?: string;
+  /**
+   * The resource's own policy where the service evaluates one: a KMS key's key policy, without which no
+   * identity policy reaches the key (a key policy that trusts the account delegates to IAM).
+   */
+  readonly resourcePolicy?: PolicyDocument;
 }
 
 /** A check the principal's policies do not allow. */
@@ -43,7 +48,7 @@ export async function firstDenial(
       identityPolicies: principal.policies.map((p) => ({ name: p.name, policy: p.policy })),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      resourcePolicy: undefined,
+      resourcePolicy: check.resourcePolicy,
       request: {
         principal: principal.roleArn,
         action: check.action,

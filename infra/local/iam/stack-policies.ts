@@ -20,6 +20,19 @@ import { projectPath } from '../../project-paths.ts';
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'eu-central-1';
 
+/**
+ * What the local stack calls the stack's other resources that its stand-ins serve: the Aurora cluster the
+ * Data API runs statements on, its credentials secret and the key that encrypts it, the platform signing
+ * key, and the domain event bus. Fixed names: nothing else names them locally.
+ */
+export const LOCAL_AWS_RESOURCES = {
+  clusterArn: `arn:aws:rds:${LOCAL_REGION}:${LOCAL_ACCOUNT}:cluster:enclave-contracts`,
+  secretArn: `arn:aws:secretsmanager:${LOCAL_REGION}:${LOCAL_ACCOUNT}:secret:enclave-contracts-credentials-Local0`,
+  secretKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000a`,
+  signingKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000b`,
+  busArn: `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT}:event-bus/enclave-contracts`,
+} as const;
+
 /** A policy document as IAM reads it. */
 export interface PolicyDocument {
   readonly Version?: string;
@@ -48,6 +61,9 @@ export interface LocalResourceNames {
   readonly stateMachineArn: string;
 }
 
+/** The scheduled jobs, as the local stack runs them. */
+export type LocalJobName = 'publishOutbox' | 'expireContracts' | 'checkpointAudit';
+
 /** The principals whose calls the local stand-ins authorise, from the synthesized stack. */
 export interface StackPrincipals {
   /** The provisioning state machine's role: its `aws-sdk:ec2:*` tasks. */
@@ -60,8 +76,12 @@ export interface StackPrincipals {
   readonly steps: ReadonlyMap<string, LocalPrincipal>;
   /** The function that enforces enclave and contract status changes on the parents. */
   readonly enforcement: LocalPrincipal;
+  /** The scheduled jobs' functions: the outbox publisher, the contract expirer, the audit checkpoints. */
+  readonly jobs: Readonly<Record<LocalJobName, LocalPrincipal>>;
   /** The workflow table's ARN, as the policies name it locally. */
   readonly workflowTableArn: string;
+  /** The key policies of the keys the stand-ins serve (KMS evaluates them with the caller's policies). */
+  readonly keyPolicies: { readonly secretKey: PolicyDocument; readonly signingKey: PolicyDocument };
   /** Every role of the stack by its logical id (a test removes a grant through it). */
   readonly roles: ReadonlyMap<string, LocalPrincipal>;
 }
@@ -94,6 +114,15 @@ export function stackPrincipals(
     [`${logicalId(parents.launchTemplate)}.LatestVersionNumber`, names.launchTemplate.version],
     [`${logicalId(parents.securityGroup)}.GroupId`, names.parentSecurityGroupId],
   ]);
+  // The Data API's cluster (its ARN is built from the cluster's Ref, its identifier), the secret (a Ref, its
+  // ARN, of the secret or of its attachment to the cluster), the keys and the bus (their Arn attribute).
+  const database = stack.database;
+  const secretRef = (stack.resolve(database.secret.secretArn) as { Ref?: string }).Ref;
+  physical.set(logicalId(database.cluster), LOCAL_AWS_RESOURCES.clusterArn.split(':').at(-1)!);
+  if (secretRef !== undefined) physical.set(secretRef, LOCAL_AWS_RESOURCES.secretArn);
+  physical.set(`${logicalId(database.secretEncryptionKey)}.Arn`, LOCAL_AWS_RESOURCES.secretKeyArn);
+  physical.set(`${logicalId(stack.signingKey.key)}.Arn`, LOCAL_AWS_RESOURCES.signingKeyArn);
+  physical.set(`${logicalId(stack.events.bus)}.Arn`, LOCAL_AWS_RESOURCES.busArn);
   // Each subnet is named by a Ref to the VPC's subnet resource.
   parents.subnetIds.forEach((subnetId, i) => {
     const ref = (stack.resolve(subnetId) as { Ref?: string }).Ref;
@@ -101,6 +130,8 @@ export function stackPrincipals(
     if (ref !== undefined && local !== undefined) physical.set(ref, local);
   });
 
+  const keyPolicyOf = (key: IConstruct) =>
+    resolveIntrinsics(resources[logicalId(key)]!.Properties.KeyPolicy, physical) as PolicyDocument;
   const roleIds = Object.keys(resources).filter((id) => resources[id]!.Type === 'AWS::IAM::Role');
   for (const id of roleIds) physical.set(`${id}.Arn`, roleArnOf(id));
   const roles = new Map<string, LocalPrincipal>(
@@ -126,8 +157,17 @@ export function stackPrincipals(
     routes: new Map([...stack.api.functions].map(([id, fn]) => [id, roleOf(fn.role)])),
     steps: new Map(Object.entries(workflow.steps).map(([state, fn]) => [state, roleOf(fn.role)])),
     enforcement: roleOf(workflow.enforcement.role),
+    jobs: {
+      publishOutbox: roleOf(stack.events.outboxPublisher.function.role),
+      expireContracts: roleOf(stack.events.contractExpirer.function.role),
+      checkpointAudit: roleOf(stack.auditCheckpoints.job.function.role),
+    },
     workflowTableArn,
     roles,
+    keyPolicies: {
+      secretKey: keyPolicyOf(database.secretEncryptionKey),
+      signingKey: keyPolicyOf(stack.signingKey.key),
+    },
   };
 }
 
@@ -140,7 +180,8 @@ function roleArnOf(logicalId: string): string {
   return `arn:aws:iam::${LOCAL_ACCOUNT}:role/${logicalId}`;
 }
 
-function principal(logicalId: string, policies: LocalPrincipal['policies']): LocalPrincipal {
+/** A principal of role `logicalId` holding `policies` (as the stack's roles are, or hand-made in a test). */
+export function principal(logicalId: string, policies: LocalPrincipal['policies']): LocalPrincipal {
   return {
     roleArn: roleArnOf(logicalId),
     sessionArn: `arn:aws:sts::${LOCAL_ACCOUNT}:assumed-role/${logicalId}/local`,

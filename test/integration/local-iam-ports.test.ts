@@ -1,0 +1,164 @@
+/**
+ * The local stand-ins for the Data API, KMS signing and EventBridge answer as the calling function's role,
+ * with the policies the synthesized stack gives it and, for KMS, the key's own policy: a function the
+ * template grants nothing is refused as AWS refuses it (AccessDeniedException, IAM's wording), and what
+ * the template grants goes through.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  authorizedBus,
+  authorizedDatabase,
+  authorizedSigner,
+} from '../../infra/local/iam/authorized-ports.ts';
+import {
+  LOCAL_AWS_RESOURCES,
+  principal,
+  type StackPrincipals,
+  stackPrincipals,
+} from '../../infra/local/iam/stack-policies.ts';
+import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
+import { InProcessBus } from '../../shared/events/in-process-bus.ts';
+import { LocalSigner } from '../../shared/signing/local-signer.ts';
+
+const NAMES = {
+  launchTemplate: { id: 'lt-0test0parents00000', version: '1' },
+  parentSubnetIds: ['subnet-0testa', 'subnet-0testb'],
+  parentSecurityGroupId: 'sg-0test',
+  workflowTableName: 'workflow',
+  stateMachineArn: 'arn:aws:states:eu-central-1:000000000000:stateMachine:Provisioning',
+};
+
+let principals: StackPrincipals;
+let db: PgliteDatabase;
+let signer: LocalSigner;
+
+beforeAll(async () => {
+  principals = stackPrincipals(NAMES);
+  db = await PgliteDatabase.open();
+  await db.query('CREATE TABLE t (v int)');
+  signer = await LocalSigner.create();
+}, 120_000);
+
+const route = (id: string) => principals.routes.get(id)!;
+const denied = (action: string) =>
+  expect.objectContaining({
+    name: 'AccessDeniedException',
+    message: expect.stringMatching(
+      new RegExp(`is not authorized to perform: ${action} on resource: arn:aws:`),
+    ),
+  });
+
+describe('the Data API stand-in', () => {
+  it('runs statements and transactions for a function granted the database', async () => {
+    const asRoute = authorizedDatabase(db, route('createContract'), principals.keyPolicies);
+    expect((await asRoute.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await asRoute.transaction((tx) => tx.query('INSERT INTO t VALUES (1)'));
+    expect((await db.query('SELECT count(*)::int AS n FROM t')).rows).toEqual([{ n: 1 }]);
+  });
+
+  it('refuses a function granted no database, with IAM wording and 403', async () => {
+    const asOpenApi = authorizedDatabase(db, route('getOpenApi'), principals.keyPolicies);
+    const error = await asOpenApi.query('SELECT 1').catch((e: unknown) => e);
+    expect(error).toEqual(denied('rds-data:ExecuteStatement'));
+    expect((error as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode).toBe(403);
+    await expect(asOpenApi.transaction((tx) => tx.query('INSERT INTO t VALUES (2)'))).rejects.toEqual(
+      denied('rds-data:BeginTransaction'),
+    );
+  });
+
+  it('needs the secret and its key too, and a denied commit rolls the transaction back', async () => {
+    const stmt = (actions: string[]) =>
+      principal('Partial', [
+        {
+          name: 'p',
+          policy: {
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Allow', Action: actions, Resource: LOCAL_AWS_RESOURCES.clusterArn },
+              {
+                Effect: 'Allow',
+                Action: 'secretsmanager:GetSecretValue',
+                Resource: LOCAL_AWS_RESOURCES.secretArn,
+              },
+              { Effect: 'Allow', Action: 'kms:Decrypt', Resource: LOCAL_AWS_RESOURCES.secretKeyArn },
+            ],
+          },
+        },
+      ]);
+    const noCommit = authorizedDatabase(
+      db,
+      stmt(['rds-data:ExecuteStatement', 'rds-data:BeginTransaction']),
+      principals.keyPolicies,
+    );
+    await expect(noCommit.transaction((tx) => tx.query('INSERT INTO t VALUES (3)'))).rejects.toEqual(
+      denied('rds-data:CommitTransaction'),
+    );
+    expect((await db.query('SELECT count(*)::int AS n FROM t WHERE v = 3')).rows).toEqual([{ n: 0 }]);
+    const noSecret = principal('NoSecret', [
+      {
+        name: 'p',
+        policy: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: 'rds-data:ExecuteStatement',
+              Resource: LOCAL_AWS_RESOURCES.clusterArn,
+            },
+          ],
+        },
+      },
+    ]);
+    await expect(authorizedDatabase(db, noSecret, principals.keyPolicies).query('SELECT 1')).rejects.toEqual(
+      denied('secretsmanager:GetSecretValue'),
+    );
+  });
+});
+
+describe('the KMS signing stand-in', () => {
+  it('signs for the function granted kms:Sign only; public keys for those granted kms:GetPublicKey', async () => {
+    const message = new TextEncoder().encode('terms');
+    await expect(
+      authorizedSigner(signer, route('activateContract'), principals.keyPolicies).sign(message),
+    ).resolves.toBeDefined();
+    await expect(
+      authorizedSigner(signer, route('createContract'), principals.keyPolicies).sign(message),
+    ).rejects.toEqual(denied('kms:Sign'));
+    await expect(
+      authorizedSigner(signer, route('listPlatformKeys'), principals.keyPolicies).publicKeys(),
+    ).resolves.not.toHaveLength(0);
+    await expect(
+      authorizedSigner(signer, route('getOpenApi'), principals.keyPolicies).publicKeys(),
+    ).rejects.toEqual(denied('kms:GetPublicKey'));
+  });
+
+  it("evaluates the key's policy: a key that does not trust the account refuses every identity policy", async () => {
+    const closed = {
+      ...principals.keyPolicies,
+      signingKey: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: 'arn:aws:iam::111111111111:root' },
+            Action: 'kms:*',
+            Resource: '*',
+          },
+        ],
+      },
+    };
+    await expect(
+      authorizedSigner(signer, route('activateContract'), closed).sign(new Uint8Array([1])),
+    ).rejects.toEqual(denied('kms:Sign'));
+  });
+});
+
+describe('the EventBridge stand-in', () => {
+  it('lets the outbox publisher put events on the bus, and no other job', async () => {
+    const bus = new InProcessBus();
+    await expect(authorizedBus(bus, principals.jobs.publishOutbox).publish([])).resolves.toBeDefined();
+    await expect(authorizedBus(bus, principals.jobs.expireContracts).publish([])).rejects.toEqual(
+      denied('events:PutEvents'),
+    );
+  });
+});
