@@ -5,7 +5,7 @@
  * Exits 1 with the validator's errors when it is not valid.
  */
 import { createRequire } from 'node:module';
-import { renderProvisioningDefinition } from './local/provisioning-definition.ts';
+import { renderProvisioningDefinition } from './local/services/stepfunctions/provisioning-definition.ts';
 
 type AslValidator = (definition: unknown) => { isValid: boolean; errorsText: (separator?: string) => string };
 const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;

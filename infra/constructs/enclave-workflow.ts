@@ -117,7 +117,7 @@ class Ec2Call extends tasks.CallAwsService {
 /**
  * Builds the provisioning state machine's states under `scope` and returns the chain that starts with
  * `Validate`: the one definition both the deployed state machine ({@link EnclaveWorkflow}) and the local
- * stack (`infra/local/provisioning-definition.ts`) run. State names come from `STATES`; see
+ * stack (`infra/local/services/stepfunctions/provisioning-definition.ts`) run. State names come from `STATES`; see
  * `shared/enclaves/provisioning-workflow.ts` for the flow and the payloads.
  *
  * Every task has a timeout, a Retry for transient failures and a Catch: a failure after the first

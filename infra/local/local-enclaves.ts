@@ -18,6 +18,8 @@ import {
   type WorkflowPorts,
 } from '../../shared/workflow/workflow-ports.ts';
 import type { ContractsStack } from '../contracts-stack.ts';
+import type { LocalIssuer } from './services/cognito/local-auth.ts';
+import { startLocalDynamoDb } from './services/dynamodb/local-dynamodb.ts';
 import {
   Ec2Error,
   type Ec2Instance,
@@ -25,21 +27,19 @@ import {
   Ec2Simulator,
   type ParentAgentFault,
   parentAgent,
-} from './ec2-simulator.ts';
-import { authorizedDatabase, authorizedSigner } from './iam/authorized-ports.ts';
-import { denialMessage, firstDenial } from './iam/iam-authorizer.ts';
-import { actingAs, currentCaller } from './iam/local-caller.ts';
-import { type LocalPrincipal, type StackPrincipals, stackPrincipals } from './iam/stack-policies.ts';
-import type { LocalIssuer } from './local-auth.ts';
-import { startLocalDynamoDb } from './local-dynamodb.ts';
-import { LocalWorkflow, localStateMachineArn } from './local-workflow.ts';
-import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './nitro-simulator.ts';
+} from './services/ec2/ec2-simulator.ts';
+import { SimulatedInstanceControl } from './services/ec2/simulated-instance-control.ts';
+import { authorizedDatabase, authorizedSigner } from './services/iam/authorized-ports.ts';
+import { denialMessage, firstDenial } from './services/iam/iam-authorizer.ts';
+import { actingAs, currentCaller } from './services/iam/local-caller.ts';
+import { type LocalPrincipal, type StackPrincipals, stackPrincipals } from './services/iam/stack-policies.ts';
+import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './services/nitro-enclaves/nitro-simulator.ts';
+import { LocalWorkflow, localStateMachineArn } from './services/stepfunctions/local-workflow.ts';
 import {
   LOCAL_LAUNCH_TEMPLATE,
   LOCAL_PARENT_NETWORK,
   renderProvisioningDefinition,
-} from './provisioning-definition.ts';
-import { SimulatedInstanceControl } from './simulated-instance-control.ts';
+} from './services/stepfunctions/provisioning-definition.ts';
 
 /**
  * The enclave half of the local stack: what AWS provides around the provisioning workflow, on one machine.
@@ -199,7 +199,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     }
   };
   // DynamoDB, the Step Functions callbacks and EC2 answer as the calling function's role, which the ports
-  // that `asFunction` hands a function carry in their call context (see iam/local-caller.ts).
+  // that `asFunction` hands a function carry in their call context (see services/iam/local-caller.ts).
   if (iam) {
     dynamo.authorizeWith(async (checks) => {
       const caller = currentCaller();

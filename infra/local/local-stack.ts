@@ -13,18 +13,18 @@ import { purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
-import type { DataApiErrorName } from './data-api-emulator.ts';
-import { type DevServer, startDevServer } from './dev-server.ts';
-import { authorizedBus } from './iam/authorized-ports.ts';
-import { LocalIssuer } from './local-auth.ts';
 import {
   failOrphanedEnclaves,
   type LocalEnclaveOptions,
   type LocalEnclaves,
   startLocalEnclaves,
 } from './local-enclaves.ts';
-import { LOCAL_REGION } from './provisioning-definition.ts';
 import { seedIdentities } from './seed.ts';
+import { type DevServer, startDevServer } from './services/apigateway/dev-server.ts';
+import { LocalIssuer } from './services/cognito/local-auth.ts';
+import { authorizedBus } from './services/iam/authorized-ports.ts';
+import type { DataApiErrorName } from './services/rds-data/data-api-emulator.ts';
+import { LOCAL_REGION } from './services/stepfunctions/provisioning-definition.ts';
 
 export interface LocalStackOptions {
   /** Where the embedded database and local keys live; undefined keeps everything in memory (tests). */
@@ -185,9 +185,9 @@ async function openLocalDatabase(
   }
   if (options.viaDataApi) {
     const { PGlite } = await import('@electric-sql/pglite');
-    const { pgliteBackend, postgresBackend } = await import('./data-api-emulator.ts');
-    const { openLocalDataApi } = await import('./local-data-api.ts');
-    let backend: import('./data-api-emulator.ts').DataApiBackend;
+    const { pgliteBackend, postgresBackend } = await import('./services/rds-data/data-api-emulator.ts');
+    const { openLocalDataApi } = await import('./services/rds-data/local-data-api.ts');
+    let backend: import('./services/rds-data/data-api-emulator.ts').DataApiBackend;
     if (options.databaseUrl) {
       backend = postgresBackend(options.databaseUrl);
       closers.push(() => backend.close());

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { IssuerKeyMissingError, LocalIssuer } from './local-auth.ts';
 import { subjectFor } from './seed.ts';
+import { IssuerKeyMissingError, LocalIssuer } from './services/cognito/local-auth.ts';
 
 /**
  * `npm run --silent token -- <name-or-identity-id>`: prints a bearer token and nothing else. It signs with

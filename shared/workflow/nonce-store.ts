@@ -5,7 +5,7 @@
  * an attacker: a replayed document carries a nonce that is already consumed (or was never ours).
  *
  * Adapters: DynamoDB with a TTL in AWS and, through the same adapter, dynalite locally
- * (`dynamodb-nonce-store.ts`, `infra/local/local-dynamodb.ts`).
+ * (`dynamodb-nonce-store.ts`, `infra/local/services/dynamodb/local-dynamodb.ts`).
  */
 
 /** Length of every nonce in bytes: 256 bits, so guessing or colliding one is out of reach. */

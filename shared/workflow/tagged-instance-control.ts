@@ -9,7 +9,7 @@ import {
 /**
  * {@link InstanceControl}'s semantics, written once over the three EC2 actions it needs in the SDK's
  * request and response shapes, so the AWS adapter (`ec2-instance-control.ts`, over `EC2Client`) and the
- * local one (`infra/local/simulated-instance-control.ts`, over the EC2 simulator) cannot drift apart.
+ * local one (`infra/local/services/ec2/simulated-instance-control.ts`, over the EC2 simulator) cannot drift apart.
  * No AWS import here: a bundle pulls in the SDK only through the adapter that uses it.
  */
 

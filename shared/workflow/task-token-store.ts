@@ -19,7 +19,7 @@
  *   still exists (TTL deletion is lazy); once TTL has deleted it, it is `'none'`.
  *
  * Adapters: DynamoDB with a TTL in AWS and, through the same adapter, dynalite locally
- * (`dynamodb-task-token-store.ts`, sharing the nonce table's layout; `infra/local/local-dynamodb.ts`).
+ * (`dynamodb-task-token-store.ts`, sharing the nonce table's layout; `infra/local/services/dynamodb/local-dynamodb.ts`).
  */
 
 /** The longest task token Step Functions issues or accepts (`SendTaskSuccess.taskToken`, 1..1024). */

@@ -4,7 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { imageMeasurements, NitroSimulator } from '../../infra/local/nitro-simulator.ts';
+import {
+  imageMeasurements,
+  NitroSimulator,
+} from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { fixturesDir, measurementSetOf, prodFixture, repositoryRoot } from './nitro-fixtures.ts';
 
 const cli = join(repositoryRoot, 'shared', 'attestation', 'cli.ts');

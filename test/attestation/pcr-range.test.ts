@@ -4,7 +4,11 @@
  * PCR16–PCR31.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AttestRequest, imageMeasurements, NitroSimulator } from '../../infra/local/nitro-simulator.ts';
+import {
+  type AttestRequest,
+  imageMeasurements,
+  NitroSimulator,
+} from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
 import type { AttestationResult, MeasurementSet } from '../../shared/attestation/types.ts';
 import { measurementSetOf, prodFixture } from './nitro-fixtures.ts';

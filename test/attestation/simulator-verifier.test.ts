@@ -11,7 +11,7 @@ import {
   DEFECTS,
   imageMeasurements,
   NitroSimulator,
-} from '../../infra/local/nitro-simulator.ts';
+} from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
 import type { AttestationResult, Policy } from '../../shared/attestation/types.ts';
 

@@ -7,14 +7,14 @@ import { createHash, verify, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CborMap, type CborValue, encodeCbor } from '../../infra/local/nitro-cbor.ts';
+import { CborMap, type CborValue, encodeCbor } from '../../infra/local/services/nitro-enclaves/nitro-cbor.ts';
 import {
   type DEFECTS,
   imageMeasurements,
   NitroSimulator,
   pcr3ForRole,
   pcr4ForInstance,
-} from '../../infra/local/nitro-simulator.ts';
+} from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const FIXTURES = resolve(REPO, process.env.NITRO_FIXTURES_DIR ?? 'test/fixtures/nitro');

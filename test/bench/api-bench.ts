@@ -20,9 +20,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import pg from 'pg';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../infra/local/local-auth.ts';
 import { startLocalStack } from '../../infra/local/local-stack.ts';
 import { SEEDED_IDENTITIES, seededSubject } from '../../infra/local/seed.ts';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../infra/local/services/cognito/local-auth.ts';
 // @ts-expect-error: a plain ESM helper shared with the test runner, without type declarations
 import { startPostgresServer } from '../support/postgres-server.mjs';
 import { progress, summary } from './bench-output.ts';

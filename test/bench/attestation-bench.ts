@@ -20,8 +20,8 @@ import { verify as cryptoVerify, webcrypto, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { encodeCbor } from '../../infra/local/nitro-cbor.ts';
-import { NitroSimulator } from '../../infra/local/nitro-simulator.ts';
+import { encodeCbor } from '../../infra/local/services/nitro-enclaves/nitro-cbor.ts';
+import { NitroSimulator } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
 import type { MeasurementSet } from '../../shared/attestation/types.ts';
 import { median } from './statistics.ts';

@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { startLocalStack } from '../../infra/local/local-stack.ts';
-import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
+import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';

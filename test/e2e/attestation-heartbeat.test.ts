@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { actingAs } from '../../infra/local/iam/local-caller.ts';
+import { actingAs } from '../../infra/local/services/iam/local-caller.ts';
 import { WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
 import { newInstanceId } from '../support/enclaves.ts';
 import {

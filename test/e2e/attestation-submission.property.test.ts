@@ -54,7 +54,7 @@ beforeAll(async () => {
     if (Date.now() > deadline) throw new Error('setup did not settle');
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-}, 30_000);
+});
 afterAll(async () => stack?.close());
 
 async function snapshot(): Promise<string> {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../infra/local/local-stack.ts';
-import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
-import { LOCAL_PARENT_NETWORK } from '../../infra/local/provisioning-definition.ts';
+import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
+import { LOCAL_PARENT_NETWORK } from '../../infra/local/services/stepfunctions/provisioning-definition.ts';
 import { provisioningIdOf } from '../../shared/domain/enclave.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
 import { enforce } from '../../shared/enclaves/enclave-enforcement.ts';

@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../infra/local/local-auth.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { seededSubject } from '../../infra/local/seed.ts';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../infra/local/services/cognito/local-auth.ts';
 import { ApiClient, type ApiResponse } from '../support/api-client.ts';
 import { CREATE_FIXTURE } from '../support/contracts.ts';
 

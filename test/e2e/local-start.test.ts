@@ -4,8 +4,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER, LocalIssuer } from '../../infra/local/local-auth.ts';
 import { seededSubject } from '../../infra/local/seed.ts';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER, LocalIssuer } from '../../infra/local/services/cognito/local-auth.ts';
 
 /**
  * `npm start` as a person runs it, as real processes (npm, tsx, the server): one Powertools JSON line per

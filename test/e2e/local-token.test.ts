@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { LocalIssuer } from '../../infra/local/local-auth.ts';
 import { seededSubject } from '../../infra/local/seed.ts';
+import { LocalIssuer } from '../../infra/local/services/cognito/local-auth.ts';
 
 /**
  * `npm run token` signs with the issuer key `npm start` keeps in LOCAL_DATA_DIR and never makes one up:

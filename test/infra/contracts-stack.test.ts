@@ -32,7 +32,7 @@ import {
   type DataApiEmulator,
   pgliteBackend,
   startDataApiEmulator,
-} from '../../infra/local/data-api-emulator.ts';
+} from '../../infra/local/services/rds-data/data-api-emulator.ts';
 import { projectPath } from '../../infra/project-paths.ts';
 import { OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';

@@ -14,7 +14,7 @@ import {
   LOCAL_LAUNCH_TEMPLATE,
   localStepFunctionArn,
   renderProvisioningDefinition,
-} from '../../infra/local/provisioning-definition.ts';
+} from '../../infra/local/services/stepfunctions/provisioning-definition.ts';
 import { projectPath } from '../../infra/project-paths.ts';
 import { STATES, WORKFLOW_STEPS } from '../../shared/enclaves/provisioning-workflow.ts';
 

@@ -16,7 +16,7 @@ import {
   type DataApiEmulator,
   pgliteBackend,
   startDataApiEmulator,
-} from '../../infra/local/data-api-emulator.ts';
+} from '../../infra/local/services/rds-data/data-api-emulator.ts';
 import {
   DataApiDatabase,
   QUERY_CANCELED,

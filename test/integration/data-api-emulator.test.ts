@@ -33,7 +33,7 @@ import {
   pgliteBackend,
   postgresBackend,
   startDataApiEmulator,
-} from '../../infra/local/data-api-emulator.ts';
+} from '../../infra/local/services/rds-data/data-api-emulator.ts';
 
 const UUID = '6f1c1c1e-9b1a-4c55-8f1e-2a0b0c0d0e0f';
 

@@ -15,13 +15,13 @@ import {
   type ParentAgentFault,
   parentAgent,
   type RunInstancesInput,
-} from '../../infra/local/ec2-simulator.ts';
+} from '../../infra/local/services/ec2/ec2-simulator.ts';
 import {
   type ImageDeclaration,
   imageMeasurements,
   NitroSimulator,
   pcr4ForInstance,
-} from '../../infra/local/nitro-simulator.ts';
+} from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
 import { chooseInstanceTypes } from '../../shared/domain/instance-types.ts';
 

@@ -6,13 +6,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamoDb, startLocalDynamoDb } from '../../infra/local/local-dynamodb.ts';
+import {
+  type LocalDynamoDb,
+  startLocalDynamoDb,
+} from '../../infra/local/services/dynamodb/local-dynamodb.ts';
 import {
   type AttestRequest,
   imageMeasurements,
   NitroSimulator,
   pcr3ForRole,
-} from '../../infra/local/nitro-simulator.ts';
+} from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import type { MeasurementSet } from '../../shared/domain/measurement-set.ts';
 import { pcr4ForInstanceId, verifyEnclaveAttestation } from '../../shared/enclaves/enclave-attestation.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';

@@ -4,8 +4,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamoDb, startLocalDynamoDb } from '../../infra/local/local-dynamodb.ts';
-import { imageMeasurements, NitroSimulator, pcr4ForInstance } from '../../infra/local/nitro-simulator.ts';
+import {
+  type LocalDynamoDb,
+  startLocalDynamoDb,
+} from '../../infra/local/services/dynamodb/local-dynamodb.ts';
+import {
+  imageMeasurements,
+  NitroSimulator,
+  pcr4ForInstance,
+} from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import type { MeasurementSet } from '../../shared/domain/measurement-set.ts';
 import {
   allowedSignersOf,

@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ec2Simulator } from '../../infra/local/ec2-simulator.ts';
-import { SimulatedInstanceControl } from '../../infra/local/simulated-instance-control.ts';
+import { Ec2Simulator } from '../../infra/local/services/ec2/ec2-simulator.ts';
+import { SimulatedInstanceControl } from '../../infra/local/services/ec2/simulated-instance-control.ts';
 import { GENESIS_HASH } from '../../shared/audit/audit-chain.ts';
 import { auditedWrite, type DomainEvent } from '../../shared/audit/audited-write.ts';
 import { suspendContract, terminateContract } from '../../shared/contracts/contract-service.ts';

@@ -19,7 +19,7 @@ import {
   type DataApiEmulator,
   pgliteBackend,
   startDataApiEmulator,
-} from '../../infra/local/data-api-emulator.ts';
+} from '../../infra/local/services/rds-data/data-api-emulator.ts';
 import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { insertIdentity, newIdentity } from '../../shared/identities/identity-service.ts';

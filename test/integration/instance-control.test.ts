@@ -9,8 +9,8 @@ import {
   type Ec2Operation,
   Ec2Simulator,
   type InstanceStateName,
-} from '../../infra/local/ec2-simulator.ts';
-import { SimulatedInstanceControl } from '../../infra/local/simulated-instance-control.ts';
+} from '../../infra/local/services/ec2/ec2-simulator.ts';
+import { SimulatedInstanceControl } from '../../infra/local/services/ec2/simulated-instance-control.ts';
 import { InstanceControlError } from '../../shared/workflow/tagged-instance-control.ts';
 import type { InstanceControl } from '../../shared/workflow/workflow-ports.ts';
 import { launchTaggedParent } from '../support/enclaves.ts';

@@ -9,13 +9,13 @@ import {
   authorizedBus,
   authorizedDatabase,
   authorizedSigner,
-} from '../../infra/local/iam/authorized-ports.ts';
+} from '../../infra/local/services/iam/authorized-ports.ts';
 import {
   LOCAL_AWS_RESOURCES,
   principal,
   type StackPrincipals,
   stackPrincipals,
-} from '../../infra/local/iam/stack-policies.ts';
+} from '../../infra/local/services/iam/stack-policies.ts';
 import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';

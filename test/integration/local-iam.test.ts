@@ -9,9 +9,13 @@ import {
   Ec2Simulator,
   type NetworkInterfaceSpecification,
   type RunInstancesInput,
-} from '../../infra/local/ec2-simulator.ts';
-import { type AuthorizationCheck, denialMessage, firstDenial } from '../../infra/local/iam/iam-authorizer.ts';
-import { type StackPrincipals, stackPrincipals } from '../../infra/local/iam/stack-policies.ts';
+} from '../../infra/local/services/ec2/ec2-simulator.ts';
+import {
+  type AuthorizationCheck,
+  denialMessage,
+  firstDenial,
+} from '../../infra/local/services/iam/iam-authorizer.ts';
+import { type StackPrincipals, stackPrincipals } from '../../infra/local/services/iam/stack-policies.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 
 const NAMES = {

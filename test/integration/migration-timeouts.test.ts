@@ -4,7 +4,7 @@ import {
   type DataApiEmulator,
   pgliteBackend,
   startDataApiEmulator,
-} from '../../infra/local/data-api-emulator.ts';
+} from '../../infra/local/services/rds-data/data-api-emulator.ts';
 import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import { DatabaseError, QUERY_CANCELED } from '../../shared/database/database.ts';
 import { type Migration, migrate } from '../../shared/database/migrate.ts';

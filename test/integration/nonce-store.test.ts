@@ -14,7 +14,10 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamoDb, startLocalDynamoDb } from '../../infra/local/local-dynamodb.ts';
+import {
+  type LocalDynamoDb,
+  startLocalDynamoDb,
+} from '../../infra/local/services/dynamodb/local-dynamodb.ts';
 import { DynamoDbNonceStore, NONCE_TABLE, nonceKey } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import { MAX_NONCE_TTL_SECONDS, NONCE_BYTES, NonceStoreError } from '../../shared/workflow/nonce-store.ts';
 import { clientDroppingFirstUpdateResponse, dynamoDbServiceError } from '../support/dynamodb-faults.ts';

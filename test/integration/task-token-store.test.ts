@@ -6,7 +6,10 @@
 import { DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamoDb, startLocalDynamoDb } from '../../infra/local/local-dynamodb.ts';
+import {
+  type LocalDynamoDb,
+  startLocalDynamoDb,
+} from '../../infra/local/services/dynamodb/local-dynamodb.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import {
   DynamoDbTaskTokenStore,

@@ -71,8 +71,8 @@ export const ADAPTERS: readonly AdapterFactory[] = [
     available: true,
     async open() {
       const { PGlite } = await import('@electric-sql/pglite');
-      const { pgliteBackend } = await import('../../infra/local/data-api-emulator.ts');
-      const { openLocalDataApi } = await import('../../infra/local/local-data-api.ts');
+      const { pgliteBackend } = await import('../../infra/local/services/rds-data/data-api-emulator.ts');
+      const { openLocalDataApi } = await import('../../infra/local/services/rds-data/local-data-api.ts');
       const pg = new PGlite();
       const local = await openLocalDataApi(pgliteBackend(pg));
       return {

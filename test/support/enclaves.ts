@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Ec2Simulator } from '../../infra/local/ec2-simulator.ts';
+import type { Ec2Simulator } from '../../infra/local/services/ec2/ec2-simulator.ts';
 import { sql } from '../../shared/database/database.ts';
 import { EnclaveConfigurationSchema, type EnclaveData } from '../../shared/domain/enclave.ts';
 import { activateEnclave, claimProvisioning } from '../../shared/enclaves/enclave-steps.ts';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../infra/local/local-stack.ts';
-import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
+import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts';
 import { sql } from '../../shared/database/database.ts';
 import type { EnclaveView, SimulationFault } from '../../shared/domain/enclave.ts';

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { imageMeasurements, LOCAL_DEFAULT_IMAGE } from '../../infra/local/nitro-simulator.ts';
+import {
+  imageMeasurements,
+  LOCAL_DEFAULT_IMAGE,
+} from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { ContractTermsSchema } from '../../shared/domain/contract-terms.ts';
 import { CreateEnclaveSchema } from '../../shared/domain/enclave.ts';
 import { checkCompatibility } from '../../shared/domain/enclave-compatibility.ts';

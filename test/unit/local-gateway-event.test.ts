@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eventRecord } from '../../infra/local/dev-server.ts';
+import { eventRecord } from '../../infra/local/services/apigateway/dev-server.ts';
 
 /**
  * The local gateway builds the event's headers, query and path maps as API Gateway's JSON event has them:

@@ -1,6 +1,9 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pgliteBackend, startDataApiEmulator } from '../../infra/local/data-api-emulator.ts';
+import {
+  pgliteBackend,
+  startDataApiEmulator,
+} from '../../infra/local/services/rds-data/data-api-emulator.ts';
 import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import { parseConfig } from '../../shared/runtime/config.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';

@@ -1,6 +1,11 @@
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER, LocalIssuer, refusalReason } from '../../infra/local/local-auth.ts';
+import {
+  LOCAL_AUDIENCE,
+  LOCAL_ISSUER,
+  LocalIssuer,
+  refusalReason,
+} from '../../infra/local/services/cognito/local-auth.ts';
 
 /**
  * Why the local JWT authorizer refused a token, as the dev server logs it with a 401: one fixed sentence

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { PROBLEM_TYPE_BASE } from '../../shared/http/api-handler.ts';
-import { problemResponse } from '../../shared/http/problem.ts';
-import { ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
-import { logger } from '../../shared/runtime/logger.ts';
-import { type LocalIssuer, refusalReason, TokenRejectedError } from './local-auth.ts';
+import { PROBLEM_TYPE_BASE } from '../../../../shared/http/api-handler.ts';
+import { problemResponse } from '../../../../shared/http/problem.ts';
+import { ROUTES, type RouteDefinition } from '../../../../shared/http/routes.ts';
+import { logger } from '../../../../shared/runtime/logger.ts';
+import { type LocalIssuer, refusalReason, TokenRejectedError } from '../cognito/local-auth.ts';
 
 /**
  * The local stand-in for API Gateway (HTTP API, payload format 2.0): matches the route table, checks the

@@ -1,6 +1,6 @@
-import type { Database, Queryable } from '../../../shared/database/database.ts';
-import type { EventBus } from '../../../shared/events/event-bus.ts';
-import type { Signer } from '../../../shared/signing/signer.ts';
+import type { Database, Queryable } from '../../../../shared/database/database.ts';
+import type { EventBus } from '../../../../shared/events/event-bus.ts';
+import type { Signer } from '../../../../shared/signing/signer.ts';
 import { type AuthorizationCheck, denialMessage, firstDenial } from './iam-authorizer.ts';
 import {
   LOCAL_AWS_RESOURCES,

@@ -14,7 +14,7 @@
 import 'reflect-metadata';
 import { createHash, KeyObject, randomBytes, sign, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import type { FailureCode } from '../../shared/attestation/types.ts';
+import type { FailureCode } from '../../../../shared/attestation/types.ts';
 import { CborMap, type CborValue, encodeCbor } from './nitro-cbor.ts';
 
 // @peculiar/x509 defaults to globalThis.crypto; pin node's webcrypto so the module works the same under

@@ -14,21 +14,21 @@ import {
   compensateStep,
   validateStep,
   verifyAttestationStep,
-} from '../../shared/enclaves/provisioning-steps.ts';
+} from '../../../../shared/enclaves/provisioning-steps.ts';
 import {
   EC2_INTEGRATION_ERROR,
   type ProvisioningInput,
   STATES,
   type StateName,
   WORKFLOW_TIMING,
-} from '../../shared/enclaves/provisioning-workflow.ts';
-import type { Dependencies } from '../../shared/runtime/dependencies.ts';
-import type { TaskCallback } from '../../shared/workflow/workflow-ports.ts';
-import { Ec2Error, type Ec2Operation, type Ec2Simulator } from './ec2-simulator.ts';
+} from '../../../../shared/enclaves/provisioning-workflow.ts';
+import type { Dependencies } from '../../../../shared/runtime/dependencies.ts';
+import type { TaskCallback } from '../../../../shared/workflow/workflow-ports.ts';
+import { Ec2Error, type Ec2Operation, type Ec2Simulator } from '../ec2/ec2-simulator.ts';
 
 /**
  * The provisioning state machine, locally: the definition the CDK code renders
- * (`infra/local/provisioning-definition.ts`), run by aws-local-stepfunctions, with
+ * (`infra/local/services/stepfunctions/provisioning-definition.ts`), run by aws-local-stepfunctions, with
  * - the Lambda tasks mapped to the same step use cases the deployed functions call;
  * - the `aws-sdk:ec2:*` tasks mapped to the EC2 simulator, its errors reported as Step Functions' AWS SDK
  *   integration reports EC2's (`Ec2.Ec2Exception`, the message and the HTTP status in the cause);

@@ -2,12 +2,12 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { WORKFLOW_STEPS } from '../../shared/enclaves/provisioning-workflow.ts';
+import { WORKFLOW_STEPS } from '../../../../shared/enclaves/provisioning-workflow.ts';
 import {
   buildProvisioningDefinition,
   provisioningStateMachineProps,
   type WorkflowStepState,
-} from '../constructs/enclave-workflow.ts';
+} from '../../../constructs/enclave-workflow.ts';
 
 /** The account and region of the throwaway stack (the fake ARNs carry them). */
 export const LOCAL_ACCOUNT = '000000000000';

@@ -1,6 +1,6 @@
 import { RDSDataClient } from '@aws-sdk/client-rds-data';
-import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
-import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.ts';
+import { DataApiDatabase } from '../../../../shared/database/data-api-database.ts';
+import type { DataApiRetryOptions } from '../../../../shared/database/data-api-retry.ts';
 import { type DataApiBackend, type DataApiEmulator, startDataApiEmulator } from './data-api-emulator.ts';
 
 /**

@@ -14,12 +14,12 @@
  */
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { FailureCode } from '../../shared/attestation/types.ts';
-import type { AgentPhase, SimulationFault } from '../../shared/domain/enclave.ts';
-import { INSTANCE_TYPES } from '../../shared/domain/instance-types.ts';
-import type { InstanceStateName } from '../../shared/workflow/workflow-ports.ts';
-import type { AuthorizationCheck } from './iam/iam-authorizer.ts';
-import type { Defect, ImageDeclaration, NitroSimulator } from './nitro-simulator.ts';
+import type { FailureCode } from '../../../../shared/attestation/types.ts';
+import type { AgentPhase, SimulationFault } from '../../../../shared/domain/enclave.ts';
+import { INSTANCE_TYPES } from '../../../../shared/domain/instance-types.ts';
+import type { InstanceStateName } from '../../../../shared/workflow/workflow-ports.ts';
+import type { AuthorizationCheck } from '../iam/iam-authorizer.ts';
+import type { Defect, ImageDeclaration, NitroSimulator } from '../nitro-enclaves/nitro-simulator.ts';
 
 /** EC2's instance state names (one definition, in the workflow ports). */
 export type { InstanceStateName };
@@ -755,7 +755,7 @@ export class Ec2Simulator {
 
   /**
    * The IAM checks EC2 makes for a call, with the condition keys it derives for each resource (the IAM
-   * stand-in evaluates them: infra/local/iam/iam-authorizer.ts). Sources: the Service Authorization Reference
+   * stand-in evaluates them: infra/local/services/iam/iam-authorizer.ts). Sources: the Service Authorization Reference
    * for Amazon EC2 (the resources each action touches and the keys each takes); "Grant permission to tag
    * resources during creation" in the EC2 user guide (tags in a create call need `ec2:CreateTags` with
    * `ec2:CreateAction`); "Launch template support" (`ec2:LaunchTemplate` on every resource of a launch from a

@@ -3,8 +3,8 @@ import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
-import { ContractsStack } from '../../contracts-stack.ts';
-import { projectPath } from '../../project-paths.ts';
+import { ContractsStack } from '../../../contracts-stack.ts';
+import { projectPath } from '../../../project-paths.ts';
 
 /**
  * The identity policies the synthesized stack gives its roles, for the local IAM stand-in to authorise the

@@ -21,7 +21,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { PGlite, Transaction as PgliteTransaction, Results } from '@electric-sql/pglite';
 import pg from 'pg';
-import { toPositional } from '../../shared/database/named-parameters.ts';
+import { toPositional } from '../../../../shared/database/named-parameters.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Service limits and errors

@@ -1,4 +1,4 @@
-import { TaggedInstanceControl } from '../../shared/workflow/tagged-instance-control.ts';
+import { TaggedInstanceControl } from '../../../../shared/workflow/tagged-instance-control.ts';
 import type { Ec2Operation, Ec2Simulator } from './ec2-simulator.ts';
 
 /**

@@ -7,8 +7,8 @@ import {
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import { NONCE_TABLE } from '../../shared/workflow/dynamodb-nonce-store.ts';
-import type { AuthorizationCheck } from './iam/iam-authorizer.ts';
+import { NONCE_TABLE } from '../../../../shared/workflow/dynamodb-nonce-store.ts';
+import type { AuthorizationCheck } from '../iam/iam-authorizer.ts';
 
 /** A DynamoDB endpoint served in-process by dynalite, with a client pointed at it. */
 export interface LocalDynamoDb {
