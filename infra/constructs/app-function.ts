@@ -43,6 +43,19 @@ const LAMBDA_SDK_REPLACEMENTS: Readonly<Record<string, string>> = {
   '@aws-sdk/credential-provider-node': './infra/bundling/aws-credentials.ts',
 };
 
+/**
+ * How every function is bundled, in esbuild's terms: what {@link AppFunction} asks `NodejsFunction` for, and
+ * what the benchmarks and bundle tests that run esbuild themselves use.
+ */
+export const LAMBDA_ESBUILD_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  mainFields: ['module', 'main'],
+  minify: true,
+} as const;
+
 /** ESM bundles still meet CommonJS dependencies that call `require`; give them one. */
 export const ESM_REQUIRE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
@@ -160,10 +173,10 @@ export class AppFunction extends Construct implements iam.IGrantable {
       depsLockFilePath: projectPath('package-lock.json'),
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
+        target: LAMBDA_ESBUILD_OPTIONS.target,
+        mainFields: [...LAMBDA_ESBUILD_OPTIONS.mainFields],
         banner: ESM_REQUIRE_BANNER,
-        minify: true,
+        minify: LAMBDA_ESBUILD_OPTIONS.minify,
         sourceMap: true,
         // Stack traces map to file and line; the sources themselves need not ship (a third of the map's size).
         sourcesContent: false,

@@ -27,7 +27,11 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { buildSync } from 'esbuild';
-import { AppFunction, ESM_REQUIRE_BANNER } from '../../infra/constructs/app-function.ts';
+import {
+  AppFunction,
+  ESM_REQUIRE_BANNER,
+  LAMBDA_ESBUILD_OPTIONS,
+} from '../../infra/constructs/app-function.ts';
 import { ContractsStack } from '../../infra/contracts-stack.ts';
 import { WORKFLOW_STEPS } from '../../shared/enclaves/provisioning-workflow.ts';
 import { ROUTES } from '../../shared/http/routes.ts';
@@ -171,12 +175,8 @@ function sdkDefaultsFloor(env: Record<string, string>): Bundle {
   buildSync({
     entryPoints: ['test/bench/cold-start-floor.ts'],
     outfile: file,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    mainFields: ['module', 'main'],
-    minify: true,
+    ...LAMBDA_ESBUILD_OPTIONS,
+    mainFields: [...LAMBDA_ESBUILD_OPTIONS.mainFields],
     sourcemap: true,
     sourcesContent: false,
     banner: { js: ESM_REQUIRE_BANNER },

@@ -19,14 +19,9 @@ import {
 import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
+import { TEST_RESOURCE_NAMES } from '../support/local-iam.ts';
 
-const NAMES = {
-  launchTemplate: { id: 'lt-0test0parents00000', version: '1' },
-  parentSubnetIds: ['subnet-0testa', 'subnet-0testb'],
-  parentSecurityGroupId: 'sg-0test',
-  workflowTableName: 'workflow',
-  stateMachineArn: 'arn:aws:states:eu-central-1:000000000000:stateMachine:Provisioning',
-};
+const NAMES = TEST_RESOURCE_NAMES;
 
 let principals: StackPrincipals;
 let db: PgliteDatabase;

@@ -17,14 +17,9 @@ import {
 } from '../../infra/local/services/iam/iam-authorizer.ts';
 import { type StackPrincipals, stackPrincipals } from '../../infra/local/services/iam/stack-policies.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
+import { TEST_RESOURCE_NAMES } from '../support/local-iam.ts';
 
-const NAMES = {
-  launchTemplate: { id: 'lt-0test0parents00000', version: '1' },
-  parentSubnetIds: ['subnet-0testa', 'subnet-0testb'],
-  parentSecurityGroupId: 'sg-0test',
-  workflowTableName: 'workflow',
-  stateMachineArn: 'arn:aws:states:eu-central-1:000000000000:stateMachine:Provisioning',
-};
+const NAMES = TEST_RESOURCE_NAMES;
 const PROFILE = 'arn:aws:iam::000000000000:instance-profile/Parents';
 
 let principals: StackPrincipals;

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { LAMBDA_ESBUILD_OPTIONS } from '../../infra/constructs/app-function.ts';
 import * as z from '../../shared/domain/zod.ts';
 
 /**
@@ -59,12 +60,8 @@ describe('zod in runtime code', () => {
     const result = await build({
       absWorkingDir: REPO,
       entryPoints: ['functions/api/contracts/create.ts'],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      mainFields: ['module', 'main'],
-      minify: true,
+      ...LAMBDA_ESBUILD_OPTIONS,
+      mainFields: [...LAMBDA_ESBUILD_OPTIONS.mainFields],
       metafile: true,
       write: false,
       outfile: 'bundle.mjs',
