@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type CfnResource, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { RouteDefinition } from '../shared/http/routes.ts';
 import { ContractsApi } from './constructs/api.ts';
@@ -138,6 +138,11 @@ export class ContractsStack extends Stack {
           logs,
         })
       : undefined;
+    if (this.firstAdmin) {
+      (this.database.rotationSchedule.node.defaultChild as CfnResource).addDependency(
+        this.firstAdmin.resource.node.defaultChild as CfnResource,
+      );
+    }
 
     // New code goes live only after the schema it expects: every function waits for the migrations.
     const functions = [

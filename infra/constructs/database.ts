@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnResource, CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -96,6 +96,11 @@ export class Database extends Construct {
   readonly databaseName: string;
   /** The credentials the Data API runs statements as (the secret, attached to the cluster). */
   readonly secret: secretsmanager.ISecret;
+  /**
+   * The secret's rotation. Created (and so first rotated) only after the deployment's statements ran: add a
+   * dependency for every other deployment step that uses the secret.
+   */
+  readonly rotationSchedule: secretsmanager.RotationSchedule;
   readonly storageEncryptionKey: kms.IKey;
   readonly secretEncryptionKey: kms.IKey;
   /** The schema migration custom resource; depend on it to run after the schema is current. */
@@ -163,7 +168,7 @@ export class Database extends Construct {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
     });
-    this.secret.addRotationSchedule('Rotation', {
+    this.rotationSchedule = this.secret.addRotationSchedule('Rotation', {
       hostedRotation: rotation,
       automaticallyAfter: props.credentialRotation ?? Duration.days(30),
     });
@@ -189,6 +194,11 @@ export class Database extends Construct {
     });
     this.grantDataApiAccess(this.migrationFunction);
     this.migrations = this.createMigrations(this.migrationFunction, props.logs);
+    // The schedule's creation rotates at once: after the migrations, never while they run on the secret's
+    // password (single-user rotation changes it before the secret's AWSCURRENT follows).
+    (this.rotationSchedule.node.defaultChild as CfnResource).addDependency(
+      this.migrations.node.defaultChild as CfnResource,
+    );
   }
 
   /**
@@ -254,8 +264,12 @@ export class Database extends Construct {
         MigrationsHash: migrationsHash(),
       },
     });
-    // The writer instance must be up before the Data API can run anything.
-    migrations.node.addDependency(this.cluster);
+    // The writer instance must be up before the Data API can run anything: every resource of the cluster,
+    // but for the secret's rotation schedule, which waits for the migrations instead (see the constructor).
+    const schedule = this.rotationSchedule.node.defaultChild;
+    for (const part of this.cluster.node.findAll()) {
+      if (part instanceof CfnResource && part !== schedule) migrations.node.addDependency(part);
+    }
     return migrations;
   }
 }

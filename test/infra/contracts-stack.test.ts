@@ -212,6 +212,11 @@ describe('database', () => {
       SecretId: { Ref: logicalId(stack.database.secret) },
       HostedRotationLambda: Match.objectLike({ RotationType: 'PostgreSQLSingleUser' }),
     });
+    // Its creation rotates at once: only after the migrations ran on the secret's password.
+    const [[, schedule]] = ofType('AWS::SecretsManager::RotationSchedule') as [[string, CfnResource]];
+    expect((schedule as CfnResource & { DependsOn?: string[] }).DependsOn).toEqual(
+      expect.arrayContaining([logicalId(stack.database.migrations)]),
+    );
   });
 
   it('is migrated by a custom resource that re-runs when the migrations change', () => {

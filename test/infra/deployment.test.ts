@@ -105,6 +105,9 @@ describe('a deployable template', () => {
       Database: 'contracts',
     });
     expect(staging[id!]?.DependsOn).toContain(cfn.logicalId(stagingStack.database.migrations));
+    // The secret's first rotation waits for the first admin too (it runs statements with the secret).
+    const schedule = cfn.logicalId(stagingStack.database.rotationSchedule);
+    expect(staging[schedule]?.DependsOn).toContain(id);
     const statements = cfn.roleStatements(cfn.logicalId(firstAdmin.function.role));
     const cognito = statements.filter((s) => s.actions.some((a) => a.startsWith('cognito-idp:')));
     expect(cognito).toHaveLength(1);
