@@ -8,7 +8,6 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -16,6 +15,7 @@ import { PROBLEM_TYPE_BASE } from '../../../../shared/http/api-handler.ts';
 import { problemResponse } from '../../../../shared/http/problem.ts';
 import { ROUTES, type RouteDefinition } from '../../../../shared/http/routes.ts';
 import { logger } from '../../../../shared/runtime/logger.ts';
+import { projectPath } from '../../../project-paths.ts';
 import { type LocalIssuer, refusalReason, TokenRejectedError } from '../cognito/local-auth.ts';
 
 /**
@@ -39,7 +39,6 @@ import { type LocalIssuer, refusalReason, TokenRejectedError } from '../cognito/
  * caller's token subject, and for a 401 why the token was refused. Never a token, a header value, a query
  * or a body.
  */
-const REPO_ROOT = join(import.meta.dirname, '..', '..');
 /** API Gateway HTTP APIs refuse payloads over 10 MB before any function runs. */
 const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
 /** The HTTP API quota on the request line and header values together (bytes; not adjustable). */
@@ -107,7 +106,7 @@ export async function startDevServer(options: {
   const load = (route: RouteDefinition) => {
     let h = handlers.get(route.id);
     if (!h) {
-      const url = `${pathToFileURL(join(REPO_ROOT, route.handler)).href}${instance > 1 ? `?instance=${instance}` : ''}`;
+      const url = `${pathToFileURL(projectPath(route.handler)).href}${instance > 1 ? `?instance=${instance}` : ''}`;
       h = import(url).then((m: { handler: Handler }) => m.handler);
       handlers.set(route.id, h);
     }
