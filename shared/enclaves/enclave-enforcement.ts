@@ -6,7 +6,7 @@ import { logger } from '../runtime/logger.ts';
 import { type CompensationOutcome, compensateProvisioning } from './enclave-compensation.ts';
 import { applyContractStatusToEnclaves } from './enclave-service.ts';
 import { failEnclave } from './enclave-steps.ts';
-import { findEnclaveByInstance, loadEnclave } from './enclave-store.ts';
+import { loadEnclave } from './enclave-store.ts';
 import { WORKFLOW_TIMING } from './provisioning-workflow.ts';
 
 /**
@@ -290,14 +290,15 @@ export function compensateUncaughtExecutionEnd(
 /** What an EC2 state-change event of a parent led to. */
 export interface ParentStateEnforcement {
   readonly instanceId: string;
-  /** The enclave whose current parent the instance is; null when it is no enclave's (nothing is done). */
+  /** The enclave the instance's tag names; null when EC2 knows no such instance or it has no enclave tag. */
   readonly enclaveId: string | null;
-  /** The enclave's status when looked at (before any failure). */
+  /** The enclave's status when looked at (before any failure); null when the database was not read. */
   readonly status: EnclaveStatus | null;
   /**
-   * `failed`: the enclave was Running and EC2 confirms its parent is down; `stale`: EC2 says the instance
-   * runs (a late event); `none`: not a Running enclave's parent (a stop of ours is already Suspended, a
-   * parent being provisioned is the workflow's: its heartbeat times out and it compensates).
+   * `failed`: the enclave was Running on this parent and EC2 confirms the parent down; `stale`: EC2 says the
+   * instance runs (a late event); `none`: not a Running enclave's current parent (another team's instance, a
+   * stop of ours that left the enclave Suspended, a parent retired by an edit, or one being provisioned,
+   * which is the workflow's: its heartbeat times out and it compensates).
    */
   readonly outcome: 'failed' | 'stale' | 'none';
 }
@@ -305,34 +306,39 @@ export interface ParentStateEnforcement {
 /**
  * A parent stopped or terminated outside the platform (an operator in the console, an instance retirement, a
  * host failure): its Running enclave becomes `Failed` (`parent_stopped` or `parent_terminated`, audited, and
- * announced as `EnclaveFailed`, whose enforcement terminates the parent). The event only names the instance:
- * what is done follows from the enclave's status and from EC2's answer now, so a late or repeated event
- * (a parent started again since, an enclave suspended or failed since) changes nothing.
+ * announced as `EnclaveFailed`, whose enforcement terminates the parent). The event only names the instance
+ * and the rule matches every instance of the account: EC2 is asked first (its enclave tag and its state now),
+ * so another instance's event or a late one never reaches the database (nor wakes a paused cluster); the
+ * enclave is then loaded and must still be Running on that very instance (a tag names, it does not prove).
  */
 export async function enforceParentStateChange(
   deps: Dependencies,
   trigger: Extract<EnforcementTrigger, { kind: 'instance' }>,
 ): Promise<ParentStateEnforcement> {
   const { instanceId } = trigger;
-  const loaded = await findEnclaveByInstance(deps.db, instanceId);
-  if (loaded === null) return { instanceId, enclaveId: null, status: null, outcome: 'none' };
-  const { enclave } = loaded;
-  const seen = { instanceId, enclaveId: enclave.id, status: enclave.status };
-  if (enclave.status !== 'Running') return { ...seen, outcome: 'none' };
-  const live = await workflowPorts(deps).instances.listForEnclave(enclave.id);
-  // Not listed: terminated (EC2 lists terminated instances for a while only, and the port leaves them out).
-  const state = live.find((i) => i.instanceId === instanceId)?.state ?? 'terminated';
-  if (state === 'pending' || state === 'running') return { ...seen, outcome: 'stale' };
+  const parent = await workflowPorts(deps).instances.parentOf(instanceId);
+  if (parent === null || parent.enclaveId === null) {
+    return { instanceId, enclaveId: null, status: null, outcome: 'none' };
+  }
+  const { enclaveId, state } = parent;
+  if (state === 'pending' || state === 'running') {
+    return { instanceId, enclaveId, status: null, outcome: 'stale' };
+  }
+  const loaded = await loadEnclave(deps.db, enclaveId);
+  const status = loaded?.enclave.status ?? null;
+  if (loaded === null || status !== 'Running' || loaded.enclave.instanceId !== instanceId) {
+    return { instanceId, enclaveId, status, outcome: 'none' };
+  }
   const stopped = state === 'stopping' || state === 'stopped';
   await failEnclave(deps, {
-    enclaveId: enclave.id,
+    enclaveId,
     instanceId,
     reason: {
       code: stopped ? 'parent_stopped' : 'parent_terminated',
       message: `The parent instance ${instanceId} is ${state}: it was ${stopped ? 'stopped' : 'terminated'} outside the platform (an operator, an instance retirement or a host failure), and the enclave with it.`,
     },
   });
-  return { ...seen, outcome: 'failed' };
+  return { instanceId, enclaveId, status, outcome: 'failed' };
 }
 
 /** Enforces what `trigger` points at. */

@@ -2,6 +2,7 @@ import { describeServiceFailure } from './aws-service-failure.ts';
 import {
   INSTANCE_TAGS,
   type InstanceControl,
+  type InstanceOwner,
   type InstanceStateName,
   type ParentInstance,
 } from './workflow-ports.ts';
@@ -100,6 +101,8 @@ export class InstanceControlError extends Error {
  * {@link InstanceControl} over {@link Ec2InstanceOperations}:
  * - `listForEnclave`: DescribeInstances filtered on the enclave tag and every state but `terminated`,
  *   paginated and bounded; results are checked again for the exact tag value (defence in depth).
+ * - `parentOf`: DescribeInstances filtered on the instance id: its state and the enclave its tag names, or
+ *   null when EC2 does not know it (a terminated instance is forgotten after a while).
  * - `stop`: StopInstances, ≤ {@link MAX_INSTANCE_IDS_PER_CALL} ids per call. EC2 refuses the whole call when
  *   one instance cannot be stopped (`IncorrectInstanceState`) or is unknown; the states are then looked up
  *   and the call repeated for the instances still `running`. Instances already stopping, stopped, shutting
@@ -131,6 +134,19 @@ export class TaggedInstanceControl implements InstanceControl {
           instance.tags.some((tag) => tag.Key === INSTANCE_TAGS.enclaveId && tag.Value === enclaveId),
       )
       .map(({ instanceId, state }) => ({ instanceId, state }));
+  }
+
+  async parentOf(instanceId: string): Promise<InstanceOwner | null> {
+    // A filter value is a glob: only an instance id's own shape passes.
+    if (!/^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$/.test(instanceId)) {
+      throw new TypeError('parentOf needs an EC2 instance id (i- and 8 or 17 hex digits)');
+    }
+    const [instance] = (await this.describe([{ Name: 'instance-id', Values: [instanceId] }])).filter(
+      (i) => i.instanceId === instanceId,
+    );
+    if (instance === undefined) return null;
+    const tag = instance.tags.find((t) => t.Key === INSTANCE_TAGS.enclaveId)?.Value;
+    return { instanceId, state: instance.state, enclaveId: tag === undefined || tag === '' ? null : tag };
   }
 
   async stop(instanceIds: readonly string[]): Promise<void> {

@@ -50,6 +50,11 @@ export interface ParentInstance {
   readonly state: InstanceStateName;
 }
 
+/** An instance as EC2 describes it now, with the enclave its tag names (null: no enclave tag). */
+export interface InstanceOwner extends ParentInstance {
+  readonly enclaveId: string | null;
+}
+
 /**
  * What the platform does to enclave parent instances outside the state machine (Compensate, suspend,
  * terminate). Instances are found by the enclave tag, never by a stored id alone: an instance whose launch
@@ -58,6 +63,11 @@ export interface ParentInstance {
 export interface InstanceControl {
   /** Instances tagged with `enclaveId` that are not yet `terminated`. */
   listForEnclave(enclaveId: string): Promise<ParentInstance[]>;
+  /**
+   * The instance's state and the enclave its tag names (null when untagged), or null when EC2 does not know
+   * it: what an EC2 event about an instance is checked against before the database is touched.
+   */
+  parentOf(instanceId: string): Promise<InstanceOwner | null>;
   /** StopInstances; stopping an already stopped instance is a no-op (as in EC2). */
   stop(instanceIds: readonly string[]): Promise<void>;
   /** TerminateInstances; terminating a terminated instance is a no-op (as in EC2). */

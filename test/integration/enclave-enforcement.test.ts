@@ -19,6 +19,7 @@ import {
   type EnclaveEnforcement,
   EXECUTION_END_EVENT,
   enforcementTriggerOf,
+  enforceParentStateChange,
   INSTANCE_STATE_EVENT,
 } from '../../shared/enclaves/enclave-enforcement.ts';
 import {
@@ -37,6 +38,7 @@ import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { InstanceControlError } from '../../shared/workflow/tagged-instance-control.ts';
+import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
 import { launchTaggedParent, pcr, SIGNED_IMAGE, SIGNED_IMAGE_CONFIGURATION } from '../support/enclaves.ts';
 
@@ -118,6 +120,19 @@ async function launch(enclaveId: string, contractId: string): Promise<string> {
   await ec2.waitForState(id, 'running');
   return id;
 }
+
+/** An instance tagged with `enclaveId` that is not its parent (anyone with ec2:CreateTags could make one). */
+const runOneTagged = (enclaveId: string) =>
+  ec2.runInstances({
+    ImageId: 'ami-0team',
+    InstanceType: 'm5.xlarge',
+    MinCount: 1,
+    MaxCount: 1,
+    EnclaveOptions: { Enabled: true },
+    TagSpecifications: [
+      { ResourceType: 'instance', Tags: [{ Key: INSTANCE_TAGS.enclaveId, Value: enclaveId }] },
+    ],
+  });
 
 const stateOf = (instanceId: string) => ec2.inventory().find((i) => i.instanceId === instanceId)!.state;
 
@@ -614,6 +629,44 @@ describe('enforce-enclave-state: EC2 state changes of parents (out of band)', ()
       outcome: 'none',
     });
     await expect(handler(ec2Event('not-an-instance', 'terminated'))).rejects.toThrow();
+  });
+
+  it("looks at EC2 before the database: another team's instance, or a late event, never reaches it", async () => {
+    const noDatabase = {
+      ...deps,
+      db: new Proxy(deps.db, {
+        get: () => {
+          throw new Error('the database was reached');
+        },
+      }),
+    };
+    const { Instances } = await ec2.runInstances({
+      ImageId: 'ami-0team',
+      InstanceType: 'm5.xlarge',
+      MinCount: 1,
+      MaxCount: 1,
+      EnclaveOptions: { Enabled: true },
+    });
+    const stranger = Instances[0]!.InstanceId;
+    await ec2.terminateInstances({ InstanceIds: [stranger] });
+    const trigger = { kind: 'instance', instanceId: stranger, state: 'terminated' } as const;
+    expect(await enforceParentStateChange(noDatabase, trigger)).toEqual({
+      instanceId: stranger,
+      enclaveId: null,
+      status: null,
+      outcome: 'none',
+    });
+    const { enclaveId, instanceId } = await running();
+    expect(
+      await enforceParentStateChange(noDatabase, { kind: 'instance', instanceId, state: 'stopped' }),
+    ).toEqual({ instanceId, enclaveId, status: null, outcome: 'stale' });
+    // A tag names, it does not prove: the enclave must be Running on that very instance.
+    const { InstanceId: impostor } = (await runOneTagged(enclaveId)).Instances[0]!;
+    await ec2.terminateInstances({ InstanceIds: [impostor] });
+    expect(
+      await enforceParentStateChange(deps, { kind: 'instance', instanceId: impostor, state: 'terminated' }),
+    ).toEqual({ instanceId: impostor, enclaveId, status: 'Running', outcome: 'none' });
+    expect((await loadEnclave(db, enclaveId))!.enclave.status).toBe('Running');
   });
 });
 

@@ -76,6 +76,27 @@ for (const adapter of ADAPTERS) {
       return id;
     }
 
+    describe('parentOf', () => {
+      it('answers the state and the enclave tag now, null for an unknown instance, and refuses a glob', async () => {
+        const f = open();
+        const a = await running(f, 'enclave-a');
+        expect(await f.control.parentOf(a)).toEqual({
+          instanceId: a,
+          state: 'running',
+          enclaveId: 'enclave-a',
+        });
+        await f.control.terminate([a]);
+        await f.waitFor(a, 'terminated');
+        expect(await f.control.parentOf(a)).toEqual({
+          instanceId: a,
+          state: 'terminated',
+          enclaveId: 'enclave-a',
+        });
+        expect(await f.control.parentOf('i-0123456789abcdef0')).toBeNull();
+        await expect(f.control.parentOf('i-*')).rejects.toThrow(TypeError);
+      });
+    });
+
     describe('listForEnclave', () => {
       it('lists the instances tagged with the enclave in every state but terminated, and nothing else', async () => {
         const f = open();
