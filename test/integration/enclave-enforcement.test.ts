@@ -40,7 +40,13 @@ import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { InstanceControlError } from '../../shared/workflow/tagged-instance-control.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
-import { launchTaggedParent, pcr, SIGNED_IMAGE, SIGNED_IMAGE_CONFIGURATION } from '../support/enclaves.ts';
+import {
+  launchInstance,
+  launchTaggedParent,
+  pcr,
+  SIGNED_IMAGE,
+  SIGNED_IMAGE_CONFIGURATION,
+} from '../support/enclaves.ts';
 
 const SIGNER = SIGNED_IMAGE.pcr8;
 const IMAGE = SIGNED_IMAGE;
@@ -120,19 +126,6 @@ async function launch(enclaveId: string, contractId: string): Promise<string> {
   await ec2.waitForState(id, 'running');
   return id;
 }
-
-/** An instance tagged with `enclaveId` that is not its parent (anyone with ec2:CreateTags could make one). */
-const runOneTagged = (enclaveId: string) =>
-  ec2.runInstances({
-    ImageId: 'ami-0team',
-    InstanceType: 'm5.xlarge',
-    MinCount: 1,
-    MaxCount: 1,
-    EnclaveOptions: { Enabled: true },
-    TagSpecifications: [
-      { ResourceType: 'instance', Tags: [{ Key: INSTANCE_TAGS.enclaveId, Value: enclaveId }] },
-    ],
-  });
 
 const stateOf = (instanceId: string) => ec2.inventory().find((i) => i.instanceId === instanceId)!.state;
 
@@ -640,14 +633,7 @@ describe('enforce-enclave-state: EC2 state changes of parents (out of band)', ()
         },
       }),
     };
-    const { Instances } = await ec2.runInstances({
-      ImageId: 'ami-0team',
-      InstanceType: 'm5.xlarge',
-      MinCount: 1,
-      MaxCount: 1,
-      EnclaveOptions: { Enabled: true },
-    });
-    const stranger = Instances[0]!.InstanceId;
+    const stranger = await launchInstance(ec2);
     await ec2.terminateInstances({ InstanceIds: [stranger] });
     const trigger = { kind: 'instance', instanceId: stranger, state: 'terminated' } as const;
     expect(await enforceParentStateChange(noDatabase, trigger)).toEqual({
@@ -661,7 +647,8 @@ describe('enforce-enclave-state: EC2 state changes of parents (out of band)', ()
       await enforceParentStateChange(noDatabase, { kind: 'instance', instanceId, state: 'stopped' }),
     ).toEqual({ instanceId, enclaveId, status: null, outcome: 'stale' });
     // A tag names, it does not prove: the enclave must be Running on that very instance.
-    const { InstanceId: impostor } = (await runOneTagged(enclaveId)).Instances[0]!;
+    // (Anybody with ec2:CreateTags could tag an instance of theirs so.)
+    const impostor = await launchInstance(ec2, [{ Key: INSTANCE_TAGS.enclaveId, Value: enclaveId }]);
     await ec2.terminateInstances({ InstanceIds: [impostor] });
     expect(
       await enforceParentStateChange(deps, { kind: 'instance', instanceId: impostor, state: 'terminated' }),

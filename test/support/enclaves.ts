@@ -71,11 +71,10 @@ export const SIGNED_IMAGE_CONFIGURATION = EnclaveConfigurationSchema.parse({
   image: { ...SIGNED_IMAGE, name: 'trainer', version: '1.4.2' },
 });
 
-/** Launches an enclave parent on the EC2 simulator as the workflow would tag it; its instance id. */
-export async function launchTaggedParent(
+/** Launches an instance on the EC2 simulator with these instance tags (none: anybody's instance); its id. */
+export async function launchInstance(
   ec2: Ec2Simulator,
-  enclaveId: string,
-  contractId: string,
+  tags: readonly { Key: string; Value: string }[] = [],
 ): Promise<string> {
   const { Instances } = await ec2.runInstances({
     ImageId: 'ami-0123456789abcdef0',
@@ -83,15 +82,19 @@ export async function launchTaggedParent(
     MinCount: 1,
     MaxCount: 1,
     EnclaveOptions: { Enabled: true },
-    TagSpecifications: [
-      {
-        ResourceType: 'instance',
-        Tags: [
-          { Key: INSTANCE_TAGS.enclaveId, Value: enclaveId },
-          { Key: INSTANCE_TAGS.contractId, Value: contractId },
-        ],
-      },
-    ],
+    ...(tags.length > 0 ? { TagSpecifications: [{ ResourceType: 'instance', Tags: [...tags] }] } : {}),
   });
   return Instances[0]!.InstanceId;
+}
+
+/** Launches an enclave parent on the EC2 simulator as the workflow would tag it; its instance id. */
+export function launchTaggedParent(
+  ec2: Ec2Simulator,
+  enclaveId: string,
+  contractId: string,
+): Promise<string> {
+  return launchInstance(ec2, [
+    { Key: INSTANCE_TAGS.enclaveId, Value: enclaveId },
+    { Key: INSTANCE_TAGS.contractId, Value: contractId },
+  ]);
 }
