@@ -6,15 +6,15 @@ import {
   CognitoIdentityProviderClient,
   UsernameExistsException,
 } from '@aws-sdk/client-cognito-identity-provider';
-import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
+import type { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import * as z from '../../shared/domain/zod.ts';
 import { insertIdentity, newIdentity } from '../../shared/identities/identity-service.ts';
 import { findIdentityBySubject } from '../../shared/identities/identity-store.ts';
 import { unavailable } from '../../shared/runtime/adapters.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { mapStacksWhenBundled } from '../../shared/runtime/source-mapped-stacks.ts';
+import { DataApiTargetSchema, openDeploymentDatabase } from './deployment-database.ts';
 
 /**
  * The first admin of a deployment (infra/constructs/first-admin.ts), a custom resource that runs after the
@@ -28,12 +28,9 @@ import { mapStacksWhenBundled } from '../../shared/runtime/source-mapped-stacks.
  * is, so re-running the deployment changes nothing. Delete does nothing: who administered a deployment is
  * part of its record.
  */
-const PropertiesSchema = z.object({
+const PropertiesSchema = z.extend(DataApiTargetSchema, {
   UserPoolId: z.string().check(z.minLength(1)),
   Email: z.email().check(z.maxLength(320)),
-  ResourceArn: z.string().check(z.minLength(1)),
-  SecretArn: z.string().check(z.minLength(1)),
-  Database: z.string().check(z.minLength(1)),
 });
 
 /** The first admin identity's name (names are unique: a second deployment run finds it). */
@@ -43,7 +40,6 @@ mapStacksWhenBundled(import.meta.url);
 
 const logger = new Logger();
 const cognito = new CognitoIdentityProviderClient({});
-const rdsData = new RDSDataClient({ maxAttempts: 1 });
 
 export interface FirstAdminResult {
   readonly PhysicalResourceId: string;
@@ -54,12 +50,7 @@ export async function handler(event: CloudFormationCustomResourceEvent): Promise
   if (event.RequestType === 'Delete') return { PhysicalResourceId: event.PhysicalResourceId };
   const properties = z.parse(PropertiesSchema, event.ResourceProperties);
   const subject = await cognitoUser(properties.UserPoolId, properties.Email);
-  const db = new DataApiDatabase({
-    resourceArn: properties.ResourceArn,
-    secretArn: properties.SecretArn,
-    database: properties.Database,
-    client: rdsData,
-  });
+  const db = openDeploymentDatabase(properties);
   try {
     // This function signs nothing: its signer refuses.
     const deps: Dependencies = {

@@ -1,11 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import * as z from '../../shared/domain/zod.ts';
 import { mapStacksWhenBundled } from '../../shared/runtime/source-mapped-stacks.ts';
+import { DataApiTargetSchema, openDeploymentDatabase } from './deployment-database.ts';
 
 /**
  * The schema migration custom resource (infra/constructs/database.ts): on Create and Update it applies the
@@ -20,10 +19,7 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 /** One physical id for the schema of the database: re-runs are updates, never replacements. */
 const PHYSICAL_ID = 'schema-migrations';
 
-const PropertiesSchema = z.object({
-  ResourceArn: z.string().check(z.minLength(1)),
-  SecretArn: z.string().check(z.minLength(1)),
-  Database: z.string().check(z.minLength(1)),
+const PropertiesSchema = z.extend(DataApiTargetSchema, {
   /** Not read: it is there so CloudFormation sends an Update whenever a migration changes. */
   MigrationsHash: z.string().check(z.minLength(1)),
 });
@@ -31,8 +27,6 @@ const PropertiesSchema = z.object({
 mapStacksWhenBundled(import.meta.url);
 
 const logger = new Logger();
-// The adapter owns the retry policy (the SDK does not retry DatabaseResumingException); no second layer.
-const client = new RDSDataClient({ maxAttempts: 1 });
 
 /** The reply the CDK `Provider` framework expects from an `onEvent` handler. */
 export interface MigrationResult {
@@ -44,15 +38,9 @@ export async function handler(event: CloudFormationCustomResourceEvent): Promise
   if (event.RequestType === 'Delete') return { PhysicalResourceId: event.PhysicalResourceId };
 
   const properties = z.parse(PropertiesSchema, event.ResourceProperties);
-  const db = new DataApiDatabase({
-    resourceArn: properties.ResourceArn,
-    secretArn: properties.SecretArn,
-    database: properties.Database,
-    client,
-    // A long index build or backfill outlasts the Data API's 45 s on a large table: it finishes on the
-    // cluster, and the next deployment (every statement can run again) finds it done.
-    continueAfterTimeout: true,
-  });
+  // A long index build or backfill outlasts the Data API's 45 s on a large table: it finishes on the
+  // cluster, and the next deployment (every statement can run again) finds it done.
+  const db = openDeploymentDatabase(properties, { continueAfterTimeout: true });
   try {
     const applied = await migrate(db, await loadMigrations(MIGRATIONS_DIR));
     logger.info('schema migrated', { applied, migrationsHash: properties.MigrationsHash });
