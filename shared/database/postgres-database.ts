@@ -10,13 +10,24 @@ import {
 } from './database.ts';
 import { bindPositional, textParsers } from './positional-binding.ts';
 
+/**
+ * Where a {@link PostgresDatabase} connects: a connection string (`DATABASE_URL`), or the parts of one (a
+ * password with any character in it, TLS settings), as the secret rotation function reads them.
+ */
+export type PostgresConnection =
+  | string
+  | Pick<
+      pg.ClientConfig,
+      'host' | 'port' | 'user' | 'password' | 'database' | 'ssl' | 'connectionTimeoutMillis'
+    >;
+
 /** A real PostgreSQL server through node-postgres (`DATABASE_URL`). */
 export class PostgresDatabase implements Database {
   private readonly pool: pg.Pool;
 
-  constructor(connectionString: string, options: { max?: number } = {}) {
+  constructor(connection: PostgresConnection, options: { max?: number } = {}) {
     this.pool = new pg.Pool({
-      connectionString,
+      ...(typeof connection === 'string' ? { connectionString: connection } : connection),
       max: options.max ?? 10,
       options: '-c TimeZone=UTC',
       types: {

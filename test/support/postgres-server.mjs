@@ -2,7 +2,7 @@
 // loopback port, stop and delete on request. As root (CI), the server runs as the `postgres` user, because
 // initdb refuses to run as root.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,7 +104,23 @@ async function startOn(bin, dir, settings) {
     }
   }
   const port = await freePort();
-  const options = [`-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}`, ...settings.map((s) => `-c ${s}`)];
+  // The superuser the tests connect as is trusted; every other user signs in with its SCRAM password, as on
+  // Aurora, so a test of database users and their rotation proves which password works.
+  const hba = join(dir, 'pg_hba.conf');
+  writeFileSync(
+    hba,
+    [
+      'local all all trust',
+      'host all postgres 127.0.0.1/32 trust',
+      'host all all 127.0.0.1/32 scram-sha-256',
+      '',
+    ].join('\n'),
+    { mode: 0o644 },
+  );
+  const options = [
+    `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c hba_file=${hba}`,
+    ...settings.map((s) => `-c ${s}`),
+  ];
   const log = join(dir, 'server.log');
   pgCtl(bin, data, ['-l', log, '-w', '-t', '120', '-o', options.join(' '), 'start']);
   return { bin, created, data, url: `postgres://postgres@127.0.0.1:${port}/postgres` };
