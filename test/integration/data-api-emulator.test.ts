@@ -167,6 +167,71 @@ describe('wire protocol', () => {
   });
 });
 
+describe('the user a secret signs in as', () => {
+  const APP_SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:application-Xy12Ab';
+  let app: Harness;
+  let appPg: PGlite;
+  const asApp = (sql: string, transactionId?: string) =>
+    sendExecute(app.client, {
+      resourceArn: app.emulator.resourceArn,
+      secretArn: APP_SECRET,
+      sql,
+      ...(transactionId ? { transactionId } : {}),
+    });
+
+  beforeAll(async () => {
+    appPg = new PGlite();
+    await appPg.exec(`CREATE TABLE notes (n int); CREATE ROLE reader NOLOGIN; GRANT SELECT ON notes TO reader;
+      INSERT INTO notes VALUES (1)`);
+    app = await harness(pgliteBackend(appPg), { secretUsers: { [APP_SECRET]: 'reader' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await appPg?.close();
+  });
+
+  it("runs a statement with the privileges of the secret's user, and the emulator's own secret as the backend's", async () => {
+    expect((await asApp('SELECT n FROM notes')).records).toEqual([[{ longValue: 1 }]]);
+    expect((await asApp('SELECT current_user AS u')).records).toEqual([[{ stringValue: 'reader' }]]);
+    const denied = await failureOf(asApp('INSERT INTO notes VALUES (2)'));
+    expect(denied).toBeInstanceOf(DatabaseErrorException);
+    expect(denied.message).toMatch(/permission denied for table notes/);
+    await app.execute({ sql: 'INSERT INTO notes VALUES (2)' });
+    expect((await asApp('SELECT count(*) AS c FROM notes')).records).toEqual([[{ longValue: 2 }]]);
+  });
+
+  it("keeps the secret's user for a whole transaction and for batches", async () => {
+    const { transactionId } = await app.client.send(
+      new BeginTransactionCommand({ resourceArn: app.emulator.resourceArn, secretArn: APP_SECRET }),
+    );
+    expect((await asApp('SELECT current_user AS u', transactionId)).records).toEqual([
+      [{ stringValue: 'reader' }],
+    ]);
+    await expect(asApp('DELETE FROM notes', transactionId)).rejects.toThrow(/permission denied/);
+    await app.client.send(
+      new RollbackTransactionCommand({
+        resourceArn: app.emulator.resourceArn,
+        secretArn: APP_SECRET,
+        transactionId,
+      }),
+    );
+    await expect(
+      app.client.send(
+        new BatchExecuteStatementCommand({
+          resourceArn: app.emulator.resourceArn,
+          secretArn: APP_SECRET,
+          sql: 'INSERT INTO notes VALUES (:n)',
+          parameterSets: [[{ name: 'n', value: { longValue: 3 } }]],
+        }),
+      ),
+    ).rejects.toThrow(/permission denied/);
+    expect((await app.execute({ sql: 'SELECT count(*) AS c FROM notes' })).records).toEqual([
+      [{ longValue: 2 }],
+    ]);
+  });
+});
+
 describe('parameters', () => {
   it('fails a plain string put into a uuid column, as Aurora does', async () => {
     const error = await failureOf(

@@ -152,8 +152,9 @@ export interface DataApiBackendTransaction {
  * undone when it times out without `continueAfterTimeout`.
  */
 export interface DataApiBackend {
-  execute(statement: BoundStatement, limits: StatementLimits): Promise<BackendResult>;
-  begin(): Promise<DataApiBackendTransaction>;
+  /** `role`: the database user the statement runs as (SET LOCAL ROLE), as a secret names the one the Data API signs in as. */
+  execute(statement: BoundStatement, limits: StatementLimits, role?: string): Promise<BackendResult>;
+  begin(role?: string): Promise<DataApiBackendTransaction>;
   /** Releases what the backend itself opened (a pool); never closes a database handed to it. */
   close(): Promise<void>;
 }
@@ -279,6 +280,21 @@ export function pgliteBackend(pglite: PGlite): DataApiBackend {
 
 type PgliteTarget = PGlite | PgliteTransaction;
 
+/** A database user's name as a statement may hold it unquoted (the emulator's settings name them). */
+function checkRole(role: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) throw new TypeError(`not a plain database user name: ${role}`);
+  return role;
+}
+
+/**
+ * Runs the rest of the transaction as `role`, with its privileges only. It emulates the privileges of the
+ * user a secret names; it is no security boundary (the session's own user could RESET ROLE), and the
+ * application's statements never change roles.
+ */
+function setLocalRole(role: string): string {
+  return `SET LOCAL ROLE ${checkRole(role)}`;
+}
+
 class PgliteBackend implements DataApiBackend {
   private readonly catalog = new PgTypeCatalog();
   /** Identity parsers/serializers for every known type: the emulator formats values itself from text. */
@@ -340,17 +356,25 @@ class PgliteBackend implements DataApiBackend {
     return (rows as unknown[][]).map((row) => row.map(asText));
   }
 
-  async execute(statement: BoundStatement, limits: StatementLimits): Promise<BackendResult> {
+  async execute(statement: BoundStatement, limits: StatementLimits, role?: string): Promise<BackendResult> {
     await this.ready;
     try {
-      return await this.inOwnTransaction(limits, (tx) => this.run(tx, statement));
+      return await this.inOwnTransaction(limits, async (tx) => {
+        if (role !== undefined) await tx.query(setLocalRole(role));
+        return this.run(tx, statement);
+      });
     } catch (error) {
       if (error instanceof BackendDatabaseError && error.code === ACTIVE_SQL_TRANSACTION) {
         // VACUUM and the like cannot be undone anyway: run them bare, timed after the fact.
         const deadline = new Deadline(limits);
-        const result = await this.run(this.pglite, statement);
-        if (deadline.passed) throw new BackendStatementTimeoutError('statement timed out');
-        return result;
+        if (role !== undefined) await this.pglite.query(`SET ROLE ${checkRole(role)}`);
+        try {
+          const result = await this.run(this.pglite, statement);
+          if (deadline.passed) throw new BackendStatementTimeoutError('statement timed out');
+          return result;
+        } finally {
+          if (role !== undefined) await this.pglite.query('RESET ROLE');
+        }
       }
       throw error;
     }
@@ -390,7 +414,7 @@ class PgliteBackend implements DataApiBackend {
     });
   }
 
-  async begin(): Promise<DataApiBackendTransaction> {
+  async begin(role?: string): Promise<DataApiBackendTransaction> {
     await this.ready;
     return new Promise<DataApiBackendTransaction>((resolve, reject) => {
       let decide: (commit: boolean) => void = () => undefined;
@@ -398,6 +422,7 @@ class PgliteBackend implements DataApiBackend {
         decide = r;
       });
       const settled: Promise<void> = this.pglite.transaction(async (tx) => {
+        if (role !== undefined) await tx.query(setLocalRole(role));
         resolve(
           new PgliteBackendTransaction(this, tx, async (commit) => {
             decide(commit);
@@ -583,11 +608,12 @@ class PostgresBackend implements DataApiBackend {
     }
   }
 
-  async execute(statement: BoundStatement, limits: StatementLimits): Promise<BackendResult> {
+  async execute(statement: BoundStatement, limits: StatementLimits, role?: string): Promise<BackendResult> {
     const client = await this.connect();
     let release = true;
     try {
       await client.query('BEGIN');
+      if (role !== undefined) await client.query(setLocalRole(role));
       const work = this.run(client, statement);
       try {
         const result = await this.timed(client, limits, work);
@@ -608,7 +634,12 @@ class PostgresBackend implements DataApiBackend {
         }
         await client.query('ROLLBACK').catch(() => undefined);
         if (error instanceof BackendDatabaseError && error.code === ACTIVE_SQL_TRANSACTION) {
-          return await this.timed(client, limits, this.run(client, statement));
+          if (role !== undefined) await client.query(`SET ROLE ${checkRole(role)}`);
+          try {
+            return await this.timed(client, limits, this.run(client, statement));
+          } finally {
+            if (role !== undefined) await client.query('RESET ROLE').catch(() => undefined);
+          }
         }
         throw error;
       }
@@ -617,10 +648,11 @@ class PostgresBackend implements DataApiBackend {
     }
   }
 
-  async begin(): Promise<DataApiBackendTransaction> {
+  async begin(role?: string): Promise<DataApiBackendTransaction> {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
+      if (role !== undefined) await client.query(setLocalRole(role));
     } catch (error) {
       client.release();
       throw toBackendError(error);
@@ -1002,6 +1034,7 @@ interface OpenTransaction {
 interface ServiceSettings {
   readonly resourceArn: string;
   readonly secretArn: string;
+  readonly secretUsers: Readonly<Record<string, string>>;
   readonly database?: string;
   readonly statementTimeoutMs: number;
   readonly transactionIdleTimeoutMs: number;
@@ -1018,7 +1051,8 @@ class DataApiService {
     private readonly settings: ServiceSettings,
   ) {}
 
-  private authorize(body: Record<string, unknown>, operation: string): void {
+  /** Checks the request's cluster, secret and database; answers the user the secret signs in as (none: the backend's own). */
+  private authorize(body: Record<string, unknown>, operation: string): string | undefined {
     const { resourceArn, secretArn } = body;
     if (typeof resourceArn !== 'string' || resourceArn === '') throw badRequest('resourceArn is required');
     if (typeof secretArn !== 'string' || secretArn === '') throw badRequest('secretArn is required');
@@ -1029,7 +1063,10 @@ class DataApiService {
         `User: arn:aws:sts::000000000000:assumed-role/local is not authorized to perform: rds-data:${operation} on resource: ${resourceArn}`,
       );
     }
-    if (secretArn !== this.settings.secretArn) {
+    const user = Object.hasOwn(this.settings.secretUsers, secretArn)
+      ? this.settings.secretUsers[secretArn]
+      : undefined;
+    if (secretArn !== this.settings.secretArn && user === undefined) {
       throw badRequest(
         `Error fetching secret ${secretArn}: Secrets Manager can't find the specified secret.`,
       );
@@ -1041,6 +1078,7 @@ class DataApiService {
         throw badRequest(`FATAL: database "${database}" does not exist`);
       }
     }
+    return user;
   }
 
   private sqlOf(body: Record<string, unknown>): string {
@@ -1055,7 +1093,7 @@ class DataApiService {
   }
 
   async executeStatement(body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    this.authorize(body, 'ExecuteStatement');
+    const user = this.authorize(body, 'ExecuteStatement');
     const statement = bindDataApiParameters(this.sqlOf(body), body.parameters);
     const continueAfterTimeout = body.continueAfterTimeout === true;
     const limits = { timeoutMs: this.settings.statementTimeoutMs, continueAfterTimeout };
@@ -1067,12 +1105,12 @@ class DataApiService {
     const transactionId = this.transactionIdOf(body, false);
     const result = transactionId
       ? await this.inTransaction(transactionId, limits, (tx) => tx.execute(statement, limits))
-      : await this.translate(() => this.backend.execute(statement, limits), limits);
+      : await this.translate(() => this.backend.execute(statement, limits, user), limits);
     return shapeResult(result, options, body.includeResultMetadata === true, body.formatRecordsAs === 'JSON');
   }
 
   async batchExecuteStatement(body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    this.authorize(body, 'BatchExecuteStatement');
+    const user = this.authorize(body, 'BatchExecuteStatement');
     const sql = this.sqlOf(body);
     const { parameterSets } = body;
     if (parameterSets !== undefined && parameterSets !== null && !Array.isArray(parameterSets)) {
@@ -1095,7 +1133,7 @@ class DataApiService {
       await this.inTransaction(transactionId, deadline.limits, runAll);
     } else {
       await this.translate(async () => {
-        const tx = await this.backend.begin();
+        const tx = await this.backend.begin(user);
         try {
           await runAll(tx);
         } catch (error) {
@@ -1109,8 +1147,8 @@ class DataApiService {
   }
 
   async beginTransaction(body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    this.authorize(body, 'BeginTransaction');
-    const backend = await this.translate(() => this.backend.begin());
+    const user = this.authorize(body, 'BeginTransaction');
+    const backend = await this.translate(() => this.backend.begin(user));
     const id = randomBytes(48).toString('base64');
     const tx: OpenTransaction = { id, backend, queue: Promise.resolve(), calls: 0 };
     this.transactions.set(id, tx);
@@ -1324,8 +1362,14 @@ export interface DataApiEmulatorOptions {
   readonly host?: string;
   /** The cluster ARN callers must name; others are refused with AccessDeniedException. */
   readonly resourceArn?: string;
-  /** The secret ARN callers must name; others are refused with BadRequestException. */
+  /** The secret ARN callers must name (or one of {@link secretUsers}); others are refused with BadRequestException. */
   readonly secretArn?: string;
+  /**
+   * Further secrets the emulator accepts, each with the database user it signs in as: statements run with
+   * that user's privileges (SET LOCAL ROLE), as the Data API signs in with the user its secret names. Those
+   * named by {@link secretArn} run as the backend's own user.
+   */
+  readonly secretUsers?: Readonly<Record<string, string>>;
   /** When set, a request naming another database is refused. */
   readonly database?: string;
   /** 45 s on AWS; shorten it to test timeouts. */
@@ -1385,6 +1429,7 @@ export async function startDataApiEmulator(options: DataApiEmulatorOptions): Pro
   const service = new DataApiService(options.backend, {
     resourceArn,
     secretArn,
+    secretUsers: options.secretUsers ?? {},
     ...(options.database !== undefined ? { database: options.database } : {}),
     statementTimeoutMs: options.statementTimeoutMs ?? DATA_API_LIMITS.statementTimeoutMs,
     transactionIdleTimeoutMs: options.transactionIdleTimeoutMs ?? DATA_API_LIMITS.transactionIdleTimeoutMs,

@@ -9,9 +9,19 @@ import { type DataApiBackend, type DataApiEmulator, startDataApiEmulator } from 
  */
 export async function openLocalDataApi(
   backend: DataApiBackend,
-  options: { retry?: Partial<DataApiRetryOptions> } = {},
-): Promise<{ db: DataApiDatabase; emulator: DataApiEmulator; close(): Promise<void> }> {
-  const emulator = await startDataApiEmulator({ backend });
+  options: { retry?: Partial<DataApiRetryOptions>; secretUsers?: Readonly<Record<string, string>> } = {},
+): Promise<{
+  /** Signed in with the emulator's own secret: the backend's user (the master user, locally). */
+  db: DataApiDatabase;
+  /** The adapter signed in with another secret (one of `secretUsers`), as a function configured with it. */
+  withSecret(secretArn: string): DataApiDatabase;
+  emulator: DataApiEmulator;
+  close(): Promise<void>;
+}> {
+  const emulator = await startDataApiEmulator({
+    backend,
+    ...(options.secretUsers ? { secretUsers: options.secretUsers } : {}),
+  });
   const client = new RDSDataClient({
     endpoint: emulator.endpoint,
     region: 'eu-central-1',
@@ -19,18 +29,25 @@ export async function openLocalDataApi(
     // The adapter owns the retry policy (DatabaseResumingException is not retried by the SDK).
     maxAttempts: 1,
   });
-  const db = new DataApiDatabase({
-    resourceArn: emulator.resourceArn,
-    secretArn: emulator.secretArn,
-    database: 'postgres',
-    client,
-    ...(options.retry ? { retry: options.retry } : {}),
-  });
+  const opened: DataApiDatabase[] = [];
+  const withSecret = (secretArn: string) => {
+    const db = new DataApiDatabase({
+      resourceArn: emulator.resourceArn,
+      secretArn,
+      database: 'postgres',
+      client,
+      ...(options.retry ? { retry: options.retry } : {}),
+    });
+    opened.push(db);
+    return db;
+  };
+  const db = withSecret(emulator.secretArn);
   return {
     db,
+    withSecret,
     emulator,
     async close() {
-      await db.close();
+      for (const each of opened) await each.close();
       client.destroy();
       await emulator.close();
     },
