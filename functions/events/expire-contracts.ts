@@ -1,4 +1,5 @@
 import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
+import { expireContractsWhenDue } from '../../shared/events/doorbell-jobs.ts';
 import { purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
 import { logger } from '../../shared/runtime/logger.ts';
 import { runtime } from '../../shared/runtime/runtime.ts';
@@ -7,11 +8,17 @@ const deps = await runtime();
 
 /**
  * Scheduled: moves Active and Suspended contracts whose validity ended to Expired, and forgets idempotency
- * keys past their retention window.
+ * keys past their retention window. With the doorbell, a run touches Aurora only when a write rang it, the
+ * earliest validity end came, or its last real run is a day old.
  */
-export const handler = async (): Promise<{ expired: number; purgedKeys: number }> => {
-  const expired = await expireContracts(deps);
-  const purgedKeys = await purgeIdempotencyKeys(deps.db, deps.now());
-  logger.info('expiry sweep', { expired, purgedKeys });
-  return { expired, purgedKeys };
+export const handler = async (): Promise<{ skipped: boolean; expired: number; purgedKeys: number }> => {
+  const result = deps.doorbell
+    ? await expireContractsWhenDue(deps, deps.doorbell)
+    : {
+        skipped: false,
+        expired: await expireContracts(deps),
+        purgedKeys: await purgeIdempotencyKeys(deps.db, deps.now()),
+      };
+  logger.info('expiry sweep', result);
+  return result;
 };

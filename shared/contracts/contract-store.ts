@@ -223,6 +223,17 @@ export function deleteContractMutation(id: string, expectedVersion: number) {
   };
 }
 
+/**
+ * The earliest end of validity among the live (Active and Suspended) contracts, ISO-8601, or null when no
+ * contract is live: when the expirer next has work without any write in between.
+ */
+export async function findNextValidityEnd(q: Queryable): Promise<string | null> {
+  const { rows } = await q.query<{ next: string | null }>(
+    "SELECT min(valid_until) AS next FROM contracts WHERE status IN ('Active', 'Suspended')",
+  );
+  return rows[0]?.next ?? null;
+}
+
 /** Live contracts whose validity ended before `now`, for the expiry sweep. */
 export async function findExpiredLiveContractIds(
   q: Queryable,

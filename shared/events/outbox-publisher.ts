@@ -1,5 +1,6 @@
 import type { DomainEvent } from '../audit/audited-write.ts';
 import { type Database, sql } from '../database/database.ts';
+import { type Doorbell, olderThan, QUIET_SWEEP_MS } from './doorbell.ts';
 import type { EventBus } from './event-bus.ts';
 
 /**
@@ -58,6 +59,18 @@ export interface DrainOptions {
   readonly reserveMs?: number;
   /** Rows per round. */
   readonly batchSize?: number;
+  /**
+   * The doorbell (shared/events/doorbell.ts): given, the run queries the database only when it rang since
+   * the last drain (looking at it, not at the database, every `pollMs`), when the last drain left rows the
+   * bus refused, and when the last drain is older than `sweepEveryMs`. Without it, every look is a query.
+   */
+  readonly doorbell?: Doorbell;
+  /** The clock of the doorbell's marks. @default the system clock */
+  readonly now?: () => Date;
+  /** The fallback for a lost ring: drain when the last drain is older than this. @default QUIET_SWEEP_MS */
+  readonly sweepEveryMs?: number;
+  /** How a wait of `ms` is spent (tests pass a simulated clock's). @default a timer */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -92,8 +105,10 @@ export const OUTBOX_PUBLISHER_SCHEDULE = {
  *   drainOutbox(db, bus, { remainingMs: () => context.getRemainingTimeInMillis() });
  */
 export async function drainOutbox(db: Database, bus: EventBus, options: DrainOptions) {
+  if (options.doorbell) return drainWhenRung(db, bus, options.doorbell, options);
   const pollMs = options.pollMs ?? OUTBOX_PUBLISHER_SCHEDULE.pollMs;
   const reserveMs = options.reserveMs ?? OUTBOX_PUBLISHER_SCHEDULE.reserveMs;
+  const sleep = options.sleep ?? wait;
   const total = { published: 0, failed: 0, rounds: 0 };
   for (;;) {
     const round = await publishOutbox(db, bus, { batchSize: options.batchSize ?? 100 });
@@ -104,6 +119,57 @@ export async function drainOutbox(db: Database, bus: EventBus, options: DrainOpt
     if (round.failed > 0) return total;
     const more = round.published > 0;
     if (options.remainingMs() < (more ? 0 : pollMs) + reserveMs) return total;
-    if (!more) await new Promise((resolve) => setTimeout(resolve, pollMs));
+    if (!more) await sleep(pollMs);
   }
+}
+
+/**
+ * {@link drainOutbox} with the doorbell: each look reads the doorbell, and only a ring since the last drain
+ * (or a refused batch, or a drain older than the sweep period) queries the database, rounds following one
+ * another until the outbox is empty. The ring count is read before the drain's queries, so a commit that
+ * rings after it moves the counter again and the next look drains it. Idle, a run costs one GetItem a
+ * second and no database call at all, which is what lets Aurora auto-pause.
+ */
+async function drainWhenRung(db: Database, bus: EventBus, doorbell: Doorbell, options: DrainOptions) {
+  const pollMs = options.pollMs ?? OUTBOX_PUBLISHER_SCHEDULE.pollMs;
+  const reserveMs = options.reserveMs ?? OUTBOX_PUBLISHER_SCHEDULE.reserveMs;
+  const now = options.now ?? (() => new Date());
+  const sleep = options.sleep ?? wait;
+  const total = { published: 0, failed: 0, rounds: 0 };
+  const state = await doorbell.read();
+  let rings = state.rings;
+  let drained = state.outbox.drained?.rings;
+  let due =
+    drained !== rings ||
+    state.outbox.failedAt !== undefined ||
+    olderThan(state.outbox.drained?.at, options.sweepEveryMs ?? QUIET_SWEEP_MS, now());
+  for (;;) {
+    if (due) {
+      const startedAt = now().toISOString();
+      for (;;) {
+        const round = await publishOutbox(db, bus, { batchSize: options.batchSize ?? 100, now });
+        total.rounds += 1;
+        total.published += round.published;
+        total.failed += round.failed;
+        if (round.failed > 0) {
+          // The bus refused some: the next run retries them (a minute), not every look of this one.
+          await doorbell.recordDrain({ failedAt: now().toISOString() });
+          return total;
+        }
+        // Out of time with rows left: no mark, so the next run starts with a drain.
+        if (round.published > 0 && options.remainingMs() < reserveMs) return total;
+        if (round.published === 0) break;
+      }
+      await doorbell.recordDrain({ rings, at: startedAt });
+      drained = rings;
+    }
+    if (options.remainingMs() < pollMs + reserveMs) return total;
+    await sleep(pollMs);
+    rings = (await doorbell.read()).rings;
+    due = rings !== drained;
+  }
+}
+
+function wait(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,3 +1,4 @@
+import type { Doorbell } from '../events/doorbell.ts';
 import type { Dependencies } from './dependencies.ts';
 
 /**
@@ -6,12 +7,21 @@ import type { Dependencies } from './dependencies.ts';
  * cold start parses and builds only what the function may use (the EC2 client alone is 1 MB minified).
  *
  * - `database`: the Aurora Data API (RDS Data client), `Dependencies.db`.
+ * - `doorbell`: the doorbell's DynamoDB item (shared/events/doorbell.ts), which every writer rings and the
+ *   scheduled jobs read, `Dependencies.doorbell`; it comes with the `database` grant.
  * - `signer`: the platform's KMS key (sign and read its public key), `Dependencies.signer`.
  * - `workflowTable`: the workflow's DynamoDB table, `workflow.nonces` and `workflow.taskTokens`.
  * - `taskCallbacks`: Step Functions task callbacks, `workflow.callbacks`.
  * - `instances`: EC2 control of enclave parents, `workflow.instances`.
  */
-export const ADAPTERS = ['database', 'signer', 'workflowTable', 'taskCallbacks', 'instances'] as const;
+export const ADAPTERS = [
+  'database',
+  'doorbell',
+  'signer',
+  'workflowTable',
+  'taskCallbacks',
+  'instances',
+] as const;
 export type Adapter = (typeof ADAPTERS)[number];
 
 /**
@@ -20,7 +30,7 @@ export type Adapter = (typeof ADAPTERS)[number];
  * permissions, so a function's code and its permissions cannot drift apart.
  */
 const ADAPTERS_OF_GRANT = {
-  database: ['database'],
+  database: ['database', 'doorbell'],
   sign: ['signer'],
   publicKeys: ['signer'],
   taskCallback: ['workflowTable', 'taskCallbacks'],
@@ -92,6 +102,9 @@ export function restrictTo(deps: Dependencies, adapters: readonly Adapter[]): De
   return {
     ...deps,
     db: holds('database') ? deps.db : unavailable('database'),
+    ...(deps.doorbell
+      ? { doorbell: holds('doorbell') ? deps.doorbell : unavailable<Doorbell>('doorbell') }
+      : {}),
     signer: holds('signer') ? deps.signer : unavailable('signer'),
     ...(workflow
       ? {

@@ -32,6 +32,11 @@ const CommonSchema = z.object({
    */
   WORKFLOW_TABLE_NAME: z.optional(z.string().check(z.minLength(1))),
   /**
+   * The doorbell's DynamoDB table (`DOORBELL_TABLE`'s layout, shared/events/dynamodb-doorbell.ts): set for
+   * every function, so that writes ring it and the scheduled jobs read it before they query Aurora.
+   */
+  DOORBELL_TABLE_NAME: z.optional(z.string().check(z.minLength(1))),
+  /**
    * The IAM role (name, not ARN) enclave parent instances run with: the only role whose sessions the `iam`
    * routes accept. Unset or empty means no caller is accepted (fail closed).
    */

@@ -1,11 +1,19 @@
 import type { Database } from '../database/database.ts';
+import type { Doorbell } from '../events/doorbell.ts';
 import type { Signer } from '../signing/signer.ts';
 import type { LocalStackHooks, WorkflowPorts } from '../workflow/workflow-ports.ts';
 
 /** What use cases need from the world; built once per cold start (see runtime.ts) and passed in. */
 export interface Dependencies {
+  /** The database; where the doorbell is configured, it rings after every write that leaves the jobs work. */
   readonly db: Database;
   readonly signer: Signer;
+  /**
+   * The doorbell the scheduled jobs read instead of the database while nothing is written
+   * (shared/events/doorbell.ts): in functions configured for it (`DOORBELL_TABLE_NAME`) and the local
+   * stack. Without it, the jobs query the database on every run.
+   */
+  readonly doorbell?: Doorbell;
   readonly now: () => Date;
   readonly newId: () => string;
   /** The AWS region this deployment runs in (enclave parents launch there); undefined where unknown. */

@@ -3,6 +3,8 @@ import { DataApiDatabase } from '../database/data-api-database.ts';
 import type { Database } from '../database/database.ts';
 import { PgliteDatabase } from '../database/pglite-database.ts';
 import { PostgresDatabase } from '../database/postgres-database.ts';
+import { type Doorbell, ringingDatabase } from '../events/doorbell.ts';
+import { DynamoDbDoorbell } from '../events/dynamodb-doorbell.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
 import { LocalSigner } from '../signing/local-signer.ts';
 import type { Signer } from '../signing/signer.ts';
@@ -22,6 +24,7 @@ import { mapStacksWhenBundled } from './source-mapped-stacks.ts';
  * builds only what it may use. Unbundled (tests, tools), none is defined and every adapter can be built.
  */
 declare const __BUNDLED_DATABASE__: boolean | undefined;
+declare const __BUNDLED_DOORBELL__: boolean | undefined;
 declare const __BUNDLED_SIGNER__: boolean | undefined;
 declare const __BUNDLED_WORKFLOW_TABLE__: boolean | undefined;
 declare const __BUNDLED_TASK_CALLBACKS__: boolean | undefined;
@@ -57,13 +60,17 @@ export function useRuntime(deps: Dependencies): void {
  * routes carried every DynamoDB operation's schema: 80 KB more).
  */
 export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies> {
-  const [db, signer, workflow] = await Promise.all([
+  const doorbell = openDoorbell(config);
+  const [database, signer, workflow] = await Promise.all([
     openDatabase(config),
     openSigner(config),
     openWorkflow(config),
   ]);
+  // Every write that leaves the scheduled jobs work rings the doorbell after its commit.
+  const db = doorbell ? ringingDatabase(database, doorbell) : database;
   return {
     db,
+    ...(doorbell ? { doorbell } : {}),
     signer,
     now: () => new Date(),
     newId: randomUUID,
@@ -106,6 +113,17 @@ async function openInstances(): Promise<WorkflowPorts['instances']> {
     return new Ec2InstanceControl();
   } else {
     return unavailable('instances');
+  }
+}
+
+/** The doorbell when the function is configured for it (`DOORBELL_TABLE_NAME`) and built with it, else none. */
+function openDoorbell(config: RuntimeConfig): Doorbell | undefined {
+  const tableName = config.DOORBELL_TABLE_NAME;
+  if (!tableName) return undefined;
+  if (typeof __BUNDLED_DOORBELL__ === 'undefined' || __BUNDLED_DOORBELL__) {
+    return new DynamoDbDoorbell({ tableName });
+  } else {
+    return undefined;
   }
 }
 

@@ -36,7 +36,8 @@ function fullDependencies(): Dependencies {
 describe('adaptersOf', () => {
   it('maps each grant to the adapters its code uses', () => {
     expect(adaptersOf([])).toEqual([]);
-    expect(adaptersOf(['database'])).toEqual(['database']);
+    // A database writer rings the doorbell after its writes (shared/events/doorbell.ts).
+    expect(adaptersOf(['database'])).toEqual(['database', 'doorbell']);
     expect(adaptersOf(['sign'])).toEqual(['signer']);
     expect(adaptersOf(['publicKeys'])).toEqual(['signer']);
     expect(adaptersOf(['taskCallback'])).toEqual(['workflowTable', 'taskCallbacks']);
@@ -47,7 +48,11 @@ describe('adaptersOf', () => {
   });
 
   it('lists each adapter once, in one order, whatever the grants', () => {
-    expect(adaptersOf(['publicKeys', 'database', 'sign', 'database'])).toEqual(['database', 'signer']);
+    expect(adaptersOf(['publicKeys', 'database', 'sign', 'database'])).toEqual([
+      'database',
+      'doorbell',
+      'signer',
+    ]);
   });
 
   it('gives no API route the EC2 client, and the health and OpenAPI routes no client at all', () => {
@@ -55,9 +60,9 @@ describe('adaptersOf', () => {
     const byId = new Map(ROUTES.map((r) => [r.id, adaptersOf(r.grants)]));
     expect(byId.get('getHealth')).toEqual([]);
     expect(byId.get('getOpenApi')).toEqual([]);
-    expect(byId.get('activateContract')).toEqual(['database', 'signer']);
-    expect(byId.get('getAuditTrail')).toEqual(['database', 'signer']);
-    expect(byId.get('submitAttestation')).toEqual(['database', 'workflowTable', 'taskCallbacks']);
+    expect(byId.get('activateContract')).toEqual(['database', 'doorbell', 'signer']);
+    expect(byId.get('getAuditTrail')).toEqual(['database', 'doorbell', 'signer']);
+    expect(byId.get('submitAttestation')).toEqual(['database', 'doorbell', 'workflowTable', 'taskCallbacks']);
   });
 
   it('gives the EC2 client to the one provisioning step that terminates instances', () => {
@@ -71,6 +76,7 @@ describe('bundleDefines', () => {
     expect(bundleDefines(['database', 'taskCallbacks'])).toEqual({
       __BUNDLED__: 'true',
       __BUNDLED_DATABASE__: 'true',
+      __BUNDLED_DOORBELL__: 'false',
       __BUNDLED_SIGNER__: 'false',
       __BUNDLED_WORKFLOW_TABLE__: 'false',
       __BUNDLED_TASK_CALLBACKS__: 'true',

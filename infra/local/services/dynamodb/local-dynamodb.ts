@@ -7,6 +7,7 @@ import {
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
+import { DOORBELL_TABLE } from '../../../../shared/events/dynamodb-doorbell.ts';
 import { NONCE_TABLE } from '../../../../shared/workflow/dynamodb-nonce-store.ts';
 import type { AuthorizationCheck } from '../iam/iam-authorizer.ts';
 
@@ -23,6 +24,8 @@ export interface LocalDynamoDb {
    * itself on every consumption, exactly as it must in AWS, where TTL deletion lags by up to ~48 h.
    */
   createNonceTable(name: string): Promise<void>;
+  /** Creates a table shaped like the CDK's doorbell table (`DOORBELL_TABLE`) and waits until it is ACTIVE. */
+  createDoorbellTable(name: string): Promise<void>;
   /**
    * Authorises every command of {@link client} first (the local IAM stand-in): `authorize` gets the checks
    * of {@link dynamoDbChecks} and answers the denial's message, and a denied command fails as DynamoDB fails
@@ -121,19 +124,8 @@ export async function startLocalDynamoDb(): Promise<LocalDynamoDb> {
         { step: 'initialize', name: 'localIamAuthorization' },
       );
     },
-    async createNonceTable(name) {
-      await client.send(
-        new CreateTableCommand({
-          TableName: name,
-          AttributeDefinitions: [
-            { AttributeName: NONCE_TABLE.partitionKey, AttributeType: NONCE_TABLE.partitionKeyType },
-          ],
-          KeySchema: [{ AttributeName: NONCE_TABLE.partitionKey, KeyType: 'HASH' }],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
-      await waitUntilActive(client, name);
-    },
+    createNonceTable: (name) => createKeyedTable(client, name, NONCE_TABLE),
+    createDoorbellTable: (name) => createKeyedTable(client, name, DOORBELL_TABLE),
     async close() {
       client.destroy();
       await new Promise<void>((resolve, reject) =>
@@ -141,6 +133,23 @@ export async function startLocalDynamoDb(): Promise<LocalDynamoDb> {
       );
     },
   };
+}
+
+/** A table with one string partition key and on-demand billing, ACTIVE when this resolves. */
+async function createKeyedTable(
+  client: DynamoDBClient,
+  name: string,
+  shape: { readonly partitionKey: string; readonly partitionKeyType: 'S' },
+): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      AttributeDefinitions: [{ AttributeName: shape.partitionKey, AttributeType: shape.partitionKeyType }],
+      KeySchema: [{ AttributeName: shape.partitionKey, KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  await waitUntilActive(client, name);
 }
 
 /** Even with `createTableMs: 0` the state flips on a timer, so a write right after CreateTable could race it. */
