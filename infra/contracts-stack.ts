@@ -4,6 +4,7 @@ import type { RouteDefinition } from '../shared/http/routes.ts';
 import { ContractsApi } from './constructs/api.ts';
 import { AuditCheckpoints } from './constructs/audit-checkpoints.ts';
 import { Database } from './constructs/database.ts';
+import { Doorbell } from './constructs/doorbell.ts';
 import type { EnclaveArtifacts } from './constructs/enclave-parents.ts';
 import { EnclaveWorkflow } from './constructs/enclave-workflow.ts';
 import { EventBus } from './constructs/event-bus.ts';
@@ -58,6 +59,7 @@ export class ContractsStack extends Stack {
   readonly network: Network;
   readonly database: Database;
   readonly signingKey: SigningKey;
+  readonly doorbell: Doorbell;
   readonly events: EventBus;
   readonly auditCheckpoints: AuditCheckpoints;
   readonly enclaveWorkflow: EnclaveWorkflow;
@@ -103,10 +105,21 @@ export class ContractsStack extends Stack {
 
     // Every function gets the same runtime configuration (shared/runtime/config.ts parses all of it at cold
     // start); what a function may do is decided by its grants alone.
-    const environment = { ...this.database.environment, ...this.signingKey.environment };
-    this.events = new EventBus(this, 'Events', { database: this.database, logs, environment });
+    this.doorbell = new Doorbell(this, 'Doorbell');
+    const environment = {
+      ...this.database.environment,
+      ...this.signingKey.environment,
+      ...this.doorbell.environment,
+    };
+    this.events = new EventBus(this, 'Events', {
+      database: this.database,
+      doorbell: this.doorbell,
+      logs,
+      environment,
+    });
     this.auditCheckpoints = new AuditCheckpoints(this, 'AuditCheckpoints', {
       database: this.database,
+      doorbell: this.doorbell,
       signingKey: this.signingKey,
       logs,
       environment,
@@ -155,6 +168,8 @@ export class ContractsStack extends Stack {
     ];
     for (const fn of functions) fn.function.node.addDependency(this.database.migrations);
 
+    // Every function built with the doorbell (all that may write the database) rings it after its writes.
+    for (const fn of functions) if (fn.adapters.includes('doorbell')) this.doorbell.grantRing(fn);
     this.addAlarms();
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
     new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });

@@ -135,12 +135,15 @@ export class AppFunction extends Construct implements iam.IGrantable {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Execution role of ${props.description}`,
     });
+  /** The adapters it is built with: what its grants must cover (the stack grants the doorbell by them). */
+  readonly adapters: readonly Adapter[];
     // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this log group only. The log
     // group exists before the function, so logs:CreateLogGroup is not needed. (In a shared group, the
     // streams are not narrowed to the function's: their names hold the function's generated name, which
     // the role cannot reference without a cycle. The audit trail is in the database, not in these logs.)
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
+    this.adapters = props.adapters;
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
         resources: [this.logGroup.logGroupArn],
       }),

@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import type { Database } from './database.ts';
+import type { Doorbell } from './doorbell.ts';
 import type { LogSettings } from './observability.ts';
 import { ScheduledJob } from './scheduled-job.ts';
 import type { SigningKey } from './signing-key.ts';
@@ -9,6 +10,8 @@ import type { SigningKey } from './signing-key.ts';
 /** Props of {@link AuditCheckpoints}. */
 export interface AuditCheckpointsProps {
   readonly database: Database;
+  /** Read before each run: no ring since the last checkpoint means no audit head grew. */
+  readonly doorbell: Doorbell;
   /** The platform key the checkpoints are signed with. */
   readonly signingKey: SigningKey;
   /** Where the job's logs go. */
@@ -48,6 +51,7 @@ export class AuditCheckpoints extends Construct {
       logs: props.logs,
     });
     props.database.grantDataApiAccess(this.job.function);
+    props.doorbell.grantWatch(this.job.function);
     props.signingKey.grantSign(this.job.function);
     props.signingKey.grantPublicKey(this.job.function);
   }

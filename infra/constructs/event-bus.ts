@@ -7,12 +7,15 @@ import { Construct } from 'constructs';
 import { OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import type { Database } from './database.ts';
+import type { Doorbell } from './doorbell.ts';
 import type { LogSettings } from './observability.ts';
 import { ScheduledJob } from './scheduled-job.ts';
 
 /** Props of {@link EventBus}. */
 export interface EventBusProps {
   readonly database: Database;
+  /** What the scheduled jobs watch instead of querying the database while nothing is written. */
+  readonly doorbell: Doorbell;
   /** Where the scheduled functions' logs go. */
   readonly logs: LogSettings;
   /** The runtime configuration every function gets (database and signer ids). */
@@ -116,6 +119,7 @@ export class EventBus extends Construct {
       logs: props.logs,
     });
     props.database.grantDataApiAccess(this.outboxPublisher.function);
+    props.doorbell.grantWatch(this.outboxPublisher.function);
     this.grantPutEvents(this.outboxPublisher.function);
 
     this.contractExpirer = new ScheduledJob(this, 'ExpireContracts', {
@@ -128,6 +132,7 @@ export class EventBus extends Construct {
       logs: props.logs,
     });
     props.database.grantDataApiAccess(this.contractExpirer.function);
+    props.doorbell.grantWatch(this.contractExpirer.function);
   }
 
   /** The runtime configuration of a function that publishes to this bus (`EVENT_BUS_NAME`). */

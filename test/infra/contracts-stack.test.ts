@@ -50,6 +50,10 @@ const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
     'secretsmanager:DescribeSecret',
     'secretsmanager:GetSecretValue',
     'kms:Decrypt',
+    // Writers ring the doorbell (its one item, its key through DynamoDB): see doorbell.test.ts.
+    'dynamodb:UpdateItem',
+    'kms:Encrypt',
+    'kms:GenerateDataKey',
   ],
   sign: ['kms:Sign'],
   publicKeys: ['kms:GetPublicKey'],
@@ -694,11 +698,16 @@ describe('cdk-nag', () => {
     );
     expect(findings).toEqual([]);
   });
+      // It reads the doorbell before it looks at the database (doorbell.test.ts).
+      'dynamodb:GetItem',
 
   it('CDK itself reports no errors', () => {
     expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
   });
+    const doorbellKey = JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.doorbell.key), 'Arn'] });
 });
+      // The doorbell's key, through DynamoDB only (doorbell.test.ts).
+      if (statement.resource === doorbellKey) continue;
 
 describe('bundles', () => {
   /** The module specifiers a function's bundle imports, statically or with a literal `import()`. */
