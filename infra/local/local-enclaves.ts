@@ -8,6 +8,7 @@ import {
 } from '../../shared/enclaves/enclave-enforcement.ts';
 import { failEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { listEnclaves } from '../../shared/enclaves/enclave-store.ts';
+import { DynamoDbDoorbell } from '../../shared/events/dynamodb-doorbell.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
@@ -57,6 +58,8 @@ export const LOCAL_PARENT_ROLE = 'EnclaveParentRole';
 const LOCAL_PARENT_AMI = 'ami-0local0al2023nitro';
 /** The workflow table's name in dynalite. */
 const WORKFLOW_TABLE = 'enclave-workflow';
+/** The doorbell table's name in dynalite. */
+const DOORBELL_TABLE = 'enclave-doorbell';
 /** The parents' instance profile, which their launch template names besides their image. */
 const LOCAL_PARENT_PROFILE = 'arn:aws:iam::000000000000:instance-profile/EnclaveParentProfile';
 
@@ -77,6 +80,8 @@ export interface LocalEnclaveOptions {
 
 export interface LocalEnclaves {
   readonly workflow: WorkflowPorts;
+  /** The doorbell on dynalite (shared/events/doorbell.ts), as the deployed functions ring and read it. */
+  readonly doorbell: DynamoDbDoorbell;
   /** The synthesized stack's principals the stand-ins authorise calls for; undefined with `iam: false`. */
   readonly iam: StackPrincipals | undefined;
   readonly local: LocalStackHooks;
@@ -94,6 +99,8 @@ export interface LocalEnclaves {
 export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Promise<LocalEnclaves> {
   const dynamo = await startLocalDynamoDb();
   await dynamo.createNonceTable(WORKFLOW_TABLE);
+  await dynamo.createDoorbellTable(DOORBELL_TABLE);
+  const doorbell = new DynamoDbDoorbell({ tableName: DOORBELL_TABLE, client: dynamo.client });
   const nitro = await NitroSimulator.create();
   const faults = new Map<string, SimulationFault>();
   let attached: { deps: Dependencies; url: string; issuer: LocalIssuer; runner: LocalWorkflow } | undefined;
@@ -112,6 +119,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
             parentSubnetIds: LOCAL_PARENT_NETWORK.subnets.map((subnet) => subnet.subnetId),
             parentSecurityGroupId: LOCAL_PARENT_NETWORK.securityGroupId,
             workflowTableName: WORKFLOW_TABLE,
+            doorbellTableName: DOORBELL_TABLE,
             stateMachineArn: localStateMachineArn(),
           },
           options.iam?.edit,
@@ -246,10 +254,12 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
             if (!principal) throw new Error(`no function ${JSON.stringify(fn)} in the synthesized stack`);
             // Every port that stands in for an AWS service answers as this function's role: the database
             // as the Data API, the signer as KMS, and the workflow's DynamoDB, Step Functions and EC2.
+            // The database acts as the function too: its writes ring the doorbell (DynamoDB) as its role.
             const authorized: Dependencies = {
               ...deps,
-              db: authorizedDatabase(deps.db, principal, iam.keyPolicies),
+              db: actingAs(principal, authorizedDatabase(deps.db, principal, iam.keyPolicies)),
               signer: authorizedSigner(deps.signer, principal, iam.keyPolicies),
+              ...(deps.doorbell ? { doorbell: actingAs(principal, deps.doorbell) } : {}),
             };
             const ports = deps.workflow;
             if (!ports) return authorized;
@@ -288,6 +298,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
 
   return {
     workflow,
+    doorbell,
     iam,
     local,
     ec2,

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
-import { expireContracts } from '../../shared/contracts/contract-expiry.ts';
 import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.ts';
 import type { Database } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
+import { ringingDatabase } from '../../shared/events/doorbell.ts';
+import { checkpointAuditWhenRung, expireContractsWhenDue } from '../../shared/events/doorbell-jobs.ts';
 import type { EventBus } from '../../shared/events/event-bus.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { drainOutbox, OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
-import { purgeIdempotencyKeys } from '../../shared/idempotency/idempotency-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
@@ -23,6 +22,7 @@ import { seedIdentities } from './seed.ts';
 import { type DevServer, startDevServer } from './services/apigateway/dev-server.ts';
 import { LocalIssuer } from './services/cognito/local-auth.ts';
 import { authorizedBus } from './services/iam/authorized-ports.ts';
+import { outsideAnyFunction } from './services/iam/local-caller.ts';
 import type { DataApiErrorName } from './services/rds-data/data-api-emulator.ts';
 import { LOCAL_REGION } from './services/stepfunctions/provisioning-definition.ts';
 
@@ -89,7 +89,9 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   const enclaves = await startLocalEnclaves(options.enclaves);
   closers.push(() => enclaves.close());
   const deps: Dependencies = {
-    db,
+    // Writes ring the doorbell, which the scheduled jobs below read before they query, as in AWS.
+    db: ringingDatabase(db, enclaves.doorbell),
+    doorbell: enclaves.doorbell,
     signer,
     now: options.now ?? (() => new Date()),
     newId: randomUUID,
@@ -110,17 +112,20 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   });
   // The schedules EventBridge Scheduler runs in AWS: the outbox is looked at every second, as the deployed
   // publisher's overlapping runs look at it (OUTBOX_PUBLISHER_SCHEDULE); faster than in AWS, an audit
-  // checkpoint is signed every 10 seconds and contracts are expired every minute.
+  // checkpoint is signed every 10 seconds and contracts are expired every minute. As deployed, each look
+  // reads the doorbell first and queries the database only when a write rang it (shared/events/doorbell.ts).
   enclaves.attach({ deps, url: server.url, issuer });
   // The EventBridge rules, locally: provisioning starts on EnclaveCreated/EnclaveResumed.
   const bus = new InProcessBus();
-  bus.subscribe((event) => enclaves.onEvent(event));
+  bus.subscribe((event) => outsideAnyFunction(() => enclaves.onEvent(event)));
   // The scheduled jobs run as their functions: the database as the Data API and the bus as EventBridge
   // answer as each one's role (with IAM enforced; as they are without).
   const asJob = (job: 'publishOutbox' | 'expireContracts' | 'checkpointAudit') =>
     enclaves.local.asFunction?.({ job }, deps) ?? deps;
+  const publisherDeps = asJob('publishOutbox');
   const publisher = {
-    db: asJob('publishOutbox').db,
+    db: publisherDeps.db,
+    doorbell: publisherDeps.doorbell ?? enclaves.doorbell,
     bus: enclaves.iam ? authorizedBus(bus, enclaves.iam.jobs.publishOutbox) : bus,
   };
   const expirer = asJob('expireContracts');
@@ -135,11 +140,18 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     options.scheduledJobs === false
       ? []
       : [
-          every(OUTBOX_PUBLISHER_SCHEDULE.pollMs, () => publishPending(publisher.db, publisher.bus)),
-          every(10_000, () => createCheckpoint(checkpoints)),
-          every(60_000, () =>
-            expireContracts(expirer).then(() => purgeIdempotencyKeys(expirer.db, deps.now())),
+          every(OUTBOX_PUBLISHER_SCHEDULE.pollMs, () =>
+            drainOutbox(publisher.db, publisher.bus, {
+              remainingMs: () => 0,
+              reserveMs: 0,
+              doorbell: publisher.doorbell,
+              now: deps.now,
+            }),
           ),
+          every(10_000, () =>
+            checkpointAuditWhenRung(checkpoints, checkpoints.doorbell ?? enclaves.doorbell),
+          ),
+          every(60_000, () => expireContractsWhenDue(expirer, expirer.doorbell ?? enclaves.doorbell)),
         ];
   return {
     url: server.url,

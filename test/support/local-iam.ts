@@ -6,5 +6,6 @@ export const TEST_RESOURCE_NAMES = {
   parentSubnetIds: ['subnet-0testa', 'subnet-0testb'],
   parentSecurityGroupId: 'sg-0test',
   workflowTableName: 'workflow',
+  doorbellTableName: 'doorbell',
   stateMachineArn: 'arn:aws:states:eu-central-1:000000000000:stateMachine:Provisioning',
 } as const satisfies LocalResourceNames;

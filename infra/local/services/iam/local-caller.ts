@@ -25,3 +25,12 @@ export function actingAs<T extends object>(principal: LocalPrincipal, port: T): 
     },
   });
 }
+
+/**
+ * Runs `work` outside any function's call, as what AWS starts on its own: an EventBridge rule's target is
+ * invoked by EventBridge, not by the function whose PutEvents raised the event, so the work it starts (a
+ * state machine execution) must not inherit that function's role from the publisher's call context.
+ */
+export function outsideAnyFunction<T>(work: () => T): T {
+  return callers.exit(work);
+}

@@ -57,6 +57,8 @@ export interface LocalResourceNames {
   readonly parentSecurityGroupId: string;
   /** The workflow table (nonces and task tokens) in the local DynamoDB. */
   readonly workflowTableName: string;
+  /** The doorbell table (shared/events/doorbell.ts) in the local DynamoDB. */
+  readonly doorbellTableName: string;
   /** The provisioning state machine, as the local runner names it. */
   readonly stateMachineArn: string;
 }
@@ -109,6 +111,11 @@ export function stackPrincipals(
   const physical = new Map<string, string>([
     [logicalId(workflow.table), names.workflowTableName],
     [`${logicalId(workflow.table)}.Arn`, workflowTableArn],
+    [logicalId(stack.doorbell.table), names.doorbellTableName],
+    [
+      `${logicalId(stack.doorbell.table)}.Arn`,
+      `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/${names.doorbellTableName}`,
+    ],
     [logicalId(workflow.stateMachine), names.stateMachineArn],
     [logicalId(parents.launchTemplate), names.launchTemplate.id],
     [`${logicalId(parents.launchTemplate)}.LatestVersionNumber`, names.launchTemplate.version],
