@@ -211,6 +211,56 @@ describe('an idle deployment', () => {
   }, 60_000);
 });
 
+describe('the gated jobs', () => {
+  it('the expirer wakes for the validity end it stored, without a ring, and not before', async () => {
+    // Prepare: its last run found a live contract ending at noon.
+    const d = deployment();
+    const doorbell = d.deps.doorbell!;
+    const { rings } = await doorbell.read();
+    const noon = new Date(d.time.now().getTime() + 12 * 60 * MINUTE).toISOString();
+    await doorbell.recordExpiry({ rings, at: d.time.now().toISOString(), nextDeadline: noon });
+
+    // Act
+    await d.time.runFor(12 * 60 * MINUTE - 1);
+    const before = await expireContractsWhenDue(d.deps, doorbell);
+    await d.time.runFor(1);
+    const at = await expireContractsWhenDue(d.deps, doorbell);
+
+    // Assess
+    expect(before.skipped).toBe(true);
+    expect(at.skipped).toBe(false);
+  });
+
+  it('leaves a batch the bus refused to the next run, which drains it without a ring', async () => {
+    // Prepare: one pending event; the bus refuses everything during the first run.
+    const d = deployment();
+    const author = await provider(d.deps);
+    const { body } = await createContract(d.deps, author, CREATE_FIXTURE);
+    const refusing = { publish: async () => new Set<string>() };
+    const end = d.time.now().getTime() + OUTBOX_PUBLISHER_SCHEDULE.timeoutMs;
+    const calls = d.databaseCalls();
+
+    // Act: the refused run ends at once (no retry every second); the next, with a working bus, drains.
+    const refused = await drainOutbox(d.deps.db, refusing, {
+      remainingMs: () => end - d.time.now().getTime(),
+      doorbell: d.deps.doorbell!,
+      now: d.time.now,
+      sleep: d.time.sleep,
+    });
+    const afterRefusal = d.databaseCalls();
+    await d.time.runFor(MINUTE);
+    d.time.spawn(d.publisherRun);
+    await d.time.runFor(OUTBOX_PUBLISHER_SCHEDULE.timeoutMs);
+
+    // Assess
+    expect(refused).toMatchObject({ published: 0, rounds: 1 });
+    expect(refused.failed).toBeGreaterThanOrEqual(1);
+    expect(afterRefusal - calls).toBeLessThanOrEqual(4);
+    expect(d.publishedAt.has(body.id)).toBe(true);
+    expect((await d.deps.doorbell!.read()).outbox.failedAt).toBeUndefined();
+  });
+});
+
 describe('ringingDatabase', () => {
   it('rings after a committed write of the outbox or the audit log, never for a read or a rollback', async () => {
     // Prepare
