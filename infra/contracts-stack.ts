@@ -152,9 +152,10 @@ export class ContractsStack extends Stack {
         })
       : undefined;
     if (this.firstAdmin) {
-      (this.database.rotationSchedule.node.defaultChild as CfnResource).addDependency(
-        this.firstAdmin.resource.node.defaultChild as CfnResource,
-      );
+      // It signs in as the master user: the master's first rotation waits for it.
+      for (const schedule of this.database.rotationSchedules) {
+        schedule.addDependency(this.firstAdmin.resource.node.defaultChild as CfnResource);
+      }
     }
 
     // New code goes live only after the schema it expects: every function waits for the migrations.
@@ -167,9 +168,9 @@ export class ContractsStack extends Stack {
       this.enclaveWorkflow.enforcement,
     ];
     for (const fn of functions) fn.function.node.addDependency(this.database.migrations);
-
     // Every function built with the doorbell (all that may write the database) rings it after its writes.
     for (const fn of functions) if (fn.adapters.includes('doorbell')) this.doorbell.grantRing(fn);
+
     this.addAlarms();
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
     new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });

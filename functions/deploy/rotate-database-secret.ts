@@ -13,6 +13,7 @@ import {
   APPLICATION_ROLE,
   alternateUsername,
   checkUsername,
+  PASSWORD_EXCLUDED_CHARACTERS,
   setApplicationUser,
   setOwnPassword,
 } from '../../shared/database/database-users.ts';
@@ -54,12 +55,6 @@ const RotationEventSchema = z.object({
   RotationToken: z.optional(z.string()),
 });
 export type RotationEvent = z.infer<typeof RotationEventSchema>;
-
-/**
- * Characters a generated password leaves out: those that break connection strings, shell quoting or
- * PostgreSQL literals when someone pastes a password by hand (the function itself passes them safely).
- */
-export const PASSWORD_EXCLUDED_CHARACTERS = ` %+~\`#$&*()|[]{}:;<>?!'/@"\\`;
 
 /** What the rotation needs beyond the event. */
 export interface RotationDependencies {

@@ -1,4 +1,5 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { type ICommandHooks, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -102,6 +103,16 @@ export interface AppFunctionProps {
   readonly retryAttempts?: number;
   /** Extra steps around esbuild, e.g. copying the SQL migrations next to the bundle. */
   readonly commandHooks?: ICommandHooks;
+  /**
+   * For the one function that connects to PostgreSQL itself (the secret rotation): the subnets and security
+   * groups it runs in, and node-postgres bundled (every other bundle replaces it with a stub).
+   * @default outside any VPC, no PostgreSQL driver
+   */
+  readonly directDatabaseAccess?: {
+    readonly vpc: ec2.IVpc;
+    readonly vpcSubnets: ec2.SubnetSelection;
+    readonly securityGroups: readonly ec2.ISecurityGroup[];
+  };
 }
 
 /**
@@ -124,26 +135,26 @@ export interface AppFunctionProps {
  */
 export class AppFunction extends Construct implements iam.IGrantable {
   readonly function: NodejsFunction;
+  /** The adapters it is built with: what its grants must cover (the stack grants the doorbell by them). */
+  readonly adapters: readonly Adapter[];
   /** The execution role: the function's only identity; no AWS managed policy is attached. */
   readonly role: FunctionRole;
   readonly logGroup: EncryptedLogGroup;
 
   constructor(scope: Construct, id: string, props: AppFunctionProps) {
     super(scope, id);
+    this.adapters = props.adapters;
     this.logGroup = props.logGroup ?? new EncryptedLogGroup(this, 'LogGroup', { settings: props.logs });
     this.role = new FunctionRole(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Execution role of ${props.description}`,
     });
-  /** The adapters it is built with: what its grants must cover (the stack grants the doorbell by them). */
-  readonly adapters: readonly Adapter[];
     // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this log group only. The log
     // group exists before the function, so logs:CreateLogGroup is not needed. (In a shared group, the
     // streams are not narrowed to the function's: their names hold the function's generated name, which
     // the role cannot reference without a cycle. The audit trail is in the database, not in these logs.)
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-    this.adapters = props.adapters;
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
         resources: [this.logGroup.logGroupArn],
       }),
@@ -166,6 +177,13 @@ export class AppFunction extends Construct implements iam.IGrantable {
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       deadLetterQueue: props.deadLetterQueue,
       retryAttempts: props.retryAttempts,
+      ...(props.directDatabaseAccess
+        ? {
+            vpc: props.directDatabaseAccess.vpc,
+            vpcSubnets: props.directDatabaseAccess.vpcSubnets,
+            securityGroups: [...props.directDatabaseAccess.securityGroups],
+          }
+        : {}),
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -186,11 +204,14 @@ export class AppFunction extends Construct implements iam.IGrantable {
         forceDockerBundling: false,
         // Nothing external, not even the AWS SDK: the versions tested are the versions run, and a minified
         // bundle starts faster than the runtime's copy of the SDK loads.
-        externalModules: [],
+        // (node-postgres names its optional native binding in a require that nothing here reaches.)
+        externalModules: props.directDatabaseAccess ? ['pg-native'] : [],
         // Relative to the project root, where esbuild runs.
         esbuildArgs: {
           '--alias': [
-            ...LOCAL_ONLY_MODULES.map((name) => `${name}=${LOCAL_ONLY_STUB}`),
+            ...LOCAL_ONLY_MODULES.filter((name) => !(props.directDatabaseAccess && name === 'pg')).map(
+              (name) => `${name}=${LOCAL_ONLY_STUB}`,
+            ),
             ...Object.entries({ ...REQUIRED_BUILTINS, ...LAMBDA_SDK_REPLACEMENTS }).map(
               ([name, shim]) => `${name}=${shim}`,
             ),

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CfnResource, CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { CfnResource, CustomResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { APPLICATION_USER, PASSWORD_EXCLUDED_CHARACTERS } from '../../shared/database/database-users.ts';
 import { projectPath } from '../project-paths.ts';
 import { AppFunction } from './app-function.ts';
 import { deploymentProvider } from './deployment-step.ts';
@@ -60,7 +61,7 @@ export interface DatabaseProps {
   readonly logs: LogSettings;
   /** Encrypts the cluster storage (and its snapshots). @default a new CMK with yearly rotation */
   readonly storageEncryptionKey?: kms.IKey;
-  /** Encrypts the credentials secret. @default a new CMK with yearly rotation */
+  /** Encrypts the credentials secrets (master and application). @default a new CMK with yearly rotation */
   readonly secretEncryptionKey?: kms.IKey;
   /** @default 'contracts' */
   readonly databaseName?: string;
@@ -82,9 +83,14 @@ export interface DatabaseProps {
  * The contracts database: Aurora PostgreSQL Serverless v2, reached by the functions only through the RDS
  * Data API (HTTPS + IAM), so no function needs to sit in the VPC or hold a connection pool.
  *
- * Storage and the credentials secret are encrypted with customer-managed keys; the secret rotates through
- * Secrets Manager's hosted single-user rotation (the rotation function runs in the isolated subnets and
- * reaches Secrets Manager through the VPC endpoint). Deletion protection, automated backups, IAM database
+ * Two users sign in, each with its secret: the master user only migrates (and creates the first admin); the
+ * functions sign in as an application user whose privileges are those of migration 0013 (the audit trail
+ * append-only). Both secrets are encrypted with a customer-managed key and rotate every 30 days through our
+ * own rotation function (functions/deploy/rotate-database-secret.ts, Node.js like every other function: the
+ * hosted Python templates run on whatever runtime CloudFormation picks), in the isolated subnets, reaching
+ * the cluster over TLS and Secrets Manager through its VPC endpoint. The master rotates in place; the
+ * application's secret alternates between two users, so calls in flight on the previous one never fail.
+ * Storage is encrypted with a customer-managed key; deletion protection, automated backups, IAM database
  * authentication and PostgreSQL log export are on.
  *
  * The schema is migrated on every deployment that changes it: a custom resource runs
@@ -94,13 +100,17 @@ export interface DatabaseProps {
 export class Database extends Construct {
   readonly cluster: rds.DatabaseCluster;
   readonly databaseName: string;
-  /** The credentials the Data API runs statements as (the secret, attached to the cluster). */
+  /** The credentials the functions' Data API calls sign in with: the application user's (attached to the cluster). */
   readonly secret: secretsmanager.ISecret;
+  /** The master user's credentials: the deployment steps' (migrations, first admin), nobody else's. */
+  readonly masterSecret: secretsmanager.ISecret;
   /**
-   * The secret's rotation. Created (and so first rotated) only after the deployment's statements ran: add a
-   * dependency for every other deployment step that uses the secret.
+   * The secrets' rotations (master, application). Created (and so first run) only after the migrations:
+   * add a dependency on them for every other deployment step that uses the master secret.
    */
-  readonly rotationSchedule: secretsmanager.RotationSchedule;
+  readonly rotationSchedules: readonly secretsmanager.CfnRotationSchedule[];
+  /** The function that rotates both secrets. */
+  readonly rotationFunction: AppFunction;
   readonly storageEncryptionKey: kms.IKey;
   readonly secretEncryptionKey: kms.IKey;
   /** The schema migration custom resource; depend on it to run after the schema is current. */
@@ -149,6 +159,7 @@ export class Database extends Construct {
       defaultDatabaseName: this.databaseName,
       credentials: rds.Credentials.fromGeneratedSecret('contracts_admin', {
         encryptionKey: this.secretEncryptionKey,
+        excludeCharacters: PASSWORD_EXCLUDED_CHARACTERS,
       }),
       storageEncryptionKey: this.storageEncryptionKey,
       enableDataApi: true,
@@ -162,19 +173,20 @@ export class Database extends Construct {
     });
     this.cluster.node.addDependency(postgresLog);
     if (!this.cluster.secret) throw new Error('the cluster was created without a credentials secret');
-    this.secret = this.cluster.secret;
+    this.masterSecret = this.cluster.secret;
+    // The application's user, created by the migration step from this secret (it names its master in
+    // `masterarn`, which tells the rotation function to alternate users) and attached for host and port.
+    this.secret = new rds.DatabaseSecret(this, 'ApplicationSecret', {
+      username: APPLICATION_USER,
+      dbname: this.databaseName,
+      masterSecret: this.masterSecret,
+      encryptionKey: this.secretEncryptionKey,
+      excludeCharacters: PASSWORD_EXCLUDED_CHARACTERS,
+    }).attach(this.cluster);
 
-    const rotation = secretsmanager.HostedRotation.postgreSqlSingleUser({
-      vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
-    });
-    this.rotationSchedule = this.secret.addRotationSchedule('Rotation', {
-      hostedRotation: rotation,
-      automaticallyAfter: props.credentialRotation ?? Duration.days(30),
-    });
-    this.cluster.connections.allowDefaultPortFrom(rotation, 'Secret rotation function');
-    props.secretsManagerEndpoint.connections.allowDefaultPortFrom(rotation, 'Secret rotation function');
-
+    const rotation = this.createRotation(props);
+    this.rotationFunction = rotation.fn;
+    this.rotationSchedules = rotation.schedules;
     this.migrationFunction = new AppFunction(this, 'Migrate', {
       entry: 'functions/deploy/migrate.ts',
       description: 'Applies the SQL schema migrations through the Data API on deployment',
@@ -192,13 +204,89 @@ export class Database extends Construct {
         ],
       },
     });
-    this.grantDataApiAccess(this.migrationFunction);
+    this.grantMasterDataApiAccess(this.migrationFunction);
+    // It creates the application's first user from that secret.
+    this.grantSecretRead(this.migrationFunction, this.secret);
     this.migrations = this.createMigrations(this.migrationFunction, props.logs);
-    // The schedule's creation rotates at once: after the migrations, never while they run on the secret's
-    // password (single-user rotation changes it before the secret's AWSCURRENT follows).
-    (this.rotationSchedule.node.defaultChild as CfnResource).addDependency(
-      this.migrations.node.defaultChild as CfnResource,
+    // A schedule's creation rotates at once: after the migrations, never while they run on the master's
+    // password (single-user rotation changes it before the secret's AWSCURRENT follows), and never before
+    // the application's user exists.
+    for (const schedule of this.rotationSchedules)
+      schedule.addDependency(this.migrations.node.defaultChild as CfnResource);
+  }
+
+  /** The rotation function, in the isolated subnets, and the schedules of both secrets. */
+  private createRotation(props: DatabaseProps): {
+    fn: AppFunction;
+    schedules: secretsmanager.CfnRotationSchedule[];
+  } {
+    const securityGroup = new ec2.SecurityGroup(this, 'RotationSecurityGroup', {
+      vpc: props.vpc,
+      description:
+        'The database secrets rotation function: to the cluster and the Secrets Manager endpoint only',
+      allowAllOutbound: false,
+    });
+    const fn = new AppFunction(this, 'RotateSecrets', {
+      entry: 'functions/deploy/rotate-database-secret.ts',
+      description: 'Rotates the database secrets (master in place, application between two users)',
+      adapters: [],
+      logs: props.logs,
+      timeout: Duration.minutes(1),
+      environment: {
+        DATABASE_NAME: this.databaseName,
+        // The RDS certificate authorities Lambda's Node.js runtime ships, added to Node's default store.
+        NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+      },
+      directDatabaseAccess: { vpc: props.vpc, vpcSubnets: props.vpcSubnets, securityGroups: [securityGroup] },
+    });
+    this.cluster.connections.allowDefaultPortFrom(fn.function, 'Secret rotation function');
+    props.secretsManagerEndpoint.connections.allowDefaultPortFrom(fn.function, 'Secret rotation function');
+    // Secrets Manager invokes it, for this account's secrets only.
+    fn.function.addPermission('InvokedBySecretsManager', {
+      principal: new iam.ServicePrincipal('secretsmanager.amazonaws.com'),
+      sourceAccount: Stack.of(this).account,
+    });
+    const secrets = [this.masterSecret, this.secret];
+    iam.Grant.addToPrincipal({
+      grantee: fn.function,
+      actions: [
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:PutSecretValue',
+        'secretsmanager:UpdateSecretVersionStage',
+      ],
+      resourceArns: secrets.map((secret) => secret.secretArn),
+    });
+    // GetRandomPassword acts on no resource (Service Authorization Reference: resource "*").
+    iam.Grant.addToPrincipal({
+      grantee: fn.function,
+      actions: ['secretsmanager:GetRandomPassword'],
+      resourceArns: ['*'],
+    });
+    Validations.of(fn.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'secretsmanager:GetRandomPassword acts on no resource (Service Authorization Reference: resource "*"); every other action names the two secrets and their key.',
+    });
+    iam.Grant.addToPrincipal({
+      grantee: fn.function,
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      resourceArns: [this.secretEncryptionKey.keyArn],
+      conditions: {
+        StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+      },
+    });
+    const every = (props.credentialRotation ?? Duration.days(30)).toDays();
+    const schedules = secrets.map(
+      (secret, i) =>
+        new secretsmanager.CfnRotationSchedule(this, i === 0 ? 'MasterRotation' : 'ApplicationRotation', {
+          secretId: secret.secretArn,
+          rotationLambdaArn: fn.function.functionArn,
+          rotationRules: { scheduleExpression: `rate(${every} days)` },
+        }),
     );
+    for (const schedule of schedules) schedule.node.addDependency(fn.role);
+    return { fn, schedules };
   }
 
   /**
@@ -207,6 +295,7 @@ export class Database extends Construct {
    * access is given by {@link grantDataApiAccess}.
    */
   get environment(): Readonly<Record<string, string>> {
+    // The application's secret: the functions never sign in as the master user.
     return {
       DATABASE_DRIVER: 'data-api',
       DATA_API_RESOURCE_ARN: this.cluster.clusterArn,
@@ -215,11 +304,14 @@ export class Database extends Construct {
     };
   }
 
-  /** How a deployment step's custom resource names the database it runs statements on (as properties). */
+  /**
+   * How a deployment step's custom resource names the database it runs statements on (as properties): as
+   * the master user (grant it {@link grantMasterDataApiAccess}).
+   */
   get dataApiProperties(): { ResourceArn: string; SecretArn: string; Database: string } {
     return {
       ResourceArn: this.cluster.clusterArn,
-      SecretArn: this.secret.secretArn,
+      SecretArn: this.masterSecret.secretArn,
       Database: this.databaseName,
     };
   }
@@ -230,6 +322,15 @@ export class Database extends Construct {
    * Nothing else: no `rds-db:connect`, no other secret.
    */
   grantDataApiAccess(grantee: iam.IGrantable): iam.Grant {
+    return this.grantDataApiAccessAs(grantee, this.secret);
+  }
+
+  /** {@link grantDataApiAccess} signed in as the master user: for the deployment steps only. */
+  grantMasterDataApiAccess(grantee: iam.IGrantable): iam.Grant {
+    return this.grantDataApiAccessAs(grantee, this.masterSecret);
+  }
+
+  private grantDataApiAccessAs(grantee: iam.IGrantable, secret: secretsmanager.ISecret): iam.Grant {
     // What `cluster.grantDataApiAccess` grants, all in the grantee's own policy: CDK's version puts the
     // decryption into the secret key's policy, naming the grantee's role there, which makes a cycle once
     // the role holds its grants inline (role → cluster → secret → key → role).
@@ -238,10 +339,16 @@ export class Database extends Construct {
       actions: [...DATA_API_ACTIONS],
       resourceArns: [this.cluster.clusterArn],
     });
+    this.grantSecretRead(grantee, secret);
+    return statements;
+  }
+
+  /** Reading `secret` (one of this database's), decrypted through Secrets Manager only. */
+  private grantSecretRead(grantee: iam.IGrantable, secret: secretsmanager.ISecret): void {
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-      resourceArns: [this.secret.secretArn],
+      resourceArns: [secret.secretArn],
     });
     iam.Grant.addToPrincipal({
       grantee,
@@ -251,7 +358,6 @@ export class Database extends Construct {
         StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
       },
     });
-    return statements;
   }
 
   private createMigrations(fn: AppFunction, logs: LogSettings): CustomResource {
@@ -261,14 +367,13 @@ export class Database extends Construct {
       resourceType: 'Custom::SchemaMigrations',
       properties: {
         ...this.dataApiProperties,
+        ApplicationSecretArn: this.secret.secretArn,
         MigrationsHash: migrationsHash(),
       },
     });
-    // The writer instance must be up before the Data API can run anything: every resource of the cluster,
-    // but for the secret's rotation schedule, which waits for the migrations instead (see the constructor).
-    const schedule = this.rotationSchedule.node.defaultChild;
+    // The writer instance must be up before the Data API can run anything: every resource of the cluster.
     for (const part of this.cluster.node.findAll()) {
-      if (part instanceof CfnResource && part !== schedule) migrations.node.addDependency(part);
+      if (part instanceof CfnResource) migrations.node.addDependency(part);
     }
     return migrations;
   }

@@ -41,7 +41,7 @@ export class FirstAdmin extends Construct {
       // A cold, auto-paused cluster takes ~15 s to resume.
       timeout: Duration.minutes(2),
     });
-    props.database.grantDataApiAccess(this.function.role);
+    props.database.grantMasterDataApiAccess(this.function.role);
     this.function.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['cognito-idp:AdminCreateUser', 'cognito-idp:AdminGetUser'],

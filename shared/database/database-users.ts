@@ -36,6 +36,12 @@ const VERIFIER = /^SCRAM-SHA-256\$\d{4,7}:[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={
 /** PostgreSQL's own default (`scram_iterations`). */
 const SCRAM_ITERATIONS = 4096;
 
+/**
+ * Characters a generated password leaves out: those that break connection strings, shell quoting or
+ * PostgreSQL literals when someone pastes a password by hand (the code itself passes any safely).
+ */
+export const PASSWORD_EXCLUDED_CHARACTERS = ` %+~\`#$&*()|[]{}:;<>?!'/@"\\`;
+
 /** A login user's name and password, as a Secrets Manager database secret holds them. */
 export interface LoginCredentials {
   readonly username: string;

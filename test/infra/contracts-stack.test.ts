@@ -86,6 +86,7 @@ let resources: Record<string, CfnResource>;
 let cfn: StackTemplate;
 const logicalId = (construct: IConstruct) => cfn.logicalId(construct);
 const ofType = (type: string) => cfn.ofType(type);
+type Environment = { Variables: Record<string, unknown> };
 const roleStatements = (roleId: string) => cfn.roleStatements(roleId);
 
 let assemblyDir: string;
@@ -209,27 +210,98 @@ describe('database', () => {
     });
   });
 
-  it('keeps its credentials in a CMK-encrypted secret with hosted single-user rotation', () => {
-    const [[, secret]] = ofType('AWS::SecretsManager::Secret') as [[string, CfnResource]];
-    expect(resources[target(secret.Properties.KmsKeyId)!]?.Type).toBe('AWS::KMS::Key');
-    template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
-      SecretId: { Ref: logicalId(stack.database.secret) },
-      HostedRotationLambda: Match.objectLike({ RotationType: 'PostgreSQLSingleUser' }),
-    });
-    // Its creation rotates at once: only after the migrations ran on the secret's password.
-    const [[, schedule]] = ofType('AWS::SecretsManager::RotationSchedule') as [[string, CfnResource]];
-    expect((schedule as CfnResource & { DependsOn?: string[] }).DependsOn).toEqual(
-      expect.arrayContaining([logicalId(stack.database.migrations)]),
+  it('keeps the master and the application credentials in CMK-encrypted secrets, each rotated by our Node.js function', () => {
+    const secrets = ofType('AWS::SecretsManager::Secret');
+    expect(secrets).toHaveLength(2);
+    for (const [, secret] of secrets) {
+      expect(resources[target(secret.Properties.KmsKeyId)!]?.Type).toBe('AWS::KMS::Key');
+    }
+    const rotation = logicalId(stack.database.rotationFunction.function);
+    const schedules = ofType('AWS::SecretsManager::RotationSchedule');
+    expect(
+      schedules
+        .map(([, s]) => s.Properties.SecretId)
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ).toEqual(
+      [stack.database.secret, stack.database.masterSecret]
+        .map((secret) => ({ Ref: logicalId(secret) }))
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
     );
+    for (const [, schedule] of schedules) {
+      // No hosted Python template: the function of every other function's runtime.
+      expect(schedule.Properties.HostedRotationLambda).toBeUndefined();
+      expect(schedule.Properties.RotationLambdaARN).toEqual({ 'Fn::GetAtt': [rotation, 'Arn'] });
+      // Its creation rotates at once: only after the migrations ran on the master's password and created
+      // the application's user.
+      expect((schedule as CfnResource & { DependsOn?: string[] }).DependsOn).toEqual(
+        expect.arrayContaining([logicalId(stack.database.migrations)]),
+      );
+    }
+    expect(resources[rotation]?.Properties.Runtime).toMatch(/^nodejs\d+\.x$/);
+    expect(resources[rotation]?.Properties.VpcConfig).toBeDefined();
+    expect((resources[rotation]!.Properties.Environment as Environment).Variables.NODE_EXTRA_CA_CERTS).toBe(
+      '/var/runtime/ca-cert.pem',
+    );
+    // The application's secret names its master, which makes the rotation alternate two users.
+    const application = secrets.filter(([, secret]) =>
+      JSON.stringify(secret.Properties.GenerateSecretString).includes('contracts_app'),
+    );
+    expect(application).toHaveLength(1);
+    expect(JSON.stringify(application[0]![1].Properties.GenerateSecretString)).toContain('masterarn');
   });
 
-  it('is migrated by a custom resource that re-runs when the migrations change', () => {
+  it('rotates with nothing but the two secrets, their key through Secrets Manager, and a password generator', () => {
+    const statements = roleStatements(logicalId(stack.database.rotationFunction.role));
+    const secretActions = statements.filter((s) =>
+      s.actions.some((a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetRandomPassword'),
+    );
+    expect(
+      secretActions
+        .flatMap((s) => [JSON.parse(s.resource)].flat())
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ).toEqual(
+      [stack.database.secret, stack.database.masterSecret]
+        .map((secret) => ({ Ref: logicalId(secret) }))
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    );
+    const kms = statements.filter((s) => s.actions.some((a) => a.startsWith('kms:')));
+    expect(kms).toHaveLength(1);
+    expect(JSON.stringify(kms[0]!.condition)).toContain('"kms:ViaService":"secretsmanager.');
+    const actions = new Set(statements.flatMap((s) => s.actions));
+    expect([...actions].filter((a) => !/^(logs|xray|secretsmanager|kms|ec2):/.test(a))).toEqual([]);
+    expect([...actions].filter((a) => a.startsWith('rds-data:'))).toEqual([]);
+  });
+
+  it('is migrated by a custom resource that re-runs when the migrations change, as the master user', () => {
     template.hasResourceProperties('Custom::SchemaMigrations', {
       ResourceArn: Match.anyValue(),
-      SecretArn: { Ref: logicalId(stack.database.secret) },
+      SecretArn: { Ref: logicalId(stack.database.masterSecret) },
+      ApplicationSecretArn: { Ref: logicalId(stack.database.secret) },
       Database: 'contracts',
       MigrationsHash: migrationsHash(),
     });
+  });
+
+  it('gives the functions the application secret, never the master', () => {
+    const master = JSON.stringify({ Ref: logicalId(stack.database.masterSecret) });
+    const functions = ofType('AWS::Lambda::Function');
+    const withDatabase = functions.filter(
+      ([, f]) => (f.Properties.Environment as Environment | undefined)?.Variables.DATA_API_SECRET_ARN,
+    );
+    expect(withDatabase.length).toBeGreaterThan(30);
+    for (const [, f] of withDatabase) {
+      expect((f.Properties.Environment as Environment).Variables.DATA_API_SECRET_ARN).toEqual({
+        Ref: logicalId(stack.database.secret),
+      });
+    }
+    const readers = ofType('AWS::IAM::Role').filter(([, role]) => JSON.stringify(role).includes(master));
+    // The deployment steps (migrations, first admin) and the rotation: no function that serves a request.
+    const allowed = [
+      stack.database.migrationFunction.role,
+      stack.database.rotationFunction.role,
+      ...(stack.firstAdmin ? [stack.firstAdmin.function.role] : []),
+    ].map((r) => logicalId(r));
+    expect(readers.map(([id]) => id).filter((id) => !allowed.includes(id))).toEqual([]);
   });
 });
 
@@ -626,11 +698,16 @@ describe('audit checkpoints', () => {
       ...GRANT_ACTIONS.sign,
       ...GRANT_ACTIONS.publicKeys,
       'sqs:SendMessage',
+      // It reads the doorbell before it looks at the database (doorbell.test.ts).
+      'dynamodb:GetItem',
     ]);
     expect(statements.flatMap((s) => s.actions).filter((a) => !permitted.has(a))).toEqual([]);
     const signingKey = logicalId(stack.signingKey.key);
     const secretKey = logicalId(stack.database.secretEncryptionKey);
+    const doorbellKey = JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.doorbell.key), 'Arn'] });
     for (const statement of statements) {
+      // The doorbell's key, through DynamoDB only (doorbell.test.ts).
+      if (statement.resource === doorbellKey) continue;
       if (statement.actions.some((a) => a.startsWith('kms:'))) {
         // The signing key, or the database secret's key to read the secret through Secrets Manager.
         const onSecretKey = statement.resource === JSON.stringify({ 'Fn::GetAtt': [secretKey, 'Arn'] });
@@ -698,16 +775,11 @@ describe('cdk-nag', () => {
     );
     expect(findings).toEqual([]);
   });
-      // It reads the doorbell before it looks at the database (doorbell.test.ts).
-      'dynamodb:GetItem',
 
   it('CDK itself reports no errors', () => {
     expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
   });
-    const doorbellKey = JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.doorbell.key), 'Arn'] });
 });
-      // The doorbell's key, through DynamoDB only (doorbell.test.ts).
-      if (statement.resource === doorbellKey) continue;
 
 describe('bundles', () => {
   /** The module specifiers a function's bundle imports, statically or with a literal `import()`. */

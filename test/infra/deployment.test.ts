@@ -105,10 +105,16 @@ describe('a deployable template', () => {
       Database: 'contracts',
     });
     expect(staging[id!]?.DependsOn).toContain(cfn.logicalId(stagingStack.database.migrations));
-    // The secret's first rotation waits for the first admin too (it runs statements with the secret).
-    const schedule = cfn.logicalId(stagingStack.database.rotationSchedule);
-    expect(staging[schedule]?.DependsOn).toContain(id);
+    // The secrets' first rotations wait for the first admin too (it signs in as the master user).
+    for (const schedule of stagingStack.database.rotationSchedules) {
+      expect(staging[cfn.logicalId(schedule)]?.DependsOn).toContain(id);
+    }
     const statements = cfn.roleStatements(cfn.logicalId(firstAdmin.function.role));
+    // As the master, never with the application's secret.
+    const secretReads = statements.filter((s) => s.actions.includes('secretsmanager:GetSecretValue'));
+    expect(secretReads.map((s) => JSON.parse(s.resource))).toEqual([
+      stagingStack.resolve(stagingStack.database.masterSecret.secretArn),
+    ]);
     const cognito = statements.filter((s) => s.actions.some((a) => a.startsWith('cognito-idp:')));
     expect(cognito).toHaveLength(1);
     expect([...cognito[0]!.actions].sort()).toEqual([
