@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataApiRetryOptions } from '../../shared/database/data-api-retry.ts';
 import type { Database } from '../../shared/database/database.ts';
+import { APPLICATION_USER, setApplicationUser } from '../../shared/database/database-users.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { ringingDatabase } from '../../shared/events/doorbell.ts';
 import { checkpointAuditWhenRung, expireContractsWhenDue } from '../../shared/events/doorbell-jobs.ts';
@@ -23,6 +24,7 @@ import { type DevServer, startDevServer } from './services/apigateway/dev-server
 import { LocalIssuer } from './services/cognito/local-auth.ts';
 import { authorizedBus } from './services/iam/authorized-ports.ts';
 import { outsideAnyFunction } from './services/iam/local-caller.ts';
+import { LOCAL_AWS_RESOURCES } from './services/iam/stack-policies.ts';
 import type { DataApiErrorName } from './services/rds-data/data-api-emulator.ts';
 import { LOCAL_REGION } from './services/stepfunctions/provisioning-definition.ts';
 
@@ -82,7 +84,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 async function start(options: LocalStackOptions, closers: (() => Promise<void>)[]): Promise<LocalStack> {
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   const { db, dataApi } = await openLocalDatabase(options, closers);
-  await migrate(db, await loadMigrations());
   const signer = await LocalSigner.create(
     options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {},
   );
@@ -184,6 +185,12 @@ async function publishPending(db: Database, bus: EventBus): Promise<void> {
   await drainOutbox(db, bus, { remainingMs: () => 0, reserveMs: 0 });
 }
 
+/**
+ * The database the functions use, migrated. Through the Data API it is as deployed: the migration step signs
+ * in as the master user, migrates and creates the application's user; the functions sign in with the
+ * application's secret, so every statement runs with the application role's privileges only (a grant a
+ * migration forgot fails the end-to-end suites here).
+ */
 async function openLocalDatabase(
   options: LocalStackOptions,
   closers: (() => Promise<void>)[],
@@ -193,6 +200,7 @@ async function openLocalDatabase(
     const { PostgresDatabase } = await import('../../shared/database/postgres-database.ts');
     const db = new PostgresDatabase(options.databaseUrl);
     closers.push(() => db.close());
+    await migrate(db, await loadMigrations());
     return { db };
   }
   if (options.viaDataApi) {
@@ -208,13 +216,22 @@ async function openLocalDatabase(
       closers.push(() => pg.close());
       backend = pgliteBackend(pg);
     }
-    const local = await openLocalDataApi(
-      backend,
-      options.dataApiRetry ? { retry: options.dataApiRetry } : {},
-    );
+    const applicationSecret = LOCAL_AWS_RESOURCES.secretArn;
+    const local = await openLocalDataApi(backend, {
+      ...(options.dataApiRetry ? { retry: options.dataApiRetry } : {}),
+      secretUsers: { [applicationSecret]: APPLICATION_USER },
+    });
     closers.push(() => local.close());
+    await migrate(local.db, await loadMigrations());
+    // Its password does not matter locally (the emulator takes the user from the secret's name); in AWS it
+    // is the secret's, and the rotation's from then on.
+    await setApplicationUser(
+      local.db,
+      { username: APPLICATION_USER, password: randomBytes(24).toString('base64url') },
+      { keepExistingPassword: true },
+    );
     return {
-      db: local.db,
+      db: local.withSecret(applicationSecret),
       dataApi: {
         injectFaults: (name, count) => local.emulator.injectFaults(name as DataApiErrorName, count),
         clearFaults: () => local.emulator.clearFaults(),
@@ -224,6 +241,7 @@ async function openLocalDatabase(
   const { PgliteDatabase } = await import('../../shared/database/pglite-database.ts');
   const db = await PgliteDatabase.open(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);
   closers.push(() => db.close());
+  await migrate(db, await loadMigrations());
   return { db };
 }
 

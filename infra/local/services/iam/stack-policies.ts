@@ -22,12 +22,13 @@ export const LOCAL_REGION = 'eu-central-1';
 
 /**
  * What the local stack calls the stack's other resources that its stand-ins serve: the Aurora cluster the
- * Data API runs statements on, its credentials secret and the key that encrypts it, the platform signing
- * key, and the domain event bus. Fixed names: nothing else names them locally.
+ * Data API runs statements on, the application's credentials secret and the key that encrypts it, the
+ * platform signing key, and the domain event bus. Fixed names: nothing else names them locally.
  */
 export const LOCAL_AWS_RESOURCES = {
   clusterArn: `arn:aws:rds:${LOCAL_REGION}:${LOCAL_ACCOUNT}:cluster:enclave-contracts`,
-  secretArn: `arn:aws:secretsmanager:${LOCAL_REGION}:${LOCAL_ACCOUNT}:secret:enclave-contracts-credentials-Local0`,
+  /** The application's secret (the functions'; the master's is the deployment steps' only). */
+  secretArn: `arn:aws:secretsmanager:${LOCAL_REGION}:${LOCAL_ACCOUNT}:secret:enclave-contracts-application-Local0`,
   secretKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000a`,
   signingKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000b`,
   busArn: `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT}:event-bus/enclave-contracts`,
