@@ -28,7 +28,10 @@ const USERNAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * The characters a password may hold: printable ASCII. SCRAM prepares passwords with SASLprep (RFC 4013),
  * which leaves these unchanged, so the verifier computed here is the one PostgreSQL would compute.
  */
-const PASSWORD = /^[\x21-\x7e]{16,4096}$/;
+const PRINTABLE = /^[\x21-\x7e]{1,4096}$/;
+
+/** The shortest password a database user of this platform gets (Secrets Manager generates 32 characters). */
+const MIN_PASSWORD_LENGTH = 16;
 
 /** What PostgreSQL stores for a SCRAM-SHA-256 password: `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`. */
 const VERIFIER = /^SCRAM-SHA-256\$\d{4,7}:[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$/;
@@ -67,9 +70,8 @@ export function scramSha256Verifier(
   password: string,
   options: { salt?: Buffer; iterations?: number } = {},
 ): string {
-  if (!PASSWORD.test(password)) {
-    throw new Error('a database password must be 16 to 4096 printable ASCII characters');
-  }
+  if (!PRINTABLE.test(password))
+    throw new Error('a SCRAM password here is 1 to 4096 printable ASCII characters');
   const salt = options.salt ?? randomBytes(16);
   const iterations = options.iterations ?? SCRAM_ITERATIONS;
   const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
@@ -79,6 +81,14 @@ export function scramSha256Verifier(
   const verifier = `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
   if (!VERIFIER.test(verifier)) throw new Error('computed an ill-formed SCRAM verifier');
   return verifier;
+}
+
+/** Refuses a password too short for a database user of this platform. */
+function checkPassword(password: string): string {
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw new Error(`a database password must have at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  return password;
 }
 
 /**
@@ -112,7 +122,7 @@ export async function setApplicationUser(
   options: { keepExistingPassword?: boolean } = {},
 ): Promise<{ created: boolean }> {
   const username = checkUsername(credentials.username);
-  const verifier = scramSha256Verifier(credentials.password);
+  const verifier = scramSha256Verifier(checkPassword(credentials.password));
   if (await loginUserExists(db, username)) {
     if (!options.keepExistingPassword) {
       await db.query(`ALTER ROLE ${username} WITH LOGIN PASSWORD '${verifier}'`);
@@ -142,5 +152,7 @@ export async function setApplicationUser(
 /** Sets the password of the user signed in on `db` (single-user rotation: the master user). */
 export async function setOwnPassword(db: Queryable, credentials: LoginCredentials): Promise<void> {
   const username = checkUsername(credentials.username);
-  await db.query(`ALTER ROLE ${username} WITH PASSWORD '${scramSha256Verifier(credentials.password)}'`);
+  await db.query(
+    `ALTER ROLE ${username} WITH PASSWORD '${scramSha256Verifier(checkPassword(credentials.password))}'`,
+  );
 }

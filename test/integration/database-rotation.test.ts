@@ -3,6 +3,7 @@ import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  PutSecretValueCommand,
   ResourceNotFoundException,
   RotateSecretCommand,
   SecretsManagerClient,
@@ -254,6 +255,14 @@ describe.skipIf(serverUrl === undefined)('database secret rotation', () => {
     // The application's rotation reads the master's new password.
     await secrets.send(new RotateSecretCommand({ SecretId: appArn }));
     expect(await signsIn(await current(appArn))).toBe(true);
+
+    // The database went back to the previous password (a restored snapshot, say): the rotation signs in
+    // with AWSPREVIOUS, as Secrets Manager's own single-user template does, and sets the new one.
+    await superuser.query(`ALTER ROLE ${masterName} PASSWORD '${scramSha256Verifier(before.password)}'`);
+    expect(await signsIn(after)).toBe(false);
+    await secrets.send(new RotateSecretCommand({ SecretId: masterArn }));
+    expect(await signsIn(await current(masterArn))).toBe(true);
+    expect(await signsIn(before)).toBe(false);
   });
 
   it('leaves the current version in place when the new user fails its test; a retry of the same rotation repairs it', async () => {
@@ -291,6 +300,67 @@ describe.skipIf(serverUrl === undefined)('database secret rotation', () => {
     expect(after.username).toBe(pendingUser);
     expect(after.username).not.toBe(before.username);
     expect(await signsIn(after)).toBe(true);
+  });
+
+  it('refuses a secret whose rotation is not enabled, and a master secret that names another database', async () => {
+    const stray = (
+      await secrets.send(
+        new CreateSecretCommand({
+          Name: `stray-${suffix}`,
+          SecretString: JSON.stringify({
+            ...base,
+            username: appName,
+            password: password(),
+            masterarn: masterArn,
+          }),
+        }),
+      )
+    ).ARN!;
+    const token = randomUUID();
+    await secrets.send(
+      new PutSecretValueCommand({
+        SecretId: stray,
+        ClientRequestToken: token,
+        SecretString: JSON.stringify({
+          ...base,
+          username: `${appName}_clone`,
+          password: password(),
+          masterarn: masterArn,
+        }),
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
+    await expect(rotate({ SecretId: stray, ClientRequestToken: token, Step: 'setSecret' })).rejects.toThrow(
+      /rotation is not enabled/,
+    );
+
+    // A secret whose master lives elsewhere: setSecret must not change users on the master's database.
+    const elsewhere = (
+      await secrets.send(
+        new CreateSecretCommand({
+          Name: `elsewhere-${suffix}`,
+          SecretString: JSON.stringify({ ...(await current(masterArn)), host: 'other-cluster.example' }),
+        }),
+      )
+    ).ARN!;
+    const misnamed = (
+      await secrets.send(
+        new CreateSecretCommand({
+          Name: `misnamed-${suffix}`,
+          SecretString: JSON.stringify({
+            ...base,
+            username: `mis_${suffix}`,
+            password: password(),
+            masterarn: elsewhere,
+          }),
+        }),
+      )
+    ).ARN!;
+    await expect(secrets.send(new RotateSecretCommand({ SecretId: misnamed }))).rejects.toThrow(
+      /setSecret failed: the master secret .* names another database/,
+    );
+    const { rows } = await superuser.query(`SELECT 1 FROM pg_roles WHERE rolname = 'mis_${suffix}_clone'`);
+    expect(rows).toEqual([]);
   });
 
   it('refuses a version that is not pending, and does nothing for one that is already current', async () => {
