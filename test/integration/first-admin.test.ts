@@ -25,6 +25,7 @@ import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { insertIdentity, newIdentity } from '../../shared/identities/identity-service.ts';
 import { unavailable } from '../../shared/runtime/adapters.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { useDeploymentStepEnvironment } from '../support/deployment-step-environment.ts';
 
 const cognito = mockClient(CognitoIdentityProviderClient);
 let pg: PGlite;
@@ -46,11 +47,7 @@ beforeAll(async () => {
   await migrate(db, await loadMigrations());
   await db.close();
   // The handler's Data API client reads its endpoint as the deployed one does: from the environment.
-  process.env.AWS_ENDPOINT_URL_RDS_DATA = emulator.endpoint;
-  process.env.AWS_REGION = 'eu-central-1';
-  process.env.AWS_ACCESS_KEY_ID = 'test';
-  process.env.AWS_SECRET_ACCESS_KEY = 'test';
-  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+  useDeploymentStepEnvironment({ rdsData: emulator.endpoint });
   ({ handler } = await import('../../functions/deploy/first-admin.ts'));
 }, 60_000);
 

@@ -19,6 +19,7 @@ import {
 } from '../../infra/local/services/secretsmanager/secrets-manager-simulator.ts';
 import { DataApiDatabase } from '../../shared/database/data-api-database.ts';
 import { APPLICATION_ROLE, APPLICATION_USER } from '../../shared/database/database-users.ts';
+import { useDeploymentStepEnvironment } from '../support/deployment-step-environment.ts';
 
 const APPLICATION_SECRET = 'arn:aws:secretsmanager:eu-central-1:000000000000:secret:app-AbCdEf';
 
@@ -53,12 +54,7 @@ beforeAll(async () => {
     backend: pgliteBackend(pg),
     secretUsers: { [APPLICATION_SECRET]: APPLICATION_USER },
   });
-  process.env.AWS_ENDPOINT_URL_RDS_DATA = emulator.endpoint;
-  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = secrets.endpoint;
-  process.env.AWS_REGION = 'eu-central-1';
-  process.env.AWS_ACCESS_KEY_ID = 'test';
-  process.env.AWS_SECRET_ACCESS_KEY = 'test';
-  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+  useDeploymentStepEnvironment({ rdsData: emulator.endpoint, secretsManager: secrets.endpoint });
   ({ handler } = await import('../../functions/deploy/migrate.ts'));
 }, 60_000);
 
