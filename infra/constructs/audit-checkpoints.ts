@@ -44,7 +44,7 @@ export class AuditCheckpoints extends Construct {
     this.job = new ScheduledJob(this, 'Job', {
       entry: 'functions/events/checkpoint-audit.ts',
       description: 'Signs a checkpoint over the heads of the audit chains',
-      adapters: adaptersOf(['database', 'sign', 'publicKeys']),
+      adapters: adaptersOf(['database', 'sign', 'publicKeys', 'watchDoorbell']),
       every: props.every ?? Duration.minutes(5),
       retryAttempts: 2,
       environment: props.environment,

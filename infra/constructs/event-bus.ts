@@ -109,7 +109,7 @@ export class EventBus extends Construct {
       entry: 'functions/events/publish-outbox.ts',
       description: 'Publishes the transactional outbox to the domain event bus',
       // Its EventBridge client is its own (functions/events/publish-outbox.ts): no adapter holds one.
-      adapters: adaptersOf(['database']),
+      adapters: adaptersOf(['database', 'watchDoorbell']),
       every: publishEvery,
       // Each run outlasts the period, so the next starts while it still looks: the outbox is never unwatched.
       timeout: Duration.seconds(publishEvery.toSeconds() + OUTBOX_PUBLISHER_SCHEDULE.overlapMs / 1000),
@@ -125,7 +125,7 @@ export class EventBus extends Construct {
     this.contractExpirer = new ScheduledJob(this, 'ExpireContracts', {
       entry: 'functions/events/expire-contracts.ts',
       description: 'Expires contracts whose term has ended',
-      adapters: adaptersOf(['database']),
+      adapters: adaptersOf(['database', 'watchDoorbell']),
       every: props.expireEvery ?? Duration.hours(1),
       retryAttempts: 2,
       environment: props.environment,

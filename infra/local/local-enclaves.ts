@@ -9,6 +9,7 @@ import {
 import { failEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { listEnclaves } from '../../shared/enclaves/enclave-store.ts';
 import { DynamoDbDoorbell } from '../../shared/events/dynamodb-doorbell.ts';
+import { SignedDoorbellRing } from '../../shared/events/signed-doorbell-ring.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
@@ -80,8 +81,10 @@ export interface LocalEnclaveOptions {
 
 export interface LocalEnclaves {
   readonly workflow: WorkflowPorts;
-  /** The doorbell on dynalite (shared/events/doorbell.ts), as the deployed functions ring and read it. */
+  /** The doorbell on dynalite (shared/events/doorbell.ts), as the deployed scheduled jobs read it. */
   readonly doorbell: DynamoDbDoorbell;
+  /** Its ring as the deployed writers send it: signed by hand, authorised as the calling function's role. */
+  readonly doorbellRing: SignedDoorbellRing;
   /** The synthesized stack's principals the stand-ins authorise calls for; undefined with `iam: false`. */
   readonly iam: StackPrincipals | undefined;
   readonly local: LocalStackHooks;
@@ -101,6 +104,13 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   await dynamo.createNonceTable(WORKFLOW_TABLE);
   await dynamo.createDoorbellTable(DOORBELL_TABLE);
   const doorbell = new DynamoDbDoorbell({ tableName: DOORBELL_TABLE, client: dynamo.client });
+  const doorbellRing = new SignedDoorbellRing({
+    tableName: DOORBELL_TABLE,
+    region: 'eu-central-1',
+    endpoint: dynamo.endpoint,
+    credentials: async () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
+    beforeSend: (operation, input) => dynamo.authorizeRequest(`${operation}Command`, input),
+  });
   const nitro = await NitroSimulator.create();
   const faults = new Map<string, SimulationFault>();
   let attached: { deps: Dependencies; url: string; issuer: LocalIssuer; runner: LocalWorkflow } | undefined;
@@ -299,6 +309,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   return {
     workflow,
     doorbell,
+    doorbellRing,
     iam,
     local,
     ec2,

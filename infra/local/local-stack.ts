@@ -91,7 +91,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   closers.push(() => enclaves.close());
   const deps: Dependencies = {
     // Writes ring the doorbell, which the scheduled jobs below read before they query, as in AWS.
-    db: ringingDatabase(db, enclaves.doorbell),
+    db: ringingDatabase(db, enclaves.doorbellRing),
     doorbell: enclaves.doorbell,
     signer,
     now: options.now ?? (() => new Date()),

@@ -27,6 +27,9 @@ export interface Doorbell {
   recordExpiry(mark: ExpiryMark): Promise<void>;
 }
 
+/** What a writer needs of the doorbell: the ring (request functions ring without reading). */
+export type DoorbellRing = Pick<Doorbell, 'ring'>;
+
 /** When a job last ran for real, and the ring count it had read before it queried the database. */
 export interface JobMark {
   readonly rings: number;
@@ -77,7 +80,7 @@ export function ringsDoorbell(statement: string): boolean {
  * rings by hand. A failed ring never fails the write: it is logged, and the jobs' daily sweep (or the next
  * ring) picks the work up.
  */
-export function ringingDatabase(db: Database, doorbell: Doorbell): Database {
+export function ringingDatabase(db: Database, doorbell: DoorbellRing): Database {
   const ring = async () => {
     try {
       await doorbell.ring();

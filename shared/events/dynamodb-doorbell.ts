@@ -18,6 +18,20 @@ export const DOORBELL_TABLE = {
   itemKey: 'doorbell',
 } as const;
 
+/**
+ * The ring: `UpdateItem ADD rings 1` on the doorbell item, the request the SDK client sends here and the
+ * request functions send signed by hand (shared/events/signed-doorbell-ring.ts), in DynamoDB's JSON shape.
+ */
+export function ringRequest(tableName: string) {
+  return {
+    TableName: tableName,
+    Key: { [DOORBELL_TABLE.partitionKey]: { S: DOORBELL_TABLE.itemKey } },
+    UpdateExpression: 'ADD #rings :one',
+    ExpressionAttributeNames: { '#rings': 'rings' },
+    ExpressionAttributeValues: { ':one': { N: '1' } },
+  };
+}
+
 /** The item's attributes: the counter, and each job's mark (numbers and ISO-8601 strings). */
 const ATTR = {
   rings: 'rings',
@@ -62,15 +76,7 @@ export class DynamoDbDoorbell implements Doorbell {
   }
 
   async ring(): Promise<void> {
-    await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: this.key,
-        UpdateExpression: 'ADD #rings :one',
-        ExpressionAttributeNames: { '#rings': ATTR.rings },
-        ExpressionAttributeValues: { ':one': { N: '1' } },
-      }),
-    );
+    await this.client.send(new UpdateItemCommand(ringRequest(this.tableName)));
   }
 
   async read(): Promise<DoorbellState> {

@@ -7,8 +7,11 @@ import type { Dependencies } from './dependencies.ts';
  * cold start parses and builds only what the function may use (the EC2 client alone is 1 MB minified).
  *
  * - `database`: the Aurora Data API (RDS Data client), `Dependencies.db`.
- * - `doorbell`: the doorbell's DynamoDB item (shared/events/doorbell.ts), which every writer rings and the
- *   scheduled jobs read, `Dependencies.doorbell`; it comes with the `database` grant.
+ * - `doorbell`: the ring of the doorbell's DynamoDB item (shared/events/doorbell.ts), which every writer's
+ *   database rings after its writes; it comes with the `database` grant. Signed by hand, without the
+ *   DynamoDB client (shared/events/signed-doorbell-ring.ts).
+ * - `doorbellWatch`: the doorbell read and marked by the scheduled jobs, `Dependencies.doorbell` (the
+ *   DynamoDB client).
  * - `signer`: the platform's KMS key (sign and read its public key), `Dependencies.signer`.
  * - `workflowTable`: the workflow's DynamoDB table, `workflow.nonces` and `workflow.taskTokens`.
  * - `taskCallbacks`: Step Functions task callbacks, `workflow.callbacks`.
@@ -17,6 +20,7 @@ import type { Dependencies } from './dependencies.ts';
 export const ADAPTERS = [
   'database',
   'doorbell',
+  'doorbellWatch',
   'signer',
   'workflowTable',
   'taskCallbacks',
@@ -31,6 +35,7 @@ export type Adapter = (typeof ADAPTERS)[number];
  */
 const ADAPTERS_OF_GRANT = {
   database: ['database', 'doorbell'],
+  watchDoorbell: ['doorbellWatch'],
   sign: ['signer'],
   publicKeys: ['signer'],
   taskCallback: ['workflowTable', 'taskCallbacks'],
@@ -103,7 +108,7 @@ export function restrictTo(deps: Dependencies, adapters: readonly Adapter[]): De
     ...deps,
     db: holds('database') ? deps.db : unavailable('database'),
     ...(deps.doorbell
-      ? { doorbell: holds('doorbell') ? deps.doorbell : unavailable<Doorbell>('doorbell') }
+      ? { doorbell: holds('doorbellWatch') ? deps.doorbell : unavailable<Doorbell>('doorbellWatch') }
       : {}),
     signer: holds('signer') ? deps.signer : unavailable('signer'),
     ...(workflow

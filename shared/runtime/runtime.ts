@@ -3,8 +3,9 @@ import { DataApiDatabase } from '../database/data-api-database.ts';
 import type { Database } from '../database/database.ts';
 import { PgliteDatabase } from '../database/pglite-database.ts';
 import { PostgresDatabase } from '../database/postgres-database.ts';
-import { type Doorbell, ringingDatabase } from '../events/doorbell.ts';
+import { type Doorbell, type DoorbellRing, ringingDatabase } from '../events/doorbell.ts';
 import { DynamoDbDoorbell } from '../events/dynamodb-doorbell.ts';
+import { SignedDoorbellRing } from '../events/signed-doorbell-ring.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
 import { LocalSigner } from '../signing/local-signer.ts';
 import type { Signer } from '../signing/signer.ts';
@@ -25,6 +26,7 @@ import { mapStacksWhenBundled } from './source-mapped-stacks.ts';
  */
 declare const __BUNDLED_DATABASE__: boolean | undefined;
 declare const __BUNDLED_DOORBELL__: boolean | undefined;
+declare const __BUNDLED_DOORBELL_WATCH__: boolean | undefined;
 declare const __BUNDLED_SIGNER__: boolean | undefined;
 declare const __BUNDLED_WORKFLOW_TABLE__: boolean | undefined;
 declare const __BUNDLED_TASK_CALLBACKS__: boolean | undefined;
@@ -60,14 +62,14 @@ export function useRuntime(deps: Dependencies): void {
  * routes carried every DynamoDB operation's schema: 80 KB more).
  */
 export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies> {
-  const doorbell = openDoorbell(config);
+  const { ring, watch: doorbell } = openDoorbell(config);
   const [database, signer, workflow] = await Promise.all([
     openDatabase(config),
     openSigner(config),
     openWorkflow(config),
   ]);
   // Every write that leaves the scheduled jobs work rings the doorbell after its commit.
-  const db = doorbell ? ringingDatabase(database, doorbell) : database;
+  const db = ring ? ringingDatabase(database, ring) : database;
   return {
     db,
     ...(doorbell ? { doorbell } : {}),
@@ -116,14 +118,21 @@ async function openInstances(): Promise<WorkflowPorts['instances']> {
   }
 }
 
-/** The doorbell when the function is configured for it (`DOORBELL_TABLE_NAME`) and built with it, else none. */
-function openDoorbell(config: RuntimeConfig): Doorbell | undefined {
+/**
+ * The doorbell when the function is configured for it (`DOORBELL_TABLE_NAME`): the jobs' (`doorbellWatch`)
+ * reads and rings through the DynamoDB client; a writer's (`doorbell`) only rings, signed by hand so that
+ * no request function carries the DynamoDB client.
+ */
+function openDoorbell(config: RuntimeConfig): { ring?: DoorbellRing; watch?: Doorbell } {
   const tableName = config.DOORBELL_TABLE_NAME;
-  if (!tableName) return undefined;
-  if (typeof __BUNDLED_DOORBELL__ === 'undefined' || __BUNDLED_DOORBELL__) {
-    return new DynamoDbDoorbell({ tableName });
+  if (!tableName) return {};
+  if (typeof __BUNDLED_DOORBELL_WATCH__ === 'undefined' || __BUNDLED_DOORBELL_WATCH__) {
+    const doorbell = new DynamoDbDoorbell({ tableName });
+    return { ring: doorbell, watch: doorbell };
+  } else if (typeof __BUNDLED_DOORBELL__ === 'undefined' || __BUNDLED_DOORBELL__) {
+    return { ring: new SignedDoorbellRing({ tableName, region: config.AWS_REGION }) };
   } else {
-    return undefined;
+    return {};
   }
 }
 

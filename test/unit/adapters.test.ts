@@ -45,6 +45,12 @@ describe('adaptersOf', () => {
     expect(adaptersOf(['workflowTable'])).toEqual(['workflowTable']);
     expect(adaptersOf(['terminateTaggedInstances'])).toEqual(['instances']);
     expect(adaptersOf(['controlInstances'])).toEqual(['instances']);
+    // Only the scheduled jobs read the doorbell (with the DynamoDB client).
+    expect(adaptersOf(['database', 'watchDoorbell'])).toEqual(['database', 'doorbell', 'doorbellWatch']);
+  });
+
+  it('gives no API route the doorbell watch (the DynamoDB client): routes only ring', () => {
+    for (const route of ROUTES) expect(adaptersOf(route.grants), route.id).not.toContain('doorbellWatch');
   });
 
   it('lists each adapter once, in one order, whatever the grants', () => {
@@ -77,6 +83,7 @@ describe('bundleDefines', () => {
       __BUNDLED__: 'true',
       __BUNDLED_DATABASE__: 'true',
       __BUNDLED_DOORBELL__: 'false',
+      __BUNDLED_DOORBELL_WATCH__: 'false',
       __BUNDLED_SIGNER__: 'false',
       __BUNDLED_WORKFLOW_TABLE__: 'false',
       __BUNDLED_TASK_CALLBACKS__: 'true',

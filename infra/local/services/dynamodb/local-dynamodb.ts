@@ -32,6 +32,11 @@ export interface LocalDynamoDb {
    * it (`AccessDeniedException`, 400) before anything reaches the table.
    */
   authorizeWith(authorize: (checks: AuthorizationCheck[]) => Promise<string | undefined>): void;
+  /**
+   * The same authorisation for a request sent without {@link client} (the signed doorbell ring): resolves
+   * when allowed (or when nothing was installed), fails as DynamoDB fails a denied call.
+   */
+  authorizeRequest(commandName: string, input: Record<string, unknown>): Promise<void>;
   /** Destroys the client and stops the server (its in-memory data is gone). */
   close(): Promise<void>;
 }
@@ -99,31 +104,32 @@ export async function startLocalDynamoDb(): Promise<LocalDynamoDb> {
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
 
+  let installed: ((checks: AuthorizationCheck[]) => Promise<string | undefined>) | undefined;
+  const authorizeRequest = async (commandName: string, input: Record<string, unknown>) => {
+    if (!installed) return;
+    const denied = await installed(dynamoDbChecks(commandName, input, 'eu-central-1', '000000000000'));
+    if (denied !== undefined) {
+      throw Object.assign(new Error(denied), {
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+      });
+    }
+  };
   return {
     endpoint,
     client,
     authorizeWith(authorize) {
+      installed = authorize;
       client.middlewareStack.add(
         (next, context) => async (args) => {
-          const checks = dynamoDbChecks(
-            context.commandName ?? '',
-            args.input as Record<string, unknown>,
-            'eu-central-1',
-            '000000000000',
-          );
-          const denied = await authorize(checks);
-          if (denied !== undefined) {
-            throw Object.assign(new Error(denied), {
-              name: 'AccessDeniedException',
-              $fault: 'client',
-              $metadata: { httpStatusCode: 400 },
-            });
-          }
+          await authorizeRequest(context.commandName ?? '', args.input as Record<string, unknown>);
           return next(args);
         },
         { step: 'initialize', name: 'localIamAuthorization' },
       );
     },
+    authorizeRequest,
     createNonceTable: (name) => createKeyedTable(client, name, NONCE_TABLE),
     createDoorbellTable: (name) => createKeyedTable(client, name, DOORBELL_TABLE),
     async close() {
