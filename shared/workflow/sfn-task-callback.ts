@@ -1,4 +1,4 @@
-import { SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SignedJsonClient } from '../runtime/signed-json-client.ts';
 import { describeServiceFailure } from './aws-service-failure.ts';
 import type { TaskCallback } from './workflow-ports.ts';
 
@@ -23,10 +23,19 @@ export class TaskCallbackError extends Error {
   }
 }
 
+/** A Step Functions call: the operation and its input, answered or failed as the SDK v3 answers or fails. */
+export type SfnCall = (
+  operation: 'SendTaskSuccess' | 'SendTaskHeartbeat',
+  input: { taskToken: string; output?: string },
+) => Promise<unknown>;
+
 /** Options of {@link SfnTaskCallback}. */
 export interface SfnTaskCallbackOptions {
-  /** A client built once per cold start; a default client (the function's region) is created otherwise. */
-  readonly client?: SFNClient;
+  /**
+   * How the calls reach Step Functions. @default a {@link SignedJsonClient} for `states` in the function's
+   * region: the two calls the attestation routes make, without the SFN client's module in their bundles.
+   */
+  readonly call?: SfnCall;
 }
 
 /**
@@ -38,25 +47,29 @@ export interface SfnTaskCallbackOptions {
  * IAM: `states:SendTaskSuccess` (or `states:SendTaskHeartbeat`) on the provisioning state machine, each
  * granted only to the route that calls it.
  * @example
- * const callbacks = new SfnTaskCallback({ client: new SFNClient({}) }); // module scope
+ * const callbacks = new SfnTaskCallback(); // module scope
  * if ((await callbacks.succeed(taken.taskToken, { instanceId })) === 'gone') logger.warn('late callback');
  */
 export class SfnTaskCallback implements TaskCallback {
-  private readonly client: SFNClient;
+  private readonly send: SfnCall;
 
   constructor(options: SfnTaskCallbackOptions = {}) {
-    this.client = options.client ?? new SFNClient({});
+    if (options.call) {
+      this.send = options.call;
+    } else {
+      const client = new SignedJsonClient({ service: 'states' });
+      this.send = (operation, input) => client.call(operation, input);
+    }
   }
 
   async succeed(taskToken: string, output: unknown): Promise<'sent' | 'gone'> {
     // `undefined` has no JSON; the task receives `null` instead of a refused call.
-    const command = new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) ?? 'null' });
-    return this.call('SendTaskSuccess', () => this.client.send(command));
+    const input = { taskToken, output: JSON.stringify(output) ?? 'null' };
+    return this.call('SendTaskSuccess', () => this.send('SendTaskSuccess', input));
   }
 
   async heartbeat(taskToken: string): Promise<'sent' | 'gone'> {
-    const command = new SendTaskHeartbeatCommand({ taskToken });
-    return this.call('SendTaskHeartbeat', () => this.client.send(command));
+    return this.call('SendTaskHeartbeat', () => this.send('SendTaskHeartbeat', { taskToken }));
   }
 
   private async call(operation: string, send: () => Promise<unknown>): Promise<'sent' | 'gone'> {

@@ -19,7 +19,17 @@ import { SfnTaskCallback, TaskCallbackError } from '../../shared/workflow/sfn-ta
 const sfn = mockClient(SFNClient);
 afterEach(() => sfn.reset());
 
-const callback = () => new SfnTaskCallback({ client: new SFNClient({ region: 'eu-central-1' }) });
+/** The adapter over the SDK client (what it sends through the signed client instead is shown in
+ * test/integration/signed-json-client.test.ts): the mock answers as Step Functions does. */
+const callback = () => {
+  const client = new SFNClient({ region: 'eu-central-1' });
+  return new SfnTaskCallback({
+    call: (operation, input) =>
+      operation === 'SendTaskSuccess'
+        ? client.send(new SendTaskSuccessCommand({ taskToken: input.taskToken, output: input.output! }))
+        : client.send(new SendTaskHeartbeatCommand({ taskToken: input.taskToken })),
+  });
+};
 const metadata = (status: number) => ({ $metadata: { httpStatusCode: status } });
 
 describe('SfnTaskCallback', () => {
