@@ -12,6 +12,7 @@ import { DynamoDbDoorbell } from '../../shared/events/dynamodb-doorbell.ts';
 import { SignedDoorbellRing } from '../../shared/events/signed-doorbell-ring.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import { DynamoDbTaskTokenStore } from '../../shared/workflow/dynamodb-task-token-store.ts';
 import {
@@ -104,13 +105,17 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   await dynamo.createNonceTable(WORKFLOW_TABLE);
   await dynamo.createDoorbellTable(DOORBELL_TABLE);
   const doorbell = new DynamoDbDoorbell({ tableName: DOORBELL_TABLE, client: dynamo.client });
-  const doorbellRing = new SignedDoorbellRing({
-    tableName: DOORBELL_TABLE,
+  // What the request functions send DynamoDB as deployed (signed JSON calls, not the SDK client), on
+  // dynalite, each authorised first as the calling function's role.
+  const signedDynamo = {
     region: 'eu-central-1',
     endpoint: dynamo.endpoint,
     credentials: async () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
-    beforeSend: (operation, input) => dynamo.authorizeRequest(`${operation}Command`, input),
-  });
+    beforeSend: (operation: string, input: object) =>
+      dynamo.authorizeRequest(`${operation}Command`, input as Record<string, unknown>),
+  };
+  const doorbellRing = new SignedDoorbellRing({ tableName: DOORBELL_TABLE, ...signedDynamo });
+  const workflowCalls = new SignedJsonClient({ service: 'dynamodb', ...signedDynamo });
   const nitro = await NitroSimulator.create();
   const faults = new Map<string, SimulationFault>();
   let attached: { deps: Dependencies; url: string; issuer: LocalIssuer; runner: LocalWorkflow } | undefined;
@@ -230,8 +235,8 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     if (iam && caller) await authorize(caller);
   };
   const workflow: WorkflowPorts = {
-    nonces: new DynamoDbNonceStore({ tableName: WORKFLOW_TABLE, client: dynamo.client }),
-    taskTokens: new DynamoDbTaskTokenStore({ tableName: WORKFLOW_TABLE, client: dynamo.client }),
+    nonces: new DynamoDbNonceStore({ tableName: WORKFLOW_TABLE, client: workflowCalls }),
+    taskTokens: new DynamoDbTaskTokenStore({ tableName: WORKFLOW_TABLE, client: workflowCalls }),
     callbacks: {
       succeed: async (token, output) => {
         await asCaller((caller) => sfnAs(caller, 'states:SendTaskSuccess'));

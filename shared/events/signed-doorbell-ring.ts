@@ -32,12 +32,13 @@ export class SignedDoorbellRing implements DoorbellRing {
       region: options.region,
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
+      ...(options.beforeSend
+        ? { beforeSend: options.beforeSend as (o: string, i: object) => Promise<void> }
+        : {}),
     });
   }
 
   async ring(): Promise<void> {
-    const input = ringRequest(this.options.tableName);
-    await this.options.beforeSend?.('UpdateItem', input);
-    await this.client.call('UpdateItem', input);
+    await this.client.call('UpdateItem', ringRequest(this.options.tableName));
   }
 }

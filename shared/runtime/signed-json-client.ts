@@ -30,6 +30,8 @@ export interface SignedJsonClientOptions {
   readonly credentials?: AwsCredentialIdentityProvider;
   /** @default 3 */
   readonly maxAttempts?: number;
+  /** Before each call (the local stack's IAM check: the service authorises the call before anything else). */
+  readonly beforeSend?: (operation: string, input: object) => Promise<void>;
 }
 
 /** The services' `X-Amz-Target` prefixes, and the SDK's endpoint variable suffixes. */
@@ -56,8 +58,13 @@ export class AwsJsonError extends Error {
     override readonly name: string,
     message: string,
     httpStatusCode: number,
+    /** The refusal's other fields, set on the error as the SDK sets them (a ConditionalCheckFailed's `Item`). */
+    details: Record<string, unknown> = {},
   ) {
     super(message);
+    for (const [key, value] of Object.entries(details)) {
+      if (!(key in this)) Object.defineProperty(this, key, { value, enumerable: true });
+    }
     this.$fault = httpStatusCode >= 500 ? 'server' : 'client';
     this.$metadata = { httpStatusCode };
   }
@@ -102,6 +109,7 @@ export class SignedJsonClient {
 
   /** Calls `operation` with `input`; answers the service's JSON answer. */
   async call(operation: string, input: object): Promise<unknown> {
+    await this.options.beforeSend?.(operation, input);
     const body = JSON.stringify(input);
     for (let attempt = 1; ; attempt++) {
       try {
@@ -134,7 +142,9 @@ export class SignedJsonClient {
     const signed = await signer.sign(request);
     const { response } = await this.handler.handle(signed as HttpRequest);
     const text = Buffer.from(await streamCollector(response.body)).toString('utf8');
-    let parsed: { __type?: string; message?: string; Message?: string } | undefined;
+    let parsed:
+      | ({ __type?: string; message?: string; Message?: string } & Record<string, unknown>)
+      | undefined;
     try {
       parsed = text ? (JSON.parse(text) as typeof parsed) : {};
     } catch {
@@ -146,6 +156,12 @@ export class SignedJsonClient {
       parsed?.__type?.split('#').pop() ||
       (response.statusCode >= 500 ? 'InternalServerError' : 'UnknownError');
     const message = parsed?.message ?? parsed?.Message ?? text.slice(0, 200);
-    throw new AwsJsonError(code, `${this.target}.${operation}: ${code}: ${message}`, response.statusCode);
+    const { __type: _type, message: _message, Message: _Message, ...details } = parsed ?? {};
+    throw new AwsJsonError(
+      code,
+      `${this.target}.${operation}: ${code}: ${message}`,
+      response.statusCode,
+      details,
+    );
   }
 }

@@ -1,11 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  type AttributeValue,
-  ConditionalCheckFailedException,
-  DynamoDBClient,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { SignedJsonClient } from '../runtime/signed-json-client.ts';
+import { type DynamoDbCalls, type ItemOutput, isConditionalCheckFailed } from './dynamodb-calls.ts';
 import { describeDynamoDbFailure, epochSeconds } from './dynamodb-errors.ts';
 import {
   type IssuedNonce,
@@ -54,8 +50,11 @@ const ISSUE_ATTEMPTS = 3;
 export interface DynamoDbNonceStoreOptions {
   /** The nonce table, shaped as {@link NONCE_TABLE} (environment variable `NONCE_TABLE_NAME`). */
   readonly tableName: string;
-  /** A client built once per cold start (or pointed at dynalite); a default client is created otherwise. */
-  readonly client?: DynamoDBClient;
+  /**
+   * How it reaches DynamoDB, built once per cold start: by default a signed JSON client in the function's
+   * region (no DynamoDB client module in the bundle); the local stack's points at dynalite.
+   */
+  readonly client?: DynamoDbCalls;
   /** The clock; tests inject one to reach expiry without waiting. */
   readonly now?: () => Date;
 }
@@ -81,13 +80,13 @@ export interface DynamoDbNonceStoreOptions {
  * if ((await nonces.consume(enclaveId, documentNonce)) !== 'consumed') fail('nonce');
  */
 export class DynamoDbNonceStore implements NonceStore {
-  private readonly client: DynamoDBClient;
+  private readonly client: DynamoDbCalls;
   private readonly tableName: string;
   private readonly now: () => Date;
 
   constructor(options: DynamoDbNonceStoreOptions) {
     if (!options.tableName) throw new TypeError('DynamoDbNonceStore needs a tableName');
-    this.client = options.client ?? new DynamoDBClient({});
+    this.client = options.client ?? new SignedJsonClient({ service: 'dynamodb' });
     this.tableName = options.tableName;
     this.now = options.now ?? (() => new Date());
   }
@@ -110,18 +109,16 @@ export class DynamoDbNonceStore implements NonceStore {
       };
       if (binding.executionId) item[ATTR.executionId] = { S: binding.executionId };
       try {
-        await this.client.send(
-          new PutItemCommand({
-            TableName: this.tableName,
-            Item: item,
-            ConditionExpression: 'attribute_not_exists(#pk)',
-            ExpressionAttributeNames: { '#pk': NONCE_TABLE.partitionKey },
-          }),
-        );
+        await this.client.call('PutItem', {
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': NONCE_TABLE.partitionKey },
+        });
         return { nonce, expiresAt: new Date(expiresAtSeconds * 1000) };
       } catch (error) {
         // Taken: a 2^-256 collision, or the SDK retried a put that had landed (that item simply expires).
-        if (error instanceof ConditionalCheckFailedException) continue;
+        if (isConditionalCheckFailed(error)) continue;
         throw toNonceStoreError('PutItem', error);
       }
     }
@@ -138,33 +135,31 @@ export class DynamoDbNonceStore implements NonceStore {
       throw new RangeError('consumptionId must have 1..2048 characters');
     }
     try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { [NONCE_TABLE.partitionKey]: { S: nonceKey(nonce) } },
-          UpdateExpression: 'SET #consumedAt = :consumedAt, #consumptionId = :consumptionId',
-          // expiresAt is whole seconds and nowSeconds is rounded down, so `>` means "now < expiresAt".
-          ConditionExpression:
-            'attribute_exists(#pk) AND #enclaveId = :enclaveId AND attribute_not_exists(#consumedAt) AND #expiresAt > :now',
-          ExpressionAttributeNames: {
-            '#pk': NONCE_TABLE.partitionKey,
-            '#enclaveId': ATTR.enclaveId,
-            '#consumedAt': ATTR.consumedAt,
-            '#consumptionId': ATTR.consumptionId,
-            '#expiresAt': NONCE_TABLE.timeToLiveAttribute,
-          },
-          ExpressionAttributeValues: {
-            ':enclaveId': { S: enclaveId },
-            ':consumedAt': { S: now.toISOString() },
-            ':consumptionId': { S: consumptionId },
-            ':now': { N: String(nowSeconds) },
-          },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      await this.client.call('UpdateItem', {
+        TableName: this.tableName,
+        Key: { [NONCE_TABLE.partitionKey]: { S: nonceKey(nonce) } },
+        UpdateExpression: 'SET #consumedAt = :consumedAt, #consumptionId = :consumptionId',
+        // expiresAt is whole seconds and nowSeconds is rounded down, so `>` means "now < expiresAt".
+        ConditionExpression:
+          'attribute_exists(#pk) AND #enclaveId = :enclaveId AND attribute_not_exists(#consumedAt) AND #expiresAt > :now',
+        ExpressionAttributeNames: {
+          '#pk': NONCE_TABLE.partitionKey,
+          '#enclaveId': ATTR.enclaveId,
+          '#consumedAt': ATTR.consumedAt,
+          '#consumptionId': ATTR.consumptionId,
+          '#expiresAt': NONCE_TABLE.timeToLiveAttribute,
+        },
+        ExpressionAttributeValues: {
+          ':enclaveId': { S: enclaveId },
+          ':consumedAt': { S: now.toISOString() },
+          ':consumptionId': { S: consumptionId },
+          ':now': { N: String(nowSeconds) },
+        },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      });
       return 'consumed';
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
+      if (isConditionalCheckFailed(error)) {
         return classifyRefusal(error.Item, enclaveId, consumptionId, nowSeconds);
       }
       throw toNonceStoreError('UpdateItem', error);

@@ -1,13 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type AttributeValue,
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { SignedJsonClient } from '../runtime/signed-json-client.ts';
+import { type DynamoDbCalls, type ItemOutput, isConditionalCheckFailed } from './dynamodb-calls.ts';
 import { describeDynamoDbFailure, epochSeconds } from './dynamodb-errors.ts';
 import { NONCE_TABLE } from './dynamodb-nonce-store.ts';
 import {
@@ -53,8 +47,11 @@ const ATTR = {
 export interface DynamoDbTaskTokenStoreOptions {
   /** The table, shaped as {@link TASK_TOKEN_TABLE}; may be the nonce table itself. */
   readonly tableName: string;
-  /** A client built once per cold start (or pointed at dynalite); a default client is created otherwise. */
-  readonly client?: DynamoDBClient;
+  /**
+   * How it reaches DynamoDB, built once per cold start: by default a signed JSON client in the function's
+   * region (no DynamoDB client module in the bundle); the local stack's points at dynalite.
+   */
+  readonly client?: DynamoDbCalls;
   /** The clock; tests inject one to reach expiry without waiting. */
   readonly now?: () => Date;
 }
@@ -82,13 +79,13 @@ export interface DynamoDbTaskTokenStoreOptions {
  * if (typeof taken === 'string') refuse(taken); else await sfn.send(new SendTaskSuccessCommand({ … }));
  */
 export class DynamoDbTaskTokenStore implements TaskTokenStore {
-  private readonly client: DynamoDBClient;
+  private readonly client: DynamoDbCalls;
   private readonly tableName: string;
   private readonly now: () => Date;
 
   constructor(options: DynamoDbTaskTokenStoreOptions) {
     if (!options.tableName) throw new TypeError('DynamoDbTaskTokenStore needs a tableName');
-    this.client = options.client ?? new DynamoDBClient({});
+    this.client = options.client ?? new SignedJsonClient({ service: 'dynamodb' });
     this.tableName = options.tableName;
     this.now = options.now ?? (() => new Date());
   }
@@ -131,18 +128,16 @@ export class DynamoDbTaskTokenStore implements TaskTokenStore {
     };
     if (instanceId !== undefined) item[ATTR.instanceId] = { S: instanceId };
     try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.tableName,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(#pk) OR #taskToken <> :taskToken',
-          ExpressionAttributeNames: { '#pk': TASK_TOKEN_TABLE.partitionKey, '#taskToken': ATTR.taskToken },
-          ExpressionAttributeValues: { ':taskToken': { S: taskToken } },
-        }),
-      );
+      await this.client.call('PutItem', {
+        TableName: this.tableName,
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(#pk) OR #taskToken <> :taskToken',
+        ExpressionAttributeNames: { '#pk': TASK_TOKEN_TABLE.partitionKey, '#taskToken': ATTR.taskToken },
+        ExpressionAttributeValues: { ':taskToken': { S: taskToken } },
+      });
     } catch (error) {
       // The same token is stored already (a retried or replayed put): leave it, taken or not, as it is.
-      if (error instanceof ConditionalCheckFailedException) return;
+      if (isConditionalCheckFailed(error)) return;
       throw toTaskTokenStoreError('PutItem', error);
     }
   }
@@ -150,12 +145,10 @@ export class DynamoDbTaskTokenStore implements TaskTokenStore {
   async discard(enclaveId: string): Promise<void> {
     if (!isValidEnclaveId(enclaveId)) throw new TypeError('discard needs a valid enclaveId');
     try {
-      await this.client.send(
-        new DeleteItemCommand({
-          TableName: this.tableName,
-          Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
-        }),
-      );
+      await this.client.call('DeleteItem', {
+        TableName: this.tableName,
+        Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
+      });
     } catch (error) {
       throw toTaskTokenStoreError('DeleteItem', error);
     }
@@ -164,23 +157,21 @@ export class DynamoDbTaskTokenStore implements TaskTokenStore {
   async release(enclaveId: string, taskToken: string): Promise<void> {
     if (!isValidEnclaveId(enclaveId)) throw new TypeError('release needs a valid enclaveId');
     try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
-          UpdateExpression: 'REMOVE #takenAt, #takeId',
-          ConditionExpression: '#taskToken = :taskToken AND attribute_exists(#takenAt)',
-          ExpressionAttributeNames: {
-            '#taskToken': ATTR.taskToken,
-            '#takenAt': ATTR.takenAt,
-            '#takeId': ATTR.takeId,
-          },
-          ExpressionAttributeValues: { ':taskToken': { S: taskToken } },
-        }),
-      );
+      await this.client.call('UpdateItem', {
+        TableName: this.tableName,
+        Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
+        UpdateExpression: 'REMOVE #takenAt, #takeId',
+        ConditionExpression: '#taskToken = :taskToken AND attribute_exists(#takenAt)',
+        ExpressionAttributeNames: {
+          '#taskToken': ATTR.taskToken,
+          '#takenAt': ATTR.takenAt,
+          '#takeId': ATTR.takeId,
+        },
+        ExpressionAttributeValues: { ':taskToken': { S: taskToken } },
+      });
     } catch (error) {
       // Not taken, or a newer wait replaced it: nothing to hand back.
-      if (error instanceof ConditionalCheckFailedException) return;
+      if (isConditionalCheckFailed(error)) return;
       throw toTaskTokenStoreError('UpdateItem', error);
     }
   }
@@ -190,13 +181,11 @@ export class DynamoDbTaskTokenStore implements TaskTokenStore {
     const { instanceId } = caller;
     if (instanceId !== undefined && !isValidInstanceId(instanceId)) return 'wrong_instance';
     try {
-      const { Item } = await this.client.send(
-        new GetItemCommand({
-          TableName: this.tableName,
-          Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
-          ConsistentRead: true,
-        }),
-      );
+      const { Item } = (await this.client.call('GetItem', {
+        TableName: this.tableName,
+        Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
+        ConsistentRead: true,
+      })) as ItemOutput;
       return judgeWait(Item, instanceId, epochSeconds(this.now())) ?? tokenOf(Item) ?? 'none';
     } catch (error) {
       throw toTaskTokenStoreError('GetItem', error);
@@ -223,32 +212,30 @@ export class DynamoDbTaskTokenStore implements TaskTokenStore {
       values[':instanceId'] = { S: instanceId };
     }
     try {
-      const { Attributes } = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
-          UpdateExpression: 'SET #takenAt = :takenAt, #takeId = :takeId',
-          // expiresAt is whole seconds and nowSeconds is rounded down, so `>` means "now < expiresAt".
-          ConditionExpression: `attribute_exists(#taskToken) AND attribute_exists(#executionArn) AND attribute_not_exists(#takenAt) AND #expiresAt > :now AND ${instanceClause}`,
-          ExpressionAttributeNames: {
-            '#taskToken': ATTR.taskToken,
-            '#executionArn': ATTR.executionArn,
-            '#instanceId': ATTR.instanceId,
-            '#takenAt': ATTR.takenAt,
-            '#takeId': ATTR.takeId,
-            '#expiresAt': TASK_TOKEN_TABLE.timeToLiveAttribute,
-          },
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_OLD',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      const { Attributes } = (await this.client.call('UpdateItem', {
+        TableName: this.tableName,
+        Key: { [TASK_TOKEN_TABLE.partitionKey]: { S: taskTokenKey(enclaveId) } },
+        UpdateExpression: 'SET #takenAt = :takenAt, #takeId = :takeId',
+        // expiresAt is whole seconds and nowSeconds is rounded down, so `>` means "now < expiresAt".
+        ConditionExpression: `attribute_exists(#taskToken) AND attribute_exists(#executionArn) AND attribute_not_exists(#takenAt) AND #expiresAt > :now AND ${instanceClause}`,
+        ExpressionAttributeNames: {
+          '#taskToken': ATTR.taskToken,
+          '#executionArn': ATTR.executionArn,
+          '#instanceId': ATTR.instanceId,
+          '#takenAt': ATTR.takenAt,
+          '#takeId': ATTR.takeId,
+          '#expiresAt': TASK_TOKEN_TABLE.timeToLiveAttribute,
+        },
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_OLD',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      })) as ItemOutput;
       const taken = tokenOf(Attributes);
       // The condition required both attributes, so this only fails for a non-string value: malformed.
       if (!taken) throw new TaskTokenStoreError('task-token item without a string token or execution ARN');
       return taken;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
+      if (isConditionalCheckFailed(error)) {
         return classifyTakeRefusal(error.Item, instanceId, takeId, nowSeconds);
       }
       if (error instanceof TaskTokenStoreError) throw error;

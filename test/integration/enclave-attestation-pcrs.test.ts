@@ -19,6 +19,7 @@ import {
 import type { MeasurementSet } from '../../shared/domain/measurement-set.ts';
 import { pcr4ForInstanceId, verifyEnclaveAttestation } from '../../shared/enclaves/enclave-attestation.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
+import { sdkCalls } from '../support/dynamodb-faults.ts';
 
 const TABLE = 'attestation-nonces-pcrs';
 const NOW = new Date('2027-03-02T09:00:00.000Z');
@@ -35,7 +36,7 @@ let instanceCounter = 0x100;
 beforeAll(async () => {
   [local, simulator] = await Promise.all([startLocalDynamoDb(), NitroSimulator.create({ now: NOW })]);
   await local.createNonceTable(TABLE);
-  nonces = new DynamoDbNonceStore({ tableName: TABLE, client: local.client, now: () => NOW });
+  nonces = new DynamoDbNonceStore({ tableName: TABLE, client: sdkCalls(local.client), now: () => NOW });
 });
 
 afterAll(async () => {

@@ -22,6 +22,7 @@ import {
   verifyEnclaveAttestation,
 } from '../../shared/enclaves/enclave-attestation.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
+import { sdkCalls } from '../support/dynamodb-faults.ts';
 
 const TABLE = 'attestation-nonces';
 const T0 = new Date('2027-03-01T12:00:00.000Z');
@@ -39,7 +40,7 @@ let instanceCounter = 0;
 beforeAll(async () => {
   [local, simulator] = await Promise.all([startLocalDynamoDb(), NitroSimulator.create({ now: () => clock })]);
   await local.createNonceTable(TABLE);
-  nonces = new DynamoDbNonceStore({ tableName: TABLE, client: local.client, now: () => clock });
+  nonces = new DynamoDbNonceStore({ tableName: TABLE, client: sdkCalls(local.client), now: () => clock });
 });
 
 afterAll(async () => {

@@ -20,7 +20,11 @@ import {
 } from '../../infra/local/services/dynamodb/local-dynamodb.ts';
 import { DynamoDbNonceStore, NONCE_TABLE, nonceKey } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import { MAX_NONCE_TTL_SECONDS, NONCE_BYTES, NonceStoreError } from '../../shared/workflow/nonce-store.ts';
-import { clientDroppingFirstUpdateResponse, dynamoDbServiceError } from '../support/dynamodb-faults.ts';
+import {
+  clientDroppingFirstUpdateResponse,
+  dynamoDbServiceError,
+  sdkCalls,
+} from '../support/dynamodb-faults.ts';
 
 const TABLE = 'attestation-nonces';
 const T0 = new Date('2026-11-25T10:00:00.250Z');
@@ -32,7 +36,7 @@ let store: DynamoDbNonceStore;
 beforeAll(async () => {
   local = await startLocalDynamoDb();
   await local.createNonceTable(TABLE);
-  store = new DynamoDbNonceStore({ tableName: TABLE, client: local.client, now: () => clock });
+  store = new DynamoDbNonceStore({ tableName: TABLE, client: sdkCalls(local.client), now: () => clock });
 });
 
 afterAll(async () => {
@@ -221,7 +225,7 @@ describe('DynamoDbNonceStore on dynalite', () => {
   it('recognises its own update when the SDK retries after a lost response', async () => {
     const { nonce } = await store.issue({ enclaveId: 'enc-retry' }, 300);
     const client = clientDroppingFirstUpdateResponse(local.endpoint);
-    const retrying = new DynamoDbNonceStore({ tableName: TABLE, client, now: () => clock });
+    const retrying = new DynamoDbNonceStore({ tableName: TABLE, client: sdkCalls(client), now: () => clock });
 
     // The first attempt consumes the nonce, its answer is lost, the SDK's retry fails the condition.
     expect(await retrying.consume('enc-retry', nonce)).toBe('consumed');
@@ -236,7 +240,7 @@ describe('DynamoDbNonceStore faults (aws-sdk-client-mock)', () => {
   it('wraps throttling and server errors as transient NonceStoreErrors, client errors as permanent', async () => {
     const client = new DynamoDBClient({ region: 'eu-central-1' });
     const mock = mockClient(client);
-    const faulty = new DynamoDbNonceStore({ tableName: TABLE, client, now: () => T0 });
+    const faulty = new DynamoDbNonceStore({ tableName: TABLE, client: sdkCalls(client), now: () => T0 });
 
     mock
       .on(UpdateItemCommand)
@@ -264,7 +268,7 @@ describe('DynamoDbNonceStore faults (aws-sdk-client-mock)', () => {
   it('retries a key collision with a fresh nonce, and gives up after three', async () => {
     const client = new DynamoDBClient({ region: 'eu-central-1' });
     const mock = mockClient(client);
-    const faulty = new DynamoDbNonceStore({ tableName: TABLE, client, now: () => T0 });
+    const faulty = new DynamoDbNonceStore({ tableName: TABLE, client: sdkCalls(client), now: () => T0 });
     const taken = () =>
       new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 

@@ -22,7 +22,11 @@ import {
   MAX_TASK_WAIT_SECONDS,
   TaskTokenStoreError,
 } from '../../shared/workflow/task-token-store.ts';
-import { clientDroppingFirstUpdateResponse, dynamoDbServiceError } from '../support/dynamodb-faults.ts';
+import {
+  clientDroppingFirstUpdateResponse,
+  dynamoDbServiceError,
+  sdkCalls,
+} from '../support/dynamodb-faults.ts';
 
 const TABLE = 'workflow-state';
 const T0 = new Date('2026-11-25T10:00:00.250Z');
@@ -37,7 +41,7 @@ let enclaveCounter = 0;
 beforeAll(async () => {
   local = await startLocalDynamoDb();
   await local.createNonceTable(TABLE);
-  store = new DynamoDbTaskTokenStore({ tableName: TABLE, client: local.client, now: () => clock });
+  store = new DynamoDbTaskTokenStore({ tableName: TABLE, client: sdkCalls(local.client), now: () => clock });
 });
 
 afterAll(async () => {
@@ -290,7 +294,11 @@ describe('DynamoDbTaskTokenStore on dynalite', () => {
 
   it('shares the table with attestation nonces without either disturbing the other', async () => {
     const enclave = freshEnclave();
-    const nonces = new DynamoDbNonceStore({ tableName: TABLE, client: local.client, now: () => clock });
+    const nonces = new DynamoDbNonceStore({
+      tableName: TABLE,
+      client: sdkCalls(local.client),
+      now: () => clock,
+    });
 
     const { nonce } = await nonces.issue({ enclaveId: enclave, executionId: EXEC_1 }, 300);
     await store.put(enclave, { taskToken: token('both'), executionArn: EXEC_1, expiresAt: inSeconds(300) });
@@ -334,7 +342,11 @@ describe('DynamoDbTaskTokenStore on dynalite', () => {
     const enclave = freshEnclave();
     await store.put(enclave, { taskToken: token('retry'), executionArn: EXEC_1, expiresAt: inSeconds(600) });
     const client = clientDroppingFirstUpdateResponse(local.endpoint);
-    const retrying = new DynamoDbTaskTokenStore({ tableName: TABLE, client, now: () => clock });
+    const retrying = new DynamoDbTaskTokenStore({
+      tableName: TABLE,
+      client: sdkCalls(client),
+      now: () => clock,
+    });
 
     // The first attempt takes the token, its answer is lost, the SDK's retry fails the condition.
     expect(await retrying.take(enclave)).toEqual({ taskToken: token('retry'), executionArn: EXEC_1 });
@@ -347,7 +359,7 @@ describe('DynamoDbTaskTokenStore faults (aws-sdk-client-mock)', () => {
   it('wraps throttling and server errors as transient TaskTokenStoreErrors, client errors as permanent', async () => {
     const client = new DynamoDBClient({ region: 'eu-central-1' });
     const mock = mockClient(client);
-    const faulty = new DynamoDbTaskTokenStore({ tableName: TABLE, client, now: () => T0 });
+    const faulty = new DynamoDbTaskTokenStore({ tableName: TABLE, client: sdkCalls(client), now: () => T0 });
 
     mock.on(UpdateItemCommand).rejectsOnce(dynamoDbServiceError('ThrottlingException', 'client', 400));
     const throttled = await faulty.take('enc-1').catch((e: unknown) => e);

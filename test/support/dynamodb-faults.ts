@@ -1,4 +1,38 @@
-import { DynamoDBClient, DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteItemCommand,
+  type DeleteItemCommandInput,
+  DynamoDBClient,
+  DynamoDBServiceException,
+  GetItemCommand,
+  type GetItemCommandInput,
+  PutItemCommand,
+  type PutItemCommandInput,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import type { DynamoDbCalls } from '../../shared/workflow/dynamodb-calls.ts';
+
+/**
+ * The workflow stores' calls through the SDK client: for the tests that inject faults into the client
+ * (its middleware, its retries, aws-sdk-client-mock). Deployed, the stores call through SignedJsonClient,
+ * whose requests and answers test/integration/signed-workflow-stores.test.ts shows on the same dynalite.
+ */
+export function sdkCalls(client: DynamoDBClient): DynamoDbCalls {
+  return {
+    call: (operation, input) => {
+      switch (operation) {
+        case 'GetItem':
+          return client.send(new GetItemCommand(input as GetItemCommandInput));
+        case 'PutItem':
+          return client.send(new PutItemCommand(input as PutItemCommandInput));
+        case 'UpdateItem':
+          return client.send(new UpdateItemCommand(input as UpdateItemCommandInput));
+        case 'DeleteItem':
+          return client.send(new DeleteItemCommand(input as DeleteItemCommandInput));
+      }
+    },
+  };
+}
 
 /**
  * A client on `endpoint` whose first UpdateItem reaches the server and is applied, but whose answer is

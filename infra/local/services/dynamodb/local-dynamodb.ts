@@ -81,7 +81,7 @@ const require = createRequire(import.meta.url);
  * @example
  * const local = await startLocalDynamoDb();
  * await local.createNonceTable('nonces');
- * const nonces = new DynamoDbNonceStore({ tableName: 'nonces', client: local.client });
+ * const nonces = new DynamoDbNonceStore({ tableName: 'nonces', client: sdkCalls(local.client) }); // test/support
  * // …
  * await local.close();
  */
