@@ -1,5 +1,5 @@
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { SignedJsonClient } from '../runtime/signed-json-client.ts';
+import { SignedJsonClient, type SignedJsonClientOptions } from '../runtime/signed-json-client.ts';
 import type { DoorbellRing } from './doorbell.ts';
 import { ringRequest } from './dynamodb-doorbell.ts';
 
@@ -19,7 +19,7 @@ export interface SignedDoorbellRingOptions {
   readonly endpoint?: string;
   readonly credentials?: AwsCredentialIdentityProvider;
   /** Before each request (the local stack's IAM check, as DynamoDB authorises the call first). */
-  readonly beforeSend?: (operation: 'UpdateItem', input: Record<string, unknown>) => Promise<void>;
+  readonly beforeSend?: SignedJsonClientOptions['beforeSend'];
 }
 
 export class SignedDoorbellRing implements DoorbellRing {
@@ -32,9 +32,7 @@ export class SignedDoorbellRing implements DoorbellRing {
       region: options.region,
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
-      ...(options.beforeSend
-        ? { beforeSend: options.beforeSend as (o: string, i: object) => Promise<void> }
-        : {}),
+      ...(options.beforeSend ? { beforeSend: options.beforeSend } : {}),
     });
   }
 

@@ -99,7 +99,7 @@ describe('the signed doorbell ring', () => {
     const denied = ringer({
       beforeSend: async (operation, input) => {
         expect(operation).toBe('UpdateItem');
-        expect(input.TableName).toBe(TABLE);
+        expect((input as { TableName?: string }).TableName).toBe(TABLE);
         throw Object.assign(new Error('not authorized to perform: dynamodb:UpdateItem'), {
           name: 'AccessDeniedException',
         });
