@@ -7,12 +7,13 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 
 /**
- * One AWS JSON 1.0 call (`X-Amz-Target: <prefix>.<Operation>`), signed with Signature Version 4 and sent
- * with the SDK's own signer, hash, HTTP handler and credential chain, which every bundle already holds for
- * its RDS Data client: for the few calls a request function makes to DynamoDB or Step Functions, whose SDK
- * clients (every error class, every operation's schema, the endpoint rules) cost a cold start 6-9 ms each,
- * measured interleaved by `npm run bench:cold-start`. The scheduled jobs and workflow steps keep the SDK
- * clients.
+ * One AWS JSON call (`X-Amz-Target: <prefix>.<Operation>`; protocol 1.0 for DynamoDB and Step Functions,
+ * 1.1 for KMS), signed with Signature Version 4 and sent with the SDK's own signer, hash, HTTP handler and
+ * credential chain, which every bundle already holds for its RDS Data client: for the few calls a request
+ * function makes to DynamoDB, Step Functions or KMS, whose SDK clients (every error class, every
+ * operation's schema, the endpoint rules) cost a cold start 3-9 ms each, measured interleaved by
+ * `npm run bench:cold-start`. The scheduled jobs and workflow steps keep the DynamoDB and EC2 SDK clients.
+ * Blobs travel as base64 strings, as the protocol writes them.
  *
  * Endpoint: `options.endpoint`, else `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL` (the SDK's variables),
  * else the regional one. A failed call throws {@link AwsJsonError}, shaped as an SDK v3 error (`name` the
@@ -21,8 +22,8 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
  * (the SDK's standard retry: three attempts, full-jitter backoff); a refusal is not.
  */
 export interface SignedJsonClientOptions {
-  /** The signing name and endpoint prefix: `dynamodb`, `states`. */
-  readonly service: 'dynamodb' | 'states';
+  /** The signing name and endpoint prefix: `dynamodb`, `states`, `kms`. */
+  readonly service: keyof typeof SERVICES;
   /** @default `AWS_REGION` (Lambda sets it) */
   readonly region?: string | undefined;
   readonly endpoint?: string;
@@ -34,10 +35,23 @@ export interface SignedJsonClientOptions {
   readonly beforeSend?: (operation: string, input: object) => Promise<void>;
 }
 
-/** The services' `X-Amz-Target` prefixes, and the SDK's endpoint variable suffixes. */
+/** The services' `X-Amz-Target` prefixes, protocol versions, and the SDK's endpoint variables. */
 const SERVICES = {
-  dynamodb: { target: 'DynamoDB_20120810', endpointVariable: 'AWS_ENDPOINT_URL_DYNAMODB' },
-  states: { target: 'AWSStepFunctions', endpointVariable: 'AWS_ENDPOINT_URL_SFN' },
+  dynamodb: {
+    target: 'DynamoDB_20120810',
+    contentType: 'application/x-amz-json-1.0',
+    endpointVariable: 'AWS_ENDPOINT_URL_DYNAMODB',
+  },
+  states: {
+    target: 'AWSStepFunctions',
+    contentType: 'application/x-amz-json-1.0',
+    endpointVariable: 'AWS_ENDPOINT_URL_SFN',
+  },
+  kms: {
+    target: 'TrentService',
+    contentType: 'application/x-amz-json-1.1',
+    endpointVariable: 'AWS_ENDPOINT_URL_KMS',
+  },
 } as const;
 
 /** The codes the services raise as 4xx that mean "slow down", tried again as the SDK does. */
@@ -78,11 +92,13 @@ export class AwsJsonError extends Error {
 export class SignedJsonClient {
   private readonly handler = new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 5000 });
   private readonly target: string;
+  private readonly contentType: string;
   /** Resolved at the first call, as the SDK resolves its region: building a client never fails. */
   private resolved?: { readonly url: URL; readonly signer: SignatureV4 };
 
   constructor(private readonly options: SignedJsonClientOptions) {
     this.target = SERVICES[options.service].target;
+    this.contentType = SERVICES[options.service].contentType;
   }
 
   private resolve(): { url: URL; signer: SignatureV4 } {
@@ -133,7 +149,7 @@ export class SignedJsonClient {
       path: url.pathname || '/',
       headers: {
         host: url.host,
-        'content-type': 'application/x-amz-json-1.0',
+        'content-type': this.contentType,
         'x-amz-target': `${this.target}.${operation}`,
         'content-length': String(Buffer.byteLength(body)),
       },

@@ -14,3 +14,14 @@ export interface Signer {
   /** Public keys as JWKs (with `kid`, `alg`, `use: 'sig'`), current first; old keys stay for verification. */
   publicKeys(): Promise<Record<string, unknown>[]>;
 }
+
+/** The signing service failed; `transient` when it may succeed later (throttling, a fault of its own): a 503. */
+export class SignerError extends Error {
+  override readonly name = 'SignerError';
+  readonly transient: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
+    super(message, options);
+    this.transient = options?.transient ?? false;
+  }
+}

@@ -35,7 +35,7 @@ const walkthrough = /```bash walkthrough\n([\s\S]*?)```/.exec(
 /** Declared statuses this file does not produce, each with why and where it is produced instead. */
 const UNPRODUCED: Record<string, string> = {
   'listPlatformKeys 503':
-    'the local signer answers in process; the KMS adapter marks throttling transient (test/unit/kms-signer.test.ts)',
+    'the local signer answers in process; the KMS adapter marks throttling and its own faults transient (test/integration/kms-signer.test.ts)',
   'submitAttestation 410':
     'a wait past its deadline (test/e2e/attestation-heartbeat.test.ts and enclave-provisioning.test.ts, also held to the document)',
   'sendAttestationHeartbeat 410':

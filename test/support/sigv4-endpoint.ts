@@ -31,14 +31,16 @@ export interface SigV4Endpoint {
 }
 
 /**
- * An endpoint in front of an AWS JSON 1.0 service: it checks each request's Signature Version 4 as the
+ * An endpoint in front of an AWS JSON service: it checks each request's Signature Version 4 as the
  * service would (recomputed from the method, path, signed headers and body that arrived, with the caller's
- * secret key), records it, and answers an injected fault, or what `forward` (dynalite, say) answers, or 200
- * `{}` (Step Functions' answer to SendTaskSuccess and SendTaskHeartbeat).
+ * secret key), records it, and answers an injected fault, or what `answer` makes of the request (the
+ * service's behaviour, played by the test), or what `forward` (dynalite, say) answers, or 200 `{}` (Step
+ * Functions' answer to SendTaskSuccess and SendTaskHeartbeat).
  */
 export async function startSigV4Endpoint(options: {
   service: string;
   forward?: string;
+  answer?: (target: string | undefined, body: Record<string, unknown>) => unknown;
 }): Promise<SigV4Endpoint> {
   const seen: SeenRequest[] = [];
   const faults: { status: number; type: string }[] = [];
@@ -56,6 +58,11 @@ export async function startSigV4Endpoint(options: {
     if (fault) {
       response.writeHead(fault.status, { 'content-type': 'application/x-amz-json-1.0' });
       response.end(JSON.stringify({ __type: `com.amazonaws.service#${fault.type}`, message: 'injected' }));
+      return;
+    }
+    if (options.answer) {
+      response.writeHead(200, { 'content-type': String(request.headers['content-type']) });
+      response.end(JSON.stringify(options.answer(seen.at(-1)!.target, seen.at(-1)!.body)));
       return;
     }
     if (!options.forward) {
