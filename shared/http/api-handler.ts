@@ -10,9 +10,8 @@ import { type InstanceCaller, instanceCaller } from './instance-caller.ts';
 import { problemDetails } from './middleware/problem-details.ts';
 import { parseRequest } from './parse-request.ts';
 import { etagOf } from './preconditions.ts';
-import { ROUTES, type RouteDefinition, type RouteId, routeById } from './routes.ts';
+import type { RouteDefinition } from './routes.ts';
 
-type RouteOf<Id extends RouteId> = Extract<(typeof ROUTES)[number], { id: Id }>;
 type Part<R, K extends string> = R extends { request: infer Q }
   ? Q extends { [P in K]: infer S extends z.ZodMiniType }
     ? z.output<S>
@@ -20,21 +19,17 @@ type Part<R, K extends string> = R extends { request: infer Q }
   : undefined;
 
 /** What a route's implementation receives: validated input and the resolved caller. */
-export interface ApiRequest<Id extends RouteId> {
-  readonly params: Part<RouteOf<Id>, 'params'>;
-  readonly query: Part<RouteOf<Id>, 'query'>;
-  readonly body: Part<RouteOf<Id>, 'body'>;
+export interface ApiRequest<R extends RouteDefinition> {
+  readonly params: Part<R, 'params'>;
+  readonly query: Part<R, 'query'>;
+  readonly body: Part<R, 'body'>;
   readonly ifMatch: string | undefined;
   /**
    * The Idempotency-Key and the request's fingerprint, on routes that take the header. A key used before
    * never reaches the implementation: its stored response is replayed first (see `defineRoute`).
    */
   readonly idempotency: IdempotentRequest | undefined;
-  readonly caller: RouteOf<Id>['auth'] extends 'jwt'
-    ? Identity
-    : RouteOf<Id>['auth'] extends 'iam'
-      ? InstanceCaller
-      : undefined;
+  readonly caller: R['auth'] extends 'jwt' ? Identity : R['auth'] extends 'iam' ? InstanceCaller : undefined;
 }
 
 export interface ApiReply {
@@ -58,12 +53,11 @@ export type ApiHandler = (
  * the adapters its grants allow (`restrictTo`): in AWS the others are not in its bundle, and the local
  * stack, which installs every adapter, refuses them the same way.
  */
-export function defineRoute<Id extends RouteId>(
-  id: Id,
+export function defineRoute<R extends RouteDefinition>(
+  route: R,
   allDeps: Dependencies,
-  impl: (request: ApiRequest<Id>, deps: Dependencies) => Promise<ApiReply>,
+  impl: (request: ApiRequest<R>, deps: Dependencies) => Promise<ApiReply>,
 ): ApiHandler {
-  const route = routeById(id);
   const adapters = adaptersOf(route.grants);
   // This route's schemas now, at init; the other routes' are never built here (see shared/domain/zod.ts).
   for (const schema of [route.request?.params, route.request?.query, route.request?.body]) {
@@ -72,7 +66,7 @@ export function defineRoute<Id extends RouteId>(
   const base = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     // Per request: the view reads the dependencies as they are now (the local stack and tests change them).
     // Locally, the stand-ins serve this route's AWS calls as its function's role (never set in AWS).
-    const deps = restrictTo(allDeps.local?.asFunction?.({ route: id }, allDeps) ?? allDeps, adapters);
+    const deps = restrictTo(allDeps.local?.asFunction?.({ route: route.id }, allDeps) ?? allDeps, adapters);
     // The caller first: an unauthenticated request learns nothing about its input's validity.
     const instance = route.auth === 'iam' ? instanceCaller(event, deps.workflow?.parentRoleName) : undefined;
     const parsed = parseRequest(route, event);
@@ -83,7 +77,7 @@ export function defineRoute<Id extends RouteId>(
       const replay = await findReplay<unknown>(deps.db, caller.id, route.id, parsed.idempotency);
       if (replay) return toResponse(route, replay);
     }
-    const reply = await impl({ ...parsed, caller } as ApiRequest<Id>, deps);
+    const reply = await impl({ ...parsed, caller } as unknown as ApiRequest<R>, deps);
     return toResponse(route, reply);
   };
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>(base).use(
@@ -114,5 +108,3 @@ function toResponse(route: RouteDefinition, reply: ApiReply): APIGatewayProxyStr
   headers['content-type'] ??= 'application/json';
   return { statusCode: reply.status, headers, body: JSON.stringify(reply.body) };
 }
-
-export { ROUTES };

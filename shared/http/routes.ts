@@ -112,551 +112,629 @@ export interface RouteDefinition {
   readonly location?: string;
 }
 
+/**
+ * Every route's path starts with it. The paths spell it out: esbuild cannot prove a template literal free
+ * of side effects, and would keep every route's definition in every bundle.
+ */
 export const API_PREFIX = '/api/v1';
 
 const contract = { description: 'The contract', schema: ContractResponseSchema };
 const enclave = { description: 'The enclave', schema: EnclaveResponseSchema };
 
-/** The one route table: the CDK API, the local dev server and the OpenAPI document are built from it. */
+export const getHealth = {
+  id: 'getHealth',
+  method: 'GET',
+  path: '/api/v1/health',
+  handler: 'functions/api/health/get.ts',
+  auth: 'none',
+  grants: [],
+  summary: 'Liveness check',
+  tag: 'platform',
+  description:
+    'Answers 200 while the API serves requests. Touches no dependency, so it says nothing about the database.',
+  responses: { 200: { description: 'Up', schema: HealthSchema } },
+} as const satisfies RouteDefinition;
+
+export const getOpenApi = {
+  id: 'getOpenApi',
+  method: 'GET',
+  path: '/api/v1/openapi.json',
+  handler: 'functions/api/openapi/get.ts',
+  auth: 'none',
+  grants: [],
+  summary: 'This API as OpenAPI 3.1',
+  tag: 'platform',
+  description:
+    'This document: OpenAPI 3.1, generated from the route table and the same schemas that validate every request.',
+  responses: { 200: { description: 'The OpenAPI document' } },
+} as const satisfies RouteDefinition;
+
+export const listPlatformKeys = {
+  id: 'listPlatformKeys',
+  method: 'GET',
+  path: '/api/v1/platform/keys',
+  handler: 'functions/api/platform/keys.ts',
+  auth: 'none',
+  grants: ['publicKeys'],
+  summary: "The platform's public signing keys (JWKS) to verify countersignatures",
+  tag: 'platform',
+  description:
+    "The JWK set of the platform's countersigning keys (KMS, ES256). A contract's `platformSignature.kid` names the key; verify the signature over the contract's `signingPayload` with it.",
+  responses: { 200: { description: 'JWK set', schema: PlatformKeysSchema } },
+} as const satisfies RouteDefinition;
+
+export const getMyIdentity = {
+  id: 'getMyIdentity',
+  method: 'GET',
+  path: '/api/v1/identities/me',
+  handler: 'functions/api/identities/me.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "The caller's identity",
+  tag: 'identities',
+  description:
+    "The identity registered for the bearer token's subject, with its roles. A valid token whose subject has no identity is a 403.",
+  responses: { 200: { description: 'The identity', schema: IdentityResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const createIdentity = {
+  id: 'createIdentity',
+  method: 'POST',
+  path: '/api/v1/identities',
+  handler: 'functions/api/identities/create.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Create an identity (admin)',
+  tag: 'identities',
+  description:
+    'Admins only. Registers an identity (a unique `name`, roles, optionally the token subject it signs in with). With an Idempotency-Key, a retry replays the first response.',
+  errors: [409],
+  request: { body: CreateIdentitySchema, headers: ['Idempotency-Key'] },
+  location: '/api/v1/identities/{id}',
+  responses: { 201: { description: 'Created', schema: IdentityResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const getIdentity = {
+  id: 'getIdentity',
+  method: 'GET',
+  path: '/api/v1/identities/{id}',
+  handler: 'functions/api/identities/get.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'An identity (itself, admins, auditors)',
+  tag: 'identities',
+  description:
+    'An identity with its roles, read by itself, an admin or an auditor; anyone else gets a 404, as for an identity that does not exist. Its ETag is its version.',
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'The identity', schema: IdentityResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const listIdentities = {
+  id: 'listIdentities',
+  method: 'GET',
+  path: '/api/v1/identities',
+  handler: 'functions/api/identities/list.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'List identities (admin, auditor)',
+  tag: 'identities',
+  description:
+    'Admins and auditors only. Identities by name, optionally filtered by role, a page at a time (`cursor` from `nextCursor`).',
+  request: { query: ListIdentitiesQuerySchema },
+  responses: { 200: { description: 'A page of identities', schema: IdentityPageSchema } },
+} as const satisfies RouteDefinition;
+
+export const registerKey = {
+  id: 'registerKey',
+  method: 'POST',
+  path: '/api/v1/identities/{id}/keys',
+  handler: 'functions/api/identities/register-key.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Register a public signing key (the identity itself or an admin)',
+  tag: 'identities',
+  description:
+    'The identity itself or an admin registers a public signing key (ES256, ES384, EdDSA or PS256 JWK) with a proof of possession: the key\'s signature over the RFC 8785 JSON of `{identityId, keyThumbprint, purpose: "key-registration"}`. Weak keys are 400s; a wrong proof is a 422; a key or kid already registered is a 409; an identity holds at most 100 keys.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: RegisterKeySchema },
+  location: '/api/v1/identities/{identityId}/keys',
+  responses: { 201: { description: 'Registered', schema: KeyResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const listKeys = {
+  id: 'listKeys',
+  method: 'GET',
+  path: '/api/v1/identities/{id}/keys',
+  handler: 'functions/api/identities/list-keys.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "An identity's public signing keys",
+  tag: 'identities',
+  description:
+    "An identity's registered public keys, for verifying its signatures (any authenticated caller).",
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'Keys', schema: KeyListSchema } },
+} as const satisfies RouteDefinition;
+
+export const createContract = {
+  id: 'createContract',
+  method: 'POST',
+  path: '/api/v1/contracts',
+  handler: 'functions/api/contracts/create.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Create a draft contract (provider or admin)',
+  tag: 'contracts',
+  description:
+    'A provider (or an admin on its behalf) creates a Draft between a provider and a consumer: title, description and terms (datasets, permitted uses, retention, security, compliance, pricing, validity window). Content is at most 40 KiB. With an Idempotency-Key, a retry replays the first response.',
+  errors: [422],
+  request: { body: CreateContractSchema, headers: ['Idempotency-Key'] },
+  location: '/api/v1/contracts/{id}',
+  responses: { 201: { description: 'Created', schema: ContractResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const listContracts = {
+  id: 'listContracts',
+  method: 'GET',
+  path: '/api/v1/contracts',
+  handler: 'functions/api/contracts/list.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "The caller's contracts, newest first",
+  tag: 'contracts',
+  description:
+    "Summaries of the caller's contracts (all for admins and auditors), newest first, filtered by status and role; a page at a time (`cursor` from `nextCursor`).",
+  request: { query: ListContractsQuerySchema },
+  responses: { 200: { description: 'A page of contracts', schema: ContractPageSchema } },
+} as const satisfies RouteDefinition;
+
+export const getContract = {
+  id: 'getContract',
+  method: 'GET',
+  path: '/api/v1/contracts/{id}',
+  handler: 'functions/api/contracts/get.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'A contract, with the payload a party signs',
+  tag: 'contracts',
+  description:
+    'The contract with its signatures, lifecycle history and the exact `signingPayload` a party signs. Its ETag is the version to send in If-Match. Invisible contracts are 404s, as missing ones are.',
+  request: { params: IdPathSchema },
+  responses: { 200: contract },
+} as const satisfies RouteDefinition;
+
+export const updateContract = {
+  id: 'updateContract',
+  method: 'PUT',
+  path: '/api/v1/contracts/{id}',
+  handler: 'functions/api/contracts/update.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Edit title, description or terms (Draft or PendingSignature; discards signatures)',
+  tag: 'contracts',
+  description:
+    'A party edits title, description or terms while the contract is Draft or PendingSignature. Any signature already given is discarded (the content digest changes). If-Match with the current ETag is required.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: UpdateContractSchema, headers: ['If-Match'] },
+  responses: { 200: contract },
+} as const satisfies RouteDefinition;
+
+export const deleteContract = {
+  id: 'deleteContract',
+  method: 'DELETE',
+  path: '/api/v1/contracts/{id}',
+  handler: 'functions/api/contracts/delete.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Delete a never-signed draft',
+  tag: 'contracts',
+  description:
+    'Deletes a Draft that was never signed; anything ever signed is terminated instead (409). If-Match with the current ETag is required.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, headers: ['If-Match'] },
+  responses: { 204: { description: 'Deleted' } },
+} as const satisfies RouteDefinition;
+
+export const signContract = {
+  id: 'signContract',
+  method: 'POST',
+  path: '/api/v1/contracts/{id}/sign',
+  handler: 'functions/api/contracts/sign.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "Add the caller's signature over the current digest and version",
+  tag: 'contracts',
+  description:
+    "A party signs the contract's `signingPayload` (RFC 8785 JSON of contractId, contentDigest and version) with one of its registered keys. The signature is verified against the key before it is stored; a bad signature or a key that is not the caller's is a 422.",
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: SignContractSchema, headers: ['If-Match'] },
+  responses: { 200: contract },
+} as const satisfies RouteDefinition;
+
+export const activateContract = {
+  id: 'activateContract',
+  method: 'POST',
+  path: '/api/v1/contracts/{id}/activate',
+  handler: 'functions/api/contracts/activate.ts',
+  auth: 'jwt',
+  // The KMS signer reads its public key (the kid of the countersignature) once per container.
+  grants: ['database', 'sign', 'publicKeys'],
+  summary: 'Activate a contract signed by both parties; the platform countersigns',
+  tag: 'contracts',
+  description:
+    'Either party (or an admin) activates a contract both parties signed, within its validity window; the platform countersigns with its KMS key.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, headers: ['If-Match'] },
+  responses: { 200: contract },
+} as const satisfies RouteDefinition;
+
+export const suspendContract = {
+  id: 'suspendContract',
+  method: 'POST',
+  path: '/api/v1/contracts/{id}/suspend',
+  handler: 'functions/api/contracts/suspend.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Suspend an active contract',
+  tag: 'contracts',
+  description:
+    'A party or an admin suspends an Active contract, with a reason. Its enclaves are suspended with it: their parents stop and their attestations are voided.',
+  errors: [409],
+  request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
+  responses: { 200: contract },
+} as const satisfies RouteDefinition;
+
+export const resumeContract = {
+  id: 'resumeContract',
+  method: 'POST',
+  path: '/api/v1/contracts/{id}/resume',
+  handler: 'functions/api/contracts/resume.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Resume a suspended contract (admin or the party that suspended)',
+  tag: 'contracts',
+  description:
+    'An admin or the party that suspended resumes a Suspended contract within its validity window. Its enclaves stay Suspended until resumed one by one.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: OptionalReasonSchema, headers: ['If-Match'] },
+  responses: { 200: contract },
+} as const satisfies RouteDefinition;
+
+export const terminateContract = {
+  id: 'terminateContract',
+  method: 'POST',
+  path: '/api/v1/contracts/{id}/terminate',
+  handler: 'functions/api/contracts/terminate.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Terminate a contract, with a reason',
+  tag: 'contracts',
+  description:
+    'A party or an admin terminates a contract, with a reason. Final: its enclaves are terminated with it.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
+  responses: { 200: contract },
+} as const satisfies RouteDefinition;
+
+export const proposeMeasurementSet = {
+  id: 'proposeMeasurementSet',
+  method: 'POST',
+  path: '/api/v1/contracts/{id}/measurements',
+  handler: 'functions/api/contracts/measurements-propose.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Propose the image measurements (PCR0/1/2, optionally PCR8) an enclave may run under the contract',
+  tag: 'measurements',
+  description:
+    'A party proposes the image measurements an enclave may run under the contract (PCR0, PCR1, PCR2, optionally PCR8 and further PCRs), signed by the proposer. A contract holds at most 50 sets.',
+  errors: [409],
+  request: { params: IdPathSchema, body: ProposeMeasurementsSchema },
+  location: '/api/v1/contracts/{contractId}/measurements',
+  responses: { 201: { description: 'Proposed', schema: MeasurementSetResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const listMeasurementSets = {
+  id: 'listMeasurementSets',
+  method: 'GET',
+  path: '/api/v1/contracts/{id}/measurements',
+  handler: 'functions/api/contracts/measurements-list.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "The contract's proposed and approved measurement sets",
+  tag: 'measurements',
+  description:
+    "The contract's proposed and approved measurement sets, each with the `signingPayload` parties sign.",
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'Measurement sets', schema: MeasurementSetListSchema } },
+} as const satisfies RouteDefinition;
+
+export const approveMeasurementSet = {
+  id: 'approveMeasurementSet',
+  method: 'POST',
+  path: '/api/v1/contracts/{id}/measurements/{mid}/approve',
+  handler: 'functions/api/contracts/measurements-approve.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "Approve a measurement set with the caller's signature; Approved once both parties have",
+  tag: 'measurements',
+  description:
+    'The other party approves a Proposed set by signing its `signingPayload`; it is Approved once both parties have signed. Only Approved sets are trusted by attestation.',
+  errors: [409, 422],
+  request: { params: MeasurementPathSchema, body: ApproveMeasurementsSchema },
+  responses: { 200: { description: 'Approval recorded', schema: MeasurementSetResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const createEnclave = {
+  id: 'createEnclave',
+  method: 'POST',
+  path: '/api/v1/enclaves',
+  handler: 'functions/api/enclaves/create.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary:
+    'Ask for an enclave under an Active contract (a party or an admin); checked as provisioning would, then Initializing',
+  tag: 'enclaves',
+  description:
+    'A party or an admin asks for an enclave under an Active contract. The configuration is checked as provisioning would (approved image, instance type, resources, network and security policies); then the enclave is Initializing and the provisioning workflow starts. With an Idempotency-Key, a retry replays the first response.',
+  errors: [404, 422],
+  request: { body: LocalCreateEnclaveSchema, headers: ['Idempotency-Key'] },
+  location: '/api/v1/enclaves/{id}',
+  responses: {
+    201: { description: 'Created (Initializing; provisioning starts)', schema: EnclaveResponseSchema },
+  },
+} as const satisfies RouteDefinition;
+
+export const listEnclaves = {
+  id: 'listEnclaves',
+  method: 'GET',
+  path: '/api/v1/enclaves',
+  handler: 'functions/api/enclaves/list.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "The enclaves of the caller's contracts (all for admins and auditors), newest first",
+  tag: 'enclaves',
+  description:
+    "Summaries of the enclaves of the caller's contracts (all for admins and auditors), newest first, filtered by status or contract; a page at a time.",
+  request: { query: ListEnclavesQuerySchema },
+  responses: { 200: { description: 'A page of enclaves', schema: EnclavePageSchema } },
+} as const satisfies RouteDefinition;
+
+export const getEnclave = {
+  id: 'getEnclave',
+  method: 'GET',
+  path: '/api/v1/enclaves/{id}',
+  handler: 'functions/api/enclaves/get.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'An enclave (contract parties, admins, auditors)',
+  tag: 'enclaves',
+  description:
+    'The enclave with its configuration, status, parent instance and provisioning id. Its ETag is the version to send in If-Match.',
+  request: { params: IdPathSchema },
+  responses: { 200: enclave },
+} as const satisfies RouteDefinition;
+
+export const updateEnclave = {
+  id: 'updateEnclave',
+  method: 'PUT',
+  path: '/api/v1/enclaves/{id}',
+  handler: 'functions/api/enclaves/update.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Replace the configuration (and name) of a Suspended enclave, checked as provisioning would',
+  tag: 'enclaves',
+  description:
+    'Replaces the configuration (and name) of a Suspended enclave, checked as provisioning would. Changing the image retires its parent. If-Match with the current ETag is required.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: UpdateEnclaveSchema, headers: ['If-Match'] },
+  responses: { 200: enclave },
+} as const satisfies RouteDefinition;
+
+export const deleteEnclave = {
+  id: 'deleteEnclave',
+  method: 'DELETE',
+  path: '/api/v1/enclaves/{id}',
+  handler: 'functions/api/enclaves/delete.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Terminate an enclave ("deleted by" the caller); the record and its audit trail stay',
+  tag: 'enclaves',
+  description:
+    'Terminates the enclave ("deleted by" the caller): its parent is stopped; the record and its audit trail stay. If-Match with the current ETag is required.',
+  errors: [409],
+  request: { params: IdPathSchema, headers: ['If-Match'] },
+  responses: { 200: { description: 'The terminated enclave', schema: EnclaveResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const suspendEnclave = {
+  id: 'suspendEnclave',
+  method: 'POST',
+  path: '/api/v1/enclaves/{id}/suspend',
+  handler: 'functions/api/enclaves/suspend.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Suspend a Running enclave; its attestation is voided',
+  tag: 'enclaves',
+  description: 'Suspends a Running enclave, with a reason: its parent stops and its attestation is voided.',
+  errors: [409],
+  request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
+  responses: { 200: enclave },
+} as const satisfies RouteDefinition;
+
+export const resumeEnclave = {
+  id: 'resumeEnclave',
+  method: 'POST',
+  path: '/api/v1/enclaves/{id}/resume',
+  handler: 'functions/api/enclaves/resume.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Resume a Suspended enclave: back to Initializing, it is provisioned and attested again',
+  tag: 'enclaves',
+  description:
+    'Resumes a Suspended enclave under an Active contract: back to Initializing, it is provisioned and attested again.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: OptionalReasonSchema, headers: ['If-Match'] },
+  responses: { 200: enclave },
+} as const satisfies RouteDefinition;
+
+export const terminateEnclave = {
+  id: 'terminateEnclave',
+  method: 'POST',
+  path: '/api/v1/enclaves/{id}/terminate',
+  handler: 'functions/api/enclaves/terminate.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Terminate an enclave, with a reason',
+  tag: 'enclaves',
+  description: 'Terminates an enclave, with a reason. Final.',
+  errors: [409],
+  request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
+  responses: { 200: enclave },
+} as const satisfies RouteDefinition;
+
+export const getEnclaveAttestation = {
+  id: 'getEnclaveAttestation',
+  method: 'GET',
+  path: '/api/v1/enclaves/{id}/attestation',
+  handler: 'functions/api/enclaves/attestation-get.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary:
+    "The enclave's last attestation record (verified, refused or voided); 404 no-attestation before one",
+  tag: 'enclaves',
+  description:
+    "The enclave's last attestation record: verified, refused or voided, with the measurements and the parent instance. 404 `no-attestation` before the first one.",
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'The attestation record', schema: EnclaveAttestationResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const submitAttestation = {
+  id: 'submitAttestation',
+  method: 'POST',
+  path: '/api/v1/enclaves/{id}/attestation',
+  handler: 'functions/api/enclaves/attestation-submit.ts',
+  auth: 'iam',
+  grants: ['database', 'taskCallback'],
+  summary:
+    "The enclave's parent instance submits the attestation document the provisioning workflow waits for",
+  tag: 'parent instance',
+  description:
+    "Called by the enclave's own parent instance (SigV4 with the parent role): submits the enclave's attestation document, which the provisioning workflow is waiting for; the workflow verifies it. A document arriving after the wait ended is a 410.",
+  errors: [409, 410],
+  request: { params: IdPathSchema, body: AttestationSubmissionSchema },
+  responses: {
+    202: { description: 'Accepted; the workflow verifies it', schema: AttestationAcceptedSchema },
+  },
+} as const satisfies RouteDefinition;
+
+export const sendAttestationHeartbeat = {
+  id: 'sendAttestationHeartbeat',
+  method: 'POST',
+  path: '/api/v1/enclaves/{id}/attestation/heartbeat',
+  handler: 'functions/api/enclaves/attestation-heartbeat.ts',
+  auth: 'iam',
+  grants: ['database', 'taskHeartbeat'],
+  summary:
+    "The enclave's parent instance reports it is still on its way to the attestation document (keeps the workflow's wait alive)",
+  tag: 'parent instance',
+  description:
+    "Called by the enclave's own parent instance while it is on its way to the attestation document (booting, fetching the image, starting the enclave, attesting): keeps the workflow's wait alive.",
+  errors: [409, 410],
+  request: { params: IdPathSchema, body: AttestationHeartbeatSchema },
+  responses: {
+    202: { description: 'Accepted; the wait goes on', schema: AttestationHeartbeatResponseSchema },
+  },
+} as const satisfies RouteDefinition;
+
+export const reportEnclaveMetrics = {
+  id: 'reportEnclaveMetrics',
+  method: 'POST',
+  path: '/api/v1/enclaves/{id}/metrics',
+  handler: 'functions/api/enclaves/metrics-post.ts',
+  auth: 'iam',
+  grants: ['database'],
+  summary: "The enclave's own parent instance reports a runtime metrics sample (Running, metrics enabled)",
+  tag: 'parent instance',
+  description:
+    "Called by the enclave's own parent instance: one runtime metrics sample of a Running enclave whose configuration enables metrics.",
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: EnclaveMetricsSchema },
+  responses: { 202: { description: 'Accepted' } },
+} as const satisfies RouteDefinition;
+
+export const listEnclaveMetrics = {
+  id: 'listEnclaveMetrics',
+  method: 'GET',
+  path: '/api/v1/enclaves/{id}/metrics',
+  handler: 'functions/api/enclaves/metrics-get.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "The enclave's recent metrics samples, newest first",
+  tag: 'enclaves',
+  description: "The enclave's recent metrics samples, newest first, a page at a time.",
+  request: { params: IdPathSchema, query: EnclaveMetricsQuerySchema },
+  responses: { 200: { description: 'A page of samples', schema: EnclaveMetricsPageSchema } },
+} as const satisfies RouteDefinition;
+
+export const getAuditTrail = {
+  id: 'getAuditTrail',
+  method: 'GET',
+  path: '/api/v1/audit',
+  handler: 'functions/api/audit/get.ts',
+  auth: 'jwt',
+  // The public keys: a checkpoint's signature is verified against them (kms:GetPublicKey, once per container).
+  grants: ['database', 'publicKeys'],
+  summary: "An entity's hash-chained audit trail, verified",
+  tag: 'audit',
+  description:
+    "An entity's hash-chained audit trail (a contract, an enclave, an identity), verified by the server and with the signed checkpoint proving its head; re-verifiable by anyone from the records. Parties see their own entities; admins and auditors see all.",
+  errors: [404],
+  request: { query: AuditQuerySchema },
+  responses: { 200: { description: 'The trail and its verification', schema: AuditTrailSchema } },
+} as const satisfies RouteDefinition;
+/**
+ * The one route table: the CDK API, the local dev server and the OpenAPI document are built from it. Each
+ * route is also its own export, which its function's handler names (`defineRoute(routes.getContract, …)`):
+ * a bundle then carries its own route's definition and schemas, not the table's.
+ */
 export const ROUTES = [
-  {
-    id: 'getHealth',
-    method: 'GET',
-    path: `${API_PREFIX}/health`,
-    handler: 'functions/api/health/get.ts',
-    auth: 'none',
-    grants: [],
-    summary: 'Liveness check',
-    tag: 'platform',
-    description:
-      'Answers 200 while the API serves requests. Touches no dependency, so it says nothing about the database.',
-    responses: { 200: { description: 'Up', schema: HealthSchema } },
-  },
-  {
-    id: 'getOpenApi',
-    method: 'GET',
-    path: `${API_PREFIX}/openapi.json`,
-    handler: 'functions/api/openapi/get.ts',
-    auth: 'none',
-    grants: [],
-    summary: 'This API as OpenAPI 3.1',
-    tag: 'platform',
-    description:
-      'This document: OpenAPI 3.1, generated from the route table and the same schemas that validate every request.',
-    responses: { 200: { description: 'The OpenAPI document' } },
-  },
-  {
-    id: 'listPlatformKeys',
-    method: 'GET',
-    path: `${API_PREFIX}/platform/keys`,
-    handler: 'functions/api/platform/keys.ts',
-    auth: 'none',
-    grants: ['publicKeys'],
-    summary: "The platform's public signing keys (JWKS) to verify countersignatures",
-    tag: 'platform',
-    description:
-      "The JWK set of the platform's countersigning keys (KMS, ES256). A contract's `platformSignature.kid` names the key; verify the signature over the contract's `signingPayload` with it.",
-    responses: { 200: { description: 'JWK set', schema: PlatformKeysSchema } },
-  },
-  {
-    id: 'getMyIdentity',
-    method: 'GET',
-    path: `${API_PREFIX}/identities/me`,
-    handler: 'functions/api/identities/me.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: "The caller's identity",
-    tag: 'identities',
-    description:
-      "The identity registered for the bearer token's subject, with its roles. A valid token whose subject has no identity is a 403.",
-    responses: { 200: { description: 'The identity', schema: IdentityResponseSchema } },
-  },
-  {
-    id: 'createIdentity',
-    method: 'POST',
-    path: `${API_PREFIX}/identities`,
-    handler: 'functions/api/identities/create.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Create an identity (admin)',
-    tag: 'identities',
-    description:
-      'Admins only. Registers an identity (a unique `name`, roles, optionally the token subject it signs in with). With an Idempotency-Key, a retry replays the first response.',
-    errors: [409],
-    request: { body: CreateIdentitySchema, headers: ['Idempotency-Key'] },
-    location: `${API_PREFIX}/identities/{id}`,
-    responses: { 201: { description: 'Created', schema: IdentityResponseSchema } },
-  },
-  {
-    id: 'getIdentity',
-    method: 'GET',
-    path: `${API_PREFIX}/identities/{id}`,
-    handler: 'functions/api/identities/get.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'An identity (itself, admins, auditors)',
-    tag: 'identities',
-    description:
-      'An identity with its roles, read by itself, an admin or an auditor; anyone else gets a 404, as for an identity that does not exist. Its ETag is its version.',
-    request: { params: IdPathSchema },
-    responses: { 200: { description: 'The identity', schema: IdentityResponseSchema } },
-  },
-  {
-    id: 'listIdentities',
-    method: 'GET',
-    path: `${API_PREFIX}/identities`,
-    handler: 'functions/api/identities/list.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'List identities (admin, auditor)',
-    tag: 'identities',
-    description:
-      'Admins and auditors only. Identities by name, optionally filtered by role, a page at a time (`cursor` from `nextCursor`).',
-    request: { query: ListIdentitiesQuerySchema },
-    responses: { 200: { description: 'A page of identities', schema: IdentityPageSchema } },
-  },
-  {
-    id: 'registerKey',
-    method: 'POST',
-    path: `${API_PREFIX}/identities/{id}/keys`,
-    handler: 'functions/api/identities/register-key.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Register a public signing key (the identity itself or an admin)',
-    tag: 'identities',
-    description:
-      'The identity itself or an admin registers a public signing key (ES256, ES384, EdDSA or PS256 JWK) with a proof of possession: the key\'s signature over the RFC 8785 JSON of `{identityId, keyThumbprint, purpose: "key-registration"}`. Weak keys are 400s; a wrong proof is a 422; a key or kid already registered is a 409; an identity holds at most 100 keys.',
-    errors: [409, 422],
-    request: { params: IdPathSchema, body: RegisterKeySchema },
-    location: `${API_PREFIX}/identities/{identityId}/keys`,
-    responses: { 201: { description: 'Registered', schema: KeyResponseSchema } },
-  },
-  {
-    id: 'listKeys',
-    method: 'GET',
-    path: `${API_PREFIX}/identities/{id}/keys`,
-    handler: 'functions/api/identities/list-keys.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: "An identity's public signing keys",
-    tag: 'identities',
-    description:
-      "An identity's registered public keys, for verifying its signatures (any authenticated caller).",
-    request: { params: IdPathSchema },
-    responses: { 200: { description: 'Keys', schema: KeyListSchema } },
-  },
-  {
-    id: 'createContract',
-    method: 'POST',
-    path: `${API_PREFIX}/contracts`,
-    handler: 'functions/api/contracts/create.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Create a draft contract (provider or admin)',
-    tag: 'contracts',
-    description:
-      'A provider (or an admin on its behalf) creates a Draft between a provider and a consumer: title, description and terms (datasets, permitted uses, retention, security, compliance, pricing, validity window). Content is at most 40 KiB. With an Idempotency-Key, a retry replays the first response.',
-    errors: [422],
-    request: { body: CreateContractSchema, headers: ['Idempotency-Key'] },
-    location: `${API_PREFIX}/contracts/{id}`,
-    responses: { 201: { description: 'Created', schema: ContractResponseSchema } },
-  },
-  {
-    id: 'listContracts',
-    method: 'GET',
-    path: `${API_PREFIX}/contracts`,
-    handler: 'functions/api/contracts/list.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: "The caller's contracts, newest first",
-    tag: 'contracts',
-    description:
-      "Summaries of the caller's contracts (all for admins and auditors), newest first, filtered by status and role; a page at a time (`cursor` from `nextCursor`).",
-    request: { query: ListContractsQuerySchema },
-    responses: { 200: { description: 'A page of contracts', schema: ContractPageSchema } },
-  },
-  {
-    id: 'getContract',
-    method: 'GET',
-    path: `${API_PREFIX}/contracts/{id}`,
-    handler: 'functions/api/contracts/get.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'A contract, with the payload a party signs',
-    tag: 'contracts',
-    description:
-      'The contract with its signatures, lifecycle history and the exact `signingPayload` a party signs. Its ETag is the version to send in If-Match. Invisible contracts are 404s, as missing ones are.',
-    request: { params: IdPathSchema },
-    responses: { 200: contract },
-  },
-  {
-    id: 'updateContract',
-    method: 'PUT',
-    path: `${API_PREFIX}/contracts/{id}`,
-    handler: 'functions/api/contracts/update.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Edit title, description or terms (Draft or PendingSignature; discards signatures)',
-    tag: 'contracts',
-    description:
-      'A party edits title, description or terms while the contract is Draft or PendingSignature. Any signature already given is discarded (the content digest changes). If-Match with the current ETag is required.',
-    errors: [409, 422],
-    request: { params: IdPathSchema, body: UpdateContractSchema, headers: ['If-Match'] },
-    responses: { 200: contract },
-  },
-  {
-    id: 'deleteContract',
-    method: 'DELETE',
-    path: `${API_PREFIX}/contracts/{id}`,
-    handler: 'functions/api/contracts/delete.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Delete a never-signed draft',
-    tag: 'contracts',
-    description:
-      'Deletes a Draft that was never signed; anything ever signed is terminated instead (409). If-Match with the current ETag is required.',
-    errors: [409, 422],
-    request: { params: IdPathSchema, headers: ['If-Match'] },
-    responses: { 204: { description: 'Deleted' } },
-  },
-  {
-    id: 'signContract',
-    method: 'POST',
-    path: `${API_PREFIX}/contracts/{id}/sign`,
-    handler: 'functions/api/contracts/sign.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: "Add the caller's signature over the current digest and version",
-    tag: 'contracts',
-    description:
-      "A party signs the contract's `signingPayload` (RFC 8785 JSON of contractId, contentDigest and version) with one of its registered keys. The signature is verified against the key before it is stored; a bad signature or a key that is not the caller's is a 422.",
-    errors: [409, 422],
-    request: { params: IdPathSchema, body: SignContractSchema, headers: ['If-Match'] },
-    responses: { 200: contract },
-  },
-  {
-    id: 'activateContract',
-    method: 'POST',
-    path: `${API_PREFIX}/contracts/{id}/activate`,
-    handler: 'functions/api/contracts/activate.ts',
-    auth: 'jwt',
-    // The KMS signer reads its public key (the kid of the countersignature) once per container.
-    grants: ['database', 'sign', 'publicKeys'],
-    summary: 'Activate a contract signed by both parties; the platform countersigns',
-    tag: 'contracts',
-    description:
-      'Either party (or an admin) activates a contract both parties signed, within its validity window; the platform countersigns with its KMS key.',
-    errors: [409, 422],
-    request: { params: IdPathSchema, headers: ['If-Match'] },
-    responses: { 200: contract },
-  },
-  {
-    id: 'suspendContract',
-    method: 'POST',
-    path: `${API_PREFIX}/contracts/{id}/suspend`,
-    handler: 'functions/api/contracts/suspend.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Suspend an active contract',
-    tag: 'contracts',
-    description:
-      'A party or an admin suspends an Active contract, with a reason. Its enclaves are suspended with it: their parents stop and their attestations are voided.',
-    errors: [409],
-    request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
-    responses: { 200: contract },
-  },
-  {
-    id: 'resumeContract',
-    method: 'POST',
-    path: `${API_PREFIX}/contracts/{id}/resume`,
-    handler: 'functions/api/contracts/resume.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Resume a suspended contract (admin or the party that suspended)',
-    tag: 'contracts',
-    description:
-      'An admin or the party that suspended resumes a Suspended contract within its validity window. Its enclaves stay Suspended until resumed one by one.',
-    errors: [409, 422],
-    request: { params: IdPathSchema, body: OptionalReasonSchema, headers: ['If-Match'] },
-    responses: { 200: contract },
-  },
-  {
-    id: 'terminateContract',
-    method: 'POST',
-    path: `${API_PREFIX}/contracts/{id}/terminate`,
-    handler: 'functions/api/contracts/terminate.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Terminate a contract, with a reason',
-    tag: 'contracts',
-    description:
-      'A party or an admin terminates a contract, with a reason. Final: its enclaves are terminated with it.',
-    errors: [409, 422],
-    request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
-    responses: { 200: contract },
-  },
-  {
-    id: 'proposeMeasurementSet',
-    method: 'POST',
-    path: `${API_PREFIX}/contracts/{id}/measurements`,
-    handler: 'functions/api/contracts/measurements-propose.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary:
-      'Propose the image measurements (PCR0/1/2, optionally PCR8) an enclave may run under the contract',
-    tag: 'measurements',
-    description:
-      'A party proposes the image measurements an enclave may run under the contract (PCR0, PCR1, PCR2, optionally PCR8 and further PCRs), signed by the proposer. A contract holds at most 50 sets.',
-    errors: [409],
-    request: { params: IdPathSchema, body: ProposeMeasurementsSchema },
-    location: `${API_PREFIX}/contracts/{contractId}/measurements`,
-    responses: { 201: { description: 'Proposed', schema: MeasurementSetResponseSchema } },
-  },
-  {
-    id: 'listMeasurementSets',
-    method: 'GET',
-    path: `${API_PREFIX}/contracts/{id}/measurements`,
-    handler: 'functions/api/contracts/measurements-list.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: "The contract's proposed and approved measurement sets",
-    tag: 'measurements',
-    description:
-      "The contract's proposed and approved measurement sets, each with the `signingPayload` parties sign.",
-    request: { params: IdPathSchema },
-    responses: { 200: { description: 'Measurement sets', schema: MeasurementSetListSchema } },
-  },
-  {
-    id: 'approveMeasurementSet',
-    method: 'POST',
-    path: `${API_PREFIX}/contracts/{id}/measurements/{mid}/approve`,
-    handler: 'functions/api/contracts/measurements-approve.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: "Approve a measurement set with the caller's signature; Approved once both parties have",
-    tag: 'measurements',
-    description:
-      'The other party approves a Proposed set by signing its `signingPayload`; it is Approved once both parties have signed. Only Approved sets are trusted by attestation.',
-    errors: [409, 422],
-    request: { params: MeasurementPathSchema, body: ApproveMeasurementsSchema },
-    responses: { 200: { description: 'Approval recorded', schema: MeasurementSetResponseSchema } },
-  },
-  {
-    id: 'createEnclave',
-    method: 'POST',
-    path: `${API_PREFIX}/enclaves`,
-    handler: 'functions/api/enclaves/create.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary:
-      'Ask for an enclave under an Active contract (a party or an admin); checked as provisioning would, then Initializing',
-    tag: 'enclaves',
-    description:
-      'A party or an admin asks for an enclave under an Active contract. The configuration is checked as provisioning would (approved image, instance type, resources, network and security policies); then the enclave is Initializing and the provisioning workflow starts. With an Idempotency-Key, a retry replays the first response.',
-    errors: [404, 422],
-    request: { body: LocalCreateEnclaveSchema, headers: ['Idempotency-Key'] },
-    location: `${API_PREFIX}/enclaves/{id}`,
-    responses: {
-      201: { description: 'Created (Initializing; provisioning starts)', schema: EnclaveResponseSchema },
-    },
-  },
-  {
-    id: 'listEnclaves',
-    method: 'GET',
-    path: `${API_PREFIX}/enclaves`,
-    handler: 'functions/api/enclaves/list.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: "The enclaves of the caller's contracts (all for admins and auditors), newest first",
-    tag: 'enclaves',
-    description:
-      "Summaries of the enclaves of the caller's contracts (all for admins and auditors), newest first, filtered by status or contract; a page at a time.",
-    request: { query: ListEnclavesQuerySchema },
-    responses: { 200: { description: 'A page of enclaves', schema: EnclavePageSchema } },
-  },
-  {
-    id: 'getEnclave',
-    method: 'GET',
-    path: `${API_PREFIX}/enclaves/{id}`,
-    handler: 'functions/api/enclaves/get.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'An enclave (contract parties, admins, auditors)',
-    tag: 'enclaves',
-    description:
-      'The enclave with its configuration, status, parent instance and provisioning id. Its ETag is the version to send in If-Match.',
-    request: { params: IdPathSchema },
-    responses: { 200: enclave },
-  },
-  {
-    id: 'updateEnclave',
-    method: 'PUT',
-    path: `${API_PREFIX}/enclaves/{id}`,
-    handler: 'functions/api/enclaves/update.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Replace the configuration (and name) of a Suspended enclave, checked as provisioning would',
-    tag: 'enclaves',
-    description:
-      'Replaces the configuration (and name) of a Suspended enclave, checked as provisioning would. Changing the image retires its parent. If-Match with the current ETag is required.',
-    errors: [409, 422],
-    request: { params: IdPathSchema, body: UpdateEnclaveSchema, headers: ['If-Match'] },
-    responses: { 200: enclave },
-  },
-  {
-    id: 'deleteEnclave',
-    method: 'DELETE',
-    path: `${API_PREFIX}/enclaves/{id}`,
-    handler: 'functions/api/enclaves/delete.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Terminate an enclave ("deleted by" the caller); the record and its audit trail stay',
-    tag: 'enclaves',
-    description:
-      'Terminates the enclave ("deleted by" the caller): its parent is stopped; the record and its audit trail stay. If-Match with the current ETag is required.',
-    errors: [409],
-    request: { params: IdPathSchema, headers: ['If-Match'] },
-    responses: { 200: { description: 'The terminated enclave', schema: EnclaveResponseSchema } },
-  },
-  {
-    id: 'suspendEnclave',
-    method: 'POST',
-    path: `${API_PREFIX}/enclaves/{id}/suspend`,
-    handler: 'functions/api/enclaves/suspend.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Suspend a Running enclave; its attestation is voided',
-    tag: 'enclaves',
-    description: 'Suspends a Running enclave, with a reason: its parent stops and its attestation is voided.',
-    errors: [409],
-    request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
-    responses: { 200: enclave },
-  },
-  {
-    id: 'resumeEnclave',
-    method: 'POST',
-    path: `${API_PREFIX}/enclaves/{id}/resume`,
-    handler: 'functions/api/enclaves/resume.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Resume a Suspended enclave: back to Initializing, it is provisioned and attested again',
-    tag: 'enclaves',
-    description:
-      'Resumes a Suspended enclave under an Active contract: back to Initializing, it is provisioned and attested again.',
-    errors: [409, 422],
-    request: { params: IdPathSchema, body: OptionalReasonSchema, headers: ['If-Match'] },
-    responses: { 200: enclave },
-  },
-  {
-    id: 'terminateEnclave',
-    method: 'POST',
-    path: `${API_PREFIX}/enclaves/{id}/terminate`,
-    handler: 'functions/api/enclaves/terminate.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: 'Terminate an enclave, with a reason',
-    tag: 'enclaves',
-    description: 'Terminates an enclave, with a reason. Final.',
-    errors: [409],
-    request: { params: IdPathSchema, body: ReasonSchema, headers: ['If-Match'] },
-    responses: { 200: enclave },
-  },
-  {
-    id: 'getEnclaveAttestation',
-    method: 'GET',
-    path: `${API_PREFIX}/enclaves/{id}/attestation`,
-    handler: 'functions/api/enclaves/attestation-get.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary:
-      "The enclave's last attestation record (verified, refused or voided); 404 no-attestation before one",
-    tag: 'enclaves',
-    description:
-      "The enclave's last attestation record: verified, refused or voided, with the measurements and the parent instance. 404 `no-attestation` before the first one.",
-    request: { params: IdPathSchema },
-    responses: { 200: { description: 'The attestation record', schema: EnclaveAttestationResponseSchema } },
-  },
-  {
-    id: 'submitAttestation',
-    method: 'POST',
-    path: `${API_PREFIX}/enclaves/{id}/attestation`,
-    handler: 'functions/api/enclaves/attestation-submit.ts',
-    auth: 'iam',
-    grants: ['database', 'taskCallback'],
-    summary:
-      "The enclave's parent instance submits the attestation document the provisioning workflow waits for",
-    tag: 'parent instance',
-    description:
-      "Called by the enclave's own parent instance (SigV4 with the parent role): submits the enclave's attestation document, which the provisioning workflow is waiting for; the workflow verifies it. A document arriving after the wait ended is a 410.",
-    errors: [409, 410],
-    request: { params: IdPathSchema, body: AttestationSubmissionSchema },
-    responses: {
-      202: { description: 'Accepted; the workflow verifies it', schema: AttestationAcceptedSchema },
-    },
-  },
-  {
-    id: 'sendAttestationHeartbeat',
-    method: 'POST',
-    path: `${API_PREFIX}/enclaves/{id}/attestation/heartbeat`,
-    handler: 'functions/api/enclaves/attestation-heartbeat.ts',
-    auth: 'iam',
-    grants: ['database', 'taskHeartbeat'],
-    summary:
-      "The enclave's parent instance reports it is still on its way to the attestation document (keeps the workflow's wait alive)",
-    tag: 'parent instance',
-    description:
-      "Called by the enclave's own parent instance while it is on its way to the attestation document (booting, fetching the image, starting the enclave, attesting): keeps the workflow's wait alive.",
-    errors: [409, 410],
-    request: { params: IdPathSchema, body: AttestationHeartbeatSchema },
-    responses: {
-      202: { description: 'Accepted; the wait goes on', schema: AttestationHeartbeatResponseSchema },
-    },
-  },
-  {
-    id: 'reportEnclaveMetrics',
-    method: 'POST',
-    path: `${API_PREFIX}/enclaves/{id}/metrics`,
-    handler: 'functions/api/enclaves/metrics-post.ts',
-    auth: 'iam',
-    grants: ['database'],
-    summary: "The enclave's own parent instance reports a runtime metrics sample (Running, metrics enabled)",
-    tag: 'parent instance',
-    description:
-      "Called by the enclave's own parent instance: one runtime metrics sample of a Running enclave whose configuration enables metrics.",
-    errors: [409, 422],
-    request: { params: IdPathSchema, body: EnclaveMetricsSchema },
-    responses: { 202: { description: 'Accepted' } },
-  },
-  {
-    id: 'listEnclaveMetrics',
-    method: 'GET',
-    path: `${API_PREFIX}/enclaves/{id}/metrics`,
-    handler: 'functions/api/enclaves/metrics-get.ts',
-    auth: 'jwt',
-    grants: ['database'],
-    summary: "The enclave's recent metrics samples, newest first",
-    tag: 'enclaves',
-    description: "The enclave's recent metrics samples, newest first, a page at a time.",
-    request: { params: IdPathSchema, query: EnclaveMetricsQuerySchema },
-    responses: { 200: { description: 'A page of samples', schema: EnclaveMetricsPageSchema } },
-  },
-  {
-    id: 'getAuditTrail',
-    method: 'GET',
-    path: `${API_PREFIX}/audit`,
-    handler: 'functions/api/audit/get.ts',
-    auth: 'jwt',
-    // The public keys: a checkpoint's signature is verified against them (kms:GetPublicKey, once per container).
-    grants: ['database', 'publicKeys'],
-    summary: "An entity's hash-chained audit trail, verified",
-    tag: 'audit',
-    description:
-      "An entity's hash-chained audit trail (a contract, an enclave, an identity), verified by the server and with the signed checkpoint proving its head; re-verifiable by anyone from the records. Parties see their own entities; admins and auditors see all.",
-    errors: [404],
-    request: { query: AuditQuerySchema },
-    responses: { 200: { description: 'The trail and its verification', schema: AuditTrailSchema } },
-  },
-] as const satisfies readonly RouteDefinition[];
+  getHealth,
+  getOpenApi,
+  listPlatformKeys,
+  getMyIdentity,
+  createIdentity,
+  getIdentity,
+  listIdentities,
+  registerKey,
+  listKeys,
+  createContract,
+  listContracts,
+  getContract,
+  updateContract,
+  deleteContract,
+  signContract,
+  activateContract,
+  suspendContract,
+  resumeContract,
+  terminateContract,
+  proposeMeasurementSet,
+  listMeasurementSets,
+  approveMeasurementSet,
+  createEnclave,
+  listEnclaves,
+  getEnclave,
+  updateEnclave,
+  deleteEnclave,
+  suspendEnclave,
+  resumeEnclave,
+  terminateEnclave,
+  getEnclaveAttestation,
+  submitAttestation,
+  sendAttestationHeartbeat,
+  reportEnclaveMetrics,
+  listEnclaveMetrics,
+  getAuditTrail,
+] as const;
 
 export type RouteId = (typeof ROUTES)[number]['id'];
 
@@ -697,10 +775,4 @@ export function ifMatchRequired(route: RouteDefinition): boolean {
     (route.request?.headers ?? []).includes('If-Match') &&
     (route.method === 'PUT' || route.method === 'DELETE')
   );
-}
-
-export function routeById(id: RouteId): RouteDefinition {
-  const route = ROUTES.find((r) => r.id === id);
-  if (!route) throw new Error(`unknown route ${id}`);
-  return route;
 }

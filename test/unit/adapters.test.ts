@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { WORKFLOW_STEPS } from '../../shared/enclaves/provisioning-workflow.ts';
 import { defineRoute } from '../../shared/http/api-handler.ts';
+import * as routes from '../../shared/http/routes.ts';
 import { ROUTES } from '../../shared/http/routes.ts';
 import {
   ADAPTERS,
@@ -158,7 +159,7 @@ describe('defineRoute', () => {
 
   it("hands the implementation only the adapters of the route's grants, whatever was installed", async () => {
     const seen: unknown[] = [];
-    const handler = defineRoute('getHealth', fullDependencies(), async (_request, deps) => {
+    const handler = defineRoute(routes.getHealth, fullDependencies(), async (_request, deps) => {
       seen.push(deps.now());
       await deps.db.query('SELECT 1'); // getHealth has no database grant
       return { status: 200, body: { status: 'ok' } };
@@ -173,7 +174,7 @@ describe('defineRoute', () => {
   it('reads the dependencies as they are at each request, not as they were when the route was defined', async () => {
     const deps = { ...fullDependencies(), region: 'eu-central-1' };
     const regions: (string | undefined)[] = [];
-    const handler = defineRoute('getHealth', deps, async (_request, view) => {
+    const handler = defineRoute(routes.getHealth, deps, async (_request, view) => {
       regions.push(view.region);
       return { status: 200, body: { status: 'ok' } };
     });

@@ -3,6 +3,7 @@ import { ContractTermsSchema } from '../../shared/domain/contract-terms.ts';
 import { EnclaveConfigurationSchema } from '../../shared/domain/enclave.ts';
 import * as z from '../../shared/domain/zod.ts';
 import { defineRoute } from '../../shared/http/api-handler.ts';
+import * as routes from '../../shared/http/routes.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 
 /** Whether a schema is built: an eager one always; a `z.lazy` once zod cached what it built on its definition. */
@@ -54,16 +55,16 @@ describe('a route builds its own request schemas at init, and no other route’s
   const deps = {} as Dependencies;
 
   it('GET /contracts/{id} builds neither contract terms nor enclave configurations', () => {
-    defineRoute('getContract', deps, async () => ({ status: 200, body: null }));
+    defineRoute(routes.getContract, deps, async () => ({ status: 200, body: null }));
     expect(isBuilt(ContractTermsSchema)).toBe(false);
     expect(isBuilt(EnclaveConfigurationSchema)).toBe(false);
   });
 
   it('POST /contracts builds the contract terms, PUT /enclaves/{id} the enclave configuration', () => {
-    defineRoute('createContract', deps, async () => ({ status: 200, body: null }));
+    defineRoute(routes.createContract, deps, async () => ({ status: 200, body: null }));
     expect(isBuilt(ContractTermsSchema)).toBe(true);
     expect(isBuilt(EnclaveConfigurationSchema)).toBe(false);
-    defineRoute('updateEnclave', deps, async () => ({ status: 200, body: null }));
+    defineRoute(routes.updateEnclave, deps, async () => ({ status: 200, body: null }));
     expect(isBuilt(EnclaveConfigurationSchema)).toBe(true);
   });
 });

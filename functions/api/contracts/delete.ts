@@ -1,7 +1,10 @@
 import { deleteContract } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-export const handler = defineRoute('deleteContract', await runtime(), ({ caller, params, ifMatch }, deps) =>
-  deleteContract(deps, caller, params.id, ifMatch),
+export const handler = defineRoute(
+  routes.deleteContract,
+  await runtime(),
+  ({ caller, params, ifMatch }, deps) => deleteContract(deps, caller, params.id, ifMatch),
 );

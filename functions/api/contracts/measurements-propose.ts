@@ -1,9 +1,10 @@
 import { proposeMeasurementSet } from '../../../shared/contracts/measurement-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
 export const handler = defineRoute(
-  'proposeMeasurementSet',
+  routes.proposeMeasurementSet,
   await runtime(),
   ({ caller, params, body }, deps) => proposeMeasurementSet(deps, caller, params.id, body),
 );

@@ -1,9 +1,10 @@
 import { updateContract } from '../../../shared/contracts/contract-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
 export const handler = defineRoute(
-  'updateContract',
+  routes.updateContract,
   await runtime(),
   ({ caller, params, body, ifMatch }, deps) => updateContract(deps, caller, params.id, body, ifMatch),
 );

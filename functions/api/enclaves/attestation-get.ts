@@ -1,7 +1,10 @@
 import { getEnclaveAttestation } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-export const handler = defineRoute('getEnclaveAttestation', await runtime(), ({ caller, params }, deps) =>
-  getEnclaveAttestation(deps, caller, params.id),
+export const handler = defineRoute(
+  routes.getEnclaveAttestation,
+  await runtime(),
+  ({ caller, params }, deps) => getEnclaveAttestation(deps, caller, params.id),
 );

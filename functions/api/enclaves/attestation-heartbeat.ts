@@ -1,9 +1,10 @@
 import { sendAttestationHeartbeat } from '../../../shared/enclaves/attestation-submission.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
 export const handler = defineRoute(
-  'sendAttestationHeartbeat',
+  routes.sendAttestationHeartbeat,
   await runtime(),
   async ({ caller, params, body }, deps) => ({
     status: 202,

@@ -1,9 +1,10 @@
 import { submitAttestation } from '../../../shared/enclaves/attestation-submission.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
 export const handler = defineRoute(
-  'submitAttestation',
+  routes.submitAttestation,
   await runtime(),
   async ({ caller, params, body }, deps) => ({
     status: 202,

@@ -1,7 +1,10 @@
 import { createEnclave } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-export const handler = defineRoute('createEnclave', await runtime(), ({ caller, body, idempotency }, deps) =>
-  createEnclave(deps, caller, body, idempotency),
+export const handler = defineRoute(
+  routes.createEnclave,
+  await runtime(),
+  ({ caller, body, idempotency }, deps) => createEnclave(deps, caller, body, idempotency),
 );

@@ -1,7 +1,8 @@
 import { listEnclaves } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-export const handler = defineRoute('listEnclaves', await runtime(), ({ caller, query }, deps) =>
+export const handler = defineRoute(routes.listEnclaves, await runtime(), ({ caller, query }, deps) =>
   listEnclaves(deps, caller, query),
 );

@@ -1,7 +1,10 @@
 import { listMetricsOfEnclave } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
-export const handler = defineRoute('listEnclaveMetrics', await runtime(), ({ caller, params, query }, deps) =>
-  listMetricsOfEnclave(deps, caller, params.id, query),
+export const handler = defineRoute(
+  routes.listEnclaveMetrics,
+  await runtime(),
+  ({ caller, params, query }, deps) => listMetricsOfEnclave(deps, caller, params.id, query),
 );

@@ -1,9 +1,10 @@
 import { reportEnclaveMetrics } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
 export const handler = defineRoute(
-  'reportEnclaveMetrics',
+  routes.reportEnclaveMetrics,
   await runtime(),
   ({ caller, params, body }, deps) => reportEnclaveMetrics(deps, caller, params.id, body),
 );

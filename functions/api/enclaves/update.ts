@@ -1,9 +1,10 @@
 import { updateEnclave } from '../../../shared/enclaves/enclave-service.ts';
 import { defineRoute } from '../../../shared/http/api-handler.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
 export const handler = defineRoute(
-  'updateEnclave',
+  routes.updateEnclave,
   await runtime(),
   ({ caller, params, body, ifMatch }, deps) => updateEnclave(deps, caller, params.id, body, ifMatch),
 );

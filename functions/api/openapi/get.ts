@@ -1,5 +1,6 @@
 import { defineRoute } from '../../../shared/http/api-handler.ts';
 import { openApiDocument } from '../../../shared/http/openapi.ts';
+import * as routes from '../../../shared/http/routes.ts';
 import { runtime } from '../../../shared/runtime/runtime.ts';
 
 /** In the deployed bundle: the document as JSON, generated at synth (see `ContractsApi`). */
@@ -13,7 +14,7 @@ declare const __OPENAPI_JSON__: string | undefined;
 const document: unknown =
   typeof __OPENAPI_JSON__ === 'string' ? JSON.parse(__OPENAPI_JSON__) : openApiDocument();
 
-export const handler = defineRoute('getOpenApi', await runtime(), async () => ({
+export const handler = defineRoute(routes.getOpenApi, await runtime(), async () => ({
   status: 200,
   body: document,
 }));
