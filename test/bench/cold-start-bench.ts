@@ -16,7 +16,8 @@
  *
  * Options: `--assembly <dir>` measures an existing cloud assembly (e.g. `npm run synth`'s cdk.out, with the
  * floor missing: it is then bundled into a stack of its own here) instead of synthesizing;
- * BENCH_ROUNDS (default 7) measurements per function.
+ * BENCH_ROUNDS (default 15) measurements per function: the last line reports the worst of 36 medians, which
+ * rises with the noise of each; 15 paired rounds keep that noise under a few hundredths on these machines.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -38,7 +39,7 @@ import { ROUTES } from '../../shared/http/routes.ts';
 import { progress, summary } from './bench-output.ts';
 import { median } from './statistics.ts';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const STACK = 'EnclaveContracts';
 const FLOOR_STACK = 'ColdStartFloor';
 const step = (line: string) => progress('bench:cold-start', line);
