@@ -7,13 +7,17 @@
  * answer can be wrong, from both ends: what the responder refuses (and with which code), and what the
  * client refuses (frames too large, malformed answers, silence, a closed port).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { connect as connectTcp, createServer, type Server } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { Encoder } from 'cbor-x';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  RESPONDER_SCRIPT,
+  startResponder,
+} from '../../infra/local/services/nitro-enclaves/nitro-cli-simulator.ts';
 import {
   LOCAL_DEFAULT_IMAGE,
   NitroSimulator,
@@ -40,21 +44,12 @@ import {
 } from '../../infra/parent-agent/attestation-protocol.ts';
 import { buildPolicy, verifyAttestation } from '../../shared/attestation/index.ts';
 
-const RESPONDER = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  'infra',
-  'enclave-responder',
-  'attestation_responder.py',
-);
 const INSTANCE = 'i-0123456789abcdef0';
 const plain = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, pack: false });
 
 let simulator: NitroSimulator;
 let nsm: NsmEndpoint;
 let responder: ChildProcess;
-let responderLog = '';
 let port: number;
 /** The NSM's next answers instead of a document. */
 const nsmErrors: NsmErrorCode[] = [];
@@ -66,21 +61,7 @@ beforeAll(async () => {
     if (error) return { error };
     return simulator.attest({ instanceId: INSTANCE, image: LOCAL_DEFAULT_IMAGE, ...input });
   });
-  responder = spawn(
-    'python3',
-    [RESPONDER, '--listen', 'tcp:127.0.0.1:0', '--nsm', `tcp:127.0.0.1:${nsm.port}`],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  port = await new Promise<number>((resolve, reject) => {
-    responder.stderr!.on('data', (chunk: Buffer) => {
-      responderLog += chunk.toString('utf8');
-      const bound = /listening on 127\.0\.0\.1:(\d+)/.exec(responderLog);
-      if (bound) resolve(Number(bound[1]));
-    });
-    responder.once('exit', (code) => reject(new Error(`the responder exited (${code}): ${responderLog}`)));
-  });
+  ({ child: responder, port } = await startResponder(nsm.port));
 });
 afterAll(async () => {
   responder?.kill();
@@ -259,7 +240,7 @@ describe("the responder's NSM seam", () => {
         '-c',
         'import ctypes, sys; sys.path.insert(0, sys.argv[1]); import attestation_responder as r; ' +
           'print(ctypes.sizeof(r.NsmDevice._Message), hex(r.NsmDevice.IOCTL_REQUEST), r.NsmDevice.RESPONSE_MAX)',
-        dirname(RESPONDER),
+        dirname(RESPONDER_SCRIPT),
       ],
       { encoding: 'utf8' },
     );
@@ -267,18 +248,8 @@ describe("the responder's NSM seam", () => {
   });
 
   it('answers nsm-error when the NSM cannot be reached', async () => {
-    const lonely = spawn('python3', [RESPONDER, '--listen', 'tcp:127.0.0.1:0', '--nsm', 'tcp:127.0.0.1:1'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const { child: lonely, port: lonelyPort } = await startResponder(1);
     try {
-      const lonelyPort = await new Promise<number>((resolve) => {
-        let log = '';
-        lonely.stderr!.on('data', (chunk: Buffer) => {
-          log += chunk.toString('utf8');
-          const bound = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
-          if (bound) resolve(Number(bound[1]));
-        });
-      });
       await expect(
         requestAttestation(
           tcpConnector('127.0.0.1', lonelyPort),

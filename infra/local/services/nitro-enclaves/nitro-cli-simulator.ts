@@ -1,0 +1,177 @@
+/**
+ * A local stand-in for the Nitro Enclaves CLI on one parent instance, behind the agent's `RunCommand` seam:
+ * `run-enclave` starts an "enclave" from the EIF on disk, that is, the reference attestation responder
+ * (infra/enclave-responder/attestation_responder.py, the very program an enclave image runs) listening on a
+ * loopback TCP port in place of the enclave's vsock port, its NSM answered by the Nitro simulator for this
+ * instance and that image: the EIF's bytes are the image (PCR0/1/2 derive from them), so a parent that fetched
+ * another file attests another image. `describe-enclaves` and `terminate-enclave --all` answer as nitro-cli
+ * does, in its JSON.
+ *
+ * Failure paths: an EIF that is missing fails `run-enclave` with nitro-cli's error line; `responder: 'silent'`
+ * starts an enclave whose responder never listens (an image without one, or one that hangs).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { CommandResult, RunCommand } from '../../../parent-agent/nitro-cli.ts';
+import type { NitroSimulator } from './nitro-simulator.ts';
+import { type NsmEndpoint, startNsmEndpoint } from './nsm-endpoint.ts';
+
+export const RESPONDER_SCRIPT = fileURLToPath(
+  new URL('../../../enclave-responder/attestation_responder.py', import.meta.url),
+);
+
+interface RunningEnclave {
+  readonly enclaveId: string;
+  readonly cid: number;
+  readonly port: number | undefined;
+  readonly startedAt: number;
+  readonly cpuCount: number;
+  readonly memoryMiB: number;
+  readonly responder: ChildProcess | undefined;
+  readonly nsm: NsmEndpoint;
+}
+
+export interface NitroCliSimulatorOptions {
+  readonly simulator: NitroSimulator;
+  readonly instanceId: string;
+  /** The parent's role (PCR3), when documents should measure it. */
+  readonly iamRoleArn?: string;
+  /** `silent`: the enclave starts but its responder never listens. @default 'python' */
+  readonly responder?: 'python' | 'silent';
+  /** The Python interpreter. @default 'python3' */
+  readonly python?: string;
+}
+
+export class NitroCliSimulator {
+  private enclave: RunningEnclave | undefined;
+
+  constructor(private readonly options: NitroCliSimulatorOptions) {}
+
+  /** The TCP port standing in for the running enclave's vsock port (undefined: none, or a silent one). */
+  portOf(cid: number): number | undefined {
+    return this.enclave?.cid === cid ? this.enclave.port : undefined;
+  }
+
+  /** The `RunCommand` the agent's NitroCli runs `nitro-cli` through. */
+  readonly run: RunCommand = async (command, args) => {
+    if (command !== 'nitro-cli') return { code: 127, stdout: '', stderr: `${command}: command not found` };
+    const [verb, ...rest] = args;
+    switch (verb) {
+      case 'run-enclave':
+        return this.runEnclave(rest);
+      case 'describe-enclaves':
+        return ok(JSON.stringify(this.enclave ? [this.describe(this.enclave)] : []));
+      case 'terminate-enclave':
+        await this.terminate();
+        return ok(JSON.stringify({ Terminated: true }));
+      default:
+        return { code: 1, stdout: '', stderr: `[ E1 ] Unknown subcommand: ${verb}` };
+    }
+  };
+
+  /** Ends the enclave (as stopping the instance does). */
+  async terminate(): Promise<void> {
+    const enclave = this.enclave;
+    this.enclave = undefined;
+    if (!enclave) return;
+    enclave.responder?.kill();
+    await enclave.nsm.close();
+  }
+
+  private async runEnclave(args: readonly string[]): Promise<CommandResult> {
+    const flag = (name: string) => args[args.indexOf(name) + 1];
+    const eifPath = flag('--eif-path');
+    const cid = Number(flag('--enclave-cid'));
+    const cpuCount = Number(flag('--cpu-count'));
+    const memoryMiB = Number(flag('--memory'));
+    if (this.enclave) return { code: 1, stdout: '', stderr: '[ E26 ] Enclave already running.' };
+    let eif: Buffer;
+    try {
+      eif = await readFile(eifPath ?? '');
+    } catch {
+      return {
+        code: 1,
+        stdout: '',
+        stderr: `[ E19 ] File open failure. Failed to open the EIF file: ${eifPath}`,
+      };
+    }
+    const { simulator, instanceId, iamRoleArn } = this.options;
+    const enclaveId = randomBytes(8).toString('hex');
+    const nsm = await startNsmEndpoint((input) =>
+      simulator.attest({
+        instanceId,
+        enclaveId,
+        image: { eif },
+        ...(iamRoleArn === undefined ? {} : { iamRoleArn }),
+        ...input,
+      }),
+    );
+    let responder: ChildProcess | undefined;
+    let port: number | undefined;
+    if ((this.options.responder ?? 'python') === 'python') {
+      ({ child: responder, port } = await startResponder(nsm.port, this.options.python));
+    }
+    this.enclave = { enclaveId, cid, port, startedAt: Date.now(), cpuCount, memoryMiB, responder, nsm };
+    return ok(
+      JSON.stringify({
+        EnclaveName: 'enclave',
+        EnclaveID: `${instanceId}-enc${enclaveId}`,
+        ProcessID: responder?.pid ?? 0,
+        EnclaveCID: cid,
+        NumberOfCPUs: cpuCount,
+        CPUIDs: Array.from({ length: cpuCount }, (_, i) => i + 1),
+        MemoryMiB: memoryMiB,
+      }),
+    );
+  }
+
+  private describe(enclave: RunningEnclave): Record<string, unknown> {
+    const alive = enclave.responder === undefined || enclave.responder.exitCode === null;
+    return {
+      EnclaveName: 'enclave',
+      EnclaveID: `${this.options.instanceId}-enc${enclave.enclaveId}`,
+      EnclaveCID: enclave.cid,
+      NumberOfCPUs: enclave.cpuCount,
+      MemoryMiB: enclave.memoryMiB,
+      State: alive ? 'RUNNING' : 'TERMINATING',
+      Flags: 'NONE',
+    };
+  }
+}
+
+function ok(stdout: string): CommandResult {
+  return { code: 0, stdout, stderr: '' };
+}
+
+/**
+ * Starts the reference responder on a loopback TCP port, its NSM at `nsmPort`; resolves once it listens
+ * (the port it reports on stderr). Kill `child` to stop it.
+ */
+export async function startResponder(
+  nsmPort: number,
+  python = 'python3',
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    python,
+    [RESPONDER_SCRIPT, '--listen', 'tcp:127.0.0.1:0', '--nsm', `tcp:127.0.0.1:${nsmPort}`],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  return { child, port: await listeningPort(child) };
+}
+
+function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let log = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      log += chunk.toString('utf8');
+      const bound = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
+      if (bound) resolve(Number(bound[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`the responder exited (${code}): ${log.slice(-500)}`)));
+    child.once('error', reject);
+  });
+}
