@@ -76,7 +76,7 @@ export class ContractsStack extends Stack {
     if (!props.enclaveArtifacts) {
       Annotations.of(this).addWarningV2(
         'enclave-contracts:placeholder-artifacts',
-        'No enclave artifacts: the parents download placeholders and fail at boot. This template is for inspection and tests only; deploy with -c eifUrl/eifSha256/agentUrl/agentSha256.',
+        'No default enclave image: the parents fetch a placeholder and fail. This template is for inspection and tests only; deploy with -c eifUrl/eifSha256.',
       );
     }
     this.observability = new Observability(this, 'Observability', {

@@ -1,27 +1,26 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ArnFormat, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct, type IConstruct } from 'constructs';
-import type { AgentPhase } from '../../shared/domain/enclave.ts';
+import { API_PREFIX } from '../../shared/http/routes.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
+import { bundleParentAgent, PARENT_NODE_MAJOR } from '../parent-agent/bundle.ts';
 
 /**
- * Where a parent instance fetches what it runs. Deployment parameters: the enclave image (EIF) is built
- * and measured by the provider's release pipeline, the parent agent by this project's; neither is part of
- * the stack. Each URL must be reachable over HTTPS from the parents' subnets without credentials (the
- * parent role may call the API's `iam` routes and nothing else), e.g. an S3 presigned URL or an artifact
- * host; the SHA-256 pins what is fetched, so a replaced file is refused rather than run.
+ * The deployment's default enclave image (EIF), for enclaves that declare no `image.source` of their own. A
+ * deployment parameter: the EIF is built and measured by the provider's release pipeline, not by this stack.
+ * `imageUrl` is an `s3://bucket/key` object (the parents' role may read that one object) or an `https://`
+ * URL reachable without credentials; the SHA-256 pins what is fetched, so a replaced file is refused rather
+ * than run. The parent agent itself is part of the stack (an S3 asset built from infra/parent-agent).
  */
 export interface EnclaveArtifacts {
-  // The agent's contract with this stack: run with `API_URL` and `ENCLAVE_ID` (and `parent.env`), it reads
-  // the nonce tag through IMDSv2, has the enclave attest and posts the document; `parent-agent heartbeat
-  // <phase>` posts one heartbeat; while it works towards the document it heartbeats itself at least every
-  // HEARTBEAT_INTERVAL_SECONDS. Every call is SigV4-signed with the instance profile's credentials.
   readonly imageUrl: string;
   readonly imageSha256: string;
-  readonly agentUrl: string;
-  readonly agentSha256: string;
 }
 
 /**
@@ -56,14 +55,12 @@ export function parentNetworkInterface(subnetId: string, securityGroupId: string
 }
 
 /**
- * Placeholders that make a parent fail at boot (and the workflow compensate) until real ones are set. The
- * image is only the default: an enclave that declares `image.source` has its parent fetch that EIF instead.
+ * A placeholder default image that makes a parent fail to fetch it (and the workflow compensate) until a real
+ * one is set. Only the default: an enclave that declares `image.source` has its parent fetch that EIF instead.
  */
 export const UNCONFIGURED_ARTIFACTS: EnclaveArtifacts = {
   imageUrl: 'https://artifacts.invalid/enclave.eif',
   imageSha256: '0'.repeat(64),
-  agentUrl: 'https://artifacts.invalid/parent-agent',
-  agentSha256: '0'.repeat(64),
 };
 
 /** Props of {@link EnclaveParents}. */
@@ -109,10 +106,17 @@ export class EnclaveParents extends Construct {
   readonly volumeKey: kms.IKey;
   /** The subnets parents launch into, one per Availability Zone, in the order launches try them. */
   readonly subnetIds: readonly string[];
+  /** The parent agent's bundle (infra/parent-agent), an S3 asset, and its SHA-256 (pinned in the user data). */
+  readonly agent: s3assets.Asset;
+  readonly agentSha256: string;
   private apiUrl: string | undefined;
 
   constructor(scope: Construct, id: string, props: EnclaveParentsProps) {
     super(scope, id);
+    const artifacts = props.artifacts ?? UNCONFIGURED_ARTIFACTS;
+    const bundled = bundleParentAgent(mkdtempSync(join(tmpdir(), 'parent-agent-')));
+    this.agent = new s3assets.Asset(this, 'Agent', { path: bundled.file });
+    this.agentSha256 = bundled.sha256;
     this.volumeKey =
       props.volumeKey ??
       new kms.Key(this, 'VolumeKey', {
@@ -122,8 +126,24 @@ export class EnclaveParents extends Construct {
       });
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Enclave parent instances: may call the API routes whose auth is iam, nothing else',
+      description:
+        'Enclave parent instances: may read the agent (and the default image), call the API routes whose auth is iam, nothing else',
     });
+    // Exactly the objects the parent fetches with its role: the agent's bundle, and the default image when it
+    // is an S3 object (an https:// image is fetched without credentials).
+    const readable = [`${this.agent.bucket.bucketArn}/${this.agent.s3ObjectKey}`];
+    const image = /^s3:\/\/([^/]+)\/(.+)$/.exec(artifacts.imageUrl);
+    if (image)
+      readable.push(
+        Stack.of(this).formatArn({
+          service: 's3',
+          region: '',
+          account: '',
+          resource: image[1]!,
+          resourceName: image[2]!,
+        }),
+      );
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: readable }));
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description:
@@ -139,7 +159,12 @@ export class EnclaveParents extends Construct {
         Lazy.string({
           produce: () => {
             if (this.apiUrl === undefined) throw new Error(`${this.node.path}: useApi() was not called`);
-            return parentUserData(props.artifacts ?? UNCONFIGURED_ARTIFACTS, this.apiUrl).render();
+            return parentUserData({
+              artifacts,
+              apiUrl: this.apiUrl,
+              agent: { url: this.agent.s3ObjectUrl, sha256: this.agentSha256 },
+              region: Stack.of(this).region,
+            }).render();
           },
         }),
       ),
@@ -377,164 +402,23 @@ function nagRendering(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Where the parent keeps what it runs, its configuration and its per-boot state. */
-const PARENT_PATHS = {
-  home: '/opt/enclave-contracts',
-  image: '/opt/enclave-contracts/enclave.eif',
-  agent: '/opt/enclave-contracts/parent-agent',
-  startEnclave: '/opt/enclave-contracts/start-enclave.sh',
-  watchNonce: '/opt/enclave-contracts/watch-nonce.sh',
-  /** Written once (first boot): the API, the enclave's CID and its allocation. */
+/** Where the parent keeps what it runs and its configuration. */
+export const PARENT_PATHS = {
+  /** The agent's bundle, read-only for the agent's user. */
+  agent: '/opt/enclave-contracts/parent-agent.mjs',
+  /** The agent's state: the pinned EIF (kept across stops on the encrypted root volume). */
+  state: '/var/lib/enclave-contracts',
+  image: '/var/lib/enclave-contracts/enclave.eif',
+  /** Written once (first boot): the API, the default image, the enclave's CID. */
   config: '/etc/enclave-contracts/parent.env',
-  /** tmpfs, so rewritten on every boot: the enclave id for the agent, the nonce last attested to. */
-  run: '/run/enclave-contracts',
 } as const;
 
-/** The systemd units the user data installs and enables; they run on every boot, resumes included. */
-export const PARENT_UNITS = {
-  /** (Re)starts the enclave from the pinned EIF: a oneshot after the allocator and the network. */
-  enclave: 'enclave-parent.service',
-  /** The parent agent: attests when it starts, then relays the enclave's traffic. */
-  agent: 'parent-agent.service',
-  /** Polls the nonce tag and restarts the agent (which re-attests) when it changes. */
-  nonceWatch: 'enclave-nonce-watch.service',
-} as const;
-
-/**
- * How often the parent's heartbeat goes out while it works towards the document (seconds): well inside
- * WaitForAttestation's heartbeat (`WORKFLOW_TIMING.attestationHeartbeatSeconds`), so a lost one or two do
- * not end the wait.
- */
-export const HEARTBEAT_INTERVAL_SECONDS = 60;
-
-/**
- * Bash: one heartbeat from the agent (`parent-agent heartbeat <phase>` posts
- * `POST /enclaves/{id}/attestation/heartbeat`, SigV4-signed as this instance, with `API_URL` and
- * `ENCLAVE_ID` from the environment), bounded in time; a failed one is logged and does not stop the boot
- * (the next one, or the document, may still arrive).
- */
-function heartbeat(phase: AgentPhase): string {
-  return `timeout ${HEARTBEAT_CALL_TIMEOUT_SECONDS} ${PARENT_PATHS.agent} heartbeat ${phase} || echo "enclave-contracts: heartbeat ${phase} failed" >&2`;
-}
-
-/** The longest one heartbeat call may take (seconds): a hanging API must not hold up the boot. */
-const HEARTBEAT_CALL_TIMEOUT_SECONDS = 20;
-
-/** How often the parent polls its nonce tag (seconds): a new execution's nonce is attested this soon. */
-const NONCE_POLL_SECONDS = 10;
-
-/** Bash: an IMDSv2 session token (hop limit 1: only the parent's own processes reach IMDS). */
-const IMDS_TOKEN =
-  'TOKEN=$(curl -sf --retry 5 --retry-connrefused -X PUT "$IMDS/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")';
-const IMDS_TAG =
-  'tag() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/$1" || true; }';
-
-/** Bash: reads a tag that must exist (an empty value is fine); any error fails the command. */
-function strictTag(key: string): string {
-  return `curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/${key}"`;
-}
-
-/** Bash: ends the heartbeat loop and a heartbeat it may have running (no late heartbeat after a failure). */
-const STOP_HEARTBEATS = '{ pkill -P "$HEARTBEATS" || true; kill "$HEARTBEATS" || true; } 2>/dev/null';
-
-/** Runs on every boot (enclave-parent.service): the enclave is not persistent, a stop/start loses it. */
-function startEnclaveScript(): string[] {
-  return [
-    '#!/bin/bash',
-    '# Every boot (enclave-parent.service): re-read the tags, (re)start the enclave from the pinned EIF.',
-    'set -euo pipefail',
-    'IMDS=http://169.254.169.254/latest',
-    IMDS_TOKEN,
-    IMDS_TAG,
-    `ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
-    'test -n "$ENCLAVE_ID"',
-    // A resume tags the new nonce before StartInstances: a parent without one has nothing to attest to.
-    `NONCE=$(tag ${INSTANCE_TAGS.attestationNonce})`,
-    'test -n "$NONCE"',
-    `install -d -m 0700 ${PARENT_PATHS.run}`,
-    `printf 'ENCLAVE_ID=%s\\n' "$ENCLAVE_ID" > ${PARENT_PATHS.run}/agent.env`,
-    `printf '%s' "$NONCE" > ${PARENT_PATHS.run}/nonce`,
-    'nitro-cli terminate-enclave --all >/dev/null 2>&1 || true',
-    // Starting a large EIF takes a while: the workflow's wait hears from the parent before it does.
-    `ENCLAVE_ID="$ENCLAVE_ID" ${heartbeat('starting-enclave')}`,
-    `nitro-cli run-enclave --eif-path ${PARENT_PATHS.image} --cpu-count "$ENCLAVE_CPUS" --memory "$ENCLAVE_MEMORY_MIB" --enclave-cid "$ENCLAVE_CID"`,
-  ];
-}
-
-/** Polls the nonce tag; a new one (a new execution tagged the running parent) restarts the agent. */
-function watchNonceScript(): string[] {
-  return [
-    '#!/bin/bash',
-    '# enclave-nonce-watch.service: a changed attestation nonce tag restarts the agent, which attests on start.',
-    'set -uo pipefail',
-    'IMDS=http://169.254.169.254/latest',
-    `while sleep ${NONCE_POLL_SECONDS}; do`,
-    '  TOKEN=$(curl -sf -X PUT "$IMDS/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 60") || continue',
-    `  NONCE=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/${INSTANCE_TAGS.attestationNonce}") || continue`,
-    '  [ -n "$NONCE" ] || continue',
-    `  [ "$NONCE" = "$(cat ${PARENT_PATHS.run}/nonce 2>/dev/null)" ] && continue`,
-    `  printf '%s' "$NONCE" > ${PARENT_PATHS.run}/nonce`,
-    `  systemctl restart ${PARENT_UNITS.agent}`,
-    'done',
-  ];
-}
-
-function units(): Record<string, string[]> {
-  return {
-    [PARENT_UNITS.enclave]: [
-      '[Unit]',
-      'Description=Enclave contracts: (re)start the Nitro enclave from the pinned EIF on every boot',
-      'Requires=nitro-enclaves-allocator.service',
-      'Wants=network-online.target',
-      'After=nitro-enclaves-allocator.service network-online.target',
-      '',
-      '[Service]',
-      'Type=oneshot',
-      'RemainAfterExit=yes',
-      `EnvironmentFile=${PARENT_PATHS.config}`,
-      `ExecStart=${PARENT_PATHS.startEnclave}`,
-      'ExecStop=/usr/bin/nitro-cli terminate-enclave --all',
-      'TimeoutStartSec=600',
-      '',
-      '[Install]',
-      'WantedBy=multi-user.target',
-    ],
-    [PARENT_UNITS.agent]: [
-      '[Unit]',
-      "Description=Enclave contracts: the parent agent (attests, then relays the enclave's traffic)",
-      // Requires: a restarted enclave restarts the agent too (a new enclave needs a new attestation).
-      `Requires=${PARENT_UNITS.enclave}`,
-      `After=${PARENT_UNITS.enclave}`,
-      '',
-      '[Service]',
-      `EnvironmentFile=${PARENT_PATHS.config}`,
-      `EnvironmentFile=${PARENT_PATHS.run}/agent.env`,
-      `ExecStart=${PARENT_PATHS.agent}`,
-      'Restart=on-failure',
-      'RestartSec=5',
-      'StandardOutput=append:/var/log/parent-agent.log',
-      'StandardError=append:/var/log/parent-agent.log',
-      '',
-      '[Install]',
-      'WantedBy=multi-user.target',
-    ],
-    [PARENT_UNITS.nonceWatch]: [
-      '[Unit]',
-      'Description=Enclave contracts: re-attest when the attestation nonce tag changes',
-      // Wants, not Requires: the watcher restarts the agent, which must not restart the watcher.
-      `Wants=${PARENT_UNITS.agent}`,
-      `After=${PARENT_UNITS.agent}`,
-      '',
-      '[Service]',
-      `ExecStart=${PARENT_PATHS.watchNonce}`,
-      'Restart=always',
-      'RestartSec=5',
-      '',
-      '[Install]',
-      'WantedBy=multi-user.target',
-    ],
-  };
-}
+/** The systemd unit the user data installs and enables: it runs on every boot, resumes included. */
+export const PARENT_AGENT_UNIT = 'parent-agent.service';
+/** The unprivileged user the agent runs as (in the `ne` group, which may start enclaves). */
+export const PARENT_AGENT_USER = 'enclave-agent';
+/** The Node.js the agent runs on: AL2023's namespaced executable, which another installed version does not move. */
+export const PARENT_NODE = `/usr/bin/node-${PARENT_NODE_MAJOR}`;
 
 /** Bash: writes `lines` to `path` verbatim (a quoted here-document: nothing in it is expanded). */
 function writeFile(path: string, lines: readonly string[], mode: string): string[] {
@@ -547,71 +431,100 @@ function writeFile(path: string, lines: readonly string[], mode: string): string
 }
 
 /**
- * The parent's user data (Amazon Linux 2023), which cloud-init runs on the FIRST boot only. It installs the
- * Nitro Enclaves CLI, sizes the allocator from the instance (all but two vCPUs, three quarters of the memory,
- * unless the instance carries `enclave-contracts:enclave-cpu-count` / `enclave-contracts:enclave-memory-mib`, which RunInstances sets from the enclave's resources),
- * fetches the agent and then the EIF once and checks their SHA-256 (heartbeating the workflow's wait every
- * {@link HEARTBEAT_INTERVAL_SECONDS} s while the EIF downloads), and installs and enables the systemd units
- * ({@link PARENT_UNITS}) that run on EVERY boot — a resume (StopInstances, then StartInstances) boots the
- * parent again without user data, and neither the enclave nor the agent survives a stop:
- * - `enclave-parent.service` (after the allocator and the network) re-reads the enclave id and the nonce tag
- *   through IMDSv2 and (re)starts the enclave from the pinned EIF;
- * - `parent-agent.service` starts the agent, which reads the nonce tag, attests and keeps relaying;
- *   the agent heartbeats (`parent-agent heartbeat <phase>`, `POST /enclaves/{id}/attestation/heartbeat`)
- *   at least every {@link HEARTBEAT_INTERVAL_SECONDS} s until its document is accepted;
- * - `enclave-nonce-watch.service` polls the nonce tag and restarts the agent (a new attestation) when a new
- *   execution changes it.
- * Any failure stops the script or fails the unit; the workflow's attestation wait then times out and
- * compensates (terminates the parent).
+ * The agent's unit: the allocator sized as root first (`configure-allocator`, the `+` prefix), then the agent
+ * as {@link PARENT_AGENT_USER}, sandboxed: no privilege escalation, no capabilities, a read-only system but
+ * for its state directory and what nitro-cli writes under /var and /run, no kernel tunables, modules or logs,
+ * and only the socket families it uses (IP for IMDS and HTTPS, UNIX for nitro-cli, VSOCK for socat). A
+ * failure restarts it (which starts the enclave afresh); exit status 3, a document the API refused, does not.
  */
-export function parentUserData(artifacts: EnclaveArtifacts, apiUrl: string): ec2.UserData {
+function agentUnit(): string[] {
+  return [
+    '[Unit]',
+    'Description=Enclave contracts: the parent agent (fetches the image, starts the enclave, attests, watches)',
+    'Wants=network-online.target',
+    'After=network-online.target nitro-enclaves-allocator.service',
+    '',
+    '[Service]',
+    'Type=simple',
+    `User=${PARENT_AGENT_USER}`,
+    `Group=${PARENT_AGENT_USER}`,
+    'SupplementaryGroups=ne',
+    `EnvironmentFile=${PARENT_PATHS.config}`,
+    `ExecStartPre=+${PARENT_NODE} ${PARENT_PATHS.agent} configure-allocator`,
+    `ExecStart=${PARENT_NODE} ${PARENT_PATHS.agent} run`,
+    'Restart=on-failure',
+    'RestartSec=10',
+    'RestartPreventExitStatus=3',
+    'TimeoutStopSec=30',
+    'NoNewPrivileges=yes',
+    'CapabilityBoundingSet=',
+    'AmbientCapabilities=',
+    'ProtectSystem=full',
+    'ProtectHome=yes',
+    'PrivateTmp=yes',
+    'ProtectKernelTunables=yes',
+    'ProtectKernelModules=yes',
+    'ProtectKernelLogs=yes',
+    'ProtectControlGroups=yes',
+    'ProtectClock=yes',
+    'ProtectHostname=yes',
+    'RestrictNamespaces=yes',
+    'RestrictRealtime=yes',
+    'RestrictSUIDSGID=yes',
+    'LockPersonality=yes',
+    'SystemCallArchitectures=native',
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_VSOCK',
+    'UMask=0027',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+  ];
+}
+
+/** What {@link parentUserData} renders. */
+export interface ParentUserDataInput {
+  readonly artifacts: EnclaveArtifacts;
+  /** The API's endpoint (`https://<id>.execute-api.<region>.amazonaws.com`); the routes are under /api/v1. */
+  readonly apiUrl: string;
+  /** The agent's bundle (`s3://` URL of the asset) and its SHA-256. */
+  readonly agent: { readonly url: string; readonly sha256: string };
+  readonly region: string;
+}
+
+/**
+ * The parent's user data (Amazon Linux 2023), which cloud-init runs on the FIRST boot only: it installs the
+ * Nitro Enclaves CLI, socat (the agent's way to vsock) and AL2023's Node.js, creates the agent's user,
+ * fetches the agent's bundle with the instance role (`aws s3 cp`; the role may read that object only) and
+ * checks its SHA-256 before anything runs it, writes the agent's configuration, and installs and enables
+ * {@link PARENT_AGENT_UNIT}, which runs on EVERY boot: a resume (StopInstances, then StartInstances) boots the
+ * parent again without user data, and neither the enclave nor the agent survives a stop. The agent does the
+ * rest (infra/parent-agent/agent.ts): the image, the enclave, the attestation, each phase heartbeated.
+ * Any failure stops the script (set -e); the workflow's attestation wait then times out and compensates.
+ */
+export function parentUserData(input: ParentUserDataInput): ec2.UserData {
   const userData = ec2.UserData.forLinux();
+  const config = [
+    `API_URL=${input.apiUrl}${API_PREFIX}`,
+    `DEFAULT_IMAGE_URL=${input.artifacts.imageUrl}`,
+    `DEFAULT_IMAGE_SHA256=${input.artifacts.imageSha256}`,
+    'ENCLAVE_CID=16',
+    `IMAGE_PATH=${PARENT_PATHS.image}`,
+  ];
   userData.addCommands(
     'set -euo pipefail',
-    'dnf install -y aws-nitro-enclaves-cli aws-nitro-enclaves-cli-devel jq',
-    'IMDS=http://169.254.169.254/latest',
-    IMDS_TOKEN,
-    IMDS_TAG,
-    `ENCLAVE_ID=$(tag ${INSTANCE_TAGS.enclaveId})`,
-    'test -n "$ENCLAVE_ID"',
-    // The enclave's own EIF when it declares one, else the deployment's default. RunInstances always sets
-    // both tags (empty without a source), so they are read strictly: a metadata error stops the boot
-    // instead of passing for "no source" and fetching the wrong image.
-    `IMAGE_URL=$(${strictTag(INSTANCE_TAGS.imageUrl)})`,
-    `IMAGE_SHA256=$(${strictTag(INSTANCE_TAGS.imageSha256)})`,
-    `if [ -z "$IMAGE_URL" ]; then IMAGE_URL='${artifacts.imageUrl}'; IMAGE_SHA256='${artifacts.imageSha256}'; fi`,
-    // Exactly one digest: sha256sum -c would otherwise read further lines from a crafted value.
-    '[[ $IMAGE_SHA256 =~ ^[0-9a-f]{64}$ ]]',
-    `CPUS=$(tag ${INSTANCE_TAGS.cpuCount}); [ -n "$CPUS" ] || CPUS=$(( $(nproc) - 2 ))`,
-    `MEM=$(tag ${INSTANCE_TAGS.memoryMiB}); [ -n "$MEM" ] || MEM=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) * 3 / 4 / 1024 ))`,
-    'printf -- "---\\nmemory_mib: %s\\ncpu_count: %s\\n" "$MEM" "$CPUS" > /etc/nitro_enclaves/allocator.yaml',
-    // Once: what is fetched is pinned by its SHA-256 and kept on the (encrypted) root volume across stops.
-    `install -d -m 0750 ${PARENT_PATHS.home}`,
-    `curl -sf --proto =https -o ${PARENT_PATHS.agent} '${artifacts.agentUrl}'`,
-    `echo '${artifacts.agentSha256}  ${PARENT_PATHS.agent}' | sha256sum --strict -c -`,
-    `chmod 0755 ${PARENT_PATHS.agent}`,
-    'install -d -m 0755 /etc/enclave-contracts',
-    `printf 'API_URL=%s\\nENCLAVE_CID=16\\nENCLAVE_CPUS=%s\\nENCLAVE_MEMORY_MIB=%s\\n' '${apiUrl}' "$CPUS" "$MEM" > ${PARENT_PATHS.config}`,
-    // The image can be large: heartbeats (signed by the agent as this instance) keep the workflow's wait
-    // alive while it downloads, so only a parent that went silent misses WaitForAttestation's heartbeat.
-    `export API_URL='${apiUrl}' ENCLAVE_ID`,
-    `( while :; do ${heartbeat('fetching-image')}; sleep ${HEARTBEAT_INTERVAL_SECONDS}; done ) &`,
-    'HEARTBEATS=$!',
-    // A failed download ends the script (set -e): its heartbeats must end with it, or they would keep a
-    // wait alive that nothing will complete.
-    `trap '${STOP_HEARTBEATS}' EXIT`,
-    // A download that stops moving fails (and so stops the heartbeats) instead of being kept alive.
-    `curl -sf --proto =https --speed-limit 1024 --speed-time 60 -o ${PARENT_PATHS.image} "$IMAGE_URL"`,
-    STOP_HEARTBEATS,
-    `echo "$IMAGE_SHA256  ${PARENT_PATHS.image}" | sha256sum --strict -c -`,
-    ...writeFile(PARENT_PATHS.startEnclave, startEnclaveScript(), '0755'),
-    ...writeFile(PARENT_PATHS.watchNonce, watchNonceScript(), '0755'),
-    ...Object.entries(units()).flatMap(([name, lines]) =>
-      writeFile(`/etc/systemd/system/${name}`, lines, '0644'),
-    ),
+    `dnf install -y aws-nitro-enclaves-cli aws-nitro-enclaves-cli-devel socat nodejs${PARENT_NODE_MAJOR} awscli-2`,
+    `id ${PARENT_AGENT_USER} >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /sbin/nologin --groups ne ${PARENT_AGENT_USER}`,
+    'install -d -m 0755 /opt/enclave-contracts /etc/enclave-contracts',
+    // Checked before anything runs it: a replaced object is refused, not run.
+    `aws s3 cp --only-show-errors --region '${input.region}' '${input.agent.url}' ${PARENT_PATHS.agent}`,
+    `echo '${input.agent.sha256}  ${PARENT_PATHS.agent}' | sha256sum --strict -c -`,
+    `chmod 0644 ${PARENT_PATHS.agent}`,
+    `install -d -m 0750 -o ${PARENT_AGENT_USER} -g ${PARENT_AGENT_USER} ${PARENT_PATHS.state}`,
+    ...writeFile(PARENT_PATHS.config, config, '0644'),
+    ...writeFile(`/etc/systemd/system/${PARENT_AGENT_UNIT}`, agentUnit(), '0644'),
     'systemctl daemon-reload',
     // Enabled: started on this boot and every later one (multi-user.target), so a resumed parent attests.
-    `systemctl enable --now nitro-enclaves-allocator.service ${Object.values(PARENT_UNITS).join(' ')}`,
+    `systemctl enable --now nitro-enclaves-allocator.service ${PARENT_AGENT_UNIT}`,
   );
   return userData;
 }

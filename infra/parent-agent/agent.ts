@@ -26,6 +26,19 @@ import type { Imds } from './imds.ts';
 import type { EnclaveLaunch, EnclaveRun } from './nitro-cli.ts';
 
 export const EXIT = { stopped: 0, failed: 1, refused: 3 } as const;
+
+/**
+ * The deployed agent's waits (ms). Heartbeats go out well inside WaitForAttestation's heartbeat (300 s), so a
+ * lost one or two do not end the wait; the submission is retried within the wait's timeout.
+ */
+export const AGENT_TIMING = {
+  heartbeatIntervalMs: 60_000,
+  startTimeoutMs: 10 * 60_000,
+  responderDeadlineMs: 3 * 60_000,
+  attestTimeoutMs: 10_000,
+  submitDeadlineMs: 4 * 60_000,
+  watchIntervalMs: 10_000,
+} as const;
 export type AgentExit = (typeof EXIT)[keyof typeof EXIT];
 
 export interface AgentConfig {

@@ -8,15 +8,25 @@
  * Synthesized without bundling (the bundles are checked in contracts-stack.test.ts): a few seconds.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
-import { HEARTBEAT_INTERVAL_SECONDS, PARENT_UNITS } from '../../infra/constructs/enclave-parents.ts';
+import {
+  PARENT_AGENT_UNIT,
+  PARENT_AGENT_USER,
+  PARENT_NODE,
+  PARENT_PATHS,
+} from '../../infra/constructs/enclave-parents.ts';
 import { ENFORCEMENT_EVENTS, PROVISIONING_EVENTS } from '../../infra/constructs/enclave-workflow.ts';
 import { ContractsStack } from '../../infra/contracts-stack.ts';
+import { AGENT_TIMING } from '../../infra/parent-agent/agent.ts';
+import { bundleParentAgent } from '../../infra/parent-agent/bundle.ts';
 import { projectPath } from '../../infra/project-paths.ts';
 import { STATES, WORKFLOW_STEPS, WORKFLOW_TIMING } from '../../shared/enclaves/provisioning-workflow.ts';
 import { type Grant, ROUTES, usesWorkflow } from '../../shared/http/routes.ts';
@@ -552,12 +562,21 @@ describe('the attestation callback', () => {
 });
 
 describe('the parents', () => {
-  it('run with a role that may only invoke the iam routes', () => {
+  it('run with a role that may only read the agent and invoke the iam routes', () => {
     const roleId = logicalId(stack.enclaveWorkflow.parentRole);
     expect(resources[roleId]?.Properties.ManagedPolicyArns).toBeUndefined();
     const statements = roleStatements(roleId);
-    expect(statements.flatMap((s) => s.actions)).toEqual(['execute-api:Invoke']);
+    expect(statements.flatMap((s) => s.actions).sort()).toEqual(['execute-api:Invoke', 's3:GetObject']);
+    // One object: the agent's bundle (the placeholder default image is https, fetched without credentials).
+    const read = statements.filter((s) => s.actions.includes('s3:GetObject'));
+    expect(read).toHaveLength(1);
+    expect(JSON.parse(read[0]!.resource)).toMatch(
+      new RegExp(
+        `^arn:aws:s3:::cdk-[a-z0-9]+-assets-000000000000-eu-central-1/${stack.enclaveWorkflow.parents.agent.s3ObjectKey}$`,
+      ),
+    );
     const invoked = statements
+      .filter((s) => s.actions.includes('execute-api:Invoke'))
       .flatMap((s) => JSON.parse(s.resource) as unknown[])
       .map((arn) =>
         (arn as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1]
@@ -594,119 +613,93 @@ describe('the parents', () => {
     expect(data.IamInstanceProfile).toBeDefined();
   });
 
-  it('install and enable systemd units that restart the enclave and the agent on every boot (a resume)', () => {
-    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
-      .LaunchTemplateData as { UserData: unknown };
-    const script = flatten(data.UserData);
-    // User data runs on the first boot only; the units are what a StartInstances boots into.
-    const unit = unitFile(script, PARENT_UNITS.enclave);
-    expect(unit).toContain('After=nitro-enclaves-allocator.service network-online.target');
-    expect(unit).toContain('Requires=nitro-enclaves-allocator.service');
-    expect(unit).toContain('WantedBy=multi-user.target');
-    const start = /^ExecStart=(\S+)$/m.exec(unit)![1]!;
-    const startScript = fileWritten(script, start);
-    // Every boot: the nonce tag re-read through IMDSv2 with a session token, the enclave (re)started.
-    expect(startScript).toContain('X-aws-ec2-metadata-token-ttl-seconds');
-    expect(startScript).toContain(`tag ${INSTANCE_TAGS.attestationNonce}`);
-    expect(startScript).toMatch(/^nitro-cli run-enclave --eif-path \S+\.eif /m);
-    expect(unitFile(script, PARENT_UNITS.agent)).toContain(`Requires=${PARENT_UNITS.enclave}`);
-    // The agent re-attests when a new execution changes the nonce tag.
-    const watch = fileWritten(
-      script,
-      /^ExecStart=(\S+)$/m.exec(unitFile(script, PARENT_UNITS.nonceWatch))![1]!,
+  const userData = () =>
+    flatten(
+      (
+        resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties.LaunchTemplateData as {
+          UserData: unknown;
+        }
+      ).UserData,
     );
-    expect(watch).toContain(`meta-data/tags/instance/${INSTANCE_TAGS.attestationNonce}`);
-    expect(watch).toContain(`systemctl restart ${PARENT_UNITS.agent}`);
-    // Enabled (every later boot) and started now; the artifacts are fetched and checked once, outside them.
+
+  it('fetch the agent with the instance role and check its SHA-256 before anything runs it', () => {
+    const script = userData();
+    const lines = script.split('\n');
+    const copy = lines.findIndex((l) => l.startsWith('aws s3 cp '));
+    expect(lines[copy]).toMatch(
+      new RegExp(
+        `^aws s3 cp --only-show-errors --region '[^']+' 's3://[^']+/${stack.enclaveWorkflow.parents.agent.s3ObjectKey}' ${PARENT_PATHS.agent}$`,
+      ),
+    );
+    // The pin is the SHA-256 of the very bundle the asset publishes.
+    const pinned = new RegExp(`^echo '([0-9a-f]{64})  ${PARENT_PATHS.agent}' \\| sha256sum --strict -c -$`);
+    const check = lines.findIndex((l) => pinned.test(l));
+    expect(check).toBe(copy + 1);
+    // The bundle is reproducible: built again, it has the same digest.
+    const again = bundleParentAgent(mkdtempSync(join(tmpdir(), 'agent-')));
+    expect(pinned.exec(lines[check]!)![1]).toBe(again.sha256);
+    expect(createHash('sha256').update(readFileSync(again.file)).digest('hex')).toBe(again.sha256);
+    expect(stack.enclaveWorkflow.parents.agentSha256).toBe(again.sha256);
+    // Nothing runs it before: the unit is enabled last.
+    expect(lines.findIndex((l) => l.startsWith('systemctl enable'))).toBeGreaterThan(check);
+  });
+
+  it("install the agent's unit, run on every boot (a resume) as an unprivileged, sandboxed user", () => {
+    const script = userData();
+    const unit = unitFile(script, PARENT_AGENT_UNIT);
+    expect(unit).toContain(`User=${PARENT_AGENT_USER}\n`);
+    expect(unit).toContain('SupplementaryGroups=ne\n');
+    // Only the allocator step runs as root ('+'); the agent itself runs unprivileged.
+    expect(unit).toContain(`ExecStartPre=+${PARENT_NODE} ${PARENT_PATHS.agent} configure-allocator\n`);
+    expect(unit).toContain(`ExecStart=${PARENT_NODE} ${PARENT_PATHS.agent} run\n`);
+    for (const line of [
+      'NoNewPrivileges=yes',
+      'CapabilityBoundingSet=',
+      'ProtectSystem=full',
+      'ProtectHome=yes',
+      'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_VSOCK',
+      'Restart=on-failure',
+      // A refused document: a restart would be refused the same way.
+      'RestartPreventExitStatus=3',
+      'WantedBy=multi-user.target',
+    ]) {
+      expect(unit.split('\n'), line).toContain(line);
+    }
     expect(script).toMatch(
       new RegExp(
-        `^systemctl enable --now nitro-enclaves-allocator\\.service ${Object.values(PARENT_UNITS).join(' ').replace(/\./g, '\\.')}$`,
+        `^id ${PARENT_AGENT_USER} .* \\|\\| useradd --system .*--groups ne ${PARENT_AGENT_USER}$`,
         'm',
       ),
     );
-    expect(startScript).not.toContain('curl -sf --proto =https -o');
-    expect(script.match(/sha256sum --strict -c -/g)).toHaveLength(2);
-  });
-
-  it('heartbeat the attestation wait while the image downloads and the enclave starts, and stop when the script ends', () => {
-    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
-      .LaunchTemplateData as { UserData: unknown };
-    const lines = flatten(data.UserData).split('\n');
-    const at = (pattern: RegExp) => {
-      const index = lines.findIndex((l) => pattern.test(l));
-      expect(index, String(pattern)).toBeGreaterThanOrEqual(0);
-      return index;
-    };
-    const agentChecked = at(/parent-agent' \| sha256sum --strict -c -$/);
-    // Each heartbeat is bounded in time and a failed one is logged, never fatal.
-    const loop = at(
-      /^\( while :; do timeout \d+ \S+\/parent-agent heartbeat fetching-image \|\| echo "[^"]+" >&2; sleep \d+; done \) &$/,
-    );
-    const stopHeartbeats = '{ pkill -P "$HEARTBEATS" || true; kill "$HEARTBEATS" || true; } 2>/dev/null';
-    const trap = lines.indexOf(`trap '${stopHeartbeats}' EXIT`);
-    // A stalled download fails, which ends the heartbeats (the trap), instead of being kept alive.
-    const download = at(/^curl -sf --proto =https --speed-limit \d+ --speed-time \d+ -o \S+\.eif /);
-    const stop = lines.indexOf(stopHeartbeats);
-    // The agent is verified before it runs; the loop covers the download; a failed download ends it too.
-    expect(agentChecked).toBeLessThan(loop);
-    expect(trap).toBeGreaterThan(-1);
-    expect(stop).toBeGreaterThan(-1);
-    expect(loop).toBeLessThan(trap);
-    expect(trap).toBeLessThan(download);
-    expect(download).toBeLessThan(stop);
-    // The agent's environment: the API and the enclave id read (and checked) once at the top.
-    expect(lines[loop - 1]).toMatch(/^export API_URL='[^']+' ENCLAVE_ID$/);
-    expect(at(/^test -n "\$ENCLAVE_ID"$/)).toBeLessThan(loop);
-    // Every boot: a heartbeat before the (slow) enclave start.
-    const script = flatten(data.UserData);
-    const startScript = fileWritten(
-      script,
-      /^ExecStart=(\S+)$/m.exec(unitFile(script, PARENT_UNITS.enclave))![1]!,
-    );
-    expect(startScript).toMatch(
-      /^ENCLAVE_ID="\$ENCLAVE_ID" timeout \d+ \S+ heartbeat starting-enclave \|\| echo /m,
-    );
-    expect(startScript.indexOf('heartbeat starting-enclave')).toBeLessThan(
-      startScript.indexOf('nitro-cli run-enclave'),
-    );
-    // Two may be lost before the wait's heartbeat ends it.
-    expect(3 * HEARTBEAT_INTERVAL_SECONDS).toBeLessThan(WORKFLOW_TIMING.attestationHeartbeatSeconds);
-  });
-
-  it("fetch the enclave's own EIF when its tags name one, else the deployment's default, pinned either way", () => {
-    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
-      .LaunchTemplateData as { UserData: unknown };
-    const script = flatten(data.UserData);
-    // Read strictly (no `|| true`): a metadata error must not pass for "no source".
-    expect(script).toContain(
-      `IMAGE_URL=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/${INSTANCE_TAGS.imageUrl}")\n`,
-    );
-    expect(script).toContain(
-      `IMAGE_SHA256=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/tags/instance/${INSTANCE_TAGS.imageSha256}")\n`,
-    );
-    expect(script).toContain('[[ $IMAGE_SHA256 =~ ^[0-9a-f]{64}$ ]]');
     expect(script).toMatch(
-      /^if \[ -z "\$IMAGE_URL" \]; then IMAGE_URL='https:\/\/[^']+'; IMAGE_SHA256='[0-9a-f]{64}'; fi$/m,
+      new RegExp(
+        `^systemctl enable --now nitro-enclaves-allocator\\.service ${PARENT_AGENT_UNIT.replace('.', '\\.')}$`,
+        'm',
+      ),
     );
-    // Quoted: the tag's value is data, never shell.
-    expect(script).toMatch(/^curl -sf --proto =https .* -o \S+\.eif "\$IMAGE_URL"$/m);
-    expect(script).toMatch(/^echo "\$IMAGE_SHA256 {2}\S+\.eif" \| sha256sum --strict -c -$/m);
+    expect(script).toMatch(
+      /^dnf install -y aws-nitro-enclaves-cli aws-nitro-enclaves-cli-devel socat nodejs22 awscli-2$/m,
+    );
   });
 
-  it('have user data, and write scripts, that bash parses', () => {
-    const data = resources[logicalId(stack.enclaveWorkflow.parents.launchTemplate)]!.Properties
-      .LaunchTemplateData as { UserData: unknown };
-    const script = flatten(data.UserData);
-    const scripts = [
-      script,
-      ...[PARENT_UNITS.enclave, PARENT_UNITS.nonceWatch].map((unit) =>
-        fileWritten(script, /^ExecStart=(\S+)$/m.exec(unitFile(script, unit))![1]!),
-      ),
-    ];
-    for (const text of scripts) {
-      const parsed = spawnSync('bash', ['-n'], { input: text, encoding: 'utf8' });
-      expect(parsed.status, `${parsed.stderr}\n${text.slice(0, 200)}`).toBe(0);
-    }
+  it("write the agent's configuration: the API, the default image pinned, the enclave's CID", () => {
+    const config = fileWritten(userData(), PARENT_PATHS.config).split('\n');
+    expect(config[0]).toMatch(/^API_URL=.*ApiHttpApi.*\/api\/v1$/);
+    expect(config.slice(1)).toEqual([
+      'DEFAULT_IMAGE_URL=https://artifacts.invalid/enclave.eif',
+      `DEFAULT_IMAGE_SHA256=${'0'.repeat(64)}`,
+      'ENCLAVE_CID=16',
+      `IMAGE_PATH=${PARENT_PATHS.image}`,
+    ]);
+    // Two heartbeats may be lost before the wait's heartbeat ends it.
+    expect(3 * AGENT_TIMING.heartbeatIntervalMs).toBeLessThan(
+      WORKFLOW_TIMING.attestationHeartbeatSeconds * 1000,
+    );
+  });
+
+  it('have user data that bash parses', () => {
+    const parsed = spawnSync('bash', ['-n'], { input: userData(), encoding: 'utf8' });
+    expect(parsed.status, parsed.stderr).toBe(0);
   });
 
   it.each([0, 1])(
