@@ -56,16 +56,19 @@ export class ProtocolError extends Error {
   }
 }
 
-// Plain CBOR: maps with text keys, byte strings untagged (cbor-x's own extensions off).
-const encoder = new Encoder({
-  useRecords: false,
-  mapsAsObjects: true,
-  tagUint8Array: false,
-  variableMapSize: true,
-  pack: false,
-  structuredClone: false,
-});
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+/** Plain CBOR: maps with text keys, byte strings untagged (cbor-x's own extensions off). */
+export const plainCbor = {
+  encoder: new Encoder({
+    useRecords: false,
+    mapsAsObjects: true,
+    tagUint8Array: false,
+    variableMapSize: true,
+    pack: false,
+    structuredClone: false,
+  }),
+  decoder: new Decoder({ useRecords: false, mapsAsObjects: true }),
+};
+const { encoder, decoder } = plainCbor;
 
 /** One frame: the big-endian length, then the CBOR item. */
 export function encodeFrame(message: Record<string, unknown>, maxBytes: number): Buffer {

@@ -13,7 +13,7 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
-import { AGENT_TIMING, type AgentConfig, type AgentPorts, EXIT, runAgent } from './agent.ts';
+import { AGENT_TIMING, type AgentConfig, type AgentPorts, abortableSleep, EXIT, runAgent } from './agent.ts';
 import { AgentApi } from './agent-api.ts';
 import { requestAttestation, tcpConnector, vsockConnector } from './attestation-client.ts';
 import { fetchImage } from './image-fetch.ts';
@@ -94,14 +94,7 @@ async function run(imds: Imds): Promise<number> {
     },
     defaultResources,
     log,
-    sleep: (ms, signal) =>
-      new Promise((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
+    sleep: abortableSleep,
     now: Date.now,
   };
   const stop = new AbortController();

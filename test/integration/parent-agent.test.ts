@@ -21,7 +21,13 @@ import {
   imageMeasurements,
   NitroSimulator,
 } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
-import { type AgentConfig, type AgentPorts, EXIT, runAgent } from '../../infra/parent-agent/agent.ts';
+import {
+  type AgentConfig,
+  type AgentPorts,
+  abortableSleep,
+  EXIT,
+  runAgent,
+} from '../../infra/parent-agent/agent.ts';
 import { AgentApi } from '../../infra/parent-agent/agent-api.ts';
 import { requestAttestation, tcpConnector } from '../../infra/parent-agent/attestation-client.ts';
 import { fetchImage } from '../../infra/parent-agent/image-fetch.ts';
@@ -217,14 +223,7 @@ async function startParent(setup: Setup = {}) {
     },
     defaultResources: () => ({ cpuCount: 2, memoryMiB: 1024 }),
     log: (level, message, fields) => logs.push({ level, message, ...(fields ? { fields } : {}) }),
-    sleep: (ms, signal) =>
-      new Promise((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
+    sleep: abortableSleep,
     now: Date.now,
   };
   const stopper = new AbortController();

@@ -11,7 +11,7 @@
 
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Decoder, Encoder } from 'cbor-x';
+import { plainCbor } from '../../../parent-agent/attestation-protocol.ts';
 
 export const NSM_REQUEST_MAX = 0x1000;
 export const NSM_RESPONSE_MAX = 0x3000;
@@ -33,15 +33,8 @@ export interface NsmEndpoint {
   close(): Promise<void>;
 }
 
-const encoder = new Encoder({
-  useRecords: false,
-  mapsAsObjects: true,
-  tagUint8Array: false,
-  variableMapSize: true,
-  pack: false,
-  structuredClone: false,
-});
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+// The NSM's messages are plain CBOR, as the protocol's frames are.
+const { encoder, decoder } = plainCbor;
 
 /**
  * Starts the endpoint on a loopback port.
