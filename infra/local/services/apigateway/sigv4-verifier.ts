@@ -7,12 +7,13 @@
  * - an unknown access key, or a session token that is not the key's: `The security token included in the
  *   request is invalid.`;
  * - a request time more than 5 minutes from now: `Signature expired: ...` (API Gateway's window);
- * - a scope for another region or service, a `host` or `x-amz-date` left unsigned, or another signature:
+ * - a scope for another region or service, a `host` or `x-amz-date` left unsigned, a body whose hash is not
+ *   the declared `x-amz-content-sha256` (an unsigned payload only for S3), or another signature:
  *   `The request signature we calculated does not match the signature you provided. ...`.
  * A verified request names its caller: the principal's ARN (for an instance profile, the
  * `assumed-role/<role>/<instance id>` session), which API Gateway hands the function as `iam.userArn`.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Sha256 } from '@smithy/core/checksum';
 import { HttpRequest } from '@smithy/core/protocols';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -52,6 +53,8 @@ export async function verifySigV4(
     readonly now?: () => Date;
     /** S3 signs the path as it is; every other service escapes it once more. @default true */
     readonly uriEscapePath?: boolean;
+    /** How far the request time may be from now (S3 allows 15 minutes). @default SIGV4_MAX_SKEW_MS */
+    readonly maxSkewMs?: number;
   },
 ): Promise<SigV4Verdict> {
   const refuse = (message: string): SigV4Verdict => ({ ok: false, status: 403, message });
@@ -78,9 +81,10 @@ export async function verifySigV4(
   if (!at) return refuse(MISMATCH);
   const signingDate = new Date(`${at[1]}-${at[2]}-${at[3]}T${at[4]}:${at[5]}:${at[6]}Z`);
   const now = (options.now ?? (() => new Date()))();
-  if (Math.abs(now.getTime() - signingDate.getTime()) > SIGV4_MAX_SKEW_MS) {
+  const maxSkewMs = options.maxSkewMs ?? SIGV4_MAX_SKEW_MS;
+  if (Math.abs(now.getTime() - signingDate.getTime()) > maxSkewMs) {
     return refuse(
-      `Signature expired: ${amzDate} is now earlier than the 5-minute window around the server's time.`,
+      `Signature expired: ${amzDate} is now earlier than the ${maxSkewMs / 60_000}-minute window around the server's time.`,
     );
   }
   const signedHeaders = signedList!.split(';');
@@ -92,6 +96,14 @@ export async function verifySigV4(
     !signedHeaders.includes('x-amz-date')
   ) {
     return refuse(MISMATCH);
+  }
+  // The payload is what arrived: a declared `x-amz-content-sha256` must be its hash (the signer's library
+  // may add one, and the recomputation would otherwise trust it), and only S3 takes an unsigned payload.
+  const declared = header('x-amz-content-sha256');
+  if (declared !== undefined) {
+    const unsigned = declared === 'UNSIGNED-PAYLOAD' && options.service === 's3';
+    if (!unsigned && declared !== createHash('sha256').update(request.body).digest('hex'))
+      return refuse(MISMATCH);
   }
   const [path, query = ''] = request.url.split('?', 2) as [string, string?];
   const headers = Object.fromEntries(signedHeaders.map((name) => [name, header(name) ?? '']));
@@ -124,7 +136,8 @@ export async function verifySigV4(
 }
 
 function queryOf(query: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  // No prototype: a parameter named `constructor` or `toString` is a parameter like any other.
+  const out: Record<string, string | string[]> = Object.create(null);
   for (const [key, value] of new URLSearchParams(query)) {
     const existing = out[key];
     out[key] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
