@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DomainEvent } from '../../shared/audit/audited-write.ts';
 import type { SimulationFault } from '../../shared/domain/enclave.ts';
 import {
@@ -10,34 +11,34 @@ import { failEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { listEnclaves } from '../../shared/enclaves/enclave-store.ts';
 import { DynamoDbDoorbell } from '../../shared/events/dynamodb-doorbell.ts';
 import { SignedDoorbellRing } from '../../shared/events/signed-doorbell-ring.ts';
-import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import { DynamoDbTaskTokenStore } from '../../shared/workflow/dynamodb-task-token-store.ts';
-import {
-  INSTANCE_TAGS,
-  type LocalStackHooks,
-  type WorkflowPorts,
-} from '../../shared/workflow/workflow-ports.ts';
+import type { LocalStackHooks, WorkflowPorts } from '../../shared/workflow/workflow-ports.ts';
 import type { ContractsStack } from '../contracts-stack.ts';
-import type { LocalIssuer } from './services/cognito/local-auth.ts';
+import { type AgentLogLine, LocalParents } from './local-parents.ts';
 import { startLocalDynamoDb } from './services/dynamodb/local-dynamodb.ts';
-import {
-  Ec2Error,
-  type Ec2Instance,
-  type Ec2Operation,
-  Ec2Simulator,
-  type ParentAgentFault,
-  parentAgent,
-} from './services/ec2/ec2-simulator.ts';
+import { Ec2Error, type Ec2Operation, Ec2Simulator } from './services/ec2/ec2-simulator.ts';
 import { SimulatedInstanceControl } from './services/ec2/simulated-instance-control.ts';
 import { authorizedDatabase, authorizedSigner } from './services/iam/authorized-ports.ts';
 import { denialMessage, firstDenial } from './services/iam/iam-authorizer.ts';
 import { actingAs, currentCaller } from './services/iam/local-caller.ts';
-import { type LocalPrincipal, type StackPrincipals, stackPrincipals } from './services/iam/stack-policies.ts';
+import { LocalCredentials } from './services/iam/local-credentials.ts';
+import {
+  executeApiArn,
+  LOCAL_REGION,
+  type LocalPrincipal,
+  type StackPrincipals,
+  stackPrincipals,
+} from './services/iam/stack-policies.ts';
 import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './services/nitro-enclaves/nitro-simulator.ts';
-import { LocalWorkflow, localStateMachineArn } from './services/stepfunctions/local-workflow.ts';
+import { type S3Simulator, startS3Simulator } from './services/s3/s3-simulator.ts';
+import {
+  LocalWorkflow,
+  localAttestationWait,
+  localStateMachineArn,
+} from './services/stepfunctions/local-workflow.ts';
 import {
   LOCAL_LAUNCH_TEMPLATE,
   LOCAL_PARENT_NETWORK,
@@ -48,9 +49,10 @@ import {
  * The enclave half of the local stack: what AWS provides around the provisioning workflow, on one machine.
  * - DynamoDB (dynalite) holds nonces and task tokens, through the deployed adapters;
  * - the provisioning state machine is the definition the CDK code renders, run by {@link LocalWorkflow};
- * - EC2 is the {@link Ec2Simulator}; each simulated instance boots the Nitro simulator and plays the parent
- *   agent: it reads the nonce from its tags (IMDS instance tags, in AWS), has the enclave attest, and
- *   posts the document to the local API's attestation route, authenticated as its instance session;
+ * - EC2 is the {@link Ec2Simulator}; each simulated instance runs the parent agent's real code
+ *   ({@link LocalParents}): IMDSv2, the default EIF from S3, nitro-cli starting the reference responder
+ *   over the Nitro simulator, and the document posted to the local API's attestation route signed with
+ *   SigV4 as the instance's role session, which the local gateway verifies as API Gateway's IAM authorizer;
  * - the EventBridge rules are bus subscriptions: `EnclaveCreated`/`EnclaveResumed` start an execution.
  */
 
@@ -64,6 +66,11 @@ const WORKFLOW_TABLE = 'enclave-workflow';
 const DOORBELL_TABLE = 'enclave-doorbell';
 /** The parents' instance profile, which their launch template names besides their image. */
 const LOCAL_PARENT_PROFILE = 'arn:aws:iam::000000000000:instance-profile/EnclaveParentProfile';
+/** Where the deployment's default EIF lives locally (the `-c eifUrl` of a deployment). */
+export const LOCAL_ARTIFACTS = {
+  bucket: 'enclave-contracts-local-artifacts',
+  key: 'images/default.eif',
+} as const;
 
 export interface LocalEnclaveOptions {
   /** WaitForAttestation's local timeout (ms); default 10 s. */
@@ -72,6 +79,8 @@ export interface LocalEnclaveOptions {
   readonly attestationHeartbeatMs?: number;
   /** pending → running of a simulated instance (ms); default 200. */
   readonly bootDelayMs?: number;
+  /** Where the parent agents' log lines go besides their in-memory log (`npm start` prints them). */
+  readonly agentLog?: (line: AgentLogLine) => void;
   /**
    * IAM, locally: the calls the stand-ins serve are authorised against the policies the synthesized stack
    * gives the caller's role (default on). `false` turns it off; `edit` changes the stack before it is
@@ -91,10 +100,28 @@ export interface LocalEnclaves {
   readonly local: LocalStackHooks;
   readonly ec2: Ec2Simulator;
   readonly nitro: NitroSimulator;
+  /** The parents' agents (their runs and log lines). */
+  readonly parents: LocalParents;
+  /** S3, holding the deployment's default EIF for the parents (read with their role). */
+  readonly s3: S3Simulator;
+  /** The local STS: temporary credentials of role sessions (the parents'; a test's own). */
+  readonly credentials: LocalCredentials;
+  /**
+   * API Gateway's IAM authorizer for the local gateway: signers' keys, and `execute-api:Invoke` decided by
+   * the synthesized stack's policies of the signer's role (any verified signer may, with `iam: false`).
+   */
+  readonly gatewayIam: {
+    readonly lookup: LocalCredentials['lookup'];
+    readonly authorizeInvoke: (
+      callerArn: string,
+      method: string,
+      path: string,
+    ) => Promise<string | undefined>;
+  };
   /** Set once the dependencies exist (the runner's steps need them). */
   runner(): LocalWorkflow;
   /** Wires the runner and the agents to the running API. */
-  attach(options: { deps: Dependencies; url: string; issuer: LocalIssuer }): void;
+  attach(options: { deps: Dependencies; url: string }): void;
   /** The bus subscriber standing in for the EventBridge rule that starts provisioning. */
   onEvent(event: DomainEvent): void;
   close(): Promise<void>;
@@ -117,13 +144,17 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   const doorbellRing = new SignedDoorbellRing({ tableName: DOORBELL_TABLE, ...signedDynamo });
   const workflowCalls = new SignedJsonClient({ service: 'dynamodb', ...signedDynamo });
   const nitro = await NitroSimulator.create();
+  // The deployment's default EIF: the simulator's default image, whose bytes the enclave measures.
+  const defaultEif = Buffer.from(LOCAL_DEFAULT_IMAGE.eif as string, 'utf8');
+  const defaultImage = {
+    imageUrl: `s3://${LOCAL_ARTIFACTS.bucket}/${LOCAL_ARTIFACTS.key}`,
+    imageSha256: createHash('sha256').update(defaultEif).digest('hex'),
+  };
   const faults = new Map<string, SimulationFault>();
-  let attached: { deps: Dependencies; url: string; issuer: LocalIssuer; runner: LocalWorkflow } | undefined;
+  let attached: { deps: Dependencies; url: string; runner: LocalWorkflow } | undefined;
   let closing = false;
   const enforcing = new Set<Promise<unknown>>();
 
-  const enclaveOf = (instance: Ec2Instance) =>
-    instance.Tags.find((t) => t.Key === INSTANCE_TAGS.enclaveId)?.Value;
   const { definition } = renderProvisioningDefinition();
   const iam =
     options.iam === false
@@ -136,34 +167,54 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
             workflowTableName: WORKFLOW_TABLE,
             doorbellTableName: DOORBELL_TABLE,
             stateMachineArn: localStateMachineArn(),
+            enclaveArtifacts: defaultImage,
           },
           options.iam?.edit,
         );
-  const agent = parentAgent({
-    simulator: nitro,
-    image: LOCAL_DEFAULT_IMAGE,
-    faultFor: (instance) => {
-      const enclaveId = enclaveOf(instance);
-      return enclaveId === undefined ? undefined : (faults.get(enclaveId) as ParentAgentFault | undefined);
+  const credentials = new LocalCredentials();
+  /**
+   * What a role session may do, as IAM decides it for the synthesized stack: the parents' sessions hold the
+   * parents' role's policies; any other session (a test's stranger) holds none. Undefined when allowed.
+   */
+  const decide = async (callerArn: string, action: string, resource: string) => {
+    if (!iam) return undefined;
+    const role = /:assumed-role\/([^/]+)\//.exec(callerArn)?.[1];
+    const principal: LocalPrincipal =
+      role === LOCAL_PARENT_ROLE
+        ? { ...iam.parent, sessionArn: callerArn }
+        : { roleArn: `arn:aws:iam::000000000000:role/${role}`, sessionArn: callerArn, policies: [] };
+    return firstDenial(principal, [{ action, resource }]);
+  };
+  const s3 = await startS3Simulator({
+    region: LOCAL_REGION,
+    lookup: credentials.lookup,
+    authorize: async (callerArn, action, resource) => {
+      const denial = await decide(callerArn, action, resource);
+      return denial && denialMessage(denial);
     },
-    // The agent reads its nonce from the instance tags (IMDSv2 `meta-data/tags/instance/…` in AWS).
-    fetchChallenge: async (instance) => {
-      const nonce = instance.Tags.find((t) => t.Key === INSTANCE_TAGS.attestationNonce)?.Value;
-      return nonce === undefined ? null : new Uint8Array(Buffer.from(nonce, 'base64'));
+  });
+  s3.put(LOCAL_ARTIFACTS.bucket, LOCAL_ARTIFACTS.key, defaultEif);
+  const { timeoutMs: waitMs, heartbeatMs } = localAttestationWait(options);
+  const parents = new LocalParents({
+    nitro,
+    credentials,
+    tagsOf: (instanceId): Readonly<Record<string, string>> | undefined => ec2.tagsOf(instanceId),
+    roleName: LOCAL_PARENT_ROLE,
+    s3Endpoint: s3.url,
+    defaultImage: { url: defaultImage.imageUrl, sha256: defaultImage.imageSha256 },
+    apiUrl: () => attached?.url,
+    faultOf: (enclaveId) => faults.get(enclaveId),
+    // The deployed agent's waits, scaled to the local wait: heartbeats well inside its heartbeat, the
+    // responder and the submission retried within its timeout, a new nonce noticed within 200 ms.
+    timing: {
+      heartbeatIntervalMs: Math.max(50, Math.floor(heartbeatMs / 4)),
+      startTimeoutMs: 30_000,
+      responderDeadlineMs: waitMs,
+      attestTimeoutMs: 5_000,
+      submitDeadlineMs: waitMs,
+      watchIntervalMs: 200,
     },
-    submit: async (instance, document) => {
-      const enclaveId = enclaveOf(instance);
-      if (!attached || enclaveId === undefined) return;
-      await submitWithRetry(attached, enclaveId, instance.InstanceId, document, () => closing);
-    },
-    heartbeat: async (instance, phase) => {
-      const enclaveId = enclaveOf(instance);
-      if (!attached || enclaveId === undefined) return;
-      // Best effort, as the real agent's: the wait may not be open yet (409), which changes nothing.
-      await postAsInstance(attached, enclaveId, instance.InstanceId, 'attestation/heartbeat', { phase })
-        .then((response) => response.arrayBuffer())
-        .catch(() => undefined);
-    },
+    ...(options.agentLog ? { log: options.agentLog } : {}),
   });
   const ec2 = new Ec2Simulator({
     bootDelayMs: options.bootDelayMs ?? 200,
@@ -179,15 +230,13 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       LOCAL_PARENT_NETWORK.subnets.map((subnet) => [subnet.subnetId, subnet.availabilityZone]),
     ),
     instanceProfileRoles: iam ? { [LOCAL_PARENT_PROFILE]: iam.parentRoleArn } : {},
-    onBoot: agent,
+    onBoot: parents.onBoot,
     // The rules on the default bus: EC2's state-change events go to the enforcement function, which
     // fails a Running enclave whose parent went down out of band (the pattern's states only).
     onStateChange: (event) => {
       const trigger = triggerOfEvent(event.source, event['detail-type'], event.detail);
       if (trigger && attached) enforceInBackground(attached.deps, trigger);
     },
-    // The agent watches its nonce tag: a resume that finds the parent still running re-attests it too.
-    onTagsChanged: agent,
   });
 
   /** EC2 calls authorised as `principal`: a denial fails as EC2 fails it. */
@@ -319,8 +368,23 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     local,
     ec2,
     nitro,
+    parents,
+    s3,
+    credentials,
+    gatewayIam: {
+      lookup: credentials.lookup,
+      // API Gateway's words: "User: <arn> is not authorized to perform: execute-api:Invoke on resource: <arn>",
+      // "… with an explicit deny" for an explicit one.
+      authorizeInvoke: async (callerArn, method, path) => {
+        const resource = executeApiArn(method, path);
+        const denial = await decide(callerArn, 'execute-api:Invoke', resource);
+        if (!denial) return undefined;
+        const explicit = denial.result === 'ExplicitlyDenied' ? ' with an explicit deny' : '';
+        return `User: ${callerArn} is not authorized to perform: execute-api:Invoke on resource: ${resource}${explicit}`;
+      },
+    },
     runner: runnerOf,
-    attach({ deps, url, issuer }) {
+    attach({ deps, url }) {
       const runner = new LocalWorkflow({
         definition,
         deps,
@@ -343,7 +407,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
           ? {}
           : { attestationHeartbeatMs: options.attestationHeartbeatMs }),
       });
-      attached = { deps, url, issuer, runner };
+      attached = { deps, url, runner };
     },
     onEvent(event) {
       if (event.type === 'EnclaveCreated' || event.type === 'EnclaveResumed') {
@@ -365,6 +429,10 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       await Promise.all(enforcing);
       await attached?.runner.stopAll();
       await ec2.settled();
+      // The parents still running go down with the stack: their agents stop as on a stopped instance.
+      ec2.close();
+      await parents.close();
+      await s3.close();
       await dynamo.close();
     },
   };
@@ -396,49 +464,6 @@ export async function failOrphanedEnclaves(deps: Dependencies): Promise<string[]
     }
   }
   return failed;
-}
-
-/**
- * Posts the document as the agent does: signed as its instance session, retried while the workflow is
- * not yet waiting (the instance can boot before WaitForAttestation has recorded its token).
- */
-async function submitWithRetry(
-  target: { url: string; issuer: LocalIssuer },
-  enclaveId: string,
-  instanceId: string,
-  document: Uint8Array,
-  stopped: () => boolean,
-): Promise<void> {
-  const body = { document: Buffer.from(document).toString('base64') };
-  for (let attempt = 0; attempt < 100 && !stopped(); attempt++) {
-    let response: Response;
-    try {
-      response = await postAsInstance(target, enclaveId, instanceId, 'attestation', body);
-    } catch {
-      return; // the API went away
-    }
-    const problem = response.ok
-      ? undefined
-      : ((await response.json().catch(() => ({}))) as { type?: string });
-    if (response.status !== 409 || !problem?.type?.endsWith('/attestation-wait-not-open')) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** A POST to one of the enclave's `iam` routes, authenticated as the parent's instance session. */
-async function postAsInstance(
-  target: { url: string; issuer: LocalIssuer },
-  enclaveId: string,
-  instanceId: string,
-  route: 'attestation' | 'attestation/heartbeat',
-  body: object,
-): Promise<Response> {
-  const token = await target.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
-  return fetch(`${target.url}/api/v1/enclaves/${enclaveId}/${route}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
 }
 
 /**

@@ -108,6 +108,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   const issuer = options.dataDir ? LocalIssuer.open(options.dataDir) : LocalIssuer.ephemeral();
   const server = await startDevServer({
     issuer,
+    iam: enclaves.gatewayIam,
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.requestLog ? { requestLog: true } : {}),
   });
@@ -115,7 +116,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   // publisher's overlapping runs look at it (OUTBOX_PUBLISHER_SCHEDULE); faster than in AWS, an audit
   // checkpoint is signed every 10 seconds and contracts are expired every minute. As deployed, each look
   // reads the doorbell first and queries the database only when a write rang it (shared/events/doorbell.ts).
-  enclaves.attach({ deps, url: server.url, issuer });
+  enclaves.attach({ deps, url: server.url });
   // The EventBridge rules, locally: provisioning starts on EnclaveCreated/EnclaveResumed.
   const bus = new InProcessBus();
   bus.subscribe((event) => outsideAnyFunction(() => enclaves.onEvent(event)));

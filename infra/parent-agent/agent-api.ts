@@ -114,30 +114,11 @@ export class AgentApi {
   private async post(route: string, body: object): Promise<ApiAnswer> {
     const url = new URL(`enclaves/${encodeURIComponent(this.options.enclaveId)}/${route}`, this.base);
     const payload = JSON.stringify(body);
-    const credentials = await this.options.credentials();
-    const signer = new SignatureV4({
-      service: 'execute-api',
-      region: this.options.region,
-      credentials: {
-        accessKeyId: credentials.accessKeyId,
-        secretAccessKey: credentials.secretAccessKey,
-        sessionToken: credentials.sessionToken,
-      },
-      sha256: Sha256,
-    });
-    const signed = await signer.sign(
-      new HttpRequest({
-        method: 'POST',
-        protocol: url.protocol,
-        hostname: url.hostname,
-        ...(url.port ? { port: Number(url.port) } : {}),
-        path: url.pathname,
-        headers: { host: url.host, 'content-type': 'application/json' },
-        body: payload,
-      }),
+    const headers = await signApiRequest(
+      { method: 'POST', url, headers: { 'content-type': 'application/json' }, body: payload },
+      await this.options.credentials(),
+      this.options.region,
     );
-    const headers = { ...signed.headers };
-    delete headers.host; // fetch sets it from the URL (the same value)
     const response = await fetch(url, {
       method: 'POST',
       headers,
@@ -158,6 +139,48 @@ export class AgentApi {
       ...(typeof problem.detail === 'string' ? { detail: problem.detail.slice(0, 300) } : {}),
     };
   }
+}
+
+/**
+ * The headers to send `request` with, signed with SigV4 for `execute-api` (the host header is left to fetch,
+ * which sets the same value from the URL).
+ */
+export async function signApiRequest(
+  request: {
+    readonly method: string;
+    readonly url: URL;
+    readonly headers?: Readonly<Record<string, string>>;
+    readonly body?: string | Uint8Array;
+  },
+  credentials: InstanceCredentials,
+  region: string,
+): Promise<Record<string, string>> {
+  const { url } = request;
+  const signer = new SignatureV4({
+    service: 'execute-api',
+    region,
+    credentials: {
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      sessionToken: credentials.sessionToken,
+    },
+    sha256: Sha256,
+  });
+  const signed = await signer.sign(
+    new HttpRequest({
+      method: request.method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: { ...request.headers, host: url.host },
+      ...(request.body === undefined ? {} : { body: request.body }),
+    }),
+  );
+  const headers = { ...signed.headers };
+  delete headers.host;
+  return headers;
 }
 
 function describe(answer: ApiAnswer): string {

@@ -11,14 +11,12 @@
  *   stand-in) in place of socat's vsock.
  * Logs are JSON lines on stdout (journald keeps them).
  */
-import { cpus, totalmem } from 'node:os';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
-import { AGENT_TIMING, type AgentConfig, type AgentPorts, abortableSleep, EXIT, runAgent } from './agent.ts';
-import { AgentApi } from './agent-api.ts';
-import { requestAttestation, tcpConnector, vsockConnector } from './attestation-client.ts';
-import { fetchImage } from './image-fetch.ts';
+import { AGENT_TIMING, type AgentConfig, EXIT, runAgent } from './agent.ts';
+import { tcpConnector, vsockConnector } from './attestation-client.ts';
 import { Imds } from './imds.ts';
-import { configureAllocator, NitroCli } from './nitro-cli.ts';
+import { configureAllocator } from './nitro-cli.ts';
+import { agentPorts, hostShare } from './ports.ts';
 
 /** The agent's version, for its log lines (the bundle's SHA-256 is what the user data pins). */
 declare const __AGENT_VERSION__: string | undefined;
@@ -27,14 +25,6 @@ function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<s
   process.stdout.write(
     `${JSON.stringify({ time: new Date().toISOString(), level, message, agent: typeof __AGENT_VERSION__ === 'string' ? __AGENT_VERSION__ : 'dev', ...fields })}\n`,
   );
-}
-
-/** All but two vCPUs (at least two), three quarters of the memory: the allocator's share without tags. */
-function defaultResources(): { cpuCount: number; memoryMiB: number } {
-  return {
-    cpuCount: Math.max(2, cpus().length - 2),
-    memoryMiB: Math.floor((totalmem() / 1024 / 1024) * 0.75),
-  };
 }
 
 function required(name: string): string {
@@ -48,7 +38,7 @@ async function configure(imds: Imds): Promise<void> {
     imds.tag(INSTANCE_TAGS.cpuCount),
     imds.tag(INSTANCE_TAGS.memoryMiB),
   ]);
-  const fallback = defaultResources();
+  const fallback = hostShare();
   const resources = {
     cpuCount: cpus ? Number(cpus) : fallback.cpuCount,
     memoryMiB: memory ? Number(memory) : fallback.memoryMiB,
@@ -68,35 +58,17 @@ async function run(imds: Imds): Promise<number> {
     enclaveCid: Number(process.env.ENCLAVE_CID ?? 16),
     ...AGENT_TIMING,
   };
-  const apiUrl = required('API_URL');
   const vsockTcp = process.env.VSOCK_TCP;
-  const ports: AgentPorts = {
+  const ports = agentPorts({
+    apiUrl: required('API_URL'),
     imds,
-    api: (identity) =>
-      new AgentApi({
-        apiUrl,
-        enclaveId: identity.enclaveId,
-        region: identity.region,
-        credentials: () => imds.credentials(),
-      }),
-    fetchImage: async (source, path, onProgress) =>
-      fetchImage(source, path, {
-        region: await imds.region(),
-        credentials: () => imds.credentials(),
-        onProgress,
-        ...(process.env.S3_ENDPOINT ? { s3Endpoint: process.env.S3_ENDPOINT } : {}),
-      }),
-    nitro: new NitroCli(),
-    attest: (cid, request, timeoutMs) => {
+    ...(process.env.S3_ENDPOINT ? { s3Endpoint: process.env.S3_ENDPOINT } : {}),
+    connect: (cid) => {
       const [host, port] = (vsockTcp ?? '').split(':');
-      const connect = vsockTcp ? tcpConnector(host!, Number(port)) : vsockConnector(cid);
-      return requestAttestation(connect, request, { timeoutMs });
+      return vsockTcp ? tcpConnector(host!, Number(port)) : vsockConnector(cid);
     },
-    defaultResources,
     log,
-    sleep: abortableSleep,
-    now: Date.now,
-  };
+  });
   const stop = new AbortController();
   // systemd stops the unit (the instance stops): end what runs, report nothing more.
   for (const name of ['SIGTERM', 'SIGINT'] as const) process.once(name, () => stop.abort());

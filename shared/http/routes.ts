@@ -751,7 +751,7 @@ export function usesWorkflow(route: RouteDefinition): boolean {
 
 /**
  * Every error status the route can answer, in order: what its shape implies (400 for any malformed
- * request; 401 and 403 behind an authorizer; 404 with a path id; 412 with If-Match, 428 where If-Match is
+ * request; 401 and 403 behind the JWT authorizer, 403 behind the IAM one; 404 with a path id; 412 with If-Match, 428 where If-Match is
  * required; 409 and 422 for an Idempotency-Key reused while in flight or with another body; 413 for a body
  * over the limit, on any route, and 415 where a body is read; 503 when it reaches a dependency that may be briefly unavailable; 500 always) and its `errors`.
  * The OpenAPI document declares exactly these, and the conformance test produces each one.
@@ -759,7 +759,10 @@ export function usesWorkflow(route: RouteDefinition): boolean {
 export function errorStatusesOf(route: RouteDefinition): number[] {
   const statuses = new Set<number>([400, 413, 500, ...(route.errors ?? [])]);
   const headers = route.request?.headers ?? [];
-  if (route.auth !== 'none') statuses.add(401).add(403);
+  // The JWT authorizer answers 401 for a missing or bad token; the IAM authorizer answers 403 for a missing
+  // or bad signature, and for a signer without execute-api:Invoke (it never answers 401).
+  if (route.auth === 'jwt') statuses.add(401).add(403);
+  if (route.auth === 'iam') statuses.add(403);
   if (route.request?.params) statuses.add(404);
   if (headers.includes('If-Match')) statuses.add(412);
   if (ifMatchRequired(route)) statuses.add(428);

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { SignedJsonClient } from '../runtime/signed-json-client.ts';
-import { type DynamoDbCalls, type ItemOutput, isConditionalCheckFailed } from './dynamodb-calls.ts';
+import { type DynamoDbCalls, isConditionalCheckFailed } from './dynamodb-calls.ts';
 import { describeDynamoDbFailure, epochSeconds } from './dynamodb-errors.ts';
 import {
   type IssuedNonce,

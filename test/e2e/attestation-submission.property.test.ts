@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
+import { LOCAL_REGION } from '../../infra/local/services/local-account.ts';
+import { signApiRequest } from '../../infra/parent-agent/agent-api.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { ApiClient } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
@@ -11,7 +13,7 @@ import { OpenApiConformance } from '../support/openapi-conformance.ts';
 /**
  * Attestation submissions (the parent agent's route, authenticated as an instance session) with random
  * and malformed bodies, enclave ids, callers and tokens: never a 5xx, every refusal as the OpenAPI document
- * declares it (problem+json, or the authorizer's own 401), and
+ * declares it (problem+json, or the IAM authorizer's own 403), and
  * nothing but refusal audit records written (the enclave, its chain, the outbox and the waits untouched).
  */
 const FIXTURE = JSON.parse(
@@ -85,15 +87,31 @@ const target = fc.oneof(
   fc.uuid().map((u) => () => u),
   fc.string({ maxLength: 40 }).map((s) => () => encodeURIComponent(s) || 'x'),
 );
+/** How a request is authenticated: the headers to send it with. */
+type Authenticate = (url: string, body: string) => Promise<Record<string, string>>;
+/** Signed with SigV4 as the role session `callerArn` (temporary credentials from the local STS). */
+const signedAs =
+  (callerArn: () => string): Authenticate =>
+  (url, body) =>
+    signApiRequest(
+      { method: 'POST', url: new URL(url), headers: { 'content-type': 'application/json' }, body },
+      stack.enclaves.credentials.issue(callerArn()),
+      LOCAL_REGION,
+    );
+const bearer =
+  (token: () => Promise<string> | string): Authenticate =>
+  async () => ({ authorization: `Bearer ${await token()}`, 'content-type': 'application/json' });
 const caller = fc.oneof(
-  fc.constant(async () => stack.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId))),
-  fc.constant(async () =>
-    stack.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, 'i-0fedcba9876543210')),
+  fc.constant(signedAs(() => instanceSessionArn(LOCAL_PARENT_ROLE, instanceId))),
+  fc.constant(signedAs(() => instanceSessionArn(LOCAL_PARENT_ROLE, 'i-0fedcba9876543210'))),
+  fc.constant(signedAs(() => instanceSessionArn('SomeOtherRole', instanceId))),
+  fc.constant(signedAs(() => `arn:aws:iam::000000000000:user/${instanceId}`)),
+  // A signature over another body: the gateway recomputes it from what arrived.
+  fc.constant<Authenticate>((url, body) =>
+    signedAs(() => instanceSessionArn(LOCAL_PARENT_ROLE, instanceId))(url, `${body} `),
   ),
-  fc.constant(async () => stack.issuer.mintInstance(instanceSessionArn('SomeOtherRole', instanceId))),
-  fc.constant(async () => stack.issuer.mintInstance(`arn:aws:iam::000000000000:user/${instanceId}`)),
-  fc.constant(async () => stack.issuer.mint('local|provider')),
-  fc.constant(async () => 'not-a-token'),
+  fc.constant(bearer(() => stack.issuer.mint('local|provider'))),
+  fc.constant(bearer(() => 'not-a-token')),
 );
 
 describe('POST /enclaves/{id}/attestation with bad input', () => {
@@ -103,11 +121,8 @@ describe('POST /enclaves/{id}/attestation with bad input', () => {
     let accepted = 0;
     await fc.assert(
       fc.asyncProperty(body, target, caller, async (raw, to, who) => {
-        const res = await fetch(`${stack.url}/api/v1/enclaves/${to()}/attestation`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${await who()}`, 'content-type': 'application/json' },
-          body: raw,
-        });
+        const url = `${stack.url}/api/v1/enclaves/${to()}/attestation`;
+        const res = await fetch(url, { method: 'POST', headers: await who(url, raw), body: raw });
         expect(res.status, await res.clone().text()).toBeLessThan(500);
         if (res.status === 202) {
           accepted++;
@@ -124,9 +139,10 @@ describe('POST /enclaves/{id}/attestation with bad input', () => {
           body: text,
         });
         expect(verdict.mismatches).toEqual([]);
-        // A refusal is problem+json, except the authorizer's own 401 (`{"message":"Unauthorized"}`).
+        // A refusal is problem+json, except the IAM authorizer's own 403 (`{"message": …}`).
         if (res.headers.get('content-type') === 'application/json') {
-          expect(res.status).toBe(401);
+          expect(res.status).toBe(403);
+          expect(res.headers.get('x-amzn-errortype')).toBeTruthy();
           return;
         }
         expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);

@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { seededSubject } from '../../infra/local/seed.ts';
+import { LOCAL_REGION } from '../../infra/local/services/local-account.ts';
+import { signApiRequest } from '../../infra/parent-agent/agent-api.ts';
+import type { InstanceCredentials } from '../../infra/parent-agent/imds.ts';
 import * as z from '../../shared/domain/zod.ts';
 import { encodeCursor } from '../../shared/http/cursor.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
@@ -31,7 +34,7 @@ const CALLERS = ['provider', 'admin', 'consumer'] as const;
 let stack: LocalStack;
 /** The jwt callers' tokens; the iam routes are called by an instance session (not the enclave's parent). */
 let tokens: string[];
-let instanceToken: string;
+let instanceCredentials: InstanceCredentials;
 let contractId: string;
 /** An Active contract whose parties approved the enclave fixture's image, and an enclave under it. */
 let activeContractId: string;
@@ -42,7 +45,7 @@ beforeAll(async () => {
   // enclaves in the background, between the snapshots a refusal is compared with.
   stack = await startLocalStack({ scheduledJobs: false });
   tokens = await Promise.all(CALLERS.map((who) => stack.issuer.mint(seededSubject(who))));
-  instanceToken = await stack.issuer.mintInstance(
+  instanceCredentials = stack.enclaves.credentials.issue(
     instanceSessionArn(LOCAL_PARENT_ROLE, 'i-0123456789abcdef0'),
   );
   const provider = await ApiClient.as(stack, 'provider');
@@ -89,11 +92,27 @@ async function send(
   path: string,
   options: { token: string; scheme?: string; body?: string | undefined; headers?: Record<string, string> },
 ): Promise<Sent> {
-  const res = await fetch(`${stack.url}/api/v1${path}`, {
+  const url = `${stack.url}/api/v1${path}`;
+  // fetch cannot send a body with GET; API Gateway would pass one on, so DELETE still gets one.
+  const sent = options.body !== undefined && route.method !== 'GET' ? options.body : undefined;
+  // The iam routes' requests are signed (SigV4, the instance session's credentials) over what is sent.
+  const headers =
+    route.auth === 'iam'
+      ? await signApiRequest(
+          {
+            method: route.method,
+            url: new URL(url),
+            headers: { ...options.headers },
+            ...(sent ? { body: sent } : {}),
+          },
+          instanceCredentials,
+          LOCAL_REGION,
+        )
+      : { ...options.headers, authorization: `${options.scheme ?? 'Bearer'} ${options.token}` };
+  const res = await fetch(url, {
     method: route.method,
-    headers: { ...options.headers, authorization: `${options.scheme ?? 'Bearer'} ${options.token}` },
-    // fetch cannot send a body with GET; API Gateway would pass one on, so DELETE still gets one.
-    ...(options.body !== undefined && route.method !== 'GET' ? { body: options.body } : {}),
+    headers,
+    ...(sent !== undefined ? { body: sent } : {}),
   });
   const text = await res.text();
   let body: Record<string, unknown> | null = null;
@@ -270,8 +289,7 @@ const query = fc.dictionary(
 /** The attestation submission has its own suite (its handler belongs to the provisioning workflow). */
 const FUZZED = (ROUTES as readonly RouteDefinition[]).filter((r) => r.id !== 'submitAttestation');
 
-const tokenFor = (route: RouteDefinition, who: number) =>
-  route.auth === 'iam' ? instanceToken : tokens[who]!;
+const tokenFor = (route: RouteDefinition, who: number) => (route.auth === 'iam' ? '' : tokens[who]!);
 
 function pathOf(route: RouteDefinition, pathId: string): string {
   return route.path.replace('/api/v1', '').replace('{id}', pathId).replace('{mid}', pathId);

@@ -478,9 +478,9 @@ describe('instants beyond what a database holds', () => {
   });
 
   it('a metrics sample from year 0 is a 400 naming reportedAt', async () => {
-    const parent = new ApiClient(
-      stack.url,
-      await stack.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, 'i-0123456789abcdef0')),
+    const parent = ApiClient.signing(
+      stack,
+      stack.enclaves.credentials.issue(instanceSessionArn(LOCAL_PARENT_ROLE, 'i-0123456789abcdef0')),
     );
     const res = await parent.post(`/enclaves/${UNKNOWN}/metrics`, {
       reportedAt: '0000-01-01T00:00:00Z',

@@ -251,10 +251,7 @@ describe('every route, refused as its shape says', () => {
     // A well-formed document from the enclave's parent: refused for what it is, not for its shape.
     const document = Buffer.from(await harness.attestAsParent(running.id)).toString('base64');
     parent = await harness.asInstance(running.instanceId!);
-    stranger = new ApiClient(
-      context.stack.url,
-      await context.stack.issuer.mintInstance(instanceSessionArn('SomeOtherRole', running.instanceId!)),
-    );
+    stranger = harness.asSession(instanceSessionArn('SomeOtherRole', running.instanceId!));
     const c = `/contracts/${contract.id}`;
     const e = `/enclaves/${running.id}`;
     targets = {

@@ -2,6 +2,9 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { LocalStack } from '../../infra/local/local-stack.ts';
 import { SEEDED_IDENTITIES, type SeededName, seededSubject } from '../../infra/local/seed.ts';
+import { LOCAL_REGION } from '../../infra/local/services/local-account.ts';
+import { signApiRequest } from '../../infra/parent-agent/agent-api.ts';
+import type { InstanceCredentials } from '../../infra/parent-agent/imds.ts';
 import type { RegisterKey, SignatureAlgorithm } from '../../shared/domain/identity.ts';
 import { keyRegistrationProof, signAs } from './key-proof.ts';
 import { OpenApiConformance } from './openapi-conformance.ts';
@@ -51,10 +54,19 @@ function sendWithBody(
 
 /** A thin HTTP client over the dev server, acting as one identity (or anonymously). */
 export class ApiClient {
+  /**
+   * `auth`: a bearer token (the JWT routes), or the temporary credentials of a role session whose requests
+   * are signed with SigV4 for `execute-api` (the parents' `iam` routes).
+   */
   constructor(
     private readonly baseUrl: string,
-    private readonly token?: string,
+    private readonly auth?: string | InstanceCredentials,
   ) {}
+
+  /** A client signing as `credentials` (an instance's role session, say: see `LocalEnclaves.credentials`). */
+  static signing(stack: LocalStack, credentials: InstanceCredentials): ApiClient {
+    return new ApiClient(stack.url, credentials);
+  }
 
   static async as(stack: LocalStack, who: SeededName | { subject: string }): Promise<ApiClient> {
     const subject = typeof who === 'string' ? seededSubject(who) : who.subject;
@@ -79,14 +91,21 @@ export class ApiClient {
       unchecked?: boolean;
     } = {},
   ): Promise<ApiResponse<T>> {
-    const headers: Record<string, string> = { ...options.headers };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let headers: Record<string, string> = { ...options.headers };
+    if (typeof this.auth === 'string') headers.authorization = `Bearer ${this.auth}`;
     let body: string | Buffer | undefined = options.rawBody;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
       headers['content-type'] ??= 'application/json';
     }
     const url = `${this.baseUrl}/api/v1${path}`;
+    if (this.auth !== undefined && typeof this.auth !== 'string') {
+      headers = await signApiRequest(
+        { method, url: new URL(url), headers, ...(body === undefined ? {} : { body }) },
+        this.auth,
+        LOCAL_REGION,
+      );
+    }
     // fetch refuses a body on GET; API Gateway passes one to the function, so node:http sends it.
     const res =
       body !== undefined && (method === 'GET' || method === 'HEAD')

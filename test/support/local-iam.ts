@@ -8,4 +8,5 @@ export const TEST_RESOURCE_NAMES = {
   workflowTableName: 'workflow',
   doorbellTableName: 'doorbell',
   stateMachineArn: 'arn:aws:states:eu-central-1:000000000000:stateMachine:Provisioning',
+  enclaveArtifacts: { imageUrl: 's3://test-artifacts/images/default.eif', imageSha256: 'a'.repeat(64) },
 } as const satisfies LocalResourceNames;

@@ -63,6 +63,12 @@ export function provisioningHarness(context: () => ProvisioningContext) {
       .executions()
       .filter((e) => e.input.enclaveId === enclaveId);
 
+  /** An API client signing with SigV4 as the role session `callerArn` (another role's, say). */
+  const asSession = (callerArn: string): ApiClient => {
+    const { stack } = context();
+    return ApiClient.signing(stack, stack.enclaves.credentials.issue(callerArn));
+  };
+
   return {
     instancesOf,
 
@@ -189,13 +195,14 @@ export function provisioningHarness(context: () => ProvisioningContext) {
       });
     },
 
-    /** An API client authenticated as `instanceId`'s instance-profile session (the `iam` routes' caller). */
+    /**
+     * An API client signing with SigV4 as `instanceId`'s instance-profile session (the `iam` routes' caller),
+     * with temporary credentials from the local STS, as IMDS hands them to the instance.
+     */
     async asInstance(instanceId: string): Promise<ApiClient> {
-      const { stack } = context();
-      return new ApiClient(
-        stack.url,
-        await stack.issuer.mintInstance(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId)),
-      );
+      return asSession(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
     },
+
+    asSession,
   };
 }

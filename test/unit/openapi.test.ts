@@ -112,7 +112,8 @@ describe('the OpenAPI 3.1 document', () => {
     expect(status('updateContract')).toEqual([400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 500, 503]);
     // Actions take If-Match optionally: 412 when stale, never 428.
     expect(status('suspendEnclave')).toEqual([400, 401, 403, 404, 409, 412, 413, 415, 500, 503]);
-    expect(status('submitAttestation')).toEqual([400, 401, 403, 404, 409, 410, 413, 415, 500, 503]);
+    // Behind the IAM authorizer: a missing or bad signature is its 403, never a 401.
+    expect(status('submitAttestation')).toEqual([400, 403, 404, 409, 410, 413, 415, 500, 503]);
   });
 
   it('names reusable schemas once instead of inlining copies', () => {

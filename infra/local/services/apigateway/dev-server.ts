@@ -17,10 +17,13 @@ import { ROUTES, type RouteDefinition } from '../../../../shared/http/routes.ts'
 import { logger } from '../../../../shared/runtime/logger.ts';
 import { projectPath } from '../../../project-paths.ts';
 import { type LocalIssuer, refusalReason, TokenRejectedError } from '../cognito/local-auth.ts';
+import { LOCAL_REGION } from '../local-account.ts';
+import { type SigV4Principal, verifySigV4 } from './sigv4-verifier.ts';
 
 /**
  * The local stand-in for API Gateway (HTTP API, payload format 2.0): matches the route table, checks the
- * bearer token as the JWT authorizer does, builds the same event Lambda would receive, runs the route's
+ * bearer token as the JWT authorizer does (or, on the parents' `iam` routes, the SigV4 signature and the
+ * signer's `execute-api:Invoke` permission as the IAM authorizer does), builds the same event Lambda would receive, runs the route's
  * own handler module in-process and writes back its structured result. What API Gateway refuses before any
  * function runs, it refuses too, each refusal as RFC 9457 problem+json.
  *
@@ -36,7 +39,7 @@ import { type LocalIssuer, refusalReason, TokenRejectedError } from '../cognito/
  *
  * With `requestLog`, every request is logged once, when its response is done, as one JSON line from the
  * Powertools logger the functions use: method, route template, status, duration, request id and the
- * caller's token subject, and for a 401 why the token was refused. Never a token, a header value, a query
+ * caller's token subject (or role session), and for a 401 or an authorizer's 403 why it was refused. Never a token, a header value, a query
  * or a body.
  */
 /** API Gateway HTTP APIs refuse payloads over 10 MB before any function runs. */
@@ -97,6 +100,19 @@ export async function startDevServer(options: {
   host?: string;
   /** Log one line per request (what `npm start` does; tests and benchmarks leave it off). */
   requestLog?: boolean;
+  /**
+   * The IAM authorizer of the `iam` routes: whose access keys sign (the local STS stand-in's), and whether
+   * the signer may `execute-api:Invoke` the method and path (a denial message, as AWS words it). Without
+   * it, no signature verifies and every `iam` route is refused.
+   */
+  iam?: {
+    readonly lookup: (accessKeyId: string) => SigV4Principal | undefined;
+    readonly authorizeInvoke?: (
+      callerArn: string,
+      method: string,
+      path: string,
+    ) => Promise<string | undefined>;
+  };
 }): Promise<DevServer> {
   const routes = (ROUTES as readonly RouteDefinition[]).map(compile);
   const handlers = new Map<string, Promise<Handler>>();
@@ -204,24 +220,33 @@ export async function startDevServer(options: {
     const headers = eventRecord(headerPairs(req.rawHeaders));
     let claims: Record<string, unknown> | undefined;
     let instanceArn: string | undefined;
-    if (match.route.auth !== 'none') {
+    if (match.route.auth === 'iam') {
+      // API Gateway's IAM authorizer: the SigV4 signature recomputed with the signer's secret, then the
+      // signer's identity policies asked for execute-api:Invoke on this method and path.
+      const verdict = await verifySigV4(
+        { method, url: req.url ?? '/', headers: req.headers, body },
+        { service: 'execute-api', region: LOCAL_REGION, lookup: options.iam?.lookup ?? (() => undefined) },
+      );
+      const denial = verdict.ok
+        ? await options.iam?.authorizeInvoke?.(verdict.callerArn, method, url.pathname)
+        : undefined;
+      if (!verdict.ok || denial !== undefined) {
+        const message = verdict.ok ? denial! : verdict.message;
+        exchange.refusal = message;
+        return send(res, iamAuthorizerRefusal(message));
+      }
+      instanceArn = verdict.callerArn;
+      exchange.callerId = verdict.callerArn;
+    } else if (match.route.auth === 'jwt') {
       const token = bearerToken(headers.authorization);
       try {
         if (headers.authorization === undefined) throw new TokenRejectedError('no Authorization header');
         if (!token) throw new TokenRejectedError('the Authorization header holds no bearer token');
         const verified = await options.issuer.verify(token);
-        // The stand-in for SigV4 with instance-profile credentials: a local token for an instance session
-        // (`npm run token` never mints one) is accepted on `iam` routes only, a user's token on `jwt` only.
-        const tokenUse = match.route.auth === 'iam' ? 'instance' : 'access';
-        if (verified.token_use !== tokenUse) {
-          throw new TokenRejectedError(
-            match.route.auth === 'iam'
-              ? 'a user token on a route for enclave parent instances'
-              : 'not a user access token ("token_use")',
-          );
+        if (verified.token_use !== 'access') {
+          throw new TokenRejectedError('not a user access token ("token_use")');
         }
-        if (match.route.auth === 'iam') instanceArn = verified.sub;
-        else claims = verified;
+        claims = verified;
         exchange.callerId = verified.sub;
       } catch (error) {
         exchange.refusal = refusalReason(error);
@@ -275,6 +300,28 @@ export function authorizerRefusal(reason: string | undefined): APIGatewayProxySt
     statusCode: 401,
     headers: { 'content-type': 'application/json', 'www-authenticate': challenge },
     body: JSON.stringify({ message: 'Unauthorized' }),
+  };
+}
+
+/**
+ * What API Gateway's IAM authorizer answers when it refuses a request, before any function runs: 403 with
+ * its `{"message": …}` and the error type in `x-amzn-errortype` ("How do I troubleshoot HTTP 403 errors from
+ * API Gateway?": `Missing Authentication Token`, `The security token included in the request is invalid.`,
+ * the signature mismatch, `User: <arn> is not authorized to perform: execute-api:Invoke on resource: <arn>`).
+ */
+export function iamAuthorizerRefusal(message: string): APIGatewayProxyStructuredResultV2 {
+  const errorType =
+    message === 'Missing Authentication Token'
+      ? 'MissingAuthenticationTokenException'
+      : message.startsWith('The request signature') || message.startsWith('Signature expired')
+        ? 'InvalidSignatureException'
+        : message.startsWith('Authorization header requires')
+          ? 'IncompleteSignatureException'
+          : 'AccessDeniedException';
+  return {
+    statusCode: 403,
+    headers: { 'content-type': 'application/json', 'x-amzn-errortype': errorType },
+    body: JSON.stringify({ message }),
   };
 }
 

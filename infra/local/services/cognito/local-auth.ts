@@ -135,14 +135,6 @@ export class LocalIssuer {
   }
 
   /**
-   * A token standing in for SigV4 with an enclave parent instance's role credentials (the local stack's
-   * simulated agents use it on the `iam` routes); its subject is the instance session's ARN.
-   */
-  async mintInstance(sessionArn: string, ttlSeconds = 900): Promise<string> {
-    return this.mint(sessionArn, { ttlSeconds, extraClaims: { token_use: 'instance', scope: 'instance' } });
-  }
-
-  /**
    * Verifies as the API Gateway JWT authorizer would; throws on any failure. A token that verified is
    * remembered until it expires (keyed by its exact text): in AWS the gateway does this work outside the
    * function, so the local stand-in should not charge the function's path with a signature check per call.

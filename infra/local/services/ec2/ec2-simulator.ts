@@ -5,21 +5,17 @@
  * maps the state machine's EC2 tasks to it (see {@link Ec2Simulator.localTaskHandlers}).
  *
  * Instances move through EC2's states on timers (pending → running, stopping → stopped, shutting-down →
- * terminated); when one reaches `running`, the `onBoot` hook plays its user data — normally
- * {@link parentAgent}, which attests with the Nitro simulator and submits the document, as the real parent
- * agent does. Terminated instances stay listed, as in EC2, so tests can check that nothing is left running.
+ * terminated); when one reaches `running`, the `onBoot` hook plays its user data: in the local stack, the
+ * parent agent's real code (see infra/local/local-parents.ts). Terminated instances stay listed, as in EC2, so tests can check that nothing is left running.
  *
  * It deliberately launches Nitro Enclaves parents only: a request without `EnclaveOptions.Enabled` or for a
  * type outside the platform's catalog is refused, so a workflow bug shows up locally instead of in AWS.
  */
 
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { FailureCode } from '../../../../shared/attestation/types.ts';
-import type { AgentPhase, SimulationFault } from '../../../../shared/domain/enclave.ts';
+import { createHash, randomUUID } from 'node:crypto';
 import { INSTANCE_TYPES } from '../../../../shared/domain/instance-types.ts';
 import type { InstanceStateName } from '../../../../shared/workflow/workflow-ports.ts';
 import type { AuthorizationCheck } from '../iam/iam-authorizer.ts';
-import type { Defect, ImageDeclaration, NitroSimulator } from '../nitro-enclaves/nitro-simulator.ts';
 
 /** EC2's instance state names (one definition, in the workflow ports). */
 export type { InstanceStateName };
@@ -360,7 +356,7 @@ const DEFAULT_SUBNET = 'subnet-0default';
 /**
  * The in-memory EC2. Methods are named after the EC2 actions and take/return their shapes.
  * @example
- * const ec2 = new Ec2Simulator({ onBoot: parentAgent({ simulator, image, fetchChallenge, submit }) });
+ * const ec2 = new Ec2Simulator({ onBoot: async (instance, { signal }) => startAgent(instance, signal) });
  * const { Instances } = await ec2.runInstances({ InstanceType: 'c6i.xlarge', ImageId: 'ami-0123', MinCount: 1,
  *   MaxCount: 1, EnclaveOptions: { Enabled: true }, TagSpecifications: [{ ResourceType: 'instance', Tags }] });
  * await ec2.waitForState(Instances[0].InstanceId, 'running');
@@ -680,6 +676,12 @@ export class Ec2Simulator {
       subnetId: record.placement.subnetId,
       availabilityZone: record.placement.availabilityZone,
     }));
+  }
+
+  /** An instance's tags as they are now (what IMDS serves the instance), or undefined for no such instance. */
+  tagsOf(instanceId: string): Readonly<Record<string, string>> | undefined {
+    const record = this.instances.get(instanceId);
+    return record && Object.fromEntries(record.tags.map((tag) => [tag.Key, tag.Value]));
   }
 
   /** The base64 user data an instance was launched with (EC2 only shows it via DescribeInstanceAttribute). */
@@ -1250,86 +1252,4 @@ function compileFilter(filter: Filter): (record: InstanceRecord) => boolean {
 function globToRegExp(value: string): RegExp {
   const escaped = String(value).replace(/[.+^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`^${escaped.replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
-}
-
-/** Failure paths the local stack can drive by hand (`simulation.fault` of a create body). */
-export type ParentAgentFault = SimulationFault;
-
-/** The Nitro simulator defect (or debug mode) behind each fault that still submits a document. */
-const FAULT_DOCUMENT: Readonly<
-  Record<Exclude<ParentAgentFault, 'no-callback'>, { defects: Defect[]; debug: boolean }>
-> = {
-  // Another image's PCR0/1/2, as if the instance had fetched an image nobody approved.
-  'wrong-image': { defects: ['wrong_pcrs'], debug: false },
-  // PCR0/1/2/8 zero, as the NSM reports for `nitro-cli run-enclave --debug-mode`.
-  'debug-mode': { defects: [], debug: true },
-  // A leaf whose window ended before the document's timestamp.
-  'expired-document': { defects: ['expired_leaf'], debug: false },
-  // A genuine document, but for a nonce the platform never issued (the agent asks with another one).
-  'wrong-nonce': { defects: [], debug: false },
-};
-
-/** What a correct verifier answers for each submitting fault (with the approved image pinned). */
-export const PARENT_AGENT_FAULT_CODES: Readonly<
-  Record<Exclude<ParentAgentFault, 'no-callback'>, FailureCode>
-> = {
-  'wrong-image': 'pcr_mismatch',
-  'debug-mode': 'debug_mode',
-  'expired-document': 'expired',
-  'wrong-nonce': 'nonce_mismatch',
-};
-
-export interface ParentAgentOptions {
-  /** The simulated NSM of the instances. */
-  readonly simulator: NitroSimulator;
-  /** The image the user data fetches and starts. */
-  readonly image: ImageDeclaration;
-  /**
-   * Fetches the enclave's challenge nonce (the agent finds its enclave from the instance's tags); null when
-   * there is none, in which case the agent has nothing to attest to and submits nothing.
-   */
-  readonly fetchChallenge: (instance: Ec2Instance) => Promise<Uint8Array | null>;
-  /** Posts the document to the attestation route. */
-  readonly submit: (instance: Ec2Instance, document: Uint8Array) => Promise<void>;
-  /** Posts a heartbeat to the attestation wait (best effort: the agent goes on whatever the answer). */
-  readonly heartbeat?: (instance: Ec2Instance, phase: AgentPhase) => Promise<void>;
-  /** A failure path to play (see {@link ParentAgentFault}); `no-callback` never submits. */
-  readonly fault?: ParentAgentFault;
-  /** Per-instance fault (e.g. read from the enclave's `simulation` field); wins over `fault`. */
-  readonly faultFor?: (instance: Ec2Instance) => ParentAgentFault | undefined;
-  /** The instance profile's role ARN (PCR3), when the policy pins it. */
-  readonly iamRoleArn?: string;
-  /** The EIF signing certificate (PCR8), when the policy pins it. */
-  readonly signingCertificate?: string | Uint8Array;
-}
-
-/**
- * The parent agent as a boot hook: fetch the challenge, have the enclave's NSM (the Nitro simulator) attest
- * with that nonce and this instance's id (PCR4, module_id), and submit the document — or play a fault.
- * @example
- * const ec2 = new Ec2Simulator({ onBoot: parentAgent({ simulator, image, fetchChallenge, submit }) });
- */
-export function parentAgent(options: ParentAgentOptions): BootHook {
-  return async (instance, context) => {
-    const fault = options.faultFor?.(instance) ?? options.fault;
-    // A crashed agent: the workflow must time out and compensate.
-    if (fault === 'no-callback') return;
-    const challenge = await options.fetchChallenge(instance);
-    if (challenge === null || context.signal.aborted) return;
-    await options.heartbeat?.(instance, 'attesting');
-    const nonce = fault === 'wrong-nonce' ? new Uint8Array(randomBytes(challenge.length)) : challenge;
-    const shape = fault === undefined ? { defects: [], debug: false } : FAULT_DOCUMENT[fault];
-    const document = await options.simulator.attest({
-      instanceId: instance.InstanceId,
-      image: options.image,
-      nonce,
-      debug: shape.debug,
-      defects: shape.defects,
-      ...(options.iamRoleArn === undefined ? {} : { iamRoleArn: options.iamRoleArn }),
-      ...(options.signingCertificate === undefined ? {} : { signingCertificate: options.signingCertificate }),
-    });
-    // Stopped or terminated meanwhile: a real agent would be dead by now.
-    if (context.signal.aborted) return;
-    await options.submit(instance, document);
-  };
 }

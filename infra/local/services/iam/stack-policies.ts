@@ -3,6 +3,7 @@ import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
+import type { EnclaveArtifacts } from '../../../constructs/enclave-parents.ts';
 import { ContractsStack } from '../../../contracts-stack.ts';
 import { projectPath } from '../../../project-paths.ts';
 
@@ -17,8 +18,9 @@ import { projectPath } from '../../../project-paths.ts';
  * resource is denied (fail closed) until the local stack names it.
  */
 
-export const LOCAL_ACCOUNT = '000000000000';
-export const LOCAL_REGION = 'eu-central-1';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../local-account.ts';
+
+export { LOCAL_ACCOUNT, LOCAL_REGION };
 
 /**
  * What the local stack calls the stack's other resources that its stand-ins serve: the Aurora cluster the
@@ -32,7 +34,14 @@ export const LOCAL_AWS_RESOURCES = {
   secretKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000a`,
   signingKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000b`,
   busArn: `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT}:event-bus/enclave-contracts`,
+  /** The HTTP API's id (what `execute-api:Invoke` resources name). */
+  apiId: 'local0api0',
 } as const;
+
+/** The ARN API Gateway's IAM authorizer checks `execute-api:Invoke` on for one request to the local API. */
+export function executeApiArn(method: string, path: string): string {
+  return `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${LOCAL_AWS_RESOURCES.apiId}/$default/${method}${path}`;
+}
 
 /** A policy document as IAM reads it. */
 export interface PolicyDocument {
@@ -62,6 +71,8 @@ export interface LocalResourceNames {
   readonly doorbellTableName: string;
   /** The provisioning state machine, as the local runner names it. */
   readonly stateMachineArn: string;
+  /** The deployment's default enclave image (what the parents' role may read from S3). */
+  readonly enclaveArtifacts: EnclaveArtifacts;
 }
 
 /** The scheduled jobs, as the local stack runs them. */
@@ -73,6 +84,8 @@ export interface StackPrincipals {
   readonly stateMachine: LocalPrincipal;
   /** The parents' role (what RunInstances passes to EC2 through the instance profile). */
   readonly parentRoleArn: string;
+  /** The parents' role as a principal: what their instance-profile sessions may do (S3, execute-api). */
+  readonly parent: LocalPrincipal;
   /** Each API route's function, by route id. */
   readonly routes: ReadonlyMap<string, LocalPrincipal>;
   /** Each Lambda step of the provisioning workflow, by state name. */
@@ -101,6 +114,7 @@ export function stackPrincipals(
   const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   const stack = new ContractsStack(app, 'EnclaveContracts', {
     env: { account: LOCAL_ACCOUNT, region: LOCAL_REGION },
+    enclaveArtifacts: names.enclaveArtifacts,
   });
   edit?.(stack);
   const resources = Template.fromStack(stack).toJSON().Resources as Record<string, CfnResource>;
@@ -131,6 +145,7 @@ export function stackPrincipals(
   physical.set(`${logicalId(database.secretEncryptionKey)}.Arn`, LOCAL_AWS_RESOURCES.secretKeyArn);
   physical.set(`${logicalId(stack.signingKey.key)}.Arn`, LOCAL_AWS_RESOURCES.signingKeyArn);
   physical.set(`${logicalId(stack.events.bus)}.Arn`, LOCAL_AWS_RESOURCES.busArn);
+  physical.set(logicalId(stack.api.httpApi), LOCAL_AWS_RESOURCES.apiId);
   // Each subnet is named by a Ref to the VPC's subnet resource.
   parents.subnetIds.forEach((subnetId, i) => {
     const ref = (stack.resolve(subnetId) as { Ref?: string }).Ref;
@@ -162,6 +177,7 @@ export function stackPrincipals(
   return {
     stateMachine: roleOf(workflow.stateMachine.role),
     parentRoleArn: roleArnOf(logicalId(parents.role)),
+    parent: roleOf(parents.role),
     routes: new Map([...stack.api.functions].map(([id, fn]) => [id, roleOf(fn.role)])),
     steps: new Map(Object.entries(workflow.steps).map(([state, fn]) => [state, roleOf(fn.role)])),
     enforcement: roleOf(workflow.enforcement.role),
@@ -250,6 +266,12 @@ function resolveIntrinsics(value: unknown, physical: ReadonlyMap<string, string>
   if ('Fn::GetAtt' in v) {
     const [id, attribute] = v['Fn::GetAtt'] as [string, string];
     return physical.get(`${id}.${attribute}`) ?? `unresolved:${id}.${attribute}`;
+  }
+  if ('Fn::Sub' in v && typeof v['Fn::Sub'] === 'string') {
+    // `${AWS::Region}`-style references (CDK's asset bucket names): pseudo parameters and Refs only.
+    return (v['Fn::Sub'] as string).replace(/\$\{([^}]+)\}/g, (_m, name: string) =>
+      String(resolveIntrinsics({ Ref: name }, physical)),
+    );
   }
   if ('Fn::Join' in v) {
     const [separator, parts] = v['Fn::Join'] as [string, unknown[]];

@@ -8,19 +8,45 @@
  * does, in its JSON.
  *
  * Failure paths: an EIF that is missing fails `run-enclave` with nitro-cli's error line; `responder: 'silent'`
- * starts an enclave whose responder never listens (an image without one, or one that hangs).
+ * starts an enclave whose responder never listens (an image without one, or one that hangs); `fault` plays
+ * one of the `simulation.fault` knobs of an enclave's create body inside the enclave (see {@link FAULT_DOCUMENT}).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { FailureCode } from '../../../../shared/attestation/types.ts';
+import type { SimulationFault } from '../../../../shared/domain/enclave.ts';
 import type { CommandResult, RunCommand } from '../../../parent-agent/nitro-cli.ts';
-import type { NitroSimulator } from './nitro-simulator.ts';
+import type { Defect, NitroSimulator } from './nitro-simulator.ts';
 import { type NsmEndpoint, startNsmEndpoint } from './nsm-endpoint.ts';
 
 export const RESPONDER_SCRIPT = fileURLToPath(
   new URL('../../../enclave-responder/attestation_responder.py', import.meta.url),
 );
+
+/** A fault the enclave itself plays: every `simulation.fault` but `no-callback` (a silent responder). */
+export type EnclaveFault = Exclude<SimulationFault, 'no-callback'>;
+
+/** What the NSM attests under each fault: the Nitro simulator's defect, or debug mode. */
+const FAULT_DOCUMENT: Readonly<Record<EnclaveFault, { defects: Defect[]; debug: boolean }>> = {
+  // Another image's PCR0/1/2, as if the parent had been given an image nobody approved.
+  'wrong-image': { defects: ['wrong_pcrs'], debug: false },
+  // PCR0/1/2/8 zero, as the NSM reports for `nitro-cli run-enclave --debug-mode`.
+  'debug-mode': { defects: [], debug: true },
+  // A leaf whose window ended before the document's timestamp.
+  'expired-document': { defects: ['expired_leaf'], debug: false },
+  // A genuine document, for a nonce the platform never issued (the responder asks with another one).
+  'wrong-nonce': { defects: [], debug: false },
+};
+
+/** What a correct verifier answers for the document of each enclave fault (with the approved image pinned). */
+export const ENCLAVE_FAULT_CODES: Readonly<Record<EnclaveFault, FailureCode>> = {
+  'wrong-image': 'pcr_mismatch',
+  'debug-mode': 'debug_mode',
+  'expired-document': 'expired',
+  'wrong-nonce': 'nonce_mismatch',
+};
 
 interface RunningEnclave {
   readonly enclaveId: string;
@@ -40,6 +66,8 @@ export interface NitroCliSimulatorOptions {
   readonly iamRoleArn?: string;
   /** `silent`: the enclave starts but its responder never listens. @default 'python' */
   readonly responder?: 'python' | 'silent';
+  /** A failure the enclave plays in its documents (see {@link ENCLAVE_FAULT_CODES}). */
+  readonly fault?: EnclaveFault;
   /** The Python interpreter. @default 'python3' */
   readonly python?: string;
 }
@@ -97,7 +125,7 @@ export class NitroCliSimulator {
         stderr: `[ E19 ] File open failure. Failed to open the EIF file: ${eifPath}`,
       };
     }
-    const { simulator, instanceId, iamRoleArn } = this.options;
+    const { simulator, instanceId, iamRoleArn, fault } = this.options;
     const enclaveId = randomBytes(8).toString('hex');
     const nsm = await startNsmEndpoint((input) =>
       simulator.attest({
@@ -106,6 +134,10 @@ export class NitroCliSimulator {
         image: { eif },
         ...(iamRoleArn === undefined ? {} : { iamRoleArn }),
         ...input,
+        ...(fault === undefined ? {} : FAULT_DOCUMENT[fault]),
+        ...(fault === 'wrong-nonce' && input.nonce
+          ? { nonce: new Uint8Array(randomBytes(input.nonce.length)) }
+          : {}),
       }),
     );
     let responder: ChildProcess | undefined;

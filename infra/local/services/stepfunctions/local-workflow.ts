@@ -304,12 +304,7 @@ export class LocalWorkflow implements TaskCallback {
    */
   private async waitForTaskToken(payload: unknown): Promise<unknown> {
     const { taskToken } = payload as { taskToken: string };
-    const timeoutMs = this.options.attestationTimeoutMs ?? 10_000;
-    const heartbeatMs =
-      this.options.attestationHeartbeatMs ??
-      Math.round(
-        (timeoutMs * WORKFLOW_TIMING.attestationHeartbeatSeconds) / WORKFLOW_TIMING.attestationTimeoutSeconds,
-      );
+    const { timeoutMs, heartbeatMs } = localAttestationWait(this.options);
     const timers: { timeout?: NodeJS.Timeout; heartbeat?: NodeJS.Timeout } = {};
     const output = new Promise<unknown>((resolve, reject) => {
       const end = (name: string, message: string) => {
@@ -356,4 +351,21 @@ function sdkIntegrationError(error: unknown): never {
     );
   }
   throw error;
+}
+
+/**
+ * WaitForAttestation's bounds locally: its timeout (default 10 s) and heartbeat (default: the deployed share
+ * of the timeout), which the local parents' agents heartbeat well inside.
+ */
+export function localAttestationWait(options: {
+  readonly attestationTimeoutMs?: number;
+  readonly attestationHeartbeatMs?: number;
+}): { timeoutMs: number; heartbeatMs: number } {
+  const timeoutMs = options.attestationTimeoutMs ?? 10_000;
+  const heartbeatMs =
+    options.attestationHeartbeatMs ??
+    Math.round(
+      (timeoutMs * WORKFLOW_TIMING.attestationHeartbeatSeconds) / WORKFLOW_TIMING.attestationTimeoutSeconds,
+    );
+  return { timeoutMs, heartbeatMs };
 }

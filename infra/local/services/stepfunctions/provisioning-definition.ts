@@ -9,9 +9,9 @@ import {
   type WorkflowStepState,
 } from '../../../constructs/enclave-workflow.ts';
 
-/** The account and region of the throwaway stack (the fake ARNs carry them). */
-export const LOCAL_ACCOUNT = '000000000000';
-export const LOCAL_REGION = 'eu-central-1';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../local-account.ts';
+
+export { LOCAL_ACCOUNT, LOCAL_REGION };
 
 /** The launch template id and version the local definition's RunInstances names (the EC2 simulator's). */
 export const LOCAL_LAUNCH_TEMPLATE = { id: 'lt-0enclaveparents000', version: '1' } as const;
