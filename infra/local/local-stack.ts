@@ -11,6 +11,7 @@ import type { EventBus } from '../../shared/events/event-bus.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { drainOutbox, OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
+import { logger } from '../../shared/runtime/logger.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import {
@@ -19,6 +20,7 @@ import {
   type LocalEnclaves,
   startLocalEnclaves,
 } from './local-enclaves.ts';
+import type { AgentLogLine } from './local-parents.ts';
 import { seedIdentities } from './seed.ts';
 import { type DevServer, startDevServer } from './services/apigateway/dev-server.ts';
 import { LocalIssuer } from './services/cognito/local-auth.ts';
@@ -87,7 +89,11 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   const signer = await LocalSigner.create(
     options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {},
   );
-  const enclaves = await startLocalEnclaves(options.enclaves);
+  const enclaves = await startLocalEnclaves({
+    ...options.enclaves,
+    // `npm start` prints what the parents' agents log, beside the gateway's request lines.
+    ...(options.requestLog && !options.enclaves?.agentLog ? { agentLog: printAgentLine } : {}),
+  });
   closers.push(() => enclaves.close());
   const deps: Dependencies = {
     // Writes ring the doorbell, which the scheduled jobs below read before they query, as in AWS.
@@ -176,6 +182,13 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
       for (const close of closers.reverse()) await close();
     },
   };
+}
+
+const agentLogger = logger.createChild({ persistentKeys: { component: 'parent-agent' } });
+
+/** One line of a local parent's agent, as its journal would hold it on a parent. */
+function printAgentLine(line: AgentLogLine): void {
+  agentLogger[line.level](line.message, { instanceId: line.instanceId, ...line.fields });
 }
 
 /**
