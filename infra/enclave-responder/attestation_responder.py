@@ -2,7 +2,8 @@
 """The reference responder of the enclave attestation protocol, version 1 (README: "Enclave attestation
 protocol"). It runs inside the enclave, listens on vsock port 5005 and answers each request with an attestation
 document from the Nitro Security Module (NSM), binding the parent agent's nonce (and the optional user data
-and public key) into it.
+and public key) into it, or, asked `{v: 1, metrics: true}`, with the enclave's runtime metrics read from its
+own /proc (CPU busy since the last sample, memory in use, uptime), which the parent cannot see from outside.
 
 Why Python: an enclave image is any Docker image, and Python's standard library alone reaches everything the
 responder needs, with nothing to compile or to install from a package index: AF_VSOCK sockets (the `socket`
@@ -226,7 +227,8 @@ class BadRequest(Exception):
 
 
 def parse_request(body):
-    """The request's fields, checked as the protocol states; BadRequest with the error code otherwise."""
+    """The request, checked as the protocol states: ("attest", fields) or ("metrics", None); BadRequest
+    with the error code otherwise."""
     try:
         message = cbor_decode(body)
     except CborError as error:
@@ -235,6 +237,10 @@ def parse_request(body):
         raise BadRequest("bad-request", "the request is not a CBOR map")
     if message.get("v") != PROTOCOL_VERSION or isinstance(message.get("v"), bool):
         raise BadRequest("unsupported-version", "this responder speaks protocol version 1")
+    if "metrics" in message:
+        if set(message) != {"v", "metrics"} or message["metrics"] is not True:
+            raise BadRequest("bad-request", "a metrics request is exactly {v: 1, metrics: true}")
+        return "metrics", None
     unknown = set(message) - {"v", "nonce", "userData", "publicKey"}
     if unknown:
         raise BadRequest("bad-request", "unknown fields: %s" % ", ".join(sorted(unknown)))
@@ -252,7 +258,42 @@ def parse_request(body):
         if not isinstance(value, bytes) or not bounds[0] <= len(value) <= bounds[1]:
             raise BadRequest("bad-request", "%s must be %d..%d bytes" % (name, bounds[0], bounds[1]))
         fields[name] = value
-    return fields
+    return "attest", fields
+
+
+class RuntimeMetrics:
+    """The enclave's own view of itself, from its kernel's /proc (the parent cannot see inside): CPU busy
+    since the previous sample (since boot for the first), memory in use, uptime. Whole numbers only, as the
+    protocol's CBOR has no floats: CPU in basis points (1/100 of a percent)."""
+
+    def __init__(self, proc="/proc"):
+        self._proc = proc
+        self._previous = None
+        self._lock = threading.Lock()
+
+    def _read(self, name):
+        with open(os.path.join(self._proc, name), "r", encoding="ascii") as handle:
+            return handle.read()
+
+    def sample(self):
+        cpu = [int(field) for field in self._read("stat").splitlines()[0].split()[1:]]
+        # user nice system idle iowait irq softirq steal (guest time is already in user): idle is idle+iowait.
+        total, idle = sum(cpu[:8]), cpu[3] + (cpu[4] if len(cpu) > 4 else 0)
+        with self._lock:
+            before = self._previous or (0, 0)
+            self._previous = (total, idle)
+        elapsed, rested = total - before[0], idle - before[1]
+        busy = 0 if elapsed <= 0 else round(10000 * (elapsed - rested) / elapsed)
+        memory = {}
+        for line in self._read("meminfo").splitlines():
+            key, _, value = line.partition(":")
+            memory[key] = int(value.split()[0])
+        used_kib = memory["MemTotal"] - memory.get("MemAvailable", memory.get("MemFree", 0))
+        return {
+            "cpuUtilizationBasisPoints": min(10000, max(0, busy)),
+            "memoryUsedMiB": max(0, used_kib // 1024),
+            "uptimeSeconds": int(float(self._read("uptime").split()[0])),
+        }
 
 
 def frame(message):
@@ -275,7 +316,7 @@ def _read_exactly(connection, count):
     return b"".join(chunks)
 
 
-def handle(connection, nsm, log):
+def handle(connection, nsm, log, metrics=None):
     """One connection: one request, one answer, then close."""
     with connection:
         connection.settimeout(REQUEST_TIMEOUT_SECONDS)
@@ -285,13 +326,22 @@ def handle(connection, nsm, log):
                 log("refused: a %d-byte request frame" % length)
                 connection.sendall(error_frame("bad-request", "a request frame is 1..%d bytes" % MAX_REQUEST_FRAME))
                 return
-            fields = parse_request(_read_exactly(connection, length))
+            kind, fields = parse_request(_read_exactly(connection, length))
         except BadRequest as refusal:
             log("refused: %s: %s" % (refusal.code, refusal))
             connection.sendall(error_frame(refusal.code, str(refusal)))
             return
         except (EOFError, socket.timeout, OSError) as error:
             log("dropped: %s" % (error or type(error).__name__))
+            return
+        if kind == "metrics":
+            try:
+                sample = (metrics or RuntimeMetrics()).sample()
+            except (OSError, ValueError, KeyError, IndexError) as error:
+                log("metrics unavailable: %s" % error)
+                connection.sendall(error_frame("metrics-unavailable", "the enclave's /proc could not be read"))
+                return
+            connection.sendall(frame({"v": PROTOCOL_VERSION, "metrics": sample}))
             return
         try:
             document = attest(nsm, fields["nonce"], fields.get("userData"), fields.get("publicKey"))
@@ -335,10 +385,11 @@ def nsm_of(address):
 
 def serve(server, nsm, log):
     slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+    metrics = RuntimeMetrics()
 
     def run(connection):
         try:
-            handle(connection, nsm, log)
+            handle(connection, nsm, log, metrics)
         finally:
             slots.release()
 

@@ -79,6 +79,8 @@ export interface LocalEnclaveOptions {
   readonly attestationHeartbeatMs?: number;
   /** pending → running of a simulated instance (ms); default 200. */
   readonly bootDelayMs?: number;
+  /** How often the parents' agents report their enclave's runtime metrics (ms); default 5 s. */
+  readonly metricsIntervalMs?: number;
   /** Where the parent agents' log lines go besides their in-memory log (`npm start` prints them). */
   readonly agentLog?: (line: AgentLogLine) => void;
   /**
@@ -205,7 +207,8 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     apiUrl: () => attached?.url,
     faultOf: (enclaveId) => faults.get(enclaveId),
     // The deployed agent's waits, scaled to the local wait: heartbeats well inside its heartbeat, the
-    // responder and the submission retried within its timeout, a new nonce noticed within 200 ms.
+    // responder and the submission retried within its timeout, a new nonce noticed within 200 ms, metrics
+    // every 5 s.
     timing: {
       heartbeatIntervalMs: Math.max(50, Math.floor(heartbeatMs / 4)),
       startTimeoutMs: 30_000,
@@ -213,6 +216,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       attestTimeoutMs: 5_000,
       submitDeadlineMs: waitMs,
       watchIntervalMs: 200,
+      metricsIntervalMs: options.metricsIntervalMs ?? 5_000,
     },
     ...(options.agentLog ? { log: options.agentLog } : {}),
   });

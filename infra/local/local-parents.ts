@@ -61,6 +61,7 @@ export interface LocalParentsOptions {
     | 'attestTimeoutMs'
     | 'submitDeadlineMs'
     | 'watchIntervalMs'
+    | 'metricsIntervalMs'
   >;
   /** Where each agent line goes besides the in-memory log (`npm start` prints them). */
   readonly log?: (line: AgentLogLine) => void;

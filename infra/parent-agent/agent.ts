@@ -11,7 +11,11 @@
  * 4. `attesting`: asks the enclave's responder for a document over vsock (the attestation protocol), binding
  *    the nonce, and submits it, SigV4-signed as the instance;
  * then watches: a new nonce tag (a new execution, e.g. after a resume) is attested again, and an enclave that
- * stopped ends the agent with a failure (systemd starts it again, which starts the enclave again).
+ * stopped ends the agent with a failure (systemd starts it again, which starts the enclave again). Every
+ * metrics interval it asks the enclave for its runtime metrics (the protocol's metrics request: the parent
+ * cannot see inside the enclave) and reports them (`POST /enclaves/{id}/metrics`); an enclave whose
+ * configuration disables metrics, or a responder that does not serve them, ends the reporting, never the
+ * agent.
  *
  * Bad conditions end in a log line and a status, never a hang: every wait has a deadline. The exit status
  * tells systemd what to do: {@link EXIT.refused} (the API refused the document: a restart would be refused the
@@ -20,7 +24,8 @@
 import type { AgentPhase } from '../../shared/domain/enclave.ts';
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { type ApiAnswer, ApiCallError } from './agent-api.ts';
-import { type AttestationRequest, NONCE_BYTES } from './attestation-protocol.ts';
+import { ResponderRefusal } from './attestation-client.ts';
+import { type AttestationRequest, type EnclaveRuntimeMetrics, NONCE_BYTES } from './attestation-protocol.ts';
 import type { ImageSource } from './image-fetch.ts';
 import type { Imds } from './imds.ts';
 import type { EnclaveLaunch, EnclaveRun } from './nitro-cli.ts';
@@ -38,6 +43,7 @@ export const AGENT_TIMING = {
   attestTimeoutMs: 10_000,
   submitDeadlineMs: 4 * 60_000,
   watchIntervalMs: 10_000,
+  metricsIntervalMs: 60_000,
 } as const;
 export type AgentExit = (typeof EXIT)[keyof typeof EXIT];
 
@@ -60,6 +66,8 @@ export interface AgentConfig {
   readonly submitDeadlineMs: number;
   /** How often the nonce tag and the enclave are checked once attested (ms). */
   readonly watchIntervalMs: number;
+  /** How often the enclave's runtime metrics are read and reported once attested (ms). */
+  readonly metricsIntervalMs: number;
 }
 
 /** Everything the agent touches, so that each is a real client on a parent and a stand-in in tests. */
@@ -68,6 +76,7 @@ export interface AgentPorts {
   readonly api: (identity: AgentIdentity) => {
     heartbeat(phase: AgentPhase): Promise<ApiAnswer>;
     submitAttestation(document: Uint8Array, deadline: number): Promise<ApiAnswer>;
+    reportMetrics(sample: Record<string, unknown>, deadline: number): Promise<ApiAnswer>;
   };
   readonly fetchImage: (
     source: ImageSource,
@@ -80,6 +89,8 @@ export interface AgentPorts {
   };
   /** One attestation request to the enclave with this CID. */
   readonly attest: (cid: number, request: AttestationRequest, timeoutMs: number) => Promise<Uint8Array>;
+  /** One metrics request to the enclave with this CID. */
+  readonly metrics: (cid: number, timeoutMs: number) => Promise<EnclaveRuntimeMetrics>;
   /** The enclave's resources when its tags do not say (all but two vCPUs, three quarters of the memory). */
   readonly defaultResources: () => { cpuCount: number; memoryMiB: number };
   readonly log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -150,10 +161,18 @@ export async function runAgent(
 
     let nonce = await nonceOf(ports);
     await attestAndSubmit(config, ports, api, beat, started.cid, nonce, signal);
-    // Attested: watch for a new execution's nonce, and for the enclave's end.
+    // Attested: watch for a new execution's nonce, and for the enclave's end; report its metrics.
+    let reporting = true;
+    let metricsDue = ports.now() + config.metricsIntervalMs;
     while (!signal.aborted) {
-      await ports.sleep(config.watchIntervalMs, signal);
+      const untilMetrics = reporting ? Math.max(0, metricsDue - ports.now()) : config.watchIntervalMs;
+      await ports.sleep(Math.min(config.watchIntervalMs, untilMetrics), signal);
       if (signal.aborted) break;
+      if (reporting && ports.now() >= metricsDue) {
+        metricsDue = ports.now() + config.metricsIntervalMs;
+        reporting = await reportMetrics(config, ports, api, started.cid);
+        continue;
+      }
       if (!(await ports.nitro.running()))
         throw new AgentStop('the enclave is no longer running', EXIT.failed);
       const current = await nonceOf(ports).catch((error: Error) => {
@@ -277,6 +296,51 @@ async function attestAndSubmit(
     throw new AgentStop(`the document could not be submitted: ${(error as Error).message}`, EXIT.failed);
   }
   ports.log('info', 'document accepted: the platform verifies it');
+}
+
+/**
+ * Reads the enclave's runtime metrics and reports one sample. Whether to go on: not when the enclave's
+ * configuration disables metrics (409 `metrics-disabled`) or its responder does not serve them (it refuses
+ * the request as a `bad-request`); a failure of one round is logged and the next round tries again.
+ */
+async function reportMetrics(
+  config: AgentConfig,
+  ports: AgentPorts,
+  api: ReturnType<AgentPorts['api']>,
+  cid: number,
+): Promise<boolean> {
+  let sample: EnclaveRuntimeMetrics;
+  try {
+    sample = await ports.metrics(cid, config.attestTimeoutMs);
+  } catch (error) {
+    if (error instanceof ResponderRefusal && error.code === 'bad-request') {
+      ports.log('warn', "the enclave's responder does not serve metrics: not reporting them", {
+        error: error.message,
+      });
+      return false;
+    }
+    ports.log('warn', 'metrics not read from the enclave', { error: (error as Error).message });
+    return true;
+  }
+  try {
+    await api.reportMetrics(
+      {
+        reportedAt: new Date(ports.now()).toISOString(),
+        cpuUtilizationPercent: sample.cpuUtilizationBasisPoints / 100,
+        memoryUsedMiB: sample.memoryUsedMiB,
+        uptimeSeconds: sample.uptimeSeconds,
+      },
+      ports.now() + Math.min(config.metricsIntervalMs / 2, config.submitDeadlineMs),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ApiCallError && error.answer?.problemType?.endsWith('/metrics-disabled')) {
+      ports.log('info', "the enclave's configuration disables metrics: not reporting them");
+      return false;
+    }
+    ports.log('warn', 'metrics not reported', { error: (error as Error).message });
+    return true;
+  }
 }
 
 /** Runs `work` with a heartbeat first and then every interval until it ends. */

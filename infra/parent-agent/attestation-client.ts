@@ -3,10 +3,14 @@ import { connect as connectTcp } from 'node:net';
 import { Duplex } from 'node:stream';
 import {
   ATTESTATION_PORT,
+  type AttestationAnswer,
   type AttestationRequest,
   decodeAnswer,
+  type EnclaveRuntimeMetrics,
+  encodeMetricsRequest,
   encodeRequest,
   MAX_RESPONSE_FRAME,
+  ProtocolError,
   type ResponderErrorCode,
   readFrame,
 } from './attestation-protocol.ts';
@@ -52,26 +56,48 @@ export function tcpConnector(host: string, port: number): Connect {
 /**
  * Asks the enclave for an attestation document over one connection: sends the request, reads one answer,
  * closes. Within `timeoutMs` in all (connection included), or {@link ResponderTimeout}.
- * @throws ResponderRefusal the responder's error answer; ProtocolError an answer that breaks the protocol;
- *   ResponderTimeout no answer in time; the stream's own error (connection refused, socat missing)
+ * @throws ResponderRefusal the responder's error answer; ProtocolError an answer that breaks the protocol
+ *   (a metrics answer included); ResponderTimeout no answer in time; the stream's own error (connection
+ *   refused, socat missing)
  */
 export async function requestAttestation(
   connect: Connect,
   request: AttestationRequest,
   options: { timeoutMs: number },
 ): Promise<Uint8Array> {
-  const frame = encodeRequest(request);
+  const answer = await exchange(connect, encodeRequest(request), options.timeoutMs);
+  if (!('document' in answer))
+    throw new ProtocolError('malformed', 'a metrics answer to an attestation request');
+  return answer.document;
+}
+
+/** Asks the enclave for its runtime metrics, as {@link requestAttestation} asks for a document. */
+export async function requestMetrics(
+  connect: Connect,
+  options: { timeoutMs: number },
+): Promise<EnclaveRuntimeMetrics> {
+  const answer = await exchange(connect, encodeMetricsRequest(), options.timeoutMs);
+  if (!('metrics' in answer)) throw new ProtocolError('malformed', 'a document answer to a metrics request');
+  return answer.metrics;
+}
+
+/** One request, one answer (an error answer thrown as {@link ResponderRefusal}). */
+async function exchange(
+  connect: Connect,
+  frame: Buffer,
+  timeoutMs: number,
+): Promise<Exclude<AttestationAnswer, { error: unknown }>> {
   const stream = connect();
   const timer = setTimeout(
-    () => stream.destroy(new ResponderTimeout(`no answer from the enclave within ${options.timeoutMs} ms`)),
-    options.timeoutMs,
+    () => stream.destroy(new ResponderTimeout(`no answer from the enclave within ${timeoutMs} ms`)),
+    timeoutMs,
   );
   try {
     // Not ended after writing: a half-close would make socat give up on the answer after 0.5 s.
     stream.write(frame);
     const answer = decodeAnswer(await readFrame(stream, MAX_RESPONSE_FRAME));
     if ('error' in answer) throw new ResponderRefusal(answer.error.code, answer.error.message);
-    return answer.document;
+    return answer;
   } finally {
     clearTimeout(timer);
     stream.destroy();

@@ -10,10 +10,12 @@
  *   a map with text keys. Requests are at most {@link MAX_REQUEST_FRAME} bytes (the NSM's own request limit),
  *   answers at most {@link MAX_RESPONSE_FRAME}.
  * - Request: `{v: 1, nonce: bytes(1..512), userData?: bytes(0..512), publicKey?: bytes(1..1024)}`, the
- *   sizes the NSM accepts for an attestation (aws-nitro-enclaves-nsm-api, docs/attestation_process.md).
- *   Anything else is a `bad-request`.
- * - Answer: `{v: 1, document: bytes}` (the NSM's COSE_Sign1 document, untouched) or
- *   `{v: 1, error: {code, message}}` with `code` one of {@link RESPONDER_ERROR_CODES}.
+ *   sizes the NSM accepts for an attestation (aws-nitro-enclaves-nsm-api, docs/attestation_process.md); or
+ *   exactly `{v: 1, metrics: true}`, the enclave's runtime metrics. Anything else is a `bad-request`.
+ * - Answer: `{v: 1, document: bytes}` (the NSM's COSE_Sign1 document, untouched), `{v: 1, metrics:
+ *   {cpuUtilizationBasisPoints: 0..10000, memoryUsedMiB, uptimeSeconds}}` (whole numbers: the enclave's own
+ *   /proc, which the parent cannot see), or `{v: 1, error: {code, message}}` with `code` one of
+ *   {@link RESPONDER_ERROR_CODES}.
  *
  * The frames are encoded and decoded with cbor-x, never the verifier's strict decoder: the document inside
  * an answer stays opaque bytes here, and only the verifier parses it.
@@ -32,7 +34,12 @@ export const USER_DATA_BYTES = { min: 0, max: 512 } as const;
 export const PUBLIC_KEY_BYTES = { min: 1, max: 1024 } as const;
 
 /** What a responder may answer instead of a document. */
-export const RESPONDER_ERROR_CODES = ['bad-request', 'unsupported-version', 'nsm-error'] as const;
+export const RESPONDER_ERROR_CODES = [
+  'bad-request',
+  'unsupported-version',
+  'nsm-error',
+  'metrics-unavailable',
+] as const;
 export type ResponderErrorCode = (typeof RESPONDER_ERROR_CODES)[number];
 
 export interface AttestationRequest {
@@ -41,8 +48,17 @@ export interface AttestationRequest {
   readonly publicKey?: Uint8Array;
 }
 
+/** The enclave's runtime metrics, as the responder reads them from the enclave's /proc. */
+export interface EnclaveRuntimeMetrics {
+  /** CPU busy since the previous sample, in 1/100 of a percent. */
+  readonly cpuUtilizationBasisPoints: number;
+  readonly memoryUsedMiB: number;
+  readonly uptimeSeconds: number;
+}
+
 export type AttestationAnswer =
   | { readonly document: Uint8Array }
+  | { readonly metrics: EnclaveRuntimeMetrics }
   | { readonly error: { readonly code: ResponderErrorCode; readonly message: string } };
 
 /** A frame or message that breaks the protocol; `code` says which rule. */
@@ -97,6 +113,11 @@ export function encodeRequest(request: AttestationRequest): Buffer {
   );
 }
 
+/** The request frame asking for the enclave's runtime metrics. */
+export function encodeMetricsRequest(): Buffer {
+  return encodeFrame({ v: PROTOCOL_VERSION, metrics: true }, MAX_REQUEST_FRAME);
+}
+
 function checkSize(field: string, value: Uint8Array, bounds: { min: number; max: number }): void {
   if (!(value instanceof Uint8Array) || value.length < bounds.min || value.length > bounds.max) {
     throw new ProtocolError('malformed', `${field} must be ${bounds.min}..${bounds.max} bytes`);
@@ -114,6 +135,19 @@ export function decodeAnswer(body: Uint8Array): AttestationAnswer {
   if (keys === 'document,v' && isBytes(message.document) && message.document.length > 0) {
     return { document: new Uint8Array(message.document) };
   }
+  if (keys === 'metrics,v' && isPlainObject(message.metrics)) {
+    const m = message.metrics;
+    const whole = (value: unknown, max: number) =>
+      Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= max;
+    if (
+      Object.keys(m).sort().join(',') === 'cpuUtilizationBasisPoints,memoryUsedMiB,uptimeSeconds' &&
+      whole(m.cpuUtilizationBasisPoints, 10_000) &&
+      whole(m.memoryUsedMiB, Number.MAX_SAFE_INTEGER) &&
+      whole(m.uptimeSeconds, Number.MAX_SAFE_INTEGER)
+    ) {
+      return { metrics: m as unknown as EnclaveRuntimeMetrics };
+    }
+  }
   if (keys === 'error,v' && isPlainObject(message.error)) {
     const { code, message: text } = message.error;
     if (
@@ -124,7 +158,10 @@ export function decodeAnswer(body: Uint8Array): AttestationAnswer {
       return { error: { code: code as ResponderErrorCode, message: text.slice(0, 500) } };
     }
   }
-  throw new ProtocolError('malformed', 'the answer is neither {v, document} nor {v, error: {code, message}}');
+  throw new ProtocolError(
+    'malformed',
+    'the answer is none of {v, document}, {v, metrics: {cpuUtilizationBasisPoints, memoryUsedMiB, uptimeSeconds}}, {v, error: {code, message}}',
+  );
 }
 
 function decodeMap(body: Uint8Array): Record<string, unknown> {

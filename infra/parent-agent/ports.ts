@@ -8,7 +8,7 @@
 import { cpus, totalmem } from 'node:os';
 import { type AgentPorts, abortableSleep } from './agent.ts';
 import { AgentApi } from './agent-api.ts';
-import { type Connect, requestAttestation } from './attestation-client.ts';
+import { type Connect, requestAttestation, requestMetrics } from './attestation-client.ts';
 import { fetchImage } from './image-fetch.ts';
 import type { Imds } from './imds.ts';
 import { NitroCli, type RunCommand } from './nitro-cli.ts';
@@ -48,6 +48,7 @@ export function agentPorts(environment: AgentEnvironment): AgentPorts {
       }),
     nitro: new NitroCli(environment.runCommand),
     attest: (cid, request, timeoutMs) => requestAttestation(environment.connect(cid), request, { timeoutMs }),
+    metrics: (cid, timeoutMs) => requestMetrics(environment.connect(cid), { timeoutMs }),
     defaultResources: environment.defaultResources ?? hostShare,
     log: environment.log,
     sleep: abortableSleep,

@@ -33,7 +33,7 @@ let enclave: Enclave;
 
 beforeAll(async () => {
   ({ stack, provider, contractId } = await startProvisioningStack({
-    enclaves: { bootDelayMs: 20, attestationTimeoutMs: 5_000 },
+    enclaves: { bootDelayMs: 20, attestationTimeoutMs: 5_000, metricsIntervalMs: 200 },
   }));
   const id = await create();
   enclave = await settle(id, ['Running', 'Failed']);
@@ -76,6 +76,24 @@ describe("the IAM authorizer of the parents' routes", () => {
     expect(lines).toContain('document accepted: the platform verifies it');
     const run = stack.enclaves.parents.runs.find((r) => r.instanceId === enclave.instanceId);
     expect(run?.exit).toBeUndefined(); // still running: its instance runs
+  });
+
+  it("the parent's agent reports its enclave's runtime metrics, read inside the enclave, through it", async () => {
+    const deadline = Date.now() + 10_000;
+    let items: { cpuUtilizationPercent: number; memoryUsedMiB: number; reportedAt: string }[] = [];
+    while (items.length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      items = (await provider.get<{ items: typeof items }>(`/enclaves/${enclave.id}/metrics`)).body.items;
+    }
+    expect(items.length).toBeGreaterThanOrEqual(2);
+    for (const sample of items) {
+      expect(sample.cpuUtilizationPercent).toBeGreaterThanOrEqual(0);
+      expect(sample.memoryUsedMiB).toBeGreaterThan(0);
+    }
+    const latest = (await provider.get<Enclave>(`/enclaves/${enclave.id}`)).body.metrics as {
+      reportedAt: string;
+    };
+    expect(latest.reportedAt).toBe(items[0]!.reportedAt);
   });
 
   it("a signature verified for the parent's session reaches the function, which names the instance", async () => {

@@ -9,9 +9,11 @@
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { connect as connectTcp, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { Encoder } from 'cbor-x';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -31,6 +33,7 @@ import {
   ResponderRefusal,
   ResponderTimeout,
   requestAttestation,
+  requestMetrics,
   tcpConnector,
 } from '../../infra/parent-agent/attestation-client.ts';
 import {
@@ -166,6 +169,62 @@ describe('the agent asks the reference responder', () => {
     });
   });
 
+  it("for the enclave's runtime metrics, read from its /proc, asking the NSM nothing", async () => {
+    const first = await requestMetrics(connect(), { timeoutMs: 10_000 });
+    const second = await requestMetrics(connect(), { timeoutMs: 10_000 });
+    for (const sample of [first, second]) {
+      expect(Object.keys(sample).sort()).toEqual([
+        'cpuUtilizationBasisPoints',
+        'memoryUsedMiB',
+        'uptimeSeconds',
+      ]);
+      expect(sample.cpuUtilizationBasisPoints).toBeGreaterThanOrEqual(0);
+      expect(sample.cpuUtilizationBasisPoints).toBeLessThanOrEqual(10_000);
+      expect(Number.isInteger(sample.cpuUtilizationBasisPoints)).toBe(true);
+    }
+    // Memory in use and uptime as this kernel's /proc says them (the responder runs here as the "enclave").
+    const meminfo = Object.fromEntries(
+      readFileSync('/proc/meminfo', 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => [line.split(':')[0], Number.parseInt(line.split(':')[1]!, 10)]),
+    );
+    const used = (meminfo.MemTotal - meminfo.MemAvailable) / 1024;
+    expect(Math.abs(second.memoryUsedMiB - used)).toBeLessThan(Math.max(256, used * 0.2));
+    const uptime = Number.parseFloat(readFileSync('/proc/uptime', 'utf8'));
+    expect(Math.abs(second.uptimeSeconds - uptime)).toBeLessThan(5);
+    expect(second.uptimeSeconds).toBeGreaterThanOrEqual(first.uptimeSeconds);
+    expect(nsm.requests).toEqual([]);
+  });
+
+  it('refuses a document answer to a metrics request, and a metrics answer to an attestation', async () => {
+    const answering = (message: Record<string, unknown>) => () => {
+      const stream = new PassThrough();
+      stream.once('data', () => stream.push(encodeFrame({ v: 1, ...message }, MAX_RESPONSE_FRAME)));
+      return stream;
+    };
+    await expect(
+      requestMetrics(answering({ document: randomBytes(8) }), { timeoutMs: 1_000 }),
+    ).rejects.toMatchObject({ name: 'ProtocolError', code: 'malformed' });
+    const metrics = { cpuUtilizationBasisPoints: 1, memoryUsedMiB: 2, uptimeSeconds: 3 };
+    await expect(
+      requestAttestation(answering({ metrics }), { nonce: randomBytes(8) }, { timeoutMs: 1_000 }),
+    ).rejects.toMatchObject({ name: 'ProtocolError', code: 'malformed' });
+    // Out of range or missing fields are no metrics answer at all.
+    for (const bad of [
+      { ...metrics, cpuUtilizationBasisPoints: 10_001 },
+      { ...metrics, memoryUsedMiB: -1 },
+      { ...metrics, uptimeSeconds: 1.5 },
+      { cpuUtilizationBasisPoints: 1, memoryUsedMiB: 2 },
+      { ...metrics, extra: 1 },
+    ]) {
+      await expect(requestMetrics(answering({ metrics: bad }), { timeoutMs: 1_000 })).rejects.toMatchObject({
+        code: 'malformed',
+      });
+    }
+    await expect(requestMetrics(answering({ metrics }), { timeoutMs: 1_000 })).resolves.toEqual(metrics);
+  });
+
   it.each<NsmErrorCode>(['InternalError', 'InvalidArgument'])(
     'hears an nsm-error when the NSM answers %s',
     async (code) => {
@@ -205,6 +264,9 @@ describe('the responder refuses what breaks the protocol, and asks the NSM nothi
       'bad-request',
     ],
     ['an unknown field', rawFrame({ v: 1, nonce: randomBytes(8), pcr: 0 }), 'bad-request'],
+    ['metrics: false', rawFrame({ v: 1, metrics: false }), 'bad-request'],
+    ['metrics with a nonce', rawFrame({ v: 1, metrics: true, nonce: randomBytes(8) }), 'bad-request'],
+    ['metrics: 1', rawFrame({ v: 1, metrics: 1 }), 'bad-request'],
     ['an array', rawFrame([1, randomBytes(8)]), 'bad-request'],
     // A tagged byte string (tag 64) is not a byte string.
     ['a tagged nonce', hexFrame('a2617601656e6f6e6365d84043010203'), 'bad-request'],

@@ -29,7 +29,11 @@ import {
   runAgent,
 } from '../../infra/parent-agent/agent.ts';
 import { AgentApi } from '../../infra/parent-agent/agent-api.ts';
-import { requestAttestation, tcpConnector } from '../../infra/parent-agent/attestation-client.ts';
+import {
+  requestAttestation,
+  requestMetrics,
+  tcpConnector,
+} from '../../infra/parent-agent/attestation-client.ts';
 import { fetchImage } from '../../infra/parent-agent/image-fetch.ts';
 import { Imds } from '../../infra/parent-agent/imds.ts';
 import { NitroCli } from '../../infra/parent-agent/nitro-cli.ts';
@@ -74,6 +78,8 @@ let tags: Record<string, string>;
 let api: { server: Server; url: string; received: Received[]; refusals: number };
 /** How the API answers a document: its status and problem type, in turn; then 202. */
 let documentAnswers: { status: number; type?: string }[] = [];
+/** How the API answers metrics samples, in turn; then 202. */
+let metricsAnswers: { status: number; type?: string }[] = [];
 let s3: { server: Server; url: string; mode: 'serve' | 'stall' | 'corrupt' | 'missing' };
 let nitro: NitroCliSimulator;
 let logs: { level: string; message: string; fields?: Record<string, unknown> }[];
@@ -110,7 +116,12 @@ beforeAll(async () => {
       body: JSON.parse(body),
       callerArn: verdict.callerArn,
     });
-    const answer = route?.[2] === 'attestation' ? documentAnswers.shift() : undefined;
+    const answer =
+      route?.[2] === 'attestation'
+        ? documentAnswers.shift()
+        : route?.[2] === 'metrics'
+          ? metricsAnswers.shift()
+          : undefined;
     if (answer && answer.status >= 300) {
       response.writeHead(answer.status, { 'content-type': 'application/problem+json' });
       response.end(JSON.stringify({ type: answer.type ?? 'about:blank', detail: 'refused by the test' }));
@@ -195,6 +206,7 @@ async function startParent(setup: Setup = {}) {
     attestTimeoutMs: 2_000,
     submitDeadlineMs: 2_000,
     watchIntervalMs: 50,
+    metricsIntervalMs: 60_000,
     ...setup.config,
   };
   const ports: AgentPorts = {
@@ -221,6 +233,8 @@ async function startParent(setup: Setup = {}) {
       // An enclave whose responder is not listening: a connection refused, as vsock answers.
       return requestAttestation(tcpConnector('127.0.0.1', port ?? 1), request, { timeoutMs });
     },
+    metrics: (cid, timeoutMs) =>
+      requestMetrics(tcpConnector('127.0.0.1', nitro.portOf(cid) ?? 1), { timeoutMs }),
     defaultResources: () => ({ cpuCount: 2, memoryMiB: 1024 }),
     log: (level, message, fields) => logs.push({ level, message, ...(fields ? { fields } : {}) }),
     sleep: abortableSleep,
@@ -278,6 +292,53 @@ describe('the parent agent', () => {
     expect(await parent.exit).toBe(EXIT.failed);
     // The https source is tried (and unreachable here), never the default one.
     expect(logs.at(-1)?.message).toMatch(/the image source did not answer/);
+  });
+
+  it("reports the enclave's runtime metrics every interval once attested, as the instance", async () => {
+    const parent = await startParent({ config: { metricsIntervalMs: 100 } });
+    const samples = () => api.received.filter((r) => r.route === 'metrics');
+    await until(() => samples().length >= 2);
+    parent.stop();
+    expect(await parent.exit).toBe(EXIT.stopped);
+    // Never before the document: metrics are of an attested enclave.
+    const firstSample = api.received.findIndex((r) => r.route === 'metrics');
+    expect(api.received.findIndex((r) => r.route === 'attestation')).toBeLessThan(firstSample);
+    for (const { body, callerArn } of samples()) {
+      expect(callerArn).toBe(instanceSessionArn(ROLE, INSTANCE));
+      expect(Object.keys(body).sort()).toEqual([
+        'cpuUtilizationPercent',
+        'memoryUsedMiB',
+        'reportedAt',
+        'uptimeSeconds',
+      ]);
+      expect(Math.abs(Date.parse(body.reportedAt as string) - Date.now())).toBeLessThan(10_000);
+      expect(body.cpuUtilizationPercent).toBeGreaterThanOrEqual(0);
+      expect(body.cpuUtilizationPercent).toBeLessThanOrEqual(100);
+      expect(Number.isInteger(body.memoryUsedMiB) && (body.memoryUsedMiB as number) > 0).toBe(true);
+      expect(Number.isInteger(body.uptimeSeconds)).toBe(true);
+    }
+  });
+
+  it("stops reporting metrics when the enclave's configuration disables them, and goes on running", async () => {
+    metricsAnswers = [{ status: 409, type: 'https://problems.enclave-contracts.dev/metrics-disabled' }];
+    const parent = await startParent({ config: { metricsIntervalMs: 50 } });
+    await until(() => logs.some((l) => /configuration disables metrics/.test(l.message)));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(api.received.filter((r) => r.route === 'metrics')).toHaveLength(1);
+    // A new nonce is still attested: the agent watches on.
+    tags[INSTANCE_TAGS.attestationNonce] = randomBytes(32).toString('base64');
+    await until(() => documents().length === 2);
+    parent.stop();
+    expect(await parent.exit).toBe(EXIT.stopped);
+  });
+
+  it('goes on after a metrics round fails (the API unavailable), and reports the next', async () => {
+    metricsAnswers = [{ status: 400, type: 'https://problems.enclave-contracts.dev/validation-failed' }];
+    const parent = await startParent({ config: { metricsIntervalMs: 50 } });
+    await until(() => api.received.filter((r) => r.route === 'metrics').length >= 2);
+    expect(logs.some((l) => l.message === 'metrics not reported')).toBe(true);
+    parent.stop();
+    expect(await parent.exit).toBe(EXIT.stopped);
   });
 
   it('attests again when a new execution tags a new nonce, and stops cleanly', async () => {
