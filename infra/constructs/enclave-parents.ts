@@ -85,8 +85,9 @@ export interface EnclaveParentsProps {
  * Parents are launched and restarted by the provisioning state machine only, always through this launch
  * template, and every action on them is scoped by the enclave tag ({@link INSTANCE_TAGS}).
  *
- * - The role is allowed nothing by default; the API grants it `execute-api:Invoke` on its `iam` routes
- *   (the agent's attestation submission). No SSM, no S3, no managed policy.
+ * - The role may `s3:GetObject` the agent's bundle (and the default EIF when it is an S3 object) and
+ *   nothing else in S3; the API grants it `execute-api:Invoke` on its `iam` routes (the agent's heartbeats,
+ *   attestation submission and metrics). No SSM, no managed policy.
  * - The security group has no ingress at all and egress on 443 only.
  * - IMDSv2 is required (hop limit 1, so no container or enclave proxy can reach it), instance tags are
  *   readable from metadata (the agent reads the attestation nonce tag), Nitro Enclaves are enabled, and the
@@ -94,10 +95,11 @@ export interface EnclaveParentsProps {
  * - The network interface is the launch's, not the template's (the template holds none, so that one
  *   template serves every zone): the subnet, this security group and no public address, which the launch
  *   permission requires.
- * - The user data (first boot) installs the Nitro Enclaves CLI, sizes the allocator from the instance,
- *   fetches and pins the EIF and the agent ({@link EnclaveArtifacts}), and installs and enables systemd
- *   units ({@link PARENT_UNITS}) that start the enclave and the agent on every boot, so a resumed (stopped,
- *   then started) parent attests again; see {@link parentUserData}.
+ * - The user data (first boot) installs the Nitro Enclaves CLI, socat and Node.js 22, fetches the agent's
+ *   bundle with the role and checks its SHA-256, and installs one hardened systemd unit
+ *   ({@link PARENT_AGENT_UNIT}) that sizes the allocator and runs the agent on every boot, which fetches
+ *   the pinned EIF, starts the enclave and attests, so a resumed (stopped, then started) parent attests
+ *   again; see {@link parentUserData}.
  */
 export class EnclaveParents extends Construct {
   readonly role: iam.Role;
