@@ -178,7 +178,10 @@ export function signingPayload(c: Pick<ContractData, 'id' | 'contentDigest' | 'c
 }
 
 /** What the platform countersigns on activation: the agreed content and both parties' signatures. */
-export function countersignPayload(c: ContractData, parties: readonly ContractSignature[]): string {
+export function countersignPayload(
+  c: Pick<ContractData, 'id' | 'contentDigest' | 'contentVersion'>,
+  parties: readonly ContractSignature[],
+): string {
   return canonicalJson({
     contractId: c.id,
     contentDigest: c.contentDigest,

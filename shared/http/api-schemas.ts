@@ -157,6 +157,18 @@ export const PlatformKeysSchema = z.lazy(() =>
   }),
 );
 
+export const CheckpointProofSchema = z.lazy(() =>
+  z.object({
+    signedPayload: z.string(),
+    kid: z.string(),
+    alg: z.literal('ES256'),
+    signature: z.string(),
+    leaf: z.object({ entityId: z.uuid(), seq: z.int(), hash: z.string() }),
+    leafIndex: z.int(),
+    proof: z.array(z.string()),
+  }),
+);
+
 export const AuditRecordSchema = z.lazy(() =>
   z.object({
     entityType: z.string(),
@@ -184,17 +196,77 @@ export const AuditTrailSchema = z.lazy(() =>
       anchored: z.nullable(z.boolean()),
       anchorReason: z.nullable(z.string()),
     }),
-    checkpoint: z.nullable(
+    checkpoint: z.nullable(CheckpointProofSchema),
+  }),
+);
+
+/** A contract as evidence (shared/contracts/contract-evidence.ts): what `npm run verify-evidence` checks. */
+export const EvidenceBundleSchema = z.lazy(() =>
+  z.object({
+    format: z.literal('enclave-contracts-evidence/1'),
+    contract: z.object({
+      id: z.uuid(),
+      status: z.enum(CONTRACT_STATUSES),
+      contentVersion: z.int(),
+      contentDigest: z.string(),
+      content: z.object({
+        contractId: z.uuid(),
+        title: z.string(),
+        description: z.string(),
+        providerId: z.uuid(),
+        consumerId: z.uuid(),
+        terms: ContractTermsSchema,
+      }),
+    }),
+    signatures: z.array(
+      z.intersection(
+        SignatureSchema,
+        z.object({
+          key: z.nullable(
+            z.object({
+              kid: z.string(),
+              alg: z.enum(SIGNATURE_ALGORITHMS),
+              jwk: z.record(z.string(), z.unknown()),
+              createdAt: z.string(),
+              revokedAt: z.nullable(z.string()),
+            }),
+          ),
+        }),
+      ),
+    ),
+    platformKeys: z.array(z.record(z.string(), z.unknown())),
+    audit: z.object({
+      records: z.array(AuditRecordSchema),
+      checkpoint: z.nullable(CheckpointProofSchema),
+    }),
+  }),
+);
+
+const EvidenceCheckSchema = z.object({ check: z.string(), ok: z.boolean(), detail: z.string() });
+
+export const SignatureVerificationSchema = z.lazy(() =>
+  z.object({
+    contractId: z.uuid(),
+    contentDigest: z.string(),
+    contentVersion: z.int(),
+    valid: z.boolean().register(z.globalRegistry, {
+      description: 'The content digest and every signature hold (the audit checks are in `checks`).',
+    }),
+    signatures: z.array(
       z.object({
-        signedPayload: z.string(),
+        role: z.enum(['provider', 'consumer', 'platform']),
+        identityId: z.nullable(z.uuid()),
         kid: z.string(),
-        alg: z.literal('ES256'),
-        signature: z.string(),
-        leaf: z.object({ entityId: z.uuid(), seq: z.int(), hash: z.string() }),
-        leafIndex: z.int(),
-        proof: z.array(z.string()),
+        alg: z.string(),
+        type: z.string(),
+        signedAt: z.string(),
+        contentVersion: z.int(),
+        current: z.boolean(),
+        valid: z.boolean(),
+        reason: z.nullable(z.string()),
       }),
     ),
+    checks: z.array(EvidenceCheckSchema),
   }),
 );
 

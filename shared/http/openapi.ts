@@ -13,6 +13,7 @@ import {
   EnclaveMetricsPageSchema,
   EnclavePageSchema,
   EnclaveResponseSchema,
+  EvidenceBundleSchema,
   GatewayMessageSchema,
   HealthSchema,
   IdentityPageSchema,
@@ -23,6 +24,7 @@ import {
   MeasurementSetResponseSchema,
   PlatformKeysSchema,
   ProblemSchema,
+  SignatureVerificationSchema,
 } from './api-schemas.ts';
 import { errorStatusesOf, ifMatchRequired, ROUTE_TAGS, ROUTES, type RouteDefinition } from './routes.ts';
 
@@ -52,6 +54,8 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodMiniType> = {
   AttestationAccepted: AttestationAcceptedSchema,
   AttestationHeartbeatAccepted: AttestationHeartbeatResponseSchema,
   AuditTrail: AuditTrailSchema,
+  EvidenceBundle: EvidenceBundleSchema,
+  SignatureVerification: SignatureVerificationSchema,
   ContractTerms: ContractTermsSchema,
   EnclaveConfiguration: EnclaveConfigurationSchema,
 };

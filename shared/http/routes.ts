@@ -23,6 +23,7 @@ import {
   EnclaveMetricsQuerySchema,
   EnclavePageSchema,
   EnclaveResponseSchema,
+  EvidenceBundleSchema,
   HealthSchema,
   IdentityPageSchema,
   IdentityResponseSchema,
@@ -36,6 +37,7 @@ import {
   MeasurementSetListSchema,
   MeasurementSetResponseSchema,
   PlatformKeysSchema,
+  SignatureVerificationSchema,
 } from './api-schemas.ts';
 
 /**
@@ -301,6 +303,36 @@ export const getContract = {
     'The contract with its signatures, lifecycle history and the exact `signingPayload` a party signs. Its ETag is the version to send in If-Match. Invisible contracts are 404s, as missing ones are.',
   request: { params: IdPathSchema },
   responses: { 200: contract },
+} as const satisfies RouteDefinition;
+
+export const getContractEvidence = {
+  id: 'getContractEvidence',
+  method: 'GET',
+  path: '/api/v1/contracts/{id}/evidence',
+  handler: 'functions/api/contracts/evidence.ts',
+  auth: 'jwt',
+  grants: ['database', 'publicKeys'],
+  summary: 'The contract as evidence a third party checks offline (`npm run verify-evidence`)',
+  tag: 'contracts',
+  description:
+    "A self-contained JSON bundle: the canonical content and its digest, every signature with its public key and that key's validity window, the platform's countersignature and keys, and the contract's audit chain with the inclusion proof of its head in the latest signed checkpoint. Pin the platform's keys from `GET /platform/keys` when checking it.",
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'The evidence bundle', schema: EvidenceBundleSchema } },
+} as const satisfies RouteDefinition;
+
+export const verifyContractSignatures = {
+  id: 'verifyContractSignatures',
+  method: 'GET',
+  path: '/api/v1/contracts/{id}/signatures/verification',
+  handler: 'functions/api/contracts/signatures-verification.ts',
+  auth: 'jwt',
+  grants: ['database', 'publicKeys'],
+  summary: 'Every signature of the contract verified again, each with its verdict',
+  tag: 'contracts',
+  description:
+    "Re-verifies every party signature against the stored content and the key's validity window (a key revoked after the signature still verifies it; one revoked before does not) and the platform's countersignature with the platform's keys, with the verifier `npm run verify-evidence` runs; the audit checks of the evidence are listed too.",
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'The verdicts', schema: SignatureVerificationSchema } },
 } as const satisfies RouteDefinition;
 
 export const updateContract = {
@@ -710,6 +742,8 @@ export const ROUTES = [
   createContract,
   listContracts,
   getContract,
+  getContractEvidence,
+  verifyContractSignatures,
   updateContract,
   deleteContract,
   signContract,

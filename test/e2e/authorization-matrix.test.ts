@@ -90,6 +90,18 @@ const contractCases: Case[] = [
     allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 },
   },
   {
+    name: 'GET /contracts/{id}/evidence',
+    state: 'Active',
+    call: (k, c) => k.get(`/contracts/${c.id}/evidence`),
+    allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 },
+  },
+  {
+    name: 'GET /contracts/{id}/signatures/verification',
+    state: 'Active',
+    call: (k, c) => k.get(`/contracts/${c.id}/signatures/verification`),
+    allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 },
+  },
+  {
     name: 'PUT /contracts/{id}',
     state: 'Draft',
     call: (k, c) => k.put(`/contracts/${c.id}`, { title: 'x' }, { 'if-match': `"${c.version}"` }),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';
 import { errorStatusesOf, ifMatchRequired, ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
@@ -132,6 +133,11 @@ it('takes a contract from Draft to Active and back to Terminated, with an enclav
   // The outbox published as `npm start` publishes it (here by hand: the injected faults below must not
   // meet a background job), and every exchange checked by a proxy.
   const publisher = setInterval(() => void context.stack.publishEvents().catch(() => undefined), 200);
+  // And the audit checkpoint job (every 10 s with `npm start`), which the evidence step waits for.
+  const checkpoints = setInterval(
+    () => void createCheckpoint(context.stack.deps).catch(() => undefined),
+    1_000,
+  );
   const proxy = await conformanceProxy(context.stack.url);
   try {
     const run = await bash(walkthrough!, { API: `${proxy.url}/api/v1`, LOCAL_DATA_DIR: dataDir });
@@ -151,6 +157,8 @@ it('takes a contract from Draft to Active and back to Terminated, with an enclav
     );
     expect(lines.filter((l) => l === 'Running')).toHaveLength(2);
     expect(lines.filter((l) => l === 'Terminated')).toHaveLength(2);
+    // Every signature verified again, and the evidence checked offline with the platform's keys pinned.
+    expect(lines).toEqual(expect.arrayContaining(['provider,consumer,platform', 'evidence: valid']));
     expect(lines.at(-1)).toMatch(/^walk-through complete: [0-9a-f-]{36}$/);
     expect(proxy.verdicts.flatMap((v) => v.mismatches)).toEqual([]);
     expect(proxy.verdicts.length).toBeGreaterThan(40);
@@ -161,6 +169,7 @@ it('takes a contract from Draft to Active and back to Terminated, with an enclav
     }
   } finally {
     clearInterval(publisher);
+    clearInterval(checkpoints);
     await proxy.close();
     // Quiet before the probes below inject database faults: no execution or instance still at work.
     await context.stack.publishEvents();
@@ -275,6 +284,8 @@ describe('every route, refused as its shape says', () => {
       createContract: { path: '/contracts', body: CREATE_FIXTURE, client: client.provider },
       listContracts: { path: '/contracts', client: client.provider },
       getContract: { path: c, client: client.provider },
+      getContractEvidence: { path: `${c}/evidence`, client: client.provider },
+      verifyContractSignatures: { path: `${c}/signatures/verification`, client: client.provider },
       updateContract: { path: c, body: { title: 'Edited' }, client: client.provider },
       deleteContract: { path: c, client: client.provider },
       signContract: {

@@ -1,0 +1,286 @@
+import { createPublicKey, type JsonWebKey, verify } from 'node:crypto';
+import { type AuditRecord, verifyChain } from '../audit/audit-chain.ts';
+import { type CheckpointProof, verifyCheckpointProof } from '../audit/audit-checkpoints.ts';
+import { canonicalJson, sha256Hex } from '../domain/canonical-json.ts';
+import {
+  type ContractSignature,
+  countersignPayload,
+  type signableContent,
+  signingPayload,
+} from '../domain/contract.ts';
+import { verifyPartySignature } from '../signing/party-signatures.ts';
+
+/**
+ * A signed contract as evidence a third party can check without trusting the server (and without it: no
+ * network, no database): the canonical content and its digest, every signature with the public key that
+ * verifies it and that key's validity window, the platform's countersignature, and the contract's audit
+ * chain with the inclusion proof of its head in a checkpoint the platform signed. `verifyEvidence` is the
+ * one verifier: `npm run verify-evidence`, and the server's `GET /contracts/{id}/signatures/verification`.
+ */
+export const EVIDENCE_FORMAT = 'enclave-contracts-evidence/1';
+
+/** A party's public key as it was registered, with its validity window. */
+export interface EvidenceKey {
+  readonly kid: string;
+  readonly alg: ContractSignature['alg'];
+  readonly jwk: Record<string, unknown>;
+  readonly createdAt: string;
+  readonly revokedAt: string | null;
+}
+
+export type EvidenceSignature = ContractSignature & {
+  /** The party's key (null for the platform's countersignature, whose key is in `platformKeys`). */
+  readonly key: EvidenceKey | null;
+};
+
+export interface EvidenceBundle {
+  readonly format: typeof EVIDENCE_FORMAT;
+  readonly contract: {
+    readonly id: string;
+    readonly status: string;
+    readonly contentVersion: number;
+    readonly contentDigest: string;
+    /** The signable content (RFC 8785 canonical JSON of it hashes to `contentDigest`). */
+    readonly content: ReturnType<typeof signableContent>;
+  };
+  readonly signatures: readonly EvidenceSignature[];
+  /** The platform's public keys (JWKs with `kid`) as the server published them: pin them to trust them. */
+  readonly platformKeys: readonly Record<string, unknown>[];
+  readonly audit: {
+    readonly records: readonly AuditRecord[];
+    readonly checkpoint: CheckpointProof | null;
+  };
+}
+
+/** One check of a bundle: what was checked, whether it holds, and why not. */
+export interface EvidenceCheck {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** The verdict on one signature (what `GET /contracts/{id}/signatures/verification` lists). */
+export interface SignatureVerdict {
+  readonly role: ContractSignature['role'];
+  readonly identityId: string | null;
+  readonly kid: string;
+  readonly alg: string;
+  readonly type: string;
+  readonly signedAt: string;
+  readonly contentVersion: number;
+  /** Over the contract's current content (digest and version). */
+  readonly current: boolean;
+  readonly valid: boolean;
+  readonly reason: string | null;
+}
+
+export interface EvidenceVerification {
+  readonly valid: boolean;
+  readonly signatures: SignatureVerdict[];
+  readonly checks: EvidenceCheck[];
+}
+
+/**
+ * Checks every part of a bundle against the others. Never throws: a malformed part fails its check.
+ * `pinnedPlatformKeys`: the platform keys the checker trusts (from `GET /platform/keys`, fetched apart);
+ * without them the bundle's own are used, and the `platform-keys` check says so.
+ */
+export function verifyEvidence(
+  bundle: EvidenceBundle,
+  options: { readonly pinnedPlatformKeys?: readonly Record<string, unknown>[] } = {},
+): EvidenceVerification {
+  const checks: EvidenceCheck[] = [];
+  const signatures: SignatureVerdict[] = [];
+  const run = (check: string, test: () => string | null | { ok: true; detail: string }) => {
+    let outcome: string | null | { ok: true; detail: string };
+    try {
+      outcome = test();
+    } catch (error) {
+      outcome = `malformed: ${(error as Error).message}`;
+    }
+    const entry =
+      outcome === null
+        ? { check, ok: true, detail: 'holds' }
+        : typeof outcome === 'string'
+          ? { check, ok: false, detail: outcome }
+          : { check, ok: true, detail: outcome.detail };
+    checks.push(entry);
+    return entry.ok;
+  };
+
+  run('format', () => (bundle?.format === EVIDENCE_FORMAT ? null : `not ${EVIDENCE_FORMAT}`));
+  const shaped = run('structure', () => structureIssue(bundle));
+  if (!shaped) return { valid: false, signatures, checks };
+  const { contract } = bundle;
+  run('content-digest', () => {
+    if (contract.content.contractId !== contract.id) return 'the content names another contract';
+    const digest = sha256Hex(canonicalJson(contract.content));
+    return digest === contract.contentDigest
+      ? null
+      : `SHA-256 of the canonical content is ${digest}, not ${contract.contentDigest}`;
+  });
+  const pinned = options.pinnedPlatformKeys !== undefined;
+  const platformKeys = options.pinnedPlatformKeys ?? bundle.platformKeys;
+  run('platform-keys', () =>
+    pinned
+      ? { ok: true, detail: `${platformKeys.length} pinned key(s)` }
+      : {
+          ok: true,
+          detail: "the bundle's own keys (pin the platform's with --platform-keys to trust them)",
+        },
+  );
+
+  run('agreement', () => {
+    if (contract.status === 'Draft' || contract.status === 'PendingSignature') {
+      return { ok: true, detail: `not an agreement yet: the contract is ${contract.status}` };
+    }
+    const missing = (['provider', 'consumer', 'platform'] as const).filter(
+      (role) =>
+        !bundle.signatures.some(
+          (s) =>
+            s.role === role &&
+            s.contentDigest === contract.contentDigest &&
+            s.contentVersion === contract.contentVersion,
+        ),
+    );
+    return missing.length === 0 ? null : `no ${missing.join(', ')} signature over the current content`;
+  });
+  const parties = bundle.signatures.filter((s) => s.role !== 'platform');
+  for (const s of bundle.signatures) {
+    const current =
+      s.contentDigest === contract.contentDigest && s.contentVersion === contract.contentVersion;
+    let reason: string | null;
+    try {
+      reason =
+        s.role === 'platform'
+          ? platformSignatureIssue(s, contract.id, parties, platformKeys)
+          : partySignatureIssue(s, contract);
+    } catch (error) {
+      reason = `malformed: ${(error as Error).message}`;
+    }
+    checks.push({ check: `signature:${s.role}:${s.kid}`, ok: reason === null, detail: reason ?? 'verifies' });
+    signatures.push({
+      role: s.role,
+      identityId: s.identityId,
+      kid: s.kid,
+      alg: s.alg,
+      type: s.type,
+      signedAt: s.signedAt,
+      contentVersion: s.contentVersion,
+      current,
+      valid: reason === null,
+      reason,
+    });
+  }
+
+  const { records, checkpoint } = bundle.audit;
+  run('audit-chain', () => {
+    if (records.some((r) => r.entityId !== contract.id)) return 'a record of another entity';
+    const chain = verifyChain(records);
+    return chain.valid ? null : `broken at seq ${chain.brokenAtSeq}: ${chain.reason}`;
+  });
+  run('audit-records-signatures', () => {
+    for (const s of bundle.signatures) {
+      const recorded =
+        s.role === 'platform'
+          ? records.some(
+              (r) =>
+                r.action === 'activate' &&
+                field(r, 'countersignedBy') === s.kid &&
+                field(r, 'payloadDigest') === sha256Hex(s.signedPayload ?? ''),
+            )
+          : records.some(
+              (r) =>
+                r.action === 'sign' &&
+                field(r, 'role') === s.role &&
+                field(r, 'kid') === s.kid &&
+                field(r, 'contentDigest') === s.contentDigest &&
+                field(r, 'contentVersion') === s.contentVersion,
+            );
+      if (!recorded) return `no audit record of the ${s.role}'s signature ${s.kid}`;
+    }
+    return null;
+  });
+  run('audit-anchored', () => {
+    if (!checkpoint) return 'no signed checkpoint covers this chain yet: fetch the bundle after the next one';
+    if (checkpoint.leaf.entityId !== contract.id) return 'the checkpoint leaf is of another entity';
+    const failure = verifyCheckpointProof(checkpoint, platformKeys);
+    if (failure) return failure;
+    const record = records.find((r) => r.seq === checkpoint.leaf.seq);
+    if (!record) return `the anchored record ${checkpoint.leaf.seq} is not in the bundle`;
+    return record.hash === checkpoint.leaf.hash
+      ? null
+      : `record ${record.seq} differs from the signed checkpoint`;
+  });
+
+  return { valid: checks.every((c) => c.ok), signatures, checks };
+}
+
+/** What a bundle must be for its parts to be checked at all: the objects and arrays in their places. */
+function structureIssue(bundle: EvidenceBundle): string | null {
+  const object = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!object(bundle)) return 'not a JSON object';
+  if (!object(bundle.contract) || !object(bundle.contract.content)) return 'no contract with its content';
+  if (!Array.isArray(bundle.signatures) || !bundle.signatures.every(object)) return 'no signatures array';
+  if (!Array.isArray(bundle.platformKeys) || !bundle.platformKeys.every(object))
+    return 'no platformKeys array';
+  if (!object(bundle.audit) || !Array.isArray(bundle.audit.records) || !bundle.audit.records.every(object)) {
+    return 'no audit records';
+  }
+  return null;
+}
+
+function partySignatureIssue(s: EvidenceSignature, contract: EvidenceBundle['contract']): string | null {
+  if (s.type !== 'digital') return `signature type ${s.type} is not checked by this version`;
+  const expectedIdentity = s.role === 'provider' ? contract.content.providerId : contract.content.consumerId;
+  if (s.identityId !== expectedIdentity) return `the ${s.role} of this contract is ${expectedIdentity}`;
+  const key = s.key;
+  if (!key) return 'no public key in the bundle';
+  if (key.kid !== s.kid || key.alg !== s.alg)
+    return `the key is ${key.kid} (${key.alg}), not ${s.kid} (${s.alg})`;
+  const signedAt = Date.parse(s.signedAt);
+  if (!(Date.parse(key.createdAt) <= signedAt)) return `signed at ${s.signedAt}, before the key existed`;
+  if (key.revokedAt !== null && !(signedAt < Date.parse(key.revokedAt))) {
+    return `signed at ${s.signedAt}, after the key was revoked (${key.revokedAt})`;
+  }
+  const payload = signingPayload({
+    id: contract.id,
+    contentDigest: s.contentDigest,
+    contentVersion: s.contentVersion,
+  });
+  return verifyPartySignature(s.alg, key.jwk, Buffer.from(payload, 'utf8'), s.signature)
+    ? null
+    : 'the signature does not verify over its signing payload';
+}
+
+function platformSignatureIssue(
+  s: EvidenceSignature,
+  contractId: string,
+  parties: readonly EvidenceSignature[],
+  platformKeys: readonly Record<string, unknown>[],
+): string | null {
+  // The payload is recomputed from the bundle: the content version and the parties' signatures over it.
+  const over = parties.filter(
+    (p) => p.contentDigest === s.contentDigest && p.contentVersion === s.contentVersion,
+  );
+  const expected = countersignPayload(
+    { id: contractId, contentDigest: s.contentDigest, contentVersion: s.contentVersion },
+    over,
+  );
+  if (s.signedPayload !== expected)
+    return "the countersigned payload is not the parties' signatures over this content";
+  const jwk = platformKeys.find((k) => k.kid === s.kid);
+  if (!jwk) return `unknown platform key ${s.kid}`;
+  if (s.alg !== 'ES256') return `platform signatures are ES256, not ${s.alg}`;
+  const valid = verify(
+    'sha256',
+    Buffer.from(expected, 'utf8'),
+    { key: createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }), dsaEncoding: 'ieee-p1363' },
+    Buffer.from(s.signature, 'base64url'),
+  );
+  return valid ? null : 'the countersignature does not verify';
+}
+
+function field(record: AuditRecord, name: string): unknown {
+  return (record.data as Record<string, unknown> | null)?.[name];
+}
