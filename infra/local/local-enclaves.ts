@@ -32,6 +32,7 @@ import {
   type StackPrincipals,
   stackPrincipals,
 } from './services/iam/stack-policies.ts';
+import { pythonInterpreter } from './services/nitro-enclaves/nitro-cli-simulator.ts';
 import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './services/nitro-enclaves/nitro-simulator.ts';
 import { type S3Simulator, startS3Simulator } from './services/s3/s3-simulator.ts';
 import {
@@ -145,6 +146,8 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
   };
   const doorbellRing = new SignedDoorbellRing({ tableName: DOORBELL_TABLE, ...signedDynamo });
   const workflowCalls = new SignedJsonClient({ service: 'dynamodb', ...signedDynamo });
+  // The interpreter the simulated enclaves' responders run on, found now rather than by the first parent.
+  void pythonInterpreter();
   const nitro = await NitroSimulator.create();
   // The deployment's default EIF: the simulator's default image, whose bytes the enclave measures.
   const defaultEif = Buffer.from(LOCAL_DEFAULT_IMAGE.eif as string, 'utf8');

@@ -44,6 +44,7 @@ it('bench:provisioning: progress and logs on stderr, the summary alone on stdout
     'sequential:',
     'concurrent:',
     'floor:',
+    'floor:',
   ]);
   // The attestation heartbeats the handlers log are kept, on stderr.
   expect(run.stderr).toMatch(/^\{"level":"INFO","message":"attestation heartbeat"/m);

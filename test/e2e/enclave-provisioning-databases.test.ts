@@ -21,7 +21,7 @@ describe.each(stackDatabases(['data-api', 'postgres']))('provisioning on $name',
     drop = opened.drop;
     context = await startProvisioningStack({
       ...opened.options,
-      enclaves: { bootDelayMs: 20, attestationTimeoutMs: 1500, attestationHeartbeatMs: 1500 },
+      enclaves: { bootDelayMs: 20, attestationTimeoutMs: 3000, attestationHeartbeatMs: 3000 },
     });
   });
   afterAll(async () => {

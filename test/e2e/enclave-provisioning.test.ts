@@ -23,7 +23,11 @@ import {
  * checked: no instance may run unless its enclave is Running.
  */
 
-const ATTESTATION_TIMEOUT_MS = 1500;
+/**
+ * Short, so that the failure paths (no-callback) end quickly, yet room for a cold first parent on a loaded
+ * machine: its agent's first requests load the gateway's handler modules and start the first responder.
+ */
+const ATTESTATION_TIMEOUT_MS = 3000;
 let stack: LocalStack;
 let provider: ApiClient;
 let consumer: ApiClient;
