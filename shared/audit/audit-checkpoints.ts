@@ -1,7 +1,7 @@
-import { createPublicKey, type JsonWebKey, verify } from 'node:crypto';
 import { type Queryable, sql } from '../database/database.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
+import { verifyPartySignature } from '../signing/party-signatures.ts';
 import { GENESIS_HASH } from './audit-chain.ts';
 import { inclusionProof, leafHash, rootFromProof, treeRoot } from './merkle-tree.ts';
 
@@ -142,12 +142,11 @@ export function verifyCheckpointProof(
 ): string | null {
   const jwk = platformKeys.find((k) => k.kid === proof.kid);
   if (!jwk) return `unknown platform key ${proof.kid}`;
-  const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
-  const signatureValid = verify(
-    'sha256',
+  const signatureValid = verifyPartySignature(
+    'ES256',
+    jwk,
     Buffer.from(proof.signedPayload, 'utf8'),
-    { key, dsaEncoding: 'ieee-p1363' },
-    Buffer.from(proof.signature, 'base64url'),
+    proof.signature,
   );
   if (!signatureValid) return 'the checkpoint signature does not verify';
   const statement = JSON.parse(proof.signedPayload) as CheckpointStatement;

@@ -1,4 +1,3 @@
-import { createPublicKey, type JsonWebKey, verify } from 'node:crypto';
 import { type AuditRecord, verifyChain } from '../audit/audit-chain.ts';
 import { type CheckpointProof, verifyCheckpointProof } from '../audit/audit-checkpoints.ts';
 import { canonicalJson, sha256Hex } from '../domain/canonical-json.ts';
@@ -272,12 +271,8 @@ function platformSignatureIssue(
   const jwk = platformKeys.find((k) => k.kid === s.kid);
   if (!jwk) return `unknown platform key ${s.kid}`;
   if (s.alg !== 'ES256') return `platform signatures are ES256, not ${s.alg}`;
-  const valid = verify(
-    'sha256',
-    Buffer.from(expected, 'utf8'),
-    { key: createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }), dsaEncoding: 'ieee-p1363' },
-    Buffer.from(s.signature, 'base64url'),
-  );
+  // ES256 as JWS encodes it (r‖s), the encoding the platform's KMS signatures are stored in.
+  const valid = verifyPartySignature('ES256', jwk, Buffer.from(expected, 'utf8'), s.signature);
   return valid ? null : 'the countersignature does not verify';
 }
 
