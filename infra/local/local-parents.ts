@@ -9,8 +9,10 @@
  * - `nitro-cli` as {@link NitroCliSimulator}: the enclave is the reference attestation responder, its NSM the
  *   Nitro simulator, reached over loopback TCP where a parent uses vsock.
  * The `simulation.fault` of an enclave's create body is played where it would happen: inside the enclave
- * (another image's PCRs, debug mode, an expired certificate, another nonce) or by a responder that never
- * answers (`no-callback`), so the agent, the API and the workflow meet it as they would on AWS.
+ * (another image's PCRs, debug mode, an expired certificate, another nonce), so the agent, the API and the
+ * workflow meet it as they would on AWS; `no-callback` is a parent whose agent died at boot: it sends
+ * nothing at all, not even a heartbeat. (An enclave whose responder never answers is the agent's own
+ * test's: it heartbeats, then gives up at its deadline.)
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,6 +118,14 @@ export class LocalParents {
     const { options } = this;
     const enclaveId = options.tagsOf(instanceId)?.[INSTANCE_TAGS.enclaveId];
     const fault = enclaveId === undefined ? undefined : options.faultOf(enclaveId);
+    if (fault === 'no-callback') {
+      this.record(
+        instanceId,
+        'error',
+        'simulation.fault no-callback: the agent died at boot, nothing is sent',
+      );
+      return;
+    }
     const imds = await startImdsSimulator({
       instanceId,
       region: LOCAL_REGION,
@@ -125,7 +135,7 @@ export class LocalParents {
     const nitroCli = new NitroCliSimulator({
       simulator: options.nitro,
       instanceId,
-      ...(fault === 'no-callback' ? { responder: 'silent' as const } : fault ? { fault } : {}),
+      ...(fault ? { fault } : {}),
     });
     const entry: (typeof this.runs)[number] = { instanceId, exit: undefined };
     this.runs.push(entry);
