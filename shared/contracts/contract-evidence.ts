@@ -24,6 +24,8 @@ export interface EvidenceKey {
   readonly alg: ContractSignature['alg'];
   readonly jwk: Record<string, unknown>;
   readonly createdAt: string;
+  /** When a rotation retired it (null: never rotated). */
+  readonly notAfter: string | null;
   readonly revokedAt: string | null;
 }
 
@@ -241,6 +243,9 @@ function partySignatureIssue(s: EvidenceSignature, contract: EvidenceBundle['con
   if (!(Date.parse(key.createdAt) <= signedAt)) return `signed at ${s.signedAt}, before the key existed`;
   if (key.revokedAt !== null && !(signedAt < Date.parse(key.revokedAt))) {
     return `signed at ${s.signedAt}, after the key was revoked (${key.revokedAt})`;
+  }
+  if (key.notAfter !== null && !(signedAt < Date.parse(key.notAfter))) {
+    return `signed at ${s.signedAt}, after the key was retired (${key.notAfter})`;
   }
   const payload = signingPayload({
     id: contract.id,

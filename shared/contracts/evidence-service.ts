@@ -81,6 +81,7 @@ async function assembleEvidence(deps: Dependencies, caller: Identity, id: string
             alg: key.alg,
             jwk: key.jwk,
             createdAt: key.createdAt,
+            notAfter: key.notAfter,
             revokedAt: key.revokedAt,
           },
         };

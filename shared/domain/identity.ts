@@ -115,19 +115,31 @@ export const SignatureValueSchema = z.lazy(() =>
     .check(z.minLength(16), z.maxLength(1400), z.regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding')),
 );
 
-export const RegisterKeySchema = z.lazy(() =>
+/** The fields of {@link RegisterKeySchema}, for the schemas that extend it. */
+const registerKeyShape = () => ({
+  alg: z.enum(SIGNATURE_ALGORITHMS),
+  jwk: PublicJwkSchema,
+  kid: z.optional(KidSchema),
+  /**
+   * Proof of possession: the key's own signature over `keyRegistrationStatement(identityId, thumbprint)`
+   * (shared/domain/key-registration.ts).
+   */
+  proof: SignatureValueSchema,
+});
+export const RegisterKeySchema = z.lazy(() => z.strictObject(registerKeyShape()));
+export type RegisterKey = z.infer<typeof RegisterKeySchema>;
+
+/** The longest grace a rotation may give the old key (seconds): 30 days. */
+export const MAX_ROTATION_GRACE_SECONDS = 30 * 24 * 3600;
+
+/** A rotation: the successor, registered as any key, and how long the old key stays valid (default a day). */
+export const RotateKeySchema = z.lazy(() =>
   z.strictObject({
-    alg: z.enum(SIGNATURE_ALGORITHMS),
-    jwk: PublicJwkSchema,
-    kid: z.optional(KidSchema),
-    /**
-     * Proof of possession: the key's own signature over `keyRegistrationStatement(identityId, thumbprint)`
-     * (shared/domain/key-registration.ts).
-     */
-    proof: SignatureValueSchema,
+    ...registerKeyShape(),
+    graceSeconds: z.optional(z.int().check(z.minimum(0), z.maximum(MAX_ROTATION_GRACE_SECONDS))),
   }),
 );
-export type RegisterKey = z.infer<typeof RegisterKeySchema>;
+export type RotateKey = z.infer<typeof RotateKeySchema>;
 
 export interface IdentityKey {
   readonly kid: string;
@@ -135,6 +147,8 @@ export interface IdentityKey {
   readonly alg: SignatureAlgorithm;
   readonly jwk: Record<string, unknown>;
   readonly createdAt: string;
+  /** When a rotation retires the key (its successor registered); null while it has none. */
+  readonly notAfter: string | null;
   readonly revokedAt: string | null;
 }
 

@@ -9,7 +9,7 @@ import {
   enclaveMetricsShape,
 } from '../domain/enclave.ts';
 import { IdSchema } from '../domain/identifiers.ts';
-import { ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
+import { KidSchema, ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
 import { AdditionalPcrsSchema, MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
 import * as z from '../domain/zod.ts';
 import { CreatedAtCursorSchema, cursorParam, NameCursorSchema, ReportedAtCursorSchema } from './cursor.ts';
@@ -17,6 +17,7 @@ import { CreatedAtCursorSchema, cursorParam, NameCursorSchema, ReportedAtCursorS
 /** Schemas of path parameters, query strings and replies: the request bodies live with the domain. */
 export const IdPathSchema = z.strictObject({ id: IdSchema });
 export const MeasurementPathSchema = z.strictObject({ id: IdSchema, mid: IdSchema });
+export const KeyPathSchema = z.strictObject({ id: IdSchema, kid: KidSchema });
 
 /**
  * A count in a query string: digits only (no sign, exponent, hex prefix or space: `limit=0x10`, `1e2` and
@@ -147,8 +148,15 @@ export const KeyResponseSchema = z.lazy(() =>
     alg: z.enum(SIGNATURE_ALGORITHMS),
     jwk: z.record(z.string(), z.unknown()),
     createdAt: z.string(),
+    notAfter: z.nullable(z.string()).register(z.globalRegistry, {
+      description: 'When a rotation retires the key (its successor registered); null until then.',
+    }),
     revokedAt: z.nullable(z.string()),
   }),
+);
+
+export const KeyRotationSchema = z.lazy(() =>
+  z.object({ successor: KeyResponseSchema, retiring: KeyResponseSchema }),
 );
 
 export const PlatformKeysSchema = z.lazy(() =>
@@ -228,6 +236,7 @@ export const EvidenceBundleSchema = z.lazy(() =>
               alg: z.enum(SIGNATURE_ALGORITHMS),
               jwk: z.record(z.string(), z.unknown()),
               createdAt: z.string(),
+              notAfter: z.nullable(z.string()),
               revokedAt: z.nullable(z.string()),
             }),
           ),

@@ -6,7 +6,7 @@ import {
   UpdateContractSchema,
 } from '../domain/contract.ts';
 import { EnclaveMetricsSchema, LocalCreateEnclaveSchema, UpdateEnclaveSchema } from '../domain/enclave.ts';
-import { CreateIdentitySchema, RegisterKeySchema } from '../domain/identity.ts';
+import { CreateIdentitySchema, RegisterKeySchema, RotateKeySchema } from '../domain/identity.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
 import type * as z from '../domain/zod.ts';
 import {
@@ -29,7 +29,9 @@ import {
   IdentityResponseSchema,
   IdPathSchema,
   KeyListSchema,
+  KeyPathSchema,
   KeyResponseSchema,
+  KeyRotationSchema,
   ListContractsQuerySchema,
   ListEnclavesQuerySchema,
   ListIdentitiesQuerySchema,
@@ -241,6 +243,39 @@ export const registerKey = {
   request: { params: IdPathSchema, body: RegisterKeySchema },
   location: '/api/v1/identities/{identityId}/keys',
   responses: { 201: { description: 'Registered', schema: KeyResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const rotateKey = {
+  id: 'rotateKey',
+  method: 'POST',
+  path: '/api/v1/identities/{id}/keys/{kid}/rotate',
+  handler: 'functions/api/identities/rotate-key.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Rotate a signing key: register its successor, retire it after a grace period',
+  tag: 'identities',
+  description:
+    'The identity itself or an admin registers the successor (as `POST /identities/{id}/keys`, with its proof of possession) and retires key `kid` after `graceSeconds` (default 86400, at most 30 days), in one audited change. Signatures the old key made before it retired stay verifiable; none is accepted after. A key revoked or rotated already is a 409 `key-not-active`.',
+  errors: [409, 422],
+  request: { params: KeyPathSchema, body: RotateKeySchema },
+  location: '/api/v1/identities/{identityId}/keys',
+  responses: { 201: { description: 'Rotated', schema: KeyRotationSchema } },
+} as const satisfies RouteDefinition;
+
+export const revokeKey = {
+  id: 'revokeKey',
+  method: 'DELETE',
+  path: '/api/v1/identities/{id}/keys/{kid}',
+  handler: 'functions/api/identities/revoke-key.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Revoke a signing key at once',
+  tag: 'identities',
+  description:
+    'The identity itself or an admin revokes key `kid` now, audited. Signatures it made before stay verifiable (`GET /contracts/{id}/signatures/verification`); none is accepted after. Revoked is final: a second revocation is a 409 `key-not-active`.',
+  errors: [409],
+  request: { params: KeyPathSchema },
+  responses: { 200: { description: 'Revoked', schema: KeyResponseSchema } },
 } as const satisfies RouteDefinition;
 
 export const listKeys = {
@@ -738,6 +773,8 @@ export const ROUTES = [
   getIdentity,
   listIdentities,
   registerKey,
+  rotateKey,
+  revokeKey,
   listKeys,
   createContract,
   listContracts,

@@ -16,6 +16,7 @@ import {
   MAX_KEYS_PER_IDENTITY,
   type RegisterKey,
   type Role,
+  type RotateKey,
 } from '../domain/identity.ts';
 import { keyRegistrationStatement, keyThumbprint } from '../domain/key-registration.ts';
 import { pageOf } from '../http/cursor.ts';
@@ -39,6 +40,8 @@ import {
   insertKeyMutation,
   listKeys as listKeyRows,
   listIdentities as listRows,
+  revokeKeyMutation,
+  rotateKeyMutation,
 } from './identity-store.ts';
 
 /** The identity behind a verified token subject; a token for no identity is refused (403, not 500). */
@@ -250,11 +253,126 @@ export async function registerKey(
   identityId: string,
   input: RegisterKey,
 ): Promise<Reply<IdentityKey>> {
+  const { owner, key, thumbprint } = await checkedNewKey(deps, caller, identityId, input);
+  await writeKeyChange(deps, owner, identityId, {
+    ...insertKeyMutation(key, thumbprint, owner.version, MAX_KEYS_PER_IDENTITY),
+    at: key.createdAt,
+    action: 'register-key',
+    actorId: caller.id,
+    data: { kid: key.kid, alg: key.alg, thumbprint },
+    event: { type: 'IdentityKeyRegistered', payload: { identityId, kid: key.kid, alg: key.alg } },
+    kid: key.kid,
+  });
+  return { status: 201, body: key };
+}
+
+/** How long a rotated key stays valid after its successor's registration, unless the rotation says. */
+export const DEFAULT_ROTATION_GRACE_SECONDS = 24 * 3600;
+
+/**
+ * `POST /identities/{id}/keys/{kid}/rotate`: registers the successor (checked as any registration, with its
+ * proof of possession) and retires key `kid` at the end of a grace period (`graceSeconds`, default one
+ * day: signatures in flight may still be made with it), in one audited statement. Only a key that is
+ * neither revoked nor retired already is rotated (409 `key-not-active`).
+ */
+export async function rotateKey(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+  kid: string,
+  input: RotateKey,
+): Promise<Reply<{ successor: IdentityKey; retiring: IdentityKey }>> {
+  const { graceSeconds = DEFAULT_ROTATION_GRACE_SECONDS, ...registration } = input;
+  const { owner, key, thumbprint } = await checkedNewKey(deps, caller, identityId, registration);
+  const old = await activeKey(deps, identityId, kid, { retired: true });
+  const notAfter = new Date(Date.parse(key.createdAt) + graceSeconds * 1000).toISOString();
+  await writeKeyChange(deps, owner, identityId, {
+    ...rotateKeyMutation(key, thumbprint, owner.version, MAX_KEYS_PER_IDENTITY, { kid, notAfter }),
+    at: key.createdAt,
+    action: 'rotate-key',
+    actorId: caller.id,
+    data: { kid, successor: key.kid, alg: key.alg, thumbprint, notAfter },
+    event: {
+      type: 'IdentityKeyRotated',
+      payload: { identityId, kid, successor: key.kid, notAfter },
+    },
+    kid,
+  });
+  return { status: 201, body: { successor: key, retiring: { ...old, notAfter } } };
+}
+
+/**
+ * `DELETE /identities/{id}/keys/{kid}`: revokes the key at once (the identity itself or an admin). Its
+ * signatures made before stay verifiable; none is accepted after. A key revoked already is a 409.
+ */
+export async function revokeKey(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+  kid: string,
+): Promise<Reply<IdentityKey>> {
+  const owner = await keyOwner(deps, caller, identityId);
+  const key = await activeKey(deps, identityId, kid, { retired: false });
+  const at = deps.now().toISOString();
+  await writeKeyChange(deps, owner, identityId, {
+    ...revokeKeyMutation(identityId, kid, owner.version, at),
+    at,
+    action: 'revoke-key',
+    actorId: caller.id,
+    data: { kid },
+    event: { type: 'IdentityKeyRevoked', payload: { identityId, kid } },
+    kid,
+  });
+  return { status: 200, body: { ...key, revokedAt: at } };
+}
+
+/** The identity whose keys `caller` manages: itself, or any for an admin (403 otherwise, 404 if none). */
+async function keyOwner(deps: Dependencies, caller: Identity, identityId: string): Promise<Identity> {
   // 403, not 404: GET on the same path answers any authenticated caller, so existence is no secret.
   if (caller.id !== identityId && !isAdmin(caller))
-    throw new ForbiddenError('Only the identity itself or an admin may register its keys.');
+    throw new ForbiddenError('Only the identity itself or an admin may manage its keys.');
   const owner = caller.id === identityId ? caller : await findIdentity(deps.db, identityId);
   if (!owner) throw new NotFoundError(`Identity ${identityId}`);
+  return owner;
+}
+
+/**
+ * Key `kid` of the identity, which must not be revoked (nor retired, with `retired: true`): 404 for a key
+ * it does not have, 409 `key-not-active` for one it may no longer use.
+ */
+async function activeKey(
+  deps: Dependencies,
+  identityId: string,
+  kid: string,
+  refuse: { retired: boolean },
+): Promise<IdentityKey> {
+  const key = await findKey(deps.db, identityId, kid);
+  if (!key) throw new NotFoundError(`Key ${kid} of identity ${identityId}`);
+  if (key.revokedAt !== null || (refuse.retired && key.notAfter !== null)) {
+    throw new ConflictError(
+      'key-not-active',
+      'Key not active',
+      key.revokedAt !== null
+        ? `Key ${kid} was revoked at ${key.revokedAt}.`
+        : `Key ${kid} is being retired (not after ${key.notAfter}): it was rotated already.`,
+    );
+  }
+  return key;
+}
+
+/**
+ * A new key for `identityId`, checked: the caller may manage its keys, the key is sound for its algorithm
+ * (400), `input.proof` is the key's own signature over the key registration statement naming this
+ * identity (422), and its material is not bound already, to this identity or any other, nor its kid taken
+ * in this identity (409).
+ */
+async function checkedNewKey(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+  input: RegisterKey,
+): Promise<{ owner: Identity; key: IdentityKey; thumbprint: string }> {
+  const owner = await keyOwner(deps, caller, identityId);
   const issues = checkPublicJwk(input.alg, input.jwk);
   if (issues.length) throw new ValidationError(`The JWK is not a usable ${input.alg} public key.`, issues);
   const publicMembers = Object.fromEntries(
@@ -283,36 +401,64 @@ export async function registerKey(
   }
   if (conflicts.kidTaken)
     throw new ConflictError('kid-exists', 'Kid in use', `This identity already has a key with kid ${kid}.`);
-  const at = deps.now().toISOString();
   const key: IdentityKey = {
     kid,
     identityId,
     alg: input.alg,
     jwk: publicMembers,
-    createdAt: at,
+    createdAt: deps.now().toISOString(),
+    notAfter: null,
     revokedAt: null,
   };
+  return { owner, key, thumbprint };
+}
+
+/**
+ * One change of an identity's keys, written with its audit record and event in one statement that bumps
+ * the identity's version. A statement that changed nothing lost a race (409); a unique violation is a
+ * concurrent registration of the same material or kid.
+ */
+async function writeKeyChange(
+  deps: Dependencies,
+  owner: Identity,
+  identityId: string,
+  change: {
+    mutation: string;
+    followUp: string;
+    extraColumns?: string;
+    params: Record<string, unknown>;
+    at: string;
+    action: string;
+    actorId: string;
+    data: Record<string, unknown>;
+    event: { type: string; payload: Record<string, unknown> };
+    kid: string;
+  },
+): Promise<void> {
   const head = await loadAuditHead(deps.db, identityId, owner.version);
   try {
     const { applied, extra } = await auditedWrite(deps.db, {
-      ...insertKeyMutation(key, thumbprint, owner.version, MAX_KEYS_PER_IDENTITY),
+      mutation: change.mutation,
+      followUp: change.followUp,
+      ...(change.extraColumns ? { extraColumns: change.extraColumns } : {}),
+      params: change.params as never,
       audit: {
         entityType: 'identity',
         entityId: identityId,
         seq: owner.version + 1,
-        action: 'register-key',
-        actorId: caller.id,
-        occurredAt: at,
-        data: { kid, alg: input.alg, thumbprint },
+        action: change.action,
+        actorId: change.actorId,
+        occurredAt: change.at,
+        data: change.data,
       },
       prevHash: head,
       event: {
         id: deps.newId(),
         aggregateType: 'identity',
         aggregateId: identityId,
-        type: 'IdentityKeyRegistered',
-        occurredAt: at,
-        payload: { identityId, kid, alg: input.alg },
+        type: change.event.type,
+        occurredAt: change.at,
+        payload: change.event.payload,
       },
     });
     forgetCaller(deps, identityId);
@@ -326,7 +472,7 @@ export async function registerKey(
       throw new ConflictError(
         'concurrent-modification',
         'Concurrent modification',
-        'The identity changed concurrently; retry.',
+        'The identity or its key changed concurrently; retry.',
       );
   } catch (error) {
     // A concurrent registration of the same material (for any identity) or kid won the race.
@@ -334,12 +480,11 @@ export async function registerKey(
       throw new ConflictError(
         'key-exists',
         'Key already registered',
-        `This key material, or kid ${kid} for this identity, was registered concurrently.`,
+        `This key material, or kid ${change.kid} for this identity, was registered concurrently.`,
       );
     }
     throw error;
   }
-  return { status: 201, body: key };
 }
 
 /** Public keys are public: any authenticated identity may fetch them to verify a party's signature. */
@@ -366,11 +511,12 @@ export async function verifyCallerSignature(
   what: string,
 ): Promise<IdentityKey> {
   const key = await findKey(deps.db, caller.id, input.kid);
-  if (!key || key.revokedAt !== null) {
+  const now = deps.now().getTime();
+  if (!key || key.revokedAt !== null || (key.notAfter !== null && now >= Date.parse(key.notAfter))) {
     throw new UnprocessableError(
       'unknown-key',
       'Unknown signing key',
-      `Key ${input.kid} is not an active key registered by the signer.`,
+      `Key ${input.kid} is not an active key registered by the signer${key?.revokedAt ? ` (revoked at ${key.revokedAt})` : key?.notAfter ? ` (retired at ${key.notAfter})` : ''}.`,
       [{ field: 'kid', message: 'not an active key of the signer' }],
     );
   }

@@ -113,6 +113,7 @@ interface KeyRow {
   alg: SignatureAlgorithm;
   jwk: Record<string, unknown>;
   created_at: string;
+  not_after: string | null;
   revoked_at: string | null;
   [k: string]: unknown;
 }
@@ -124,6 +125,7 @@ function toKey(r: KeyRow): IdentityKey {
     alg: r.alg,
     jwk: r.jwk,
     createdAt: r.created_at,
+    notAfter: r.not_after,
     revokedAt: r.revoked_at,
   };
 }
@@ -131,7 +133,7 @@ function toKey(r: KeyRow): IdentityKey {
 /** The key `kid` of one identity: kids are unique per identity only (migration 0008). */
 export async function findKey(q: Queryable, identityId: string, kid: string): Promise<IdentityKey | null> {
   const { rows } = await q.query<KeyRow>(
-    `SELECT kid, identity_id, alg, jwk, created_at, revoked_at FROM identity_keys
+    `SELECT kid, identity_id, alg, jwk, created_at, not_after, revoked_at FROM identity_keys
      WHERE identity_id = :identity_id AND kid = :kid`,
     { identity_id: sql.uuid(identityId), kid: sql.text(kid) },
   );
@@ -162,7 +164,7 @@ export async function findKeyConflicts(
 
 export async function listKeys(q: Queryable, identityId: string): Promise<IdentityKey[]> {
   const { rows } = await q.query<KeyRow>(
-    `SELECT kid, identity_id, alg, jwk, created_at, revoked_at FROM identity_keys
+    `SELECT kid, identity_id, alg, jwk, created_at, not_after, revoked_at FROM identity_keys
      WHERE identity_id = :identity_id ORDER BY created_at, kid`,
     { identity_id: sql.uuid(identityId) },
   );
@@ -180,12 +182,15 @@ export function insertKeyMutation(
   thumbprint: string,
   identityVersion: number,
   maxKeys: number,
+  /** A further condition on the identity's row (SQL over the statement's parameters). */
+  condition = 'true',
 ) {
   return {
     // The version check serialises an identity's registrations, so the count below cannot be outrun.
     mutation: `UPDATE identities SET version = version + 1, updated_at = :key_created_at
       WHERE id = :key_identity_id AND version = :identity_version
         AND (SELECT count(*) FROM identity_keys WHERE identity_id = :key_identity_id) < :max_keys
+        AND (${condition})
       RETURNING id`,
     extraColumns:
       '(SELECT count(*) FROM identity_keys WHERE identity_id = :key_identity_id)::int AS keys_held',
@@ -202,6 +207,64 @@ export function insertKeyMutation(
       thumbprint: sql.text(thumbprint),
       key_created_at: sql.timestamp(key.createdAt),
       max_keys: sql.int(maxKeys),
+    },
+  };
+}
+
+/**
+ * Revoking a key bumps the identity's version and sets the key's `revoked_at` in the same statement, only
+ * while it is not revoked (a concurrent revocation finds nothing to change: `applied` false).
+ */
+export function revokeKeyMutation(identityId: string, kid: string, identityVersion: number, at: string) {
+  return {
+    mutation: `UPDATE identities SET version = version + 1, updated_at = :revoked_at
+      WHERE id = :key_identity_id AND version = :identity_version
+        AND EXISTS (SELECT 1 FROM identity_keys
+                    WHERE identity_id = :key_identity_id AND kid = :kid AND revoked_at IS NULL)
+      RETURNING id`,
+    followUp: `key_revoked AS (
+      UPDATE identity_keys SET revoked_at = :revoked_at FROM changed
+      WHERE identity_keys.identity_id = changed.id AND identity_keys.kid = :kid
+    )`,
+    params: {
+      kid: sql.text(kid),
+      key_identity_id: sql.uuid(identityId),
+      identity_version: sql.int(identityVersion),
+      revoked_at: sql.timestamp(at),
+    },
+  };
+}
+
+/**
+ * Rotating a key registers its successor (as {@link insertKeyMutation}) and retires the old key at
+ * `notAfter`, in one statement, only while the old key is neither revoked nor retired already.
+ */
+export function rotateKeyMutation(
+  successor: IdentityKey,
+  thumbprint: string,
+  identityVersion: number,
+  maxKeys: number,
+  retiring: { kid: string; notAfter: string },
+) {
+  const insert = insertKeyMutation(
+    successor,
+    thumbprint,
+    identityVersion,
+    maxKeys,
+    `EXISTS (SELECT 1 FROM identity_keys WHERE identity_id = :key_identity_id AND kid = :retiring_kid
+             AND revoked_at IS NULL AND not_after IS NULL)`,
+  );
+  return {
+    ...insert,
+    followUp: `${insert.followUp},
+    key_retired AS (
+      UPDATE identity_keys SET not_after = :retiring_not_after FROM changed
+      WHERE identity_keys.identity_id = changed.id AND identity_keys.kid = :retiring_kid
+    )`,
+    params: {
+      ...insert.params,
+      retiring_kid: sql.text(retiring.kid),
+      retiring_not_after: sql.timestamp(retiring.notAfter),
     },
   };
 }

@@ -292,7 +292,11 @@ const FUZZED = (ROUTES as readonly RouteDefinition[]).filter((r) => r.id !== 'su
 const tokenFor = (route: RouteDefinition, who: number) => (route.auth === 'iam' ? '' : tokens[who]!);
 
 function pathOf(route: RouteDefinition, pathId: string): string {
-  return route.path.replace('/api/v1', '').replace('{id}', pathId).replace('{mid}', pathId);
+  return route.path
+    .replace('/api/v1', '')
+    .replace('{id}', pathId)
+    .replace('{mid}', pathId)
+    .replace('{kid}', 'key-1');
 }
 
 describe.each(FUZZED.map((r) => [`${r.method} ${r.path}`, r] as const))('%s', (_name, route) => {
@@ -375,6 +379,13 @@ function validBodies(): Partial<Record<string, unknown>> {
       jwk: { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' },
       kid: 'key-1',
       proof: 'A'.repeat(86),
+    },
+    rotateKey: {
+      alg: 'EdDSA',
+      jwk: { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' },
+      kid: 'key-2',
+      proof: 'A'.repeat(86),
+      graceSeconds: 60,
     },
     sendAttestationHeartbeat: { phase: 'booting' },
     reportEnclaveMetrics: {

@@ -192,6 +192,11 @@ describe('every part of a bundle, tampered with, fails its check', () => {
       ['signature:consumer'],
     ],
     [
+      'a key retired (rotated) before the signature',
+      (b) => Object.assign(b.signatures[1]!.key!, { notAfter: b.signatures[1]!.key!.createdAt }),
+      ['signature:consumer'],
+    ],
+    [
       'a signature dated before its key existed',
       (b) => Object.assign(b.signatures[1]!, { signedAt: '2000-01-01T00:00:00.000Z' }),
       ['signature:consumer'],

@@ -281,6 +281,15 @@ describe('every route, refused as its shape says', () => {
         client: client.admin,
       },
       listKeys: { path: `/identities/${seeded.consumer}/keys`, client: client.provider },
+      rotateKey: {
+        path: `/identities/${seeded.consumer}/keys/${await new PartyKey('ES256').register(client.consumer, seeded.consumer)}/rotate`,
+        body: await new PartyKey('ES256').registration(seeded.consumer),
+        client: client.admin,
+      },
+      revokeKey: {
+        path: `/identities/${seeded.consumer}/keys/${await new PartyKey('ES256').register(client.consumer, seeded.consumer)}`,
+        client: client.admin,
+      },
       createContract: { path: '/contracts', body: CREATE_FIXTURE, client: client.provider },
       listContracts: { path: '/contracts', client: client.provider },
       getContract: { path: c, client: client.provider },
@@ -440,7 +449,7 @@ describe('every route, refused as its shape says', () => {
 // ---- business rules: the 409s, 410s and 422s each route declares --------------------------------------
 
 describe('every business-rule refusal the document declares', () => {
-  it('identities: a name taken (409), a key twice (409), a wrong proof (422); reading one (200)', async () => {
+  it('identities: a name taken (409), a key twice (409), a wrong proof (422), a key rotated or revoked twice (409); reading one (200)', async () => {
     const name = `dup-${randomUUID().slice(0, 8)}`;
     const body = { name, displayName: 'Dup', roles: ['consumer'] };
     expect((await client.admin.post('/identities', body)).status).toBe(201);
@@ -458,6 +467,24 @@ describe('every business-rule refusal the document declares', () => {
       proof: registration.proof,
     };
     expect((await client.consumer.post(`/identities/${seeded.consumer}/keys`, wrongProof)).status).toBe(422);
+    // Rotation: the successor registered (201); the old key rotated already (409); a wrong proof (422).
+    const kid = (
+      await client.consumer.get<{ keys: { kid: string }[] }>(`/identities/${seeded.consumer}/keys`)
+    ).body.keys.at(-1)!.kid;
+    const rotatePath = `/identities/${seeded.consumer}/keys/${kid}/rotate`;
+    const successor = await new PartyKey('EdDSA').registration(seeded.consumer);
+    expect((await client.consumer.post(rotatePath, { ...successor, proof: registration.proof })).status).toBe(
+      422,
+    );
+    expect((await client.consumer.post(rotatePath, successor)).status).toBe(201);
+    expect(
+      (await client.consumer.post(rotatePath, await new PartyKey('ES256').registration(seeded.consumer)))
+        .status,
+    ).toBe(409);
+    // Revocation (200), and a second one (409).
+    const revokePath = `/identities/${seeded.consumer}/keys/${kid}`;
+    expect((await client.consumer.delete(revokePath)).status).toBe(200);
+    expect((await client.consumer.delete(revokePath)).status).toBe(409);
     expect((await client.consumer.get(`/identities/${seeded.consumer}`)).status).toBe(200);
     expect((await client.provider.get(`/identities/${seeded.consumer}`)).status).toBe(404);
   });
