@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { ArnFormat, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
@@ -312,8 +313,12 @@ export class ContractsApi extends Construct {
 
 /** What a route's bundle carries computed at synth (see `AppFunctionProps.constants`). */
 const ROUTE_CONSTANTS: Partial<Record<RouteId, () => Record<string, unknown>>> = {
-  // functions/api/openapi/get.ts: the document, serialized, instead of its generation on every cold start.
-  getOpenApi: () => ({ __OPENAPI_JSON__: JSON.stringify(openApiDocument()) }),
+  // functions/api/openapi/get.ts: the document, serialized, instead of its generation on every cold start;
+  // gzipped and base64: a `define` is one esbuild argument, and Linux refuses one over 128 KiB (E2BIG),
+  // which the plain JSON outgrew.
+  getOpenApi: () => ({
+    __OPENAPI_GZIP__: gzipSync(Buffer.from(JSON.stringify(openApiDocument()), 'utf8')).toString('base64'),
+  }),
 };
 
 function requireWorkflow(

@@ -270,7 +270,7 @@ describe('every part of a bundle, tampered with, fails its check', () => {
       pinnedPlatformKeys: platformKeys.map((k) => ({ ...k, ...stranger })),
     });
     const failed = verdict.checks.filter((c) => !c.ok).map((c) => c.check);
-    expect(failed).toEqual(['signature:platform:' + bundle.signatures[2]!.kid, 'audit-anchored']);
+    expect(failed).toEqual([`signature:platform:${bundle.signatures[2]!.kid}`, 'audit-anchored']);
   });
 
   it('a bundle that is not one fails without throwing', () => {
