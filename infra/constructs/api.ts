@@ -16,7 +16,7 @@ import {
   usesWorkflow,
 } from '../../shared/http/routes.ts';
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
-import { AppFunction } from './app-function.ts';
+import { AppFunction, FunctionRole } from './app-function.ts';
 import type { Database } from './database.ts';
 import { acknowledgeWildcards } from './enclave-parents.ts';
 import type { EnclaveWorkflow } from './enclave-workflow.ts';
@@ -110,6 +110,12 @@ export class ContractsApi extends Construct {
   readonly invokeRole: iam.Role;
   /** The function of each route, by route id. */
   readonly functions: ReadonlyMap<string, AppFunction>;
+  /**
+   * The route functions' execution roles, one per set of grants: functions granted the same hold the same
+   * permissions whether their roles are one or many, and a role per route would cost one of CloudFormation's
+   * 500 resources per route. CloudTrail still names the function (its session is the function's name).
+   */
+  private readonly roles = new Map<string, FunctionRole>();
 
   constructor(scope: Construct, id: string, props: ContractsApiProps) {
     super(scope, id);
@@ -260,6 +266,7 @@ export class ContractsApi extends Construct {
       constants: ROUTE_CONSTANTS[route.id as RouteId]?.(),
       logs: props.logs,
       logGroup: this.functionLogs,
+      role: this.roleFor(route),
       environment: usesWorkflow(route)
         ? { ...props.environment, ...requireWorkflow(props, route).environment }
         : props.environment,
@@ -284,6 +291,22 @@ export class ContractsApi extends Construct {
       });
     }
     return fn;
+  }
+
+  /** The execution role of the routes granted exactly what `route` is. */
+  private roleFor(route: RouteDefinition): FunctionRole {
+    const grants = [...new Set(route.grants)].sort();
+    const key = grants.join('+');
+    let role = this.roles.get(key);
+    if (!role) {
+      const id = `Role${grants.map((g) => g[0]!.toUpperCase() + g.slice(1)).join('') || 'Logs'}`;
+      role = new FunctionRole(this, id, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `Execution role of the API routes granted ${grants.join(', ') || 'nothing but their logs'}`,
+      });
+      this.roles.set(key, role);
+    }
+    return role;
   }
 
   private applyGrant(grant: Grant, fn: AppFunction, route: RouteDefinition, props: ContractsApiProps): void {

@@ -104,6 +104,13 @@ export interface AppFunctionProps {
   /** Extra steps around esbuild, e.g. copying the SQL migrations next to the bundle. */
   readonly commandHooks?: ICommandHooks;
   /**
+   * A role to run with instead of one of its own: only the role of functions whose grants are exactly this
+   * one's and whose logs go to the same group (the API's routes share one per set of grants), so each still
+   * holds no more than it needs.
+   * @default a role of its own
+   */
+  readonly role?: FunctionRole;
+  /**
    * For the one function that connects to PostgreSQL itself (the secret rotation): the subnets and security
    * groups it runs in, and node-postgres bundled (every other bundle replaces it with a stub).
    * @default outside any VPC, no PostgreSQL driver
@@ -119,7 +126,8 @@ export interface AppFunctionProps {
  * The project's one Lambda function shape, so no function is configured by hand: Node.js 24 on ARM64,
  * an ESM bundle built by the local esbuild (no Docker), minified with source maps, X-Ray tracing active,
  * JSON logs into a CMK-encrypted log group with a bounded retention (its own, or its concern's), and a role
- * of its own that starts with nothing but writing to that log group. Access is added with the `grantXxx`
+ * of its own (or shared with functions granted exactly the same) that starts with nothing but writing to that
+ * log group. Access is added with the `grantXxx`
  * methods of the resources (`database.grantDataApiAccess(fn)`), never with hand-written policies; the
  * grants land in the role's inline policy ({@link FunctionRole}).
  *
@@ -145,10 +153,12 @@ export class AppFunction extends Construct implements iam.IGrantable {
     super(scope, id);
     this.adapters = props.adapters;
     this.logGroup = props.logGroup ?? new EncryptedLogGroup(this, 'LogGroup', { settings: props.logs });
-    this.role = new FunctionRole(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of ${props.description}`,
-    });
+    this.role =
+      props.role ??
+      new FunctionRole(this, 'Role', {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `Execution role of ${props.description}`,
+      });
     // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this log group only. The log
     // group exists before the function, so logs:CreateLogGroup is not needed. (In a shared group, the
     // streams are not narrowed to the function's: their names hold the function's generated name, which

@@ -391,6 +391,21 @@ describe('least privilege per route', () => {
     expect(actions.filter((a) => !permitted.has(a))).toEqual([]);
   });
 
+  it('routes share a role only with the routes granted exactly the same, and no other function runs with one', () => {
+    const grantsOfRole = new Map<string, Set<string>>();
+    for (const route of ROUTES) {
+      const roleId = logicalId(routeFunction(route.id).role);
+      const sets = grantsOfRole.get(roleId) ?? new Set<string>();
+      sets.add([...route.grants].sort().join('+'));
+      grantsOfRole.set(roleId, sets);
+    }
+    for (const [roleId, sets] of grantsOfRole) expect([...sets], roleId).toHaveLength(1);
+    const routeFunctions = new Set(stack.api.functions.values());
+    for (const fn of appFunctions().filter((f) => !routeFunctions.has(f))) {
+      expect(grantsOfRole.has(logicalId(fn.role)), fn.node.path).toBe(false);
+    }
+  });
+
   it('createContract can run statements and read the database secret, but cannot sign', () => {
     const statements = roleStatements(logicalId(routeFunction('createContract').role));
     expect(allows(statements, 'rds-data:ExecuteStatement', logicalId(stack.database.cluster))).toBe(true);
@@ -448,7 +463,9 @@ describe('functions', () => {
     const lambdaRoles = ofType('AWS::IAM::Role').filter(([, r]) =>
       JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('lambda.amazonaws.com'),
     );
-    expect(lambdaRoles.length).toBeGreaterThan(ROUTES.length);
+    // Every function's role is among them (the route functions share one per set of grants).
+    const checked = new Set(lambdaRoles.map(([id]) => id));
+    for (const fn of appFunctions()) expect(checked.has(logicalId(fn.role)), fn.node.path).toBe(true);
     for (const [roleId] of lambdaRoles) {
       for (const statement of roleStatements(roleId)) {
         expect(
@@ -745,7 +762,8 @@ describe('audit checkpoints', () => {
 describe('CloudFormation headroom', () => {
   it('leaves room under the 500-resource limit for at least 40 more routes like the largest one', () => {
     const total = Object.keys(resources).length;
-    // What one route costs: the resources under its function's construct and under its route's.
+    // What one route costs: the resources under its function's construct and under its route's (its role
+    // is its set of grants', shared with every route granted the same).
     const paths = stack.node
       .findAll()
       .filter((c): c is CfnElement => CfnElement.isCfnElement(c) && c instanceof CfnResourceConstruct)
@@ -760,7 +778,7 @@ describe('CloudFormation headroom', () => {
           ).length,
       ),
     );
-    expect(perRoute).toBeGreaterThanOrEqual(4); // role, function, integration, route
+    expect(perRoute).toBeGreaterThanOrEqual(3); // function, integration, route
     expect(total + 40 * perRoute, `${total} resources, ${perRoute} per route`).toBeLessThanOrEqual(500);
   });
 });
