@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import type { RouteDefinition } from '../shared/http/routes.ts';
 import { ContractsApi } from './constructs/api.ts';
 import { AuditCheckpoints } from './constructs/audit-checkpoints.ts';
+import { CredentialKey } from './constructs/credential-key.ts';
 import { Database } from './constructs/database.ts';
 import { Doorbell } from './constructs/doorbell.ts';
 import type { EnclaveArtifacts } from './constructs/enclave-parents.ts';
@@ -59,6 +60,8 @@ export class ContractsStack extends Stack {
   readonly network: Network;
   readonly database: Database;
   readonly signingKey: SigningKey;
+  /** Seals the identities' TOTP seeds (envelope encryption). */
+  readonly credentialKey: CredentialKey;
   readonly doorbell: Doorbell;
   readonly events: EventBus;
   readonly auditCheckpoints: AuditCheckpoints;
@@ -103,6 +106,8 @@ export class ContractsStack extends Stack {
       aliasName: `alias/enclave-contracts/${stage}/platform-signing`,
     });
 
+    this.credentialKey = new CredentialKey(this, 'CredentialKey');
+
     // Every function gets the same runtime configuration (shared/runtime/config.ts parses all of it at cold
     // start); what a function may do is decided by its grants alone.
     this.doorbell = new Doorbell(this, 'Doorbell');
@@ -137,6 +142,7 @@ export class ContractsStack extends Stack {
     this.api = new ContractsApi(this, 'Api', {
       database: this.database,
       signingKey: this.signingKey,
+      credentialKey: this.credentialKey,
       logs,
       environment,
       routes: props.routes,

@@ -17,6 +17,7 @@ import {
 } from '../../shared/http/routes.ts';
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import { AppFunction, FunctionRole } from './app-function.ts';
+import type { CredentialKey } from './credential-key.ts';
 import type { Database } from './database.ts';
 import { acknowledgeWildcards } from './enclave-parents.ts';
 import type { EnclaveWorkflow } from './enclave-workflow.ts';
@@ -53,6 +54,12 @@ class RoleInvokedLambdaIntegration extends apigw.HttpRouteIntegration {
 export interface ContractsApiProps {
   readonly database: Database;
   readonly signingKey: SigningKey;
+  /**
+   * The key that seals the TOTP seeds (the `sealSecrets` and `openSecrets` grants, and those routes'
+   * `CREDENTIAL_KEY_ID`).
+   * @default none (a route with either grant then fails the synth)
+   */
+  readonly credentialKey?: CredentialKey;
   /** Where the access logs and the route functions' logs go. */
   readonly logs: LogSettings;
   /** The runtime configuration every route function gets (database and signer ids). */
@@ -267,9 +274,11 @@ export class ContractsApi extends Construct {
       logs: props.logs,
       logGroup: this.functionLogs,
       role: this.roleFor(route),
-      environment: usesWorkflow(route)
-        ? { ...props.environment, ...requireWorkflow(props, route).environment }
-        : props.environment,
+      environment: {
+        ...props.environment,
+        ...(usesWorkflow(route) ? requireWorkflow(props, route).environment : {}),
+        ...(usesSecrets(route) ? requireCredentialKey(props, route).environment : {}),
+      },
     });
     for (const grant of route.grants) this.applyGrant(grant, fn, route, props);
     Tags.of(fn.function).add(API_FUNCTION_TAG, this.httpApi.apiId);
@@ -326,6 +335,12 @@ export class ContractsApi extends Construct {
       case 'taskHeartbeat':
         requireWorkflow(props, route).grantTaskHeartbeat(fn);
         return;
+      case 'sealSecrets':
+        requireCredentialKey(props, route).grantSeal(fn);
+        return;
+      case 'openSecrets':
+        requireCredentialKey(props, route).grantOpen(fn);
+        return;
       default: {
         const unknown: never = grant;
         throw new Error(`route grant ${String(unknown)} has no CDK mapping`);
@@ -343,6 +358,18 @@ const ROUTE_CONSTANTS: Partial<Record<RouteId, () => Record<string, unknown>>> =
     __OPENAPI_GZIP__: gzipSync(Buffer.from(JSON.stringify(openApiDocument()), 'utf8')).toString('base64'),
   }),
 };
+
+/** Whether `route` seals or opens secrets under the credential key. */
+function usesSecrets(route: RouteDefinition): boolean {
+  return route.grants.some((g) => g === 'sealSecrets' || g === 'openSecrets');
+}
+
+function requireCredentialKey(props: ContractsApiProps, route: RouteDefinition): CredentialKey {
+  if (!props.credentialKey) {
+    throw new Error(`route ${route.id} seals or opens secrets, but no credential key was given`);
+  }
+  return props.credentialKey;
+}
 
 function requireWorkflow(
   props: ContractsApiProps,

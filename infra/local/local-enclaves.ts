@@ -21,7 +21,7 @@ import { type AgentLogLine, LocalParents } from './local-parents.ts';
 import { startLocalDynamoDb } from './services/dynamodb/local-dynamodb.ts';
 import { Ec2Error, type Ec2Operation, Ec2Simulator } from './services/ec2/ec2-simulator.ts';
 import { SimulatedInstanceControl } from './services/ec2/simulated-instance-control.ts';
-import { authorizedDatabase, authorizedSigner } from './services/iam/authorized-ports.ts';
+import { authorizedDatabase, authorizedSealer, authorizedSigner } from './services/iam/authorized-ports.ts';
 import { denialMessage, firstDenial } from './services/iam/iam-authorizer.ts';
 import { actingAs, currentCaller } from './services/iam/local-caller.ts';
 import { LocalCredentials } from './services/iam/local-credentials.ts';
@@ -330,6 +330,9 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
               ...deps,
               db: actingAs(principal, authorizedDatabase(deps.db, principal, iam.keyPolicies)),
               signer: authorizedSigner(deps.signer, principal, iam.keyPolicies),
+              ...(deps.secrets
+                ? { secrets: authorizedSealer(deps.secrets, principal, iam.keyPolicies) }
+                : {}),
               ...(deps.doorbell ? { doorbell: actingAs(principal, deps.doorbell) } : {}),
             };
             const ports = deps.workflow;

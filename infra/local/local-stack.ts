@@ -14,6 +14,7 @@ import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { logger } from '../../shared/runtime/logger.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
+import { EnvelopeSealer, LocalDataKeys } from '../../shared/signing/secret-sealer.ts';
 import {
   failOrphanedEnclaves,
   type LocalEnclaveOptions,
@@ -89,6 +90,13 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   const signer = await LocalSigner.create(
     options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {},
   );
+  // The credential key, as KMS would wrap the data keys that seal the TOTP seeds (persisted with the data).
+  const secrets = new EnvelopeSealer(
+    LocalDataKeys.create({
+      keyId: LOCAL_AWS_RESOURCES.credentialKeyArn,
+      ...(options.dataDir ? { keyFile: join(options.dataDir, 'credential-key') } : {}),
+    }),
+  );
   const enclaves = await startLocalEnclaves({
     ...options.enclaves,
     // `npm start` prints what the parents' agents log, beside the gateway's request lines.
@@ -100,6 +108,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     db: ringingDatabase(db, enclaves.doorbellRing),
     doorbell: enclaves.doorbell,
     signer,
+    secrets,
     now: options.now ?? (() => new Date()),
     newId: randomUUID,
     // The region the rendered definition and the simulated EC2 stand for.

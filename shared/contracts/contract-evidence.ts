@@ -196,7 +196,10 @@ export function verifyEvidence(
                 field(r, 'role') === s.role &&
                 field(r, 'kid') === s.kid &&
                 field(r, 'contentDigest') === s.contentDigest &&
-                field(r, 'contentVersion') === s.contentVersion,
+                field(r, 'contentVersion') === s.contentVersion &&
+                // An mfa signature's record names the type and the second factor (a digital one neither).
+                (field(r, 'type') ?? 'digital') === s.type &&
+                field(r, 'secondFactor') === s.secondFactor?.credentialId,
             );
       if (!recorded) return `no audit record of the ${s.role}'s signature ${s.kid}`;
     }
@@ -232,7 +235,8 @@ function structureIssue(bundle: EvidenceBundle): string | null {
 }
 
 function partySignatureIssue(s: EvidenceSignature, contract: EvidenceBundle['contract']): string | null {
-  if (s.type !== 'digital') return `signature type ${s.type} is not checked by this version`;
+  const factorIssue = secondFactorIssue(s);
+  if (factorIssue) return factorIssue;
   const expectedIdentity = s.role === 'provider' ? contract.content.providerId : contract.content.consumerId;
   if (s.identityId !== expectedIdentity) return `the ${s.role} of this contract is ${expectedIdentity}`;
   const key = s.key;
@@ -255,6 +259,23 @@ function partySignatureIssue(s: EvidenceSignature, contract: EvidenceBundle['con
   return verifyPartySignature(s.alg, key.jwk, Buffer.from(payload, 'utf8'), s.signature)
     ? null
     : 'the signature does not verify over its signing payload';
+}
+
+/** How long a second factor may be verified before its signature is recorded. */
+const SECOND_FACTOR_SKEW_MS = 60_000;
+
+/** A `digital` signature carries no second factor; an `mfa` one carries the TOTP check it passed. */
+function secondFactorIssue(s: EvidenceSignature): string | null {
+  if (s.type === 'digital')
+    return s.secondFactor === undefined ? null : 'a digital signature with a second factor';
+  if (s.type !== 'mfa') return `signature type ${String(s.type)} is not checked by this version`;
+  const factor = s.secondFactor;
+  if (factor?.method !== 'totp' || typeof factor.credentialId !== 'string')
+    return 'an mfa signature without its verified TOTP second factor';
+  const gap = Date.parse(s.signedAt) - Date.parse(factor.verifiedAt);
+  if (!(gap >= 0 && gap <= SECOND_FACTOR_SKEW_MS))
+    return `the second factor was verified at ${factor.verifiedAt}, not just before the signature (${s.signedAt})`;
+  return null;
 }
 
 function platformSignatureIssue(

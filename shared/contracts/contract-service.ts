@@ -42,6 +42,7 @@ import {
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
 import { verifyCallerSignature } from '../identities/identity-service.ts';
+import { verifySecondFactor } from '../identities/totp-service.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import {
   type ContractFilter,
@@ -461,10 +462,14 @@ export async function signContract(
       signingPayload(c),
       `the current signing payload (digest ${c.contentDigest}, version ${c.contentVersion})`,
     );
+    // After the signature verified, so that a bad signature never uses up the signer's code.
+    const secondFactor =
+      input.type === 'mfa' ? await verifySecondFactor(deps, caller, input.otp, new Date(at)) : undefined;
     const signature: ContractSignature = {
       role,
       identityId: caller.id,
-      type: 'digital',
+      type: input.type,
+      ...(secondFactor ? { secondFactor } : {}),
       kid: key.kid,
       alg: key.alg,
       signature: input.signature,
@@ -479,7 +484,13 @@ export async function signContract(
     });
     return {
       state,
-      data: { role, kid: key.kid, contentDigest: c.contentDigest, contentVersion: c.contentVersion },
+      data: {
+        role,
+        kid: key.kid,
+        contentDigest: c.contentDigest,
+        contentVersion: c.contentVersion,
+        ...(secondFactor ? { type: input.type, secondFactor: secondFactor.credentialId } : {}),
+      },
     };
   });
 }

@@ -2,7 +2,12 @@ import { canonicalJson, sha256Hex, storedJsonBytes } from './canonical-json.ts';
 import { type ContractTerms, ContractTermsSchema } from './contract-terms.ts';
 import { ValidationError } from './errors.ts';
 import { IdSchema } from './identifiers.ts';
-import { KeySignatureSchema, SIGNATURE_ALGORITHMS, type SignatureAlgorithm } from './identity.ts';
+import {
+  KeySignatureSchema,
+  OtpCodeSchema,
+  SIGNATURE_ALGORITHMS,
+  type SignatureAlgorithm,
+} from './identity.ts';
 import { text } from './text.ts';
 import * as z from './zod.ts';
 
@@ -22,7 +27,11 @@ export type PartyRole = (typeof PARTY_ROLES)[number];
 export interface ContractSignature {
   readonly role: PartyRole | 'platform';
   readonly identityId: string | null;
-  readonly type: 'digital';
+  /**
+   * `digital`: the party's key signed. `mfa`: the party's key signed and a fresh TOTP code of its confirmed
+   * second factor was verified with it (`secondFactor`), so a stolen key alone cannot sign.
+   */
+  readonly type: SignatureType;
   readonly kid: string;
   readonly alg: SignatureAlgorithm;
   /** base64url; ECDSA as r‖s (JWS, RFC 7518). */
@@ -32,6 +41,18 @@ export interface ContractSignature {
   readonly signedAt: string;
   /** The exact bytes (UTF-8) that were signed, for the platform's countersignature. */
   readonly signedPayload?: string;
+  /** `mfa` only: the second factor the platform verified with the signature. */
+  readonly secondFactor?: SecondFactor;
+}
+
+export const SIGNATURE_TYPES = ['digital', 'mfa'] as const;
+export type SignatureType = (typeof SIGNATURE_TYPES)[number];
+
+/** The fact of a verified second factor: which credential, and when its code was verified. */
+export interface SecondFactor {
+  readonly method: 'totp';
+  readonly credentialId: string;
+  readonly verifiedAt: string;
 }
 
 export interface ContractData {
@@ -88,7 +109,16 @@ export const UpdateContractSchema = z.lazy(() =>
 );
 export type UpdateContract = z.infer<typeof UpdateContractSchema>;
 
-export const SignContractSchema = z.lazy(() => z.extend(KeySignatureSchema, { type: z.literal('digital') }));
+/**
+ * A party's signature: `digital` (its key's signature over the signing payload) or `mfa` (the same, and
+ * `otp`, the current code of its confirmed TOTP second factor).
+ */
+export const SignContractSchema = z.lazy(() =>
+  z.discriminatedUnion('type', [
+    z.extend(KeySignatureSchema, { type: z.literal('digital') }),
+    z.extend(KeySignatureSchema, { type: z.literal('mfa'), otp: OtpCodeSchema }),
+  ]),
+);
 export type SignContract = z.infer<typeof SignContractSchema>;
 
 const Reason = z.lazy(() => text({ min: 1, max: 1000, lines: 'multi' }));
@@ -193,6 +223,9 @@ export function countersignPayload(
         kid: s.kid,
         alg: s.alg,
         signature: s.signature,
+        // The platform attests the second factor it verified; a digital signature's entry is what it was
+        // before MFA existed, so every earlier countersignature still verifies.
+        ...(s.type === 'digital' ? {} : { type: s.type, secondFactor: s.secondFactor ?? null }),
       }))
       .sort((a, b) => a.role.localeCompare(b.role)),
   });
@@ -246,11 +279,15 @@ export function partyRoleOf(
   return null;
 }
 
+export const SecondFactorSchema = z.lazy(() =>
+  z.object({ method: z.literal('totp'), credentialId: z.uuid(), verifiedAt: z.string() }),
+);
+
 export const SignatureSchema = z.lazy(() =>
   z.object({
     role: z.enum(['provider', 'consumer', 'platform']),
     identityId: z.nullable(z.uuid()),
-    type: z.literal('digital'),
+    type: z.enum(SIGNATURE_TYPES),
     kid: z.string(),
     alg: z.enum(SIGNATURE_ALGORITHMS),
     signature: z.string(),
@@ -258,5 +295,6 @@ export const SignatureSchema = z.lazy(() =>
     contentVersion: z.int(),
     signedAt: z.string(),
     signedPayload: z.optional(z.string()),
+    secondFactor: z.optional(SecondFactorSchema),
   }),
 );

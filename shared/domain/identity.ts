@@ -153,6 +153,14 @@ export interface IdentityKey {
 }
 
 /** A signature by one of the caller's registered keys: base64url, encoded as in JWS (ECDSA as r‖s). */
+/** A TOTP code as an authenticator app shows it (RFC 6238, six digits). */
+export const OtpCodeSchema = z.lazy(() =>
+  z.string().check(z.regex(/^[0-9]{6}$/, { message: 'must be the six digits the authenticator shows' })),
+);
+
+/** The body of a TOTP confirmation: the first code the authenticator shows. */
+export const ConfirmTotpSchema = z.lazy(() => z.strictObject({ code: OtpCodeSchema }));
+
 export const KeySignatureSchema = z.strictObject({
   kid: KidSchema,
   signature: SignatureValueSchema,

@@ -18,6 +18,7 @@ import { CreatedAtCursorSchema, cursorParam, NameCursorSchema, ReportedAtCursorS
 export const IdPathSchema = z.strictObject({ id: IdSchema });
 export const MeasurementPathSchema = z.strictObject({ id: IdSchema, mid: IdSchema });
 export const KeyPathSchema = z.strictObject({ id: IdSchema, kid: KidSchema });
+export const TotpPathSchema = z.strictObject({ id: IdSchema, credentialId: IdSchema });
 
 /**
  * A count in a query string: digits only (no sign, exponent, hex prefix or space: `limit=0x10`, `1e2` and
@@ -311,6 +312,37 @@ export const GatewayMessageSchema = z.lazy(() => z.object({ message: z.string() 
 
 /** The body of `GET /identities/{id}/keys`. */
 export const KeyListSchema = z.lazy(() => z.object({ keys: z.array(KeyResponseSchema) }));
+
+/** A TOTP second factor (never its seed). */
+export const TotpCredentialSchema = z.lazy(() =>
+  z.object({
+    id: z.uuid(),
+    identityId: z.uuid(),
+    createdAt: z.string(),
+    confirmedAt: z.nullable(z.string()).register(z.globalRegistry, {
+      description: 'When its first code confirmed it: only a confirmed credential is a second factor.',
+    }),
+    notAfter: z.nullable(z.string()),
+    revokedAt: z.nullable(z.string()),
+  }),
+);
+
+export const TotpCredentialListSchema = z.lazy(() =>
+  z.object({ credentials: z.array(TotpCredentialSchema) }),
+);
+
+export const TotpEnrolmentSchema = z.lazy(() =>
+  z.object({
+    credential: TotpCredentialSchema,
+    otpauthUri: z.string().register(z.globalRegistry, {
+      description:
+        'The `otpauth://totp/…` URI an authenticator app enrols from. It carries the seed: shown once, never again.',
+    }),
+    qrSvg: z
+      .string()
+      .register(z.globalRegistry, { description: 'The same URI as a QR code (an SVG document).' }),
+  }),
+);
 
 export const HealthSchema = z.lazy(() => z.object({ status: z.literal('ok') }));
 

@@ -1,6 +1,7 @@
 import { OptionalReasonSchema, ReasonSchema } from '../domain/contract.ts';
 import { ContractTermsSchema } from '../domain/contract-terms.ts';
 import { EnclaveConfigurationSchema } from '../domain/enclave.ts';
+import { IdSchema } from '../domain/identifiers.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
 import * as z from '../domain/zod.ts';
 import {
@@ -26,6 +27,9 @@ import {
   PlatformKeysSchema,
   ProblemSchema,
   SignatureVerificationSchema,
+  TotpCredentialListSchema,
+  TotpCredentialSchema,
+  TotpEnrolmentSchema,
 } from './api-schemas.ts';
 import { errorStatusesOf, ifMatchRequired, ROUTE_TAGS, ROUTES, type RouteDefinition } from './routes.ts';
 
@@ -57,6 +61,9 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodMiniType> = {
   AuditTrail: AuditTrailSchema,
   EvidenceBundle: EvidenceBundleSchema,
   KeyRotation: KeyRotationSchema,
+  TotpCredential: TotpCredentialSchema,
+  TotpCredentialList: TotpCredentialListSchema,
+  TotpEnrolment: TotpEnrolmentSchema,
   SignatureVerification: SignatureVerificationSchema,
   ContractTerms: ContractTermsSchema,
   EnclaveConfiguration: EnclaveConfigurationSchema,
@@ -91,6 +98,15 @@ function componentSchemas(
     io,
     unrepresentable: 'any',
     uri: (id) => `#/components/schemas/${id}`,
+    // What the server sends is described by its format: a uuid's 180-character pattern (the ids it
+    // accepts, see IdSchema) says nothing more about an id it made, and was repeated in every reply.
+    ...(io === 'output'
+      ? {
+          override: (ctx: { jsonSchema: JsonSchema }) => {
+            if (ctx.jsonSchema.format === 'uuid') delete ctx.jsonSchema.pattern;
+          },
+        }
+      : {}),
   });
   return Object.fromEntries(
     Object.entries(schemas).map(([id, schema]) => {
@@ -111,8 +127,17 @@ function inlineSchemaOf(schema: z.ZodMiniType): JsonSchema {
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
+/**
+ * Parameter schemas that many routes share, named once (`#/components/schemas/<name>`): an id path
+ * parameter's pattern alone is 250 characters, repeated on every route that names an entity.
+ */
+const PARAMETER_SCHEMAS = { Id: IdSchema } as const;
+
 function parametersOf(route: RouteDefinition): JsonSchema[] {
   const parameters: JsonSchema[] = [];
+  const named = new Map(
+    Object.entries(PARAMETER_SCHEMAS).map(([name, schema]) => [JSON.stringify(inlineSchemaOf(schema)), name]),
+  );
   for (const [where, schema] of [
     ['path', route.request?.params],
     ['query', route.request?.query],
@@ -126,7 +151,9 @@ function parametersOf(route: RouteDefinition): JsonSchema[] {
         in: where,
         required: where === 'path' || (json.required ?? []).includes(name),
         ...(typeof description === 'string' ? { description } : {}),
-        schema: propertySchema,
+        schema: named.has(JSON.stringify(propertySchema))
+          ? ref(named.get(JSON.stringify(propertySchema))!)
+          : propertySchema,
       });
     }
   }
@@ -373,7 +400,7 @@ export function openApiDocument(): JsonSchema {
       responses: errorResponses(),
       schemas: {
         ...componentSchemas(new Map(Object.entries(RESPONSE_SCHEMAS)), 'output'),
-        ...componentSchemas(requestSchemas, 'input'),
+        ...componentSchemas(new Map([...requestSchemas, ...Object.entries(PARAMETER_SCHEMAS)]), 'input'),
       },
     },
   };

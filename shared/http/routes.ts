@@ -6,7 +6,12 @@ import {
   UpdateContractSchema,
 } from '../domain/contract.ts';
 import { EnclaveMetricsSchema, LocalCreateEnclaveSchema, UpdateEnclaveSchema } from '../domain/enclave.ts';
-import { CreateIdentitySchema, RegisterKeySchema, RotateKeySchema } from '../domain/identity.ts';
+import {
+  ConfirmTotpSchema,
+  CreateIdentitySchema,
+  RegisterKeySchema,
+  RotateKeySchema,
+} from '../domain/identity.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
 import type * as z from '../domain/zod.ts';
 import {
@@ -40,6 +45,10 @@ import {
   MeasurementSetResponseSchema,
   PlatformKeysSchema,
   SignatureVerificationSchema,
+  TotpCredentialListSchema,
+  TotpCredentialSchema,
+  TotpEnrolmentSchema,
+  TotpPathSchema,
 } from './api-schemas.ts';
 
 /**
@@ -59,7 +68,11 @@ export type Grant =
    * Keep the provisioning workflow's WaitForAttestation alive: read the workflow table (task tokens) and
    * `states:SendTaskHeartbeat` on the provisioning state machine, nothing else.
    */
-  | 'taskHeartbeat';
+  | 'taskHeartbeat'
+  /** Seal a secret under the credential key: `kms:GenerateDataKey` on that key, nothing else. */
+  | 'sealSecrets'
+  /** Open a sealed secret: `kms:Decrypt` on the credential key, nothing else. */
+  | 'openSecrets';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -278,6 +291,69 @@ export const revokeKey = {
   responses: { 200: { description: 'Revoked', schema: KeyResponseSchema } },
 } as const satisfies RouteDefinition;
 
+export const enrolTotp = {
+  id: 'enrolTotp',
+  method: 'POST',
+  path: '/api/v1/identities/{id}/totp',
+  handler: 'functions/api/identities/enrol-totp.ts',
+  auth: 'jwt',
+  grants: ['database', 'sealSecrets'],
+  summary: 'Enrol a TOTP authenticator as a second factor (pending until confirmed)',
+  tag: 'identities',
+  description:
+    "The identity itself (no one else: the seed is its authenticator's alone) gets a new TOTP credential (RFC 6238: SHA-1, 6 digits, 30 s) as an `otpauth://` URI and a QR code, shown once. The seed is stored sealed under the credential key (envelope encryption). It is a second factor only once its first code confirms it. At most 3 pending enrolments (409 `too-many-pending`).",
+  errors: [409],
+  request: { params: IdPathSchema },
+  location: '/api/v1/identities/{identityId}/totp',
+  responses: { 201: { description: 'Enrolled, pending', schema: TotpEnrolmentSchema } },
+} as const satisfies RouteDefinition;
+
+export const confirmTotp = {
+  id: 'confirmTotp',
+  method: 'POST',
+  path: '/api/v1/identities/{id}/totp/{credentialId}/confirmation',
+  handler: 'functions/api/identities/confirm-totp.ts',
+  auth: 'jwt',
+  grants: ['database', 'openSecrets'],
+  summary: 'Confirm a pending TOTP credential with its first code',
+  tag: 'identities',
+  description:
+    "The identity itself sends its authenticator's current code: the credential becomes its second factor (the one it had, if any, is revoked in the same audited change), and that code is used. A wrong code is a 422 `invalid-otp`; a credential confirmed or revoked already is a 409 `credential-not-pending`.",
+  errors: [409, 422],
+  request: { params: TotpPathSchema, body: ConfirmTotpSchema },
+  responses: { 200: { description: 'Confirmed', schema: TotpCredentialSchema } },
+} as const satisfies RouteDefinition;
+
+export const revokeTotp = {
+  id: 'revokeTotp',
+  method: 'DELETE',
+  path: '/api/v1/identities/{id}/totp/{credentialId}',
+  handler: 'functions/api/identities/revoke-totp.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Revoke a TOTP credential at once',
+  tag: 'identities',
+  description:
+    'The identity itself or an admin revokes the credential now, audited; no code of it is accepted after. Revoked is final (409 `credential-not-active`).',
+  errors: [409],
+  request: { params: TotpPathSchema },
+  responses: { 200: { description: 'Revoked', schema: TotpCredentialSchema } },
+} as const satisfies RouteDefinition;
+
+export const listTotpCredentials = {
+  id: 'listTotpCredentials',
+  method: 'GET',
+  path: '/api/v1/identities/{id}/totp',
+  handler: 'functions/api/identities/list-totp.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "An identity's TOTP credentials (never their seeds)",
+  tag: 'identities',
+  description: 'The identity itself, admins and auditors: every TOTP credential with its lifecycle.',
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'The credentials', schema: TotpCredentialListSchema } },
+} as const satisfies RouteDefinition;
+
 export const listKeys = {
   id: 'listKeys',
   method: 'GET',
@@ -408,11 +484,11 @@ export const signContract = {
   path: '/api/v1/contracts/{id}/sign',
   handler: 'functions/api/contracts/sign.ts',
   auth: 'jwt',
-  grants: ['database'],
+  grants: ['database', 'openSecrets'],
   summary: "Add the caller's signature over the current digest and version",
   tag: 'contracts',
   description:
-    "A party signs the contract's `signingPayload` (RFC 8785 JSON of contractId, contentDigest and version) with one of its registered keys. The signature is verified against the key before it is stored; a bad signature or a key that is not the caller's is a 422.",
+    "A party signs the contract's `signingPayload` (RFC 8785 JSON of contractId, contentDigest and version) with one of its registered keys. The signature is verified against the key before it is stored; a bad signature or a key that is not the caller's is a 422. `type: \"mfa\"` adds `otp`, the current code of the caller's confirmed TOTP second factor (one 30-second step of drift either way), checked after the signature and usable once: no second factor (`mfa-not-enrolled`), a wrong code (`invalid-otp`) or a used one (`otp-replayed`) is a 422. The platform's countersignature then attests the second factor.",
   errors: [409, 422],
   request: { params: IdPathSchema, body: SignContractSchema, headers: ['If-Match'] },
   responses: { 200: contract },
@@ -776,6 +852,10 @@ export const ROUTES = [
   rotateKey,
   revokeKey,
   listKeys,
+  enrolTotp,
+  listTotpCredentials,
+  confirmTotp,
+  revokeTotp,
   createContract,
   listContracts,
   getContract,

@@ -96,7 +96,7 @@ function forgetCaller(deps: Dependencies, identityId: string): void {
   callerCaches.get(deps.db)?.forget(identityId);
 }
 
-const isAdmin = (i: Identity) => i.roles.includes('admin');
+export const isAdmin = (i: Identity) => i.roles.includes('admin');
 
 export async function createIdentity(
   deps: Dependencies,
@@ -311,7 +311,7 @@ export async function revokeKey(
   identityId: string,
   kid: string,
 ): Promise<Reply<IdentityKey>> {
-  const owner = await keyOwner(deps, caller, identityId);
+  const owner = await credentialOwner(deps, caller, identityId);
   const key = await activeKey(deps, identityId, kid, { retired: false });
   const at = deps.now().toISOString();
   await writeKeyChange(deps, owner, identityId, {
@@ -326,11 +326,18 @@ export async function revokeKey(
   return { status: 200, body: { ...key, revokedAt: at } };
 }
 
-/** The identity whose keys `caller` manages: itself, or any for an admin (403 otherwise, 404 if none). */
-async function keyOwner(deps: Dependencies, caller: Identity, identityId: string): Promise<Identity> {
+/**
+ * The identity whose keys and second factors `caller` manages: itself, or any for an admin (403 otherwise,
+ * 404 if none).
+ */
+export async function credentialOwner(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+): Promise<Identity> {
   // 403, not 404: GET on the same path answers any authenticated caller, so existence is no secret.
   if (caller.id !== identityId && !isAdmin(caller))
-    throw new ForbiddenError('Only the identity itself or an admin may manage its keys.');
+    throw new ForbiddenError('Only the identity itself or an admin may manage its keys and second factors.');
   const owner = caller.id === identityId ? caller : await findIdentity(deps.db, identityId);
   if (!owner) throw new NotFoundError(`Identity ${identityId}`);
   return owner;
@@ -372,7 +379,7 @@ async function checkedNewKey(
   identityId: string,
   input: RegisterKey,
 ): Promise<{ owner: Identity; key: IdentityKey; thumbprint: string }> {
-  const owner = await keyOwner(deps, caller, identityId);
+  const owner = await credentialOwner(deps, caller, identityId);
   const issues = checkPublicJwk(input.alg, input.jwk);
   if (issues.length) throw new ValidationError(`The JWK is not a usable ${input.alg} public key.`, issues);
   const publicMembers = Object.fromEntries(
@@ -413,27 +420,33 @@ async function checkedNewKey(
   return { owner, key, thumbprint };
 }
 
+/** A change of an identity's keys or credentials: its statement, audit record and event. */
+export interface IdentityChange {
+  readonly mutation: string;
+  readonly followUp: string;
+  readonly extraColumns?: string;
+  readonly params: Record<string, unknown>;
+  readonly at: string;
+  readonly action: string;
+  readonly actorId: string;
+  readonly data: Record<string, unknown>;
+  readonly event: { readonly type: string; readonly payload: Record<string, unknown> };
+}
+
 /**
- * One change of an identity's keys, written with its audit record and event in one statement that bumps
- * the identity's version. A statement that changed nothing lost a race (409); a unique violation is a
- * concurrent registration of the same material or kid.
+ * One change of an identity's keys or credentials, written with its audit record and event in one
+ * statement that bumps the identity's version. A statement that changed nothing lost a race (409) unless
+ * `refusal` names why (from the statement's extra columns); a unique violation is `conflict`'s.
  */
-async function writeKeyChange(
+export async function writeIdentityChange(
   deps: Dependencies,
   owner: Identity,
   identityId: string,
-  change: {
-    mutation: string;
-    followUp: string;
-    extraColumns?: string;
-    params: Record<string, unknown>;
-    at: string;
-    action: string;
-    actorId: string;
-    data: Record<string, unknown>;
-    event: { type: string; payload: Record<string, unknown> };
-    kid: string;
-  },
+  change: IdentityChange,
+  explain: {
+    readonly refusal?: (extra: Record<string, unknown>) => Error | undefined;
+    readonly conflict?: () => Error;
+  } = {},
 ): Promise<void> {
   const head = await loadAuditHead(deps.db, identityId, owner.version);
   try {
@@ -462,29 +475,49 @@ async function writeKeyChange(
       },
     });
     forgetCaller(deps, identityId);
-    if (!applied && Number(extra.keys_held) >= MAX_KEYS_PER_IDENTITY)
-      throw new ConflictError(
-        'too-many-keys',
-        'Too many keys',
-        `The identity already holds ${MAX_KEYS_PER_IDENTITY} keys, the most one identity may hold.`,
+    if (!applied) {
+      throw (
+        explain.refusal?.(extra) ??
+        new ConflictError(
+          'concurrent-modification',
+          'Concurrent modification',
+          'The identity or its credential changed concurrently; retry.',
+        )
       );
-    if (!applied)
-      throw new ConflictError(
-        'concurrent-modification',
-        'Concurrent modification',
-        'The identity or its key changed concurrently; retry.',
-      );
+    }
   } catch (error) {
-    // A concurrent registration of the same material (for any identity) or kid won the race.
-    if (error instanceof DatabaseError && error.code === UNIQUE_VIOLATION) {
-      throw new ConflictError(
-        'key-exists',
-        'Key already registered',
-        `This key material, or kid ${change.kid} for this identity, was registered concurrently.`,
-      );
+    if (explain.conflict && error instanceof DatabaseError && error.code === UNIQUE_VIOLATION) {
+      throw explain.conflict();
     }
     throw error;
   }
+}
+
+/** {@link writeIdentityChange} for a key: too many keys, or the same material or kid registered concurrently. */
+function writeKeyChange(
+  deps: Dependencies,
+  owner: Identity,
+  identityId: string,
+  change: IdentityChange & { kid: string },
+): Promise<void> {
+  const { kid, ...rest } = change;
+  return writeIdentityChange(deps, owner, identityId, rest, {
+    refusal: (extra) =>
+      Number(extra.keys_held) >= MAX_KEYS_PER_IDENTITY
+        ? new ConflictError(
+            'too-many-keys',
+            'Too many keys',
+            `The identity already holds ${MAX_KEYS_PER_IDENTITY} keys, the most one identity may hold.`,
+          )
+        : undefined,
+    // A concurrent registration of the same material (for any identity) or kid won the race.
+    conflict: () =>
+      new ConflictError(
+        'key-exists',
+        'Key already registered',
+        `This key material, or kid ${kid} for this identity, was registered concurrently.`,
+      ),
+  });
 }
 
 /** Public keys are public: any authenticated identity may fetch them to verify a party's signature. */

@@ -1,4 +1,5 @@
 import type { Doorbell } from '../events/doorbell.ts';
+import type { SecretSealer } from '../signing/secret-sealer.ts';
 import type { Dependencies } from './dependencies.ts';
 
 /**
@@ -16,6 +17,7 @@ import type { Dependencies } from './dependencies.ts';
  * - `workflowTable`: the workflow's DynamoDB table, `workflow.nonces` and `workflow.taskTokens`.
  * - `taskCallbacks`: Step Functions task callbacks, `workflow.callbacks`.
  * - `instances`: EC2 control of enclave parents, `workflow.instances`.
+ * - `secrets`: envelope encryption under the credential key (KMS data keys), `Dependencies.secrets`.
  */
 export const ADAPTERS = [
   'database',
@@ -25,6 +27,7 @@ export const ADAPTERS = [
   'workflowTable',
   'taskCallbacks',
   'instances',
+  'secrets',
 ] as const;
 export type Adapter = (typeof ADAPTERS)[number];
 
@@ -43,6 +46,8 @@ const ADAPTERS_OF_GRANT = {
   workflowTable: ['workflowTable'],
   terminateTaggedInstances: ['instances'],
   controlInstances: ['instances'],
+  sealSecrets: ['secrets'],
+  openSecrets: ['secrets'],
 } as const satisfies Record<string, readonly Adapter[]>;
 export type AdapterGrant = keyof typeof ADAPTERS_OF_GRANT;
 
@@ -111,6 +116,9 @@ export function restrictTo(deps: Dependencies, adapters: readonly Adapter[]): De
       ? { doorbell: holds('doorbellWatch') ? deps.doorbell : unavailable<Doorbell>('doorbellWatch') }
       : {}),
     signer: holds('signer') ? deps.signer : unavailable('signer'),
+    ...(deps.secrets
+      ? { secrets: holds('secrets') ? deps.secrets : unavailable<SecretSealer>('secrets') }
+      : {}),
     ...(workflow
       ? {
           workflow: {

@@ -22,6 +22,11 @@ const CommonSchema = z.object({
   SIGNER: z._default(z.enum(['kms', 'local']), 'kms'),
   /** KMS key id, ARN or alias of the platform's asymmetric ECC_NIST_P256 signing key. */
   SIGNING_KEY_ID: z.optional(z.string()),
+  /**
+   * KMS key ARN of the credential key (symmetric): it wraps the data keys that seal the TOTP seeds. Set
+   * only for the functions granted `sealSecrets` or `openSecrets`.
+   */
+  CREDENTIAL_KEY_ID: z.optional(z.string().check(z.minLength(1))),
   EVENT_BUS_NAME: z.optional(z.string()),
   /** Base URI of problem `type`s. */
   PROBLEM_TYPE_BASE: z._default(z.url(), 'https://problems.enclave-contracts.dev/'),

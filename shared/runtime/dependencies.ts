@@ -1,5 +1,6 @@
 import type { Database } from '../database/database.ts';
 import type { Doorbell } from '../events/doorbell.ts';
+import type { SecretSealer } from '../signing/secret-sealer.ts';
 import type { Signer } from '../signing/signer.ts';
 import type { LocalStackHooks, WorkflowPorts } from '../workflow/workflow-ports.ts';
 
@@ -8,6 +9,12 @@ export interface Dependencies {
   /** The database; where the doorbell is configured, it rings after every write that leaves the jobs work. */
   readonly db: Database;
   readonly signer: Signer;
+  /**
+   * Envelope encryption under the credential key (the TOTP seeds): in functions configured for it
+   * (`CREDENTIAL_KEY_ID`) and the local stack. A use case that needs it and finds none fails as
+   * misconfigured (500).
+   */
+  readonly secrets?: SecretSealer;
   /**
    * The doorbell the scheduled jobs read instead of the database while nothing is written
    * (shared/events/doorbell.ts): in functions configured for it (`DOORBELL_TABLE_NAME`) and the local
@@ -29,6 +36,12 @@ export interface Dependencies {
    * `simulation`, debug-mode enclaves, the simulator's attestation root); the deployed stack never sets it.
    */
   readonly local?: LocalStackHooks;
+}
+
+/** The secret sealer, or a configuration error (a 500 that says nothing to the client). */
+export function secretSealer(deps: Dependencies): SecretSealer {
+  if (!deps.secrets) throw new Error('this function is not configured for the credential key');
+  return deps.secrets;
 }
 
 /** The workflow ports, or a configuration error (a 500 that says nothing to the client). */

@@ -6,8 +6,10 @@ import { PostgresDatabase } from '../database/postgres-database.ts';
 import { type Doorbell, type DoorbellRing, ringingDatabase } from '../events/doorbell.ts';
 import { DynamoDbDoorbell } from '../events/dynamodb-doorbell.ts';
 import { SignedDoorbellRing } from '../events/signed-doorbell-ring.ts';
+import { KmsDataKeys } from '../signing/kms-data-keys.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
 import { LocalSigner } from '../signing/local-signer.ts';
+import { EnvelopeSealer, LocalDataKeys, type SecretSealer } from '../signing/secret-sealer.ts';
 import type { Signer } from '../signing/signer.ts';
 import { openWorkflowTable as openDynamoDbWorkflowTable } from '../workflow/dynamodb-workflow-table.ts';
 import { Ec2InstanceControl } from '../workflow/ec2-instance-control.ts';
@@ -31,6 +33,7 @@ declare const __BUNDLED_SIGNER__: boolean | undefined;
 declare const __BUNDLED_WORKFLOW_TABLE__: boolean | undefined;
 declare const __BUNDLED_TASK_CALLBACKS__: boolean | undefined;
 declare const __BUNDLED_INSTANCES__: boolean | undefined;
+declare const __BUNDLED_SECRETS__: boolean | undefined;
 
 mapStacksWhenBundled(import.meta.url);
 
@@ -70,10 +73,12 @@ export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies>
   ]);
   // Every write that leaves the scheduled jobs work rings the doorbell after its commit.
   const db = ring ? ringingDatabase(database, ring) : database;
+  const secrets = openSecrets(config);
   return {
     db,
     ...(doorbell ? { doorbell } : {}),
     signer,
+    ...(secrets ? { secrets } : {}),
     now: () => new Date(),
     newId: randomUUID,
     region: config.AWS_REGION,
@@ -159,6 +164,18 @@ async function openDatabase(config: RuntimeConfig): Promise<Database> {
     }
   } else {
     return unavailable('database');
+  }
+}
+
+/** The credential key's sealer when the function is configured for it (`CREDENTIAL_KEY_ID`), else none. */
+function openSecrets(config: RuntimeConfig): SecretSealer | undefined {
+  const keyId = config.CREDENTIAL_KEY_ID;
+  if (!keyId) return undefined;
+  if (typeof __BUNDLED_SECRETS__ === 'undefined' || __BUNDLED_SECRETS__) {
+    if (config.SIGNER === 'kms') return new EnvelopeSealer(new KmsDataKeys({ keyId }));
+    return new EnvelopeSealer(LocalDataKeys.create({ keyId }));
+  } else {
+    return unavailable<SecretSealer>('secrets');
   }
 }
 

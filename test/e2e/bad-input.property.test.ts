@@ -73,6 +73,8 @@ async function snapshot(): Promise<string> {
     (SELECT count(*) FROM idempotency_keys)::int AS idempotency,
     (SELECT count(*) FROM identities)::int AS identities,
     (SELECT count(*) FROM identity_keys)::int AS identity_keys,
+    (SELECT count(*) FROM totp_credentials)::int AS totp_credentials,
+    (SELECT coalesce(sum(last_used_step), 0) FROM totp_credentials)::text AS totp_steps,
     (SELECT count(*) FROM measurement_sets)::int AS measurement_sets,
     (SELECT count(*) FROM enclaves)::int AS enclaves,
     (SELECT coalesce(sum(version), 0) FROM enclaves)::int AS enclave_versions,
@@ -296,6 +298,7 @@ function pathOf(route: RouteDefinition, pathId: string): string {
     .replace('/api/v1', '')
     .replace('{id}', pathId)
     .replace('{mid}', pathId)
+    .replace('{credentialId}', pathId)
     .replace('{kid}', 'key-1');
 }
 
@@ -387,6 +390,7 @@ function validBodies(): Partial<Record<string, unknown>> {
       proof: 'A'.repeat(86),
       graceSeconds: 60,
     },
+    confirmTotp: { code: '123456' },
     sendAttestationHeartbeat: { phase: 'booting' },
     reportEnclaveMetrics: {
       reportedAt: '2026-12-01T00:00:00.000Z',

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { URI } from 'otpauth';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
@@ -263,6 +264,9 @@ describe('every route, refused as its shape says', () => {
     stranger = harness.asSession(instanceSessionArn('SomeOtherRole', running.instanceId!));
     const c = `/contracts/${contract.id}`;
     const e = `/enclaves/${running.id}`;
+    const pendingTotp = (
+      await client.consumer.post<{ credential: { id: string } }>(`/identities/${seeded.consumer}/totp`)
+    ).body;
     targets = {
       getHealth: { path: '/health', client: client.anonymous },
       getOpenApi: { path: '/openapi.json', client: client.anonymous },
@@ -288,6 +292,17 @@ describe('every route, refused as its shape says', () => {
       },
       revokeKey: {
         path: `/identities/${seeded.consumer}/keys/${await new PartyKey('ES256').register(client.consumer, seeded.consumer)}`,
+        client: client.admin,
+      },
+      enrolTotp: { path: `/identities/${seeded.consumer}/totp`, client: client.consumer },
+      listTotpCredentials: { path: `/identities/${seeded.consumer}/totp`, client: client.consumer },
+      confirmTotp: {
+        path: `/identities/${seeded.consumer}/totp/${pendingTotp.credential.id}/confirmation`,
+        body: { code: '000000' },
+        client: client.consumer,
+      },
+      revokeTotp: {
+        path: `/identities/${seeded.consumer}/totp/${pendingTotp.credential.id}`,
         client: client.admin,
       },
       createContract: { path: '/contracts', body: CREATE_FIXTURE, client: client.provider },
@@ -449,6 +464,29 @@ describe('every route, refused as its shape says', () => {
 // ---- business rules: the 409s, 410s and 422s each route declares --------------------------------------
 
 describe('every business-rule refusal the document declares', () => {
+  it('second factors: enrolled (201) up to the pending limit (409), confirmed (200) once (409), a wrong code (422), listed (200), revoked (200) once (409)', async () => {
+    const base = `/identities/${seeded.provider}/totp`;
+    type Enrolment = { credential: { id: string }; otpauthUri: string };
+    const enrolled: Enrolment[] = [];
+    for (;;) {
+      const res = await client.provider.post<Enrolment>(base);
+      if (res.status === 409) break;
+      expect(res.status, res.text).toBe(201);
+      enrolled.push(res.body);
+    }
+    expect(enrolled.length).toBeGreaterThan(0);
+    const [first, second] = [enrolled[0]!, enrolled[1] ?? enrolled[0]!];
+    const confirmation = (e: Enrolment) => `${base}/${e.credential.id}/confirmation`;
+    const code = URI.parse(first.otpauthUri).generate();
+    const wrong = String((Number(code) + 500_000) % 1_000_000).padStart(6, '0');
+    expect((await client.provider.post(confirmation(first), { code: wrong })).status).toBe(422);
+    expect((await client.provider.post(confirmation(first), { code })).status).toBe(200);
+    expect((await client.provider.post(confirmation(first), { code })).status).toBe(409);
+    expect((await client.provider.get(base)).status).toBe(200);
+    expect((await client.admin.delete(`${base}/${second.credential.id}`)).status).toBe(200);
+    expect((await client.admin.delete(`${base}/${second.credential.id}`)).status).toBe(409);
+  });
+
   it('identities: a name taken (409), a key twice (409), a wrong proof (422), a key rotated or revoked twice (409); reading one (200)', async () => {
     const name = `dup-${randomUUID().slice(0, 8)}`;
     const body = { name, displayName: 'Dup', roles: ['consumer'] };

@@ -66,6 +66,8 @@ const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
     'states:SendTaskSuccess',
   ],
   taskHeartbeat: ['dynamodb:GetItem', 'kms:Decrypt', 'kms:DescribeKey', 'states:SendTaskHeartbeat'],
+  sealSecrets: ['kms:GenerateDataKey'],
+  openSecrets: ['kms:Decrypt'],
 };
 /** What every function may do whatever its grants: write its own log group and its traces. */
 const BASE_ACTIONS = [
@@ -142,6 +144,9 @@ function grantsHeld(fn: AppFunction): Grant[] {
     held.push('database');
   }
   if (allows(statements, 'kms:Sign', signingKey)) held.push('sign');
+  const credentialKey = logicalId(stack.credentialKey.key);
+  if (allows(statements, 'kms:GenerateDataKey', credentialKey)) held.push('sealSecrets');
+  if (allows(statements, 'kms:Decrypt', credentialKey)) held.push('openSecrets');
   if (allows(statements, 'kms:GetPublicKey', signingKey)) held.push('publicKeys');
   if (
     allows(statements, 'states:SendTaskSuccess', logicalId(stack.enclaveWorkflow.stateMachine)) &&
@@ -417,6 +422,40 @@ describe('least privilege per route', () => {
     const statements = roleStatements(logicalId(routeFunction('activateContract').role));
     expect(allows(statements, 'kms:Sign', logicalId(stack.signingKey.key))).toBe(true);
     expect(allows(statements, 'kms:GetPublicKey', logicalId(stack.signingKey.key))).toBe(true);
+  });
+
+  it('the credential key seals for the enrolment and opens for confirmation and signing, TOTP seeds only', () => {
+    const key = logicalId(stack.credentialKey.key);
+    const holders = (action: string) =>
+      [...stack.api.functions]
+        .filter(([, fn]) =>
+          roleStatements(logicalId(fn.role)).some(
+            (s) => s.actions.includes(action) && s.resource.includes(`"${key}"`),
+          ),
+        )
+        .map(([id]) => id)
+        .sort();
+    expect(holders('kms:GenerateDataKey')).toEqual(['enrolTotp']);
+    expect(holders('kms:Decrypt')).toEqual(['confirmTotp', 'signContract']);
+    for (const fn of stack.api.functions.values()) {
+      for (const s of roleStatements(logicalId(fn.role)).filter((s) => s.resource.includes(`"${key}"`))) {
+        expect(s.condition).toEqual({ StringEquals: { 'kms:EncryptionContext:purpose': 'totp-seed' } });
+      }
+    }
+    // Nothing but the routes reaches it; KMS rotates it yearly; it outlives the stack (sealed seeds need it).
+    for (const fn of appFunctions().filter((f) => ![...stack.api.functions.values()].includes(f))) {
+      expect(JSON.stringify(roleStatements(logicalId(fn.role))), fn.node.path).not.toContain(`"${key}"`);
+    }
+    expect(resources[key]?.Properties.EnableKeyRotation).toBe(true);
+    expect(resources[key]?.DeletionPolicy).toBe('Retain');
+    const { CREDENTIAL_KEY_ID } = (
+      resources[logicalId(routeFunction('signContract').function)]!.Properties.Environment as Environment
+    ).Variables;
+    expect(CREDENTIAL_KEY_ID).toEqual({ 'Fn::GetAtt': [key, 'Arn'] });
+    const other = (
+      resources[logicalId(routeFunction('getContract').function)]!.Properties.Environment as Environment
+    ).Variables;
+    expect(other.CREDENTIAL_KEY_ID).toBeUndefined();
   });
 
   it('getOpenApi has no data access at all', () => {

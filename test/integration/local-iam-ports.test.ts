@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizedBus,
   authorizedDatabase,
+  authorizedSealer,
   authorizedSigner,
 } from '../../infra/local/services/iam/authorized-ports.ts';
 import {
@@ -19,6 +20,7 @@ import {
 import { PgliteDatabase } from '../../shared/database/pglite-database.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
+import { EnvelopeSealer, LocalDataKeys } from '../../shared/signing/secret-sealer.ts';
 import { TEST_RESOURCE_NAMES } from '../support/local-iam.ts';
 
 const NAMES = TEST_RESOURCE_NAMES;
@@ -145,6 +147,34 @@ describe('the KMS signing stand-in', () => {
     await expect(
       authorizedSigner(signer, route('activateContract'), closed).sign(new Uint8Array([1])),
     ).rejects.toEqual(denied('kms:Sign'));
+  });
+});
+
+describe('the KMS data-key stand-in (the credential key)', () => {
+  const sealer = new EnvelopeSealer(LocalDataKeys.create({ keyId: LOCAL_AWS_RESOURCES.credentialKeyArn }));
+  const seed = new TextEncoder().encode('a totp seed');
+  const context = { purpose: 'totp-seed', identityId: 'i', credentialId: 'c' };
+  const as = (id: string, keys = principals.keyPolicies) => authorizedSealer(sealer, route(id), keys);
+
+  it('seals for the enrolment and opens for confirmation and signing, each with its own action', async () => {
+    const sealed = await as('enrolTotp').seal(seed, context);
+    expect(Buffer.from(await as('confirmTotp').open(sealed, context)).toString()).toBe('a totp seed');
+    expect(Buffer.from(await as('signContract').open(sealed, context)).toString()).toBe('a totp seed');
+    await expect(as('enrolTotp').open(sealed, context)).rejects.toEqual(denied('kms:Decrypt'));
+    await expect(as('signContract').seal(seed, context)).rejects.toEqual(denied('kms:GenerateDataKey'));
+    await expect(as('getContract').open(sealed, context)).rejects.toEqual(denied('kms:Decrypt'));
+  });
+
+  it('grants only for TOTP seeds: another purpose in the encryption context is refused', async () => {
+    const other = { ...context, purpose: 'something-else' };
+    await expect(as('enrolTotp').seal(seed, other)).rejects.toEqual(denied('kms:GenerateDataKey'));
+    const sealed = await sealer.seal(seed, other);
+    await expect(as('signContract').open(sealed, other)).rejects.toEqual(denied('kms:Decrypt'));
+  });
+
+  it("evaluates the key's policy too", async () => {
+    const closed = { ...principals.keyPolicies, credentialKey: { Version: '2012-10-17', Statement: [] } };
+    await expect(as('enrolTotp', closed).seal(seed, context)).rejects.toEqual(denied('kms:GenerateDataKey'));
   });
 });
 

@@ -9,6 +9,7 @@ import type { IConstruct } from 'constructs';
 export interface CfnResource {
   readonly Type: string;
   readonly Properties: Record<string, unknown>;
+  readonly DeletionPolicy?: string;
 }
 
 /** An IAM statement, normalized: actions as a list, the resource element as JSON (to look for ids). */

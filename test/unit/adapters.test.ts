@@ -89,6 +89,7 @@ describe('bundleDefines', () => {
       __BUNDLED_WORKFLOW_TABLE__: 'false',
       __BUNDLED_TASK_CALLBACKS__: 'true',
       __BUNDLED_INSTANCES__: 'false',
+      __BUNDLED_SECRETS__: 'false',
     });
     expect(Object.keys(bundleDefines([]))).toHaveLength(ADAPTERS.length + 1);
   });

@@ -1,5 +1,6 @@
 import type { Database, Queryable } from '../../../../shared/database/database.ts';
 import type { EventBus } from '../../../../shared/events/event-bus.ts';
+import type { EncryptionContext, SecretSealer } from '../../../../shared/signing/secret-sealer.ts';
 import type { Signer } from '../../../../shared/signing/signer.ts';
 import { type AuthorizationCheck, denialMessage, firstDenial } from './iam-authorizer.ts';
 import {
@@ -22,6 +23,8 @@ type KeyPolicies = StackPrincipals['keyPolicies'];
  *   to RDS Data API" and "Authentication and access control for AWS Secrets Manager": a secret encrypted
  *   with a customer managed key needs the caller's kms:Decrypt);
  * - the signer, as KMS: `kms:Sign` and `kms:GetPublicKey` on the signing key;
+ * - the secret sealer, as KMS: `kms:GenerateDataKey` and `kms:Decrypt` on the credential key, with the
+ *   encryption context;
  * - the event bus, as EventBridge: `events:PutEvents` on the bus.
  * A denial fails as the service fails it: `AccessDeniedException` with IAM's wording.
  *
@@ -124,6 +127,39 @@ export function authorizedSigner(signer: Signer, principal: LocalPrincipal, keys
     publicKeys: async () => {
       await authorize(principal, on('kms:GetPublicKey'), KMS_DENIED);
       return signer.publicKeys();
+    },
+  };
+}
+
+/**
+ * `sealer` as KMS serves `principal`: a seal is `kms:GenerateDataKey`, an open `kms:Decrypt`, each on the
+ * credential key with the encryption context as condition keys (`kms:EncryptionContext:<member>`).
+ */
+export function authorizedSealer(
+  sealer: SecretSealer,
+  principal: LocalPrincipal,
+  keys: KeyPolicies,
+): SecretSealer {
+  const on = (action: string, context: EncryptionContext) => [
+    {
+      action,
+      resource: LOCAL_AWS_RESOURCES.credentialKeyArn,
+      resourcePolicy: keys.credentialKey,
+      context: Object.fromEntries(
+        Object.entries(context).map(([member, value]) => [`kms:EncryptionContext:${member}`, value]),
+      ),
+      beyondReference:
+        "kms:EncryptionContext:<member> is in the reference, as a variable the evaluator's validation matches only after a '/', so it would drop these keys and deny every context-conditioned grant",
+    },
+  ];
+  return {
+    seal: async (plaintext, context) => {
+      await authorize(principal, on('kms:GenerateDataKey', context), KMS_DENIED);
+      return sealer.seal(plaintext, context);
+    },
+    open: async (sealed, context) => {
+      await authorize(principal, on('kms:Decrypt', context), KMS_DENIED);
+      return sealer.open(sealed, context);
     },
   };
 }

@@ -59,7 +59,24 @@ export async function firstDenial(
       },
     } as Simulation;
     if (check.beyondReference !== undefined) {
-      const result = runUnsafeSimulation(simulation, {});
+      const result = runUnsafeSimulation(
+        {
+          ...simulation,
+          // The unsafe engine loads a resource policy without a name, then names its findings after it
+          // (and fails); the library's validated form (ValidatedPolicy, a plain value) carries the name.
+          ...(check.resourcePolicy
+            ? {
+                resourcePolicy: {
+                  __validated: true,
+                  policyDocument: check.resourcePolicy,
+                  metadata: { name: 'ResourcePolicy' },
+                  errors: [],
+                },
+              }
+            : {}),
+        } as Simulation,
+        {},
+      );
       if (result !== 'Allowed') return { check, principal, result };
       continue;
     }

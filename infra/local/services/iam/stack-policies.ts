@@ -33,6 +33,8 @@ export const LOCAL_AWS_RESOURCES = {
   secretArn: `arn:aws:secretsmanager:${LOCAL_REGION}:${LOCAL_ACCOUNT}:secret:enclave-contracts-application-Local0`,
   secretKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000a`,
   signingKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000b`,
+  /** The key that seals the TOTP seeds. */
+  credentialKeyArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:key/00000000-0000-4000-8000-00000000000c`,
   busArn: `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT}:event-bus/enclave-contracts`,
   /** The HTTP API's id (what `execute-api:Invoke` resources name). */
   apiId: 'local0api0',
@@ -97,7 +99,11 @@ export interface StackPrincipals {
   /** The workflow table's ARN, as the policies name it locally. */
   readonly workflowTableArn: string;
   /** The key policies of the keys the stand-ins serve (KMS evaluates them with the caller's policies). */
-  readonly keyPolicies: { readonly secretKey: PolicyDocument; readonly signingKey: PolicyDocument };
+  readonly keyPolicies: {
+    readonly secretKey: PolicyDocument;
+    readonly signingKey: PolicyDocument;
+    readonly credentialKey: PolicyDocument;
+  };
   /** Every role of the stack by its logical id (a test removes a grant through it). */
   readonly roles: ReadonlyMap<string, LocalPrincipal>;
 }
@@ -144,6 +150,7 @@ export function stackPrincipals(
   if (secretRef !== undefined) physical.set(secretRef, LOCAL_AWS_RESOURCES.secretArn);
   physical.set(`${logicalId(database.secretEncryptionKey)}.Arn`, LOCAL_AWS_RESOURCES.secretKeyArn);
   physical.set(`${logicalId(stack.signingKey.key)}.Arn`, LOCAL_AWS_RESOURCES.signingKeyArn);
+  physical.set(`${logicalId(stack.credentialKey.key)}.Arn`, LOCAL_AWS_RESOURCES.credentialKeyArn);
   physical.set(`${logicalId(stack.events.bus)}.Arn`, LOCAL_AWS_RESOURCES.busArn);
   physical.set(logicalId(stack.api.httpApi), LOCAL_AWS_RESOURCES.apiId);
   // Each subnet is named by a Ref to the VPC's subnet resource.
@@ -191,6 +198,7 @@ export function stackPrincipals(
     keyPolicies: {
       secretKey: keyPolicyOf(database.secretEncryptionKey),
       signingKey: keyPolicyOf(stack.signingKey.key),
+      credentialKey: keyPolicyOf(stack.credentialKey.key),
     },
   };
 }

@@ -1,0 +1,247 @@
+import { randomBytes } from 'node:crypto';
+import type { SecondFactor } from '../domain/contract.ts';
+import { ConflictError, ForbiddenError, NotFoundError, UnprocessableError } from '../domain/errors.ts';
+import type { Identity } from '../domain/identity.ts';
+import {
+  matchingStep,
+  otpauthUri,
+  qrSvg,
+  TOTP_DRIFT_STEPS,
+  TOTP_SECRET_BYTES,
+  type TotpCredential,
+} from '../domain/totp.ts';
+import type { Reply } from '../http/reply.ts';
+import { type Dependencies, secretSealer } from '../runtime/dependencies.ts';
+import type { SealedSecret } from '../signing/secret-sealer.ts';
+import { credentialOwner, isAdmin, writeIdentityChange } from './identity-service.ts';
+import { findIdentity } from './identity-store.ts';
+import {
+  confirmTotpMutation,
+  findActiveTotpCredential,
+  findTotpCredential,
+  insertTotpMutation,
+  listTotpCredentials as listRows,
+  revokeTotpMutation,
+  useTotpStep,
+} from './totp-store.ts';
+
+/** Pending enrolments one identity may hold at once (an abandoned one is revoked to make room). */
+export const MAX_PENDING_TOTP = 3;
+
+/** What a sealed seed is bound to: KMS's encryption context and the AES-GCM additional data. */
+function sealContext(identityId: string, credentialId: string) {
+  return { purpose: 'totp-seed', identityId, credentialId };
+}
+
+async function openSeed(deps: Dependencies, c: { identityId: string; id: string; sealed: SealedSecret }) {
+  return secretSealer(deps).open(c.sealed, sealContext(c.identityId, c.id));
+}
+
+/**
+ * Only the identity itself enrols or confirms its second factor: the seed is its authenticator's alone.
+ * Another identity is a 403, none a 404 (existence is no secret: `GET /identities/{id}` answers any caller).
+ */
+async function requireSelf(deps: Dependencies, caller: Identity, identityId: string, what: string) {
+  if (caller.id === identityId) return;
+  if (!(await findIdentity(deps.db, identityId))) throw new NotFoundError(`Identity ${identityId}`);
+  throw new ForbiddenError(`Only the identity itself may ${what}.`);
+}
+
+/**
+ * `POST /identities/{id}/totp`: a new pending TOTP credential for the caller itself. The seed (160 random
+ * bits) is sealed under the credential key before it is stored, and shown once, as an `otpauth://` URI and
+ * its QR code; the credential becomes a second factor when its first code confirms it.
+ */
+export async function enrolTotp(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+): Promise<Reply<{ credential: TotpCredential; otpauthUri: string; qrSvg: string }>> {
+  await requireSelf(deps, caller, identityId, 'enrol a second factor');
+  const credential: TotpCredential = {
+    id: deps.newId(),
+    identityId,
+    createdAt: deps.now().toISOString(),
+    confirmedAt: null,
+    notAfter: null,
+    revokedAt: null,
+  };
+  const seed = randomBytes(TOTP_SECRET_BYTES);
+  try {
+    const sealed = await secretSealer(deps).seal(seed, sealContext(identityId, credential.id));
+    await writeIdentityChange(
+      deps,
+      caller,
+      identityId,
+      {
+        ...insertTotpMutation(credential, sealed, caller.version, MAX_PENDING_TOTP),
+        at: credential.createdAt,
+        action: 'enrol-totp',
+        actorId: caller.id,
+        data: { credentialId: credential.id },
+        event: { type: 'TotpEnrolled', payload: { identityId, credentialId: credential.id } },
+      },
+      {
+        refusal: (extra) =>
+          Number(extra.pending_held) >= MAX_PENDING_TOTP
+            ? new ConflictError(
+                'too-many-pending',
+                'Too many pending enrolments',
+                `The identity already has ${MAX_PENDING_TOTP} enrolments waiting for their first code; confirm or revoke one.`,
+              )
+            : undefined,
+      },
+    );
+    const uri = otpauthUri(seed, caller.email ?? caller.name);
+    return { status: 201, body: { credential, otpauthUri: uri, qrSvg: qrSvg(uri) } };
+  } finally {
+    seed.fill(0);
+  }
+}
+
+/**
+ * `POST /identities/{id}/totp/{credentialId}/confirmation`: the first code of a pending credential (the
+ * caller's own) makes it the identity's second factor; the one it replaces, if any, is revoked in the same
+ * audited change. A wrong code is a 422 `invalid-otp` and changes nothing.
+ */
+export async function confirmTotp(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+  credentialId: string,
+  code: string,
+): Promise<Reply<TotpCredential>> {
+  await requireSelf(deps, caller, identityId, 'confirm its second factor');
+  const credential = await findTotpCredential(deps.db, identityId, credentialId);
+  if (!credential) throw new NotFoundError(`TOTP credential ${credentialId} of identity ${identityId}`);
+  if (credential.revokedAt !== null || credential.confirmedAt !== null) {
+    throw new ConflictError(
+      'credential-not-pending',
+      'Credential not pending',
+      credential.revokedAt !== null
+        ? `TOTP credential ${credentialId} was revoked at ${credential.revokedAt}.`
+        : `TOTP credential ${credentialId} was confirmed at ${credential.confirmedAt} already.`,
+    );
+  }
+  const now = deps.now();
+  const step = await checkedStep(deps, credential, code, now);
+  const at = now.toISOString();
+  // The one it replaces, read under the same identity version the statement requires.
+  const replaced = await findActiveTotpCredential(deps.db, identityId);
+  await writeIdentityChange(deps, caller, identityId, {
+    ...confirmTotpMutation(identityId, credentialId, caller.version, at, step),
+    at,
+    action: 'confirm-totp',
+    actorId: caller.id,
+    data: { credentialId, ...(replaced ? { replaces: replaced.id } : {}) },
+    event: {
+      type: 'TotpConfirmed',
+      payload: { identityId, credentialId, ...(replaced ? { replaces: replaced.id } : {}) },
+    },
+  });
+  const { sealed: _sealed, ...shown } = credential;
+  return { status: 200, body: { ...shown, confirmedAt: at } };
+}
+
+/**
+ * `DELETE /identities/{id}/totp/{credentialId}`: revokes a credential at once (the identity or an admin).
+ * MFA signatures made with it before stay as they are; none is accepted after.
+ */
+export async function revokeTotp(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+  credentialId: string,
+): Promise<Reply<TotpCredential>> {
+  const owner = await credentialOwner(deps, caller, identityId);
+  const credential = await findTotpCredential(deps.db, identityId, credentialId);
+  if (!credential) throw new NotFoundError(`TOTP credential ${credentialId} of identity ${identityId}`);
+  if (credential.revokedAt !== null) {
+    throw new ConflictError(
+      'credential-not-active',
+      'Credential not active',
+      `TOTP credential ${credentialId} was revoked at ${credential.revokedAt}.`,
+    );
+  }
+  const at = deps.now().toISOString();
+  await writeIdentityChange(deps, owner, identityId, {
+    ...revokeTotpMutation(identityId, credentialId, owner.version, at),
+    at,
+    action: 'revoke-totp',
+    actorId: caller.id,
+    data: { credentialId },
+    event: { type: 'TotpRevoked', payload: { identityId, credentialId } },
+  });
+  const { sealed: _sealed, ...shown } = credential;
+  return { status: 200, body: { ...shown, revokedAt: at } };
+}
+
+/** `GET /identities/{id}/totp`: the identity's TOTP credentials (never a seed); itself, admins and auditors. */
+export async function listTotpCredentials(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+): Promise<Reply<{ credentials: TotpCredential[] }>> {
+  const owner = caller.id === identityId ? caller : await findIdentity(deps.db, identityId);
+  if (!owner) throw new NotFoundError(`Identity ${identityId}`);
+  if (caller.id !== identityId && !isAdmin(caller) && !caller.roles.includes('auditor'))
+    throw new ForbiddenError('Only the identity itself, an admin or an auditor may list its second factors.');
+  return { status: 200, body: { credentials: await listRows(deps.db, identityId) } };
+}
+
+/** The step of `code` for this credential at `now` (±{@link TOTP_DRIFT_STEPS}), or 422 `invalid-otp`. */
+async function checkedStep(
+  deps: Dependencies,
+  credential: { identityId: string; id: string; sealed: SealedSecret },
+  code: string,
+  now: Date,
+): Promise<number> {
+  const seed = await openSeed(deps, credential);
+  try {
+    const step = matchingStep(seed, code, now);
+    if (step === null) {
+      throw new UnprocessableError(
+        'invalid-otp',
+        'Invalid one-time code',
+        `The code is not the current one of TOTP credential ${credential.id} (one 30-second step of drift either way is accepted).`,
+        [{ field: 'otp', message: 'not the current code of the second factor' }],
+      );
+    }
+    return step;
+  } finally {
+    seed.fill(0);
+  }
+}
+
+/**
+ * The second factor of an MFA signature: `code` must be the current code of the caller's confirmed TOTP
+ * credential and not used before (each code, and any older one, is accepted once). Uses the code.
+ * @throws UnprocessableError `mfa-not-enrolled`, `invalid-otp` or `otp-replayed` (422)
+ */
+export async function verifySecondFactor(
+  deps: Dependencies,
+  caller: Identity,
+  code: string,
+  /** The instant of the signature it is checked for (its code must be current then). */
+  now: Date,
+): Promise<SecondFactor> {
+  const credential = await findActiveTotpCredential(deps.db, caller.id);
+  if (!credential) {
+    throw new UnprocessableError(
+      'mfa-not-enrolled',
+      'No second factor',
+      'The signer has no confirmed TOTP credential: enrol one (POST /identities/{id}/totp) and confirm it first.',
+      [{ field: 'otp', message: 'the signer has no second factor' }],
+    );
+  }
+  const step = await checkedStep(deps, credential, code, now);
+  if (!(await useTotpStep(deps.db, credential.id, step))) {
+    throw new UnprocessableError(
+      'otp-replayed',
+      'One-time code already used',
+      'This code, or a later one, was accepted already: each code is usable once. Wait for the next one.',
+      [{ field: 'otp', message: 'used already' }],
+    );
+  }
+  return { method: 'totp', credentialId: credential.id, verifiedAt: now.toISOString() };
+}
