@@ -2,9 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-
-/** The encryption context member every sealed TOTP seed carries (shared/identities/totp-service.ts). */
-export const TOTP_SEED_PURPOSE = 'totp-seed';
+import { TOTP_SEED_PURPOSE } from '../../shared/identities/second-factor.ts';
 
 /**
  * The key that wraps the data keys sealing the identities' TOTP seeds (envelope encryption,

@@ -42,7 +42,7 @@ import {
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
 import { verifyCallerSignature } from '../identities/identity-service.ts';
-import { verifySecondFactor } from '../identities/totp-service.ts';
+import { verifySecondFactor } from '../identities/second-factor.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import {
   type ContractFilter,

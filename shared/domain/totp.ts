@@ -1,8 +1,4 @@
 import { Secret, TOTP } from 'otpauth';
-// The two modules `qrcode`'s toString uses for SVG: its entry point also loads the PNG renderer (pngjs),
-// which an enrolment bundle would carry for nothing.
-import { create as createQrCode } from 'qrcode/lib/core/qrcode.js';
-import { render as renderSvgTag } from 'qrcode/lib/renderer/svg-tag.js';
 
 /**
  * The platform's TOTP parameters (RFC 6238): HMAC-SHA-1, 6 digits, 30-second steps, a 160-bit seed (RFC 4226
@@ -38,16 +34,6 @@ function totp(seed: Uint8Array, label: string): TOTP {
 /** The `otpauth://totp/…` URI an authenticator app enrols from (it carries the seed: show it once). */
 export function otpauthUri(seed: Uint8Array, label: string): string {
   return totp(seed, label).toString();
-}
-
-/** `text` as a QR code, an SVG document (what `qrcode`'s toString answers with `type: 'svg'`). */
-export function qrSvg(text: string): string {
-  let svg = '';
-  renderSvgTag(createQrCode(text, { errorCorrectionLevel: 'M' }), { margin: 2 }, (error, rendered) => {
-    if (error) throw error;
-    svg = rendered;
-  });
-  return svg;
 }
 
 /** The RFC 6238 time step of `at`. */

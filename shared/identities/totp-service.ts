@@ -1,20 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import type { SecondFactor } from '../domain/contract.ts';
-import { ConflictError, ForbiddenError, NotFoundError, UnprocessableError } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
-import {
-  matchingStep,
-  otpauthUri,
-  qrSvg,
-  TOTP_DRIFT_STEPS,
-  TOTP_SECRET_BYTES,
-  type TotpCredential,
-} from '../domain/totp.ts';
+import { qrSvg } from '../domain/qr-svg.ts';
+import { otpauthUri, TOTP_SECRET_BYTES, type TotpCredential } from '../domain/totp.ts';
 import type { Reply } from '../http/reply.ts';
 import { type Dependencies, secretSealer } from '../runtime/dependencies.ts';
-import type { SealedSecret } from '../signing/secret-sealer.ts';
 import { credentialOwner, isAdmin, writeIdentityChange } from './identity-service.ts';
 import { findIdentity } from './identity-store.ts';
+import { checkedStep, sealContext } from './second-factor.ts';
 import {
   confirmTotpMutation,
   findActiveTotpCredential,
@@ -22,20 +15,10 @@ import {
   insertTotpMutation,
   listTotpCredentials as listRows,
   revokeTotpMutation,
-  useTotpStep,
 } from './totp-store.ts';
 
 /** Pending enrolments one identity may hold at once (an abandoned one is revoked to make room). */
 export const MAX_PENDING_TOTP = 3;
-
-/** What a sealed seed is bound to: KMS's encryption context and the AES-GCM additional data. */
-function sealContext(identityId: string, credentialId: string) {
-  return { purpose: 'totp-seed', identityId, credentialId };
-}
-
-async function openSeed(deps: Dependencies, c: { identityId: string; id: string; sealed: SealedSecret }) {
-  return secretSealer(deps).open(c.sealed, sealContext(c.identityId, c.id));
-}
 
 /**
  * Only the identity itself enrols or confirms its second factor: the seed is its authenticator's alone.
@@ -187,61 +170,4 @@ export async function listTotpCredentials(
   if (caller.id !== identityId && !isAdmin(caller) && !caller.roles.includes('auditor'))
     throw new ForbiddenError('Only the identity itself, an admin or an auditor may list its second factors.');
   return { status: 200, body: { credentials: await listRows(deps.db, identityId) } };
-}
-
-/** The step of `code` for this credential at `now` (±{@link TOTP_DRIFT_STEPS}), or 422 `invalid-otp`. */
-async function checkedStep(
-  deps: Dependencies,
-  credential: { identityId: string; id: string; sealed: SealedSecret },
-  code: string,
-  now: Date,
-): Promise<number> {
-  const seed = await openSeed(deps, credential);
-  try {
-    const step = matchingStep(seed, code, now);
-    if (step === null) {
-      throw new UnprocessableError(
-        'invalid-otp',
-        'Invalid one-time code',
-        `The code is not the current one of TOTP credential ${credential.id} (one 30-second step of drift either way is accepted).`,
-        [{ field: 'otp', message: 'not the current code of the second factor' }],
-      );
-    }
-    return step;
-  } finally {
-    seed.fill(0);
-  }
-}
-
-/**
- * The second factor of an MFA signature: `code` must be the current code of the caller's confirmed TOTP
- * credential and not used before (each code, and any older one, is accepted once). Uses the code.
- * @throws UnprocessableError `mfa-not-enrolled`, `invalid-otp` or `otp-replayed` (422)
- */
-export async function verifySecondFactor(
-  deps: Dependencies,
-  caller: Identity,
-  code: string,
-  /** The instant of the signature it is checked for (its code must be current then). */
-  now: Date,
-): Promise<SecondFactor> {
-  const credential = await findActiveTotpCredential(deps.db, caller.id);
-  if (!credential) {
-    throw new UnprocessableError(
-      'mfa-not-enrolled',
-      'No second factor',
-      'The signer has no confirmed TOTP credential: enrol one (POST /identities/{id}/totp) and confirm it first.',
-      [{ field: 'otp', message: 'the signer has no second factor' }],
-    );
-  }
-  const step = await checkedStep(deps, credential, code, now);
-  if (!(await useTotpStep(deps.db, credential.id, step))) {
-    throw new UnprocessableError(
-      'otp-replayed',
-      'One-time code already used',
-      'This code, or a later one, was accepted already: each code is usable once. Wait for the next one.',
-      [{ field: 'otp', message: 'used already' }],
-    );
-  }
-  return { method: 'totp', credentialId: credential.id, verifiedAt: now.toISOString() };
 }

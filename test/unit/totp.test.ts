@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { codeAt, matchingStep, otpauthUri, qrSvg, totpStep } from '../../shared/domain/totp.ts';
+import { qrSvg } from '../../shared/domain/qr-svg.ts';
+import { codeAt, matchingStep, otpauthUri, totpStep } from '../../shared/domain/totp.ts';
 
 /** RFC 6238 Appendix B: the SHA-1 seed, ASCII "12345678901234567890". */
 const RFC_SEED = Buffer.from('12345678901234567890', 'ascii');
