@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Queryable, sql } from '../database/database.ts';
+import { DomainError } from '../domain/errors.ts';
 import { type AuditRecord, chainRecord, GENESIS_HASH } from './audit-chain.ts';
 
 /**
@@ -121,4 +122,32 @@ export async function recordSecurityRefusal(
     if (inserted.rows.length === 1) return record;
   }
   throw new Error(`security refusal chain ${chainId} kept changing; the refusal was not recorded`);
+}
+
+/**
+ * Runs `attempt` (a credential check: a signature, a second factor) and, when it refuses with a 422, records
+ * the refusal in the caller's refusal chain before passing it on: a failed signature attempt changes nothing
+ * but leaves its trace (what was tried, on what, and why it failed), whatever the route.
+ * @example
+ * const key = await auditedAttempt(deps, { entityType: 'identity', entityId: caller.id, actorId: caller.id,
+ *   action: 'sign-contract', subject: `contract ${c.id} version ${c.contentVersion}` }, () => verify(...));
+ */
+export async function auditedAttempt<T>(
+  deps: { readonly db: Queryable; readonly now: () => Date },
+  refusal: Omit<SecurityRefusal, 'code' | 'detail'> & { readonly subject: string },
+  attempt: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await attempt();
+  } catch (error) {
+    if (error instanceof DomainError && error.status === 422) {
+      const { subject, ...rest } = refusal;
+      await recordSecurityRefusal(deps, {
+        ...rest,
+        code: error.type,
+        detail: `${subject}: ${error.message}`,
+      });
+    }
+    throw error;
+  }
 }

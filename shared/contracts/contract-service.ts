@@ -1,5 +1,6 @@
 import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { auditedWrite } from '../audit/audited-write.ts';
+import { auditedAttempt } from '../audit/security-refusals.ts';
 import { sha256Hex } from '../domain/canonical-json.ts';
 import {
   assertContentFits,
@@ -11,6 +12,7 @@ import {
   countersignPayload,
   currentPartySignatures,
   partyRoleOf,
+  type SecondFactor,
   type SignContract,
   signingPayload,
   stateOfSummary,
@@ -446,6 +448,7 @@ export async function signContract(
   input: SignContract,
   ifMatch: string | undefined,
 ) {
+  let factor: SecondFactor | undefined;
   return mutate(deps, caller, id, 'sign', { ifMatch }, async (c, at) => {
     const role = partyRoleOf(c, caller.id)!;
     if (currentPartySignatures(c).some((s) => s.role === role)) {
@@ -455,16 +458,30 @@ export async function signContract(
         `The ${role} has already signed version ${c.contentVersion}.`,
       );
     }
-    const key = await verifyCallerSignature(
+    // A refused attempt is recorded in the signer's refusal chain (shared/audit/security-refusals.ts).
+    const { key, secondFactor } = await auditedAttempt(
       deps,
-      caller,
-      input,
-      signingPayload(c),
-      `the current signing payload (digest ${c.contentDigest}, version ${c.contentVersion})`,
+      {
+        entityType: 'identity',
+        entityId: caller.id,
+        actorId: caller.id,
+        action: `sign-contract-${input.type}`,
+        subject: `contract ${c.id} version ${c.contentVersion} (kid ${input.kid})`,
+      },
+      async () => {
+        const verified = await verifyCallerSignature(
+          deps,
+          caller,
+          input,
+          signingPayload(c),
+          `the current signing payload (digest ${c.contentDigest}, version ${c.contentVersion})`,
+        );
+        // After the signature verified, so that a bad signature never uses up the signer's code; once per
+        // request (a retry after a lost race keeps the factor verified: its code is used).
+        if (input.type === 'mfa') factor ??= await verifySecondFactor(deps, caller, input.otp, new Date(at));
+        return { key: verified, secondFactor: factor };
+      },
     );
-    // After the signature verified, so that a bad signature never uses up the signer's code.
-    const secondFactor =
-      input.type === 'mfa' ? await verifySecondFactor(deps, caller, input.otp, new Date(at)) : undefined;
     const signature: ContractSignature = {
       role,
       identityId: caller.id,

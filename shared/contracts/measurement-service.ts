@@ -1,5 +1,6 @@
 import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { auditedWrite } from '../audit/audited-write.ts';
+import { auditedAttempt } from '../audit/security-refusals.ts';
 import type { ContractData } from '../domain/contract.ts';
 import { partyRoleOf } from '../domain/contract.ts';
 import { validityWindowAt } from '../domain/contract-lifecycle.ts';
@@ -178,12 +179,23 @@ export async function approveMeasurementSet(
       `The ${role} has already approved this measurement set.`,
     );
   }
-  const key = await verifyCallerSignature(
+  const key = await auditedAttempt(
     deps,
-    caller,
-    input,
-    measurementSigningPayload(set),
-    "the measurement set's signingPayload",
+    {
+      entityType: 'identity',
+      entityId: caller.id,
+      actorId: caller.id,
+      action: 'approve-measurements',
+      subject: `measurement set ${set.id} of contract ${contractId} (kid ${input.kid})`,
+    },
+    () =>
+      verifyCallerSignature(
+        deps,
+        caller,
+        input,
+        measurementSigningPayload(set),
+        "the measurement set's signingPayload",
+      ),
   );
   const at = now.toISOString();
   const approval: MeasurementApproval = {

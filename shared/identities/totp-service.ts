@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { auditedAttempt } from '../audit/security-refusals.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import { qrSvg } from '../domain/qr-svg.ts';
@@ -107,7 +108,17 @@ export async function confirmTotp(
     );
   }
   const now = deps.now();
-  const step = await checkedStep(deps, credential, code, now);
+  const step = await auditedAttempt(
+    deps,
+    {
+      entityType: 'identity',
+      entityId: identityId,
+      actorId: caller.id,
+      action: 'confirm-totp',
+      subject: `TOTP credential ${credentialId}`,
+    },
+    () => checkedStep(deps, credential, code, now),
+  );
   const at = now.toISOString();
   // The one it replaces, read under the same identity version the statement requires.
   const replaced = await findActiveTotpCredential(deps.db, identityId);

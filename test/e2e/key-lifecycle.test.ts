@@ -37,7 +37,7 @@ async function snapshot(): Promise<string> {
   const { rows } = await stack.deps.db.query(`SELECT
     (SELECT json_agg(json_build_object('kid', kid, 'notAfter', not_after, 'revokedAt', revoked_at) ORDER BY identity_id, kid) FROM identity_keys) AS keys,
     (SELECT coalesce(sum(version), 0) FROM identities)::int AS versions,
-    (SELECT count(*) FROM audit_log)::int AS audit,
+    (SELECT count(*) FROM audit_log WHERE entity_type <> 'security-refusal')::int AS audit,
     (SELECT count(*) FROM outbox)::int AS outbox`);
   return JSON.stringify(rows[0]);
 }

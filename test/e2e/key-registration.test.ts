@@ -42,7 +42,7 @@ async function snapshot(): Promise<string> {
   const { rows } = await stack.deps.db.query(`SELECT
     (SELECT count(*) FROM identity_keys)::int AS keys,
     (SELECT coalesce(sum(version), 0) FROM identities)::int AS versions,
-    (SELECT count(*) FROM audit_log)::int AS audit,
+    (SELECT count(*) FROM audit_log WHERE entity_type <> 'security-refusal')::int AS audit,
     (SELECT count(*) FROM outbox)::int AS outbox`);
   return JSON.stringify(rows[0]);
 }

@@ -3,6 +3,7 @@ import { URI } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
+import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts';
 import { type EvidenceBundle, verifyEvidence } from '../../shared/contracts/contract-evidence.ts';
 import { sql } from '../../shared/database/database.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
@@ -61,7 +62,7 @@ async function snapshot(): Promise<string> {
     (SELECT json_agg(json_build_object('id', id, 'confirmed', confirmed_at, 'revoked', revoked_at, 'step', last_used_step) ORDER BY id) FROM totp_credentials) AS totp,
     (SELECT json_agg(signatures ORDER BY id) FROM contracts) AS signatures,
     (SELECT coalesce(sum(version), 0) FROM identities)::int AS versions,
-    (SELECT count(*) FROM audit_log)::int AS audit,
+    (SELECT count(*) FROM audit_log WHERE entity_type <> 'security-refusal')::int AS audit,
     (SELECT count(*) FROM outbox)::int AS outbox`);
   return JSON.stringify(rows[0]);
 }
@@ -327,6 +328,39 @@ describe('signing with type mfa', () => {
       400,
       'validation-failed',
     );
+  });
+});
+
+describe('failed attempts', () => {
+  it("are recorded in the signer's refusal chain with the reason, and change nothing else", async () => {
+    const chain = securityRefusalChainId('identity', seeded.provider);
+    const records = async () =>
+      (
+        await stack.deps.db.query<{ data: { action: string; code: string; detail: string } }>(
+          'SELECT data FROM audit_log WHERE entity_id = :id ORDER BY seq',
+          { id: sql.uuid(chain) },
+        )
+      ).rows.map((r) => r.data);
+    const before = (await records()).length;
+    nextStep();
+    const contract = await newContract();
+    const code = codeOf(providerTotp.otpauthUri, new Date(now().getTime() + 10 * STEP_MS));
+    await refused(() => mfaSign('provider', contract, code), 422, 'invalid-otp');
+    await refused(
+      () => mfaSign('provider', contract, codeOf(providerTotp.otpauthUri), 'A'.repeat(86)),
+      422,
+      'invalid-signature',
+    );
+    const added = (await records()).slice(before);
+    expect(added).toEqual([
+      expect.objectContaining({ action: 'sign-contract-mfa', code: 'invalid-otp' }),
+      expect.objectContaining({ action: 'sign-contract-mfa', code: 'invalid-signature' }),
+    ]);
+    expect(added[0]!.detail).toContain(`contract ${contract.id}`);
+    // The chain verifies like any other (an auditor reads it).
+    const auditor = await ApiClient.as(stack, 'auditor');
+    const trail = await auditor.get<{ verification: { valid: boolean } }>(`/audit?entityId=${chain}`);
+    expect(trail.body.verification.valid).toBe(true);
   });
 });
 
