@@ -18,6 +18,7 @@ import {
 import { etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import { verifyCallerSignature } from '../identities/identity-service.ts';
+import { verifySecondFactor } from '../identities/second-factor.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { loadVisible } from './contract-service.ts';
 import {
@@ -179,23 +180,28 @@ export async function approveMeasurementSet(
       `The ${role} has already approved this measurement set.`,
     );
   }
-  const key = await auditedAttempt(
+  const { key, secondFactor } = await auditedAttempt(
     deps,
     {
       entityType: 'identity',
       entityId: caller.id,
       actorId: caller.id,
-      action: 'approve-measurements',
+      action: `approve-measurements-${input.type ?? 'digital'}`,
       subject: `measurement set ${set.id} of contract ${contractId} (kid ${input.kid})`,
     },
-    () =>
-      verifyCallerSignature(
+    async () => {
+      const verified = await verifyCallerSignature(
         deps,
         caller,
         input,
         measurementSigningPayload(set),
         "the measurement set's signingPayload",
-      ),
+      );
+      // After the signature, so that a bad one never uses up the approver's code.
+      const factor =
+        input.type === 'mfa' ? await verifySecondFactor(deps, caller, input.otp, now) : undefined;
+      return { key: verified, secondFactor: factor };
+    },
   );
   const at = now.toISOString();
   const approval: MeasurementApproval = {
@@ -205,6 +211,7 @@ export async function approveMeasurementSet(
     alg: key.alg,
     signature: input.signature,
     approvedAt: at,
+    ...(input.type === 'mfa' && secondFactor ? { type: 'mfa' as const, secondFactor } : {}),
   };
   const approvals = [...set.approvals, approval];
   const next: MeasurementSet = {
@@ -223,7 +230,12 @@ export async function approveMeasurementSet(
       action: 'approve',
       actorId: caller.id,
       occurredAt: at,
-      data: { role, kid: key.kid, status: next.status },
+      data: {
+        role,
+        kid: key.kid,
+        status: next.status,
+        ...(secondFactor ? { type: 'mfa', secondFactor: secondFactor.credentialId } : {}),
+      },
     },
     prevHash: auditHead,
     event: event(

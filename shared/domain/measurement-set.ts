@@ -1,6 +1,6 @@
 import { canonicalJson } from './canonical-json.ts';
-import type { PartyRole } from './contract.ts';
-import { KeySignatureSchema, type SignatureAlgorithm } from './identity.ts';
+import type { PartyRole, SecondFactor, SignatureType } from './contract.ts';
+import { KeySignatureSchema, OtpCodeSchema, type SignatureAlgorithm } from './identity.ts';
 import * as z from './zod.ts';
 
 /** A SHA-384 PCR value as `nitro-cli describe-eif` prints it: 96 hex digits, kept lower-case. */
@@ -76,7 +76,16 @@ export const ProposeMeasurementsSchema = z.lazy(() =>
 );
 export type ProposeMeasurements = z.infer<typeof ProposeMeasurementsSchema>;
 
-export const ApproveMeasurementsSchema = KeySignatureSchema;
+/**
+ * An approval is a signature of either type a contract takes: `digital` (the default, as before types
+ * existed) or `mfa`, with `otp`, the current code of the approver's TOTP second factor.
+ */
+export const ApproveMeasurementsSchema = z.lazy(() =>
+  z.union([
+    z.extend(KeySignatureSchema, { type: z.optional(z.literal('digital')) }),
+    z.extend(KeySignatureSchema, { type: z.literal('mfa'), otp: OtpCodeSchema }),
+  ]),
+);
 export type ApproveMeasurements = z.infer<typeof ApproveMeasurementsSchema>;
 
 /**
@@ -96,6 +105,10 @@ export interface MeasurementApproval {
   readonly alg: SignatureAlgorithm;
   readonly signature: string;
   readonly approvedAt: string;
+  /** Absent for approvals made before signature types (digital). */
+  readonly type?: SignatureType;
+  /** `mfa` only: the second factor verified with the signature. */
+  readonly secondFactor?: SecondFactor;
 }
 
 export interface MeasurementSet {

@@ -1,4 +1,9 @@
-import { CONTRACT_STATUSES, SignatureSchema } from '../domain/contract.ts';
+import {
+  CONTRACT_STATUSES,
+  SecondFactorSchema,
+  SIGNATURE_TYPES,
+  SignatureSchema,
+} from '../domain/contract.ts';
 import { ContractTermsSchema } from '../domain/contract-terms.ts';
 import {
   AGENT_PHASES,
@@ -365,6 +370,8 @@ export const MeasurementSetResponseSchema = z.lazy(() =>
         alg: z.enum(SIGNATURE_ALGORITHMS),
         signature: z.string(),
         approvedAt: z.string(),
+        type: z.optional(z.enum(SIGNATURE_TYPES)),
+        secondFactor: z.optional(SecondFactorSchema),
       }),
     ),
     proposedBy: z.uuid(),

@@ -597,11 +597,11 @@ export const approveMeasurementSet = {
   path: '/api/v1/contracts/{id}/measurements/{mid}/approve',
   handler: 'functions/api/contracts/measurements-approve.ts',
   auth: 'jwt',
-  grants: ['database'],
+  grants: ['database', 'openSecrets'],
   summary: "Approve a measurement set with the caller's signature; Approved once both parties have",
   tag: 'measurements',
   description:
-    'The other party approves a Proposed set by signing its `signingPayload`; it is Approved once both parties have signed. Only Approved sets are trusted by attestation.',
+    'The other party approves a Proposed set by signing its `signingPayload`; it is Approved once both parties have signed. Only Approved sets are trusted by attestation. `type: "mfa"` adds `otp`, a fresh code of the approver\'s TOTP second factor, as for a contract signature (`mfa-not-enrolled`, `invalid-otp`, `otp-replayed`: 422). A refused attempt is recorded in the approver\'s refusal chain.',
   errors: [409, 422],
   request: { params: MeasurementPathSchema, body: ApproveMeasurementsSchema },
   responses: { 200: { description: 'Approval recorded', schema: MeasurementSetResponseSchema } },

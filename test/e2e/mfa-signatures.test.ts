@@ -61,6 +61,7 @@ async function snapshot(): Promise<string> {
   const { rows } = await stack.deps.db.query(`SELECT
     (SELECT json_agg(json_build_object('id', id, 'confirmed', confirmed_at, 'revoked', revoked_at, 'step', last_used_step) ORDER BY id) FROM totp_credentials) AS totp,
     (SELECT json_agg(signatures ORDER BY id) FROM contracts) AS signatures,
+    (SELECT json_agg(approvals ORDER BY id) FROM measurement_sets) AS approvals,
     (SELECT coalesce(sum(version), 0) FROM identities)::int AS versions,
     (SELECT count(*) FROM audit_log WHERE entity_type <> 'security-refusal')::int AS audit,
     (SELECT count(*) FROM outbox)::int AS outbox`);
@@ -112,6 +113,7 @@ function mfaSign(party: 'provider' | 'consumer', contract: Contract, otp: string
 }
 
 let providerTotp: Enrolment;
+let activeId: string;
 
 describe('enrolment', () => {
   it('answers an otpauth URI and its QR code once, and stores the seed sealed, never in the clear', async () => {
@@ -211,6 +213,7 @@ describe('signing with type mfa', () => {
     expect(consumerSigned.status, consumerSigned.text).toBe(200);
     const activated = await consumer.post<Contract>(`/contracts/${contract.id}/activate`);
     expect(activated.body.status).toBe('Active');
+    activeId = contract.id;
     const platform = activated.body.signatures.find((s) => s.role === 'platform') as unknown as {
       signedPayload: string;
     };
@@ -288,6 +291,56 @@ describe('signing with type mfa', () => {
     nextStep();
     const behind = codeOf(providerTotp.otpauthUri, new Date(now().getTime() - STEP_MS));
     expect((await mfaSign('provider', await newContract(), behind)).status).toBe(200);
+  });
+
+  it('approves a measurement set with mfa as well (a digital approval still needs no type)', async () => {
+    nextStep();
+    type Set = { id: string; signingPayload: string; status: string; approvals: Record<string, unknown>[] };
+    const proposed = await consumer.post<Set>(`/contracts/${activeId}/measurements`, {
+      pcr0: 'a'.repeat(96),
+      pcr1: 'b'.repeat(96),
+      pcr2: 'c'.repeat(96),
+    });
+    expect(proposed.status, proposed.text).toBe(201);
+    const path = `/contracts/${activeId}/measurements/${proposed.body.id}/approve`;
+    const signature = keys.provider.sign(proposed.body.signingPayload);
+    const code = codeOf(providerTotp.otpauthUri);
+    const byProvider = await provider.post<Set>(path, {
+      type: 'mfa',
+      kid: kids.provider,
+      signature,
+      otp: code,
+    });
+    expect(byProvider.status, byProvider.text).toBe(200);
+    expect(byProvider.body.approvals).toEqual([
+      expect.objectContaining({
+        role: 'provider',
+        type: 'mfa',
+        secondFactor: expect.objectContaining({ method: 'totp', credentialId: providerTotp.credential.id }),
+      }),
+    ]);
+    const byConsumer = await consumer.post<Set>(path, {
+      kid: kids.consumer,
+      signature: keys.consumer.sign(proposed.body.signingPayload),
+    });
+    expect(byConsumer.body.status).toBe('Approved');
+    // The code is used: a second set cannot be approved with it.
+    const other = await consumer.post<Set>(`/contracts/${activeId}/measurements`, {
+      pcr0: 'd'.repeat(96),
+      pcr1: 'b'.repeat(96),
+      pcr2: 'c'.repeat(96),
+    });
+    await refused(
+      () =>
+        provider.post(`/contracts/${activeId}/measurements/${other.body.id}/approve`, {
+          type: 'mfa',
+          kid: kids.provider,
+          signature: keys.provider.sign(other.body.signingPayload),
+          otp: code,
+        }),
+      422,
+      'otp-replayed',
+    );
   });
 
   it('refuses a bad signature before the code is looked at, so the code stays usable', async () => {

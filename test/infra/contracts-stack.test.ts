@@ -436,7 +436,7 @@ describe('least privilege per route', () => {
         .map(([id]) => id)
         .sort();
     expect(holders('kms:GenerateDataKey')).toEqual(['enrolTotp']);
-    expect(holders('kms:Decrypt')).toEqual(['confirmTotp', 'signContract']);
+    expect(holders('kms:Decrypt')).toEqual(['approveMeasurementSet', 'confirmTotp', 'signContract']);
     for (const fn of stack.api.functions.values()) {
       for (const s of roleStatements(logicalId(fn.role)).filter((s) => s.resource.includes(`"${key}"`))) {
         expect(s.condition).toEqual({ StringEquals: { 'kms:EncryptionContext:purpose': 'totp-seed' } });
