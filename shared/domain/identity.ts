@@ -13,10 +13,17 @@ export interface Identity {
   readonly displayName: string;
   readonly email: string | null;
   readonly roles: readonly Role[];
+  /** `active`, or `suspended` (acts on nothing until made active again), or `revoked` (final). */
+  readonly status: IdentityStatus;
+  /** Why an admin last changed the status; null while it never changed. */
+  readonly statusReason: string | null;
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
+
+export const IDENTITY_STATUSES = ['active', 'suspended', 'revoked'] as const;
+export type IdentityStatus = (typeof IDENTITY_STATUSES)[number];
 
 export const IdentityNameSchema = z.lazy(() =>
   z
@@ -165,3 +172,9 @@ export const KeySignatureSchema = z.strictObject({
   kid: KidSchema,
   signature: SignatureValueSchema,
 });
+
+/** The body of `PUT /identities/{id}/status`: the new status and why (audited). */
+export const SetIdentityStatusSchema = z.lazy(() =>
+  z.strictObject({ status: z.enum(IDENTITY_STATUSES), reason: text({ min: 1, max: 1000, lines: 'multi' }) }),
+);
+export type SetIdentityStatus = z.infer<typeof SetIdentityStatusSchema>;

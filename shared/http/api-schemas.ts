@@ -14,7 +14,7 @@ import {
   enclaveMetricsShape,
 } from '../domain/enclave.ts';
 import { IdSchema } from '../domain/identifiers.ts';
-import { KidSchema, ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
+import { IDENTITY_STATUSES, KidSchema, ROLES, SIGNATURE_ALGORITHMS } from '../domain/identity.ts';
 import { AdditionalPcrsSchema, MEASUREMENT_SET_STATUSES } from '../domain/measurement-set.ts';
 import * as z from '../domain/zod.ts';
 import { CreatedAtCursorSchema, cursorParam, NameCursorSchema, ReportedAtCursorSchema } from './cursor.ts';
@@ -139,6 +139,8 @@ export const IdentityResponseSchema = z.lazy(() =>
     displayName: z.string(),
     email: z.nullable(z.string()),
     roles: z.array(z.enum(ROLES)),
+    status: z.enum(IDENTITY_STATUSES),
+    statusReason: z.nullable(z.string()),
     version: z.int(),
     createdAt: z.string(),
     updatedAt: z.string(),

@@ -11,6 +11,7 @@ import {
   CreateIdentitySchema,
   RegisterKeySchema,
   RotateKeySchema,
+  SetIdentityStatusSchema,
 } from '../domain/identity.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
 import type * as z from '../domain/zod.ts';
@@ -289,6 +290,22 @@ export const revokeKey = {
   errors: [409],
   request: { params: KeyPathSchema },
   responses: { 200: { description: 'Revoked', schema: KeyResponseSchema } },
+} as const satisfies RouteDefinition;
+
+export const setIdentityStatus = {
+  id: 'setIdentityStatus',
+  method: 'PUT',
+  path: '/api/v1/identities/{id}/status',
+  handler: 'functions/api/identities/set-status.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Suspend, reactivate or revoke an identity (admins)',
+  tag: 'identities',
+  description:
+    "An admin sets another identity's `status` (`active`, `suspended`, `revoked`) with a `reason`, audited. A suspended or revoked identity acts on nothing: every request it makes is a 403 `identity-suspended` or `identity-revoked`, and a signature or approval checks the status in the database itself (other containers may serve its other requests from their 15-second caller cache). Revoked is final (409 `identity-revoked`); an admin cannot change its own status (409 `own-status`); the status it has already is a 409 `status-unchanged`.",
+  errors: [409],
+  request: { params: IdPathSchema, body: SetIdentityStatusSchema },
+  responses: { 200: { description: 'The identity with its new status', schema: IdentityResponseSchema } },
 } as const satisfies RouteDefinition;
 
 export const enrolTotp = {
@@ -852,6 +869,7 @@ export const ROUTES = [
   rotateKey,
   revokeKey,
   listKeys,
+  setIdentityStatus,
   enrolTotp,
   listTotpCredentials,
   confirmTotp,

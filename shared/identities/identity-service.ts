@@ -4,6 +4,7 @@ import { auditedWrite } from '../audit/audited-write.ts';
 import { DatabaseError, UNIQUE_VIOLATION } from '../database/database.ts';
 import {
   ConflictError,
+  DomainError,
   ForbiddenError,
   NotFoundError,
   UnprocessableError,
@@ -17,6 +18,7 @@ import {
   type RegisterKey,
   type Role,
   type RotateKey,
+  type SetIdentityStatus,
 } from '../domain/identity.ts';
 import { keyRegistrationStatement, keyThumbprint } from '../domain/key-registration.ts';
 import { pageOf } from '../http/cursor.ts';
@@ -42,6 +44,7 @@ import {
   listIdentities as listRows,
   revokeKeyMutation,
   rotateKeyMutation,
+  setIdentityStatusMutation,
 } from './identity-store.ts';
 
 /** The identity behind a verified token subject; a token for no identity is refused (403, not 500). */
@@ -53,8 +56,85 @@ export async function resolveCaller(deps: Dependencies, subject: string): Promis
   const identity = await findIdentityBySubject(deps.db, subject);
   if (!identity)
     throw new ForbiddenError('The token is valid but no identity is registered for its subject.');
+  requireActive(identity);
   cache.set(subject, identity, deps.now().getTime());
   return identity;
+}
+
+/**
+ * Refuses an identity that is not active: a suspended or revoked identity signs, approves and acts on
+ * nothing (403 `identity-suspended` or `identity-revoked`, with the admin's reason).
+ */
+export function requireActive(identity: Pick<Identity, 'status' | 'statusReason'>): void {
+  if (identity.status === 'active') return;
+  throw new DomainError(
+    403,
+    `identity-${identity.status}`,
+    identity.status === 'suspended' ? 'Identity suspended' : 'Identity revoked',
+    `This identity is ${identity.status}${identity.statusReason ? ` (${identity.statusReason})` : ''}: it may not act until an admin makes it active${identity.status === 'revoked' ? ', which a revocation never allows' : ''}.`,
+  );
+}
+
+/**
+ * `PUT /identities/{id}/status` (admins): suspends an identity, makes it active again, or revokes it for
+ * good, audited with the reason. An admin cannot change its own status (another admin must), a revoked
+ * identity stays revoked, and setting the status it has is a 409.
+ */
+export async function setIdentityStatus(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+  input: SetIdentityStatus,
+): Promise<Reply<Identity>> {
+  if (!isAdmin(caller)) throw new ForbiddenError("Only an admin may change an identity's status.");
+  const owner = await findIdentity(deps.db, identityId);
+  if (!owner) throw new NotFoundError(`Identity ${identityId}`);
+  if (owner.id === caller.id)
+    throw new ConflictError(
+      'own-status',
+      'Own status',
+      'An admin cannot change its own status: another admin must.',
+    );
+  if (owner.status === 'revoked')
+    throw new ConflictError(
+      'identity-revoked',
+      'Identity revoked',
+      `Identity ${identityId} was revoked: a revocation is final.`,
+    );
+  if (owner.status === input.status)
+    throw new ConflictError(
+      'status-unchanged',
+      'Status unchanged',
+      `Identity ${identityId} is ${owner.status} already.`,
+    );
+  const at = deps.now().toISOString();
+  await writeIdentityChange(deps, owner, identityId, {
+    ...setIdentityStatusMutation(identityId, owner.version, {
+      from: owner.status,
+      to: input.status,
+      reason: input.reason,
+      at,
+    }),
+    at,
+    action: 'set-status',
+    actorId: caller.id,
+    data: { from: owner.status, to: input.status, reason: input.reason },
+    event: {
+      type: 'IdentityStatusChanged',
+      payload: { identityId, from: owner.status, to: input.status, reason: input.reason },
+    },
+  });
+  return {
+    status: 200,
+    body: {
+      ...owner,
+      status: input.status,
+      statusReason: input.reason,
+      version: owner.version + 1,
+      updatedAt: at,
+    },
+    etag: etagOf(owner.version + 1),
+  };
 }
 
 /**
@@ -136,6 +216,8 @@ export function newIdentity(
     displayName: input.displayName,
     email: input.email,
     roles: input.roles,
+    status: 'active',
+    statusReason: null,
     version: 1,
     createdAt: at,
     updatedAt: at,
@@ -423,7 +505,7 @@ async function checkedNewKey(
 /** A change of an identity's keys or credentials: its statement, audit record and event. */
 export interface IdentityChange {
   readonly mutation: string;
-  readonly followUp: string;
+  readonly followUp?: string;
   readonly extraColumns?: string;
   readonly params: Record<string, unknown>;
   readonly at: string;
@@ -452,7 +534,7 @@ export async function writeIdentityChange(
   try {
     const { applied, extra } = await auditedWrite(deps.db, {
       mutation: change.mutation,
-      followUp: change.followUp,
+      ...(change.followUp ? { followUp: change.followUp } : {}),
       ...(change.extraColumns ? { extraColumns: change.extraColumns } : {}),
       params: change.params as never,
       audit: {
@@ -543,7 +625,12 @@ export async function verifyCallerSignature(
   payload: string,
   what: string,
 ): Promise<IdentityKey> {
-  const key = await findKey(deps.db, caller.id, input.kid);
+  // The caller's status as it is now, not as a container cached it: a suspension stops signing at once.
+  const [current, key] = await Promise.all([
+    findIdentity(deps.db, caller.id),
+    findKey(deps.db, caller.id, input.kid),
+  ]);
+  if (current) requireActive(current);
   const now = deps.now().getTime();
   if (!key || key.revokedAt !== null || (key.notAfter !== null && now >= Date.parse(key.notAfter))) {
     throw new UnprocessableError(

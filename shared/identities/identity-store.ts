@@ -1,8 +1,8 @@
 import { type Queryable, sql } from '../database/database.ts';
-import type { Identity, IdentityKey, Role, SignatureAlgorithm } from '../domain/identity.ts';
+import type { Identity, IdentityKey, IdentityStatus, Role, SignatureAlgorithm } from '../domain/identity.ts';
 
 /** SQL for identities and their keys; the only module that knows these tables. */
-const IDENTITY_COLUMNS = `id, subject, name, display_name, email, roles, version, created_at, updated_at`;
+const IDENTITY_COLUMNS = `id, subject, name, display_name, email, roles, status, status_reason, version, created_at, updated_at`;
 
 interface IdentityRow {
   id: string;
@@ -11,6 +11,8 @@ interface IdentityRow {
   display_name: string;
   email: string | null;
   roles: Role[];
+  status: IdentityStatus;
+  status_reason: string | null;
   version: number;
   created_at: string;
   updated_at: string;
@@ -25,6 +27,8 @@ function toIdentity(r: IdentityRow): Identity {
     displayName: r.display_name,
     email: r.email,
     roles: r.roles,
+    status: r.status,
+    statusReason: r.status_reason,
     version: r.version,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -265,6 +269,31 @@ export function rotateKeyMutation(
       ...insert.params,
       retiring_kid: sql.text(retiring.kid),
       retiring_not_after: sql.timestamp(retiring.notAfter),
+    },
+  };
+}
+
+/**
+ * An admin's status change: the identity's status and reason set and its version bumped, only from the
+ * status read (`from`), so a concurrent change makes it apply nothing.
+ */
+export function setIdentityStatusMutation(
+  identityId: string,
+  identityVersion: number,
+  change: { from: IdentityStatus; to: IdentityStatus; reason: string; at: string },
+) {
+  return {
+    mutation: `UPDATE identities SET status = :status_to, status_reason = :status_reason, version = version + 1,
+        updated_at = :status_at
+      WHERE id = :status_identity_id AND version = :identity_version AND status = :status_from
+      RETURNING id`,
+    params: {
+      status_identity_id: sql.uuid(identityId),
+      identity_version: sql.int(identityVersion),
+      status_from: sql.text(change.from),
+      status_to: sql.text(change.to),
+      status_reason: sql.text(change.reason),
+      status_at: sql.timestamp(change.at),
     },
   };
 }

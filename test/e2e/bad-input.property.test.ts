@@ -391,6 +391,7 @@ function validBodies(): Partial<Record<string, unknown>> {
       graceSeconds: 60,
     },
     confirmTotp: { code: '123456' },
+    setIdentityStatus: { status: 'suspended', reason: 'review' },
     sendAttestationHeartbeat: { phase: 'booting' },
     reportEnclaveMetrics: {
       reportedAt: '2026-12-01T00:00:00.000Z',

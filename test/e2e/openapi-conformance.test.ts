@@ -219,6 +219,17 @@ async function runningEnclave(): Promise<Enclave> {
   return harness.settle(id, ['Running']);
 }
 
+/** The id of an identity registered just now. */
+async function newcomerId(): Promise<string> {
+  const res = await client.admin.post<{ id: string }>('/identities', {
+    name: `someone-${randomUUID().slice(0, 8)}`,
+    displayName: 'Someone',
+    roles: ['consumer'],
+  });
+  expect(res.status, res.text).toBe(201);
+  return res.body.id;
+}
+
 /** A client for an identity registered just now, which no function has cached yet. */
 async function newcomer(): Promise<ApiClient> {
   const subject = `local|newcomer-${randomUUID()}`;
@@ -292,6 +303,11 @@ describe('every route, refused as its shape says', () => {
       },
       revokeKey: {
         path: `/identities/${seeded.consumer}/keys/${await new PartyKey('ES256').register(client.consumer, seeded.consumer)}`,
+        client: client.admin,
+      },
+      setIdentityStatus: {
+        path: `/identities/${await newcomerId()}/status`,
+        body: { status: 'suspended', reason: 'conformance' },
         client: client.admin,
       },
       enrolTotp: { path: `/identities/${seeded.consumer}/totp`, client: client.consumer },
@@ -464,6 +480,36 @@ describe('every route, refused as its shape says', () => {
 // ---- business rules: the 409s, 410s and 422s each route declares --------------------------------------
 
 describe('every business-rule refusal the document declares', () => {
+  it('identity status: suspended (200), unchanged (409), its requests refused (403), revoked for good (409), never its own (409)', async () => {
+    const subject = `local|status-${randomUUID()}`;
+    const created = await client.admin.post<{ id: string }>('/identities', {
+      name: `status-${randomUUID().slice(0, 8)}`,
+      displayName: 'Status',
+      roles: ['consumer'],
+      subject,
+    });
+    const path = `/identities/${created.body.id}/status`;
+    const who = await ApiClient.as(context.stack, { subject });
+    expect((await who.get('/identities/me')).status).toBe(200);
+    const suspended = await client.admin.put<{ status: string }>(path, {
+      status: 'suspended',
+      reason: 'review',
+    });
+    expect(suspended.status, suspended.text).toBe(200);
+    expect(suspended.body.status).toBe('suspended');
+    expect((await client.admin.put(path, { status: 'suspended', reason: 'again' })).status).toBe(409);
+    const refused = await who.get<{ type: string }>('/identities/me');
+    expect(refused.status).toBe(403);
+    expect(refused.body.type).toMatch(/\/identity-suspended$/);
+    expect((await client.admin.put(path, { status: 'active', reason: 'cleared' })).status).toBe(200);
+    expect((await client.admin.put(path, { status: 'revoked', reason: 'left' })).status).toBe(200);
+    expect((await client.admin.put(path, { status: 'active', reason: 'undo' })).status).toBe(409);
+    expect(
+      (await client.admin.put(`/identities/${seeded.admin}/status`, { status: 'suspended', reason: 'x' }))
+        .status,
+    ).toBe(409);
+  });
+
   it('second factors: enrolled (201) up to the pending limit (409), confirmed (200) once (409), a wrong code (422), listed (200), revoked (200) once (409)', async () => {
     const base = `/identities/${seeded.provider}/totp`;
     type Enrolment = { credential: { id: string }; otpauthUri: string };
