@@ -11,6 +11,8 @@ const identity = {
   displayName: 'Provider',
   email: null,
   roles: ['provider'],
+  status: 'active',
+  statusReason: null,
   version: 3,
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',
