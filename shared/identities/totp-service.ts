@@ -1,19 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import { auditedAttempt } from '../audit/security-refusals.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
-import { qrSvg } from '../domain/qr-svg.ts';
-import { otpauthUri, TOTP_SECRET_BYTES, type TotpCredential } from '../domain/totp.ts';
+import type { TotpCredential } from '../domain/totp.ts';
 import type { Reply } from '../http/reply.ts';
-import { type Dependencies, secretSealer } from '../runtime/dependencies.ts';
+import type { Dependencies } from '../runtime/dependencies.ts';
 import { credentialOwner, isAdmin, writeIdentityChange } from './identity-service.ts';
 import { findIdentity } from './identity-store.ts';
-import { checkedStep, sealContext } from './second-factor.ts';
+import { checkedStep } from './second-factor.ts';
 import {
   confirmTotpMutation,
   findActiveTotpCredential,
   findTotpCredential,
-  insertTotpMutation,
   listTotpCredentials as listRows,
   revokeTotpMutation,
 } from './totp-store.ts';
@@ -25,62 +22,10 @@ export const MAX_PENDING_TOTP = 3;
  * Only the identity itself enrols or confirms its second factor: the seed is its authenticator's alone.
  * Another identity is a 403, none a 404 (existence is no secret: `GET /identities/{id}` answers any caller).
  */
-async function requireSelf(deps: Dependencies, caller: Identity, identityId: string, what: string) {
+export async function requireSelf(deps: Dependencies, caller: Identity, identityId: string, what: string) {
   if (caller.id === identityId) return;
   if (!(await findIdentity(deps.db, identityId))) throw new NotFoundError(`Identity ${identityId}`);
   throw new ForbiddenError(`Only the identity itself may ${what}.`);
-}
-
-/**
- * `POST /identities/{id}/totp`: a new pending TOTP credential for the caller itself. The seed (160 random
- * bits) is sealed under the credential key before it is stored, and shown once, as an `otpauth://` URI and
- * its QR code; the credential becomes a second factor when its first code confirms it.
- */
-export async function enrolTotp(
-  deps: Dependencies,
-  caller: Identity,
-  identityId: string,
-): Promise<Reply<{ credential: TotpCredential; otpauthUri: string; qrSvg: string }>> {
-  await requireSelf(deps, caller, identityId, 'enrol a second factor');
-  const credential: TotpCredential = {
-    id: deps.newId(),
-    identityId,
-    createdAt: deps.now().toISOString(),
-    confirmedAt: null,
-    notAfter: null,
-    revokedAt: null,
-  };
-  const seed = randomBytes(TOTP_SECRET_BYTES);
-  try {
-    const sealed = await secretSealer(deps).seal(seed, sealContext(identityId, credential.id));
-    await writeIdentityChange(
-      deps,
-      caller,
-      identityId,
-      {
-        ...insertTotpMutation(credential, sealed, caller.version, MAX_PENDING_TOTP),
-        at: credential.createdAt,
-        action: 'enrol-totp',
-        actorId: caller.id,
-        data: { credentialId: credential.id },
-        event: { type: 'TotpEnrolled', payload: { identityId, credentialId: credential.id } },
-      },
-      {
-        refusal: (extra) =>
-          Number(extra.pending_held) >= MAX_PENDING_TOTP
-            ? new ConflictError(
-                'too-many-pending',
-                'Too many pending enrolments',
-                `The identity already has ${MAX_PENDING_TOTP} enrolments waiting for their first code; confirm or revoke one.`,
-              )
-            : undefined,
-      },
-    );
-    const uri = otpauthUri(seed, caller.email ?? caller.name);
-    return { status: 201, body: { credential, otpauthUri: uri, qrSvg: qrSvg(uri) } };
-  } finally {
-    seed.fill(0);
-  }
 }
 
 /**
