@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { sql } from '../../shared/database/database.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+import { refusalChecker } from '../support/refusals.ts';
 
 /**
  * A signing key's lifecycle over HTTP: rotation registers the successor (with its proof of possession) and
@@ -42,19 +43,7 @@ async function snapshot(): Promise<string> {
   return JSON.stringify(rows[0]);
 }
 
-async function refused(
-  send: () => Promise<{ status: number; body: unknown; headers: Headers }>,
-  status: number,
-  type: string,
-) {
-  const before = await snapshot();
-  const res = await send();
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.headers.get('content-type')).toBe('application/problem+json');
-  expect((res.body as { type: string }).type).toMatch(new RegExp(`/${type}$`));
-  expect(await snapshot()).toBe(before);
-  return res.body as { detail: string };
-}
+const refused = refusalChecker(snapshot);
 
 /** A new contract signed by the provider with (kid, key): the answer to the sign request. */
 async function signNew(key: PartyKey, kid: string) {

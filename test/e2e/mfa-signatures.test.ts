@@ -7,6 +7,7 @@ import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts'
 import { type EvidenceBundle, verifyEvidence } from '../../shared/contracts/contract-evidence.ts';
 import { sql } from '../../shared/database/database.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+import { refusalChecker } from '../support/refusals.ts';
 
 /**
  * MFA signatures over HTTP on the local stack: a TOTP authenticator enrolled (its seed sealed under the
@@ -68,19 +69,7 @@ async function snapshot(): Promise<string> {
   return JSON.stringify(rows[0]);
 }
 
-async function refused(
-  send: () => Promise<{ status: number; body: unknown; headers: Headers }>,
-  status: number,
-  type: string,
-) {
-  const before = await snapshot();
-  const res = await send();
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.headers.get('content-type')).toBe('application/problem+json');
-  expect((res.body as { type: string }).type).toMatch(new RegExp(`/${type}$`));
-  expect(await snapshot()).toBe(before);
-  return res.body as { detail: string };
-}
+const refused = refusalChecker(snapshot);
 
 async function enrol(client: ApiClient, id: string): Promise<Enrolment> {
   const res = await client.post<Enrolment>(totp(id));
