@@ -81,9 +81,11 @@ describe('the OpenAPI 3.1 document', () => {
       if (route.request?.body) {
         const schema = deref(op.requestBody!.content['application/json']!.schema);
         expect(op.requestBody!.required).toBe(true);
-        // One object, or one of several (the types of a signature or an approval): each strict, so unknown keys are refused,
-        // and the document says so.
-        const variants = ((schema.oneOf ?? schema.anyOf) as Json[] | undefined)?.map((v) => deref(v)) ?? [schema];
+        // One object, or one of several (the types of a signature or an approval): each strict, so unknown
+        // keys are refused, and the document says so.
+        const variants = ((schema.oneOf ?? schema.anyOf) as Json[] | undefined)?.map((v) => deref(v)) ?? [
+          schema,
+        ];
         for (const variant of variants) {
           expect(variant.type).toBe('object');
           expect(variant.additionalProperties).toBe(false);
