@@ -243,7 +243,29 @@ describe('signing with type mfa', () => {
     expect(failing(withFactor(undefined, 'digital'))).toEqual(
       expect.arrayContaining(['audit-records-signatures']),
     );
-    expect(failing(withFactor(undefined))).toContain(`signature:provider:${kids.provider}`);
+    // Each part of the factor is checked on its own, whatever the countersignature says.
+    const providerCheck = `signature:provider:${kids.provider}`;
+    const detailOf = (tampered: EvidenceBundle) =>
+      verifyEvidence(tampered, { pinnedPlatformKeys: platformKeys }).checks.find(
+        (c) => c.check === providerCheck,
+      )!.detail;
+    expect(failing(withFactor(undefined))).toContain(providerCheck);
+    expect(detailOf(withFactor(undefined))).toMatch(/without its verified TOTP second factor/);
+    expect(detailOf(withFactor(factor, 'digital'))).toMatch(/a digital signature with a second factor/);
+    expect(detailOf(withFactor({ ...factor, method: 'sms' }))).toMatch(/without its verified TOTP/);
+    expect(detailOf(withFactor({ ...factor, credentialId: 42 }))).toMatch(/without its verified TOTP/);
+    expect(detailOf(withFactor(factor, 'biometric'))).toMatch(/type biometric is not checked/);
+    const at = (ms: number) => ({
+      ...factor,
+      verifiedAt: new Date(Date.parse(factor.verifiedAt) + ms).toISOString(),
+    });
+    // Verified after the signature, or more than a minute before it: not this signature's factor.
+    expect(detailOf(withFactor(at(1)))).toMatch(/not just before the signature/);
+    expect(detailOf(withFactor(at(-60_001)))).toMatch(/not just before the signature/);
+    expect(detailOf(withFactor(at(-60_000)))).toBe('verifies');
+    expect(detailOf(withFactor({ ...factor, verifiedAt: 'not a time' }))).toMatch(
+      /not just before the signature/,
+    );
     expect(
       failing(
         withFactor({
@@ -263,6 +285,16 @@ describe('signing with type mfa', () => {
     await refused(() => mfaSign('provider', second, code), 422, 'otp-replayed');
     const older = codeOf(providerTotp.otpauthUri, new Date(now().getTime() - STEP_MS));
     await refused(() => mfaSign('provider', second, older), 422, 'otp-replayed');
+  });
+
+  it('accepts a code once even when two signatures race with it', async () => {
+    nextStep();
+    const code = codeOf(providerTotp.otpauthUri);
+    const [a, b] = [await newContract(), await newContract()];
+    const answers = await Promise.all([mfaSign('provider', a, code), mfaSign('provider', b, code)]);
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 422]);
+    const loser = answers.find((r) => r.status === 422)!;
+    expect((loser.body as unknown as { type: string }).type).toMatch(/\/otp-replayed$/);
   });
 
   it('accepts one step of drift either way, and nothing further', async () => {
