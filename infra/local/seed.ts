@@ -1,4 +1,4 @@
-import type { Role } from '../../shared/domain/identity.ts';
+import type { Identity, Role } from '../../shared/domain/identity.ts';
 import { insertIdentity, newIdentity } from '../../shared/identities/identity-service.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 
@@ -52,20 +52,25 @@ export function subjectFor(nameOrId: string): string | undefined {
     : undefined;
 }
 
-/** Creates the seeded identities that do not exist yet (idempotent). */
-export async function seedIdentities(deps: Dependencies): Promise<void> {
+/**
+ * Creates the seeded identities that do not exist yet (idempotent), and returns them as created (for one
+ * that existed already, as it would have been: read it from the database where its current state matters).
+ * A suite that seeds a database migrated only part way uses them, since the identity queries name the
+ * latest schema's columns.
+ */
+export async function seedIdentities(deps: Dependencies): Promise<Identity[]> {
+  const seeded: Identity[] = [];
   for (const s of SEEDED_IDENTITIES) {
-    await insertIdentity(
-      deps,
-      null,
-      newIdentity(deps, {
-        id: s.id,
-        subject: seededSubject(s.name),
-        name: s.name,
-        displayName: s.displayName,
-        email: `${s.name}@example.test`,
-        roles: s.roles,
-      }),
-    );
+    const identity = newIdentity(deps, {
+      id: s.id,
+      subject: seededSubject(s.name),
+      name: s.name,
+      displayName: s.displayName,
+      email: `${s.name}@example.test`,
+      roles: s.roles,
+    });
+    await insertIdentity(deps, null, identity);
+    seeded.push(identity);
   }
+  return seeded;
 }
