@@ -28,6 +28,10 @@ const pageEndpoint = app.node.tryGetContext('pageEndpoint') as string | undefine
 /** `-c firstAdminEmail=you@example.com`: the deployment creates this admin (Cognito user and identity). */
 const firstAdminEmail = app.node.tryGetContext('firstAdminEmail') as string | undefined;
 
+/** `-c webauthnRpId=contracts.example.com -c webauthnOrigins=https://contracts.example.com`: passkeys. */
+const webauthnRpId = app.node.tryGetContext('webauthnRpId') as string | undefined;
+const webauthnOrigins = app.node.tryGetContext('webauthnOrigins') as string | undefined;
+
 /** The parents' default EIF and agent: required to deploy (see deployment-context.ts). */
 const enclaveArtifacts = enclaveArtifactsFromContext((key) => app.node.tryGetContext(key));
 
@@ -39,6 +43,9 @@ new ContractsStack(app, stage === 'main' ? 'EnclaveContracts' : `EnclaveContract
   ...(alarmEmail ? { alarmEmail } : {}),
   ...(pageEndpoint ? { pageEndpoint } : {}),
   ...(firstAdminEmail ? { firstAdminEmail } : {}),
+  ...(webauthnRpId
+    ? { webauthn: { rpId: webauthnRpId, origins: (webauthnOrigins ?? '').split(',').filter(Boolean) } }
+    : {}),
   description: 'Enclave contracts: digital contracts between training-data providers and consumers',
 });
 Tags.of(app).add('project', 'enclave-contracts');

@@ -48,6 +48,12 @@ export interface ContractsStackProps extends StackProps {
    * @default no first admin
    */
   readonly firstAdminEmail?: string;
+  /**
+   * The WebAuthn relying party of passkeys (biometric signatures): its id (the domain the signing page is
+   * served from, e.g. `contracts.example.com`) and the exact origins allowed to run the ceremonies.
+   * @default none: passkeys cannot be registered nor biometric signatures made until it is set
+   */
+  readonly webauthn?: { readonly rpId: string; readonly origins: readonly string[] };
 }
 
 /**
@@ -111,10 +117,20 @@ export class ContractsStack extends Stack {
     // Every function gets the same runtime configuration (shared/runtime/config.ts parses all of it at cold
     // start); what a function may do is decided by its grants alone.
     this.doorbell = new Doorbell(this, 'Doorbell');
+    if (props.webauthn) checkRelyingParty(props.webauthn);
+    else {
+      Annotations.of(this).addWarningV2(
+        'enclave-contracts:no-webauthn',
+        'No WebAuthn relying party: passkeys and biometric signatures are refused. Deploy with -c webauthnRpId=<domain> -c webauthnOrigins=https://<domain>.',
+      );
+    }
     const environment = {
       ...this.database.environment,
       ...this.signingKey.environment,
       ...this.doorbell.environment,
+      ...(props.webauthn
+        ? { WEBAUTHN_RP_ID: props.webauthn.rpId, WEBAUTHN_ORIGINS: props.webauthn.origins.join(',') }
+        : {}),
     };
     this.events = new EventBus(this, 'Events', {
       database: this.database,
@@ -253,6 +269,32 @@ export class ContractsStack extends Stack {
         queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
         `${description} The messages wait in ${queue.node.path}.`,
       );
+    }
+  }
+}
+
+/**
+ * A relying party WebAuthn can use (§5.1.4.1, §13.4.9): a domain name (no scheme, port or IP address) and
+ * https origins on it or its subdomains; a mistake here would refuse every passkey after the deployment.
+ */
+export function checkRelyingParty(rp: { readonly rpId: string; readonly origins: readonly string[] }): void {
+  if (
+    !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(
+      rp.rpId,
+    )
+  ) {
+    throw new Error(`webauthnRpId must be a lower-case domain name (got ${JSON.stringify(rp.rpId)})`);
+  }
+  if (rp.origins.length === 0) throw new Error('webauthnOrigins must name at least one https origin');
+  for (const origin of rp.origins) {
+    const url = URL.canParse(origin) ? new URL(origin) : undefined;
+    const host = url?.hostname ?? '';
+    if (
+      url?.protocol !== 'https:' ||
+      url.origin !== origin ||
+      (host !== rp.rpId && !host.endsWith(`.${rp.rpId}`))
+    ) {
+      throw new Error(`webauthnOrigins: ${origin} is not an https origin on ${rp.rpId} or its subdomains`);
     }
   }
 }

@@ -103,12 +103,16 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     ...(options.requestLog && !options.enclaves?.agentLog ? { agentLog: printAgentLine } : {}),
   });
   closers.push(() => enclaves.close());
+  // The WebAuthn relying party: `localhost` (a browser runs passkey ceremonies on it over plain HTTP), its
+  // origin the dev server's once it listens.
+  const origins: string[] = [];
   const deps: Dependencies = {
     // Writes ring the doorbell, which the scheduled jobs below read before they query, as in AWS.
     db: ringingDatabase(db, enclaves.doorbellRing),
     doorbell: enclaves.doorbell,
     signer,
     secrets,
+    relyingParty: { id: 'localhost', name: 'Enclave Contracts (local)', origins },
     now: options.now ?? (() => new Date()),
     newId: randomUUID,
     // The region the rendered definition and the simulated EC2 stand for.
@@ -127,6 +131,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.requestLog ? { requestLog: true } : {}),
   });
+  origins.push(localOrigin(server.url));
   // The schedules EventBridge Scheduler runs in AWS: the outbox is looked at every second, as the deployed
   // publisher's overlapping runs look at it (OUTBOX_PUBLISHER_SCHEDULE); faster than in AWS, an audit
   // checkpoint is signed every 10 seconds and contracts are expired every minute. As deployed, each look
@@ -191,6 +196,11 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
       for (const close of closers.reverse()) await close();
     },
   };
+}
+
+/** The origin a browser reaches the dev server at: `localhost`, the one host name WebAuthn allows over HTTP. */
+export function localOrigin(url: string): string {
+  return url.replace('//127.0.0.1:', '//localhost:');
 }
 
 const agentLogger = logger.createChild({ persistentKeys: { component: 'parent-agent' } });

@@ -109,6 +109,20 @@ export function decodeCbor(input: Uint8Array, limits: CborDecodeLimits = {}): Cb
   return value;
 }
 
+/**
+ * Decodes the one CBOR item at the start of `input` and says how many bytes it took: for formats that put
+ * bytes after an item without a length (WebAuthn's authenticator data: the credential's COSE key, then
+ * extensions). Otherwise as strict as {@link decodeCbor}.
+ */
+export function decodeCborPrefix(
+  input: Uint8Array,
+  limits: CborDecodeLimits = {},
+): { readonly value: CborValue; readonly length: number } {
+  const decoder = new Decoder(input, limits.maxDepth ?? MAX_CBOR_DEPTH, limits.maxItems ?? MAX_CBOR_ITEMS);
+  const value = decoder.item(0);
+  return { value, length: decoder.pos };
+}
+
 /** An argument as read from the head: a safe integer, or a bigint above 2^53 - 1. */
 type Argument = number | bigint;
 

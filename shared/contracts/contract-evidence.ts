@@ -7,7 +7,9 @@ import {
   type signableContent,
   signingPayload,
 } from '../domain/contract.ts';
+import { signatureChallenge } from '../domain/webauthn.ts';
 import { verifyPartySignature } from '../signing/party-signatures.ts';
+import { coseToJwk, originIssue, verifyAssertion } from '../signing/webauthn.ts';
 
 /**
  * A signed contract as evidence a third party can check without trusting the server (and without it: no
@@ -27,6 +29,8 @@ export interface EvidenceKey {
   /** When a rotation retired it (null: never rotated). */
   readonly notAfter: string | null;
   readonly revokedAt: string | null;
+  /** A passkey's (biometric signatures): its WebAuthn credential id, relying party and COSE public key. */
+  readonly passkey?: { readonly credentialId: string; readonly rpId: string; readonly cose: string };
 }
 
 export type EvidenceSignature = ContractSignature & {
@@ -197,9 +201,11 @@ export function verifyEvidence(
                 field(r, 'kid') === s.kid &&
                 field(r, 'contentDigest') === s.contentDigest &&
                 field(r, 'contentVersion') === s.contentVersion &&
-                // An mfa signature's record names the type and the second factor (a digital one neither).
+                // An mfa signature's record names the type and the second factor, a biometric one the type
+                // and the passkey's counter (a digital one neither).
                 (field(r, 'type') ?? 'digital') === s.type &&
-                field(r, 'secondFactor') === s.secondFactor?.credentialId,
+                field(r, 'secondFactor') === s.secondFactor?.credentialId &&
+                field(r, 'signCount') === s.assertion?.signCount,
             );
       if (!recorded) return `no audit record of the ${s.role}'s signature ${s.kid}`;
     }
@@ -256,9 +262,47 @@ function partySignatureIssue(s: EvidenceSignature, contract: EvidenceBundle['con
     contentDigest: s.contentDigest,
     contentVersion: s.contentVersion,
   });
+  if (s.type === 'biometric') return assertionIssue(s, key, payload);
+  if (s.alg === 'RS256' || key.passkey) return 'a passkey signature that is not of type biometric';
   return verifyPartySignature(s.alg, key.jwk, Buffer.from(payload, 'utf8'), s.signature)
     ? null
     : 'the signature does not verify over its signing payload';
+}
+
+/**
+ * A biometric signature: its WebAuthn assertion verifies with the passkey (whose COSE key is the JWK it is
+ * checked with) over the challenge of this signing payload and its nonce, at an origin of the passkey's
+ * relying party, with the user verified.
+ */
+function assertionIssue(s: EvidenceSignature, key: EvidenceKey, payload: string): string | null {
+  const { assertion } = s;
+  if (!assertion || !key.passkey) return 'a biometric signature without its assertion or passkey';
+  if (assertion.credentialId !== key.passkey.credentialId) return 'the assertion names another passkey';
+  if (s.alg === 'ES384' || s.alg === 'PS256') return `passkeys do not sign with ${s.alg}`;
+  const cose = coseToJwk(Buffer.from(key.passkey.cose, 'base64url'));
+  if (cose.alg !== s.alg || canonicalJson(cose.jwk) !== canonicalJson(key.jwk))
+    return "the passkey's COSE key is not the key given";
+  const { rpId } = key.passkey;
+  try {
+    verifyAssertion(
+      {
+        id: assertion.credentialId,
+        rawId: assertion.credentialId,
+        type: 'public-key',
+        response: {
+          clientDataJSON: assertion.clientDataJSON,
+          authenticatorData: assertion.authenticatorData,
+          signature: s.signature,
+        },
+      },
+      signatureChallenge(payload, assertion.nonce),
+      { credentialId: key.passkey.credentialId, rpId, alg: s.alg, jwk: key.jwk },
+      { origins: (origin) => originIssue(origin, rpId) },
+    );
+  } catch (error) {
+    return `the assertion: ${(error as Error).message}`;
+  }
+  return null;
 }
 
 /** How long a second factor may be verified before its signature is recorded. */
@@ -266,8 +310,8 @@ const SECOND_FACTOR_SKEW_MS = 60_000;
 
 /** A `digital` signature carries no second factor; an `mfa` one carries the TOTP check it passed. */
 function secondFactorIssue(s: EvidenceSignature): string | null {
-  if (s.type === 'digital')
-    return s.secondFactor === undefined ? null : 'a digital signature with a second factor';
+  if (s.type === 'digital' || s.type === 'biometric')
+    return s.secondFactor === undefined ? null : `a ${s.type} signature with a second factor`;
   if (s.type !== 'mfa') return `signature type ${String(s.type)} is not checked by this version`;
   const factor = s.secondFactor;
   if (factor?.method !== 'totp' || typeof factor.credentialId !== 'string')

@@ -12,7 +12,6 @@ import {
   countersignPayload,
   currentPartySignatures,
   partyRoleOf,
-  type SecondFactor,
   type SignContract,
   signingPayload,
   stateOfSummary,
@@ -43,8 +42,12 @@ import {
   type IdempotentRequest,
   replayOrConflict,
 } from '../idempotency/idempotency-store.ts';
-import { verifyCallerSignature } from '../identities/identity-service.ts';
-import { verifySecondFactor } from '../identities/second-factor.ts';
+import {
+  attemptedCredential,
+  signatureAuditData,
+  type VerifiedPartySignature,
+  verifyPartyInput,
+} from '../identities/party-signing.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import {
   type ContractFilter,
@@ -448,7 +451,8 @@ export async function signContract(
   input: SignContract,
   ifMatch: string | undefined,
 ) {
-  let factor: SecondFactor | undefined;
+  // Verified once per payload: a retry after a lost race keeps what was used up (a TOTP code, a nonce).
+  let verified: { payload: string; signature: VerifiedPartySignature } | undefined;
   return mutate(deps, caller, id, 'sign', { ifMatch }, async (c, at) => {
     const role = partyRoleOf(c, caller.id)!;
     if (currentPartySignatures(c).some((s) => s.role === role)) {
@@ -458,38 +462,40 @@ export async function signContract(
         `The ${role} has already signed version ${c.contentVersion}.`,
       );
     }
-    // A refused attempt is recorded in the signer's refusal chain (shared/audit/security-refusals.ts).
-    const { key, secondFactor } = await auditedAttempt(
-      deps,
-      {
-        entityType: 'identity',
-        entityId: caller.id,
-        actorId: caller.id,
-        action: `sign-contract-${input.type}`,
-        subject: `contract ${c.id} version ${c.contentVersion} (kid ${input.kid})`,
-      },
-      async () => {
-        const verified = await verifyCallerSignature(
-          deps,
-          caller,
-          input,
-          signingPayload(c),
-          `the current signing payload (digest ${c.contentDigest}, version ${c.contentVersion})`,
-        );
-        // After the signature verified, so that a bad signature never uses up the signer's code; once per
-        // request (a retry after a lost race keeps the factor verified: its code is used).
-        if (input.type === 'mfa') factor ??= await verifySecondFactor(deps, caller, input.otp, new Date(at));
-        return { key: verified, secondFactor: factor };
-      },
-    );
+    const payload = signingPayload(c);
+    if (verified?.payload !== payload) {
+      // A refused attempt is recorded in the signer's refusal chain (shared/audit/security-refusals.ts).
+      const signature = await auditedAttempt(
+        deps,
+        {
+          entityType: 'identity',
+          entityId: caller.id,
+          actorId: caller.id,
+          action: `sign-contract-${input.type}`,
+          subject: `contract ${c.id} version ${c.contentVersion} (${attemptedCredential(input)})`,
+        },
+        () =>
+          verifyPartyInput(
+            deps,
+            caller,
+            input,
+            payload,
+            `the current signing payload (digest ${c.contentDigest}, version ${c.contentVersion})`,
+            at,
+          ),
+      );
+      verified = { payload, signature };
+    }
+    const { signature: v } = verified;
     const signature: ContractSignature = {
       role,
       identityId: caller.id,
-      type: input.type,
-      ...(secondFactor ? { secondFactor } : {}),
-      kid: key.kid,
-      alg: key.alg,
-      signature: input.signature,
+      type: v.type,
+      ...(v.secondFactor ? { secondFactor: v.secondFactor } : {}),
+      ...(v.assertion ? { assertion: v.assertion } : {}),
+      kid: v.kid,
+      alg: v.alg,
+      signature: v.signature,
       contentDigest: c.contentDigest,
       contentVersion: c.contentVersion,
       signedAt: at,
@@ -503,10 +509,10 @@ export async function signContract(
       state,
       data: {
         role,
-        kid: key.kid,
+        kid: v.kid,
         contentDigest: c.contentDigest,
         contentVersion: c.contentVersion,
-        ...(secondFactor ? { type: input.type, secondFactor: secondFactor.credentialId } : {}),
+        ...signatureAuditData(v),
       },
     };
   });

@@ -4,6 +4,7 @@ import { signableContent } from '../domain/contract.ts';
 import type { Identity } from '../domain/identity.ts';
 import type { Reply } from '../http/reply.ts';
 import { findKey } from '../identities/identity-store.ts';
+import { findPasskey } from '../identities/webauthn-store.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import {
   EVIDENCE_FORMAT,
@@ -73,6 +74,21 @@ async function assembleEvidence(deps: Dependencies, caller: Identity, id: string
   const [signatures, platformKeys, records, checkpoint] = await Promise.all([
     Promise.all(
       contract.signatures.map(async (s) => {
+        if (s.identityId !== null && s.type === 'biometric') {
+          const passkey = await findPasskey(deps.db, s.identityId, s.kid);
+          return {
+            ...s,
+            key: passkey && {
+              kid: passkey.id,
+              alg: passkey.alg,
+              jwk: passkey.jwk,
+              createdAt: passkey.createdAt,
+              notAfter: passkey.notAfter,
+              revokedAt: passkey.revokedAt,
+              passkey: { credentialId: passkey.credentialId, rpId: passkey.rpId, cose: passkey.cose },
+            },
+          };
+        }
         const key = s.identityId === null ? null : await findKey(deps.db, s.identityId, s.kid);
         return {
           ...s,

@@ -17,8 +17,7 @@ import {
 } from '../domain/measurement-set.ts';
 import { etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
-import { verifyCallerSignature } from '../identities/identity-service.ts';
-import { verifySecondFactor } from '../identities/second-factor.ts';
+import { attemptedCredential, signatureAuditData, verifyPartyInput } from '../identities/party-signing.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { loadVisible } from './contract-service.ts';
 import {
@@ -149,7 +148,7 @@ export async function listMeasurementSets(
  * @throws NotFoundError (404) when the caller cannot see the contract or the set does not exist;
  *   ForbiddenError (403) for a non-party; ConflictError (409) when the contract is closed, the party has
  *   already approved, or the set changed concurrently; UnprocessableError (422, `contract-outside-validity`)
- *   outside the validity window; the signature's own refusals (`verifyCallerSignature`).
+ *   outside the validity window; the signature's own refusals (`verifyPartyInput`).
  */
 export async function approveMeasurementSet(
   deps: Dependencies,
@@ -180,38 +179,36 @@ export async function approveMeasurementSet(
       `The ${role} has already approved this measurement set.`,
     );
   }
-  const { key, secondFactor } = await auditedAttempt(
+  const at = now.toISOString();
+  const verified = await auditedAttempt(
     deps,
     {
       entityType: 'identity',
       entityId: caller.id,
       actorId: caller.id,
       action: `approve-measurements-${input.type ?? 'digital'}`,
-      subject: `measurement set ${set.id} of contract ${contractId} (kid ${input.kid})`,
+      subject: `measurement set ${set.id} of contract ${contractId} (${attemptedCredential(input)})`,
     },
-    async () => {
-      const verified = await verifyCallerSignature(
+    () =>
+      verifyPartyInput(
         deps,
         caller,
         input,
         measurementSigningPayload(set),
         "the measurement set's signingPayload",
-      );
-      // After the signature, so that a bad one never uses up the approver's code.
-      const factor =
-        input.type === 'mfa' ? await verifySecondFactor(deps, caller, input.otp, now) : undefined;
-      return { key: verified, secondFactor: factor };
-    },
+        at,
+      ),
   );
-  const at = now.toISOString();
   const approval: MeasurementApproval = {
     role,
     identityId: caller.id,
-    kid: key.kid,
-    alg: key.alg,
-    signature: input.signature,
+    kid: verified.kid,
+    alg: verified.alg,
+    signature: verified.signature,
     approvedAt: at,
-    ...(input.type === 'mfa' && secondFactor ? { type: 'mfa' as const, secondFactor } : {}),
+    ...(verified.type === 'digital' ? {} : { type: verified.type }),
+    ...(verified.secondFactor ? { secondFactor: verified.secondFactor } : {}),
+    ...(verified.assertion ? { assertion: verified.assertion } : {}),
   };
   const approvals = [...set.approvals, approval];
   const next: MeasurementSet = {
@@ -232,9 +229,9 @@ export async function approveMeasurementSet(
       occurredAt: at,
       data: {
         role,
-        kid: key.kid,
+        kid: verified.kid,
         status: next.status,
-        ...(secondFactor ? { type: 'mfa', secondFactor: secondFactor.credentialId } : {}),
+        ...signatureAuditData(verified),
       },
     },
     prevHash: auditHead,

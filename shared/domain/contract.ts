@@ -9,6 +9,7 @@ import {
   type SignatureAlgorithm,
 } from './identity.ts';
 import { text } from './text.ts';
+import { BiometricSignatureShape } from './webauthn.ts';
 import * as z from './zod.ts';
 
 export const CONTRACT_STATUSES = [
@@ -29,12 +30,17 @@ export interface ContractSignature {
   readonly identityId: string | null;
   /**
    * `digital`: the party's key signed. `mfa`: the party's key signed and a fresh TOTP code of its confirmed
-   * second factor was verified with it (`secondFactor`), so a stolen key alone cannot sign.
+   * second factor was verified with it (`secondFactor`), so a stolen key alone cannot sign. `biometric`: a
+   * passkey of the party's signed, its authenticator having verified the user (`assertion`).
    */
   readonly type: SignatureType;
+  /** The signing key's kid; for a biometric signature, the passkey's id. */
   readonly kid: string;
-  readonly alg: SignatureAlgorithm;
-  /** base64url; ECDSA as r‖s (JWS, RFC 7518). */
+  readonly alg: SignatureAlgorithm | 'RS256';
+  /**
+   * base64url; ECDSA as r‖s (JWS, RFC 7518). A biometric signature's is the assertion's (WebAuthn: ECDSA
+   * as DER) over its authenticator data and the SHA-256 of its clientDataJSON.
+   */
   readonly signature: string;
   readonly contentDigest: string;
   readonly contentVersion: number;
@@ -43,10 +49,25 @@ export interface ContractSignature {
   readonly signedPayload?: string;
   /** `mfa` only: the second factor the platform verified with the signature. */
   readonly secondFactor?: SecondFactor;
+  /** `biometric` only: what the passkey signed, to verify the signature again anywhere. */
+  readonly assertion?: PasskeyAssertion;
 }
 
-export const SIGNATURE_TYPES = ['digital', 'mfa'] as const;
+export const SIGNATURE_TYPES = ['digital', 'mfa', 'biometric'] as const;
 export type SignatureType = (typeof SIGNATURE_TYPES)[number];
+
+/**
+ * A biometric signature's WebAuthn assertion, less its signature (the signature's `signature`): the
+ * authenticator data and clientDataJSON it signed (base64url), the credential, and the server nonce that,
+ * with the signing payload, makes the challenge (`signatureChallenge`).
+ */
+export interface PasskeyAssertion {
+  readonly credentialId: string;
+  readonly authenticatorData: string;
+  readonly clientDataJSON: string;
+  readonly nonce: string;
+  readonly signCount: number;
+}
 
 /** The fact of a verified second factor: which credential, and when its code was verified. */
 export interface SecondFactor {
@@ -110,13 +131,15 @@ export const UpdateContractSchema = z.lazy(() =>
 export type UpdateContract = z.infer<typeof UpdateContractSchema>;
 
 /**
- * A party's signature: `digital` (its key's signature over the signing payload) or `mfa` (the same, and
- * `otp`, the current code of its confirmed TOTP second factor).
+ * A party's signature: `digital` (its key's signature over the signing payload), `mfa` (the same, and
+ * `otp`, the current code of its confirmed TOTP second factor) or `biometric` (a passkey's assertion over
+ * the challenge of the signing payload and the `nonce` of `POST /identities/{id}/webauthn/authentication-options`).
  */
 export const SignContractSchema = z.lazy(() =>
   z.discriminatedUnion('type', [
     z.extend(KeySignatureSchema, { type: z.literal('digital') }),
     z.extend(KeySignatureSchema, { type: z.literal('mfa'), otp: OtpCodeSchema }),
+    z.strictObject({ type: z.literal('biometric'), ...BiometricSignatureShape() }),
   ]),
 );
 export type SignContract = z.infer<typeof SignContractSchema>;
@@ -223,9 +246,13 @@ export function countersignPayload(
         kid: s.kid,
         alg: s.alg,
         signature: s.signature,
-        // The platform attests the second factor it verified; a digital signature's entry is what it was
-        // before MFA existed, so every earlier countersignature still verifies.
-        ...(s.type === 'digital' ? {} : { type: s.type, secondFactor: s.secondFactor ?? null }),
+        // The platform attests the second factor or the assertion it verified; a digital signature's entry
+        // is what it was before MFA existed, so every earlier countersignature still verifies.
+        ...(s.type === 'mfa'
+          ? { type: s.type, secondFactor: s.secondFactor ?? null }
+          : s.type === 'biometric'
+            ? { type: s.type, assertion: s.assertion ?? null }
+            : {}),
       }))
       .sort((a, b) => a.role.localeCompare(b.role)),
   });
@@ -283,18 +310,29 @@ export const SecondFactorSchema = z.lazy(() =>
   z.object({ method: z.literal('totp'), credentialId: z.uuid(), verifiedAt: z.string() }),
 );
 
+export const PasskeyAssertionSchema = z.lazy(() =>
+  z.object({
+    credentialId: z.string(),
+    authenticatorData: z.string(),
+    clientDataJSON: z.string(),
+    nonce: z.string(),
+    signCount: z.int(),
+  }),
+);
+
 export const SignatureSchema = z.lazy(() =>
   z.object({
     role: z.enum(['provider', 'consumer', 'platform']),
     identityId: z.nullable(z.uuid()),
     type: z.enum(SIGNATURE_TYPES),
     kid: z.string(),
-    alg: z.enum(SIGNATURE_ALGORITHMS),
+    alg: z.enum([...SIGNATURE_ALGORITHMS, 'RS256']),
     signature: z.string(),
     contentDigest: z.string(),
     contentVersion: z.int(),
     signedAt: z.string(),
     signedPayload: z.optional(z.string()),
     secondFactor: z.optional(SecondFactorSchema),
+    assertion: z.optional(PasskeyAssertionSchema),
   }),
 );

@@ -1,6 +1,7 @@
 import { canonicalJson } from './canonical-json.ts';
-import type { PartyRole, SecondFactor, SignatureType } from './contract.ts';
+import type { PartyRole, PasskeyAssertion, SecondFactor, SignatureType } from './contract.ts';
 import { KeySignatureSchema, OtpCodeSchema, type SignatureAlgorithm } from './identity.ts';
+import { BiometricSignatureShape } from './webauthn.ts';
 import * as z from './zod.ts';
 
 /** A SHA-384 PCR value as `nitro-cli describe-eif` prints it: 96 hex digits, kept lower-case. */
@@ -78,12 +79,14 @@ export type ProposeMeasurements = z.infer<typeof ProposeMeasurementsSchema>;
 
 /**
  * An approval is a signature of either type a contract takes: `digital` (the default, as before types
- * existed) or `mfa`, with `otp`, the current code of the approver's TOTP second factor.
+ * existed), `mfa`, with `otp`, the current code of the approver's TOTP second factor, or `biometric`, a
+ * passkey's assertion over the challenge of the set's signing payload and a nonce.
  */
 export const ApproveMeasurementsSchema = z.lazy(() =>
   z.union([
     z.extend(KeySignatureSchema, { type: z.optional(z.literal('digital')) }),
     z.extend(KeySignatureSchema, { type: z.literal('mfa'), otp: OtpCodeSchema }),
+    z.strictObject({ type: z.literal('biometric'), ...BiometricSignatureShape() }),
   ]),
 );
 export type ApproveMeasurements = z.infer<typeof ApproveMeasurementsSchema>;
@@ -102,13 +105,15 @@ export interface MeasurementApproval {
   readonly role: PartyRole;
   readonly identityId: string;
   readonly kid: string;
-  readonly alg: SignatureAlgorithm;
+  readonly alg: SignatureAlgorithm | 'RS256';
   readonly signature: string;
   readonly approvedAt: string;
   /** Absent for approvals made before signature types (digital). */
   readonly type?: SignatureType;
   /** `mfa` only: the second factor verified with the signature. */
   readonly secondFactor?: SecondFactor;
+  /** `biometric` only: what the passkey signed. */
+  readonly assertion?: PasskeyAssertion;
 }
 
 export interface MeasurementSet {

@@ -1,5 +1,6 @@
 import {
   CONTRACT_STATUSES,
+  PasskeyAssertionSchema,
   SecondFactorSchema,
   SIGNATURE_TYPES,
   SignatureSchema,
@@ -23,7 +24,8 @@ import { CreatedAtCursorSchema, cursorParam, NameCursorSchema, ReportedAtCursorS
 export const IdPathSchema = z.strictObject({ id: IdSchema });
 export const MeasurementPathSchema = z.strictObject({ id: IdSchema, mid: IdSchema });
 export const KeyPathSchema = z.strictObject({ id: IdSchema, kid: KidSchema });
-export const TotpPathSchema = z.strictObject({ id: IdSchema, credentialId: IdSchema });
+/** An identity's credential (a TOTP factor, a passkey), by the platform's id. */
+export const CredentialPathSchema = z.strictObject({ id: IdSchema, credentialId: IdSchema });
 
 /**
  * A count in a query string: digits only (no sign, exponent, hex prefix or space: `limit=0x10`, `1e2` and
@@ -241,11 +243,12 @@ export const EvidenceBundleSchema = z.lazy(() =>
           key: z.nullable(
             z.object({
               kid: z.string(),
-              alg: z.enum(SIGNATURE_ALGORITHMS),
+              alg: z.enum([...SIGNATURE_ALGORITHMS, 'RS256']),
               jwk: z.record(z.string(), z.unknown()),
               createdAt: z.string(),
               notAfter: z.nullable(z.string()),
               revokedAt: z.nullable(z.string()),
+              passkey: z.optional(z.object({ credentialId: z.string(), rpId: z.string(), cose: z.string() })),
             }),
           ),
         }),
@@ -369,11 +372,12 @@ export const MeasurementSetResponseSchema = z.lazy(() =>
         role: z.enum(['provider', 'consumer']),
         identityId: z.uuid(),
         kid: z.string(),
-        alg: z.enum(SIGNATURE_ALGORITHMS),
+        alg: z.enum([...SIGNATURE_ALGORITHMS, 'RS256']),
         signature: z.string(),
         approvedAt: z.string(),
         type: z.optional(z.enum(SIGNATURE_TYPES)),
         secondFactor: z.optional(SecondFactorSchema),
+        assertion: z.optional(PasskeyAssertionSchema),
       }),
     ),
     proposedBy: z.uuid(),
@@ -508,5 +512,75 @@ export const AttestationHeartbeatResponseSchema = z.lazy(() =>
     instanceId: z.string(),
     phase: z.enum(AGENT_PHASES),
     status: z.literal('waiting'),
+  }),
+);
+
+/** A passkey (its public key is public; its private key never leaves the authenticator). */
+export const PasskeySchema = z.lazy(() =>
+  z.object({
+    id: z.uuid().register(z.globalRegistry, { description: 'The platform id: the `kid` of its signatures.' }),
+    identityId: z.uuid(),
+    credentialId: z.string().register(z.globalRegistry, {
+      description: "The authenticator's credential id (base64url), what assertions name.",
+    }),
+    name: z.string(),
+    alg: z.enum(['ES256', 'EdDSA', 'RS256']),
+    jwk: z.record(z.string(), z.unknown()),
+    cose: z.string().register(z.globalRegistry, { description: 'The COSE_Key as registered (base64url).' }),
+    rpId: z.string(),
+    aaguid: z.string(),
+    signCount: z.int().register(z.globalRegistry, {
+      description:
+        'The last signature counter accepted; each assertion must carry a greater one (0: none kept).',
+    }),
+    backupEligible: z.boolean(),
+    transports: z.array(z.string()),
+    createdAt: z.string(),
+    lastUsedAt: z.nullable(z.string()),
+    notAfter: z.nullable(z.string()),
+    revokedAt: z.nullable(z.string()),
+  }),
+);
+
+export const PasskeyListSchema = z.lazy(() => z.object({ credentials: z.array(PasskeySchema) }));
+
+const CredentialDescriptorSchema = z.lazy(() =>
+  z.object({ type: z.literal('public-key'), id: z.string(), transports: z.array(z.string()) }),
+);
+
+/** `PublicKeyCredentialCreationOptionsJSON` (WebAuthn Level 3 §5.4) with when its challenge expires. */
+export const RegistrationOptionsSchema = z.lazy(() =>
+  z.object({
+    expiresAt: z.string(),
+    publicKey: z.object({
+      challenge: z.string(),
+      rp: z.object({ id: z.string(), name: z.string() }),
+      user: z.object({ id: z.string(), name: z.string(), displayName: z.string() }),
+      pubKeyCredParams: z.array(z.object({ type: z.literal('public-key'), alg: z.int() })),
+      timeout: z.int(),
+      attestation: z.literal('none'),
+      authenticatorSelection: z.object({
+        residentKey: z.literal('preferred'),
+        userVerification: z.literal('required'),
+      }),
+      excludeCredentials: z.array(CredentialDescriptorSchema),
+    }),
+  }),
+);
+
+/** `PublicKeyCredentialRequestOptionsJSON` (WebAuthn Level 3 §5.5) with its nonce. */
+export const AuthenticationOptionsSchema = z.lazy(() =>
+  z.object({
+    nonce: z.string().register(z.globalRegistry, {
+      description: 'Sent back with the assertion; usable once.',
+    }),
+    expiresAt: z.string(),
+    publicKey: z.object({
+      challenge: z.string(),
+      rpId: z.string(),
+      timeout: z.int(),
+      userVerification: z.literal('required'),
+      allowCredentials: z.array(CredentialDescriptorSchema),
+    }),
   }),
 );

@@ -14,6 +14,7 @@ import {
   SetIdentityStatusSchema,
 } from '../domain/identity.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
+import { AuthenticationOptionsRequestSchema, RegisterPasskeySchema } from '../domain/webauthn.ts';
 import type * as z from '../domain/zod.ts';
 import {
   AttestationAcceptedSchema,
@@ -22,8 +23,10 @@ import {
   AttestationSubmissionSchema,
   AuditQuerySchema,
   AuditTrailSchema,
+  AuthenticationOptionsSchema,
   ContractPageSchema,
   ContractResponseSchema,
+  CredentialPathSchema,
   EnclaveAttestationResponseSchema,
   EnclaveMetricsPageSchema,
   EnclaveMetricsQuerySchema,
@@ -44,12 +47,14 @@ import {
   MeasurementPathSchema,
   MeasurementSetListSchema,
   MeasurementSetResponseSchema,
+  PasskeyListSchema,
+  PasskeySchema,
   PlatformKeysSchema,
+  RegistrationOptionsSchema,
   SignatureVerificationSchema,
   TotpCredentialListSchema,
   TotpCredentialSchema,
   TotpEnrolmentSchema,
-  TotpPathSchema,
 } from './api-schemas.ts';
 
 /**
@@ -337,7 +342,7 @@ export const confirmTotp = {
   description:
     "The identity itself sends its authenticator's current code: the credential becomes its second factor (the one it had, if any, is revoked in the same audited change), and that code is used. A wrong code is a 422 `invalid-otp`; a credential confirmed or revoked already is a 409 `credential-not-pending`.",
   errors: [409, 422],
-  request: { params: TotpPathSchema, body: ConfirmTotpSchema },
+  request: { params: CredentialPathSchema, body: ConfirmTotpSchema },
   responses: { 200: { description: 'Confirmed', schema: TotpCredentialSchema } },
 } as const satisfies RouteDefinition;
 
@@ -353,7 +358,7 @@ export const revokeTotp = {
   description:
     'The identity itself or an admin revokes the credential now, audited; no code of it is accepted after. Revoked is final (409 `credential-not-active`).',
   errors: [409],
-  request: { params: TotpPathSchema },
+  request: { params: CredentialPathSchema },
   responses: { 200: { description: 'Revoked', schema: TotpCredentialSchema } },
 } as const satisfies RouteDefinition;
 
@@ -369,6 +374,86 @@ export const listTotpCredentials = {
   description: 'The identity itself, admins and auditors: every TOTP credential with its lifecycle.',
   request: { params: IdPathSchema },
   responses: { 200: { description: 'The credentials', schema: TotpCredentialListSchema } },
+} as const satisfies RouteDefinition;
+
+export const webauthnRegistrationOptions = {
+  id: 'webauthnRegistrationOptions',
+  method: 'POST',
+  path: '/api/v1/identities/{id}/webauthn/registration-options',
+  handler: 'functions/api/identities/webauthn-registration-options.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Options to register a passkey (WebAuthn), with a fresh challenge',
+  tag: 'identities',
+  description:
+    "The identity itself gets `PublicKeyCredentialCreationOptionsJSON` for `navigator.credentials.create()` (or `@simplewebauthn/browser`'s `startRegistration`): a 256-bit challenge live for 5 minutes and usable once, user verification required (a fingerprint, face or device PIN: what makes its signatures biometric), attestation none, EdDSA, ES256 or RS256, its passkeys excluded. At most 10 unanswered challenges at once (409 `too-many-challenges`).",
+  errors: [409],
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'The creation options', schema: RegistrationOptionsSchema } },
+} as const satisfies RouteDefinition;
+
+export const registerPasskey = {
+  id: 'registerPasskey',
+  method: 'POST',
+  path: '/api/v1/identities/{id}/webauthn/registrations',
+  handler: 'functions/api/identities/register-passkey.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Register a passkey with the answer to a registration challenge',
+  tag: 'identities',
+  description:
+    'The identity itself sends `PublicKeyCredential.toJSON()` of the registration. It must answer a live registration challenge of its own (consumed with the registration: 422 `challenge-unknown`, `challenge-expired`, `challenge-replayed`), at an allowed origin (`origin-not-allowed`) of this relying party (`rp-id-mismatch`), with the user present and verified (`user-not-present`, `user-not-verified`), a key of an accepted algorithm (`unsupported-algorithm`, `malformed-cose-key`) and attestation none or packed self-attestation (`unsupported-attestation`, `invalid-attestation`). Refusals are audited. A credential registered before is a 409 `credential-registered`; at most 50 passkeys (409 `too-many-passkeys`).',
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: RegisterPasskeySchema },
+  location: '/api/v1/identities/{identityId}/webauthn/credentials',
+  responses: { 201: { description: 'Registered', schema: PasskeySchema } },
+} as const satisfies RouteDefinition;
+
+export const listPasskeys = {
+  id: 'listPasskeys',
+  method: 'GET',
+  path: '/api/v1/identities/{id}/webauthn/credentials',
+  handler: 'functions/api/identities/list-passkeys.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "An identity's passkeys",
+  tag: 'identities',
+  description:
+    'The identity itself, admins and auditors: every passkey with its public key, counter and lifecycle.',
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'The passkeys', schema: PasskeyListSchema } },
+} as const satisfies RouteDefinition;
+
+export const revokePasskey = {
+  id: 'revokePasskey',
+  method: 'DELETE',
+  path: '/api/v1/identities/{id}/webauthn/credentials/{credentialId}',
+  handler: 'functions/api/identities/revoke-passkey.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Revoke a passkey at once',
+  tag: 'identities',
+  description:
+    'The identity itself or an admin revokes the passkey (its platform id) now, audited; biometric signatures made with it before stay verifiable, none is accepted after. Revoked is final (409 `credential-not-active`).',
+  errors: [409],
+  request: { params: CredentialPathSchema },
+  responses: { 200: { description: 'Revoked', schema: PasskeySchema } },
+} as const satisfies RouteDefinition;
+
+export const webauthnAuthenticationOptions = {
+  id: 'webauthnAuthenticationOptions',
+  method: 'POST',
+  path: '/api/v1/identities/{id}/webauthn/authentication-options',
+  handler: 'functions/api/identities/webauthn-authentication-options.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: 'Options to sign a payload with a passkey (a biometric signature)',
+  tag: 'identities',
+  description:
+    'The identity itself sends the `signingPayload` it is about to sign (a contract\'s or a measurement set\'s) and gets a `nonce` (live for 5 minutes, usable once) and `PublicKeyCredentialRequestOptionsJSON` whose challenge is SHA-256 of the canonical JSON `{nonce, signingPayload}`, user verification required. The assertion then goes to `POST /contracts/{id}/sign` (or the approval) as `{type: "biometric", nonce, assertion}`: it signs that payload only. 422 `passkey-not-registered` without an active passkey; 409 `too-many-challenges`.',
+  errors: [409, 422],
+  request: { params: IdPathSchema, body: AuthenticationOptionsRequestSchema },
+  responses: { 200: { description: 'The request options', schema: AuthenticationOptionsSchema } },
 } as const satisfies RouteDefinition;
 
 export const listKeys = {
@@ -872,6 +957,11 @@ export const ROUTES = [
   setIdentityStatus,
   enrolTotp,
   listTotpCredentials,
+  webauthnRegistrationOptions,
+  registerPasskey,
+  listPasskeys,
+  revokePasskey,
+  webauthnAuthenticationOptions,
   confirmTotp,
   revokeTotp,
   createContract,

@@ -27,6 +27,12 @@ const CommonSchema = z.object({
    * only for the functions granted `sealSecrets` or `openSecrets`.
    */
   CREDENTIAL_KEY_ID: z.optional(z.string().check(z.minLength(1))),
+  /**
+   * The WebAuthn relying party of the passkey ceremonies: its id (a domain, e.g. `contracts.example.com`)
+   * and the exact origins (comma-separated) whose pages may run them. Unset: no passkey ceremony runs.
+   */
+  WEBAUTHN_RP_ID: z.optional(z.string().check(z.minLength(1), z.maxLength(253))),
+  WEBAUTHN_ORIGINS: z.optional(z.string().check(z.minLength(1))),
   EVENT_BUS_NAME: z.optional(z.string()),
   /** Base URI of problem `type`s. */
   PROBLEM_TYPE_BASE: z._default(z.url(), 'https://problems.enclave-contracts.dev/'),

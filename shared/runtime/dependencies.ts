@@ -2,6 +2,7 @@ import type { Database } from '../database/database.ts';
 import type { Doorbell } from '../events/doorbell.ts';
 import type { SecretSealer } from '../signing/secret-sealer.ts';
 import type { Signer } from '../signing/signer.ts';
+import type { RelyingParty } from '../signing/webauthn.ts';
 import type { LocalStackHooks, WorkflowPorts } from '../workflow/workflow-ports.ts';
 
 /** What use cases need from the world; built once per cold start (see runtime.ts) and passed in. */
@@ -21,6 +22,11 @@ export interface Dependencies {
    * stack. Without it, the jobs query the database on every run.
    */
   readonly doorbell?: Doorbell;
+  /**
+   * The WebAuthn relying party (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`): where passkeys are registered and
+   * biometric signatures made. Without it a passkey ceremony fails as misconfigured (500).
+   */
+  readonly relyingParty?: RelyingParty;
   readonly now: () => Date;
   readonly newId: () => string;
   /** The AWS region this deployment runs in (enclave parents launch there); undefined where unknown. */
@@ -42,6 +48,12 @@ export interface Dependencies {
 export function secretSealer(deps: Dependencies): SecretSealer {
   if (!deps.secrets) throw new Error('this function is not configured for the credential key');
   return deps.secrets;
+}
+
+/** The WebAuthn relying party, or a configuration error (a 500 that says nothing to the client). */
+export function relyingParty(deps: Dependencies): RelyingParty {
+  if (!deps.relyingParty) throw new Error('this deployment has no WebAuthn relying party (WEBAUTHN_RP_ID)');
+  return deps.relyingParty;
 }
 
 /** The workflow ports, or a configuration error (a 500 that says nothing to the client). */

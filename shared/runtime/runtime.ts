@@ -11,6 +11,7 @@ import { KmsSigner } from '../signing/kms-signer.ts';
 import { LocalSigner } from '../signing/local-signer.ts';
 import { EnvelopeSealer, LocalDataKeys, type SecretSealer } from '../signing/secret-sealer.ts';
 import type { Signer } from '../signing/signer.ts';
+import type { RelyingParty } from '../signing/webauthn.ts';
 import { openWorkflowTable as openDynamoDbWorkflowTable } from '../workflow/dynamodb-workflow-table.ts';
 import { Ec2InstanceControl } from '../workflow/ec2-instance-control.ts';
 import { SfnTaskCallback } from '../workflow/sfn-task-callback.ts';
@@ -74,16 +75,28 @@ export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies>
   // Every write that leaves the scheduled jobs work rings the doorbell after its commit.
   const db = ring ? ringingDatabase(database, ring) : database;
   const secrets = openSecrets(config);
+  const relyingParty = relyingPartyOf(config);
   return {
     db,
     ...(doorbell ? { doorbell } : {}),
     signer,
     ...(secrets ? { secrets } : {}),
+    ...(relyingParty ? { relyingParty } : {}),
     now: () => new Date(),
     newId: randomUUID,
     region: config.AWS_REGION,
     ...(workflow ? { workflow } : {}),
   };
+}
+
+/** The WebAuthn relying party when the deployment names one (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`). */
+export function relyingPartyOf(config: RuntimeConfig): RelyingParty | undefined {
+  if (!config.WEBAUTHN_RP_ID) return undefined;
+  const origins = (config.WEBAUTHN_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  return { id: config.WEBAUTHN_RP_ID, name: 'Enclave Contracts', origins };
 }
 
 /** The workflow ports when the function is configured for them (`WORKFLOW_TABLE_NAME`), else none. */

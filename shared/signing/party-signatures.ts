@@ -210,3 +210,33 @@ export function verifyPartySignature(
     return false;
   }
 }
+
+/** The algorithms of WebAuthn credentials the platform registers (COSE: -7, -8, -257). */
+export type WebAuthnAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
+
+/**
+ * True only when `signature` is `alg`'s valid WebAuthn signature of `message` under `jwk`: ECDSA as DER
+ * (X9.62, WebAuthn §6.5.6), EdDSA raw, RS256 as RSASSA-PKCS1-v1_5 with SHA-256 (COSE -257). The key checks
+ * are those of the same key type above (RS256 keys as PS256's). Never throws.
+ */
+export function verifyWebAuthnSignature(
+  alg: WebAuthnAlgorithm,
+  jwk: Record<string, unknown>,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (keyTypeIssue(alg === 'RS256' ? 'PS256' : alg, jwk)) return false;
+  try {
+    const key = importJwk(jwk);
+    switch (alg) {
+      case 'ES256':
+        return verify('sha256', message, { key, dsaEncoding: 'der' }, signature);
+      case 'EdDSA':
+        return verify(null, message, key, signature);
+      case 'RS256':
+        return verify('sha256', message, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
+    }
+  } catch {
+    return false;
+  }
+}
