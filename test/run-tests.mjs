@@ -46,6 +46,14 @@ if (!env.TEST_DATABASE_URL) {
   }
 }
 
+// The signing page's browser suite needs Debian's Chromium; CI must run it.
+if (ci && !existsSync(env.CHROMIUM_BIN ?? '/usr/bin/chromium')) {
+  console.error(
+    "CI=true but no Chromium at /usr/bin/chromium: install Debian's chromium package (.ci/run does).",
+  );
+  process.exit(1);
+}
+
 let status = 1;
 const summaryDir = mkdtempSync(join(tmpdir(), 'vitest-summary-'));
 const summaryFile = join(summaryDir, 'summary.json');

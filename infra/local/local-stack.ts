@@ -15,6 +15,7 @@ import { logger } from '../../shared/runtime/logger.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { EnvelopeSealer, LocalDataKeys } from '../../shared/signing/secret-sealer.ts';
+import { buildSigningPage, signingPageCsp } from '../signing-page/build.ts';
 import {
   failOrphanedEnclaves,
   type LocalEnclaveOptions,
@@ -127,6 +128,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   const issuer = options.dataDir ? LocalIssuer.open(options.dataDir) : LocalIssuer.ephemeral();
   const server = await startDevServer({
     issuer,
+    staticFiles: signingPageFiles(),
     iam: enclaves.gatewayIam,
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.requestLog ? { requestLog: true } : {}),
@@ -195,6 +197,30 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
       await server.close();
       for (const close of closers.reverse()) await close();
     },
+  };
+}
+
+/**
+ * The signing page at `/signing/` (built on its first request, then kept), with the headers a static host
+ * would send: its Content-Security-Policy, no sniffing, no framing.
+ */
+function signingPageFiles() {
+  let assets: ReturnType<typeof buildSigningPage> | undefined;
+  return async (pathname: string) => {
+    if (!pathname.startsWith('/signing/')) return undefined;
+    assets ??= buildSigningPage();
+    const asset = (await assets).get(pathname.slice('/signing/'.length) || 'index.html');
+    return (
+      asset && {
+        ...asset,
+        headers: {
+          'content-security-policy': signingPageCsp(),
+          'x-content-type-options': 'nosniff',
+          'referrer-policy': 'no-referrer',
+          'cache-control': 'no-store',
+        },
+      }
+    );
   };
 }
 

@@ -1,8 +1,9 @@
-import { OptionalReasonSchema, ReasonSchema } from '../domain/contract.ts';
+import { OptionalReasonSchema, PasskeyAssertionSchema, ReasonSchema } from '../domain/contract.ts';
 import { ContractTermsSchema } from '../domain/contract-terms.ts';
 import { EnclaveConfigurationSchema } from '../domain/enclave.ts';
 import { IdSchema } from '../domain/identifiers.ts';
 import { ApproveMeasurementsSchema, ProposeMeasurementsSchema } from '../domain/measurement-set.ts';
+import { AuthenticationResponseSchema } from '../domain/webauthn.ts';
 import * as z from '../domain/zod.ts';
 import {
   AttestationAcceptedSchema,
@@ -73,6 +74,7 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodMiniType> = {
   PasskeyRegistrationOptions: RegistrationOptionsSchema,
   PasskeyAuthenticationOptions: AuthenticationOptionsSchema,
   SignatureVerification: SignatureVerificationSchema,
+  PasskeyAssertion: PasskeyAssertionSchema,
   ContractTerms: ContractTermsSchema,
   EnclaveConfiguration: EnclaveConfigurationSchema,
 };
@@ -88,6 +90,7 @@ const REQUEST_NAMES = new Map<z.ZodMiniType, string>([
 /** Parts several request bodies share, named once (inputs: what the server accepts). */
 const REQUEST_PARTS: Record<string, z.ZodMiniType> = {
   ContractTermsInput: ContractTermsSchema,
+  WebAuthnAssertion: AuthenticationResponseSchema,
   EnclaveConfigurationInput: EnclaveConfigurationSchema,
 };
 

@@ -101,6 +101,13 @@ export async function startDevServer(options: {
   /** Log one line per request (what `npm start` does; tests and benchmarks leave it off). */
   requestLog?: boolean;
   /**
+   * Static pages served beside the API (the signing page at `/signing/`), as a static host would serve
+   * them in AWS: a GET whose path this answers is not an API request.
+   */
+  staticFiles?: (
+    pathname: string,
+  ) => Promise<{ contentType: string; body: Buffer; headers?: Record<string, string> } | undefined>;
+  /**
    * The IAM authorizer of the `iam` routes: whose access keys sign (the local STS stand-in's), and whether
    * the signer may `execute-api:Invoke` the method and path (a denial message, as AWS words it). Without
    * it, no signature verifies and every `iam` route is refused.
@@ -199,6 +206,16 @@ export async function startDevServer(options: {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(await options.issuer.jwks()),
       });
+    }
+    const page = method === 'GET' ? await options.staticFiles?.(url.pathname) : undefined;
+    if (page) {
+      res.writeHead(200, {
+        'content-type': page.contentType,
+        'content-length': page.body.length,
+        ...page.headers,
+      });
+      res.end(page.body);
+      return;
     }
     const candidates = routes.filter((r) => r.pattern.test(url.pathname));
     const match = candidates.find((r) => r.route.method === method);
