@@ -426,6 +426,22 @@ export async function credentialOwner(
 }
 
 /**
+ * Who may list an identity's second factors and passkeys: the identity itself, admins and auditors (403
+ * otherwise, 404 if there is no such identity).
+ */
+export async function requireCredentialReader(
+  deps: Dependencies,
+  caller: Identity,
+  identityId: string,
+  what: string,
+): Promise<void> {
+  if (caller.id === identityId) return;
+  if (!(await findIdentity(deps.db, identityId))) throw new NotFoundError(`Identity ${identityId}`);
+  if (!isAdmin(caller) && !caller.roles.includes('auditor'))
+    throw new ForbiddenError(`Only the identity itself, an admin or an auditor may list its ${what}.`);
+}
+
+/**
  * Key `kid` of the identity, which must not be revoked (nor retired, with `retired: true`): 404 for a key
  * it does not have, 409 `key-not-active` for one it may no longer use.
  */

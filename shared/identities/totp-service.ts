@@ -4,7 +4,7 @@ import type { Identity } from '../domain/identity.ts';
 import type { TotpCredential } from '../domain/totp.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
-import { credentialOwner, isAdmin, writeIdentityChange } from './identity-service.ts';
+import { credentialOwner, requireCredentialReader, writeIdentityChange } from './identity-service.ts';
 import { findIdentity } from './identity-store.ts';
 import { checkedStep } from './second-factor.ts';
 import {
@@ -121,9 +121,6 @@ export async function listTotpCredentials(
   caller: Identity,
   identityId: string,
 ): Promise<Reply<{ credentials: TotpCredential[] }>> {
-  const owner = caller.id === identityId ? caller : await findIdentity(deps.db, identityId);
-  if (!owner) throw new NotFoundError(`Identity ${identityId}`);
-  if (caller.id !== identityId && !isAdmin(caller) && !caller.roles.includes('auditor'))
-    throw new ForbiddenError('Only the identity itself, an admin or an auditor may list its second factors.');
+  await requireCredentialReader(deps, caller, identityId, 'second factors');
   return { status: 200, body: { credentials: await listRows(deps.db, identityId) } };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { auditedAttempt } from '../audit/security-refusals.ts';
-import { ConflictError, ForbiddenError, NotFoundError, UnprocessableError } from '../domain/errors.ts';
+import { ConflictError, NotFoundError, UnprocessableError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import {
   CHALLENGE_BYTES,
@@ -13,8 +13,7 @@ import {
 import type { Reply } from '../http/reply.ts';
 import { type Dependencies, relyingParty } from '../runtime/dependencies.ts';
 import { verifyRegistration } from '../signing/webauthn.ts';
-import { credentialOwner, isAdmin, writeIdentityChange } from './identity-service.ts';
-import { findIdentity } from './identity-store.ts';
+import { credentialOwner, requireCredentialReader, writeIdentityChange } from './identity-service.ts';
 import { requireSelf } from './totp-service.ts';
 import { challengeRefusal, issueOrRefuse, userHandle } from './webauthn-challenges.ts';
 import {
@@ -229,9 +228,6 @@ export async function listPasskeys(
   caller: Identity,
   identityId: string,
 ): Promise<Reply<{ credentials: WebAuthnCredential[] }>> {
-  const owner = caller.id === identityId ? caller : await findIdentity(deps.db, identityId);
-  if (!owner) throw new NotFoundError(`Identity ${identityId}`);
-  if (caller.id !== identityId && !isAdmin(caller) && !caller.roles.includes('auditor'))
-    throw new ForbiddenError('Only the identity itself, an admin or an auditor may list its passkeys.');
+  await requireCredentialReader(deps, caller, identityId, 'passkeys');
   return { status: 200, body: { credentials: await listRows(deps.db, identityId) } };
 }

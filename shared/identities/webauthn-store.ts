@@ -47,27 +47,24 @@ function toCredential(r: CredentialRow): WebAuthnCredential {
 }
 
 /** The identity's passkey by the authenticator's credential id, or null. */
-export async function findPasskeyByCredentialId(
-  q: Queryable,
-  identityId: string,
-  credentialId: string,
-): Promise<WebAuthnCredential | null> {
-  const { rows } = await q.query<CredentialRow>(
-    `SELECT ${COLUMNS} FROM webauthn_credentials WHERE identity_id = :identity_id AND credential_id = :credential_id`,
-    { identity_id: sql.uuid(identityId), credential_id: sql.text(credentialId) },
-  );
-  return rows[0] ? toCredential(rows[0]) : null;
+export function findPasskeyByCredentialId(q: Queryable, identityId: string, credentialId: string) {
+  return findOne(q, identityId, 'credential_id', sql.text(credentialId));
 }
 
 /** The identity's passkey `id` (the platform's uuid), or null. */
-export async function findPasskey(
+export function findPasskey(q: Queryable, identityId: string, id: string) {
+  return findOne(q, identityId, 'id', sql.uuid(id));
+}
+
+async function findOne(
   q: Queryable,
   identityId: string,
-  id: string,
+  column: 'id' | 'credential_id',
+  value: ReturnType<typeof sql.text>,
 ): Promise<WebAuthnCredential | null> {
   const { rows } = await q.query<CredentialRow>(
-    `SELECT ${COLUMNS} FROM webauthn_credentials WHERE identity_id = :identity_id AND id = :id`,
-    { identity_id: sql.uuid(identityId), id: sql.uuid(id) },
+    `SELECT ${COLUMNS} FROM webauthn_credentials WHERE identity_id = :identity_id AND ${column} = :value`,
+    { identity_id: sql.uuid(identityId), value },
   );
   return rows[0] ? toCredential(rows[0]) : null;
 }

@@ -68,7 +68,7 @@ function keyTypeIssue(alg: SignatureAlgorithm, jwk: Record<string, unknown>): Fi
  * characters outside the alphabet, so without this `x` with junk appended would name the same key twice;
  * re-encoding the octets gives back exactly the input only when it was canonical.
  */
-function decodeBase64url(value: unknown): Buffer | undefined {
+export function decodeBase64url(value: unknown): Buffer | undefined {
   if (typeof value !== 'string') return undefined;
   const octets = Buffer.from(value, 'base64url');
   return octets.toString('base64url') === value ? octets : undefined;

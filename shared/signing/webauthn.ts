@@ -3,7 +3,12 @@ import type { CborMap, CborValue } from '../attestation/cbor.ts';
 import { decodeCbor, decodeCborPrefix } from '../attestation/cbor.ts';
 import { UnprocessableError } from '../domain/errors.ts';
 import type { AuthenticationResponse, RegistrationResponse } from '../domain/webauthn.ts';
-import { checkPublicJwk, verifyWebAuthnSignature, type WebAuthnAlgorithm } from './party-signatures.ts';
+import {
+  checkPublicJwk,
+  decodeBase64url,
+  verifyWebAuthnSignature,
+  type WebAuthnAlgorithm,
+} from './party-signatures.ts';
 
 /**
  * The platform's WebAuthn relying party (W3C WebAuthn Level 3): the registration ceremony (§7.1) and the
@@ -70,9 +75,7 @@ function malformed(detail: string, field = 'response'): never {
 
 /** Octets of a canonical base64url string (the schema checked the alphabet; this checks the padding bits). */
 function octets(value: string, field: string): Buffer {
-  const bytes = Buffer.from(value, 'base64url');
-  if (bytes.toString('base64url') !== value) malformed('not canonical base64url', field);
-  return bytes;
+  return decodeBase64url(value) ?? malformed('not canonical base64url', field);
 }
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest();

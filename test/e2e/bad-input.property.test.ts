@@ -13,6 +13,7 @@ import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { ROUTES, type RouteDefinition } from '../../shared/http/routes.ts';
 import { ApiClient, seeded } from '../support/api-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
+import { SoftwareAuthenticator } from '../support/webauthn-authenticator.ts';
 
 /**
  * Random and malformed bodies, headers, ids and query strings against every route: never a 5xx, every
@@ -349,6 +350,12 @@ describe.each(FUZZED.map((r) => [`${r.method} ${r.path}`, r] as const))('%s', (_
   });
 });
 
+/** A registration as a browser sends it (its challenge was never issued: refused after the checks fuzzed). */
+const passkeyRegistration = new SoftwareAuthenticator({
+  origin: 'http://localhost:3000',
+  rpId: 'localhost',
+}).register('Y2hhbGxlbmdl');
+
 /** A valid body for each route that reads one, whatever else the route will then refuse. */
 function validBodies(): Partial<Record<string, unknown>> {
   const reason = { reason: 'a reason a person reads' };
@@ -391,6 +398,8 @@ function validBodies(): Partial<Record<string, unknown>> {
       graceSeconds: 60,
     },
     confirmTotp: { code: '123456' },
+    registerPasskey: { response: passkeyRegistration, name: 'laptop' },
+    webauthnAuthenticationOptions: { signingPayload: '{"contractId":"c","contentDigest":"d","version":1}' },
     setIdentityStatus: { status: 'suspended', reason: 'review' },
     sendAttestationHeartbeat: { phase: 'booting' },
     reportEnclaveMetrics: {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { URI } from 'otpauth';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localOrigin } from '../../infra/local/local-stack.ts';
 import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';
@@ -21,6 +22,7 @@ import {
   provisioningHarness,
   startProvisioningStack,
 } from '../support/provisioning.ts';
+import { SoftwareAuthenticator } from '../support/webauthn-authenticator.ts';
 
 /**
  * The OpenAPI document is the contract the server keeps. Every response here is validated against the
@@ -243,6 +245,23 @@ async function newcomer(): Promise<ApiClient> {
   return ApiClient.as(context.stack, { subject });
 }
 
+/** A software authenticator of the local relying party (test/support/webauthn-authenticator.ts). */
+const authenticator = () =>
+  new SoftwareAuthenticator({ origin: localOrigin(context.stack.url), rpId: 'localhost' });
+
+/** Registers a passkey for `identityId` through the two registration routes. */
+async function registerPasskey(who: ApiClient, identityId: string, a = authenticator()) {
+  const options = await who.post<{ publicKey: { challenge: string } }>(
+    `/identities/${identityId}/webauthn/registration-options`,
+  );
+  expect(options.status, options.text).toBe(200);
+  const res = await who.post<{ id: string }>(`/identities/${identityId}/webauthn/registrations`, {
+    response: a.register(options.body.publicKey.challenge),
+  });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
 const sample = (reportedAt = new Date().toISOString()) => ({
   reportedAt,
   cpuUtilizationPercent: 12.5,
@@ -278,6 +297,7 @@ describe('every route, refused as its shape says', () => {
     const pendingTotp = (
       await client.consumer.post<{ credential: { id: string } }>(`/identities/${seeded.consumer}/totp`)
     ).body;
+    const consumerPasskey = await registerPasskey(client.consumer, seeded.consumer);
     targets = {
       getHealth: { path: '/health', client: client.anonymous },
       getOpenApi: { path: '/openapi.json', client: client.anonymous },
@@ -320,6 +340,25 @@ describe('every route, refused as its shape says', () => {
       revokeTotp: {
         path: `/identities/${seeded.consumer}/totp/${pendingTotp.credential.id}`,
         client: client.admin,
+      },
+      webauthnRegistrationOptions: {
+        path: `/identities/${seeded.consumer}/webauthn/registration-options`,
+        client: client.consumer,
+      },
+      registerPasskey: {
+        path: `/identities/${seeded.consumer}/webauthn/registrations`,
+        body: { response: authenticator().register('bm90LWlzc3VlZA') },
+        client: client.consumer,
+      },
+      listPasskeys: { path: `/identities/${seeded.consumer}/webauthn/credentials`, client: client.consumer },
+      revokePasskey: {
+        path: `/identities/${seeded.consumer}/webauthn/credentials/${consumerPasskey.id}`,
+        client: client.admin,
+      },
+      webauthnAuthenticationOptions: {
+        path: `/identities/${seeded.consumer}/webauthn/authentication-options`,
+        body: { signingPayload: 'a payload' },
+        client: client.consumer,
       },
       createContract: { path: '/contracts', body: CREATE_FIXTURE, client: client.provider },
       listContracts: { path: '/contracts', client: client.provider },
@@ -531,6 +570,34 @@ describe('every business-rule refusal the document declares', () => {
     expect((await client.provider.get(base)).status).toBe(200);
     expect((await client.admin.delete(`${base}/${second.credential.id}`)).status).toBe(200);
     expect((await client.admin.delete(`${base}/${second.credential.id}`)).status).toBe(409);
+  });
+
+  it('passkeys: options (200) up to the open challenges (409), registered (201) once (409), a bad answer (422), listed (200), revoked (200) once (409); sign options (200) without a passkey (422) or past the open challenges (409)', async () => {
+    const who = await newcomer();
+    const { body: me } = await who.get<{ id: string }>('/identities/me');
+    const base = `/identities/${me.id}/webauthn`;
+    const signOptions = () => who.post(`${base}/authentication-options`, { signingPayload: 'a payload' });
+    expect((await signOptions()).status).toBe(422);
+    const a = authenticator();
+    const passkey = await registerPasskey(who, me.id, a);
+    expect((await signOptions()).status).toBe(200);
+    const again = await who.post<{ publicKey: { challenge: string } }>(`${base}/registration-options`);
+    expect(
+      (await who.post(`${base}/registrations`, { response: a.register(again.body.publicKey.challenge) }))
+        .status,
+    ).toBe(409);
+    const late = await who.post<{ publicKey: { challenge: string } }>(`${base}/registration-options`);
+    const unverified = authenticator().register(late.body.publicKey.challenge, { uv: false });
+    expect((await who.post(`${base}/registrations`, { response: unverified })).status).toBe(422);
+    expect((await who.get(`${base}/credentials`)).status).toBe(200);
+    for (;;) {
+      const res = await who.post(`${base}/registration-options`);
+      if (res.status === 409) break;
+      expect(res.status, res.text).toBe(200);
+    }
+    expect((await signOptions()).status).toBe(409);
+    expect((await client.admin.delete(`${base}/credentials/${passkey.id}`)).status).toBe(200);
+    expect((await who.delete(`${base}/credentials/${passkey.id}`)).status).toBe(409);
   });
 
   it('identities: a name taken (409), a key twice (409), a wrong proof (422), a key rotated or revoked twice (409); reading one (200)', async () => {
