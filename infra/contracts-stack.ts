@@ -278,10 +278,12 @@ export class ContractsStack extends Stack {
  * https origins on it or its subdomains; a mistake here would refuse every passkey after the deployment.
  */
 export function checkRelyingParty(rp: { readonly rpId: string; readonly origins: readonly string[] }): void {
+  // A domain name; not an IP address (all-digit last label), which WebAuthn refuses as an id.
   if (
     !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(
       rp.rpId,
-    )
+    ) ||
+    /^[0-9]+$/.test(rp.rpId.split('.').at(-1)!)
   ) {
     throw new Error(`webauthnRpId must be a lower-case domain name (got ${JSON.stringify(rp.rpId)})`);
   }

@@ -171,6 +171,95 @@ describe('WebAuthn registration (§7.1)', () => {
   });
 });
 
+describe('every registration check holds', () => {
+  const decoder = new Encoder({ mapsAsObjects: false, useRecords: false, tagUint8Array: false });
+  /** A registration whose attestation object `change` rewrote (decoded, changed, encoded again). */
+  function rewritten(change: (attestation: Map<string, unknown>, authData: Buffer) => unknown) {
+    const a = new SoftwareAuthenticator({ origin: ORIGIN, rpId: RP.id });
+    const challenge = randomBytes(32).toString('base64url');
+    const response = a.register(challenge);
+    const attestation = decoder.decode(Buffer.from(response.response.attestationObject, 'base64url')) as Map<
+      string,
+      unknown
+    >;
+    const authData = Buffer.from(attestation.get('authData') as Uint8Array);
+    // `change` edits the attestation map, the authenticator data in place, or answers new data.
+    const replaced = change(attestation, authData);
+    attestation.set('authData', replaced instanceof Buffer ? replaced : authData);
+    const body = {
+      ...response,
+      response: {
+        ...response.response,
+        attestationObject: Buffer.from(cbor.encode(attestation)).toString('base64url'),
+      },
+    };
+    return outcome(() => verifyRegistration(body, challenge, RP));
+  }
+
+  it('refuses an attestation object without its parts, a none statement with content, or a packed one of another algorithm', () => {
+    expect(rewritten(() => {})).toBe('accepted');
+    expect(rewritten((m) => void m.delete('fmt'))).toBe('malformed-webauthn-response');
+    expect(rewritten((m) => void m.set('attStmt', new Map([['sig', Buffer.alloc(8)]])))).toBe(
+      'invalid-attestation',
+    );
+    expect(
+      rewritten((m) => {
+        m.set('fmt', 'packed');
+        m.set(
+          'attStmt',
+          new Map<string, unknown>([
+            ['alg', -8],
+            ['sig', Buffer.alloc(64)],
+          ]),
+        );
+      }),
+    ).toBe('invalid-attestation');
+    expect(rewritten((m) => void m.set('fmt', 'fido-u2f'))).toBe('unsupported-attestation');
+  });
+
+  it('refuses authenticator data without a credential, with a credential id of a bad length, or another id than rawId', () => {
+    // No AT flag: the attested data is then trailing bytes, or absent.
+    expect(
+      rewritten((_m, d) =>
+        Buffer.concat([d.subarray(0, 32), Buffer.from([d[32]! & ~0x40]), d.subarray(33, 37)]),
+      ),
+    ).toBe('malformed-webauthn-response');
+    expect(
+      rewritten((_m, d) => {
+        d.writeUInt16BE(15, 53); // the credential id's length, below 16
+      }),
+    ).toBe('malformed-webauthn-response');
+    expect(
+      rewritten((_m, d) => {
+        d[55] = d[55]! ^ 1; // a byte of the credential id: no longer the response's rawId
+      }),
+    ).toBe('malformed-webauthn-response');
+  });
+
+  it('reads extensions after the key, and refuses extensions that are not a map', () => {
+    const withExtensions = (extensions: unknown) =>
+      rewritten((_m, d) => {
+        const flagged = Buffer.from(d);
+        flagged[32] = flagged[32]! | 0x80;
+        return Buffer.concat([flagged, Buffer.from(cbor.encode(extensions))]);
+      });
+    expect(withExtensions(new Map([['credProtect', 2]]))).toBe('accepted');
+    expect(withExtensions([1, 2])).toBe('malformed-webauthn-response');
+  });
+
+  it('refuses a response whose id is not its rawId, and an id not in canonical base64url', () => {
+    const a = new SoftwareAuthenticator({ origin: ORIGIN, rpId: RP.id });
+    const challenge = randomBytes(32).toString('base64url');
+    const response = a.register(challenge);
+    expect(
+      outcome(() => verifyRegistration({ ...response, id: 'AAAAAAAAAAAAAAAAAAAAAA' }, challenge, RP)),
+    ).toBe('malformed-webauthn-response');
+    const loose = `${response.response.clientDataJSON.slice(0, -1)}${response.response.clientDataJSON.endsWith('A') ? 'B' : 'A'}`;
+    const bad = { ...response, response: { ...response.response, clientDataJSON: loose } };
+    expect(outcome(() => verifyRegistration(bad, challenge, RP))).not.toBe('accepted');
+  });
+});
+
 describe('WebAuthn assertions (§7.2)', () => {
   it.each(['ES256', 'EdDSA', 'RS256'] as const)(
     'verifies a %s assertion over the derived challenge',
