@@ -326,8 +326,8 @@ export class ContractsApi extends Construct {
       case 'sign':
         props.signingKey.grantSign(fn);
         return;
-      case 'publicKeys':
-        props.signingKey.grantPublicKey(fn);
+      case 'rotatePlatformKey':
+        props.signingKey.grantRotate(fn);
         return;
       case 'taskCallback':
         requireWorkflow(props, route).grantTaskCallback(fn);

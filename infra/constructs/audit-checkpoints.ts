@@ -44,7 +44,7 @@ export class AuditCheckpoints extends Construct {
     this.job = new ScheduledJob(this, 'Job', {
       entry: 'functions/events/checkpoint-audit.ts',
       description: 'Signs a checkpoint over the heads of the audit chains',
-      adapters: adaptersOf(['database', 'sign', 'publicKeys', 'watchDoorbell']),
+      adapters: adaptersOf(['database', 'sign', 'watchDoorbell']),
       every: props.every ?? Duration.minutes(5),
       retryAttempts: 2,
       environment: props.environment,
@@ -53,6 +53,5 @@ export class AuditCheckpoints extends Construct {
     props.database.grantDataApiAccess(this.job.function);
     props.doorbell.grantWatch(this.job.function);
     props.signingKey.grantSign(this.job.function);
-    props.signingKey.grantPublicKey(this.job.function);
   }
 }

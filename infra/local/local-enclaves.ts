@@ -13,6 +13,7 @@ import { DynamoDbDoorbell } from '../../shared/events/dynamodb-doorbell.ts';
 import { SignedDoorbellRing } from '../../shared/events/signed-doorbell-ring.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
+import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import { DynamoDbTaskTokenStore } from '../../shared/workflow/dynamodb-task-token-store.ts';
 import type { LocalStackHooks, WorkflowPorts } from '../../shared/workflow/workflow-ports.ts';
@@ -21,7 +22,12 @@ import { type AgentLogLine, LocalParents } from './local-parents.ts';
 import { startLocalDynamoDb } from './services/dynamodb/local-dynamodb.ts';
 import { Ec2Error, type Ec2Operation, Ec2Simulator } from './services/ec2/ec2-simulator.ts';
 import { SimulatedInstanceControl } from './services/ec2/simulated-instance-control.ts';
-import { authorizedDatabase, authorizedSealer, authorizedSigner } from './services/iam/authorized-ports.ts';
+import {
+  authorizedDatabase,
+  authorizedKeyManager,
+  authorizedSealer,
+  authorizedSigner,
+} from './services/iam/authorized-ports.ts';
 import { denialMessage, firstDenial } from './services/iam/iam-authorizer.ts';
 import { actingAs, currentCaller } from './services/iam/local-caller.ts';
 import { LocalCredentials } from './services/iam/local-credentials.ts';
@@ -329,7 +335,10 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
             const authorized: Dependencies = {
               ...deps,
               db: actingAs(principal, authorizedDatabase(deps.db, principal, iam.keyPolicies)),
-              signer: authorizedSigner(deps.signer, principal, iam.keyPolicies),
+              signer: authorizedSigner(localKeys(deps.signer), principal, iam),
+              ...(deps.platformKeys
+                ? { platformKeys: authorizedKeyManager(localKeys(deps.platformKeys), principal, iam) }
+                : {}),
               ...(deps.secrets
                 ? { secrets: authorizedSealer(deps.secrets, principal, iam.keyPolicies) }
                 : {}),
@@ -351,6 +360,12 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
         }
       : {}),
   };
+  /** The local stack's platform keys behind a port (KMS's stand-in), which the IAM stand-in authorises. */
+  function localKeys(port: unknown): LocalSigner {
+    if (!(port instanceof LocalSigner))
+      throw new Error('the local IAM stand-in serves the local platform keys only');
+    return port;
+  }
   /** The enforcement function's view of the dependencies. */
   const asEnforcement = (deps: Dependencies) => local.asFunction?.({ enforcement: true }, deps) ?? deps;
   /** Runs the enforcement function on `trigger`, retried as Lambda retries an asynchronous invocation. */

@@ -88,9 +88,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 async function start(options: LocalStackOptions, closers: (() => Promise<void>)[]): Promise<LocalStack> {
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   const { db, dataApi } = await openLocalDatabase(options, closers);
-  const signer = await LocalSigner.create(
-    options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-key.pem') } : {},
-  );
+  // The platform keys behind their alias, as KMS keeps them (rotations included), persisted with the data.
+  const signer = await LocalSigner.create({
+    initialKeyId: LOCAL_AWS_RESOURCES.signingKeyArn,
+    ...(options.dataDir ? { keyFile: join(options.dataDir, 'platform-signing-keys.json') } : {}),
+  });
   // The credential key, as KMS would wrap the data keys that seal the TOTP seeds (persisted with the data).
   const secrets = new EnvelopeSealer(
     LocalDataKeys.create({
@@ -112,6 +114,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     db: ringingDatabase(db, enclaves.doorbellRing),
     doorbell: enclaves.doorbell,
     signer,
+    platformKeys: signer,
     secrets,
     relyingParty: { id: 'localhost', name: 'Enclave Contracts (local)', origins },
     now: options.now ?? (() => new Date()),

@@ -2,6 +2,8 @@ import { type Queryable, sql } from '../database/database.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { verifyPartySignature } from '../signing/party-signatures.ts';
+import { countersign } from '../signing/platform-key-registry.ts';
+import { platformKeyAt } from '../signing/signer.ts';
 import { GENESIS_HASH } from './audit-chain.ts';
 import { inclusionProof, leafHash, rootFromProof, treeRoot } from './merkle-tree.ts';
 
@@ -68,7 +70,7 @@ export async function createCheckpoint(
     treeSize: leaves.length,
   };
   const payload = canonicalJson(statement);
-  const signed = await deps.signer.sign(Buffer.from(payload, 'utf8'));
+  const signed = await countersign(deps, payload, statement.createdAt);
   await deps.db.query(
     `WITH checkpoint AS (
        INSERT INTO audit_checkpoints (seq, created_at, prev_root, tree_root, tree_size, signed_payload, kid, alg, signature)
@@ -140,16 +142,22 @@ export function verifyCheckpointProof(
   proof: CheckpointProof,
   platformKeys: readonly Record<string, unknown>[],
 ): string | null {
-  const jwk = platformKeys.find((k) => k.kid === proof.kid);
-  if (!jwk) return `unknown platform key ${proof.kid}`;
+  let statement: CheckpointStatement;
+  try {
+    statement = JSON.parse(proof.signedPayload) as CheckpointStatement;
+  } catch {
+    return 'the checkpoint statement is not JSON';
+  }
+  // The key must have been valid when the checkpoint was taken (the time it states, which it signs).
+  const key = platformKeyAt(platformKeys, proof.kid, String(statement?.createdAt));
+  if ('issue' in key) return key.issue;
   const signatureValid = verifyPartySignature(
     'ES256',
-    jwk,
+    key.jwk,
     Buffer.from(proof.signedPayload, 'utf8'),
     proof.signature,
   );
   if (!signatureValid) return 'the checkpoint signature does not verify';
-  const statement = JSON.parse(proof.signedPayload) as CheckpointStatement;
   const root = rootFromProof(
     leafOf(proof.leaf),
     proof.leafIndex,

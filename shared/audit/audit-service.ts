@@ -2,6 +2,7 @@ import { NotFoundError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
+import { listPlatformKeys } from '../signing/platform-key-registry.ts';
 import { type AuditRecord, type ChainVerification, verifyChain } from './audit-chain.ts';
 import { type CheckpointProof, loadCheckpointProof, verifyCheckpointProof } from './audit-checkpoints.ts';
 import { listAuditRecords, loadAuditHead } from './audit-store.ts';
@@ -56,7 +57,7 @@ async function checkAnchor(
   checkpoint: CheckpointProof,
   records: readonly AuditRecord[],
 ): Promise<{ anchored: boolean | null; anchorReason: string | null }> {
-  const failure = verifyCheckpointProof(checkpoint, await deps.signer.publicKeys());
+  const failure = verifyCheckpointProof(checkpoint, await listPlatformKeys(deps.db));
   if (failure) return { anchored: false, anchorReason: failure };
   const record = records.find((r) => r.seq === checkpoint.leaf.seq);
   if (!record) return { anchored: null, anchorReason: `seq ${checkpoint.leaf.seq} is not on this page` };

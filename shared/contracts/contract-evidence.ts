@@ -9,6 +9,7 @@ import {
 } from '../domain/contract.ts';
 import { signatureChallenge } from '../domain/webauthn.ts';
 import { verifyPartySignature } from '../signing/party-signatures.ts';
+import { platformKeyAt } from '../signing/signer.ts';
 import { coseToJwk, originIssue, verifyAssertion } from '../signing/webauthn.ts';
 
 /**
@@ -338,11 +339,11 @@ function platformSignatureIssue(
   );
   if (s.signedPayload !== expected)
     return "the countersigned payload is not the parties' signatures over this content";
-  const jwk = platformKeys.find((k) => k.kid === s.kid);
-  if (!jwk) return `unknown platform key ${s.kid}`;
+  const key = platformKeyAt(platformKeys, s.kid, s.signedAt);
+  if ('issue' in key) return key.issue;
   if (s.alg !== 'ES256') return `platform signatures are ES256, not ${s.alg}`;
   // ES256 as JWS encodes it (r‖s), the encoding the platform's KMS signatures are stored in.
-  const valid = verifyPartySignature('ES256', jwk, Buffer.from(expected, 'utf8'), s.signature);
+  const valid = verifyPartySignature('ES256', key.jwk, Buffer.from(expected, 'utf8'), s.signature);
   return valid ? null : 'the countersignature does not verify';
 }
 

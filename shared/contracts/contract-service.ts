@@ -49,6 +49,7 @@ import {
   verifyPartyInput,
 } from '../identities/party-signing.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
+import { countersign } from '../signing/platform-key-registry.ts';
 import {
   type ContractFilter,
   deleteContractMutation,
@@ -527,7 +528,7 @@ export async function activateContract(
   return mutate(deps, caller, id, 'activate', { ifMatch }, async (c, at) => {
     const parties = currentPartySignatures(c);
     const payload = countersignPayload(c, parties);
-    const signed = await deps.signer.sign(Buffer.from(payload, 'utf8'));
+    const signed = await countersign(deps, payload, at);
     const platform: ContractSignature = {
       role: 'platform',
       identityId: null,

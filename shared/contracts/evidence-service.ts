@@ -6,6 +6,7 @@ import type { Reply } from '../http/reply.ts';
 import { findKey } from '../identities/identity-store.ts';
 import { findPasskey } from '../identities/webauthn-store.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
+import { listPlatformKeys } from '../signing/platform-key-registry.ts';
 import {
   EVIDENCE_FORMAT,
   type EvidenceBundle,
@@ -103,7 +104,7 @@ async function assembleEvidence(deps: Dependencies, caller: Identity, id: string
         };
       }),
     ),
-    deps.signer.publicKeys(),
+    listPlatformKeys(deps.db),
     listAuditRecords(deps.db, contract.id, 0, MAX_EVIDENCE_RECORDS),
     loadCheckpointProof(deps.db, contract.id),
   ]);

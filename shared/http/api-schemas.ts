@@ -169,9 +169,31 @@ export const KeyRotationSchema = z.lazy(() =>
   z.object({ successor: KeyResponseSchema, retiring: KeyResponseSchema }),
 );
 
+/** A platform key as published: its P-256 JWK and its validity window. */
+export const PlatformKeySchema = z.lazy(() =>
+  z.looseObject({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: z.string(),
+    y: z.string(),
+    kid: z.string(),
+    alg: z.literal('ES256'),
+    use: z.literal('sig'),
+    validFrom: z.string(),
+    validUntil: z.optional(z.string()),
+  }),
+);
+
 export const PlatformKeysSchema = z.lazy(() =>
   z.object({
-    keys: z.array(z.record(z.string(), z.unknown())),
+    keys: z.array(PlatformKeySchema),
+  }),
+);
+
+export const PlatformKeyRotationSchema = z.lazy(() =>
+  z.object({
+    key: PlatformKeySchema,
+    retired: z.array(PlatformKeySchema),
   }),
 );
 

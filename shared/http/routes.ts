@@ -49,6 +49,7 @@ import {
   MeasurementSetResponseSchema,
   PasskeyListSchema,
   PasskeySchema,
+  PlatformKeyRotationSchema,
   PlatformKeysSchema,
   RegistrationOptionsSchema,
   SignatureVerificationSchema,
@@ -63,8 +64,13 @@ import {
  */
 export type Grant =
   | 'database'
+  /** Countersign with the platform key: `kms:Sign` and `kms:GetPublicKey` on the deployment's platform keys. */
   | 'sign'
-  | 'publicKeys'
+  /**
+   * Rotate the platform key: create a tagged signing key, read its public key and move the signing alias
+   * to it, nothing else.
+   */
+  | 'rotatePlatformKey'
   /**
    * Complete the provisioning workflow's WaitForAttestation task: read/write the workflow table (task
    * tokens) and `states:SendTaskSuccess` on the provisioning state machine, nothing else.
@@ -178,12 +184,29 @@ export const listPlatformKeys = {
   path: '/api/v1/platform/keys',
   handler: 'functions/api/platform/keys.ts',
   auth: 'none',
-  grants: ['publicKeys'],
-  summary: "The platform's public signing keys (JWKS) to verify countersignatures",
+  grants: ['database'],
+  summary: "The platform's public signing keys (JWKS) with their validity windows",
   tag: 'platform',
   description:
-    "The JWK set of the platform's countersigning keys (KMS, ES256). A contract's `platformSignature.kid` names the key; verify the signature over the contract's `signingPayload` with it.",
+    "The JWK set of every countersigning key the platform ever used (KMS, ES256), the current one first, each with its validity window: `validFrom`, and `validUntil` once a rotation retired it. A contract's `platformSignature.kid` (a checkpoint's `kid`) names the key; the signature verifies over the `signingPayload` with it and was made within its window. Retired keys stay, so every old countersignature stays verifiable.",
   responses: { 200: { description: 'JWK set', schema: PlatformKeysSchema } },
+} as const satisfies RouteDefinition;
+
+export const rotatePlatformKey = {
+  id: 'rotatePlatformKey',
+  method: 'POST',
+  path: '/api/v1/platform/keys/rotations',
+  handler: 'functions/api/platform/rotate-key.ts',
+  // The new key is published in the key set (it has no address of its own).
+  location: '/api/v1/platform/keys',
+  auth: 'jwt',
+  grants: ['database', 'rotatePlatformKey'],
+  summary: "Rotate the platform's countersigning key",
+  tag: 'platform',
+  description:
+    "An admin rotates the platform key: a new KMS signing key is created and published (valid from now) before the signing alias moves to it; the key it replaces stays valid five minutes more (KMS applies an alias change eventually), then only verifies. Audited on the platform keys' chain; one rotation at a time (409 `rotation-in-progress`).",
+  errors: [409],
+  responses: { 201: { description: 'Rotated', schema: PlatformKeyRotationSchema } },
 } as const satisfies RouteDefinition;
 
 export const getMyIdentity = {
@@ -524,7 +547,7 @@ export const getContractEvidence = {
   path: '/api/v1/contracts/{id}/evidence',
   handler: 'functions/api/contracts/evidence.ts',
   auth: 'jwt',
-  grants: ['database', 'publicKeys'],
+  grants: ['database'],
   summary: 'The contract as evidence a third party checks offline (`npm run verify-evidence`)',
   tag: 'contracts',
   description:
@@ -539,7 +562,7 @@ export const verifyContractSignatures = {
   path: '/api/v1/contracts/{id}/signatures/verification',
   handler: 'functions/api/contracts/signatures-verification.ts',
   auth: 'jwt',
-  grants: ['database', 'publicKeys'],
+  grants: ['database'],
   summary: 'Every signature of the contract verified again, each with its verdict',
   tag: 'contracts',
   description:
@@ -602,8 +625,8 @@ export const activateContract = {
   path: '/api/v1/contracts/{id}/activate',
   handler: 'functions/api/contracts/activate.ts',
   auth: 'jwt',
-  // The KMS signer reads its public key (the kid of the countersignature) once per container.
-  grants: ['database', 'sign', 'publicKeys'],
+  // The KMS signer reads the public key of the key that signed (its kid) once per container, and registers it.
+  grants: ['database', 'sign'],
   summary: 'Activate a contract signed by both parties; the platform countersigns',
   tag: 'contracts',
   description:
@@ -928,7 +951,7 @@ export const getAuditTrail = {
   handler: 'functions/api/audit/get.ts',
   auth: 'jwt',
   // The public keys: a checkpoint's signature is verified against them (kms:GetPublicKey, once per container).
-  grants: ['database', 'publicKeys'],
+  grants: ['database'],
   summary: "An entity's hash-chained audit trail, verified",
   tag: 'audit',
   description:
@@ -946,6 +969,7 @@ export const ROUTES = [
   getHealth,
   getOpenApi,
   listPlatformKeys,
+  rotatePlatformKey,
   getMyIdentity,
   createIdentity,
   getIdentity,

@@ -1,5 +1,6 @@
 import type { Doorbell } from '../events/doorbell.ts';
 import type { SecretSealer } from '../signing/secret-sealer.ts';
+import type { PlatformKeyManager } from '../signing/signer.ts';
 import type { Dependencies } from './dependencies.ts';
 
 /**
@@ -14,6 +15,8 @@ import type { Dependencies } from './dependencies.ts';
  * - `doorbellWatch`: the doorbell read and marked by the scheduled jobs, `Dependencies.doorbell` (the
  *   DynamoDB client).
  * - `signer`: the platform's KMS key (sign and read its public key), `Dependencies.signer`.
+ * - `platformKeys`: rotation of the platform's KMS key (create a key, move the alias),
+ *   `Dependencies.platformKeys`.
  * - `workflowTable`: the workflow's DynamoDB table, `workflow.nonces` and `workflow.taskTokens`.
  * - `taskCallbacks`: Step Functions task callbacks, `workflow.callbacks`.
  * - `instances`: EC2 control of enclave parents, `workflow.instances`.
@@ -24,6 +27,7 @@ export const ADAPTERS = [
   'doorbell',
   'doorbellWatch',
   'signer',
+  'platformKeys',
   'workflowTable',
   'taskCallbacks',
   'instances',
@@ -40,7 +44,7 @@ const ADAPTERS_OF_GRANT = {
   database: ['database', 'doorbell'],
   watchDoorbell: ['doorbellWatch'],
   sign: ['signer'],
-  publicKeys: ['signer'],
+  rotatePlatformKey: ['platformKeys'],
   taskCallback: ['workflowTable', 'taskCallbacks'],
   taskHeartbeat: ['workflowTable', 'taskCallbacks'],
   workflowTable: ['workflowTable'],
@@ -116,6 +120,13 @@ export function restrictTo(deps: Dependencies, adapters: readonly Adapter[]): De
       ? { doorbell: holds('doorbellWatch') ? deps.doorbell : unavailable<Doorbell>('doorbellWatch') }
       : {}),
     signer: holds('signer') ? deps.signer : unavailable('signer'),
+    ...(deps.platformKeys
+      ? {
+          platformKeys: holds('platformKeys')
+            ? deps.platformKeys
+            : unavailable<PlatformKeyManager>('platformKeys'),
+        }
+      : {}),
     ...(deps.secrets
       ? { secrets: holds('secrets') ? deps.secrets : unavailable<SecretSealer>('secrets') }
       : {}),

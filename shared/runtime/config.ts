@@ -20,8 +20,16 @@ const ConfigSchema = z.discriminatedUnion('DATABASE_DRIVER', [
 const CommonSchema = z.object({
   /** `kms` in AWS; `local` only in the local stack (a node:crypto key). */
   SIGNER: z._default(z.enum(['kms', 'local']), 'kms'),
-  /** KMS key id, ARN or alias of the platform's asymmetric ECC_NIST_P256 signing key. */
+  /**
+   * The platform's signing alias (`alias/...`), which names its current asymmetric ECC_NIST_P256 key; a
+   * rotation moves it. A key id or ARN pins one key (no rotation then).
+   */
   SIGNING_KEY_ID: z.optional(z.string()),
+  /**
+   * The value of the `enclave-contracts:platform-key` tag this deployment's platform keys carry (the stack's
+   * name): set only for the function that rotates the platform key, which tags the keys it creates with it.
+   */
+  PLATFORM_KEY_TAG: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
   /**
    * KMS key ARN of the credential key (symmetric): it wraps the data keys that seal the TOTP seeds. Set
    * only for the functions granted `sealSecrets` or `openSecrets`.

@@ -1,7 +1,7 @@
 import type { Database } from '../database/database.ts';
 import type { Doorbell } from '../events/doorbell.ts';
 import type { SecretSealer } from '../signing/secret-sealer.ts';
-import type { Signer } from '../signing/signer.ts';
+import type { PlatformKeyManager, Signer } from '../signing/signer.ts';
 import type { RelyingParty } from '../signing/webauthn.ts';
 import type { LocalStackHooks, WorkflowPorts } from '../workflow/workflow-ports.ts';
 
@@ -10,6 +10,11 @@ export interface Dependencies {
   /** The database; where the doorbell is configured, it rings after every write that leaves the jobs work. */
   readonly db: Database;
   readonly signer: Signer;
+  /**
+   * Rotation of the platform key (a new KMS key, the signing alias moved to it): in the function that
+   * rotates (`PLATFORM_KEY_TAG`) and the local stack. A rotation that finds none fails as misconfigured.
+   */
+  readonly platformKeys?: PlatformKeyManager;
   /**
    * Envelope encryption under the credential key (the TOTP seeds): in functions configured for it
    * (`CREDENTIAL_KEY_ID`) and the local stack. A use case that needs it and finds none fails as

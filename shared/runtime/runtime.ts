@@ -7,10 +7,10 @@ import { type Doorbell, type DoorbellRing, ringingDatabase } from '../events/doo
 import { DynamoDbDoorbell } from '../events/dynamodb-doorbell.ts';
 import { SignedDoorbellRing } from '../events/signed-doorbell-ring.ts';
 import { KmsDataKeys } from '../signing/kms-data-keys.ts';
-import { KmsSigner } from '../signing/kms-signer.ts';
+import { KmsKeyManager, KmsSigner } from '../signing/kms-signer.ts';
 import { LocalSigner } from '../signing/local-signer.ts';
 import { EnvelopeSealer, LocalDataKeys, type SecretSealer } from '../signing/secret-sealer.ts';
-import type { Signer } from '../signing/signer.ts';
+import { PLATFORM_KEY_TAG_KEY, type PlatformKeyManager, type Signer } from '../signing/signer.ts';
 import type { RelyingParty } from '../signing/webauthn.ts';
 import { openWorkflowTable as openDynamoDbWorkflowTable } from '../workflow/dynamodb-workflow-table.ts';
 import { Ec2InstanceControl } from '../workflow/ec2-instance-control.ts';
@@ -31,6 +31,7 @@ declare const __BUNDLED_DATABASE__: boolean | undefined;
 declare const __BUNDLED_DOORBELL__: boolean | undefined;
 declare const __BUNDLED_DOORBELL_WATCH__: boolean | undefined;
 declare const __BUNDLED_SIGNER__: boolean | undefined;
+declare const __BUNDLED_PLATFORM_KEYS__: boolean | undefined;
 declare const __BUNDLED_WORKFLOW_TABLE__: boolean | undefined;
 declare const __BUNDLED_TASK_CALLBACKS__: boolean | undefined;
 declare const __BUNDLED_INSTANCES__: boolean | undefined;
@@ -76,10 +77,12 @@ export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies>
   const db = ring ? ringingDatabase(database, ring) : database;
   const secrets = openSecrets(config);
   const relyingParty = relyingPartyOf(config);
+  const platformKeys = openPlatformKeys(config);
   return {
     db,
     ...(doorbell ? { doorbell } : {}),
     signer,
+    ...(platformKeys ? { platformKeys } : {}),
     ...(secrets ? { secrets } : {}),
     ...(relyingParty ? { relyingParty } : {}),
     now: () => new Date(),
@@ -189,6 +192,23 @@ function openSecrets(config: RuntimeConfig): SecretSealer | undefined {
     return new EnvelopeSealer(LocalDataKeys.create({ keyId }));
   } else {
     return unavailable<SecretSealer>('secrets');
+  }
+}
+
+/** The platform key's rotation when the function is configured for it (`PLATFORM_KEY_TAG`), else none. */
+function openPlatformKeys(config: RuntimeConfig): PlatformKeyManager | undefined {
+  const tag = config.PLATFORM_KEY_TAG;
+  if (!tag) return undefined;
+  if (typeof __BUNDLED_PLATFORM_KEYS__ === 'undefined' || __BUNDLED_PLATFORM_KEYS__) {
+    if (config.SIGNER === 'kms') {
+      return new KmsKeyManager({
+        alias: config.SIGNING_KEY_ID!,
+        tag: { key: PLATFORM_KEY_TAG_KEY, value: tag },
+      });
+    }
+    return undefined;
+  } else {
+    return unavailable<PlatformKeyManager>('platformKeys');
   }
 }
 

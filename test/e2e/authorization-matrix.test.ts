@@ -267,6 +267,11 @@ const identityCases: {
     expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 },
   },
   {
+    name: 'POST /platform/keys/rotations',
+    call: (k) => k.post('/platform/keys/rotations'),
+    expected: { provider: 403, consumer: 403, admin: 201, auditor: 403, outsider: 403, anonymous: 401 },
+  },
+  {
     name: 'GET /openapi.json',
     call: (k) => k.get('/openapi.json'),
     expected: { provider: 200, consumer: 200, admin: 200, auditor: 200, outsider: 200, anonymous: 200 },

@@ -38,14 +38,14 @@ const walkthrough = /```bash walkthrough\n([\s\S]*?)```/.exec(
 
 /** Declared statuses this file does not produce, each with why and where it is produced instead. */
 const UNPRODUCED: Record<string, string> = {
-  'listPlatformKeys 503':
-    'the local signer answers in process; the KMS adapter marks throttling and its own faults transient (test/integration/kms-signer.test.ts)',
+  'rotatePlatformKey 409':
+    'a rotation meeting another in flight needs a second database session: test/integration/platform-key-registry.test.ts (PostgreSQL server)',
   'submitAttestation 410':
     'a wait past its deadline (test/e2e/attestation-heartbeat.test.ts and enclave-provisioning.test.ts, also held to the document)',
   'sendAttestationHeartbeat 410':
     'a wait past its deadline (test/e2e/attestation-heartbeat.test.ts, also held to the document)',
 };
-for (const id of ['getHealth', 'getOpenApi', 'listPlatformKeys']) {
+for (const id of ['getHealth', 'getOpenApi']) {
   UNPRODUCED[`${id} 500`] = 'touches no database: only an unexpected fault of the function itself';
 }
 
@@ -302,6 +302,7 @@ describe('every route, refused as its shape says', () => {
       getHealth: { path: '/health', client: client.anonymous },
       getOpenApi: { path: '/openapi.json', client: client.anonymous },
       listPlatformKeys: { path: '/platform/keys', client: client.anonymous },
+      rotatePlatformKey: { path: '/platform/keys/rotations', client: client.admin },
       getMyIdentity: { path: '/identities/me', client: client.provider },
       getIdentity: { path: `/identities/${seeded.provider}`, client: client.admin },
       createIdentity: {

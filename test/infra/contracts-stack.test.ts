@@ -37,6 +37,7 @@ import { projectPath } from '../../infra/project-paths.ts';
 import { OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';
 import { type Grant, ROUTES } from '../../shared/http/routes.ts';
+import { PLATFORM_KEY_TAG_KEY } from '../../shared/signing/signer.ts';
 import { type CfnResource, StackTemplate, type Statement, target } from '../support/stack-template.ts';
 
 /** The actions each grant of the route table may add to a route function's role, and no others. */
@@ -55,8 +56,8 @@ const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
     'kms:Encrypt',
     'kms:GenerateDataKey',
   ],
-  sign: ['kms:Sign'],
-  publicKeys: ['kms:GetPublicKey'],
+  sign: ['kms:Sign', 'kms:GetPublicKey'],
+  rotatePlatformKey: ['kms:CreateKey', 'kms:TagResource', 'kms:GetPublicKey', 'kms:UpdateAlias'],
   taskCallback: [
     'dynamodb:UpdateItem',
     'kms:Decrypt',
@@ -124,6 +125,24 @@ function allows(statements: Statement[], action: string, resourceId: string): bo
   );
 }
 
+/**
+ * Whether `statements` allow `action` on this deployment's platform keys: any key of the account and region
+ * (`key/*`, the keys a rotation creates have no ARN the template knows), narrowed to those tagged with the
+ * stack's name.
+ */
+function onPlatformKeys(statements: Statement[], action: string): boolean {
+  return statements.some(
+    (s) =>
+      s.effect === 'Allow' &&
+      s.actions.includes(action) &&
+      s.resource.includes(':key/*') &&
+      JSON.stringify(s.condition) ===
+        JSON.stringify({
+          StringEquals: { [`aws:ResourceTag/${PLATFORM_KEY_TAG_KEY}`]: stack.signingKey.tagValue },
+        }),
+  );
+}
+
 function routeFunction(routeId: string): AppFunction {
   const fn = stack.api.functions.get(routeId);
   if (!fn) throw new Error(`no function for route ${routeId}`);
@@ -135,7 +154,6 @@ function grantsHeld(fn: AppFunction): Grant[] {
   const statements = roleStatements(logicalId(fn.role));
   const cluster = logicalId(stack.database.cluster);
   const secret = logicalId(stack.database.secret);
-  const signingKey = logicalId(stack.signingKey.key);
   const held: Grant[] = [];
   if (
     allows(statements, 'rds-data:ExecuteStatement', cluster) &&
@@ -143,11 +161,17 @@ function grantsHeld(fn: AppFunction): Grant[] {
   ) {
     held.push('database');
   }
-  if (allows(statements, 'kms:Sign', signingKey)) held.push('sign');
+  if (onPlatformKeys(statements, 'kms:Sign') && onPlatformKeys(statements, 'kms:GetPublicKey'))
+    held.push('sign');
+  if (
+    statements.some((s) => s.actions.includes('kms:CreateKey')) &&
+    onPlatformKeys(statements, 'kms:UpdateAlias')
+  ) {
+    held.push('rotatePlatformKey');
+  }
   const credentialKey = logicalId(stack.credentialKey.key);
   if (allows(statements, 'kms:GenerateDataKey', credentialKey)) held.push('sealSecrets');
   if (allows(statements, 'kms:Decrypt', credentialKey)) held.push('openSecrets');
-  if (allows(statements, 'kms:GetPublicKey', signingKey)) held.push('publicKeys');
   if (
     allows(statements, 'states:SendTaskSuccess', logicalId(stack.enclaveWorkflow.stateMachine)) &&
     allows(statements, 'dynamodb:UpdateItem', logicalId(stack.enclaveWorkflow.table))
@@ -418,10 +442,69 @@ describe('least privilege per route', () => {
     expect(statements.some((s) => s.actions.includes('kms:Sign'))).toBe(false);
   });
 
-  it('activateContract can sign with the platform key and read its public key', () => {
+  it('activateContract can sign with the platform keys (by tag) and read their public keys', () => {
     const statements = roleStatements(logicalId(routeFunction('activateContract').role));
-    expect(allows(statements, 'kms:Sign', logicalId(stack.signingKey.key))).toBe(true);
-    expect(allows(statements, 'kms:GetPublicKey', logicalId(stack.signingKey.key))).toBe(true);
+    expect(onPlatformKeys(statements, 'kms:Sign')).toBe(true);
+    expect(onPlatformKeys(statements, 'kms:GetPublicKey')).toBe(true);
+    expect(statements.some((s) => s.actions.includes('kms:Sign') && !onPlatformKeys([s], 'kms:Sign'))).toBe(
+      false,
+    );
+  });
+
+  it('only the rotation creates platform keys: tagged as this deployment, P-256 signing keys, the alias moved', () => {
+    const holders = [...stack.api.functions]
+      .filter(([, fn]) => roleStatements(logicalId(fn.role)).some((s) => s.actions.includes('kms:CreateKey')))
+      .map(([id]) => id);
+    expect(holders).toEqual(['rotatePlatformKey']);
+    const statements = roleStatements(logicalId(routeFunction('rotatePlatformKey').role));
+    const create = statements.find((s) => s.actions.includes('kms:CreateKey'))!;
+    expect(create.resource).toBe('"*"');
+    expect(create.condition).toEqual({
+      StringEquals: {
+        [`aws:RequestTag/${PLATFORM_KEY_TAG_KEY}`]: stack.signingKey.tagValue,
+        'kms:KeySpec': 'ECC_NIST_P256',
+        'kms:KeyUsage': 'SIGN_VERIFY',
+      },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [PLATFORM_KEY_TAG_KEY] },
+    });
+    const tag = statements.find((s) => s.actions.includes('kms:TagResource'))!;
+    expect(tag.condition).toEqual({
+      StringEquals: { [`aws:RequestTag/${PLATFORM_KEY_TAG_KEY}`]: stack.signingKey.tagValue },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [PLATFORM_KEY_TAG_KEY] },
+    });
+    expect(onPlatformKeys(statements, 'kms:UpdateAlias')).toBe(true);
+    expect(onPlatformKeys(statements, 'kms:GetPublicKey')).toBe(true);
+    // UpdateAlias on the alias itself, and on no other alias.
+    const onAlias = statements.filter(
+      (s) => s.actions.includes('kms:UpdateAlias') && s.resource.includes(':alias/'),
+    );
+    expect(onAlias.map((s) => s.resource)).toEqual([
+      expect.stringContaining(`:${stack.signingKey.aliasName}`),
+    ]);
+    // Never a signature, a key policy, a deletion or a schedule.
+    for (const action of [
+      'kms:Sign',
+      'kms:PutKeyPolicy',
+      'kms:ScheduleKeyDeletion',
+      'kms:DisableKey',
+      'kms:*',
+    ]) {
+      expect(
+        statements.some((s) => s.actions.includes(action)),
+        action,
+      ).toBe(false);
+    }
+  });
+
+  it('the platform signing key carries the deployment tag its grants name, and the functions sign through its alias', () => {
+    expect(resources[logicalId(stack.signingKey.key)]?.Properties.Tags).toEqual([
+      { Key: PLATFORM_KEY_TAG_KEY, Value: stack.signingKey.tagValue },
+    ]);
+    const fn = resources[logicalId(routeFunction('activateContract'))]!;
+    expect((fn.Properties.Environment as Environment).Variables).toMatchObject({
+      SIGNING_KEY_ID: stack.signingKey.aliasName,
+      PLATFORM_KEY_TAG: 'EnclaveContracts',
+    });
   });
 
   it('the credential key seals for the enrolment and opens for confirmation and signing, TOTP seeds only', () => {
@@ -743,33 +826,30 @@ describe('audit checkpoints', () => {
     });
   });
 
-  it('hold exactly the Data API, kms:Sign and kms:GetPublicKey on the signing key, and nothing else', () => {
+  it('hold exactly the Data API, kms:Sign and kms:GetPublicKey on the platform keys, and nothing else', () => {
     const fn = job().function;
-    expect(grantsHeld(fn).sort()).toEqual(['database', 'publicKeys', 'sign']);
+    expect(grantsHeld(fn).sort()).toEqual(['database', 'sign']);
     const statements = roleStatements(logicalId(fn.role));
     // Besides the grants: its logs and traces, and (Lambda's own dead-letter delivery) its dead-letter queue.
     const permitted = new Set([
       ...BASE_ACTIONS,
       ...GRANT_ACTIONS.database,
       ...GRANT_ACTIONS.sign,
-      ...GRANT_ACTIONS.publicKeys,
       'sqs:SendMessage',
       // It reads the doorbell before it looks at the database (doorbell.test.ts).
       'dynamodb:GetItem',
     ]);
     expect(statements.flatMap((s) => s.actions).filter((a) => !permitted.has(a))).toEqual([]);
-    const signingKey = logicalId(stack.signingKey.key);
     const secretKey = logicalId(stack.database.secretEncryptionKey);
     const doorbellKey = JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.doorbell.key), 'Arn'] });
     for (const statement of statements) {
       // The doorbell's key, through DynamoDB only (doorbell.test.ts).
       if (statement.resource === doorbellKey) continue;
       if (statement.actions.some((a) => a.startsWith('kms:'))) {
-        // The signing key, or the database secret's key to read the secret through Secrets Manager.
+        // The platform keys, or the database secret's key to read the secret through Secrets Manager.
         const onSecretKey = statement.resource === JSON.stringify({ 'Fn::GetAtt': [secretKey, 'Arn'] });
-        expect(onSecretKey ? statement.actions : JSON.parse(statement.resource)).toEqual(
-          onSecretKey ? ['kms:Decrypt'] : { 'Fn::GetAtt': [signingKey, 'Arn'] },
-        );
+        if (onSecretKey) expect(statement.actions).toEqual(['kms:Decrypt']);
+        else expect(onPlatformKeys([statement], statement.actions[0]!)).toBe(true);
       }
       if (statement.actions.includes('sqs:SendMessage')) {
         expect(statement.actions).toEqual(['sqs:SendMessage']);

@@ -13,6 +13,7 @@ import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import type { Identity } from '../../shared/domain/identity.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
+import { listPlatformKeys } from '../../shared/signing/platform-key-registry.ts';
 import { CREATE_FIXTURE } from '../support/contracts.ts';
 import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
 
@@ -99,7 +100,7 @@ for (const adapter of ADAPTERS) {
       });
       const proof = await loadCheckpointProof(opened.db, c.id);
       expect(proof!.leaf).toMatchObject({ entityId: c.id, seq: 2 });
-      expect(verifyCheckpointProof(proof!, await deps.signer.publicKeys())).toBeNull();
+      expect(verifyCheckpointProof(proof!, await listPlatformKeys(opened.db))).toBeNull();
       expect(await queued()).toEqual(new Map());
     });
 

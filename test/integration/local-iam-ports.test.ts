@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizedBus,
   authorizedDatabase,
+  authorizedKeyManager,
   authorizedSealer,
   authorizedSigner,
 } from '../../infra/local/services/iam/authorized-ports.ts';
@@ -33,7 +34,7 @@ beforeAll(async () => {
   principals = stackPrincipals(NAMES);
   db = await PgliteDatabase.open();
   await db.query('CREATE TABLE t (v int)');
-  signer = await LocalSigner.create();
+  signer = await LocalSigner.create({ initialKeyId: LOCAL_AWS_RESOURCES.signingKeyArn });
 }, 120_000);
 
 const route = (id: string) => principals.routes.get(id)!;
@@ -113,35 +114,71 @@ describe('the Data API stand-in', () => {
 });
 
 describe('the KMS signing stand-in', () => {
-  it('signs for the function granted kms:Sign only; public keys for those granted kms:GetPublicKey', async () => {
+  it('signs for the functions granted kms:Sign on the tagged platform keys only', async () => {
     const message = new TextEncoder().encode('terms');
     await expect(
-      authorizedSigner(signer, route('activateContract'), principals.keyPolicies).sign(message),
+      authorizedSigner(signer, route('activateContract'), principals).sign(message),
     ).resolves.toBeDefined();
+    await expect(authorizedSigner(signer, route('createContract'), principals).sign(message)).rejects.toEqual(
+      denied('kms:Sign'),
+    );
     await expect(
-      authorizedSigner(signer, route('createContract'), principals.keyPolicies).sign(message),
+      authorizedSigner(signer, route('listPlatformKeys'), principals).sign(message),
     ).rejects.toEqual(denied('kms:Sign'));
+  });
+
+  it("authorises by the key's tag: a key of another deployment (another tag value) is refused", async () => {
+    const other = { ...principals, platformKeys: { ...principals.platformKeys, tag: 'AnotherStack' } };
     await expect(
-      authorizedSigner(signer, route('listPlatformKeys'), principals.keyPolicies).publicKeys(),
-    ).resolves.not.toHaveLength(0);
+      authorizedSigner(signer, route('activateContract'), other).sign(new Uint8Array([1])),
+    ).rejects.toEqual(denied('kms:Sign'));
+  });
+
+  it('rotates for the rotation route only: a new key, then the alias, and signatures follow the alias', async () => {
+    const keys = await LocalSigner.create({ initialKeyId: LOCAL_AWS_RESOURCES.signingKeyArn });
+    const first = (await keys.sign(new Uint8Array([1]))).kid;
     await expect(
-      authorizedSigner(signer, route('getOpenApi'), principals.keyPolicies).publicKeys(),
-    ).rejects.toEqual(denied('kms:GetPublicKey'));
+      authorizedKeyManager(keys, route('activateContract'), principals).createSigningKey(),
+    ).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: expect.stringContaining('is not authorized to perform: kms:CreateKey on resource: *'),
+    });
+    await expect(
+      authorizedKeyManager(keys, route('activateContract'), principals).moveAlias(
+        LOCAL_AWS_RESOURCES.signingKeyArn,
+      ),
+    ).rejects.toEqual(denied('kms:UpdateAlias'));
+    const rotation = authorizedKeyManager(keys, route('rotatePlatformKey'), principals);
+    const created = await rotation.createSigningKey();
+    expect((await keys.sign(new Uint8Array([1]))).kid).toBe(first);
+    await rotation.moveAlias(created.keyId);
+    const after = await authorizedSigner(keys, route('activateContract'), principals).sign(
+      new Uint8Array([1]),
+    );
+    expect(after.kid).toBe(created.jwk.kid);
+    expect(after.key.keyId).toBe(created.keyId);
+    // The rotation may not sign.
+    await expect(
+      authorizedSigner(keys, route('rotatePlatformKey'), principals).sign(new Uint8Array([1])),
+    ).rejects.toEqual(denied('kms:Sign'));
   });
 
   it("evaluates the key's policy: a key that does not trust the account refuses every identity policy", async () => {
     const closed = {
-      ...principals.keyPolicies,
-      signingKey: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { AWS: 'arn:aws:iam::111111111111:root' },
-            Action: 'kms:*',
-            Resource: '*',
-          },
-        ],
+      ...principals,
+      keyPolicies: {
+        ...principals.keyPolicies,
+        signingKey: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { AWS: 'arn:aws:iam::111111111111:root' },
+              Action: 'kms:*',
+              Resource: '*',
+            },
+          ],
+        },
       },
     };
     await expect(

@@ -30,6 +30,7 @@ import { registerKey } from '../../shared/identities/identity-service.ts';
 import { findIdentityBySubject, listIdentities } from '../../shared/identities/identity-store.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
+import { listPlatformKeys } from '../../shared/signing/platform-key-registry.ts';
 import { PartyKey } from '../support/api-client.ts';
 import { CREATE_FIXTURE } from '../support/contracts.ts';
 import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
@@ -279,7 +280,7 @@ for (const adapter of ADAPTERS) {
         prevRoot: first!.treeRoot,
         treeSize: 1,
       });
-      const keys = await deps.signer.publicKeys();
+      const keys = await listPlatformKeys(opened.db);
       const proof = await loadCheckpointProof(opened.db, c.body.id);
       expect(proof).toMatchObject({ leaf: { entityId: c.body.id, seq: 1 }, leafIndex: 0, proof: [] });
       expect(verifyCheckpointProof(proof!, keys)).toBeNull();

@@ -40,7 +40,7 @@ describe('adaptersOf', () => {
     // A database writer rings the doorbell after its writes (shared/events/doorbell.ts).
     expect(adaptersOf(['database'])).toEqual(['database', 'doorbell']);
     expect(adaptersOf(['sign'])).toEqual(['signer']);
-    expect(adaptersOf(['publicKeys'])).toEqual(['signer']);
+    expect(adaptersOf(['rotatePlatformKey'])).toEqual(['platformKeys']);
     expect(adaptersOf(['taskCallback'])).toEqual(['workflowTable', 'taskCallbacks']);
     expect(adaptersOf(['taskHeartbeat'])).toEqual(['workflowTable', 'taskCallbacks']);
     expect(adaptersOf(['workflowTable'])).toEqual(['workflowTable']);
@@ -55,10 +55,11 @@ describe('adaptersOf', () => {
   });
 
   it('lists each adapter once, in one order, whatever the grants', () => {
-    expect(adaptersOf(['publicKeys', 'database', 'sign', 'database'])).toEqual([
+    expect(adaptersOf(['rotatePlatformKey', 'database', 'sign', 'database'])).toEqual([
       'database',
       'doorbell',
       'signer',
+      'platformKeys',
     ]);
   });
 
@@ -68,7 +69,10 @@ describe('adaptersOf', () => {
     expect(byId.get('getHealth')).toEqual([]);
     expect(byId.get('getOpenApi')).toEqual([]);
     expect(byId.get('activateContract')).toEqual(['database', 'doorbell', 'signer']);
-    expect(byId.get('getAuditTrail')).toEqual(['database', 'doorbell', 'signer']);
+    // The audit trail and the platform keys read the published keys from the database, not KMS.
+    expect(byId.get('getAuditTrail')).toEqual(['database', 'doorbell']);
+    expect(byId.get('listPlatformKeys')).toEqual(['database', 'doorbell']);
+    expect(byId.get('rotatePlatformKey')).toEqual(['database', 'doorbell', 'platformKeys']);
     expect(byId.get('submitAttestation')).toEqual(['database', 'doorbell', 'workflowTable', 'taskCallbacks']);
   });
 
@@ -89,6 +93,7 @@ describe('bundleDefines', () => {
       __BUNDLED_WORKFLOW_TABLE__: 'false',
       __BUNDLED_TASK_CALLBACKS__: 'true',
       __BUNDLED_INSTANCES__: 'false',
+      __BUNDLED_PLATFORM_KEYS__: 'false',
       __BUNDLED_SECRETS__: 'false',
     });
     expect(Object.keys(bundleDefines([]))).toHaveLength(ADAPTERS.length + 1);
@@ -99,7 +104,7 @@ describe('unavailable', () => {
   it('throws on any use, naming the adapter', () => {
     const signer = unavailable<Dependencies['signer']>('signer');
     expect(() => signer.sign(new Uint8Array())).toThrow(AdapterUnavailableError);
-    expect(() => signer.publicKeys()).toThrow(/not built with the signer adapter/);
+    expect(() => signer.sign(new Uint8Array())).toThrow(/not built with the signer adapter/);
     try {
       void (signer as unknown as { anything: unknown }).anything;
       expect.unreachable('reading a property of an unavailable adapter must throw');
@@ -126,7 +131,7 @@ describe('restrictTo', () => {
     expect(view.newId).toBe(deps.newId);
     expect(view.region).toBe('eu-central-1');
     expect(view.workflow?.parentRoleName).toBe('enclave-parent');
-    expect(() => view.signer.publicKeys()).toThrow(/signer adapter/);
+    expect(() => view.signer.sign(new Uint8Array())).toThrow(/signer adapter/);
     expect(() => view.workflow?.nonces.consume('e', new Uint8Array())).toThrow(/workflowTable adapter/);
     expect(() => view.workflow?.taskTokens.peek('e')).toThrow(/workflowTable adapter/);
     expect(() => view.workflow?.instances.listForEnclave('e')).toThrow(/instances adapter/);

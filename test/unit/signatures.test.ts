@@ -381,7 +381,7 @@ describe('platform signing', () => {
     const signer = await LocalSigner.create();
     const message = Buffer.from('payload');
     const signed = await signer.sign(message);
-    const [jwk] = await signer.publicKeys();
+    const jwk = signed.key.jwk;
     expect(jwk).toMatchObject({ kid: signed.kid, alg: 'ES256', use: 'sig', kty: 'EC', crv: 'P-256' });
     expect(jwk).not.toHaveProperty('d');
     const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });

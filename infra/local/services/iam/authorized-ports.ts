@@ -1,7 +1,12 @@
 import type { Database, Queryable } from '../../../../shared/database/database.ts';
 import type { EventBus } from '../../../../shared/events/event-bus.ts';
+import type { LocalSigner } from '../../../../shared/signing/local-signer.ts';
 import type { EncryptionContext, SecretSealer } from '../../../../shared/signing/secret-sealer.ts';
-import type { Signer } from '../../../../shared/signing/signer.ts';
+import {
+  PLATFORM_KEY_TAG_KEY,
+  type PlatformKeyManager,
+  type Signer,
+} from '../../../../shared/signing/signer.ts';
 import { type AuthorizationCheck, denialMessage, firstDenial } from './iam-authorizer.ts';
 import {
   LOCAL_AWS_RESOURCES,
@@ -22,7 +27,8 @@ type KeyPolicies = StackPrincipals['keyPolicies'];
  *   the secret and `kms:Decrypt` on its key through Secrets Manager (`kms:ViaService`) ("Authorizing access
  *   to RDS Data API" and "Authentication and access control for AWS Secrets Manager": a secret encrypted
  *   with a customer managed key needs the caller's kms:Decrypt);
- * - the signer, as KMS: `kms:Sign` and `kms:GetPublicKey` on the signing key;
+ * - the signer, as KMS: `kms:Sign` and `kms:GetPublicKey` on the key the signing alias names, and the
+ *   platform key's rotation (`kms:CreateKey`, `kms:TagResource`, `kms:UpdateAlias`);
  * - the secret sealer, as KMS: `kms:GenerateDataKey` and `kms:Decrypt` on the credential key, with the
  *   encryption context;
  * - the event bus, as EventBridge: `events:PutEvents` on the bus.
@@ -114,20 +120,95 @@ export function authorizedDatabase(db: Database, principal: LocalPrincipal, keys
   };
 }
 
-/** `signer` as KMS serves `principal`: `kms:Sign` and `kms:GetPublicKey` on the signing key. */
-export function authorizedSigner(signer: Signer, principal: LocalPrincipal, keys: KeyPolicies): Signer {
-  const on = (action: string) => [
-    { action, resource: LOCAL_AWS_RESOURCES.signingKeyArn, resourcePolicy: keys.signingKey },
-  ];
+/**
+ * The local platform keys as KMS serves `principal`: a signature through the alias is `kms:Sign` and
+ * `kms:GetPublicKey` on the key the alias names, which KMS authorises with that key's tags
+ * (`aws:ResourceTag/...`) and its key policy. Keys a rotation created carry the default key policy, which,
+ * like the stack's first key's, delegates to IAM (the stack's is used for both).
+ */
+export function authorizedSigner(signer: LocalSigner, principal: LocalPrincipal, stack: KeyAccess): Signer {
   return {
     sign: async (message) => {
-      await authorize(principal, on('kms:Sign'), KMS_DENIED);
+      const key = signer.currentKeyId;
+      await authorize(
+        principal,
+        ['kms:Sign', 'kms:GetPublicKey'].map((action) => onPlatformKey(action, key, stack)),
+        KMS_DENIED,
+      );
       return signer.sign(message);
     },
-    publicKeys: async () => {
-      await authorize(principal, on('kms:GetPublicKey'), KMS_DENIED);
-      return signer.publicKeys();
+  };
+}
+
+/**
+ * The local platform keys' rotation as KMS serves `principal`: `CreateKey` (authorised with the request's
+ * tags, key spec and usage) and the `TagResource` it implies, `GetPublicKey` of the new key, and
+ * `UpdateAlias` on the alias, the key it leaves and the key it names.
+ */
+export function authorizedKeyManager(
+  manager: LocalSigner,
+  principal: LocalPrincipal,
+  stack: KeyAccess,
+): PlatformKeyManager {
+  const tagKey = `aws:RequestTag/${PLATFORM_KEY_TAG_KEY}`;
+  return {
+    createSigningKey: async () => {
+      await authorize(
+        principal,
+        [
+          {
+            action: 'kms:CreateKey',
+            resource: '*',
+            context: {
+              [tagKey]: stack.platformKeys.tag,
+              'aws:TagKeys': [PLATFORM_KEY_TAG_KEY],
+              'kms:KeySpec': 'ECC_NIST_P256',
+              'kms:KeyUsage': 'SIGN_VERIFY',
+            },
+            beyondReference: 'CreateKey names no resource: IAM authorises it on "*"',
+          },
+        ],
+        KMS_DENIED,
+      );
+      const created = await manager.createSigningKey();
+      // KMS authorises the tags and the public key on the key it created (a denial fails the call).
+      await authorize(
+        principal,
+        [
+          {
+            ...onPlatformKey('kms:TagResource', created.keyId, stack),
+            context: { [tagKey]: stack.platformKeys.tag, 'aws:TagKeys': [PLATFORM_KEY_TAG_KEY] },
+          },
+          onPlatformKey('kms:GetPublicKey', created.keyId, stack),
+        ],
+        KMS_DENIED,
+      );
+      return created;
     },
+    moveAlias: async (keyId) => {
+      await authorize(
+        principal,
+        [
+          { action: 'kms:UpdateAlias', resource: stack.platformKeys.aliasArn },
+          onPlatformKey('kms:UpdateAlias', manager.currentKeyId, stack),
+          onPlatformKey('kms:UpdateAlias', keyId, stack),
+        ],
+        KMS_DENIED,
+      );
+      return manager.moveAlias(keyId);
+    },
+  };
+}
+
+/** What KMS needs to authorise a call on a platform key: the key policy and the deployment's tag. */
+type KeyAccess = Pick<StackPrincipals, 'keyPolicies' | 'platformKeys'>;
+
+function onPlatformKey(action: string, keyId: string, stack: KeyAccess): AuthorizationCheck {
+  return {
+    action,
+    resource: keyId,
+    resourcePolicy: stack.keyPolicies.signingKey,
+    context: { [`aws:ResourceTag/${PLATFORM_KEY_TAG_KEY}`]: stack.platformKeys.tag },
   };
 }
 

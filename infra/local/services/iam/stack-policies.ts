@@ -104,6 +104,8 @@ export interface StackPrincipals {
     readonly signingKey: PolicyDocument;
     readonly credentialKey: PolicyDocument;
   };
+  /** The platform keys: the tag value they carry and the signing alias's ARN (what KMS authorises on). */
+  readonly platformKeys: { readonly tag: string; readonly aliasArn: string };
   /** Every role of the stack by its logical id (a test removes a grant through it). */
   readonly roles: ReadonlyMap<string, LocalPrincipal>;
 }
@@ -195,6 +197,10 @@ export function stackPrincipals(
     },
     workflowTableArn,
     roles,
+    platformKeys: {
+      tag: stack.signingKey.tagValue,
+      aliasArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${stack.signingKey.aliasName}`,
+    },
     keyPolicies: {
       secretKey: keyPolicyOf(database.secretEncryptionKey),
       signingKey: keyPolicyOf(stack.signingKey.key),
