@@ -1,5 +1,6 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { DEFAULT_ROTATION_POLICY } from '../shared/identities/credential-rotation.ts';
 import { ContractsStack } from './contracts-stack.ts';
 import { enclaveArtifactsFromContext } from './deployment-context.ts';
 
@@ -32,6 +33,13 @@ const firstAdminEmail = app.node.tryGetContext('firstAdminEmail') as string | un
 const webauthnRpId = app.node.tryGetContext('webauthnRpId') as string | undefined;
 const webauthnOrigins = app.node.tryGetContext('webauthnOrigins') as string | undefined;
 
+/**
+ * `-c credentialMaxAgeDays=180 -c platformKeyMaxAgeDays=365`: when the daily rotation report counts
+ * credentials due (a year each by default).
+ */
+const credentialMaxAgeDays = app.node.tryGetContext('credentialMaxAgeDays') as string | number | undefined;
+const platformKeyMaxAgeDays = app.node.tryGetContext('platformKeyMaxAgeDays') as string | number | undefined;
+
 /** The parents' default EIF and agent: required to deploy (see deployment-context.ts). */
 const enclaveArtifacts = enclaveArtifactsFromContext((key) => app.node.tryGetContext(key));
 
@@ -45,6 +53,16 @@ new ContractsStack(app, stage === 'main' ? 'EnclaveContracts' : `EnclaveContract
   ...(firstAdminEmail ? { firstAdminEmail } : {}),
   ...(webauthnRpId
     ? { webauthn: { rpId: webauthnRpId, origins: (webauthnOrigins ?? '').split(',').filter(Boolean) } }
+    : {}),
+  ...(credentialMaxAgeDays !== undefined || platformKeyMaxAgeDays !== undefined
+    ? {
+        credentialRotation: {
+          maxAgeDays: Number(credentialMaxAgeDays ?? DEFAULT_ROTATION_POLICY.maxAgeDays),
+          platformKeyMaxAgeDays: Number(
+            platformKeyMaxAgeDays ?? DEFAULT_ROTATION_POLICY.platformKeyMaxAgeDays,
+          ),
+        },
+      }
     : {}),
   description: 'Enclave contracts: digital contracts between training-data providers and consumers',
 });

@@ -1,9 +1,11 @@
 import { Annotations, CfnOutput, type CfnResource, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { RouteDefinition } from '../shared/http/routes.ts';
+import type { RotationPolicy } from '../shared/identities/credential-rotation.ts';
 import { ContractsApi } from './constructs/api.ts';
 import { AuditCheckpoints } from './constructs/audit-checkpoints.ts';
 import { CredentialKey } from './constructs/credential-key.ts';
+import { CredentialRotationReport } from './constructs/credential-rotation-report.ts';
 import { Database } from './constructs/database.ts';
 import { Doorbell } from './constructs/doorbell.ts';
 import type { EnclaveArtifacts } from './constructs/enclave-parents.ts';
@@ -54,6 +56,12 @@ export interface ContractsStackProps extends StackProps {
    * @default none: passkeys cannot be registered nor biometric signatures made until it is set
    */
   readonly webauthn?: { readonly rpId: string; readonly origins: readonly string[] };
+  /**
+   * How many days credentials may be used before the daily rotation report counts them due (identities'
+   * signing keys, passkeys and TOTP factors; the platform key). From `-c credentialMaxAgeDays=<n>
+   * -c platformKeyMaxAgeDays=<n>`. @default a year each
+   */
+  readonly credentialRotation?: RotationPolicy;
 }
 
 /**
@@ -71,6 +79,7 @@ export class ContractsStack extends Stack {
   readonly doorbell: Doorbell;
   readonly events: EventBus;
   readonly auditCheckpoints: AuditCheckpoints;
+  readonly credentialRotation: CredentialRotationReport;
   readonly enclaveWorkflow: EnclaveWorkflow;
   readonly api: ContractsApi;
   readonly firstAdmin: FirstAdmin | undefined;
@@ -145,6 +154,12 @@ export class ContractsStack extends Stack {
       logs,
       environment,
     });
+    this.credentialRotation = new CredentialRotationReport(this, 'CredentialRotation', {
+      database: this.database,
+      logs,
+      environment,
+      ...(props.credentialRotation ? { policy: props.credentialRotation } : {}),
+    });
     this.enclaveWorkflow = new EnclaveWorkflow(this, 'EnclaveWorkflow', {
       database: this.database,
       bus: this.events.bus,
@@ -186,6 +201,7 @@ export class ContractsStack extends Stack {
       this.events.outboxPublisher.function,
       this.events.contractExpirer.function,
       this.auditCheckpoints.job.function,
+      this.credentialRotation.job.function,
       ...Object.values(this.enclaveWorkflow.steps),
       this.enclaveWorkflow.enforcement,
     ];
@@ -258,6 +274,11 @@ export class ContractsStack extends Stack {
         'A scheduled audit checkpoint failed after its retries (audit heads stay unanchored until a run succeeds).',
       ],
       [
+        'CredentialRotationReportFailed',
+        this.credentialRotation.job.deadLetterQueue,
+        'The daily credential rotation report failed (no metric or event that day).',
+      ],
+      [
         'EventBusDeadLetters',
         this.events.deadLetterQueue,
         'The event bus could not encrypt or decrypt events.',
@@ -270,6 +291,11 @@ export class ContractsStack extends Stack {
         `${description} The messages wait in ${queue.node.path}.`,
       );
     }
+    this.observability.alarmOn(
+      'PlatformKeyDueForRotation',
+      this.credentialRotation.metricDue('platform-key'),
+      `The platform's countersigning key is older than ${this.credentialRotation.policy.platformKeyMaxAgeDays} days: an admin rotates it (POST /api/v1/platform/keys/rotations).`,
+    );
   }
 }
 

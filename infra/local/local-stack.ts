@@ -10,6 +10,7 @@ import { checkpointAuditWhenRung, expireContractsWhenDue } from '../../shared/ev
 import type { EventBus } from '../../shared/events/event-bus.ts';
 import { InProcessBus } from '../../shared/events/in-process-bus.ts';
 import { drainOutbox, OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
+import { reportCredentialsDueForRotation } from '../../shared/identities/credential-rotation.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { logger } from '../../shared/runtime/logger.ts';
 import { useRuntime } from '../../shared/runtime/runtime.ts';
@@ -28,7 +29,7 @@ import { type DevServer, startDevServer } from './services/apigateway/dev-server
 import { LocalIssuer } from './services/cognito/local-auth.ts';
 import { authorizedBus } from './services/iam/authorized-ports.ts';
 import { outsideAnyFunction } from './services/iam/local-caller.ts';
-import { LOCAL_AWS_RESOURCES } from './services/iam/stack-policies.ts';
+import { LOCAL_AWS_RESOURCES, type LocalJobName } from './services/iam/stack-policies.ts';
 import type { DataApiErrorName } from './services/rds-data/data-api-emulator.ts';
 import { LOCAL_REGION } from './services/stepfunctions/provisioning-definition.ts';
 
@@ -139,7 +140,8 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   origins.push(localOrigin(server.url));
   // The schedules EventBridge Scheduler runs in AWS: the outbox is looked at every second, as the deployed
   // publisher's overlapping runs look at it (OUTBOX_PUBLISHER_SCHEDULE); faster than in AWS, an audit
-  // checkpoint is signed every 10 seconds and contracts are expired every minute. As deployed, each look
+  // checkpoint is signed every 10 seconds, contracts are expired every minute and credentials due for
+  // rotation reported every hour. As deployed, each look
   // reads the doorbell first and queries the database only when a write rang it (shared/events/doorbell.ts).
   enclaves.attach({ deps, url: server.url });
   // The EventBridge rules, locally: provisioning starts on EnclaveCreated/EnclaveResumed.
@@ -147,8 +149,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   bus.subscribe((event) => outsideAnyFunction(() => enclaves.onEvent(event)));
   // The scheduled jobs run as their functions: the database as the Data API and the bus as EventBridge
   // answer as each one's role (with IAM enforced; as they are without).
-  const asJob = (job: 'publishOutbox' | 'expireContracts' | 'checkpointAudit') =>
-    enclaves.local.asFunction?.({ job }, deps) ?? deps;
+  const asJob = (job: LocalJobName) => enclaves.local.asFunction?.({ job }, deps) ?? deps;
   const publisherDeps = asJob('publishOutbox');
   const publisher = {
     db: publisherDeps.db,
@@ -157,6 +158,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   };
   const expirer = asJob('expireContracts');
   const checkpoints = asJob('checkpointAudit');
+  const rotationReport = asJob('reportCredentialRotation');
   let stopping = false;
   let background: Promise<unknown> = Promise.resolve();
   const every = (ms: number, job: () => Promise<unknown>) =>
@@ -179,6 +181,8 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
             checkpointAuditWhenRung(checkpoints, checkpoints.doorbell ?? enclaves.doorbell),
           ),
           every(60_000, () => expireContractsWhenDue(expirer, expirer.doorbell ?? enclaves.doorbell)),
+          // Daily in AWS; hourly here, so that a long-running local stack reports too.
+          every(3_600_000, () => reportCredentialsDueForRotation(rotationReport)),
         ];
   return {
     url: server.url,

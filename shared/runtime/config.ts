@@ -41,6 +41,12 @@ const CommonSchema = z.object({
    */
   WEBAUTHN_RP_ID: z.optional(z.string().check(z.minLength(1), z.maxLength(253))),
   WEBAUTHN_ORIGINS: z.optional(z.string().check(z.minLength(1))),
+  /**
+   * How many days an identity's credential (signing key, passkey, TOTP factor) and the platform's
+   * countersigning key may be used before the rotation report counts them due. Read by that job only.
+   */
+  CREDENTIAL_MAX_AGE_DAYS: z._default(z.string().check(z.regex(/^[1-9][0-9]{0,4}$/)), '365'),
+  PLATFORM_KEY_MAX_AGE_DAYS: z._default(z.string().check(z.regex(/^[1-9][0-9]{0,4}$/)), '365'),
   EVENT_BUS_NAME: z.optional(z.string()),
   /** Base URI of problem `type`s. */
   PROBLEM_TYPE_BASE: z._default(z.url(), 'https://problems.enclave-contracts.dev/'),

@@ -1,5 +1,6 @@
 import type { Database } from '../database/database.ts';
 import type { Doorbell } from '../events/doorbell.ts';
+import type { RotationPolicy } from '../identities/credential-rotation.ts';
 import type { SecretSealer } from '../signing/secret-sealer.ts';
 import type { PlatformKeyManager, Signer } from '../signing/signer.ts';
 import type { RelyingParty } from '../signing/webauthn.ts';
@@ -32,6 +33,11 @@ export interface Dependencies {
    * biometric signatures made. Without it a passkey ceremony fails as misconfigured (500).
    */
   readonly relyingParty?: RelyingParty;
+  /**
+   * How old credentials may get before the rotation report counts them due (`CREDENTIAL_MAX_AGE_DAYS`,
+   * `PLATFORM_KEY_MAX_AGE_DAYS`). @default a year each ({@link DEFAULT_ROTATION_POLICY})
+   */
+  readonly rotationPolicy?: RotationPolicy;
   readonly now: () => Date;
   readonly newId: () => string;
   /** The AWS region this deployment runs in (enclave parents launch there); undefined where unknown. */

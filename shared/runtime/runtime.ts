@@ -85,6 +85,10 @@ export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies>
     ...(platformKeys ? { platformKeys } : {}),
     ...(secrets ? { secrets } : {}),
     ...(relyingParty ? { relyingParty } : {}),
+    rotationPolicy: {
+      maxAgeDays: Number(config.CREDENTIAL_MAX_AGE_DAYS),
+      platformKeyMaxAgeDays: Number(config.PLATFORM_KEY_MAX_AGE_DAYS),
+    },
     now: () => new Date(),
     newId: randomUUID,
     region: config.AWS_REGION,

@@ -121,4 +121,4 @@ export type LocalFunctionName =
   | { readonly route: string }
   | { readonly step: string }
   | { readonly enforcement: true }
-  | { readonly job: 'publishOutbox' | 'expireContracts' | 'checkpointAudit' };
+  | { readonly job: 'publishOutbox' | 'expireContracts' | 'checkpointAudit' | 'reportCredentialRotation' };

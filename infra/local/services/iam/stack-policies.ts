@@ -78,7 +78,11 @@ export interface LocalResourceNames {
 }
 
 /** The scheduled jobs, as the local stack runs them. */
-export type LocalJobName = 'publishOutbox' | 'expireContracts' | 'checkpointAudit';
+export type LocalJobName =
+  | 'publishOutbox'
+  | 'expireContracts'
+  | 'checkpointAudit'
+  | 'reportCredentialRotation';
 
 /** The principals whose calls the local stand-ins authorise, from the synthesized stack. */
 export interface StackPrincipals {
@@ -94,7 +98,10 @@ export interface StackPrincipals {
   readonly steps: ReadonlyMap<string, LocalPrincipal>;
   /** The function that enforces enclave and contract status changes on the parents. */
   readonly enforcement: LocalPrincipal;
-  /** The scheduled jobs' functions: the outbox publisher, the contract expirer, the audit checkpoints. */
+  /**
+   * The scheduled jobs' functions: the outbox publisher, the contract expirer, the audit checkpoints and the
+   * credential rotation report.
+   */
   readonly jobs: Readonly<Record<LocalJobName, LocalPrincipal>>;
   /** The workflow table's ARN, as the policies name it locally. */
   readonly workflowTableArn: string;
@@ -194,6 +201,7 @@ export function stackPrincipals(
       publishOutbox: roleOf(stack.events.outboxPublisher.function.role),
       expireContracts: roleOf(stack.events.contractExpirer.function.role),
       checkpointAudit: roleOf(stack.auditCheckpoints.job.function.role),
+      reportCredentialRotation: roleOf(stack.credentialRotation.job.function.role),
     },
     workflowTableArn,
     roles,
