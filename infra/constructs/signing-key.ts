@@ -3,6 +3,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { PLATFORM_KEY_TAG_KEY } from '../../shared/signing/signer.ts';
+import { acknowledgeWildcards } from './enclave-parents.ts';
+
+const TAGGED_KEYS_REASON =
+  "The platform keys a rotation creates have ARNs no template knows: any key of the account and region, narrowed by the condition aws:ResourceTag/enclave-contracts:platform-key = this stack's name.";
 
 /** Props of {@link SigningKey}. */
 export interface SigningKeyProps {
@@ -73,6 +77,7 @@ export class SigningKey extends Construct {
    * keys, whichever the alias names.
    */
   grantSign(grantee: iam.IGrantable): iam.Grant {
+    acknowledgeWildcards(grantee, [this.anyKey], TAGGED_KEYS_REASON);
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['kms:Sign', 'kms:GetPublicKey'],
@@ -88,6 +93,12 @@ export class SigningKey extends Construct {
    * and the key it names). Nothing else: no key policy, no deletion, no other alias.
    */
   grantRotate(grantee: iam.IGrantable): void {
+    acknowledgeWildcards(grantee, [this.anyKey], TAGGED_KEYS_REASON);
+    acknowledgeWildcards(
+      grantee,
+      ['*'],
+      "kms:CreateKey names no resource (Resource must be *): the conditions allow only an ECC_NIST_P256 SIGN_VERIFY key carrying this deployment's platform-key tag and no other tag.",
+    );
     const requestTag = {
       StringEquals: {
         [`aws:RequestTag/${PLATFORM_KEY_TAG_KEY}`]: this.tagValue,

@@ -4,7 +4,6 @@ import { type Queryable, sql } from '../database/database.ts';
 import { ConflictError, ForbiddenError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import type { Reply } from '../http/reply.ts';
-import { isAdmin } from '../identities/identity-service.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { type PlatformJwk, type PlatformKey, type PlatformSignature, SignerError } from './signer.ts';
 
@@ -131,7 +130,7 @@ export async function rotatePlatformKey(
   deps: Dependencies,
   caller: Identity,
 ): Promise<Reply<PlatformKeyRotation>> {
-  if (!isAdmin(caller)) throw new ForbiddenError('Only an admin may rotate the platform key.');
+  if (!caller.roles.includes('admin')) throw new ForbiddenError('Only an admin may rotate the platform key.');
   const manager = deps.platformKeys;
   if (!manager) throw new Error('this function is not configured to rotate the platform key');
   const rotation = await deps.db.transaction(async (tx) => {

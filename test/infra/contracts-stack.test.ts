@@ -198,7 +198,12 @@ function appFunctions(): AppFunction[] {
 }
 
 function scheduledJobs(): ScheduledJob[] {
-  return [stack.events.outboxPublisher, stack.events.contractExpirer, stack.auditCheckpoints.job];
+  return [
+    stack.events.outboxPublisher,
+    stack.events.contractExpirer,
+    stack.auditCheckpoints.job,
+    stack.credentialRotation.job,
+  ];
 }
 
 /** The schedule that invokes the function, from the template. */
@@ -500,7 +505,7 @@ describe('least privilege per route', () => {
     expect(resources[logicalId(stack.signingKey.key)]?.Properties.Tags).toEqual([
       { Key: PLATFORM_KEY_TAG_KEY, Value: stack.signingKey.tagValue },
     ]);
-    const fn = resources[logicalId(routeFunction('activateContract'))]!;
+    const fn = resources[logicalId(routeFunction('activateContract').function)]!;
     expect((fn.Properties.Environment as Environment).Variables).toMatchObject({
       SIGNING_KEY_ID: stack.signingKey.aliasName,
       PLATFORM_KEY_TAG: 'EnclaveContracts',
@@ -581,7 +586,7 @@ describe('functions', () => {
     }
   });
 
-  it('no function role is allowed a wildcard action, and only X-Ray and ec2:DescribeInstances get resource *', () => {
+  it('no function role is allowed a wildcard action, and only X-Ray, ec2:DescribeInstances and the conditioned kms:CreateKey get resource *', () => {
     const lambdaRoles = ofType('AWS::IAM::Role').filter(([, r]) =>
       JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('lambda.amazonaws.com'),
     );
@@ -606,8 +611,12 @@ describe('functions', () => {
       ).toEqual(['AWS::IAM::ManagedPolicy']);
       for (const statement of roleStatements(roleId).filter((s) => s.resource === '"*"')) {
         // Neither supports resource-level permissions.
+        // CreateKey names no resource: its conditions (the tag, the key spec and usage) are held by the
+        // rotation test above.
+        const createsKeys = statement.actions.join() === 'kms:CreateKey' && statement.condition !== undefined;
         expect(
-          statement.actions.every((a) => a.startsWith('xray:') || a === 'ec2:DescribeInstances'),
+          createsKeys ||
+            statement.actions.every((a) => a.startsWith('xray:') || a === 'ec2:DescribeInstances'),
           roleId,
         ).toBe(true);
       }
@@ -796,6 +805,48 @@ describe('scheduled jobs', () => {
         Threshold: 1,
       });
     }
+  });
+});
+
+describe('credential rotation report', () => {
+  const job = () => stack.credentialRotation.job;
+
+  it('runs functions/events/report-credential-rotation.ts daily with the policy, without retries', () => {
+    const fn = resources[logicalId(job().function.function)]!;
+    expect((fn.Properties.Environment as Environment).Variables).toMatchObject({
+      CREDENTIAL_MAX_AGE_DAYS: '365',
+      PLATFORM_KEY_MAX_AGE_DAYS: '365',
+    });
+    expect(readFileSync(join(assetDirOf(job().function), 'index.mjs'), 'utf8')).toContain(
+      'CredentialsDueForRotation',
+    );
+    expect(scheduleOf(job().function).Properties).toMatchObject({
+      ScheduleExpression: 'rate(1 day)',
+      State: 'ENABLED',
+      Target: { RetryPolicy: { MaximumEventAgeInSeconds: 86_400 } },
+    });
+    // A failed run is not retried: the next day's supersedes it.
+    const invokeConfig = ofType('AWS::Lambda::EventInvokeConfig').find(
+      ([, c]) => target(c.Properties.FunctionName) === logicalId(job().function.function),
+    );
+    expect(invokeConfig?.[1].Properties.MaximumRetryAttempts).toBe(0);
+  });
+
+  it('holds the Data API and nothing else (its metrics are log lines, its event an outbox row)', () => {
+    const fn = job().function;
+    expect(grantsHeld(fn)).toEqual(['database']);
+    const actions = roleStatements(logicalId(fn.role)).flatMap((s) => s.actions);
+    expect(actions.filter((a) => a.startsWith('cloudwatch:') || a.startsWith('events:'))).toEqual([]);
+  });
+
+  it('alarms when the platform key is due for rotation', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'EnclaveContracts',
+      MetricName: 'CredentialsDueForRotation',
+      Dimensions: [{ Name: 'Kind', Value: 'platform-key' }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
   });
 });
 
