@@ -1,15 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
-import { projectPath } from '../../infra/project-paths.ts';
 import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { type EvidenceBundle, verifyEvidence } from '../../shared/contracts/contract-evidence.ts';
 import { canonicalJson, sha256Hex } from '../../shared/domain/canonical-json.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+import { verifyEvidenceOffline } from '../support/verify-evidence-offline.ts';
 
 /**
  * A contract signed over HTTP (keys registered with their proofs, both parties' digital signatures, the
@@ -67,25 +66,9 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** `npm run verify-evidence` on a bundle, as a user runs it (a process of its own, no server). */
-function verifyOffline(evidence: unknown, pin = true): { status: number | null; stdout: string } {
-  const bundlePath = join(dir, `bundle-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(bundlePath, JSON.stringify(evidence));
-  const keysPath = join(dir, 'platform-keys.json');
-  writeFileSync(keysPath, JSON.stringify({ keys: platformKeys }));
-  const run = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      projectPath('shared/contracts/verify-evidence-cli.ts'),
-      bundlePath,
-      ...(pin ? ['--platform-keys', keysPath] : []),
-    ],
-    { cwd: projectPath('.'), encoding: 'utf8', timeout: 60_000 },
-  );
-  return { status: run.status, stdout: run.stdout };
-}
+/** `npm run verify-evidence` on a bundle, the platform's keys pinned unless `pin` is false. */
+const verifyOffline = (evidence: unknown, pin = true) =>
+  verifyEvidenceOffline(dir, evidence, pin ? platformKeys : undefined);
 
 const pinned = () => ({ pinnedPlatformKeys: platformKeys });
 /** The checks that failed on `tampered`. */

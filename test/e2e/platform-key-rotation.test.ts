@@ -1,10 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
-import { projectPath } from '../../infra/project-paths.ts';
 import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { type EvidenceBundle, verifyEvidence } from '../../shared/contracts/contract-evidence.ts';
 import {
@@ -14,6 +12,7 @@ import {
   type PublishedPlatformKey,
 } from '../../shared/signing/platform-key-registry.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+import { verifyEvidenceOffline } from '../support/verify-evidence-offline.ts';
 
 /**
  * The platform key rotated over HTTP on the local stack (its key ring behind an alias, authorised by the
@@ -59,25 +58,8 @@ async function activeContract(): Promise<{ id: string; kid: string; signedAt: st
   return { id: created.body.id, kid: platform.kid, signedAt: platform.signedAt };
 }
 
-function verifyOffline(evidence: unknown, pinned: unknown): { status: number | null; stdout: string } {
-  const bundlePath = join(dir, `bundle-${Math.random().toString(36).slice(2)}.json`);
-  const keysPath = join(dir, `keys-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(bundlePath, JSON.stringify(evidence));
-  writeFileSync(keysPath, JSON.stringify({ keys: pinned }));
-  const run = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      projectPath('shared/contracts/verify-evidence-cli.ts'),
-      bundlePath,
-      '--platform-keys',
-      keysPath,
-    ],
-    { cwd: projectPath('.'), encoding: 'utf8', timeout: 60_000 },
-  );
-  return { status: run.status, stdout: run.stdout };
-}
+const verifyOffline = (evidence: unknown, pinned: readonly unknown[]) =>
+  verifyEvidenceOffline(dir, evidence, pinned);
 
 let before: Awaited<ReturnType<typeof activeContract>>;
 let after: Awaited<ReturnType<typeof activeContract>>;
