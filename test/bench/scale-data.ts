@@ -35,7 +35,7 @@ import {
   leafOf,
 } from '../../shared/audit/audit-checkpoints.ts';
 import { treeRoot } from '../../shared/audit/merkle-tree.ts';
-import type { Database } from '../../shared/database/database.ts';
+import { type Database, sql } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { canonicalJson, sha256Hex } from '../../shared/domain/canonical-json.ts';
 import {
@@ -1104,7 +1104,19 @@ export async function generateScaleData(
   if (existing[0]!.n > 0) throw new Error('generateScaleData needs an empty database');
   await migrate(db, await loadMigrations());
   const migrated = await schemaObjects(db);
-  PLATFORM_KID.value = (await options.signer.sign(Buffer.from('kid'))).kid;
+  const platformKey = (await options.signer.sign(Buffer.from('kid'))).key;
+  PLATFORM_KID.value = platformKey.jwk.kid;
+  // Published as the platform's key since before the history starts (migration 0018's registry), as the
+  // first countersignature of a real deployment would have registered it.
+  await db.query(
+    'INSERT INTO platform_keys (kid, key_id, jwk, valid_from) VALUES (:kid, :key_id, :jwk, :from)',
+    {
+      kid: sql.text(platformKey.jwk.kid),
+      key_id: sql.text(platformKey.keyId),
+      jwk: sql.json(platformKey.jwk),
+      from: sql.timestamp(iso(KEY_EPOCH)),
+    },
+  );
 
   say(`planning ${spec.contracts} contracts, ${spec.enclaves} enclaves, ~${spec.auditRecords} audit records`);
   const p = await plan(spec);

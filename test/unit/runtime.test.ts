@@ -96,12 +96,23 @@ describe('parseConfig', () => {
     SIGNING_KEY_ID: 'alias/platform',
   };
 
+  it("takes the rotation report's ages as whole days from 1 to 99999 only", () => {
+    expect(parseConfig({ ...DATA_API, CREDENTIAL_MAX_AGE_DAYS: '180' }).CREDENTIAL_MAX_AGE_DAYS).toBe('180');
+    for (const bad of ['0', '-1', '1.5', '100000', 'a year', '']) {
+      expect(() => parseConfig({ ...DATA_API, CREDENTIAL_MAX_AGE_DAYS: bad }), bad).toThrow();
+      expect(() => parseConfig({ ...DATA_API, PLATFORM_KEY_MAX_AGE_DAYS: bad }), bad).toThrow();
+    }
+  });
+
   it('reads what a deployed function is given, the database apart from the rest', () => {
     expect(parseConfig({ ...DATA_API, AWS_REGION: 'eu-central-1', UNRELATED: 'x' })).toEqual({
       SIGNER: 'kms',
       SIGNING_KEY_ID: 'alias/platform',
       PROBLEM_TYPE_BASE: 'https://problems.enclave-contracts.dev/',
       AWS_REGION: 'eu-central-1',
+      // The rotation report's ages, a year each unless the deployment says otherwise.
+      CREDENTIAL_MAX_AGE_DAYS: '365',
+      PLATFORM_KEY_MAX_AGE_DAYS: '365',
       database: {
         DATABASE_DRIVER: 'data-api',
         DATA_API_RESOURCE_ARN: DATA_API.DATA_API_RESOURCE_ARN,
