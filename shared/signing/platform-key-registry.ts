@@ -5,7 +5,13 @@ import { ConflictError, ForbiddenError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
-import { type PlatformJwk, type PlatformKey, type PlatformSignature, SignerError } from './signer.ts';
+import {
+  type PlatformJwk,
+  type PlatformKey,
+  type PlatformSignature,
+  platformKeyAt,
+  SignerError,
+} from './signer.ts';
 
 /**
  * The registry of the platform's countersigning keys (migration 0018): every key that ever signed, with its
@@ -70,15 +76,9 @@ export async function countersign(
 ): Promise<PlatformSignature> {
   const signed = await deps.signer.sign(Buffer.from(message, 'utf8'));
   const window = await registerKey(deps.db, signed.key, at);
-  const time = Date.parse(at);
-  if (
-    time < Date.parse(window.valid_from) ||
-    (window.valid_until !== null && time > Date.parse(window.valid_until))
-  ) {
-    throw new SignerError(
-      `platform key ${signed.kid} is valid from ${window.valid_from}${window.valid_until ? ` until ${window.valid_until}` : ''}, not at ${at}: the signing alias is moving`,
-      { transient: true },
-    );
+  const valid = platformKeyAt([published({ jwk: signed.key.jwk, ...window })], signed.kid, at);
+  if ('issue' in valid) {
+    throw new SignerError(`${valid.issue}: the signing alias is moving`, { transient: true });
   }
   return { kid: signed.kid, alg: signed.alg, signature: signed.signature };
 }
@@ -149,15 +149,7 @@ export async function rotatePlatformKey(
     }
     const created = await manager.createSigningKey();
     const from = deps.now().toISOString();
-    await tx.query(
-      'INSERT INTO platform_keys (kid, key_id, jwk, valid_from) VALUES (:kid, :key_id, :jwk, :at)',
-      {
-        kid: sql.text(created.jwk.kid),
-        key_id: sql.text(created.keyId),
-        jwk: sql.json(created.jwk),
-        at: sql.timestamp(from),
-      },
-    );
+    await registerKey(tx, created, from);
     await manager.moveAlias(created.keyId);
     const moved = deps.now();
     const until = new Date(moved.getTime() + ALIAS_PROPAGATION_MS).toISOString();

@@ -21,7 +21,8 @@ describe.each(stackDatabases(['data-api', 'postgres']))('provisioning on $name',
     drop = opened.drop;
     context = await startProvisioningStack({
       ...opened.options,
-      enclaves: { bootDelayMs: 20, attestationTimeoutMs: 3000, attestationHeartbeatMs: 3000 },
+      // Generous waits: this test is about the databases, not the timeouts, and CI machines are loaded.
+      enclaves: { bootDelayMs: 20, attestationTimeoutMs: 15_000, attestationHeartbeatMs: 15_000 },
     });
   });
   afterAll(async () => {
