@@ -30,4 +30,9 @@ export { type CoseSign1, parseCoseSign1, sigStructure } from './cose.ts';
 export { AttestationPolicyError, CborDecodeError } from './errors.ts';
 export { buildPolicy } from './policy.ts';
 export * from './types.ts';
-export { decodeUnverifiedAttestation, isDebugMode, verifyAttestation } from './verify.ts';
+export {
+  authenticateAttestation,
+  decodeUnverifiedAttestation,
+  isDebugMode,
+  verifyAttestation,
+} from './verify.ts';

@@ -78,6 +78,45 @@ function verifyOrFail(
     if (error instanceof AttestationPolicyError) return failure('invalid_policy', error.message);
     throw error;
   }
+  const authentic = authenticate(document, options);
+  if (!authentic.ok) return authentic;
+  const { payload, leaf, atMs } = authentic.value;
+
+  // Policy.
+  const matched = checkPolicy(payload, resolved, atMs);
+  if (!matched.ok) return matched;
+  return { ok: true, claims: claimsOf(payload, leaf), matchedMeasurementSet: matched.value };
+}
+
+/**
+ * Authenticates a document without a measurement policy: its envelope, chain (to the pinned AWS root, or
+ * `options.trustedRoots`) and signature are verified exactly as {@link verifyAttestation} verifies them,
+ * and its claims are answered; no PCR, nonce, age, debug mode, public key or user data is checked. For a
+ * relying party that decides on the claims itself, as KMS does: it authenticates a `Recipient` document,
+ * then evaluates the key policy on the claims (the local KMS stand-in uses this). Anything that must hold of
+ * an enclave's measurements is checked by `verifyAttestation` with a policy instead. Never throws.
+ */
+export function authenticateAttestation(
+  document: Uint8Array | string,
+  options: VerifyOptions = {},
+): { readonly ok: true; readonly claims: AttestationClaims } | AttestationFailure {
+  try {
+    const authentic = authenticate(document, options);
+    if (!authentic.ok) return authentic;
+    return { ok: true, claims: claimsOf(authentic.value.payload, authentic.value.leaf) };
+  } catch {
+    return failure(
+      'malformed',
+      'The document could not be verified: it caused an unexpected error while being read.',
+    );
+  }
+}
+
+/** The instant, roots, envelope, payload, chain and signature checks, in that order. */
+function authenticate(
+  document: Uint8Array | string,
+  options: VerifyOptions,
+): Parsed<{ payload: AttestationPayload; leaf: ParsedCertificate; atMs: number }> {
   const atMs =
     options?.at === undefined ? Date.now() : options.at instanceof Date ? options.at.getTime() : Number.NaN;
   if (!Number.isFinite(atMs))
@@ -117,11 +156,7 @@ function verifyOrFail(
   if (!signed) {
     return failure('bad_signature', 'The COSE signature does not verify with the leaf certificate key.');
   }
-
-  // Policy.
-  const matched = checkPolicy(payload.value, resolved, atMs);
-  if (!matched.ok) return matched;
-  return { ok: true, claims: claimsOf(payload.value, leaf.value), matchedMeasurementSet: matched.value };
+  return { ok: true, value: { payload: payload.value, leaf: leaf.value, atMs } };
 }
 
 /**
