@@ -1,6 +1,7 @@
 import type { Database } from '../database/database.ts';
 import type { Doorbell } from '../events/doorbell.ts';
 import type { RotationPolicy } from '../identities/credential-rotation.ts';
+import type { ContractKeys } from '../keys/contract-keys.ts';
 import type { SecretSealer } from '../signing/secret-sealer.ts';
 import type { PlatformKeyManager, Signer } from '../signing/signer.ts';
 import type { RelyingParty } from '../signing/webauthn.ts';
@@ -22,6 +23,11 @@ export interface Dependencies {
    * misconfigured (500).
    */
   readonly secrets?: SecretSealer;
+  /**
+   * The contracts' data keys in KMS (shared/keys/contract-keys.ts): in the function that syncs them
+   * (`CONTRACT_KEY_TAG`, with what their policies name) and the one that wraps data keys, and the local stack.
+   */
+  readonly contractKeys?: ContractKeys;
   /**
    * The doorbell the scheduled jobs read instead of the database while nothing is written
    * (shared/events/doorbell.ts): in functions configured for it (`DOORBELL_TABLE_NAME`) and the local

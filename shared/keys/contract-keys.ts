@@ -1,0 +1,524 @@
+import { GENESIS_HASH } from '../audit/audit-chain.ts';
+import { auditedWrite, type DomainEvent } from '../audit/audited-write.ts';
+import { type Queryable, sql } from '../database/database.ts';
+import type { Dependencies } from '../runtime/dependencies.ts';
+import { SignedJsonClient } from '../runtime/signed-json-client.ts';
+import { describeServiceFailure } from '../workflow/aws-service-failure.ts';
+import {
+  CONTRACT_CONTEXT_KEY,
+  type ContractKeyPrincipals,
+  type KeyedEnclave,
+  type KeyedMeasurementSet,
+  type RenderedKeyPolicy,
+  renderContractKeyPolicy,
+} from './contract-key-policy.ts';
+
+/**
+ * Each contract's data key: a customer-managed symmetric KMS key created when the contract became Active,
+ * whose key policy ({@link renderContractKeyPolicy}) admits only the approved images of the contract's
+ * Running enclaves, on their own parents. The provider encrypts its datasets under data keys wrapped by it
+ * (`POST /contracts/{id}/data-keys`); an enclave unwraps one with KMS `Decrypt` and its attestation
+ * document, and KMS, not this platform's bookkeeping, decides.
+ *
+ * {@link syncContractKey} is the one place the key is changed: it reads the contract's state, renders the
+ * policy, and brings the key there, each change an audited write on the key's own chain with the policy's
+ * digest:
+ * - the contract Active: the key exists (created on the first sync, with a policy admitting nobody, then
+ *   its alias, then the real policy, so a key orphaned by a failure between the steps admits nothing), is
+ *   enabled, and its policy admits the Running enclaves;
+ * - Suspended: the policy admits no enclave and the key is disabled (resumed: enabled, then admitted);
+ * - Terminated or Expired: admits none, disabled, and when `terms.retention.deleteOnTermination` holds,
+ *   scheduled for deletion after KMS's shortest waiting period (7 days): crypto-shredding, its date
+ *   recorded. The platform never cancels a deletion.
+ * Revocation writes the policy before disabling; a grant enables before writing the policy. Syncs of one
+ * contract run one at a time (a transaction-scoped advisory lock), so two events cannot undo each other.
+ */
+
+/** The tag every contract key carries, valued with the deployment (its stack): what IAM grants are scoped by. */
+export const CONTRACT_KEY_TAG_KEY = 'enclave-contracts:contract-key';
+/** The tag naming the contract a key belongs to. */
+export const CONTRACT_ID_TAG_KEY = 'enclave-contracts:contract';
+/** KMS's shortest waiting period before deleting a key. */
+export const KEY_DELETION_WINDOW_DAYS = 7;
+/** The seed of the advisory lock (a hash of the contract id) that serialises one contract's syncs. */
+const SYNC_LOCK = 4_610_319;
+
+export type ContractKeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+
+/** KMS, as the contract keys use it. */
+export interface ContractKeyManager {
+  /**
+   * Creates a key with `policy` and the deployment's tags, and names it `alias`; answers the key's ARN. When
+   * the alias already names a key (an earlier attempt got that far), that key is answered and the one just
+   * created is scheduled for deletion.
+   */
+  createKey(input: {
+    readonly contractId: string;
+    readonly alias: string;
+    readonly policy: string;
+  }): Promise<string>;
+  putPolicy(keyArn: string, policy: string): Promise<void>;
+  setEnabled(keyArn: string, enabled: boolean): Promise<void>;
+  /** Schedules the key's deletion; answers KMS's deletion date. */
+  scheduleDeletion(keyArn: string, days: number): Promise<Date>;
+  /** A data key wrapped under the key for the contract's encryption context (no plaintext). */
+  wrapDataKey(keyArn: string, contractId: string): Promise<{ keyArn: string; ciphertextBlob: string }>;
+}
+
+/** The contract keys' dependencies: KMS, and (for the function that syncs them) what the policy names. */
+export interface ContractKeys {
+  readonly manager: ContractKeyManager;
+  /** Set for the function that syncs the keys: the roles its policies name, and the alias prefix. */
+  readonly sync?: {
+    readonly principals: ContractKeyPrincipals;
+    /** e.g. `alias/enclave-contracts/prod/contracts/`; the contract id is appended. */
+    readonly aliasPrefix: string;
+  };
+}
+
+/** A KMS failure; `transient` when worth retrying (throttling, a KMS fault, no answer). */
+export class ContractKeyError extends Error {
+  override readonly name = 'ContractKeyError';
+  readonly transient: boolean;
+  constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
+    super(message, options);
+    this.transient = options?.transient ?? false;
+  }
+}
+
+type KmsCall = (operation: string, input: object) => Promise<unknown>;
+const KMS_THROTTLING: ReadonlySet<string> = new Set(['ThrottlingException']);
+
+/**
+ * {@link ContractKeyManager} over KMS (AWS JSON 1.1 through {@link SignedJsonClient}), the same in AWS and
+ * locally (where the endpoint is the KMS stand-in).
+ */
+export class KmsContractKeys implements ContractKeyManager {
+  private readonly send: KmsCall;
+
+  constructor(
+    private readonly options: {
+      /** The deployment's value of {@link CONTRACT_KEY_TAG_KEY}. */
+      readonly tag: string;
+      readonly call?: KmsCall;
+    },
+  ) {
+    if (options.call) {
+      this.send = options.call;
+    } else {
+      const client = new SignedJsonClient({ service: 'kms' });
+      this.send = (operation, input) => client.call(operation, input);
+    }
+  }
+
+  private async call(operation: string, input: object): Promise<Record<string, unknown>> {
+    try {
+      return ((await this.send(operation, input)) ?? {}) as Record<string, unknown>;
+    } catch (error) {
+      const { code, transient } = describeServiceFailure(error, KMS_THROTTLING);
+      throw Object.assign(
+        new ContractKeyError(`KMS ${operation} failed: ${code}`, { cause: error, transient }),
+        {
+          code,
+        },
+      );
+    }
+  }
+
+  private async aliasTarget(alias: string): Promise<string | undefined> {
+    try {
+      const answer = await this.call('DescribeKey', { KeyId: alias });
+      return (answer.KeyMetadata as { Arn?: string } | undefined)?.Arn;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'NotFoundException') return undefined;
+      throw error;
+    }
+  }
+
+  async createKey(input: { contractId: string; alias: string; policy: string }): Promise<string> {
+    const existing = await this.aliasTarget(input.alias);
+    if (existing) return existing;
+    const created = await this.call('CreateKey', {
+      Description: `Data key of contract ${input.contractId}`,
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      Policy: input.policy,
+      Tags: [
+        { TagKey: CONTRACT_KEY_TAG_KEY, TagValue: this.options.tag },
+        { TagKey: CONTRACT_ID_TAG_KEY, TagValue: input.contractId },
+      ],
+    });
+    const arn = (created.KeyMetadata as { Arn?: unknown } | undefined)?.Arn;
+    if (typeof arn !== 'string') throw new ContractKeyError('KMS CreateKey answered no key ARN');
+    try {
+      await this.call('CreateAlias', { AliasName: input.alias, TargetKeyId: arn });
+      return arn;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'AlreadyExistsException') throw error;
+      // Another sync named a key first: keep that one, and let this one go (its policy admits nobody).
+      await this.scheduleDeletion(arn, KEY_DELETION_WINDOW_DAYS);
+      const winner = await this.aliasTarget(input.alias);
+      if (!winner)
+        throw new ContractKeyError(`alias ${input.alias} exists and names no key`, { transient: true });
+      return winner;
+    }
+  }
+
+  async putPolicy(keyArn: string, policy: string): Promise<void> {
+    await this.call('PutKeyPolicy', { KeyId: keyArn, PolicyName: 'default', Policy: policy });
+  }
+
+  async setEnabled(keyArn: string, enabled: boolean): Promise<void> {
+    await this.call(enabled ? 'EnableKey' : 'DisableKey', { KeyId: keyArn });
+  }
+
+  async scheduleDeletion(keyArn: string, days: number): Promise<Date> {
+    const answer = await this.call('ScheduleKeyDeletion', { KeyId: keyArn, PendingWindowInDays: days });
+    const date = answer.DeletionDate;
+    if (typeof date !== 'number') throw new ContractKeyError('KMS ScheduleKeyDeletion answered no date');
+    return new Date(date * 1000);
+  }
+
+  async wrapDataKey(keyArn: string, contractId: string): Promise<{ keyArn: string; ciphertextBlob: string }> {
+    const answer = await this.call('GenerateDataKeyWithoutPlaintext', {
+      KeyId: keyArn,
+      KeySpec: 'AES_256',
+      EncryptionContext: { [CONTRACT_CONTEXT_KEY]: contractId },
+    });
+    if (typeof answer.CiphertextBlob !== 'string' || answer.CiphertextBlob.length === 0) {
+      throw new ContractKeyError('KMS GenerateDataKeyWithoutPlaintext answered no ciphertext');
+    }
+    return {
+      keyArn: typeof answer.KeyId === 'string' ? answer.KeyId : keyArn,
+      ciphertextBlob: answer.CiphertextBlob,
+    };
+  }
+}
+
+/** What `contract_keys` holds of a key. */
+export interface ContractKeyRecord {
+  readonly id: string;
+  readonly contractId: string;
+  readonly keyArn: string;
+  readonly alias: string;
+  readonly state: ContractKeyState;
+  readonly policyDigest: string;
+  readonly policyVersion: number;
+  readonly admitted: Pick<RenderedKeyPolicy, 'admittedMeasurementSets' | 'admittedEnclaves'>;
+  readonly deletionDate: string | null;
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+interface KeyRow {
+  id: string;
+  contract_id: string;
+  key_arn: string;
+  alias: string;
+  state: ContractKeyState;
+  policy: string;
+  policy_digest: string;
+  policy_version: number;
+  admitted: ContractKeyRecord['admitted'];
+  deletion_date: string | null;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  [k: string]: unknown;
+}
+
+const recordOf = (r: KeyRow): ContractKeyRecord => ({
+  id: r.id,
+  contractId: r.contract_id,
+  keyArn: r.key_arn,
+  alias: r.alias,
+  state: r.state,
+  policyDigest: r.policy_digest,
+  policyVersion: r.policy_version,
+  admitted: r.admitted,
+  deletionDate: r.deletion_date,
+  version: r.version,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+const KEY_COLUMNS =
+  'id, contract_id, key_arn, alias, state, policy, policy_digest, policy_version, admitted, deletion_date, version, created_at, updated_at';
+
+/** The key of `contractId`, or undefined before its contract was first Active. */
+export async function findContractKey(
+  q: Queryable,
+  contractId: string,
+): Promise<ContractKeyRecord | undefined> {
+  const { rows } = await q.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM contract_keys WHERE contract_id = :id`, {
+    id: sql.uuid(contractId),
+  });
+  return rows[0] && recordOf(rows[0]);
+}
+
+/** What a sync did: the key's record after it, and the changes it made, in order. */
+export interface ContractKeySync {
+  readonly contractId: string;
+  readonly key?: ContractKeyRecord;
+  readonly changes: readonly ('create' | 'policy' | 'enable' | 'disable' | 'schedule-deletion')[];
+}
+
+/** The key's state a contract's status calls for. */
+function desiredState(status: string, deleteOnTermination: boolean): ContractKeyState {
+  if (status === 'Active') return 'Enabled';
+  if ((status === 'Terminated' || status === 'Expired') && deleteOnTermination) return 'PendingDeletion';
+  return 'Disabled';
+}
+
+/**
+ * Brings `contractId`'s key to what the contract's state calls for (see the module comment), auditing each
+ * change. Idempotent: a sync with nothing to change changes nothing and audits nothing.
+ * @throws ContractKeyError (transient ones are retried by the caller, the event's asynchronous invocation)
+ */
+export async function syncContractKey(deps: Dependencies, contractId: string): Promise<ContractKeySync> {
+  const keys = deps.contractKeys;
+  if (!keys?.sync) throw new Error('this function is not configured to manage contract keys');
+  const { manager } = keys;
+  const { principals, aliasPrefix } = keys.sync;
+  return deps.db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended(:id, :lock))', {
+      lock: sql.int(SYNC_LOCK),
+      id: sql.text(contractId),
+    });
+    const { rows: contracts } = await tx.query<{ status: string; delete_on_termination: boolean | null }>(
+      `SELECT status, (terms->'retention'->>'deleteOnTermination')::boolean AS delete_on_termination
+       FROM contracts WHERE id = :id`,
+      { id: sql.uuid(contractId) },
+    );
+    const contract = contracts[0];
+    const changes: ContractKeySync['changes'][number][] = [];
+    let key = await findContractKey(tx, contractId);
+    // A contract that never was Active while a key could be made has nothing to protect.
+    if (!contract || (!key && contract.status !== 'Active')) return { contractId, changes };
+    if (key?.state === 'PendingDeletion') return { contractId, key, changes };
+
+    const sets = await approvedSets(tx, contractId);
+    const render = (running: readonly KeyedEnclave[]) =>
+      renderContractKeyPolicy({ contractId, principals, measurementSets: sets, runningEnclaves: running });
+    const state = desiredState(contract.status, contract.delete_on_termination === true);
+    const policy = render(state === 'Enabled' ? await runningEnclaves(tx, contractId) : []);
+    const write = (action: ContractKeySync['changes'][number], next: Partial<KeyRow>) =>
+      recordChange(deps, tx, key!, action, next).then((updated) => {
+        key = updated;
+        changes.push(action);
+      });
+
+    if (!key) {
+      const alias = `${aliasPrefix}${contractId}`;
+      const opening = render([]);
+      const keyArn = await manager.createKey({ contractId, alias, policy: opening.text });
+      key = await insertKey(deps, tx, { contractId, keyArn, alias, policy: opening });
+      changes.push('create');
+    }
+    const rewrite = async () => {
+      if (policy.digest === key!.policyDigest) return;
+      await manager.putPolicy(key!.keyArn, policy.text);
+      await write('policy', {
+        policy: policy.text,
+        policy_digest: policy.digest,
+        policy_version: key!.policyVersion + 1,
+        admitted: admittedOf(policy),
+      });
+    };
+    if (state === 'Enabled') {
+      if (key.state === 'Disabled') {
+        await manager.setEnabled(key.keyArn, true);
+        await write('enable', { state: 'Enabled' });
+      }
+      await rewrite();
+    } else {
+      await rewrite();
+      if (key.state === 'Enabled') {
+        await manager.setEnabled(key.keyArn, false);
+        await write('disable', { state: 'Disabled' });
+      }
+      if (state === 'PendingDeletion') {
+        const date = await manager.scheduleDeletion(key.keyArn, KEY_DELETION_WINDOW_DAYS);
+        await write('schedule-deletion', { state: 'PendingDeletion', deletion_date: date.toISOString() });
+      }
+    }
+    return { contractId, key, changes };
+  });
+}
+
+const admittedOf = (policy: RenderedKeyPolicy): ContractKeyRecord['admitted'] => ({
+  admittedMeasurementSets: policy.admittedMeasurementSets,
+  admittedEnclaves: policy.admittedEnclaves,
+});
+
+async function approvedSets(q: Queryable, contractId: string): Promise<KeyedMeasurementSet[]> {
+  const { rows } = await q.query<{
+    id: string;
+    pcr0: string;
+    pcr1: string;
+    pcr2: string;
+    pcr8: string | null;
+    additional_pcrs: Record<string, string>;
+  }>(
+    `SELECT id, pcr0, pcr1, pcr2, pcr8, additional_pcrs FROM measurement_sets
+     WHERE contract_id = :id AND status = 'Approved'`,
+    { id: sql.uuid(contractId) },
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    pcr0: r.pcr0,
+    pcr1: r.pcr1,
+    pcr2: r.pcr2,
+    pcr8: r.pcr8,
+    additionalPcrs: r.additional_pcrs,
+  }));
+}
+
+/** The contract's Running enclaves whose verified attestation matched a set, with their parents. */
+async function runningEnclaves(q: Queryable, contractId: string): Promise<KeyedEnclave[]> {
+  const { rows } = await q.query<{ id: string; instance_id: string; measurement_set_id: string }>(
+    `SELECT id, instance_id, attestation->>'measurementSetId' AS measurement_set_id FROM enclaves
+     WHERE contract_id = :id AND status = 'Running' AND instance_id IS NOT NULL
+       AND attestation->>'verdict' = 'verified' AND attestation->>'measurementSetId' IS NOT NULL`,
+    { id: sql.uuid(contractId) },
+  );
+  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, measurementSetId: r.measurement_set_id }));
+}
+
+function keyEvent(deps: Dependencies, key: ContractKeyRecord, action: string, at: string): DomainEvent {
+  return {
+    id: deps.newId(),
+    aggregateType: 'contract-key',
+    aggregateId: key.id,
+    type: 'ContractKeyChanged',
+    occurredAt: at,
+    payload: {
+      contractId: key.contractId,
+      keyArn: key.keyArn,
+      change: action,
+      state: key.state,
+      policyDigest: key.policyDigest,
+      policyVersion: key.policyVersion,
+      version: key.version,
+    },
+  };
+}
+
+/** The audit record's data: the key, its state and policy digest after the change. */
+const auditData = (key: ContractKeyRecord) => ({
+  contractId: key.contractId,
+  keyArn: key.keyArn,
+  state: key.state,
+  policyDigest: key.policyDigest,
+  policyVersion: key.policyVersion,
+  admitted: key.admitted,
+  ...(key.deletionDate ? { deletionDate: key.deletionDate } : {}),
+});
+
+async function insertKey(
+  deps: Dependencies,
+  tx: Queryable,
+  input: { contractId: string; keyArn: string; alias: string; policy: RenderedKeyPolicy },
+): Promise<ContractKeyRecord> {
+  const at = deps.now().toISOString();
+  const key: ContractKeyRecord = {
+    id: deps.newId(),
+    contractId: input.contractId,
+    keyArn: input.keyArn,
+    alias: input.alias,
+    state: 'Enabled',
+    policyDigest: input.policy.digest,
+    policyVersion: 1,
+    admitted: admittedOf(input.policy),
+    deletionDate: null,
+    version: 1,
+    createdAt: at,
+    updatedAt: at,
+  };
+  await auditedWrite(tx, {
+    mutation: `INSERT INTO contract_keys (${KEY_COLUMNS})
+      VALUES (:id, :contract_id, :key_arn, :alias, 'Enabled', :policy, :digest, 1, :admitted, NULL, 1, :at, :at)
+      RETURNING id`,
+    params: {
+      id: sql.uuid(key.id),
+      contract_id: sql.uuid(key.contractId),
+      key_arn: sql.text(key.keyArn),
+      alias: sql.text(key.alias),
+      policy: sql.text(input.policy.text),
+      digest: sql.text(key.policyDigest),
+      admitted: sql.json(key.admitted),
+      at: sql.timestamp(at),
+    },
+    audit: {
+      entityType: 'contract-key',
+      entityId: key.id,
+      seq: 1,
+      action: 'create',
+      actorId: null,
+      occurredAt: at,
+      data: auditData(key),
+    },
+    prevHash: GENESIS_HASH,
+    event: keyEvent(deps, key, 'create', at),
+  });
+  return key;
+}
+
+/** One audited change of the key's row (its version is the audit chain's seq). */
+async function recordChange(
+  deps: Dependencies,
+  tx: Queryable,
+  key: ContractKeyRecord,
+  action: string,
+  next: Partial<KeyRow>,
+): Promise<ContractKeyRecord> {
+  const at = deps.now().toISOString();
+  const updated: ContractKeyRecord = {
+    ...key,
+    ...(next.state ? { state: next.state } : {}),
+    ...(next.policy_digest ? { policyDigest: next.policy_digest } : {}),
+    ...(next.policy_version ? { policyVersion: next.policy_version } : {}),
+    ...(next.admitted ? { admitted: next.admitted } : {}),
+    ...(next.deletion_date ? { deletionDate: next.deletion_date } : {}),
+    version: key.version + 1,
+    updatedAt: at,
+  };
+  const { rows: head } = await tx.query<{ hash: string }>(
+    'SELECT hash FROM audit_log WHERE entity_id = :id AND seq = :seq',
+    { id: sql.uuid(key.id), seq: sql.int(key.version) },
+  );
+  if (!head[0]) throw new Error(`the audit chain of contract key ${key.id} has no record ${key.version}`);
+  const { applied } = await auditedWrite(tx, {
+    mutation: `UPDATE contract_keys SET state = :state, policy = COALESCE(:policy, policy),
+        policy_digest = :digest, policy_version = :policy_version, admitted = :admitted,
+        deletion_date = :deletion_date, version = :version, updated_at = :at
+      WHERE contract_id = :contract_id AND version = :previous
+      RETURNING id`,
+    params: {
+      state: sql.text(updated.state),
+      policy: sql.text(next.policy ?? null),
+      digest: sql.text(updated.policyDigest),
+      policy_version: sql.int(updated.policyVersion),
+      admitted: sql.json(updated.admitted),
+      deletion_date: sql.timestamp(updated.deletionDate),
+      version: sql.int(updated.version),
+      at: sql.timestamp(at),
+      contract_id: sql.uuid(key.contractId),
+      previous: sql.int(key.version),
+    },
+    audit: {
+      entityType: 'contract-key',
+      entityId: key.id,
+      seq: updated.version,
+      action,
+      actorId: null,
+      occurredAt: at,
+      data: auditData(updated),
+    },
+    prevHash: head[0].hash,
+    event: keyEvent(deps, updated, action, at),
+  });
+  if (!applied) throw new ContractKeyError(`contract key ${key.id} changed meanwhile`, { transient: true });
+  return updated;
+}
