@@ -1,6 +1,12 @@
 import { GENESIS_HASH } from '../audit/audit-chain.ts';
 import { auditedWrite, type DomainEvent } from '../audit/audited-write.ts';
+import { loadVisible } from '../contracts/contract-service.ts';
 import { type Queryable, sql } from '../database/database.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
+import type { Identity } from '../domain/identity.ts';
+import * as z from '../domain/zod.ts';
+import { etagOf } from '../http/preconditions.ts';
+import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import { SignedJsonClient } from '../runtime/signed-json-client.ts';
 import { describeServiceFailure } from '../workflow/aws-service-failure.ts';
@@ -522,3 +528,134 @@ async function recordChange(
   if (!applied) throw new ContractKeyError(`contract key ${key.id} changed meanwhile`, { transient: true });
   return updated;
 }
+
+/** A contract key as `GET /contracts/{id}/key` shows it to the parties and auditors. */
+export interface ContractKeyView {
+  readonly contractId: string;
+  readonly keyArn: string;
+  readonly alias: string;
+  readonly state: ContractKeyState;
+  readonly policyDigest: string;
+  readonly policyVersion: number;
+  readonly admits: {
+    readonly measurementSets: readonly string[];
+    readonly enclaves: readonly { readonly id: string; readonly instanceId: string; readonly pcr4: string }[];
+  };
+  readonly deletionDate?: string;
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export function viewOfKey(key: ContractKeyRecord): ContractKeyView {
+  return {
+    contractId: key.contractId,
+    keyArn: key.keyArn,
+    alias: key.alias,
+    state: key.state,
+    policyDigest: key.policyDigest,
+    policyVersion: key.policyVersion,
+    admits: {
+      measurementSets: key.admitted.admittedMeasurementSets,
+      enclaves: key.admitted.admittedEnclaves,
+    },
+    ...(key.deletionDate ? { deletionDate: key.deletionDate } : {}),
+    version: key.version,
+    createdAt: key.createdAt,
+    updatedAt: key.updatedAt,
+  };
+}
+
+/**
+ * `GET /contracts/{id}/key`: the contract's key as the platform last applied it, to whoever may see the
+ * contract (its parties, admins, auditors); 404 for anyone else, and before the contract first became Active.
+ */
+export async function getContractKey(
+  deps: Dependencies,
+  caller: Identity,
+  contractId: string,
+): Promise<Reply<ContractKeyView>> {
+  await loadVisible(deps, caller, contractId);
+  const key = await findContractKey(deps.db, contractId);
+  if (!key) throw new NotFoundError(`The data key of contract ${contractId}`);
+  return { status: 200, body: viewOfKey(key), etag: etagOf(key.version) };
+}
+
+/** A data key wrapped under the contract's key, as `POST /contracts/{id}/data-keys` answers it. */
+export interface WrappedDataKey {
+  readonly contractId: string;
+  readonly keyArn: string;
+  readonly keySpec: 'AES_256';
+  readonly encryptionContext: { readonly contractId: string };
+  /** KMS's `CiphertextBlob`, base64: what the provider stores beside the data it encrypted with the key. */
+  readonly ciphertextBlob: string;
+}
+
+/**
+ * `POST /contracts/{id}/data-keys`: the contract's provider gets a new data key wrapped under the contract's
+ * key for the contract's encryption context (KMS `GenerateDataKeyWithoutPlaintext`: nobody, not this
+ * platform, sees its plaintext). The provider unwraps it, on its side, only through an approved enclave,
+ * or encrypts its datasets with a data key it then has an enclave unwrap. Only under an Active contract
+ * whose key is enabled; KMS records each call (CloudTrail).
+ */
+export async function createDataKey(
+  deps: Dependencies,
+  caller: Identity,
+  contractId: string,
+): Promise<Reply<WrappedDataKey>> {
+  const { contract } = await loadVisible(deps, caller, contractId);
+  if (contract.providerId !== caller.id) {
+    throw new ForbiddenError("Only the contract's provider may request data keys for its datasets.");
+  }
+  if (contract.status !== 'Active') {
+    throw new ConflictError(
+      'contract-not-active',
+      'Contract not Active',
+      `The contract is ${contract.status}: data keys are issued only under an Active contract.`,
+    );
+  }
+  const key = await findContractKey(deps.db, contractId);
+  if (key?.state !== 'Enabled') {
+    throw new ConflictError(
+      'key-not-ready',
+      'Contract key not ready',
+      "The contract's data key is being set up after its activation; retry in a few seconds.",
+    );
+  }
+  const manager = deps.contractKeys?.manager;
+  if (!manager) throw new Error('this function is not configured for the contract keys');
+  const wrapped = await manager.wrapDataKey(key.keyArn, contractId);
+  return {
+    status: 201,
+    body: {
+      contractId,
+      keyArn: wrapped.keyArn,
+      keySpec: 'AES_256',
+      encryptionContext: { contractId },
+      ciphertextBlob: wrapped.ciphertextBlob,
+    },
+  };
+}
+
+/** The domain events after which a contract's key may need to change, and where each names the contract. */
+export const CONTRACT_KEY_DETAIL_TYPES = [
+  'ContractActivated',
+  'ContractSuspended',
+  'ContractResumed',
+  'ContractTerminated',
+  'ContractExpired',
+  'MeasurementSetApproved',
+  'EnclaveActivated',
+  'EnclaveSuspended',
+  'EnclaveTerminated',
+  'EnclaveFailed',
+  'EnclaveUpdated',
+] as const;
+
+/** The contract whose key an event may change, or null for any other event. */
+export function contractOfKeyEvent(detailType: string, detail: unknown): string | null {
+  if (!(CONTRACT_KEY_DETAIL_TYPES as readonly string[]).includes(detailType)) return null;
+  return z.parse(KeyEventDetailSchema, detail).contractId;
+}
+
+const KeyEventDetailSchema = z.lazy(() => z.object({ contractId: z.uuid() }));
