@@ -4,6 +4,7 @@ import type { RouteDefinition } from '../shared/http/routes.ts';
 import type { RotationPolicy } from '../shared/identities/credential-rotation.ts';
 import { ContractsApi } from './constructs/api.ts';
 import { AuditCheckpoints } from './constructs/audit-checkpoints.ts';
+import { ContractKeys } from './constructs/contract-keys.ts';
 import { CredentialKey } from './constructs/credential-key.ts';
 import { CredentialRotationReport } from './constructs/credential-rotation-report.ts';
 import { Database } from './constructs/database.ts';
@@ -76,6 +77,7 @@ export class ContractsStack extends Stack {
   readonly signingKey: SigningKey;
   /** Seals the identities' TOTP seeds (envelope encryption). */
   readonly credentialKey: CredentialKey;
+  readonly contractKeys: ContractKeys;
   readonly doorbell: Doorbell;
   readonly events: EventBus;
   readonly auditCheckpoints: AuditCheckpoints;
@@ -170,16 +172,27 @@ export class ContractsStack extends Stack {
       logs,
       environment,
     });
+    this.contractKeys = new ContractKeys(this, 'ContractKeys', {
+      database: this.database,
+      bus: this.events.bus,
+      parentRole: this.enclaveWorkflow.parentRole,
+      logs,
+      environment,
+      stage,
+    });
     this.api = new ContractsApi(this, 'Api', {
       database: this.database,
       signingKey: this.signingKey,
       credentialKey: this.credentialKey,
+      contractKeys: this.contractKeys,
       logs,
       environment,
       routes: props.routes,
       workflow: this.enclaveWorkflow,
     });
     this.enclaveWorkflow.parents.useApi(this.api.url);
+    const dataKeyRole = this.api.functions.get('createDataKey')?.function.role;
+    if (dataKeyRole) this.contractKeys.useDataKeyRole(dataKeyRole);
     this.firstAdmin = props.firstAdminEmail
       ? new FirstAdmin(this, 'FirstAdmin', {
           email: props.firstAdminEmail,
@@ -204,6 +217,7 @@ export class ContractsStack extends Stack {
       this.credentialRotation.job.function,
       ...Object.values(this.enclaveWorkflow.steps),
       this.enclaveWorkflow.enforcement,
+      this.contractKeys.sync,
     ];
     for (const fn of functions) fn.function.node.addDependency(this.database.migrations);
     // Every function built with the doorbell (all that may write the database) rings it after its writes.
@@ -277,6 +291,11 @@ export class ContractsStack extends Stack {
         'CredentialRotationReportFailed',
         this.credentialRotation.job.deadLetterQueue,
         'The daily credential rotation report failed (no metric or event that day).',
+      ],
+      [
+        'ContractKeySyncFailed',
+        this.contractKeys.deadLetterQueue,
+        "A contract key could not be brought to its contract's state after its retries: its policy may still admit an enclave that stopped, or its key stay enabled after a suspension (see the key's GET /contracts/{id}/key and the function's logs).",
       ],
       [
         'EventBusDeadLetters',

@@ -17,6 +17,7 @@ import {
 } from '../../shared/http/routes.ts';
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import { AppFunction, FunctionRole } from './app-function.ts';
+import type { ContractKeys } from './contract-keys.ts';
 import type { CredentialKey } from './credential-key.ts';
 import type { Database } from './database.ts';
 import { acknowledgeWildcards } from './enclave-parents.ts';
@@ -60,6 +61,11 @@ export interface ContractsApiProps {
    * @default none (a route with either grant then fails the synth)
    */
   readonly credentialKey?: CredentialKey;
+  /**
+   * The contracts' keys (the `wrapDataKeys` grant, and those routes' `CONTRACT_KEY_TAG`).
+   * @default none (a route with the grant then fails the synth)
+   */
+  readonly contractKeys?: ContractKeys;
   /** Where the access logs and the route functions' logs go. */
   readonly logs: LogSettings;
   /** The runtime configuration every route function gets (database and signer ids). */
@@ -278,6 +284,9 @@ export class ContractsApi extends Construct {
         ...props.environment,
         ...(usesWorkflow(route) ? requireWorkflow(props, route).environment : {}),
         ...(usesSecrets(route) ? requireCredentialKey(props, route).environment : {}),
+        ...(route.grants.some((g) => g === 'wrapDataKeys')
+          ? requireContractKeys(props, route).environment
+          : {}),
       },
     });
     for (const grant of route.grants) this.applyGrant(grant, fn, route, props);
@@ -341,6 +350,9 @@ export class ContractsApi extends Construct {
       case 'openSecrets':
         requireCredentialKey(props, route).grantOpen(fn);
         return;
+      case 'wrapDataKeys':
+        requireContractKeys(props, route).grantWrap(fn);
+        return;
       default: {
         const unknown: never = grant;
         throw new Error(`route grant ${String(unknown)} has no CDK mapping`);
@@ -362,6 +374,12 @@ const ROUTE_CONSTANTS: Partial<Record<RouteId, () => Record<string, unknown>>> =
 /** Whether `route` seals or opens secrets under the credential key. */
 function usesSecrets(route: RouteDefinition): boolean {
   return route.grants.some((g) => g === 'sealSecrets' || g === 'openSecrets');
+}
+
+function requireContractKeys(props: ContractsApiProps, route: RouteDefinition): ContractKeys {
+  if (!props.contractKeys)
+    throw new Error(`route ${route.id} wraps data keys, but no contract keys were given`);
+  return props.contractKeys;
 }
 
 function requireCredentialKey(props: ContractsApiProps, route: RouteDefinition): CredentialKey {

@@ -197,6 +197,43 @@ export const PlatformKeyRotationSchema = z.lazy(() =>
   }),
 );
 
+/** A contract's data key as the platform last applied it (`GET /contracts/{id}/key`). */
+export const ContractKeySchema = z.lazy(() =>
+  z.object({
+    contractId: z.uuid(),
+    keyArn: z.string(),
+    alias: z.string(),
+    state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
+    /** Lower-case hex SHA-256 of the key policy's text, as put in KMS. */
+    policyDigest: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+    /** How many policies the key has had (1: its first). */
+    policyVersion: z.int().check(z.positive()),
+    /** What the policy admits: the approved sets with a Running enclave, and those enclaves with their PCR4. */
+    admits: z.object({
+      measurementSets: z.array(z.uuid()),
+      enclaves: z.array(z.object({ id: z.uuid(), instanceId: z.string(), pcr4: z.string() })),
+    }),
+    /** When KMS deletes the key (only once a termination scheduled it). */
+    deletionDate: z.optional(z.string()),
+    version: z.int().check(z.positive()),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  }),
+);
+
+/** A data key wrapped under a contract's key (`POST /contracts/{id}/data-keys`). */
+export const WrappedDataKeySchema = z.lazy(() =>
+  z.object({
+    contractId: z.uuid(),
+    keyArn: z.string(),
+    keySpec: z.literal('AES_256'),
+    /** The encryption context KMS bound to the data key: every unwrap must present it. */
+    encryptionContext: z.object({ contractId: z.uuid() }),
+    /** KMS's CiphertextBlob, base64: store it beside the data encrypted with the key. */
+    ciphertextBlob: z.string(),
+  }),
+);
+
 export const CheckpointProofSchema = z.lazy(() =>
   z.object({
     signedPayload: z.string(),

@@ -10,6 +10,7 @@ import {
   AttestationHeartbeatResponseSchema,
   AuditTrailSchema,
   AuthenticationOptionsSchema,
+  ContractKeySchema,
   ContractPageSchema,
   ContractResponseSchema,
   EnclaveAttestationResponseSchema,
@@ -37,6 +38,7 @@ import {
   TotpCredentialListSchema,
   TotpCredentialSchema,
   TotpEnrolmentSchema,
+  WrappedDataKeySchema,
 } from './api-schemas.ts';
 import { errorStatusesOf, ifMatchRequired, ROUTE_TAGS, ROUTES, type RouteDefinition } from './routes.ts';
 
@@ -53,6 +55,8 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodMiniType> = {
   PlatformKey: PlatformKeySchema,
   PlatformKeys: PlatformKeysSchema,
   PlatformKeyRotation: PlatformKeyRotationSchema,
+  ContractKey: ContractKeySchema,
+  WrappedDataKey: WrappedDataKeySchema,
   Identity: IdentityResponseSchema,
   IdentityPage: IdentityPageSchema,
   Key: KeyResponseSchema,

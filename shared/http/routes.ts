@@ -24,6 +24,7 @@ import {
   AuditQuerySchema,
   AuditTrailSchema,
   AuthenticationOptionsSchema,
+  ContractKeySchema,
   ContractPageSchema,
   ContractResponseSchema,
   CredentialPathSchema,
@@ -56,6 +57,7 @@ import {
   TotpCredentialListSchema,
   TotpCredentialSchema,
   TotpEnrolmentSchema,
+  WrappedDataKeySchema,
 } from './api-schemas.ts';
 
 /**
@@ -84,7 +86,12 @@ export type Grant =
   /** Seal a secret under the credential key: `kms:GenerateDataKey` on that key, nothing else. */
   | 'sealSecrets'
   /** Open a sealed secret: `kms:Decrypt` on the credential key, nothing else. */
-  | 'openSecrets';
+  | 'openSecrets'
+  /**
+   * Wrap data keys under the contract keys: `kms:GenerateDataKeyWithoutPlaintext` on the keys tagged by
+   * this deployment (each key's policy also names the function's role, for its contract's context only).
+   */
+  | 'wrapDataKeys';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -556,6 +563,37 @@ export const getContractEvidence = {
   responses: { 200: { description: 'The evidence bundle', schema: EvidenceBundleSchema } },
 } as const satisfies RouteDefinition;
 
+export const getContractKey = {
+  id: 'getContractKey',
+  method: 'GET',
+  path: '/api/v1/contracts/{id}/key',
+  handler: 'functions/api/contracts/key.ts',
+  auth: 'jwt',
+  grants: ['database'],
+  summary: "The contract's data key: its state in KMS and what its policy admits",
+  tag: 'contracts',
+  description:
+    "The KMS key that guards the provider's data under this contract, as the platform last applied it: its state (Enabled, Disabled while the contract is suspended, PendingDeletion after a termination that deletes the data, with KMS's deletion date), the digest and version of its key policy, and what the policy admits: the approved measurement sets with a Running enclave, and those enclaves with the PCR4 of their parent. Only an enclave it admits can obtain a data key from KMS, with an attestation document of that image on that parent. For the parties, admins and auditors; 404 before the contract first became Active. Every change is on the key's audit chain (`GET /audit?entityId=` the key's chain, listed in the contract's evidence).",
+  request: { params: IdPathSchema },
+  responses: { 200: { description: 'The key', schema: ContractKeySchema } },
+} as const satisfies RouteDefinition;
+
+export const createDataKey = {
+  id: 'createDataKey',
+  method: 'POST',
+  path: '/api/v1/contracts/{id}/data-keys',
+  handler: 'functions/api/contracts/data-keys.ts',
+  auth: 'jwt',
+  grants: ['database', 'wrapDataKeys'],
+  summary: "A data key wrapped under the contract's key, for the provider's datasets",
+  tag: 'contracts',
+  description:
+    "The contract's provider gets a new 256-bit data key wrapped under the contract's KMS key for the encryption context `{contractId}` (KMS GenerateDataKeyWithoutPlaintext: no plaintext leaves KMS, the platform never sees it). Encrypt datasets with keys only approved enclaves can unwrap: an enclave unwraps the blob with KMS Decrypt and its attestation document (see the README's enclave key release). 409 `contract-not-active` unless the contract is Active, `key-not-ready` in the seconds after its activation while its key is being set up.",
+  request: { params: IdPathSchema },
+  errors: [409],
+  responses: { 201: { description: 'The wrapped data key', schema: WrappedDataKeySchema } },
+} as const satisfies RouteDefinition;
+
 export const verifyContractSignatures = {
   id: 'verifyContractSignatures',
   method: 'GET',
@@ -970,6 +1008,8 @@ export const ROUTES = [
   getOpenApi,
   listPlatformKeys,
   rotatePlatformKey,
+  getContractKey,
+  createDataKey,
   getMyIdentity,
   createIdentity,
   getIdentity,

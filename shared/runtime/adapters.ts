@@ -1,4 +1,5 @@
 import type { Doorbell } from '../events/doorbell.ts';
+import type { ContractKeys } from '../keys/contract-keys.ts';
 import type { SecretSealer } from '../signing/secret-sealer.ts';
 import type { PlatformKeyManager } from '../signing/signer.ts';
 import type { Dependencies } from './dependencies.ts';
@@ -21,6 +22,8 @@ import type { Dependencies } from './dependencies.ts';
  * - `taskCallbacks`: Step Functions task callbacks, `workflow.callbacks`.
  * - `instances`: EC2 control of enclave parents, `workflow.instances`.
  * - `secrets`: envelope encryption under the credential key (KMS data keys), `Dependencies.secrets`.
+ * - `contractKeys`: the contracts' KMS keys (wrapping data keys; creating and changing the keys for the
+ *   function that syncs them), `Dependencies.contractKeys`. Signed by hand, without the KMS client.
  */
 export const ADAPTERS = [
   'database',
@@ -32,6 +35,7 @@ export const ADAPTERS = [
   'taskCallbacks',
   'instances',
   'secrets',
+  'contractKeys',
 ] as const;
 export type Adapter = (typeof ADAPTERS)[number];
 
@@ -52,6 +56,8 @@ const ADAPTERS_OF_GRANT = {
   controlInstances: ['instances'],
   sealSecrets: ['secrets'],
   openSecrets: ['secrets'],
+  wrapDataKeys: ['contractKeys'],
+  manageContractKeys: ['contractKeys'],
 } as const satisfies Record<string, readonly Adapter[]>;
 export type AdapterGrant = keyof typeof ADAPTERS_OF_GRANT;
 
@@ -129,6 +135,11 @@ export function restrictTo(deps: Dependencies, adapters: readonly Adapter[]): De
       : {}),
     ...(deps.secrets
       ? { secrets: holds('secrets') ? deps.secrets : unavailable<SecretSealer>('secrets') }
+      : {}),
+    ...(deps.contractKeys
+      ? {
+          contractKeys: holds('contractKeys') ? deps.contractKeys : unavailable<ContractKeys>('contractKeys'),
+        }
       : {}),
     ...(workflow
       ? {

@@ -17,6 +17,9 @@ const ConfigSchema = z.discriminatedUnion('DATABASE_DRIVER', [
   z.object({ DATABASE_DRIVER: z.literal('pglite'), PGLITE_DATA_DIR: z.optional(z.string()) }),
 ]);
 
+/** An IAM role's ARN: partition, account, path and name. */
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+
 const CommonSchema = z.object({
   /** `kms` in AWS; `local` only in the local stack (a node:crypto key). */
   SIGNER: z._default(z.enum(['kms', 'local']), 'kms'),
@@ -47,6 +50,19 @@ const CommonSchema = z.object({
    */
   CREDENTIAL_MAX_AGE_DAYS: z._default(z.string().check(z.regex(/^[1-9][0-9]{0,4}$/)), '365'),
   PLATFORM_KEY_MAX_AGE_DAYS: z._default(z.string().check(z.regex(/^[1-9][0-9]{0,4}$/)), '365'),
+  /**
+   * The contracts' KMS keys: the value of their `enclave-contracts:contract-key` tag (the stack's name),
+   * set for the functions granted `wrapDataKeys` or `manageContractKeys`.
+   */
+  CONTRACT_KEY_TAG: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  /**
+   * For the function that syncs the contract keys only: the alias prefix (`alias/…/contracts/`) and the
+   * IAM role ARNs their policies name: its own, the data-key route's, and the enclave parents'.
+   */
+  CONTRACT_KEY_ALIAS_PREFIX: z.optional(z.string().check(z.regex(/^alias\/[a-zA-Z0-9/_-]+\/$/))),
+  CONTRACT_KEY_ADMIN_ROLE_ARN: z.optional(z.string().check(z.regex(ROLE_ARN))),
+  CONTRACT_KEY_DATA_ROLE_ARN: z.optional(z.string().check(z.regex(ROLE_ARN))),
+  PARENT_ROLE_ARN: z.optional(z.string().check(z.regex(ROLE_ARN))),
   EVENT_BUS_NAME: z.optional(z.string()),
   /** Base URI of problem `type`s. */
   PROBLEM_TYPE_BASE: z._default(z.url(), 'https://problems.enclave-contracts.dev/'),

@@ -6,6 +6,7 @@ import { PostgresDatabase } from '../database/postgres-database.ts';
 import { type Doorbell, type DoorbellRing, ringingDatabase } from '../events/doorbell.ts';
 import { DynamoDbDoorbell } from '../events/dynamodb-doorbell.ts';
 import { SignedDoorbellRing } from '../events/signed-doorbell-ring.ts';
+import { type ContractKeys, KmsContractKeys } from '../keys/contract-keys.ts';
 import { KmsDataKeys } from '../signing/kms-data-keys.ts';
 import { KmsKeyManager, KmsSigner } from '../signing/kms-signer.ts';
 import { LocalSigner } from '../signing/local-signer.ts';
@@ -36,6 +37,7 @@ declare const __BUNDLED_WORKFLOW_TABLE__: boolean | undefined;
 declare const __BUNDLED_TASK_CALLBACKS__: boolean | undefined;
 declare const __BUNDLED_INSTANCES__: boolean | undefined;
 declare const __BUNDLED_SECRETS__: boolean | undefined;
+declare const __BUNDLED_CONTRACT_KEYS__: boolean | undefined;
 
 mapStacksWhenBundled(import.meta.url);
 
@@ -78,12 +80,14 @@ export async function buildRuntime(config: RuntimeConfig): Promise<Dependencies>
   const secrets = openSecrets(config);
   const relyingParty = relyingPartyOf(config);
   const platformKeys = openPlatformKeys(config);
+  const contractKeys = openContractKeys(config);
   return {
     db,
     ...(doorbell ? { doorbell } : {}),
     signer,
     ...(platformKeys ? { platformKeys } : {}),
     ...(secrets ? { secrets } : {}),
+    ...(contractKeys ? { contractKeys } : {}),
     ...(relyingParty ? { relyingParty } : {}),
     rotationPolicy: {
       maxAgeDays: Number(config.CREDENTIAL_MAX_AGE_DAYS),
@@ -213,6 +217,39 @@ function openPlatformKeys(config: RuntimeConfig): PlatformKeyManager | undefined
     return undefined;
   } else {
     return unavailable<PlatformKeyManager>('platformKeys');
+  }
+}
+
+/**
+ * The contract keys when the function is configured for them (`CONTRACT_KEY_TAG`), with what their
+ * policies name when it syncs them (`CONTRACT_KEY_ALIAS_PREFIX` and the role ARNs), else none.
+ */
+function openContractKeys(config: RuntimeConfig): ContractKeys | undefined {
+  const tag = config.CONTRACT_KEY_TAG;
+  if (!tag) return undefined;
+  if (typeof __BUNDLED_CONTRACT_KEYS__ === 'undefined' || __BUNDLED_CONTRACT_KEYS__) {
+    const manager = new KmsContractKeys({ tag });
+    const admin = config.CONTRACT_KEY_ADMIN_ROLE_ARN;
+    const dataKeys = config.CONTRACT_KEY_DATA_ROLE_ARN;
+    const parents = config.PARENT_ROLE_ARN;
+    const aliasPrefix = config.CONTRACT_KEY_ALIAS_PREFIX;
+    if (!admin || !dataKeys || !parents || !aliasPrefix) return { manager };
+    const [, partition, , , accountId] = admin.split(':');
+    return {
+      manager,
+      sync: {
+        aliasPrefix,
+        principals: {
+          partition: partition!,
+          accountId: accountId!,
+          administratorRoleArn: admin,
+          dataKeyRoleArn: dataKeys,
+          parentRoleArn: parents,
+        },
+      },
+    };
+  } else {
+    return unavailable<ContractKeys>('contractKeys');
   }
 }
 

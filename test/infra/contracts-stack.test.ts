@@ -58,6 +58,7 @@ const GRANT_ACTIONS: Readonly<Record<Grant, readonly string[]>> = {
   ],
   sign: ['kms:Sign', 'kms:GetPublicKey'],
   rotatePlatformKey: ['kms:CreateKey', 'kms:TagResource', 'kms:GetPublicKey', 'kms:UpdateAlias'],
+  wrapDataKeys: ['kms:GenerateDataKeyWithoutPlaintext'],
   taskCallback: [
     'dynamodb:UpdateItem',
     'kms:Decrypt',
