@@ -88,7 +88,7 @@ export class ContractKeys extends Construct {
       deadLetterQueue: this.deadLetterQueue,
       retryAttempts: 2,
     });
-    this.sync.function.addEnvironment('CONTRACT_KEY_ADMIN_ROLE_ARN', this.sync.function.role!.roleArn);
+    this.sync.function.addEnvironment('CONTRACT_KEY_ADMIN_ROLE_ARN', this.sync.role.roleArn);
     props.database.grantDataApiAccess(this.sync);
     this.grantManage(this.sync);
     new events.Rule(this, 'SyncRule', {

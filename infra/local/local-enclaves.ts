@@ -11,6 +11,12 @@ import { failEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { listEnclaves } from '../../shared/enclaves/enclave-store.ts';
 import { DynamoDbDoorbell } from '../../shared/events/dynamodb-doorbell.ts';
 import { SignedDoorbellRing } from '../../shared/events/signed-doorbell-ring.ts';
+import {
+  type ContractKeys,
+  contractOfKeyEvent,
+  KmsContractKeys,
+  syncContractKey,
+} from '../../shared/keys/contract-keys.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
@@ -33,11 +39,13 @@ import { actingAs, currentCaller } from './services/iam/local-caller.ts';
 import { LocalCredentials } from './services/iam/local-credentials.ts';
 import {
   executeApiArn,
+  LOCAL_ACCOUNT,
   LOCAL_REGION,
   type LocalPrincipal,
   type StackPrincipals,
   stackPrincipals,
 } from './services/iam/stack-policies.ts';
+import { type KmsSimulator, startKmsSimulator } from './services/kms/kms-simulator.ts';
 import { pythonInterpreter } from './services/nitro-enclaves/nitro-cli-simulator.ts';
 import { LOCAL_DEFAULT_IMAGE, NitroSimulator } from './services/nitro-enclaves/nitro-simulator.ts';
 import { type S3Simulator, startS3Simulator } from './services/s3/s3-simulator.ts';
@@ -96,6 +104,8 @@ export interface LocalEnclaveOptions {
    * synthesized (a test removes one grant and shows the flow fail).
    */
   readonly iam?: false | { readonly edit?: (stack: ContractsStack) => void };
+  /** Where the local KMS keeps the contract keys across restarts (in memory when absent). */
+  readonly kmsStateFile?: string;
 }
 
 export interface LocalEnclaves {
@@ -113,6 +123,13 @@ export interface LocalEnclaves {
   readonly parents: LocalParents;
   /** S3, holding the deployment's default EIF for the parents (read with their role). */
   readonly s3: S3Simulator;
+  /** KMS for the contract keys, its calls authorised by the key policies and the callers' roles. */
+  readonly kms: KmsSimulator;
+  /**
+   * The contract keys as the local functions reach them (each through KMS as its own role): undefined with
+   * `iam: false`, where no role exists for a key policy to name.
+   */
+  readonly contractKeys: ContractKeys | undefined;
   /** The local STS: temporary credentials of role sessions (the parents'; a test's own). */
   readonly credentials: LocalCredentials;
   /**
@@ -205,6 +222,56 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     },
   });
   s3.put(LOCAL_ARTIFACTS.bucket, LOCAL_ARTIFACTS.key, defaultEif);
+  // KMS for the contract keys: a caller's identity policies are its role's in the synthesized stack (the
+  // parents' sessions, the parents' role's); the key policies decide the rest, as in AWS.
+  const kms = await startKmsSimulator({
+    region: LOCAL_REGION,
+    accountId: LOCAL_ACCOUNT,
+    lookup: credentials.lookup,
+    principalOf: (callerArn) => {
+      const role = /:assumed-role\/([^/]+)\//.exec(callerArn)?.[1] ?? '';
+      if (iam && role === LOCAL_PARENT_ROLE) return { ...iam.parent, sessionArn: callerArn };
+      const known = iam?.roles.get(role);
+      return known
+        ? { ...known, sessionArn: callerArn }
+        : { roleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/${role}`, sessionArn: callerArn, policies: [] };
+    },
+    attestationRoots: [nitro.rootPem],
+    ...(options.kmsStateFile ? { stateFile: options.kmsStateFile } : {}),
+  });
+  /** KMS as `principal`'s role session: its credentials renewed before they run out, as Lambda's are. */
+  const kmsAs = (principal: LocalPrincipal): KmsContractKeys => {
+    let issued = credentials.issue(principal.sessionArn);
+    const client = new SignedJsonClient({
+      service: 'kms',
+      region: LOCAL_REGION,
+      endpoint: kms.url,
+      credentials: async () => {
+        if (issued.expiration.getTime() - Date.now() < 5 * 60_000)
+          issued = credentials.issue(principal.sessionArn);
+        return issued;
+      },
+    });
+    return new KmsContractKeys({
+      tag: iam!.contractKeys.tag,
+      call: (operation, input) => client.call(operation, input),
+    });
+  };
+  const contractKeys: ContractKeys | undefined = iam
+    ? {
+        manager: kmsAs(iam.contractKeys.sync),
+        sync: {
+          aliasPrefix: iam.contractKeys.aliasPrefix,
+          principals: {
+            partition: 'aws',
+            accountId: LOCAL_ACCOUNT,
+            administratorRoleArn: iam.contractKeys.sync.roleArn,
+            dataKeyRoleArn: iam.routes.get('createDataKey')?.roleArn ?? 'arn:aws:iam::000000000000:role/none',
+            parentRoleArn: iam.parentRoleArn,
+          },
+        },
+      }
+    : undefined;
   const { timeoutMs: waitMs, heartbeatMs } = localAttestationWait(options);
   const parents = new LocalParents({
     nitro,
@@ -327,7 +394,9 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
                   ? iam.steps.get(fn.step)
                   : 'job' in fn
                     ? iam.jobs[fn.job]
-                    : iam.enforcement;
+                    : 'contractKeys' in fn
+                      ? iam.contractKeys.sync
+                      : iam.enforcement;
             if (!principal) throw new Error(`no function ${JSON.stringify(fn)} in the synthesized stack`);
             // Every port that stands in for an AWS service answers as this function's role: the database
             // as the Data API, the signer as KMS, and the workflow's DynamoDB, Step Functions and EC2.
@@ -343,6 +412,10 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
                 ? { secrets: authorizedSealer(deps.secrets, principal, iam.keyPolicies) }
                 : {}),
               ...(deps.doorbell ? { doorbell: actingAs(principal, deps.doorbell) } : {}),
+              // KMS over its protocol, signed as this function's role session.
+              ...(deps.contractKeys
+                ? { contractKeys: { ...deps.contractKeys, manager: kmsAs(principal) } }
+                : {}),
             };
             const ports = deps.workflow;
             if (!ports) return authorized;
@@ -365,6 +438,16 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     if (!(port instanceof LocalSigner))
       throw new Error('the local IAM stand-in serves the local platform keys only');
     return port;
+  }
+  /** Runs the contract keys' sync function on `contractId`, retried as Lambda retries it. */
+  function syncKeyInBackground(deps: Dependencies, contractId: string): void {
+    const asSync = local.asFunction?.({ contractKeys: true }, deps) ?? deps;
+    const run = retryTransient(
+      () => syncContractKey(asSync, contractId),
+      () => closing,
+    );
+    enforcing.add(run);
+    void run.finally(() => enforcing.delete(run));
   }
   /** The enforcement function's view of the dependencies. */
   const asEnforcement = (deps: Dependencies) => local.asFunction?.({ enforcement: true }, deps) ?? deps;
@@ -395,6 +478,8 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
     nitro,
     parents,
     s3,
+    kms,
+    contractKeys,
     credentials,
     gatewayIam: {
       lookup: credentials.lookup,
@@ -448,6 +533,9 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       };
       const trigger = enforcementTriggerOf(event.type, detail);
       if (trigger && attached) enforceInBackground(attached.deps, trigger);
+      // The contract keys' rule: the key of the contract the event names is synced.
+      const contractId = contractKeys ? contractOfKeyEvent(event.type, detail) : null;
+      if (contractId && attached) syncKeyInBackground(attached.deps, contractId);
     },
     async close() {
       closing = true;
@@ -458,6 +546,7 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       ec2.close();
       await parents.close();
       await s3.close();
+      await kms.close();
       await dynamo.close();
     },
   };

@@ -103,6 +103,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
   );
   const enclaves = await startLocalEnclaves({
     ...options.enclaves,
+    ...(options.dataDir ? { kmsStateFile: join(options.dataDir, 'kms-contract-keys.json') } : {}),
     // `npm start` prints what the parents' agents log, beside the gateway's request lines.
     ...(options.requestLog && !options.enclaves?.agentLog ? { agentLog: printAgentLine } : {}),
   });
@@ -117,6 +118,7 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     signer,
     platformKeys: signer,
     secrets,
+    ...(enclaves.contractKeys ? { contractKeys: enclaves.contractKeys } : {}),
     relyingParty: { id: 'localhost', name: 'Enclave Contracts (local)', origins },
     now: options.now ?? (() => new Date()),
     newId: randomUUID,

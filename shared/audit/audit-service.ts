@@ -70,11 +70,12 @@ function mayRead(caller: Identity, first: AuditRecord): boolean {
   if (caller.roles.includes('auditor') || caller.roles.includes('admin')) return true;
   if (first.entityId === caller.id) return true;
   const data = first.data as { providerId?: unknown; consumerId?: unknown } | null;
-  // Contracts, their measurement sets and their enclaves carry both parties in their first record.
+  // Contracts, their measurement sets, enclaves and keys carry both parties in their first record.
   return (
     (first.entityType === 'contract' ||
       first.entityType === 'measurement-set' ||
-      first.entityType === 'enclave') &&
+      first.entityType === 'enclave' ||
+      first.entityType === 'contract-key') &&
     (data?.providerId === caller.id || data?.consumerId === caller.id)
   );
 }

@@ -200,6 +200,8 @@ export const PlatformKeyRotationSchema = z.lazy(() =>
 /** A contract's data key as the platform last applied it (`GET /contracts/{id}/key`). */
 export const ContractKeySchema = z.lazy(() =>
   z.object({
+    /** The key's audit chain: `GET /audit?entityId=` this. */
+    id: z.uuid(),
     contractId: z.uuid(),
     keyArn: z.string(),
     alias: z.string(),

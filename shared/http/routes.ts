@@ -591,7 +591,9 @@ export const createDataKey = {
     "The contract's provider gets a new 256-bit data key wrapped under the contract's KMS key for the encryption context `{contractId}` (KMS GenerateDataKeyWithoutPlaintext: no plaintext leaves KMS, the platform never sees it). Encrypt datasets with keys only approved enclaves can unwrap: an enclave unwraps the blob with KMS Decrypt and its attestation document (see the README's enclave key release). 409 `contract-not-active` unless the contract is Active, `key-not-ready` in the seconds after its activation while its key is being set up.",
   request: { params: IdPathSchema },
   errors: [409],
-  responses: { 201: { description: 'The wrapped data key', schema: WrappedDataKeySchema } },
+  responses: {
+    200: { description: 'The wrapped data key (nothing is stored)', schema: WrappedDataKeySchema },
+  },
 } as const satisfies RouteDefinition;
 
 export const verifyContractSignatures = {

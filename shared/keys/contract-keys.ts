@@ -292,8 +292,14 @@ export async function syncContractKey(deps: Dependencies, contractId: string): P
       lock: sql.int(SYNC_LOCK),
       id: sql.text(contractId),
     });
-    const { rows: contracts } = await tx.query<{ status: string; delete_on_termination: boolean | null }>(
-      `SELECT status, (terms->'retention'->>'deleteOnTermination')::boolean AS delete_on_termination
+    const { rows: contracts } = await tx.query<{
+      status: string;
+      delete_on_termination: boolean | null;
+      provider_id: string;
+      consumer_id: string;
+    }>(
+      `SELECT status, provider_id, consumer_id,
+              (terms->'retention'->>'deleteOnTermination')::boolean AS delete_on_termination
        FROM contracts WHERE id = :id`,
       { id: sql.uuid(contractId) },
     );
@@ -319,7 +325,13 @@ export async function syncContractKey(deps: Dependencies, contractId: string): P
       const alias = `${aliasPrefix}${contractId}`;
       const opening = render([]);
       const keyArn = await manager.createKey({ contractId, alias, policy: opening.text });
-      key = await insertKey(deps, tx, { contractId, keyArn, alias, policy: opening });
+      key = await insertKey(deps, tx, {
+        contractId,
+        keyArn,
+        alias,
+        policy: opening,
+        parties: { providerId: contract.provider_id, consumerId: contract.consumer_id },
+      });
       changes.push('create');
     }
     const rewrite = async () => {
@@ -425,7 +437,14 @@ const auditData = (key: ContractKeyRecord) => ({
 async function insertKey(
   deps: Dependencies,
   tx: Queryable,
-  input: { contractId: string; keyArn: string; alias: string; policy: RenderedKeyPolicy },
+  input: {
+    contractId: string;
+    keyArn: string;
+    alias: string;
+    policy: RenderedKeyPolicy;
+    /** In the first record, as contracts and enclaves carry them: the parties may read the key's chain. */
+    parties: { providerId: string; consumerId: string };
+  },
 ): Promise<ContractKeyRecord> {
   const at = deps.now().toISOString();
   const key: ContractKeyRecord = {
@@ -463,7 +482,7 @@ async function insertKey(
       action: 'create',
       actorId: null,
       occurredAt: at,
-      data: auditData(key),
+      data: { ...auditData(key), ...input.parties },
     },
     prevHash: GENESIS_HASH,
     event: keyEvent(deps, key, 'create', at),
@@ -531,6 +550,8 @@ async function recordChange(
 
 /** A contract key as `GET /contracts/{id}/key` shows it to the parties and auditors. */
 export interface ContractKeyView {
+  /** The key's audit chain (`GET /audit?entityId=`). */
+  readonly id: string;
   readonly contractId: string;
   readonly keyArn: string;
   readonly alias: string;
@@ -549,6 +570,7 @@ export interface ContractKeyView {
 
 export function viewOfKey(key: ContractKeyRecord): ContractKeyView {
   return {
+    id: key.id,
     contractId: key.contractId,
     keyArn: key.keyArn,
     alias: key.alias,
@@ -626,7 +648,8 @@ export async function createDataKey(
   if (!manager) throw new Error('this function is not configured for the contract keys');
   const wrapped = await manager.wrapDataKey(key.keyArn, contractId);
   return {
-    status: 201,
+    // Nothing is stored: the answer is the key, not a resource with an address.
+    status: 200,
     body: {
       contractId,
       keyArn: wrapped.keyArn,

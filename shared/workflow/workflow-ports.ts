@@ -121,4 +121,5 @@ export type LocalFunctionName =
   | { readonly route: string }
   | { readonly step: string }
   | { readonly enforcement: true }
+  | { readonly contractKeys: true }
   | { readonly job: 'publishOutbox' | 'expireContracts' | 'checkpointAudit' | 'reportCredentialRotation' };

@@ -111,6 +111,12 @@ export interface StackPrincipals {
     readonly signingKey: PolicyDocument;
     readonly credentialKey: PolicyDocument;
   };
+  /** The contract keys: the function that syncs them, their tag value and their alias prefix. */
+  readonly contractKeys: {
+    readonly sync: LocalPrincipal;
+    readonly tag: string;
+    readonly aliasPrefix: string;
+  };
   /** The platform keys: the tag value they carry and the signing alias's ARN (what KMS authorises on). */
   readonly platformKeys: { readonly tag: string; readonly aliasArn: string };
   /** Every role of the stack by its logical id (a test removes a grant through it). */
@@ -205,6 +211,11 @@ export function stackPrincipals(
     },
     workflowTableArn,
     roles,
+    contractKeys: {
+      sync: roleOf(stack.contractKeys.sync.role),
+      tag: stack.contractKeys.tagValue,
+      aliasPrefix: stack.contractKeys.aliasPrefix,
+    },
     platformKeys: {
       tag: stack.signingKey.tagValue,
       aliasArn: `arn:aws:kms:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${stack.signingKey.aliasName}`,
