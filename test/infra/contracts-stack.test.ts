@@ -37,6 +37,11 @@ import { projectPath } from '../../infra/project-paths.ts';
 import { OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';
 import { type Grant, ROUTES } from '../../shared/http/routes.ts';
+import {
+  CONTRACT_ID_TAG_KEY,
+  CONTRACT_KEY_DETAIL_TYPES,
+  CONTRACT_KEY_TAG_KEY,
+} from '../../shared/keys/contract-keys.ts';
 import { PLATFORM_KEY_TAG_KEY } from '../../shared/signing/signer.ts';
 import { type CfnResource, StackTemplate, type Statement, target } from '../support/stack-template.ts';
 
@@ -144,6 +149,19 @@ function onPlatformKeys(statements: Statement[], action: string): boolean {
   );
 }
 
+function onContractKeys(statements: Statement[], action: string): boolean {
+  return statements.some(
+    (s) =>
+      s.effect === 'Allow' &&
+      s.actions.includes(action) &&
+      s.resource.includes(':key/*') &&
+      JSON.stringify(s.condition) ===
+        JSON.stringify({
+          StringEquals: { [`aws:ResourceTag/${CONTRACT_KEY_TAG_KEY}`]: stack.contractKeys.tagValue },
+        }),
+  );
+}
+
 function routeFunction(routeId: string): AppFunction {
   const fn = stack.api.functions.get(routeId);
   if (!fn) throw new Error(`no function for route ${routeId}`);
@@ -170,6 +188,7 @@ function grantsHeld(fn: AppFunction): Grant[] {
   ) {
     held.push('rotatePlatformKey');
   }
+  if (onContractKeys(statements, 'kms:GenerateDataKeyWithoutPlaintext')) held.push('wrapDataKeys');
   const credentialKey = logicalId(stack.credentialKey.key);
   if (allows(statements, 'kms:GenerateDataKey', credentialKey)) held.push('sealSecrets');
   if (allows(statements, 'kms:Decrypt', credentialKey)) held.push('openSecrets');
@@ -848,6 +867,92 @@ describe('credential rotation report', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
+  });
+});
+
+describe('contract keys', () => {
+  const sync = () => stack.contractKeys.sync;
+
+  it('syncs a key after each event that may change it: the rule, retries and dead letters', () => {
+    const rule = ofType('AWS::Events::Rule').find(
+      ([, r]) => target((r.Properties.Targets as { Arn: unknown }[])[0]!.Arn) === logicalId(sync().function),
+    );
+    expect(rule).toBeDefined();
+    const pattern = rule![1].Properties.EventPattern as { 'detail-type': string[] };
+    expect(pattern['detail-type']).toEqual([...CONTRACT_KEY_DETAIL_TYPES]);
+    expect((rule![1].Properties.Targets as { RetryPolicy: unknown }[])[0]!.RetryPolicy).toEqual({
+      MaximumEventAgeInSeconds: 7200,
+      MaximumRetryAttempts: 10,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('A contract key could not be brought'),
+    });
+  });
+
+  it('names in its environment the roles the key policies admit: its own, the data-key route, the parents', () => {
+    const variables = (resources[logicalId(sync().function)]!.Properties.Environment as Environment)
+      .Variables;
+    expect(variables.CONTRACT_KEY_TAG).toBe(stack.contractKeys.tagValue);
+    expect(variables.CONTRACT_KEY_ALIAS_PREFIX).toBe(stack.contractKeys.aliasPrefix);
+    expect(variables.CONTRACT_KEY_ADMIN_ROLE_ARN).toEqual({ 'Fn::GetAtt': [logicalId(sync().role), 'Arn'] });
+    expect(variables.CONTRACT_KEY_DATA_ROLE_ARN).toEqual({
+      'Fn::GetAtt': [logicalId(routeFunction('createDataKey').role), 'Arn'],
+    });
+    expect(variables.PARENT_ROLE_ARN).toEqual({
+      'Fn::GetAtt': [logicalId(stack.enclaveWorkflow.parents.role), 'Arn'],
+    });
+  });
+
+  it('creates only tagged symmetric keys and aliases under its prefix; the key policies grant it the rest', () => {
+    const statements = roleStatements(logicalId(sync().role));
+    const create = statements.find((s) => s.actions.includes('kms:CreateKey'))!;
+    expect(create.resource).toBe('"*"');
+    const tagKeys = {
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [CONTRACT_KEY_TAG_KEY, CONTRACT_ID_TAG_KEY] },
+    };
+    expect(create.condition).toEqual({
+      StringEquals: {
+        [`aws:RequestTag/${CONTRACT_KEY_TAG_KEY}`]: stack.contractKeys.tagValue,
+        'kms:KeySpec': 'SYMMETRIC_DEFAULT',
+        'kms:KeyUsage': 'ENCRYPT_DECRYPT',
+      },
+      ...tagKeys,
+    });
+    expect(statements.find((s) => s.actions.includes('kms:TagResource'))!.condition).toEqual({
+      StringEquals: { [`aws:RequestTag/${CONTRACT_KEY_TAG_KEY}`]: stack.contractKeys.tagValue },
+      ...tagKeys,
+    });
+    expect(onContractKeys(statements, 'kms:CreateAlias')).toBe(true);
+    const aliases = statements.filter(
+      (s) => s.actions.includes('kms:CreateAlias') && s.resource.includes(':alias/'),
+    );
+    expect(aliases.map((s) => s.resource)).toEqual([
+      expect.stringContaining(`:${stack.contractKeys.aliasPrefix}*`),
+    ]);
+    // On every key (the contract keys among them), nothing that uses one: its kms:Decrypt is the database
+    // secret's key, through Secrets Manager (the database grant).
+    const onAnyKey = statements.filter((s) => s.resource.includes(':key/*') || s.resource === '"*"');
+    for (const action of [
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'kms:GenerateDataKeyWithoutPlaintext',
+      'kms:PutKeyPolicy',
+      'kms:*',
+    ]) {
+      expect(
+        onAnyKey.some((s) => s.actions.includes(action)),
+        action,
+      ).toBe(false);
+    }
+  });
+
+  it("gives the parents' role no KMS permission: only the key policies admit it, with an attestation", () => {
+    const actions = roleStatements(logicalId(stack.enclaveWorkflow.parents.role)).flatMap((s) => s.actions);
+    expect(actions.filter((a) => a.startsWith('kms:') && a !== 'kms:Decrypt')).toEqual([]);
+    // Its one kms:Decrypt, if any, is a service key's through a service (not a contract key).
+    for (const statement of roleStatements(logicalId(stack.enclaveWorkflow.parents.role))) {
+      if (statement.actions.includes('kms:Decrypt')) expect(statement.resource).not.toContain(':key/*');
+    }
   });
 });
 

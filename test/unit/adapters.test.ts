@@ -95,6 +95,7 @@ describe('bundleDefines', () => {
       __BUNDLED_INSTANCES__: 'false',
       __BUNDLED_PLATFORM_KEYS__: 'false',
       __BUNDLED_SECRETS__: 'false',
+      __BUNDLED_CONTRACT_KEYS__: 'false',
     });
     expect(Object.keys(bundleDefines([]))).toHaveLength(ADAPTERS.length + 1);
   });
