@@ -1,8 +1,8 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EVENT_SOURCE } from '../../shared/events/event-bus.ts';
 import {
@@ -13,6 +13,7 @@ import {
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
+import { deadLetterQueue } from './dead-letter-queue.ts';
 import { acknowledgeWildcards } from './enclave-parents.ts';
 import type { LogSettings } from './observability.ts';
 
@@ -62,16 +63,7 @@ export class ContractKeys extends Construct {
     const stack = Stack.of(this);
     this.tagValue = stack.stackName;
     this.aliasPrefix = `alias/enclave-contracts/${props.stage}/contracts/`;
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        'This queue is the dead-letter queue of an EventBridge rule target; a DLQ has no DLQ of its own.',
-    });
+    this.deadLetterQueue = deadLetterQueue(this, 'DeadLetters');
     this.sync = new AppFunction(this, 'SyncContractKey', {
       entry: CONTRACT_KEYS_HANDLER,
       description:

@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -32,6 +32,7 @@ import { TASK_TOKEN_KEY_PREFIX } from '../../shared/workflow/dynamodb-task-token
 import { INSTANCE_TAGS } from '../../shared/workflow/workflow-ports.ts';
 import { AppFunction } from './app-function.ts';
 import type { Database } from './database.ts';
+import { deadLetterQueue } from './dead-letter-queue.ts';
 import {
   type EnclaveArtifacts,
   EnclaveParents,
@@ -833,17 +834,7 @@ export class EnclaveWorkflow extends Construct {
   }
 
   private deadLetterQueue(id: string): sqs.Queue {
-    const queue = new sqs.Queue(this, id, {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(queue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        'This queue is a dead-letter queue of EventBridge rule targets (and Lambda); a DLQ has no DLQ of its own.',
-    });
-    return queue;
+    return deadLetterQueue(this, id);
   }
 
   private acknowledgeStateMachineRole(role: iam.IRole): void {

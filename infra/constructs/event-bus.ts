@@ -1,12 +1,13 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { OUTBOX_PUBLISHER_SCHEDULE } from '../../shared/events/outbox-publisher.ts';
 import { adaptersOf } from '../../shared/runtime/adapters.ts';
 import type { Database } from './database.ts';
+import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { Doorbell } from './doorbell.ts';
 import type { LogSettings } from './observability.ts';
 import { ScheduledJob } from './scheduled-job.ts';
@@ -64,16 +65,11 @@ export class EventBus extends Construct {
         removalPolicy: RemovalPolicy.RETAIN,
       });
     // Events the bus cannot encrypt or decrypt (e.g. the key disabled) land here instead of being lost.
-    this.deadLetterQueue = new sqs.Queue(this, 'BusDeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        "This queue is the event bus's dead-letter queue (AWS::Events::EventBus DeadLetterConfig), which cdk-nag does not recognise as a DLQ use; a DLQ has no DLQ of its own.",
-    });
+    this.deadLetterQueue = deadLetterQueue(
+      this,
+      'BusDeadLetters',
+      "This queue is the event bus's dead-letter queue (AWS::Events::EventBus DeadLetterConfig), which cdk-nag does not recognise as a DLQ use; a DLQ has no DLQ of its own.",
+    );
     this.bus = new events.EventBus(this, 'Bus', {
       description: 'Domain events of enclave contracts (published from the transactional outbox)',
       kmsKey: this.encryptionKey,

@@ -2,10 +2,11 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Adapter } from '../../shared/runtime/adapters.ts';
 import { AppFunction } from './app-function.ts';
+import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { LogSettings } from './observability.ts';
 
 /** Props of {@link ScheduledJob}. */
@@ -77,11 +78,7 @@ export class ScheduledJob extends Construct {
 
   constructor(scope: Construct, id: string, props: ScheduledJobProps) {
     super(scope, id);
-    this.deadLetterQueue = new sqs.Queue(scope, `${id}DeadLetters`, {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
+    this.deadLetterQueue = deadLetterQueue(scope, `${id}DeadLetters`);
     // `Default`: hidden from logical ids, so the function's resources are named as if it were the job.
     this.function = new AppFunction(this, 'Default', {
       entry: props.entry,

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/local-stack.ts';
 import { sql } from '../../shared/database/database.ts';
 import type { EnclaveData } from '../../shared/domain/enclave.ts';
+import { findContractKey } from '../../shared/keys/contract-keys.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
 import { activateAsWorkflow } from '../support/enclaves.ts';
 
@@ -65,6 +66,16 @@ async function contractIn(state: State): Promise<C> {
   return (await clients.provider.post<C>(`/contracts/${c.id}/suspend`, { reason: 'matrix' })).body;
 }
 
+/** Publishes the outbox until the contract's key exists (its sync runs on the ContractActivated event). */
+async function keyOf(contractId: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(await findContractKey(stack.deps.db, contractId))) {
+    if (Date.now() > deadline) throw new Error(`contract ${contractId} never got its key`);
+    await stack.publishEvents();
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 async function versionOf(id: string): Promise<number | undefined> {
   const { rows } = await stack.deps.db.query<{ version: number }>(
     'SELECT version FROM contracts WHERE id = :id',
@@ -94,6 +105,25 @@ const contractCases: Case[] = [
     state: 'Active',
     call: (k, c) => k.get(`/contracts/${c.id}/evidence`),
     allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 },
+  },
+  {
+    name: 'GET /contracts/{id}/key',
+    state: 'Active',
+    call: async (k, c) => {
+      await keyOf(c.id);
+      return k.get(`/contracts/${c.id}/key`);
+    },
+    allowed: { provider: 200, consumer: 200, admin: 200, auditor: 200 },
+  },
+  {
+    name: 'POST /contracts/{id}/data-keys',
+    state: 'Active',
+    call: async (k, c) => {
+      await keyOf(c.id);
+      return k.post(`/contracts/${c.id}/data-keys`);
+    },
+    allowed: { provider: 200 },
+    denied: 403,
   },
   {
     name: 'GET /contracts/{id}/signatures/verification',

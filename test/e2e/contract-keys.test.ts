@@ -7,16 +7,15 @@
  * terminating it (the fixture's terms delete the data) schedules the key's deletion, after which nothing
  * decrypts.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import { LOCAL_REGION } from '../../infra/local/services/iam/stack-policies.ts';
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { ContractKeyView, WrappedDataKey } from '../../shared/keys/contract-keys.ts';
-import { openForRecipient } from '../../shared/keys/recipient-envelope.ts';
-import { AwsJsonError, SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
+import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 import { ApiClient } from '../support/api-client.ts';
+import { attestedDecrypt } from '../support/local-kms.ts';
 import {
   type ProvisioningContext,
   provisioningHarness,
@@ -51,15 +50,8 @@ async function keyWhen(ready: (key: ContractKeyView) => boolean): Promise<Contra
 }
 
 /** The enclave on `instanceId` asks KMS for the data key, as its workload would through the vsock proxy. */
-async function decryptAs(instanceId: string, blob: string, image = LOCAL_DEFAULT_IMAGE, debug = false) {
+function decryptAs(instanceId: string, blob: string, image = LOCAL_DEFAULT_IMAGE, debug = false) {
   const { enclaves } = context.stack;
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const document = await enclaves.nitro.attest({
-    instanceId,
-    image,
-    publicKey: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })),
-    ...(debug ? { debug: true } : {}),
-  });
   const issued = enclaves.credentials.issue(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
   const kms = new SignedJsonClient({
     service: 'kms',
@@ -68,24 +60,13 @@ async function decryptAs(instanceId: string, blob: string, image = LOCAL_DEFAULT
     maxAttempts: 1,
     credentials: async () => issued,
   });
-  try {
-    const answer = (await kms.call('Decrypt', {
-      CiphertextBlob: blob,
-      EncryptionContext: { contractId: context.contractId },
-      Recipient: {
-        KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-        AttestationDocument: Buffer.from(document).toString('base64'),
-      },
-    })) as { CiphertextForRecipient: string; Plaintext?: string };
-    expect(answer.Plaintext).toBeUndefined();
-    return {
-      outcome: 'ok',
-      key: openForRecipient(Buffer.from(answer.CiphertextForRecipient, 'base64'), privateKey),
-    };
-  } catch (error) {
-    if (error instanceof AwsJsonError) return { outcome: error.name };
-    throw error;
-  }
+  return attestedDecrypt(
+    kms,
+    enclaves.nitro,
+    { instanceId, image, ...(debug ? { debug } : {}) },
+    blob,
+    context.contractId,
+  );
 }
 
 describe("a contract's data key on the local stack", () => {

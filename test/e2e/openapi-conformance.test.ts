@@ -365,6 +365,8 @@ describe('every route, refused as its shape says', () => {
       listContracts: { path: '/contracts', client: client.provider },
       getContract: { path: c, client: client.provider },
       getContractEvidence: { path: `${c}/evidence`, client: client.provider },
+      getContractKey: { path: `${c}/key`, client: client.provider },
+      createDataKey: { path: `${c}/data-keys`, client: client.provider },
       verifyContractSignatures: { path: `${c}/signatures/verification`, client: client.provider },
       updateContract: { path: c, body: { title: 'Edited' }, client: client.provider },
       deleteContract: { path: c, client: client.provider },
@@ -720,6 +722,23 @@ describe('every business-rule refusal the document declares', () => {
     const approval = { kid: kids.consumer, signature: keys.consumer.sign(proposed.body.signingPayload) };
     expect((await client.consumer.post(approve, approval)).status).toBe(200);
     expect((await client.consumer.post(approve, approval)).status).toBe(409);
+  });
+
+  it('contract keys: the key (200) once its sync ran, a data key (200) for the provider, none while the key is not ready or the contract not Active (409)', async () => {
+    const live = await active();
+    const key = `/contracts/${live.id}/key`;
+    const dataKeys = `/contracts/${live.id}/data-keys`;
+    // Before its sync ran (the event not yet published), the key is not ready.
+    expect((await client.provider.post(dataKeys)).status).toBe(409);
+    const deadline = Date.now() + 15_000;
+    while ((await client.provider.get(key)).status !== 200) {
+      if (Date.now() > deadline) throw new Error('the contract key was never created');
+      await context.stack.publishEvents();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect((await client.provider.post(dataKeys)).status).toBe(200);
+    expect((await client.provider.post(`/contracts/${live.id}/suspend`, { reason: 'r' })).status).toBe(200);
+    expect((await client.provider.post(dataKeys)).status).toBe(409);
   });
 
   it('resuming a contract whose validity ended is a 422', async () => {

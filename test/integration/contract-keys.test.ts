@@ -5,11 +5,11 @@
  * contract's state reaches the key in KMS, which then answers enclaves' attested calls accordingly, and
  * every change is audited on the key's own chain with the policy's digest.
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCredentials } from '../../infra/local/services/iam/local-credentials.ts';
 import type { PolicyDocument } from '../../infra/local/services/iam/stack-policies.ts';
-import { type KmsSimulator, startKmsSimulator } from '../../infra/local/services/kms/kms-simulator.ts';
+import type { KmsSimulator } from '../../infra/local/services/kms/kms-simulator.ts';
 import { NitroSimulator } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { verifyChain } from '../../shared/audit/audit-chain.ts';
 import { listAuditRecords } from '../../shared/audit/audit-store.ts';
@@ -29,21 +29,28 @@ import {
   KmsContractKeys,
   syncContractKey,
 } from '../../shared/keys/contract-keys.ts';
-import { openForRecipient } from '../../shared/keys/recipient-envelope.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
-import { AwsJsonError, SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
+import { AwsJsonError } from '../../shared/runtime/signed-json-client.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { type ContractParties, contractParties } from '../support/contract-parties.ts';
 import { CREATE_FIXTURE } from '../support/contracts.ts';
 import { ADAPTERS, type OpenedDatabase } from '../support/databases.ts';
 import { activateAsWorkflow, newInstanceId } from '../support/enclaves.ts';
+import {
+  attestedDecrypt,
+  KMS_ACCOUNT,
+  KMS_REGION,
+  kmsClientAs,
+  roleArn,
+  startSuiteKms,
+} from '../support/local-kms.ts';
 import { ENCLAVE_FIXTURE } from '../support/provisioning.ts';
 
-const ACCOUNT = '000000000000';
-const REGION = 'eu-central-1';
+const ACCOUNT = KMS_ACCOUNT;
+const REGION = KMS_REGION;
 const STACK = 'EnclaveContracts-test';
 const ALIAS_PREFIX = 'alias/enclave-contracts/test/contracts/';
-const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
+const role = roleArn;
 const PRINCIPALS: ContractKeyPrincipals = {
   partition: 'aws',
   accountId: ACCOUNT,
@@ -77,68 +84,28 @@ const IDENTITY: Record<string, PolicyDocument> = {
 let kms: KmsSimulator;
 let nitro: NitroSimulator;
 const credentials = new LocalCredentials();
-
-function kmsAs(roleName: string, id = 'fn'): SignedJsonClient {
-  const issued = credentials.issue(`arn:aws:sts::${ACCOUNT}:assumed-role/${roleName}/${id}`);
-  return new SignedJsonClient({
-    service: 'kms',
-    region: REGION,
-    endpoint: kms.url,
-    maxAttempts: 1,
-    credentials: async () => issued,
-  });
-}
+const kmsAs = (roleName: string, id = 'fn') => kmsClientAs(kms, credentials, roleName, id);
 
 beforeAll(async () => {
   nitro = await NitroSimulator.create();
-  kms = await startKmsSimulator({
-    region: REGION,
-    accountId: ACCOUNT,
-    lookup: credentials.lookup,
-    principalOf: (callerArn) => {
-      const name = /:assumed-role\/([^/]+)\//.exec(callerArn)![1]!;
-      return {
-        roleArn: role(name),
-        sessionArn: callerArn,
-        policies: IDENTITY[name] ? [{ name, policy: IDENTITY[name]! }] : [],
-      };
-    },
-    attestationRoots: [nitro.rootPem],
-  });
+  kms = await startSuiteKms({ credentials, identity: IDENTITY, nitro });
 });
 afterAll(async () => kms?.close());
 
-/** An enclave on `instanceId` asks KMS for the data key with its attestation: 'ok' (and the key) or KMS's refusal. */
-async function enclaveDecrypt(
+/** The enclave on `instanceId`, running `image`, asks KMS for the data key with its attestation. */
+const enclaveDecrypt = (
   instanceId: string,
   image: { eif: string } | { pcrs: Record<number, string> },
   contractId: string,
   blob: string,
-) {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const document = await nitro.attest({
-    instanceId,
-    ...('eif' in image ? { image } : { image: { eif: 'custom' }, pcrs: image.pcrs }),
-    publicKey: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })),
-  });
-  try {
-    const answer = (await kmsAs('Parents', instanceId).call('Decrypt', {
-      CiphertextBlob: blob,
-      EncryptionContext: { contractId },
-      Recipient: {
-        KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-        AttestationDocument: Buffer.from(document).toString('base64'),
-      },
-    })) as { CiphertextForRecipient: string };
-    return {
-      outcome: 'ok',
-      key: openForRecipient(Buffer.from(answer.CiphertextForRecipient, 'base64'), privateKey),
-    };
-  } catch (error) {
-    if (error instanceof AwsJsonError) return { outcome: error.name };
-    throw error;
-  }
-}
+) =>
+  attestedDecrypt(
+    kmsAs('Parents', instanceId),
+    nitro,
+    { instanceId, ...('eif' in image ? { image } : { image: { eif: 'custom' }, pcrs: image.pcrs }) },
+    blob,
+    contractId,
+  );
 
 for (const adapter of ADAPTERS) {
   describe.runIf(adapter.available)(`contract keys on ${adapter.name}`, () => {

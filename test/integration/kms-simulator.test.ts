@@ -24,6 +24,7 @@ import {
 } from '../../shared/keys/contract-key-policy.ts';
 import { openForRecipient } from '../../shared/keys/recipient-envelope.ts';
 import { AwsJsonError, SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
+import { startSuiteKms } from '../support/local-kms.ts';
 
 const ACCOUNT = '000000000000';
 const REGION = 'eu-central-1';
@@ -148,19 +149,10 @@ const policyFor = (running: KeyedEnclave[]) =>
 beforeAll(async () => {
   nitro = await NitroSimulator.create();
   otherNitro = await NitroSimulator.create();
-  kms = await startKmsSimulator({
-    region: REGION,
-    accountId: ACCOUNT,
-    lookup: credentials.lookup,
-    principalOf: (callerArn) => {
-      const name = /:assumed-role\/([^/]+)\//.exec(callerArn)![1]!;
-      return {
-        roleArn: role(name),
-        sessionArn: callerArn,
-        policies: IDENTITY[name] ? [{ name, policy: IDENTITY[name]! }] : [],
-      };
-    },
-    attestationRoots: [nitro.rootPem],
+  kms = await startSuiteKms({
+    credentials,
+    identity: IDENTITY,
+    nitro,
     stateFile: join(dir, 'kms.json'),
     now: () => clock,
   });
