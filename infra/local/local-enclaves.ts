@@ -22,8 +22,13 @@ import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { DynamoDbNonceStore } from '../../shared/workflow/dynamodb-nonce-store.ts';
 import { DynamoDbTaskTokenStore } from '../../shared/workflow/dynamodb-task-token-store.ts';
-import type { LocalStackHooks, WorkflowPorts } from '../../shared/workflow/workflow-ports.ts';
+import {
+  INSTANCE_TAGS,
+  type LocalStackHooks,
+  type WorkflowPorts,
+} from '../../shared/workflow/workflow-ports.ts';
 import type { ContractsStack } from '../contracts-stack.ts';
+import type { EnclaveConsole } from './local-console.ts';
 import { type AgentLogLine, LocalParents } from './local-parents.ts';
 import { startLocalDynamoDb } from './services/dynamodb/local-dynamodb.ts';
 import { Ec2Error, type Ec2Operation, Ec2Simulator } from './services/ec2/ec2-simulator.ts';
@@ -144,6 +149,8 @@ export interface LocalEnclaves {
       path: string,
     ) => Promise<string | undefined>;
   };
+  /** What a workload in the enclave reaches (NSM, the parent's IMDS, KMS), while it runs on a parent. */
+  enclaveConsole(enclaveId: string): EnclaveConsole | undefined;
   /** Set once the dependencies exist (the runner's steps need them). */
   runner(): LocalWorkflow;
   /** Wires the runner and the agents to the running API. */
@@ -494,6 +501,21 @@ export async function startLocalEnclaves(options: LocalEnclaveOptions = {}): Pro
       },
     },
     runner: runnerOf,
+    enclaveConsole(enclaveId) {
+      const instance = ec2
+        .inventory()
+        .find((i) => i.tags[INSTANCE_TAGS.enclaveId] === enclaveId && i.state === 'running');
+      const console = instance && parents.consoleOf(instance.instanceId);
+      return (
+        console && {
+          enclaveId,
+          instanceId: instance.instanceId,
+          ...console,
+          kmsUrl: kms.url,
+          region: LOCAL_REGION,
+        }
+      );
+    },
     attach({ deps, url }) {
       const runner = new LocalWorkflow({
         definition,

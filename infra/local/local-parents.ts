@@ -82,6 +82,11 @@ export class LocalParents {
   private readonly logs = new Map<string, AgentLogLine[]>();
   private readonly disks = new Map<string, string>();
   private readonly sessions = new Map<string, TemporaryCredentials>();
+  /** What runs on each live parent: its IMDS and its nitro-cli (whose enclave has an NSM). */
+  private readonly live = new Map<
+    string,
+    { readonly imdsUrl: string; readonly nitroCli: NitroCliSimulator }
+  >();
   private readonly running = new Set<Promise<void>>();
   private readonly workDir = mkdtempSync(join(tmpdir(), 'local-parents-'));
 
@@ -97,6 +102,17 @@ export class LocalParents {
     this.running.add(run);
     void run.finally(() => this.running.delete(run));
   };
+
+  /**
+   * What a workload in the enclave on `instanceId` reaches, as `npm run enclave` plays it: the enclave's NSM
+   * (loopback TCP in place of /dev/nsm) and the parent's IMDS (its role session's credentials, which a
+   * parent hands its enclave); undefined unless the parent runs an enclave.
+   */
+  consoleOf(instanceId: string): { readonly nsmPort: number; readonly imdsUrl: string } | undefined {
+    const live = this.live.get(instanceId);
+    const nsmPort = live?.nitroCli.nsmPort;
+    return live && nsmPort !== undefined ? { nsmPort, imdsUrl: live.imdsUrl } : undefined;
+  }
 
   /** What the agent on `instanceId` logged, oldest first. */
   logsOf(instanceId: string): readonly AgentLogLine[] {
@@ -139,6 +155,7 @@ export class LocalParents {
     });
     const entry: (typeof this.runs)[number] = { instanceId, exit: undefined };
     this.runs.push(entry);
+    this.live.set(instanceId, { imdsUrl: imds.url, nitroCli });
     try {
       const ports = agentPorts({
         apiUrl: `${apiUrl}/api/v1`,
@@ -161,6 +178,7 @@ export class LocalParents {
       entry.exit = await runAgent(config, ports, signal);
     } finally {
       // The instance stopped (or the agent ended): its enclave goes with it, as on a parent.
+      this.live.delete(instanceId);
       await nitroCli.terminate();
       await imds.close();
     }

@@ -17,6 +17,7 @@ import { useRuntime } from '../../shared/runtime/runtime.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
 import { EnvelopeSealer, LocalDataKeys } from '../../shared/signing/secret-sealer.ts';
 import { buildSigningPage, signingPageCsp } from '../signing-page/build.ts';
+import { startLocalConsole } from './local-console.ts';
 import {
   failOrphanedEnclaves,
   type LocalEnclaveOptions,
@@ -140,6 +141,12 @@ async function start(options: LocalStackOptions, closers: (() => Promise<void>)[
     ...(options.requestLog ? { requestLog: true } : {}),
   });
   origins.push(localOrigin(server.url));
+  // The local commands' way in (`npm run enclave`): what a workload in an enclave reaches.
+  const console = await startLocalConsole({
+    enclave: (id) => enclaves.enclaveConsole(id),
+    dataDir: options.dataDir,
+  });
+  closers.push(() => console.close());
   // The schedules EventBridge Scheduler runs in AWS: the outbox is looked at every second, as the deployed
   // publisher's overlapping runs look at it (OUTBOX_PUBLISHER_SCHEDULE); faster than in AWS, an audit
   // checkpoint is signed every 10 seconds, contracts are expired every minute and credentials due for

@@ -99,6 +99,11 @@ export class NitroCliSimulator {
     }
   };
 
+  /** The running enclave's NSM port (what its workload attests through), or undefined when none runs. */
+  get nsmPort(): number | undefined {
+    return this.enclave?.nsm.port;
+  }
+
   /** Ends the enclave (as stopping the instance does). */
   async terminate(): Promise<void> {
     const enclave = this.enclave;
