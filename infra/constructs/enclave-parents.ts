@@ -483,6 +483,19 @@ function agentUnit(): string[] {
   ];
 }
 
+/** The Nitro Enclaves CLI's vsock-proxy unit: vsock port 8000 to the instance region's KMS, on every boot. */
+export const VSOCK_PROXY_UNIT = 'nitro-enclaves-vsock-proxy.service';
+/** Its allowlist (the CLI's default allows every region's KMS): replaced with this region's only. */
+export const VSOCK_PROXY_CONFIG = '/etc/nitro_enclaves/vsock-proxy.yaml';
+/** The vsock port the enclave reaches KMS through (on the parent, CID 3). */
+export const KMS_VSOCK_PORT = 8000;
+
+/** The vsock-proxy's allowlist: the regional KMS endpoint, nothing else. */
+export function vsockProxyAllowlist(region: string): string[] {
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`not an AWS region: ${region}`);
+  return ['allowlist:', `- {address: kms.${region}.amazonaws.com, port: 443}`];
+}
+
 /** What {@link parentUserData} renders. */
 export interface ParentUserDataInput {
   readonly artifacts: EnclaveArtifacts;
@@ -524,9 +537,12 @@ export function parentUserData(input: ParentUserDataInput): ec2.UserData {
     `install -d -m 0750 -o ${PARENT_AGENT_USER} -g ${PARENT_AGENT_USER} ${PARENT_PATHS.state}`,
     ...writeFile(PARENT_PATHS.config, config, '0644'),
     ...writeFile(`/etc/systemd/system/${PARENT_AGENT_UNIT}`, agentUnit(), '0644'),
+    // The enclave's only way out, for its KMS calls (the contract key's data keys): the Nitro Enclaves CLI's
+    // vsock-proxy on vsock port 8000, allowed to reach this region's KMS endpoint and nothing else.
+    ...writeFile(VSOCK_PROXY_CONFIG, vsockProxyAllowlist(input.region), '0644'),
     'systemctl daemon-reload',
     // Enabled: started on this boot and every later one (multi-user.target), so a resumed parent attests.
-    `systemctl enable --now nitro-enclaves-allocator.service ${PARENT_AGENT_UNIT}`,
+    `systemctl enable --now nitro-enclaves-allocator.service ${VSOCK_PROXY_UNIT} ${PARENT_AGENT_UNIT}`,
   );
   return userData;
 }

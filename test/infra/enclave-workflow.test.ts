@@ -22,6 +22,9 @@ import {
   PARENT_AGENT_USER,
   PARENT_NODE,
   PARENT_PATHS,
+  VSOCK_PROXY_CONFIG,
+  VSOCK_PROXY_UNIT,
+  vsockProxyAllowlist,
 } from '../../infra/constructs/enclave-parents.ts';
 import { ENFORCEMENT_EVENTS, PROVISIONING_EVENTS } from '../../infra/constructs/enclave-workflow.ts';
 import { ContractsStack } from '../../infra/contracts-stack.ts';
@@ -673,13 +676,19 @@ describe('the parents', () => {
     );
     expect(script).toMatch(
       new RegExp(
-        `^systemctl enable --now nitro-enclaves-allocator\\.service ${PARENT_AGENT_UNIT.replace('.', '\\.')}$`,
+        `^systemctl enable --now nitro-enclaves-allocator\\.service ${VSOCK_PROXY_UNIT.replace('.', '\\.')} ${PARENT_AGENT_UNIT.replace('.', '\\.')}$`,
         'm',
       ),
     );
     expect(script).toMatch(
       /^dnf install -y aws-nitro-enclaves-cli aws-nitro-enclaves-cli-devel socat nodejs22 awscli-2$/m,
     );
+  });
+
+  it("let the enclave reach this region's KMS through the vsock-proxy, and nothing else", () => {
+    const allowlist = fileWritten(userData(), VSOCK_PROXY_CONFIG).split('\n');
+    expect(allowlist).toEqual(['allowlist:', `- {address: kms.${stack.region}.amazonaws.com, port: 443}`]);
+    expect(() => vsockProxyAllowlist('kms.evil.example')).toThrow('not an AWS region');
   });
 
   it("write the agent's configuration: the API, the default image pinned, the enclave's CID", () => {
