@@ -5,6 +5,7 @@ import { type Queryable, sql } from '../database/database.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
 import type { Identity } from '../domain/identity.ts';
 import * as z from '../domain/zod.ts';
+import { failEnclave } from '../enclaves/enclave-steps.ts';
 import { etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
@@ -15,6 +16,8 @@ import {
   type ContractKeyPrincipals,
   type KeyedEnclave,
   type KeyedMeasurementSet,
+  KeyPolicyTooLargeError,
+  MAX_KEY_POLICY_BYTES,
   type RenderedKeyPolicy,
   renderContractKeyPolicy,
 } from './contract-key-policy.ts';
@@ -268,7 +271,12 @@ export interface ContractKeySync {
   readonly contractId: string;
   readonly key?: ContractKeyRecord;
   readonly changes: readonly ('create' | 'policy' | 'enable' | 'disable' | 'schedule-deletion')[];
+  /** Running enclaves the key's policy could not admit (over KMS's 32 KB): failed, their parents stopped. */
+  readonly refused: readonly string[];
 }
+
+/** Why an enclave the key cannot admit is failed (its statusReason's code). */
+export const KEY_POLICY_FULL = 'key_policy_full';
 
 /** The key's state a contract's status calls for. */
 function desiredState(status: string, deleteOnTermination: boolean): ContractKeyState {
@@ -283,6 +291,22 @@ function desiredState(status: string, deleteOnTermination: boolean): ContractKey
  * @throws ContractKeyError (transient ones are retried by the caller, the event's asynchronous invocation)
  */
 export async function syncContractKey(deps: Dependencies, contractId: string): Promise<ContractKeySync> {
+  const synced = await syncInTransaction(deps, contractId);
+  // After the commit (the policy already leaves them out): each is failed, audited and announced, and the
+  // enforcement terminates its parent. Its EnclaveFailed event syncs the key again, which then fits.
+  for (const enclaveId of synced.refused) {
+    await failEnclave(deps, {
+      enclaveId,
+      reason: {
+        code: KEY_POLICY_FULL,
+        message: `the contract key's policy cannot admit more Running enclaves of this contract within KMS's ${MAX_KEY_POLICY_BYTES} bytes`,
+      },
+    });
+  }
+  return synced;
+}
+
+async function syncInTransaction(deps: Dependencies, contractId: string): Promise<ContractKeySync> {
   const keys = deps.contractKeys;
   if (!keys?.sync) throw new Error('this function is not configured to manage contract keys');
   const { manager } = keys;
@@ -307,14 +331,17 @@ export async function syncContractKey(deps: Dependencies, contractId: string): P
     const changes: ContractKeySync['changes'][number][] = [];
     let key = await findContractKey(tx, contractId);
     // A contract that never was Active while a key could be made has nothing to protect.
-    if (!contract || (!key && contract.status !== 'Active')) return { contractId, changes };
-    if (key?.state === 'PendingDeletion') return { contractId, key, changes };
+    if (!contract || (!key && contract.status !== 'Active')) return { contractId, changes, refused: [] };
+    if (key?.state === 'PendingDeletion') return { contractId, key, changes, refused: [] };
 
     const sets = await approvedSets(tx, contractId);
     const render = (running: readonly KeyedEnclave[]) =>
       renderContractKeyPolicy({ contractId, principals, measurementSets: sets, runningEnclaves: running });
     const state = desiredState(contract.status, contract.delete_on_termination === true);
-    const policy = render(state === 'Enabled' ? await runningEnclaves(tx, contractId) : []);
+    const { policy, refused } = admitWhatFits(
+      render,
+      state === 'Enabled' ? await runningEnclaves(tx, contractId) : [],
+    );
     const write = (action: ContractKeySync['changes'][number], next: Partial<KeyRow>) =>
       recordChange(deps, tx, key!, action, next).then((updated) => {
         key = updated;
@@ -361,8 +388,37 @@ export async function syncContractKey(deps: Dependencies, contractId: string): P
         await write('schedule-deletion', { state: 'PendingDeletion', deletion_date: date.toISOString() });
       }
     }
-    return { contractId, key, changes };
+    return { contractId, key, changes, refused };
   });
+}
+
+/**
+ * The policy admitting as many of `running` (oldest first) as fit in KMS's 32 KB, and those that do not.
+ * A Running enclave the key cannot admit would run without its data: it is refused instead.
+ */
+export function admitWhatFits(
+  render: (running: readonly KeyedEnclave[]) => RenderedKeyPolicy,
+  running: readonly KeyedEnclave[],
+): { policy: RenderedKeyPolicy; refused: string[] } {
+  try {
+    return { policy: render(running), refused: [] };
+  } catch (error) {
+    if (!(error instanceof KeyPolicyTooLargeError)) throw error;
+  }
+  // The largest prefix that fits (a policy grows with each enclave admitted).
+  let low = 0;
+  let high = running.length - 1;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    try {
+      render(running.slice(0, middle));
+      low = middle;
+    } catch (error) {
+      if (!(error instanceof KeyPolicyTooLargeError)) throw error;
+      high = middle - 1;
+    }
+  }
+  return { policy: render(running.slice(0, low)), refused: running.slice(low).map((e) => e.id) };
 }
 
 const admittedOf = (policy: RenderedKeyPolicy): ContractKeyRecord['admitted'] => ({
@@ -398,7 +454,8 @@ async function runningEnclaves(q: Queryable, contractId: string): Promise<KeyedE
   const { rows } = await q.query<{ id: string; instance_id: string; measurement_set_id: string }>(
     `SELECT id, instance_id, attestation->>'measurementSetId' AS measurement_set_id FROM enclaves
      WHERE contract_id = :id AND status = 'Running' AND instance_id IS NOT NULL
-       AND attestation->>'verdict' = 'verified' AND attestation->>'measurementSetId' IS NOT NULL`,
+       AND attestation->>'verdict' = 'verified' AND attestation->>'measurementSetId' IS NOT NULL
+     ORDER BY created_at, id`,
     { id: sql.uuid(contractId) },
   );
   return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, measurementSetId: r.measurement_set_id }));

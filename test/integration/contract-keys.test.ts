@@ -19,6 +19,7 @@ import {
   suspendContract,
   terminateContract,
 } from '../../shared/contracts/contract-service.ts';
+import { sql } from '../../shared/database/database.ts';
 import { loadMigrations, migrate } from '../../shared/database/migrate.ts';
 import { createEnclave, suspendEnclave } from '../../shared/enclaves/enclave-service.ts';
 import type { ContractKeyPrincipals } from '../../shared/keys/contract-key-policy.ts';
@@ -254,7 +255,7 @@ for (const adapter of ADAPTERS) {
 
     it('makes no key for a contract that was never Active, and only disables one whose terms keep the data', async () => {
       const draft = (await createContract(deps, parties.provider, CREATE_FIXTURE)).body.id;
-      expect(await syncContractKey(deps, draft)).toEqual({ contractId: draft, changes: [] });
+      expect(await syncContractKey(deps, draft)).toEqual({ contractId: draft, changes: [], refused: [] });
       expect(await findContractKey(opened.db, draft)).toBeUndefined();
       const keep = await parties.activeContract({
         ...CREATE_FIXTURE,
@@ -268,6 +269,44 @@ for (const adapter of ADAPTERS) {
       expect((await syncContractKey(deps, keep)).changes).toEqual(['disable']);
       expect((await findContractKey(opened.db, keep))?.state).toBe('Disabled');
     });
+
+    // 340 Running enclaves: on the embedded database only (the SQL is the one the other adapters run above).
+    if (adapter.name === 'pglite')
+      it("refuses the Running enclaves its policy cannot admit within KMS's 32 KB: the newest fail, the rest keep their access", async () => {
+        const contractId = await parties.activeContract();
+        const { pcr0, pcr1, pcr2 } = ENCLAVE_FIXTURE.configuration.image;
+        await parties.measurementSet(contractId, { pcr0, pcr1, pcr2 });
+        const running: { enclaveId: string; instanceId: string }[] = [];
+        for (let i = 0; i < 340; i++) running.push(await runningEnclave(contractId));
+        const synced = await syncContractKey(deps, contractId);
+        expect(synced.refused.length).toBeGreaterThan(0);
+        const admitted = synced.key!.admitted.admittedEnclaves.length;
+        expect(admitted + synced.refused.length).toBe(running.length);
+        // The newest are refused: Failed with the reason, audited as any failure.
+        expect(synced.refused).toEqual(running.slice(admitted).map((e) => e.enclaveId));
+        const { rows } = await opened.db.query<{ status: string; status_reason: string }>(
+          'SELECT status, status_reason FROM enclaves WHERE id = :id',
+          { id: sql.uuid(synced.refused[0]!) },
+        );
+        expect(rows[0]).toMatchObject({
+          status: 'Failed',
+          status_reason: expect.stringMatching(/^key_policy_full: /),
+        });
+        // The oldest keep their access; the refused one is not admitted.
+        const wrapped = await new KmsContractKeys({
+          tag: STACK,
+          call: (op, input) => kmsAs('DataKeys').call(op, input),
+        }).wrapDataKey(synced.key!.keyArn, contractId);
+        expect(
+          (await enclaveDecrypt(running[0]!.instanceId, image(), contractId, wrapped.ciphertextBlob)).outcome,
+        ).toBe('ok');
+        const last = running.at(-1)!;
+        expect(
+          (await enclaveDecrypt(last.instanceId, image(), contractId, wrapped.ciphertextBlob)).outcome,
+        ).toBe('AccessDeniedException');
+        // Once they are Failed, the policy fits and refuses nobody.
+        expect((await syncContractKey(deps, contractId)).refused).toEqual([]);
+      }, 120_000);
 
     it('writes nothing when KMS fails, and the next sync reuses the key the alias names', async () => {
       const contractId = await parties.activeContract();

@@ -16,6 +16,7 @@ import {
   MAX_KEY_POLICY_BYTES,
   renderContractKeyPolicy,
 } from '../../shared/keys/contract-key-policy.ts';
+import { admitWhatFits } from '../../shared/keys/contract-keys.ts';
 
 const ACCOUNT = '000000000000';
 const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
@@ -323,5 +324,27 @@ describe('the contract key policy', () => {
     expect(renderContractKeyPolicy({ ...INPUT, runningEnclaves: enclaves(fit) }).bytes).toBeLessThanOrEqual(
       MAX_KEY_POLICY_BYTES,
     );
+  });
+});
+
+describe('admitting what fits', () => {
+  it('admits the oldest Running enclaves that fit and refuses the rest, newest first out', () => {
+    const enclaves = Array.from({ length: 340 }, (_, i) => ({
+      id: `e0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      instanceId: `i-${i.toString(16).padStart(17, '0')}`,
+      measurementSetId: SET_B.id,
+    }));
+    const render = (running: readonly (typeof enclaves)[number][]) =>
+      renderContractKeyPolicy({ ...INPUT, runningEnclaves: running });
+    const { policy, refused } = admitWhatFits(render, enclaves);
+    const admitted = policy.admittedEnclaves.length;
+    expect(refused.length).toBeGreaterThan(0);
+    expect(admitted + refused.length).toBe(enclaves.length);
+    expect(policy.admittedEnclaves.map((e) => e.id)).toEqual(enclaves.slice(0, admitted).map((e) => e.id));
+    expect(refused).toEqual(enclaves.slice(admitted).map((e) => e.id));
+    // The largest that fits: one more does not.
+    expect(() => render(enclaves.slice(0, admitted + 1))).toThrow(KeyPolicyTooLargeError);
+    // Everything fits: nothing refused.
+    expect(admitWhatFits(render, enclaves.slice(0, 10)).refused).toEqual([]);
   });
 });
