@@ -8,14 +8,10 @@
  * decrypts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
-import { LOCAL_REGION } from '../../infra/local/services/iam/stack-policies.ts';
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
-import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { ContractKeyView, WrappedDataKey } from '../../shared/keys/contract-keys.ts';
-import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 import { ApiClient } from '../support/api-client.ts';
-import { attestedDecrypt } from '../support/local-kms.ts';
+import { attestedDecrypt, parentKmsClient } from '../support/local-kms.ts';
 import {
   type ProvisioningContext,
   provisioningHarness,
@@ -52,16 +48,8 @@ async function keyWhen(ready: (key: ContractKeyView) => boolean): Promise<Contra
 /** The enclave on `instanceId` asks KMS for the data key, as its workload would through the vsock proxy. */
 function decryptAs(instanceId: string, blob: string, image = LOCAL_DEFAULT_IMAGE, debug = false) {
   const { enclaves } = context.stack;
-  const issued = enclaves.credentials.issue(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
-  const kms = new SignedJsonClient({
-    service: 'kms',
-    region: LOCAL_REGION,
-    endpoint: enclaves.kms.url,
-    maxAttempts: 1,
-    credentials: async () => issued,
-  });
   return attestedDecrypt(
-    kms,
+    parentKmsClient(enclaves, instanceId),
     enclaves.nitro,
     { instanceId, image, ...(debug ? { debug } : {}) },
     blob,

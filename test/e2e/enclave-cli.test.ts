@@ -10,15 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
-import { LOCAL_REGION } from '../../infra/local/services/iam/stack-policies.ts';
 import { LOCAL_DEFAULT_IMAGE } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
 import { projectPath } from '../../infra/project-paths.ts';
-import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import type { ContractKeyView, WrappedDataKey } from '../../shared/keys/contract-keys.ts';
-import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 import { contractParties } from '../support/contract-parties.ts';
-import { attestedDecrypt } from '../support/local-kms.ts';
+import { attestedDecrypt, parentKmsClient } from '../support/local-kms.ts';
 import {
   type ProvisioningContext,
   provisioningHarness,
@@ -103,14 +99,7 @@ describe('npm run enclave -- decrypt', () => {
     // The same data key, released to the same enclave through the test's own attested call.
     const instanceId = instancesOf(enclaveId)[0]!.instanceId;
     const { enclaves } = context.stack;
-    const issued = enclaves.credentials.issue(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
-    const kms = new SignedJsonClient({
-      service: 'kms',
-      region: LOCAL_REGION,
-      endpoint: enclaves.kms.url,
-      maxAttempts: 1,
-      credentials: async () => issued,
-    });
+    const kms = parentKmsClient(enclaves, instanceId);
     const direct = await attestedDecrypt(
       kms,
       enclaves.nitro,

@@ -1,11 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { LOCAL_PARENT_ROLE } from '../../infra/local/local-enclaves.ts';
 import type { LocalCredentials } from '../../infra/local/services/iam/local-credentials.ts';
-import type { PolicyDocument } from '../../infra/local/services/iam/stack-policies.ts';
+import { LOCAL_REGION, type PolicyDocument } from '../../infra/local/services/iam/stack-policies.ts';
 import { type KmsSimulator, startKmsSimulator } from '../../infra/local/services/kms/kms-simulator.ts';
 import type {
   AttestRequest,
   NitroSimulator,
 } from '../../infra/local/services/nitro-enclaves/nitro-simulator.ts';
+import { instanceSessionArn } from '../../shared/http/instance-caller.ts';
 import { openForRecipient } from '../../shared/keys/recipient-envelope.ts';
 import { AwsJsonError, SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 
@@ -94,4 +96,19 @@ export async function attestedDecrypt(
     if (error instanceof AwsJsonError) return { outcome: error.name };
     throw error;
   }
+}
+
+/** A KMS client of the local stack signing as the role session of the parent `instanceId`. */
+export function parentKmsClient(
+  enclaves: { readonly kms: KmsSimulator; readonly credentials: LocalCredentials },
+  instanceId: string,
+): SignedJsonClient {
+  const issued = enclaves.credentials.issue(instanceSessionArn(LOCAL_PARENT_ROLE, instanceId));
+  return new SignedJsonClient({
+    service: 'kms',
+    region: LOCAL_REGION,
+    endpoint: enclaves.kms.url,
+    maxAttempts: 1,
+    credentials: async () => issued,
+  });
 }
