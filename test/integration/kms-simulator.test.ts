@@ -434,3 +434,111 @@ describe('the local KMS with a contract key', () => {
     expect(await outcome(tampered.call('DescribeKey', { KeyId: keyId }))).toBe('InvalidSignatureException');
   });
 });
+
+describe('the local KMS refuses what KMS refuses, with its error types', () => {
+  /** A key whose default policy delegates to the account, used by a role whose own policy allows kms:*. */
+  let keyId: string;
+  let otherKeyId: string;
+  const user = () => clientAs('Stranger');
+
+  beforeAll(async () => {
+    // Back to the attestation documents' time (the suite above moved the keys' clock a week on).
+    clock = new Date();
+    const create = async () =>
+      ((await user().call('CreateKey', {})) as { KeyMetadata: { KeyId: string } }).KeyMetadata.KeyId;
+    keyId = await create();
+    otherKeyId = await create();
+  });
+
+  it('binds a ciphertext to its key and its encryption context', async () => {
+    const { CiphertextBlob: blob } = (await user().call('GenerateDataKey', {
+      KeyId: keyId,
+      NumberOfBytes: 32,
+      EncryptionContext: { contractId: CONTRACT },
+    })) as { CiphertextBlob: string };
+    const decrypt = (input: object) => outcome(user().call('Decrypt', { CiphertextBlob: blob, ...input }));
+    expect(await decrypt({ EncryptionContext: { contractId: CONTRACT } })).toBe('ok');
+    expect(await decrypt({ EncryptionContext: { contractId: 'another' } })).toBe(
+      'InvalidCiphertextException',
+    );
+    expect(await decrypt({})).toBe('InvalidCiphertextException');
+    expect(await decrypt({ EncryptionContext: { contractId: CONTRACT }, KeyId: otherKeyId })).toBe(
+      'IncorrectKeyException',
+    );
+    expect(
+      await decrypt({
+        EncryptionContext: { contractId: CONTRACT },
+        EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+      }),
+    ).toBe('IncorrectKeyException');
+    const tampered = Buffer.from(blob, 'base64');
+    tampered[tampered.length - 1]! ^= 1;
+    expect(
+      await outcome(
+        user().call('Decrypt', {
+          CiphertextBlob: tampered.toString('base64'),
+          EncryptionContext: { contractId: CONTRACT },
+        }),
+      ),
+    ).toBe('InvalidCiphertextException');
+    expect(
+      await outcome(user().call('Decrypt', { CiphertextBlob: Buffer.from('short').toString('base64') })),
+    ).toBe('InvalidCiphertextException');
+  });
+
+  it('takes KeySpec or NumberOfBytes (1 to 1024), one of them', async () => {
+    const generate = (input: object) =>
+      outcome(user().call('GenerateDataKeyWithoutPlaintext', { KeyId: keyId, ...input }));
+    expect(await generate({ KeySpec: 'AES_128' })).toBe('ok');
+    expect(await generate({ NumberOfBytes: 1024 })).toBe('ok');
+    for (const bad of [
+      {},
+      { KeySpec: 'AES_256', NumberOfBytes: 32 },
+      { NumberOfBytes: 0 },
+      { NumberOfBytes: 1025 },
+      { KeySpec: 'AES_512' },
+    ]) {
+      expect(await generate(bad), JSON.stringify(bad)).toBe('ValidationException');
+    }
+  });
+
+  it('refuses an attestation document without a public key to answer to', async () => {
+    const document = await nitro.attest({ instanceId: ENCLAVE_A.instanceId, image: IMAGE });
+    const recipient = {
+      KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+      AttestationDocument: Buffer.from(document).toString('base64'),
+    };
+    const refused = (await user()
+      .call('GenerateDataKey', { KeyId: keyId, NumberOfBytes: 32, Recipient: recipient })
+      .catch((error: unknown) => error)) as AwsJsonError;
+    expect(refused.name).toBe('ValidationException');
+    expect(refused.message).toContain('no public key');
+  });
+
+  it('names aliases as KMS does, once each, never under alias/aws/, and finds keys by them', async () => {
+    expect(
+      await outcome(user().call('CreateAlias', { AliasName: 'alias/aws/mine', TargetKeyId: keyId })),
+    ).toBe('ValidationException');
+    expect(await outcome(user().call('CreateAlias', { AliasName: 'not-an-alias', TargetKeyId: keyId }))).toBe(
+      'ValidationException',
+    );
+    expect(await outcome(user().call('CreateAlias', { AliasName: 'alias/mine', TargetKeyId: keyId }))).toBe(
+      'ok',
+    );
+    expect(
+      await outcome(user().call('CreateAlias', { AliasName: 'alias/mine', TargetKeyId: otherKeyId })),
+    ).toBe('AlreadyExistsException');
+    expect(await outcome(user().call('DescribeKey', { KeyId: 'alias/nobody' }))).toBe('NotFoundException');
+    const found = (await user().call('DescribeKey', { KeyId: 'alias/mine' })) as {
+      KeyMetadata: { KeyId: string };
+    };
+    expect(found.KeyMetadata.KeyId).toBe(keyId);
+  });
+
+  it('creates symmetric encryption keys only, and refuses a call it does not know', async () => {
+    expect(
+      await outcome(user().call('CreateKey', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })),
+    ).toBe('UnsupportedOperationException');
+    expect(await outcome(user().call('ReEncrypt', {}))).toBe('UnknownOperationException');
+  });
+});
