@@ -11,12 +11,8 @@ import { failEnclave } from '../../shared/enclaves/enclave-steps.ts';
 import { listEnclaves } from '../../shared/enclaves/enclave-store.ts';
 import { DynamoDbDoorbell } from '../../shared/events/dynamodb-doorbell.ts';
 import { SignedDoorbellRing } from '../../shared/events/signed-doorbell-ring.ts';
-import {
-  type ContractKeys,
-  contractOfKeyEvent,
-  KmsContractKeys,
-  syncContractKey,
-} from '../../shared/keys/contract-keys.ts';
+import { type ContractKeys, contractOfKeyEvent, syncContractKey } from '../../shared/keys/contract-keys.ts';
+import { KmsContractKeys } from '../../shared/keys/kms-contract-keys.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';

@@ -27,9 +27,9 @@ import {
   CONTRACT_KEY_TAG_KEY,
   ContractKeyError,
   findContractKey,
-  KmsContractKeys,
   syncContractKey,
 } from '../../shared/keys/contract-keys.ts';
+import { KmsContractKeys } from '../../shared/keys/kms-contract-keys.ts';
 import type { Dependencies } from '../../shared/runtime/dependencies.ts';
 import { AwsJsonError } from '../../shared/runtime/signed-json-client.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
