@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   type AttestationClaims,
   AttestationPolicyError,
@@ -6,11 +5,11 @@ import {
   type FailureCode,
   type Policy,
   type MeasurementSet as PolicyMeasurementSet,
-  SHA384_PCR_BYTES,
   verifyAttestation,
 } from '../attestation/index.ts';
 import { isAdditionalPcrKey, type MeasurementSet } from '../domain/measurement-set.ts';
 import type { NonceConsumption, NonceStore } from '../workflow/nonce-store.ts';
+import { pcr4ForInstanceId } from './parent-pcr4.ts';
 
 /**
  * The provisioning workflow's VerifyAttestation step, as a use case: is this attestation document, sent by
@@ -128,16 +127,7 @@ export type EnclaveAttestationResult = EnclaveAttestationSuccess | EnclaveAttest
 
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
-/**
- * PCR4 of an enclave on `instanceId`, as Nitro computes it: SHA-384(48 zero bytes ‖ instance id as ASCII).
- * @returns lower-case hex of 48 bytes.
- */
-export function pcr4ForInstanceId(instanceId: string): string {
-  return createHash('sha384')
-    .update(new Uint8Array(SHA384_PCR_BYTES))
-    .update(instanceId, 'ascii')
-    .digest('hex');
-}
+export { pcr4ForInstanceId };
 
 /**
  * Verifies the attestation document of a freshly launched enclave and consumes its nonce.

@@ -1,6 +1,6 @@
 import { canonicalJson, sha256Hex } from '../domain/canonical-json.ts';
 import type { MeasurementSet } from '../domain/measurement-set.ts';
-import { pcr4ForInstanceId } from '../enclaves/enclave-attestation.ts';
+import { pcr4ForInstanceId } from '../enclaves/parent-pcr4.ts';
 
 /**
  * The key policy of a contract's data key: a pure function of the contract's state, rendered here and

@@ -10,7 +10,6 @@ import { etagOf } from '../http/preconditions.ts';
 import type { Reply } from '../http/reply.ts';
 import type { Dependencies } from '../runtime/dependencies.ts';
 import {
-  type ContractKeyPrincipals,
   type KeyedEnclave,
   type KeyedMeasurementSet,
   KeyPolicyTooLargeError,
@@ -18,6 +17,7 @@ import {
   type RenderedKeyPolicy,
   renderContractKeyPolicy,
 } from './contract-key-policy.ts';
+import { ContractKeyError, KEY_DELETION_WINDOW_DAYS } from './contract-key-port.ts';
 
 /**
  * Each contract's data key: a customer-managed symmetric KMS key created when the contract became Active,
@@ -40,57 +40,19 @@ import {
  * contract run one at a time (a transaction-scoped advisory lock), so two events cannot undo each other.
  */
 
-/** The tag every contract key carries, valued with the deployment (its stack): what IAM grants are scoped by. */
-export const CONTRACT_KEY_TAG_KEY = 'enclave-contracts:contract-key';
-/** The tag naming the contract a key belongs to. */
-export const CONTRACT_ID_TAG_KEY = 'enclave-contracts:contract';
-/** KMS's shortest waiting period before deleting a key. */
-export const KEY_DELETION_WINDOW_DAYS = 7;
+export {
+  CONTRACT_ID_TAG_KEY,
+  CONTRACT_KEY_TAG_KEY,
+  ContractKeyError,
+  type ContractKeyManager,
+  type ContractKeys,
+  KEY_DELETION_WINDOW_DAYS,
+} from './contract-key-port.ts';
+
 /** The seed of the advisory lock (a hash of the contract id) that serialises one contract's syncs. */
 const SYNC_LOCK = 4_610_319;
 
 export type ContractKeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
-
-/** KMS, as the contract keys use it. */
-export interface ContractKeyManager {
-  /**
-   * Creates a key with `policy` and the deployment's tags, and names it `alias`; answers the key's ARN. When
-   * the alias already names a key (an earlier attempt got that far), that key is answered and the one just
-   * created is scheduled for deletion.
-   */
-  createKey(input: {
-    readonly contractId: string;
-    readonly alias: string;
-    readonly policy: string;
-  }): Promise<string>;
-  putPolicy(keyArn: string, policy: string): Promise<void>;
-  setEnabled(keyArn: string, enabled: boolean): Promise<void>;
-  /** Schedules the key's deletion; answers KMS's deletion date. */
-  scheduleDeletion(keyArn: string, days: number): Promise<Date>;
-  /** A data key wrapped under the key for the contract's encryption context (no plaintext). */
-  wrapDataKey(keyArn: string, contractId: string): Promise<{ keyArn: string; ciphertextBlob: string }>;
-}
-
-/** The contract keys' dependencies: KMS, and (for the function that syncs them) what the policy names. */
-export interface ContractKeys {
-  readonly manager: ContractKeyManager;
-  /** Set for the function that syncs the keys: the roles its policies name, and the alias prefix. */
-  readonly sync?: {
-    readonly principals: ContractKeyPrincipals;
-    /** e.g. `alias/enclave-contracts/prod/contracts/`; the contract id is appended. */
-    readonly aliasPrefix: string;
-  };
-}
-
-/** A KMS failure; `transient` when worth retrying (throttling, a KMS fault, no answer). */
-export class ContractKeyError extends Error {
-  override readonly name = 'ContractKeyError';
-  readonly transient: boolean;
-  constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
-    super(message, options);
-    this.transient = options?.transient ?? false;
-  }
-}
 
 /** What `contract_keys` holds of a key. */
 export interface ContractKeyRecord {
@@ -623,7 +585,6 @@ export const CONTRACT_KEY_DETAIL_TYPES = [
 /** The contract whose key an event may change, or null for any other event. */
 export function contractOfKeyEvent(detailType: string, detail: unknown): string | null {
   if (!(CONTRACT_KEY_DETAIL_TYPES as readonly string[]).includes(detailType)) return null;
-  return z.parse(KeyEventDetailSchema, detail).contractId;
+  // Built here, not at module load: a bundle that imports this module for a type builds no schema.
+  return z.parse(z.object({ contractId: z.uuid() }), detail).contractId;
 }
-
-const KeyEventDetailSchema = z.lazy(() => z.object({ contractId: z.uuid() }));

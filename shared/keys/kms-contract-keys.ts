@@ -7,7 +7,7 @@ import {
   ContractKeyError,
   type ContractKeyManager,
   KEY_DELETION_WINDOW_DAYS,
-} from './contract-keys.ts';
+} from './contract-key-port.ts';
 
 type KmsCall = (operation: string, input: object) => Promise<unknown>;
 const KMS_THROTTLING: ReadonlySet<string> = new Set(['ThrottlingException']);

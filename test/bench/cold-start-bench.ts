@@ -275,9 +275,11 @@ function lambdaEnvironment(name: string, variables: Record<string, unknown>): Re
     env[key] =
       typeof value === 'string'
         ? value
-        : /ARN|KEY_ID/.test(key)
-          ? `arn:aws:bench:eu-central-1:000000000000:${key.toLowerCase()}`
-          : `bench-${key.toLowerCase().replaceAll('_', '-')}`;
+        : /ROLE_ARN$/.test(key)
+          ? `arn:aws:iam::000000000000:role/bench-${key.toLowerCase().replaceAll('_', '-')}`
+          : /ARN|KEY_ID/.test(key)
+            ? `arn:aws:bench:eu-central-1:000000000000:${key.toLowerCase()}`
+            : `bench-${key.toLowerCase().replaceAll('_', '-')}`;
   }
   return env;
 }
