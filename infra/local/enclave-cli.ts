@@ -1,29 +1,25 @@
 /**
- * `npm run --silent enclave -- decrypt --enclave <id> --in <wrapped-data-key-file>`: plays the workload in a
- * Running enclave of the local stack (`npm start`) asking KMS for a data key, the path a workload follows to
- * read its datasets (README, "Contract keys"):
+ * `npm run --silent enclave -- decrypt --enclave <id> --in <wrapped-data-key-file>`: runs, for a Running
+ * enclave of the local stack (`npm start`), the program its workload runs to read its datasets: the reference
+ * responder's key release (`infra/enclave-responder/attestation_responder.py decrypt`, README "Contract
+ * keys"), with the enclave's NSM in place of /dev/nsm and the local KMS in place of the parent's vsock-proxy:
  *
- * 1. make an RSA-2048 key pair inside the enclave (its private key never leaves);
- * 2. ask the enclave's NSM for an attestation document carrying the public key;
- * 3. call KMS `Decrypt` with the wrapped data key, the contract's encryption context and `Recipient` (the
- *    document, RSAES_OAEP_SHA_256), signed with the parent's role credentials, through the parent (its
- *    vsock-proxy, in AWS);
- * 4. open `CiphertextForRecipient` (CMS) with the private key.
+ * 1. it makes an RSA-2048 key pair inside the enclave (its private key never leaves);
+ * 2. it asks the enclave's NSM for an attestation document carrying the public key;
+ * 3. it calls KMS `Decrypt` with the wrapped data key, the contract's encryption context and `Recipient` (the
+ *    document, RSAES_OAEP_SHA_256), signed with the parent's role credentials, which the parent hands in;
+ * 4. it opens `CiphertextForRecipient` (CMS) with the private key.
  *
  * The file is the answer of `POST /contracts/{id}/data-keys` (JSON with `ciphertextBlob` and
  * `encryptionContext`). Prints the plaintext data key (base64) and exits 0 when KMS releases it; prints KMS's
  * refusal (or why the enclave could not ask) and exits 1; exits 2 on a usage error. Reads the running
  * stack's console from `LOCAL_DATA_DIR` (default `.local`).
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
-import { openForRecipient } from '../../shared/keys/recipient-envelope.ts';
-import { AwsJsonError, SignedJsonClient } from '../../shared/runtime/signed-json-client.ts';
-import { plainCbor } from '../parent-agent/attestation-protocol.ts';
 import { Imds } from '../parent-agent/imds.ts';
 import { CONSOLE_FILE, type EnclaveConsole } from './local-console.ts';
+import { releaseDataKey } from './services/nitro-enclaves/nitro-cli-simulator.ts';
 
 const USAGE =
   'usage: npm run --silent enclave -- decrypt --enclave <enclave id> --in <wrapped-data-key file>';
@@ -51,11 +47,13 @@ function parseArgs(argv: readonly string[]): { enclave: string; file: string } {
   return { enclave, file };
 }
 
-/** The wrapped data key and its context, from `POST /contracts/{id}/data-keys`'s answer. */
-function readWrapped(file: string): { blob: string; context: Record<string, string> } {
+/** The answer of `POST /contracts/{id}/data-keys` in `file`, its shape checked. */
+function readWrapped(file: string): string {
+  let text: string;
   let parsed: { ciphertextBlob?: unknown; encryptionContext?: unknown };
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8')) as typeof parsed;
+    text = readFileSync(file, 'utf8');
+    parsed = JSON.parse(text) as typeof parsed;
   } catch (error) {
     throw new UsageError(
       `${file} is not the JSON answer of POST /contracts/{id}/data-keys (${(error as Error).message})`,
@@ -65,7 +63,7 @@ function readWrapped(file: string): { blob: string; context: Record<string, stri
   if (typeof parsed.ciphertextBlob !== 'string' || typeof context?.contractId !== 'string') {
     throw new UsageError(`${file} has no ciphertextBlob and encryptionContext.contractId`);
   }
-  return { blob: parsed.ciphertextBlob, context: { contractId: context.contractId } };
+  return text;
 }
 
 async function consoleOf(enclaveId: string): Promise<EnclaveConsole> {
@@ -84,66 +82,21 @@ async function consoleOf(enclaveId: string): Promise<EnclaveConsole> {
   return body;
 }
 
-/** The NSM's `Attestation` answer for `publicKey` (a length-prefixed CBOR request, as /dev/nsm takes it). */
-function attest(nsmPort: number, publicKey: Uint8Array): Promise<Uint8Array> {
-  const request = plainCbor.encoder.encode({
-    Attestation: { user_data: null, nonce: null, public_key: Buffer.from(publicKey) },
-  });
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(request.length);
-  return new Promise((resolvePromise, reject) => {
-    const socket = connect(nsmPort, '127.0.0.1', () => socket.write(Buffer.concat([header, request])));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('error', () => reject(new Refusal('the enclave has no NSM any more (it stopped)')));
-    socket.on('end', () => {
-      const answer = Buffer.concat(chunks);
-      const reply = plainCbor.decoder.decode(answer.subarray(4, 4 + answer.readUInt32BE(0))) as {
-        Attestation?: { document?: Uint8Array };
-        Error?: string;
-      };
-      if (!reply.Attestation?.document)
-        reject(new Refusal(`the NSM refused: ${reply.Error ?? 'no document'}`));
-      else resolvePromise(new Uint8Array(reply.Attestation.document));
-    });
-  });
-}
-
+/** The data key the reference responder releases in the enclave (its stdout), or its refusal. */
 async function decrypt(enclaveId: string, file: string): Promise<string> {
-  const wrapped = readWrapped(file);
+  const wrappedDataKey = readWrapped(file);
   const console = await consoleOf(enclaveId);
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 }) as {
-    privateKey: KeyObject;
-    publicKey: KeyObject;
-  };
-  const document = await attest(
-    console.nsmPort,
-    new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })),
-  );
   const credentials = await new Imds({ endpoint: console.imdsUrl }).credentials();
-  const kms = new SignedJsonClient({
-    service: 'kms',
+  const released = await releaseDataKey({
+    nsmPort: console.nsmPort,
+    kms: console.kmsUrl,
     region: console.region,
-    endpoint: console.kmsUrl,
-    maxAttempts: 1,
-    credentials: async () => credentials,
+    credentials,
+    wrappedDataKey,
   });
-  try {
-    const answer = (await kms.call('Decrypt', {
-      CiphertextBlob: wrapped.blob,
-      EncryptionContext: wrapped.context,
-      Recipient: {
-        KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-        AttestationDocument: Buffer.from(document).toString('base64'),
-      },
-    })) as { CiphertextForRecipient?: string };
-    return openForRecipient(Buffer.from(answer.CiphertextForRecipient ?? '', 'base64'), privateKey).toString(
-      'base64',
-    );
-  } catch (error) {
-    if (error instanceof AwsJsonError) throw new Refusal(`KMS refused: ${error.message}`);
-    throw error;
-  }
+  if (released.code === 2) throw new UsageError(released.stderr.trim());
+  if (released.code !== 0) throw new Refusal(released.stderr.trim());
+  return released.stdout.trim();
 }
 
 try {

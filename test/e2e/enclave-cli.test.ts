@@ -1,7 +1,8 @@
 /**
- * `npm run enclave -- decrypt` against a running local stack (its data folder's console): the command plays
- * the workload of a Running enclave, attesting through the enclave's NSM with a key pair of its own and
- * asking KMS with the parent's credentials. It prints the data key and exits 0 only when KMS releases it;
+ * `npm run enclave -- decrypt` against a running local stack (its data folder's console): the command runs
+ * the workload's key release of a Running enclave (the reference responder's `decrypt`, the Python an
+ * enclave image carries), attesting through the enclave's NSM with a key pair of its own and asking KMS with
+ * the parent's credentials. It prints the data key and exits 0 only when KMS releases it;
  * a KMS refusal (another contract's data key) or an enclave that no longer runs is exit 1 with the reason;
  * a usage error is exit 2.
  */
@@ -117,7 +118,8 @@ describe('npm run enclave -- decrypt', () => {
     const refused = await enclaveCommand('decrypt', '--enclave', enclaveId, '--in', foreign.path);
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
-    expect(refused.stderr).toMatch(/^KMS refused: .*AccessDeniedException/);
+    // The reference responder's own words: it ran the key release and KMS refused it.
+    expect(refused.stderr).toMatch(/^attestation-responder: KMS refused: AccessDeniedException/);
 
     // Suspended, the enclave has stopped: it has nothing to attest with.
     expect(

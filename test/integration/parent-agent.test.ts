@@ -13,6 +13,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Sha256 } from '@smithy/core/checksum';
+import { HttpRequest } from '@smithy/core/protocols';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifySigV4 } from '../../infra/local/services/apigateway/sigv4-verifier.ts';
 import { type ImdsSimulator, startImdsSimulator } from '../../infra/local/services/ec2/imds-simulator.ts';
@@ -494,5 +497,42 @@ describe('the API stand-in verifies SigV4 as API Gateway does', () => {
       }),
     ).toMatchObject({ status: 403 });
     expect(api.refusals).toBe(4);
+  });
+
+  it('verifies over the headers the signature names only: no x-amz-content-sha256, unsigned extras', async () => {
+    // A signer that sends no payload-hash header (the enclave's stdlib Python, most hand-written ones): AWS
+    // hashes the body it received. A header added after signing is not covered, and not refused.
+    const body = '{"state":"booting"}';
+    const signed = await new SignatureV4({
+      service: 'execute-api',
+      region: REGION,
+      credentials,
+      sha256: Sha256,
+      applyChecksum: false,
+    }).sign(
+      new HttpRequest({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: 'api.local',
+        path: '/api/v1/x',
+        headers: { host: 'api.local', 'content-type': 'application/json' },
+        body,
+      }),
+    );
+    const verify = (headers: Record<string, string>, payload = body) =>
+      verifySigV4(
+        { method: 'POST', url: '/api/v1/x', headers, body: payload },
+        { service: 'execute-api', region: REGION, lookup: (key) => principals.get(key) },
+      );
+    const headers = signed.headers as Record<string, string>;
+    expect(headers['x-amz-content-sha256']).toBeUndefined();
+    expect(await verify(headers)).toMatchObject({ ok: true });
+    expect(
+      await verify({ ...headers, 'user-agent': 'added later', 'accept-encoding': 'identity' }),
+    ).toMatchObject({
+      ok: true,
+    });
+    expect(await verify(headers, '{"state":"running"}')).toMatchObject({ ok: false, status: 403 });
+    expect(await verify({ ...headers, 'content-type': 'text/plain' })).toMatchObject({ ok: false });
   });
 });

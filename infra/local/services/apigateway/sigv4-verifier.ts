@@ -117,6 +117,9 @@ export async function verifySigV4(
     },
     sha256: Sha256,
     uriEscapePath: options.uriEscapePath ?? true,
+    // Recompute over the signed headers alone: the signer's library would add an `x-amz-content-sha256` of its
+    // own and sign it, refusing every client that does not send one (AWS does not require it but for S3).
+    applyChecksum: false,
   });
   const recomputed = await signer.sign(
     new HttpRequest({

@@ -200,6 +200,71 @@ export async function startResponder(
   return { child, port: await listeningPort(child) };
 }
 
+/** What the workload inside a local enclave reaches to release a data key (see {@link releaseDataKey}). */
+export interface KeyReleaseInput {
+  /** The enclave's NSM stand-in (in place of /dev/nsm). */
+  readonly nsmPort: number;
+  /** KMS: the local stand-in's URL (in place of the parent's vsock-proxy). */
+  readonly kms: string;
+  readonly region: string;
+  /** The parent's role credentials, which a parent hands its enclave. */
+  readonly credentials: {
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+    readonly sessionToken?: string | undefined;
+  };
+  /** The answer of `POST /contracts/{id}/data-keys` (its JSON text). */
+  readonly wrappedDataKey: string;
+  readonly python?: string;
+  /** More environment for the process (tests: SSL_CERT_FILE for a TLS stand-in). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Runs the reference responder's key release (`attestation_responder.py decrypt`), the program a workload
+ * runs inside its enclave: it makes its key pair, has the NSM attest its public key, calls KMS `Decrypt`
+ * with `Recipient` and opens `CiphertextForRecipient`. Answers its exit code (0 released, 1 refused, 2 usage)
+ * and its output: the data key (base64) on stdout, or why not on stderr.
+ */
+export async function releaseDataKey(
+  input: KeyReleaseInput,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const python = input.python ?? (await pythonInterpreter());
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      python,
+      [
+        ...['-I', '-S', RESPONDER_SCRIPT, 'decrypt', '--in', '-', '--region', input.region],
+        ...['--kms', input.kms, '--nsm', `tcp:127.0.0.1:${input.nsmPort}`],
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: {
+          ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
+          ...input.env,
+          AWS_ACCESS_KEY_ID: input.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: input.credentials.secretAccessKey,
+          ...(input.credentials.sessionToken ? { AWS_SESSION_TOKEN: input.credentials.sessionToken } : {}),
+        },
+      },
+    );
+    child.stdin.end(input.wrappedDataKey);
+    child.stdin.on('error', () => {}); // it may exit on a usage error before reading
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({
+        code: code ?? 1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
+    );
+  });
+}
+
 let interpreter: Promise<string> | undefined;
 
 /**
