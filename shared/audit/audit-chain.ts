@@ -60,7 +60,9 @@ export function verifyChain(
   for (const record of records) {
     const broken = (reason: string): ChainVerification => ({
       valid: false,
-      checked: record.seq - start.seq,
+      // The records verified before this one (not its seq's distance from the start: a gap would count
+      // records that were never there).
+      checked: expectedSeq - start.seq,
       head: null,
       brokenAtSeq: record.seq,
       reason,
