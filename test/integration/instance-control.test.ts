@@ -166,9 +166,15 @@ for (const adapter of ADAPTERS) {
         const f = open();
         const a = await running(f, 'enclave-a');
         const b = await running(f, 'enclave-a');
+        expect([f.stateOf(a), f.stateOf(b)]).toEqual(['running', 'running']);
         await f.control.stop([a, b]);
         await f.waitFor(a, 'stopped');
         await f.waitFor(b, 'stopped');
+        expect([f.stateOf(a), f.stateOf(b)]).toEqual(['stopped', 'stopped']);
+        // Stopped, not gone: still the enclave's.
+        expect((await f.control.listForEnclave('enclave-a')).map((i) => i.instanceId).sort()).toEqual(
+          [a, b].sort(),
+        );
       });
 
       it('does nothing for an empty list', async () => {
@@ -202,9 +208,10 @@ for (const adapter of ADAPTERS) {
         await f.waitFor(terminated, 'terminated');
         const live = await running(f, 'enclave-a');
 
-        await f.control.stop([terminated, live]);
+        await expect(f.control.stop([terminated, live])).resolves.toBeUndefined();
 
         await f.waitFor(live, 'stopped');
+        expect([f.stateOf(terminated), f.stateOf(live)]).toEqual(['terminated', 'stopped']);
       });
 
       it('stops the running instances, then fails as transient for a pending one it cannot stop yet', async () => {
@@ -268,11 +275,13 @@ for (const adapter of ADAPTERS) {
         const a = await running(f, 'enclave-a');
         const b = await running(f, 'enclave-a');
 
-        await f.control.terminate([a, UNKNOWN_INSTANCE, b]);
-        await f.control.terminate([UNKNOWN_INSTANCE]);
+        await expect(f.control.terminate([a, UNKNOWN_INSTANCE, b])).resolves.toBeUndefined();
+        await expect(f.control.terminate([UNKNOWN_INSTANCE])).resolves.toBeUndefined();
 
         await f.waitFor(a, 'terminated');
         await f.waitFor(b, 'terminated');
+        expect([f.stateOf(a), f.stateOf(b)]).toEqual(['terminated', 'terminated']);
+        expect(await f.control.listForEnclave('enclave-a')).toEqual([]);
       });
 
       it('throws a transient error when EC2 is throttling, and a permanent one when denied', async () => {
