@@ -34,6 +34,19 @@ const COORDINATE_OCTETS: Record<string, number> = { 'P-256': 32, 'P-384': 48 };
 export const RSA_MIN_BITS = 2048;
 export const RSA_MAX_BITS = 4096;
 
+/** The odd primes below `limit`, by the sieve of Eratosthenes. */
+export function oddPrimesBelow(limit: number): bigint[] {
+  const composite = new Uint8Array(limit);
+  const primes: bigint[] = [];
+  for (let i = 3; i < limit; i += 2) {
+    if (composite[i]) continue;
+    primes.push(BigInt(i));
+    // Mutation testing: `j <= limit` is equivalent (a typed array ignores the write at index `limit`).
+    for (let j = i * i; j < limit; j += 2 * i) composite[j] = 1;
+  }
+  return primes;
+}
+
 /**
  * The odd primes below 2^16, for trial division of RSA moduli (a real modulus has two ~1024-bit factors).
  * Sieved when an RSA key is first checked, not when the module loads: every API function imports this
@@ -41,16 +54,8 @@ export const RSA_MAX_BITS = 4096;
  */
 let smallOddPrimes: readonly bigint[] | undefined;
 function SMALL_ODD_PRIMES(): readonly bigint[] {
-  if (smallOddPrimes) return smallOddPrimes;
-  const composite = new Uint8Array(1 << 16);
-  const primes: bigint[] = [];
-  for (let i = 3; i < composite.length; i += 2) {
-    if (composite[i]) continue;
-    primes.push(BigInt(i));
-    for (let j = i * i; j < composite.length; j += 2 * i) composite[j] = 1;
-  }
-  smallOddPrimes = primes;
-  return primes;
+  smallOddPrimes ??= oddPrimesBelow(1 << 16);
+  return smallOddPrimes;
 }
 
 /** The first issue with the key's type for `alg` (kty, then crv), or undefined when it fits. */
@@ -149,9 +154,13 @@ function rsaModulusIssue(octets: Buffer): string | undefined {
  */
 function isPerfectPower(n: bigint, bits: number): boolean {
   for (const k of [2n, ...SMALL_ODD_PRIMES()]) {
+    // Mutation testing: `>=` here is equivalent. It differs only for k = bits / 16 (a prime k, so bits =
+    // 16k), where r = n^(1/k) < 2^16 would be a factor the trial division already refused.
     if (k > bits / 16) return false;
     if (integerRoot(n, bits, k) ** k === n) return true;
   }
+  // Unreachable (no coverage in mutation testing): bits ≤ RSA_MAX_BITS makes the loop stop at k > 256,
+  // far below the largest small prime.
   return false;
 }
 
@@ -160,7 +169,10 @@ function integerRoot(n: bigint, bits: number, k: bigint): bigint {
   const shift = Math.max(bits - 64, 0);
   const log2 = shift + Math.log2(Number(n >> BigInt(shift)));
   const exponent = log2 / Number(k);
-  // 2^exponent as (mantissa · 2^scale) with a 40-bit mantissa, raised a little to stay above the root
+  // 2^exponent as (mantissa · 2^scale) with a 40-bit mantissa, raised a little to stay above the root.
+  // Mutation testing: changing the 40, the 2^-30 margin or the + 1n leaves the start at or above the root
+  // (the margin is 2^10 units of the mantissa), from where Newton's method descends to the same ⌊root⌋;
+  // those mutants change only how many steps it takes, and are equivalent.
   const scale = Math.max(Math.floor(exponent) - 40, 0);
   let x = (BigInt(Math.ceil(2 ** (exponent - scale) * (1 + 2 ** -30))) + 1n) << BigInt(scale);
   for (;;) {
@@ -172,6 +184,7 @@ function integerRoot(n: bigint, bits: number, k: bigint): bigint {
 
 function importJwk(jwk: Record<string, unknown>): KeyObject {
   const { kty, crv, x, y, n, e } = jwk;
+  // Mutation testing: `kty === 'EC'` → true is equivalent: node:crypto ignores `y` in an OKP key.
   const material = kty === 'RSA' ? { kty, n, e } : kty === 'EC' ? { kty, crv, x, y } : { kty, crv, x };
   return createPublicKey({ key: material as JsonWebKey, format: 'jwk' });
 }
@@ -191,6 +204,9 @@ export function verifyPartySignature(
   try {
     const key = importJwk(jwk);
     const sig = Buffer.from(signature, 'base64url');
+    // The r‖s lengths are checked here, not left to the library. Mutation testing: each `length ===` → true
+    // is equivalent today, as node:crypto's ieee-p1363 decoding answers false for any other length
+    // (test/unit/signatures.test.ts holds both).
     switch (alg) {
       case 'ES256':
         return sig.length === 64 && verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, sig);

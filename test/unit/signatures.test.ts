@@ -12,7 +12,11 @@ import { keyRegistrationStatement, keyThumbprint } from '../../shared/domain/key
 import { D, SQRT_MINUS_ONE } from '../../shared/signing/ed25519-point.ts';
 import { derToJose } from '../../shared/signing/kms-signer.ts';
 import { LocalSigner } from '../../shared/signing/local-signer.ts';
-import { checkPublicJwk, verifyPartySignature } from '../../shared/signing/party-signatures.ts';
+import {
+  checkPublicJwk,
+  oddPrimesBelow,
+  verifyPartySignature,
+} from '../../shared/signing/party-signatures.ts';
 import { PartyKey } from '../support/api-client.ts';
 import { keyRegistrationProof } from '../support/key-proof.ts';
 import { forgeUnderUnitExponent, UNIT_EXPONENT_KEY } from '../support/weak-keys.ts';
@@ -62,6 +66,37 @@ describe('party signature verification', () => {
     expect(checkPublicJwk('EdDSA', jwk as Record<string, unknown>)).toEqual([
       { field: 'jwk.crv', message: 'EdDSA needs crv Ed25519' },
     ]);
+  });
+
+  it('ES256 and ES384 take r‖s of exactly 64 and 96 octets: one more or one less never verifies', () => {
+    for (const [alg, size] of [
+      ['ES256', 64],
+      ['ES384', 96],
+    ] as const) {
+      const key = new PartyKey(alg);
+      const signature = Buffer.from(key.sign('m'), 'base64url');
+      expect(signature).toHaveLength(size);
+      for (const wrong of [
+        Buffer.concat([signature, Buffer.from([0])]),
+        Buffer.concat([Buffer.from([0]), signature]),
+        signature.subarray(0, size - 1),
+      ]) {
+        expect(verifyPartySignature(alg, key.publicJwk, Buffer.from('m'), wrong.toString('base64url'))).toBe(
+          false,
+        );
+      }
+    }
+  });
+
+  it('ignores JWK members of other key types (RFC 7517 §4): an RSA key with a crv, an OKP key with a y', () => {
+    const rsa = new PartyKey('PS256');
+    const withCrv = { ...rsa.publicJwk, crv: 'P-256' };
+    expect(checkPublicJwk('PS256', withCrv)).toEqual([]);
+    expect(verifyPartySignature('PS256', withCrv, Buffer.from('m'), rsa.sign('m'))).toBe(true);
+    const ed = new PartyKey('EdDSA');
+    const withY = { ...ed.publicJwk, y: ed.publicJwk.x };
+    expect(checkPublicJwk('EdDSA', withY)).toEqual([]);
+    expect(verifyPartySignature('EdDSA', withY, Buffer.from('m'), ed.sign('m'))).toBe(true);
   });
 
   it('refuses keys that do not fit the algorithm', () => {
@@ -154,6 +189,15 @@ describe('RSA keys anyone could sign with are refused (PS256)', () => {
     expect(nIssue(modulus(2n * integerOf(rsaJwk(2047).n)))).toEqual([
       { field: 'jwk.n', message: 'the RSA modulus is even' },
     ]);
+  });
+
+  it('trial-divides by every odd prime below 2^16: 6541 of them, from 3 to 65521', () => {
+    const primes = oddPrimesBelow(1 << 16);
+    expect(primes).toHaveLength(6541); // π(2^16) = 6542, less the prime 2
+    expect(primes.slice(0, 8)).toEqual([3n, 5n, 7n, 11n, 13n, 17n, 19n, 23n]);
+    expect(primes.at(-1)).toBe(65521n);
+    expect(oddPrimesBelow(30)).toEqual([3n, 5n, 7n, 11n, 13n, 17n, 19n, 23n, 29n]);
+    expect(oddPrimesBelow(3)).toEqual([]);
   });
 
   it('the modulus must have no prime factor below 2^16 (65521, the largest, is found)', () => {
