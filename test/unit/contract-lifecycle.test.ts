@@ -86,6 +86,25 @@ describe('the contract lifecycle table', () => {
     }
   });
 
+  it('tells a refused actor who may act instead (the problem detail a client shows)', () => {
+    const c = contractFixture({ status: 'PendingSignature', signatures: [sig('provider'), sig('consumer')] });
+    const whoMay: Record<ContractAction, string> = {
+      edit: 'the parties or an admin',
+      sign: 'the named parties',
+      activate: 'the parties',
+      suspend: 'the parties or an admin',
+      resume: 'an admin or the party that suspended the contract',
+      terminate: 'the parties or an admin',
+      expire: 'the platform',
+      delete: 'the provider or an admin',
+    };
+    for (const action of Object.keys(CONTRACT_TRANSITIONS) as ContractAction[]) {
+      expect(() => applyTransition(c, action, auditor, now)).toThrow(
+        new ForbiddenError(`Only ${whoMay[action]} may ${action} this contract.`),
+      );
+    }
+  });
+
   it('refuses activation without both current signatures', () => {
     const stale = contractFixture({
       status: 'PendingSignature',
