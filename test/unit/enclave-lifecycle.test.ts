@@ -101,6 +101,19 @@ describe('who may act on an enclave', () => {
     expect(() => applyEnclaveTransition({ status: 'Terminated' }, 'activate', provider, ctx())).toThrow(
       /Only the platform may activate/,
     );
+    const whoMay: Record<EnclaveAction, string> = {
+      edit: 'the contract parties or an admin',
+      activate: 'the platform',
+      suspend: 'the contract parties, an admin or the platform',
+      resume: 'the contract parties or an admin',
+      terminate: 'the contract parties, an admin or the platform',
+      fail: 'the platform',
+    };
+    for (const action of ENCLAVE_ACTIONS) {
+      expect(() => applyEnclaveTransition({ status: 'Running' }, action, auditor, ctx())).toThrow(
+        new ForbiddenError(`Only ${whoMay[action]} may ${action} this enclave.`),
+      );
+    }
   });
 });
 
@@ -109,7 +122,14 @@ describe('guards', () => {
     for (const status of CONTRACT_STATUSES) {
       const act = () => applyEnclaveTransition({ status: 'Suspended' }, 'resume', consumer, ctx(status));
       if (status === 'Active') expect(act()).toBe('Initializing');
-      else expect(act).toThrow(UnprocessableError);
+      else
+        expect(act).toThrow(
+          new UnprocessableError(
+            'transition-guard-failed',
+            'Transition not allowed now',
+            `Cannot resume: the contract is ${status}, resuming needs it Active.`,
+          ),
+        );
     }
   });
 
@@ -122,7 +142,7 @@ describe('guards', () => {
   it('activates only under an Active contract (it may have been suspended while provisioning ran)', () => {
     expect(() =>
       applyEnclaveTransition({ status: 'Initializing' }, 'activate', system, ctx('Suspended')),
-    ).toThrow(/contract is Suspended/);
+    ).toThrow('Cannot activate: the contract is Suspended, activation needs it Active.');
   });
 
   it('still suspends, terminates and fails under a contract that is no longer Active', () => {
