@@ -59,11 +59,8 @@ export function buildPolicy(input: PolicyInput): Policy {
  * @throws AttestationPolicyError as `buildPolicy` does.
  */
 export function resolvePolicy(policy: Policy): ResolvedPolicy {
-  if (typeof policy === 'object' && policy !== null) {
-    const known = resolved.get(policy);
-    if (known !== undefined) return known;
-  }
-  return resolvePolicyInput(policy);
+  // A WeakMap answers undefined for a key that is no object: untyped input falls through to the checks.
+  return resolved.get(policy) ?? resolvePolicyInput(policy);
 }
 
 function resolvePolicyInput(input: PolicyInput): ResolvedPolicy {
@@ -96,7 +93,8 @@ function resolvePolicyInput(input: PolicyInput): ResolvedPolicy {
 
   let maxAgeMs: number | null = null;
   if (input.maxAgeMs !== undefined) {
-    if (typeof input.maxAgeMs !== 'number' || !Number.isFinite(input.maxAgeMs) || input.maxAgeMs <= 0) {
+    // Number.isFinite is false for anything but a finite number (it does not coerce: '5' is refused).
+    if (!Number.isFinite(input.maxAgeMs) || input.maxAgeMs <= 0) {
       throw new AttestationPolicyError(
         'maxAgeMs',
         'maxAgeMs must be a positive, finite number of milliseconds.',
@@ -145,7 +143,8 @@ function resolveMeasurementSet(set: MeasurementSet, setIndex: number, allowDebug
     }
     pinned.push({ index, value: Buffer.from(hex, 'hex') });
   }
-  pinned.sort((a, b) => a.index - b.index);
+  // In ascending PCR order without sorting: the keys passed PCR_INDEX, so they are canonical array indices,
+  // which Object.keys lists in ascending numeric order (ECMA-262 OrdinaryOwnPropertyKeys).
   if (!allowDebug) {
     for (const { index, value } of pinned) {
       if (IMAGE_PCRS.includes(index) && value.every((byte) => byte === 0)) {

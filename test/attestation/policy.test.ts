@@ -70,6 +70,10 @@ describe('buildPolicy', () => {
         ] as [string, unknown, string],
     ),
     ['null', null, 'policy'],
+    ['a string', 'measurements', 'policy'],
+    ['a number', 42, 'policy'],
+    ['a null set', { measurements: [null] }, 'measurements[0]'],
+    ['maxAgeMs as a numeric string', { measurements: [{ 0: valid }], maxAgeMs: '300000' }, 'maxAgeMs'],
   ])('refuses %s', (_, input, field) => {
     let thrown: unknown;
     try {
