@@ -204,6 +204,8 @@ export function renderContractKeyPolicy(input: ContractKeyPolicyInput): Rendered
   };
 }
 
+// Mutation testing: `<=` for `<`, and `>=` or true for `>`, are equivalent: they differ only for equal
+// strings, whose relative order cannot be seen (ids and PCR4s are distinct; equal ones are the same text).
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

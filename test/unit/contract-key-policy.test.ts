@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type AuthorizationCheck, firstDenial } from '../../infra/local/services/iam/iam-authorizer.ts';
 import type { LocalPrincipal, PolicyDocument } from '../../infra/local/services/iam/stack-policies.ts';
+import { canonicalJson, sha256Hex } from '../../shared/domain/canonical-json.ts';
 import { pcr4ForInstanceId } from '../../shared/enclaves/enclave-attestation.ts';
 import {
   type ContractKeyPolicyInput,
@@ -295,6 +296,146 @@ describe('the contract key policy', () => {
         },
       ),
     );
+  });
+
+  it('is exactly this document (the policy KMS enforces, written out): statements, order, lower-case hex', () => {
+    // Inputs out of order, upper-case hex, and the lowest enclave id on the later set, so that every
+    // ordering the rendering promises (sets by id, PCR4s by value) and its case are visible in the text.
+    const setB = {
+      ...SET_B,
+      pcr0: hex('D'),
+      pcr1: hex('E'),
+      pcr2: hex('F'),
+      pcr8: hex('1'),
+      additionalPcrs: { '16': hex('3'), '3': hex('A') },
+    };
+    const first = {
+      id: 'e0000000-0000-4000-8000-000000000000',
+      instanceId: 'i-0fedcba9876543210',
+      measurementSetId: SET_B.id,
+    };
+    const golden = renderContractKeyPolicy({
+      ...INPUT,
+      measurementSets: [setB, SET_A],
+      runningEnclaves: [ENCLAVE_2, first, ENCLAVE_1],
+    });
+    const pcr4 = (...instances: string[]) => instances.map(pcr4ForInstanceId).sort();
+    // ENCLAVE_1's PCR4 sorts after ENCLAVE_2's: the list is in value order, not the enclaves'.
+    expect(pcr4ForInstanceId(ENCLAVE_1.instanceId) > pcr4ForInstanceId(ENCLAVE_2.instanceId)).toBe(true);
+    const context = { StringEquals: { 'kms:EncryptionContext:contractId': CONTRACT } };
+    const expected = {
+      Version: '2012-10-17',
+      Id: `contract-${CONTRACT}`,
+      Statement: [
+        {
+          Sid: 'AccountAdministersButNeverUses',
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+          NotAction: [
+            'kms:Decrypt',
+            'kms:DeriveSharedSecret',
+            'kms:Encrypt',
+            'kms:GenerateDataKey*',
+            'kms:GenerateMac',
+            'kms:ReEncrypt*',
+            'kms:Sign',
+            'kms:Verify',
+            'kms:VerifyMac',
+          ],
+          Resource: '*',
+        },
+        {
+          Sid: 'PlatformAdministers',
+          Effect: 'Allow',
+          Principal: { AWS: role('ContractKeys') },
+          Action: [
+            'kms:DescribeKey',
+            'kms:DisableKey',
+            'kms:EnableKey',
+            'kms:GetKeyPolicy',
+            'kms:ListResourceTags',
+            'kms:PutKeyPolicy',
+            'kms:ScheduleKeyDeletion',
+            'kms:TagResource',
+          ],
+          Resource: '*',
+        },
+        {
+          Sid: 'PlatformWrapsDataKeysForTheProvider',
+          Effect: 'Allow',
+          Principal: { AWS: role('DataKeys') },
+          Action: 'kms:GenerateDataKeyWithoutPlaintext',
+          Resource: '*',
+          Condition: context,
+        },
+        {
+          Sid: 'ApprovedEnclaves0',
+          Effect: 'Allow',
+          Principal: { AWS: role('Parents') },
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          Resource: '*',
+          Condition: {
+            StringEqualsIgnoreCase: {
+              'kms:RecipientAttestation:ImageSha384': hex('a'),
+              'kms:RecipientAttestation:PCR1': hex('b'),
+              'kms:RecipientAttestation:PCR2': hex('c'),
+              'kms:RecipientAttestation:PCR4': pcr4(ENCLAVE_1.instanceId, ENCLAVE_2.instanceId),
+            },
+            ...context,
+          },
+        },
+        {
+          Sid: 'ApprovedEnclaves1',
+          Effect: 'Allow',
+          Principal: { AWS: role('Parents') },
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          Resource: '*',
+          Condition: {
+            StringEqualsIgnoreCase: {
+              'kms:RecipientAttestation:ImageSha384': hex('d'),
+              'kms:RecipientAttestation:PCR1': hex('e'),
+              'kms:RecipientAttestation:PCR2': hex('f'),
+              'kms:RecipientAttestation:PCR8': hex('1'),
+              'kms:RecipientAttestation:PCR3': hex('a'),
+              'kms:RecipientAttestation:PCR16': hex('3'),
+              'kms:RecipientAttestation:PCR4': pcr4(first.instanceId),
+            },
+            ...context,
+          },
+        },
+      ],
+    };
+    expect(JSON.parse(golden.text)).toEqual(expected);
+    expect(golden.text).toBe(canonicalJson(expected));
+    expect(golden.digest).toBe(sha256Hex(golden.text));
+    expect(golden.admittedMeasurementSets).toEqual([SET_A.id, SET_B.id]);
+    expect(golden.admittedEnclaves.map((e) => e.id)).toEqual([first.id, ENCLAVE_1.id, ENCLAVE_2.id]);
+  });
+
+  it('takes a policy of exactly 32768 bytes, and refuses one byte more with how large and how many', () => {
+    const base = renderContractKeyPolicy(INPUT).bytes;
+    // The administrator's role ARN appears once in the text: each character added to it is one byte.
+    const padded = (extra: number) =>
+      renderContractKeyPolicy({
+        ...INPUT,
+        principals: {
+          ...PRINCIPALS,
+          administratorRoleArn: `${PRINCIPALS.administratorRoleArn}${'x'.repeat(extra)}`,
+        },
+      });
+    expect(padded(MAX_KEY_POLICY_BYTES - base).bytes).toBe(MAX_KEY_POLICY_BYTES);
+    let refusal: unknown;
+    try {
+      padded(MAX_KEY_POLICY_BYTES - base + 1);
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(KeyPolicyTooLargeError);
+    expect(refusal).toMatchObject({
+      name: 'KeyPolicyTooLargeError',
+      bytes: MAX_KEY_POLICY_BYTES + 1,
+      admittedEnclaves: 3,
+    });
   });
 
   it("refuses a state beyond KMS's 32 KB, and says how many enclaves of one set fit", () => {
