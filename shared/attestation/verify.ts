@@ -33,6 +33,7 @@ const DEFAULT_ROOTS: readonly Uint8Array[] = [AWS_NITRO_ROOT_DER];
 // Base64 of the largest accepted document, with room for line breaks every 64 characters and padding.
 const MAX_BASE64_CHARS = Math.ceil(MAX_DOCUMENT_BYTES / 3) * 4 * 1.1 + 64;
 const BASE64 = /^(?:[A-Za-z0-9+/]*={0,2}|[A-Za-z0-9_-]*={0,2})$/;
+// Mutation testing: /\s/g is equivalent (a global replace of each blank, or of each run of them).
 const WHITESPACE = /\s+/g;
 const IMAGE_PCRS = [0, 1, 2] as const;
 
@@ -118,7 +119,7 @@ function authenticate(
   options: VerifyOptions,
 ): Parsed<{ payload: AttestationPayload; leaf: ParsedCertificate; atMs: number }> {
   const atMs =
-    options?.at === undefined ? Date.now() : options.at instanceof Date ? options.at.getTime() : Number.NaN;
+    options.at === undefined ? Date.now() : options.at instanceof Date ? options.at.getTime() : Number.NaN;
   if (!Number.isFinite(atMs))
     return failure('invalid_policy', 'The verification instant (options.at) is not a valid date.');
   const roots = trustedRoots(options.trustedRoots);
