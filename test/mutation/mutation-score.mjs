@@ -9,20 +9,22 @@ const SQL = /^\s*(select|insert|update|delete|with|create|alter|drop)\b/i;
 const MESSAGE_PROPERTIES = new Set(['message', 'detail', 'title', 'description']);
 
 /**
- * Whether a mutant only changes what a message says: a string literal of prose (it holds a space; no SQL)
- * that is an argument of a call or `new` (an error's or a refusal's text), the value of a `message`,
- * `detail`, `title` or `description` member, or what is thrown; through parentheses, `+` and the branches
- * of a conditional. A prose string that is returned or assigned elsewhere (a guard's reason, which callers
- * test for truth) is behaviour: its mutant to "" turns a refusal into a pass, and it counts.
+ * Whether a mutant only changes what a message says: it mutates a string literal of prose (it holds a space;
+ * no SQL), or lies inside a template literal of prose (`${describe(i - 1)}` in an error's text), that is an
+ * argument of a call or `new` (an error's or a refusal's text), the value of a `message`, `detail`, `title`
+ * or `description` member, or what is thrown; through parentheses, `+` and the branches of a conditional.
+ * A prose string that is returned or assigned elsewhere (a guard's reason, which callers test for truth) is
+ * behaviour: its mutant to "" turns a refusal into a pass, and it counts.
  */
 export function isMessageText(mutant, source) {
-  if (mutant.mutatorName !== 'StringLiteral') return false;
-  const original = textAt(source, mutant.location);
-  const inner = original.replace(/^[`'"]|[`'"]$/g, '');
-  if (!/\s/.test(inner) || SQL.test(inner)) return false;
   const file = parsed(source);
-  let node = literalAt(file, offsetOf(source, mutant.location.start));
+  const start = offsetOf(source, mutant.location.start);
+  const end = offsetOf(source, mutant.location.end);
+  let node =
+    mutant.mutatorName === 'StringLiteral' ? literalAt(file, start) : templateAround(file, start, end);
   if (!node) return false;
+  const inner = node.getText(file).replace(/^[`'"]|[`'"]$/g, '');
+  if (!/\s/.test(inner) || SQL.test(inner)) return false;
   for (;;) {
     const parent = node.parent;
     if (!parent) return false;
@@ -40,6 +42,18 @@ export function isMessageText(mutant, source) {
       return MESSAGE_PROPERTIES.has(parent.name.getText(file));
     return ts.isThrowStatement(parent);
   }
+}
+
+/** The innermost template literal with substitutions that holds [start, end), if any. */
+function templateAround(file, start, end) {
+  let found;
+  const visit = (node) => {
+    if (node.getStart(file) > start || node.end < end) return;
+    if (ts.isTemplateExpression(node)) found = node;
+    ts.forEachChild(node, visit);
+  };
+  ts.forEachChild(file, visit);
+  return found;
 }
 
 const files = new Map();

@@ -18,6 +18,10 @@ const SOURCE = [
   "const f = { reason: 'the window has ended', message: 'the window has ended!' };",
   "fail(ok ? 'it went well' : 'it went wrong');",
   "throw 'plain text thrown';",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a template literal
+  'refuse(`link ${describe(i - 1)} is not signed`);',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a template literal
+  'const g = () => `only ${n + 1} fit`;',
 ].join('\n');
 
 /** A mutant of `text` (its first occurrence in SOURCE), as Stryker's JSON report locates it (1-based). */
@@ -57,6 +61,12 @@ describe('mutation score', () => {
     expect(isMessageText(mutant("'it went wrong'", 'Survived'), SOURCE)).toBe(true);
     expect(isMessageText(mutant("'the window has ended!'", 'Survived'), SOURCE)).toBe(true);
     expect(isMessageText(mutant("'plain text thrown'", 'Survived'), SOURCE)).toBe(true);
+  });
+
+  it('leaves out a mutant inside the substitutions of a message template, not of a returned one', () => {
+    expect(isMessageText(mutant('i - 1', 'Survived', 'ArithmeticOperator'), SOURCE)).toBe(true);
+    expect(isMessageText(mutant('n + 1', 'Survived', 'ArithmeticOperator'), SOURCE)).toBe(false);
+    expect(isMessageText(mutant('index < 0', 'Survived', 'EqualityOperator'), SOURCE)).toBe(false);
   });
 
   it('counts the prose a guard returns or a reason member holds: its mutant to "" turns a refusal into a pass', () => {
