@@ -31,7 +31,7 @@ import type {
 
 const DEFAULT_ROOTS: readonly Uint8Array[] = [AWS_NITRO_ROOT_DER];
 // Base64 of the largest accepted document, with room for line breaks every 64 characters and padding.
-const MAX_BASE64_CHARS = Math.ceil(MAX_DOCUMENT_BYTES / 3) * 4 * 1.1 + 64;
+const MAX_BASE64_CHARS = Math.floor(Math.ceil(MAX_DOCUMENT_BYTES / 3) * 4 * 1.1 + 64);
 const BASE64 = /^(?:[A-Za-z0-9+/]*={0,2}|[A-Za-z0-9_-]*={0,2})$/;
 // Mutation testing: /\s/g is equivalent (a global replace of each blank, or of each run of them).
 const WHITESPACE = /\s+/g;

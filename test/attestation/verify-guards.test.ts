@@ -20,7 +20,7 @@ import {
 import { fixtures, measurementSetOf, prodFixture } from './nitro-fixtures.ts';
 
 const MAX_DOCUMENT_BYTES = 65_536;
-/** ⌈65536 / 3⌉ · 4 · 1.1 + 64 = 96186.4: base64 with line breaks and padding, the longest text accepted. */
+/** ⌊⌈65536 / 3⌉ · 4 · 1.1 + 64⌋ = 96186: base64 with line breaks and padding, the longest text accepted. */
 const MAX_BASE64_CHARS = 96_186;
 const TOO_LARGE = `The document is larger than ${MAX_DOCUMENT_BYTES} bytes; real documents are about 5 KB.`;
 
