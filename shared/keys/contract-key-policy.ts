@@ -137,14 +137,14 @@ export function renderContractKeyPolicy(input: ContractKeyPolicyInput): Rendered
   const admitted = input.runningEnclaves
     .filter((enclave) => sets.has(enclave.measurementSetId))
     .map((enclave) => ({ ...enclave, pcr4: pcr4ForInstanceId(enclave.instanceId) }))
-    .sort((a, b) => compare(a.id, b.id));
+    .sort((a, b) => (a.id < b.id ? -1 : 1)); // ids are distinct
   const bySet = new Map<string, string[]>();
   for (const enclave of admitted) {
     const pcr4s = bySet.get(enclave.measurementSetId) ?? [];
     pcr4s.push(enclave.pcr4);
     bySet.set(enclave.measurementSetId, pcr4s);
   }
-  const setIds = [...bySet.keys()].sort(compare);
+  const setIds = [...bySet.keys()].sort(); // UTF-16 code unit order, as RFC 8785 orders keys
 
   const statements: Record<string, unknown>[] = [
     {
@@ -181,7 +181,7 @@ export function renderContractKeyPolicy(input: ContractKeyPolicyInput): Rendered
         pinned[`${RECIPIENT}PCR${register}`] = value.toLowerCase();
       }
       // Assigned last, so that no additional register can replace the parents' pin (the schemas refuse one).
-      pinned[`${RECIPIENT}PCR4`] = bySet.get(setId)!.sort(compare);
+      pinned[`${RECIPIENT}PCR4`] = bySet.get(setId)!.sort();
       return {
         Sid: `ApprovedEnclaves${index}`,
         Effect: 'Allow',
@@ -202,10 +202,4 @@ export function renderContractKeyPolicy(input: ContractKeyPolicyInput): Rendered
     admittedMeasurementSets: setIds,
     admittedEnclaves: admitted.map(({ id, instanceId, pcr4 }) => ({ id, instanceId, pcr4 })),
   };
-}
-
-// Mutation testing: `<=` for `<`, and `>=` or true for `>`, are equivalent: they differ only for equal
-// strings, whose relative order cannot be seen (ids and PCR4s are distinct; equal ones are the same text).
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -306,7 +306,7 @@ describe('the contract key policy', () => {
       pcr0: hex('D'),
       pcr1: hex('E'),
       pcr2: hex('F'),
-      pcr8: hex('1'),
+      pcr8: hex('B'),
       additionalPcrs: { '16': hex('3'), '3': hex('A') },
     };
     const first = {
@@ -395,7 +395,7 @@ describe('the contract key policy', () => {
               'kms:RecipientAttestation:ImageSha384': hex('d'),
               'kms:RecipientAttestation:PCR1': hex('e'),
               'kms:RecipientAttestation:PCR2': hex('f'),
-              'kms:RecipientAttestation:PCR8': hex('1'),
+              'kms:RecipientAttestation:PCR8': hex('b'),
               'kms:RecipientAttestation:PCR3': hex('a'),
               'kms:RecipientAttestation:PCR16': hex('3'),
               'kms:RecipientAttestation:PCR4': pcr4(first.instanceId),

@@ -233,6 +233,8 @@ interface Parts {
   originatorInfo: Buffer | null;
   recipientInfo: Buffer | null;
   recipients: number;
+  recipientsTag: number;
+  withEncryptedContentInfo: boolean;
   recipientVersion: Buffer;
   rid: Buffer | null;
   oaepParams: Buffer;
@@ -256,6 +258,8 @@ function envelope(overrides: Partial<Parts> = {}): Buffer {
     originatorInfo: null,
     recipientInfo: null,
     recipients: 1,
+    recipientsTag: 0x31,
+    withEncryptedContentInfo: true,
     recipientVersion: int(2),
     rid: tlv(0x80, subjectKeyIdentifier(publicKey)),
     oaepParams: tlv(0x30, tlv(0xa0, sha256Id), tlv(0xa1, tlv(0x30, oid('1.2.840.113549.1.1.8'), sha256Id))),
@@ -298,8 +302,8 @@ function envelope(overrides: Partial<Parts> = {}): Buffer {
     0x30,
     p.version,
     ...(p.originatorInfo ? [p.originatorInfo] : []),
-    tlv(0x31, ...Array(p.recipients).fill(recipient)),
-    encryptedContentInfo,
+    tlv(p.recipientsTag, ...Array(p.recipients).fill(recipient)),
+    ...(p.withEncryptedContentInfo ? [encryptedContentInfo] : []),
   );
   return ind(p.outerTag, p.contentInfoType, ind(0xa0, ...Array(p.contents).fill(enveloped)));
 }
@@ -329,7 +333,7 @@ describe('each check of the reader refuses with its own reason', () => {
 
   it.each<[string, Partial<Parts>, string]>([
     ['a ContentInfo that is a SET', { outerTag: 0x31 }, 'the envelope has no ContentInfo where CMS puts it'],
-    ['an empty [0] content', { contents: 0 }, 'the envelope has no EnvelopedData where CMS puts it'],
+    ['an empty explicit content', { contents: 0 }, 'the envelope has no EnvelopedData where CMS puts it'],
     ['two contents', { contents: 2 }, 'the envelope holds more than one content'],
     [
       'another content type',
@@ -339,7 +343,8 @@ describe('each check of the reader refuses with its own reason', () => {
     ['an empty content type', { contentInfoType: tlv(0x06) }, 'the content type is empty'],
     [
       'a content type arc beyond 2^53',
-      { contentInfoType: tlv(0x06, Buffer.from([0x2a, ...Array(9).fill(0xff), 0x7f])) },
+      // Eight septets: past 2^53 once multiplied by 128, far below the bound a wrong check would set.
+      { contentInfoType: tlv(0x06, Buffer.from([0x2a, ...Array(7).fill(0xff), 0x7f])) },
       'the content type has an arc out of range',
     ],
     ['version 0', { version: int(0) }, 'the EnvelopedData is not version 2'],
@@ -349,6 +354,16 @@ describe('each check of the reader refuses with its own reason', () => {
       'the EnvelopedData version is not a small integer',
     ],
     ['two recipients', { recipients: 2 }, 'the envelope has 2 recipients, not one'],
+    [
+      'recipients in a SEQUENCE',
+      { recipientsTag: 0x30 },
+      'the envelope has no RecipientInfos where CMS puts it',
+    ],
+    [
+      'no encrypted content info',
+      { withEncryptedContentInfo: false },
+      'the envelope has no EncryptedContentInfo where CMS puts it',
+    ],
     ['no recipient', { recipients: 0 }, 'the envelope has 0 recipients, not one'],
     [
       'a recipient that is no SEQUENCE',
@@ -402,7 +417,7 @@ describe('each check of the reader refuses with its own reason', () => {
     ['an IV that is no OCTET STRING', { ivElement: NULL }, 'the envelope has no IV where CMS puts it'],
     ['no encrypted content', { content: null }, 'the envelope carries no encrypted content'],
     [
-      'an encrypted content tagged [1]',
+      'an encrypted content tagged one, context-specific',
       { content: (c) => tlv(0x81, c) },
       'the envelope carries no encrypted content',
     ],
@@ -432,6 +447,8 @@ describe('each check of the reader refuses with its own reason', () => {
     ],
     ['a four-byte length', [0x30, 0x84, 0, 0, 0, 1, 0], 'an element length is not one to three bytes long'],
     ['a length cut short', [0x30, 0x82, 0x01], 'the envelope ends inside an element length'],
+    // The length octets end exactly where the envelope does: read, and what they announce is missing.
+    ['a length that ends the envelope', [0x30, 0x82, 0x01, 0x00], 'an element is longer than what holds it'],
     [
       'a length longer than the envelope',
       [0x30, 0x05, 0x02, 0x01],

@@ -1,4 +1,5 @@
 import {
+  constants,
   createHash,
   createPublicKey,
   generateKeyPairSync,
@@ -16,6 +17,7 @@ import {
   checkPublicJwk,
   oddPrimesBelow,
   verifyPartySignature,
+  verifyWebAuthnSignature,
 } from '../../shared/signing/party-signatures.ts';
 import { PartyKey } from '../support/api-client.ts';
 import { keyRegistrationProof } from '../support/key-proof.ts';
@@ -126,6 +128,47 @@ function flipLastBit(b64: string): string {
   return octets.toString('base64url');
 }
 const nIssue = (n: string, e = 'AQAB') => checkPublicJwk('PS256', { kty: 'RSA', n, e });
+
+describe('WebAuthn signatures (ES256 as DER, EdDSA, RS256 as PKCS#1 v1.5)', () => {
+  const message = Buffer.from('authenticatorData ‖ SHA-256(clientDataJSON)');
+  const pairs = {
+    ES256: generateKeyPairSync('ec', { namedCurve: 'P-256' }),
+    EdDSA: generateKeyPairSync('ed25519'),
+    RS256: generateKeyPairSync('rsa', { modulusLength: 2048 }),
+  };
+  const jwkOf = (alg: keyof typeof pairs) =>
+    pairs[alg].publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  const signWith = (alg: keyof typeof pairs, data: Buffer = message) =>
+    alg === 'EdDSA' ? sign(null, data, pairs[alg].privateKey) : sign('sha256', data, pairs[alg].privateKey);
+
+  it.each(['ES256', 'EdDSA', 'RS256'] as const)('%s: verifies its own signature, and nothing else', (alg) => {
+    const signature = signWith(alg);
+    expect(verifyWebAuthnSignature(alg, jwkOf(alg), message, signature)).toBe(true);
+    expect(verifyWebAuthnSignature(alg, jwkOf(alg), Buffer.from('another message'), signature)).toBe(false);
+    const flipped = Buffer.from(signature);
+    flipped[flipped.length - 1]! ^= 1;
+    expect(verifyWebAuthnSignature(alg, jwkOf(alg), message, flipped)).toBe(false);
+  });
+
+  it('ES256 is DER (X9.62), not r‖s; RS256 is PKCS#1 v1.5, not PSS', () => {
+    const raw = sign('sha256', message, { key: pairs.ES256.privateKey, dsaEncoding: 'ieee-p1363' });
+    expect(verifyWebAuthnSignature('ES256', jwkOf('ES256'), message, raw)).toBe(false);
+    const pss = sign('sha256', message, {
+      key: pairs.RS256.privateKey,
+      padding: 6 /* RSA_PKCS1_PSS_PADDING */,
+    });
+    expect(verifyWebAuthnSignature('RS256', jwkOf('RS256'), message, pss)).toBe(false);
+  });
+
+  it("refuses a key of another type than the algorithm's, and a key that does not import (never throws)", () => {
+    // The EdDSA key's signature under ES256, and the ES256 key named RS256: refused before any verification.
+    expect(verifyWebAuthnSignature('ES256', jwkOf('EdDSA'), message, signWith('EdDSA'))).toBe(false);
+    expect(verifyWebAuthnSignature('RS256', jwkOf('ES256'), message, signWith('ES256'))).toBe(false);
+    const offCurve = { ...jwkOf('ES256'), y: flipLastBit(jwkOf('ES256').y as string) };
+    expect(() => createPublicKey({ key: offCurve as JsonWebKey, format: 'jwk' })).toThrow();
+    expect(verifyWebAuthnSignature('ES256', offCurve, message, signWith('ES256'))).toBe(false);
+  });
+});
 
 describe('RSA keys anyone could sign with are refused (PS256)', () => {
   const good = rsaJwk(2048);
