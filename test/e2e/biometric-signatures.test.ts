@@ -12,6 +12,7 @@ import {
 import { sql } from '../../shared/database/database.ts';
 import { signatureChallenge } from '../../shared/domain/webauthn.ts';
 import { ApiClient, seeded } from '../support/api-client.ts';
+import { recordEvidenceFixture } from '../support/evidence-fixtures.ts';
 import { refusalChecker } from '../support/refusals.ts';
 import { type Ceremony, SoftwareAuthenticator } from '../support/webauthn-authenticator.ts';
 
@@ -273,6 +274,7 @@ describe('signing with type biometric', () => {
     const platformKeys = (
       await ApiClient.anonymous(stack).get<{ keys: Record<string, unknown>[] }>('/platform/keys')
     ).body.keys;
+    recordEvidenceFixture('biometric', { bundle, platformKeys });
     const verdict = verifyEvidence(bundle, { pinnedPlatformKeys: platformKeys });
     expect(verdict.checks.filter((c) => !c.ok)).toEqual([]);
     const verification = await consumer.get<{

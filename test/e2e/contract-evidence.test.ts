@@ -8,6 +8,7 @@ import { createCheckpoint } from '../../shared/audit/audit-checkpoints.ts';
 import { type EvidenceBundle, verifyEvidence } from '../../shared/contracts/contract-evidence.ts';
 import { canonicalJson, sha256Hex } from '../../shared/domain/canonical-json.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+import { recordEvidenceFixture } from '../support/evidence-fixtures.ts';
 import { verifyEvidenceOffline } from '../support/verify-evidence-offline.ts';
 
 /**
@@ -59,6 +60,7 @@ beforeAll(async () => {
   bundle = evidence.body;
   platformKeys = (await ApiClient.anonymous(stack).get<{ keys: Record<string, unknown>[] }>('/platform/keys'))
     .body.keys;
+  recordEvidenceFixture('digital', { bundle, platformKeys });
   dir = mkdtempSync(join(tmpdir(), 'evidence-'));
 }, 120_000);
 afterAll(async () => {

@@ -7,6 +7,7 @@ import { securityRefusalChainId } from '../../shared/audit/security-refusals.ts'
 import { type EvidenceBundle, verifyEvidence } from '../../shared/contracts/contract-evidence.ts';
 import { sql } from '../../shared/database/database.ts';
 import { ApiClient, PartyKey, seeded } from '../support/api-client.ts';
+import { recordEvidenceFixture } from '../support/evidence-fixtures.ts';
 import { refusalChecker } from '../support/refusals.ts';
 
 /**
@@ -221,6 +222,7 @@ describe('signing with type mfa', () => {
     const platformKeys = (
       await ApiClient.anonymous(stack).get<{ keys: Record<string, unknown>[] }>('/platform/keys')
     ).body.keys;
+    recordEvidenceFixture('mfa', { bundle, platformKeys });
     const verdict = verifyEvidence(bundle, { pinnedPlatformKeys: platformKeys });
     expect(verdict.checks.filter((c) => !c.ok)).toEqual([]);
     expect(verdict.valid).toBe(true);

@@ -60,6 +60,10 @@ const MODULES = {
     file: 'shared/keys/contract-key-policy.ts',
     tests: ['test/unit/contract-key-policy.test.ts'],
   },
+  'contract-evidence': {
+    file: 'shared/contracts/contract-evidence.ts',
+    tests: ['test/unit/contract-evidence.test.ts'],
+  },
   'recipient-envelope': {
     file: 'shared/keys/recipient-envelope.ts',
     tests: ['test/unit/recipient-envelope.test.ts'],
