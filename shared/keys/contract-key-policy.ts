@@ -137,7 +137,9 @@ export function renderContractKeyPolicy(input: ContractKeyPolicyInput): Rendered
   const admitted = input.runningEnclaves
     .filter((enclave) => sets.has(enclave.measurementSetId))
     .map((enclave) => ({ ...enclave, pcr4: pcr4ForInstanceId(enclave.instanceId) }))
-    .sort((a, b) => (a.id < b.id ? -1 : 1)); // ids are distinct
+    // Enclave ids are distinct, so `<=` would order them the same.
+    // Stryker disable next-line EqualityOperator: equivalent (above)
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
   const bySet = new Map<string, string[]>();
   for (const enclave of admitted) {
     const pcr4s = bySet.get(enclave.measurementSetId) ?? [];
