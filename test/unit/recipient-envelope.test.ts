@@ -404,6 +404,11 @@ describe('each check of the reader refuses with its own reason', () => {
       OAEP_REFUSED,
     ],
     [
+      'hash parameters that are an empty OCTET STRING, not NULL',
+      { oaepParams: tlv(0x30, tlv(0xa0, tlv(0x30, oid(SHA256), tlv(0x04))), mgf) },
+      OAEP_REFUSED,
+    ],
+    [
       'hash parameters that are a non-empty NULL',
       { oaepParams: tlv(0x30, tlv(0xa0, tlv(0x30, oid(SHA256), tlv(0x05, Buffer.from([0])))), mgf) },
       OAEP_REFUSED,
@@ -453,6 +458,11 @@ describe('each check of the reader refuses with its own reason', () => {
       'a length longer than the envelope',
       [0x30, 0x05, 0x02, 0x01],
       'an element is longer than what holds it',
+    ],
+    [
+      'no explicit content',
+      [...ind(0x30, oid('1.2.840.113549.1.7.3'))],
+      'the envelope has no content where CMS puts it',
     ],
     // A three-byte length is read (BER does not require the shortest); what it holds is then refused.
     [
