@@ -461,3 +461,64 @@ describe('the verdicts', () => {
     ]);
   });
 });
+
+describe('what each check says', () => {
+  it('says "holds" of a check that holds and "verifies" of a signature that does', () => {
+    const result = verdict(fixtures.digital.bundle);
+    expect(result.checks.find((c) => c.check === 'format')).toEqual({
+      check: 'format',
+      ok: true,
+      detail: 'holds',
+    });
+    expect(result.checks.filter((c) => c.check.startsWith('signature:')).map((c) => c.detail)).toEqual([
+      'verifies',
+      'verifies',
+      'verifies',
+    ]);
+  });
+
+  it('answers a null bundle by its format, and a check that throws as malformed, never throwing itself', () => {
+    expect(verdict(null).checks[0]).toEqual({ check: 'format', ok: false, detail: `not ${EVIDENCE_FORMAT}` });
+    const bundle = copy('digital');
+    Object.assign(bundle.contract.content, { size: 10n });
+    const digest = verdict(bundle).checks.find((c) => c.check === 'content-digest')!;
+    expect(digest.ok).toBe(false);
+    expect(digest.detail).toMatch(/^malformed: .+/);
+  });
+
+  it('refuses platform keys of which only some are objects', () => {
+    const bundle = copy('digital');
+    const result = verdict({ ...bundle, platformKeys: [...bundle.platformKeys, 'junk'] });
+    expect(result.checks[1]).toEqual({ check: 'structure', ok: false, detail: 'no platformKeys array' });
+  });
+
+  it('takes a signature over other content (same version, another digest) as neither current nor agreeing', () => {
+    const bundle = copy('digital');
+    Object.assign(role(bundle, 'consumer'), { contentDigest: '0'.repeat(64) });
+    const result = verdict(bundle);
+    const failed = result.checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.detail}`);
+    expect(failed).toContain('agreement: no consumer signature over the current content');
+    // The countersignature is over the parties' signatures of its content: the changed one is left out.
+    expect(failed).toContain(
+      `${signatureCheck(bundle, 'platform')}: the countersigned payload is not the parties' signatures over this content`,
+    );
+    expect(result.signatures.find((s) => s.role === 'consumer')!.current).toBe(false);
+  });
+
+  it("finds a party's signature only in a sign record, and a passkey's algorithm only in its COSE key", () => {
+    const bundle = copy('digital');
+    const record = bundle.audit.records.find(
+      (r) => r.action === 'sign' && (r.data as Record<string, unknown>).role === 'provider',
+    )!;
+    Object.assign(record, { action: 'edit' });
+    expect(failures(bundle)).toContain(
+      `audit-records-signatures: no audit record of the provider's signature ${role(bundle, 'provider').kid}`,
+    );
+    const biometric = copy('biometric');
+    Object.assign(role(biometric, 'provider'), { alg: 'RS256' });
+    Object.assign(role(biometric, 'provider').key!, { alg: 'RS256' });
+    expect(failures(biometric, 'biometric')).toContain(
+      `${signatureCheck(biometric, 'provider')}: the passkey's COSE key is not the key given`,
+    );
+  });
+});
