@@ -155,7 +155,7 @@ describe('WebAuthn signatures (ES256 as DER, EdDSA, RS256 as PKCS#1 v1.5)', () =
     expect(verifyWebAuthnSignature('ES256', jwkOf('ES256'), message, raw)).toBe(false);
     const pss = sign('sha256', message, {
       key: pairs.RS256.privateKey,
-      padding: 6 /* RSA_PKCS1_PSS_PADDING */,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
     });
     expect(verifyWebAuthnSignature('RS256', jwkOf('RS256'), message, pss)).toBe(false);
   });
