@@ -137,9 +137,7 @@ export function renderContractKeyPolicy(input: ContractKeyPolicyInput): Rendered
   const admitted = input.runningEnclaves
     .filter((enclave) => sets.has(enclave.measurementSetId))
     .map((enclave) => ({ ...enclave, pcr4: pcr4ForInstanceId(enclave.instanceId) }))
-    // Enclave ids are distinct, so `<=` would order them the same.
-    // Stryker disable next-line EqualityOperator: equivalent (above)
-    .sort((a, b) => (a.id < b.id ? -1 : 1));
+    .sort(byId);
   const bySet = new Map<string, string[]>();
   for (const enclave of admitted) {
     const pcr4s = bySet.get(enclave.measurementSetId) ?? [];
@@ -205,3 +203,7 @@ export function renderContractKeyPolicy(input: ContractKeyPolicyInput): Rendered
     admittedEnclaves: admitted.map(({ id, instanceId, pcr4 }) => ({ id, instanceId, pcr4 })),
   };
 }
+
+// Enclave ids are distinct, so `<=` would order them the same.
+// Stryker disable next-line EqualityOperator: equivalent (above)
+const byId = (a: { readonly id: string }, b: { readonly id: string }) => (a.id < b.id ? -1 : 1);
