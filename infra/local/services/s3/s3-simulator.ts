@@ -78,6 +78,10 @@ export async function startS3Simulator(options: S3SimulatorOptions): Promise<S3S
         response.end();
       });
   });
+  // Idle connections stay open longer than a client keeps them pooled (undici: 4 s). With Node's default of
+  // 5 s, a client on a loaded machine could reuse a connection just as the server closed it (ECONNRESET on
+  // a GET, seen once in CI); S3 itself keeps idle connections for tens of seconds.
+  server.keepAliveTimeout = 65_000;
 
   async function serve(
     request: IncomingMessage,
